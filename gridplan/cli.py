@@ -1,0 +1,66 @@
+"""The ``gridplan`` command line. Errors: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from sim.errors import GridplanError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("gridplan")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from gridplan.commands import validate
+    return validate(args)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from gridplan.commands import check
+    return check(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from gridplan import __version__
+    p = argparse.ArgumentParser(prog="gridplan", description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--version", action="version", version=f"gridplan {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(func=func)
+        sp.add_argument("scenario", type=Path, help="scenario YAML file, or a folder holding scenario.yaml")
+        return sp
+
+    add("validate", _cmd_validate, "validate a scenario and print a one-screen summary")
+    sp = add("check", _cmd_check, "check an allocation against every policy rule and budget (exit 1 if any fails)")
+    sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
+    sp.add_argument("--partial", action="store_true",
+                    help="allow an allocation with missing rows; they are taken from the baseline")
+    sp.add_argument("--out", type=Path, help="write the per-unit check table as CSV here")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except GridplanError as exc:
+        print(f"gridplan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print("gridplan: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

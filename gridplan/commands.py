@@ -1,0 +1,93 @@
+"""Implementations of the command-line commands (thin: load, call the library, print)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import numpy as np
+
+from gridplan.fmt import number, table, yuan
+from sim.allocation import atomic_write_text
+from sim.scenario import Scenario, load_scenario
+from solvers.policy import check_policy
+
+__all__ = ["validate", "check", "scenario_summary"]
+
+
+def scenario_summary(s: Scenario) -> str:
+    spec = s.spec
+    res = int(s.urban_residents.sum())
+    hh = int(s.households.sum())
+    b = s.baseline
+    daily = sum(c.rate_per_10k_per_day for c in spec.demand.channels.values()) * res / 10_000
+    kinds = [d.kind for d in spec.districts]
+    lines = [
+        f"Scenario {spec.name}  ({s.path})",
+        f"  {spec.description.strip()}" if spec.description else "",
+        f"  sha256 {s.sha256[:16]}…",
+        "Structure",
+        f"  districts {kinds.count('district')} + development zones {kinds.count('development_zone')}, "
+        f"streets {len(s.street_ids)}, communities {s.n_communities}",
+        f"  urban residents {res:,}, households {hh:,}, grids {int(s.grids.sum()):,} "
+        f"({', '.join(f'{g} {int(n):,}' for g, n in zip(s.grid_class_ids, s.grids_by_class.sum(axis=0)))})",
+        f"  residents per community: min {int(s.urban_residents.min()):,}, median "
+        f"{int(np.median(s.urban_residents)):,}, max {int(s.urban_residents.max()):,}",
+        "Baseline allocation",
+        f"  community workers {b.total_workers:,} = {b.total_workers / res * 10_000:.1f} per 10,000 residents",
+        f"  street party-office staff {int(b.street_office_staff.sum()):,}, mobile grid workers "
+        f"{int(b.mobile_grid_workers.sum()):,}",
+        f"  work fund {yuan(b.work_fund_yuan.sum())}, service fund {yuan(b.service_fund_yuan.sum())}",
+        "Policy rules",
+        *(f"  {'on ' if r.active else 'off'} {rid}: {r.kind.value} >= {number(r.minimum)} per {r.scope.value}"
+          for rid, r in spec.policy.rules.items()),
+        "Money",
+        f"  mean worker cost {yuan(s.mean_worker_cost_yuan)} a year; city pays "
+        f"{spec.funding.city_paid_workers_per_community} workers per community",
+        f"  budgets: city {yuan(spec.funding.city_budget_yuan) if spec.funding.city_budget_yuan is not None else 'none'}"
+        f", districts {yuan(sum(d.budget_yuan or 0 for d in spec.districts))}",
+        "Demand",
+        f"  {daily:,.0f} cases a day (~{daily * 365:,.0f} a year) from {len(spec.demand.channels)} channels, "
+        f"{len(spec.demand.categories)} categories, {len(spec.demand.surges)} surge(s)",
+        f"  target: on-time share >= {spec.targets.on_time_share_min:.0%}",
+        f"Assumptions: {len(spec.assumptions)} stated in the scenario file",
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+def validate(args: argparse.Namespace) -> int:
+    s = load_scenario(args.scenario)
+    print(scenario_summary(s))
+    print("valid")
+    return 0
+
+
+def check(args: argparse.Namespace) -> int:
+    s = load_scenario(args.scenario)
+    alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
+    rep = check_policy(s, alloc)
+    print(f"Policy check of {alloc.source if args.allocation else 'the baseline allocation'} "
+          f"against scenario {s.name}")
+    if alloc.filled_from_baseline:
+        print(f"  {len(alloc.filled_from_baseline)} row(s) missing from the table were taken from the baseline")
+    print(table(rep.summary()))
+    failing = rep.rows[~rep.rows["passed"]]
+    if len(failing):
+        print(f"\nFailing units ({len(failing)}; first 10):")
+        print(table(failing.head(10)))
+    print("\nTotals")
+    print(f"  community workers {rep.workers_total:,} = {rep.workers_per_10k:.1f} per 10,000 residents")
+    print(f"  street party-office staff {rep.street_staff_total:,}; mobile grid workers "
+          f"{rep.mobile_grid_workers_total:,}")
+    print(f"  cost: city {yuan(rep.costs.city_yuan)}; "
+          + "; ".join(f"{d} {yuan(v)}" for d, v in rep.costs.district_yuan.items())
+          + f"; total {yuan(rep.costs.total_yuan)}")
+    for note in rep.notes:
+        print(f"Note: {note}")
+    if args.out:
+        buf = io.StringIO()
+        rep.rows.to_csv(buf, index=False)
+        atomic_write_text(args.out, buf.getvalue())
+        print(f"wrote {args.out}")
+    print("PASS" if rep.passed else "FAIL: at least one rule or budget is not met")
+    return 0 if rep.passed else 1

@@ -1,0 +1,30 @@
+"""Plain-text formatting of numbers and tables for the terminal."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["yuan", "number", "table"]
+
+
+def yuan(x: float) -> str:
+    """Money in millions of yuan when large, else whole yuan."""
+    return f"{x / 1e6:,.2f} M yuan" if abs(x) >= 1e6 else f"{x:,.0f} yuan"
+
+
+def number(x: float) -> str:
+    x = round(float(x), 2) + 0.0  # also turns -0.0 into 0.0
+    if x.is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.2f}"
+
+
+def table(df: pd.DataFrame) -> str:
+    """Right-aligned text table; floats shown with thousands separators."""
+    shown = df.copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(number)
+        elif pd.api.types.is_bool_dtype(shown[col]):
+            shown[col] = shown[col].map({True: "pass", False: "FAIL"})
+    return shown.to_string(index=False)

@@ -1,0 +1,168 @@
+"""The allocation table: workers and funds per community, staff per street.
+
+One CSV format is read and written by every command, so that a budget analyst
+can edit it in a spreadsheet and feed it back::
+
+    level,id,workers,secretary_assistants,work_fund_yuan,service_fund_yuan,street_office_staff,mobile_grid_workers
+    community,C001,12,1,118800,300000,,
+    street,S01,,,,,18,17
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import AllocationError
+from sim.tables import read_csv_table
+
+__all__ = ["Allocation", "read_allocation", "write_allocation", "atomic_write_text", "COLUMNS"]
+
+COMMUNITY_COLUMNS = ["workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan"]
+STREET_COLUMNS = ["street_office_staff", "mobile_grid_workers"]
+COLUMNS = ["level", "id", *COMMUNITY_COLUMNS, *STREET_COLUMNS]
+
+
+def _frozen(a: np.ndarray, dtype: type) -> np.ndarray:
+    out = np.array(a, dtype=dtype, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Allocation:
+    """Workers and money per community and staff per street, aligned to the scenario's order."""
+
+    community_ids: tuple[str, ...]
+    street_ids: tuple[str, ...]
+    workers: np.ndarray
+    secretary_assistants: np.ndarray
+    work_fund_yuan: np.ndarray
+    service_fund_yuan: np.ndarray
+    street_office_staff: np.ndarray
+    mobile_grid_workers: np.ndarray
+    source: str = "in memory"
+    filled_from_baseline: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        n, s = len(self.community_ids), len(self.street_ids)
+        for name in COMMUNITY_COLUMNS:
+            dtype = np.int64 if name in ("workers", "secretary_assistants") else float
+            arr = _frozen(getattr(self, name), dtype)
+            if arr.shape != (n,):
+                raise ValueError(f"Allocation.{name} must have shape ({n},), found {arr.shape}")
+            object.__setattr__(self, name, arr)
+        for name in STREET_COLUMNS:
+            arr = _frozen(getattr(self, name), np.int64)
+            if arr.shape != (s,):
+                raise ValueError(f"Allocation.{name} must have shape ({s},), found {arr.shape}")
+            object.__setattr__(self, name, arr)
+
+    def replace(self, **changes: object) -> "Allocation":
+        """A copy with some fields changed (arrays are copied, never shared mutably)."""
+        values = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        values.update(changes)
+        return Allocation(**values)
+
+    @property
+    def total_workers(self) -> int:
+        return int(self.workers.sum())
+
+    def to_rows(self) -> list[list[str]]:
+        rows = [COLUMNS]
+        for i, cid in enumerate(self.community_ids):
+            rows.append(["community", cid, str(int(self.workers[i])), str(int(self.secretary_assistants[i])),
+                         _fmt(self.work_fund_yuan[i]), _fmt(self.service_fund_yuan[i]), "", ""])
+        for j, sid in enumerate(self.street_ids):
+            rows.append(["street", sid, "", "", "", "", str(int(self.street_office_staff[j])),
+                         str(int(self.mobile_grid_workers[j]))])
+        return rows
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.2f}"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file through a temporary name in the same folder, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_allocation(allocation: Allocation, path: Path) -> None:
+    """Write the allocation table atomically."""
+    atomic_write_text(path, "\n".join(",".join(r) for r in allocation.to_rows()) + "\n")
+
+
+def read_allocation(path: Path, community_ids: tuple[str, ...], street_ids: tuple[str, ...],
+                    baseline: Allocation | None = None) -> Allocation:
+    """Read an allocation table for the given structure.
+
+    With ``baseline``, rows missing from the file are taken from it (a partial
+    allocation); their ids are listed in ``filled_from_baseline``. Without it,
+    every community and street must be present.
+
+    Raises:
+        AllocationError: a missing file or column, a non-numeric or negative cell,
+            a duplicate or unknown id, or a missing row when no baseline is given.
+    """
+    table = read_csv_table(path, AllocationError)
+    table.require_columns(["level", "id"], COMMUNITY_COLUMNS + STREET_COLUMNS)
+    levels = table.text("level")
+    ids = table.text("id")
+    cindex = {c: i for i, c in enumerate(community_ids)}
+    sindex = {s: i for i, s in enumerate(street_ids)}
+    n, s = len(community_ids), len(street_ids)
+    if baseline is not None:
+        cvals = {c: np.array(getattr(baseline, c), dtype=float) for c in COMMUNITY_COLUMNS}
+        svals = {c: np.array(getattr(baseline, c), dtype=float) for c in STREET_COLUMNS}
+    else:
+        cvals = {c: np.full(n, np.nan) for c in COMMUNITY_COLUMNS}
+        svals = {c: np.full(s, np.nan) for c in STREET_COLUMNS}
+    seen_c, seen_s = set(), set()
+    parsed = {c: table.numbers(c, integer=c not in ("work_fund_yuan", "service_fund_yuan"), minimum=0,
+                               allow_blank=True) if table.has(c) else np.full(len(table), np.nan)
+              for c in COMMUNITY_COLUMNS + STREET_COLUMNS}
+    for r, (level, rid) in enumerate(zip(levels, ids)):
+        if level == "community":
+            if rid not in cindex:
+                raise table.fail(r, "id", f"unknown community {rid!r}")
+            if rid in seen_c:
+                raise table.fail(r, "id", f"duplicate community {rid!r}")
+            seen_c.add(rid)
+            cols, vals, k = COMMUNITY_COLUMNS, cvals, cindex[rid]
+        elif level == "street":
+            if rid not in sindex:
+                raise table.fail(r, "id", f"unknown street {rid!r}")
+            if rid in seen_s:
+                raise table.fail(r, "id", f"duplicate street {rid!r}")
+            seen_s.add(rid)
+            cols, vals, k = STREET_COLUMNS, svals, sindex[rid]
+        else:
+            raise table.fail(r, "level", f"expected 'community' or 'street', found {level!r}")
+        for c in cols:
+            v = parsed[c][r]
+            if np.isnan(v):
+                if baseline is None:
+                    raise table.fail(r, c, f"empty cell; expected a number for a {level} row")
+                continue
+            vals[c][k] = v
+    filled = [c for c in community_ids if c not in seen_c] + [x for x in street_ids if x not in seen_s]
+    if baseline is None and filled:
+        raise AllocationError(f"{path}: missing row(s) for {', '.join(filled[:5])}"
+                              f"{' …' if len(filled) > 5 else ''} ({len(filled)} in all)")
+    return Allocation(community_ids=community_ids, street_ids=street_ids,
+                      **{c: cvals[c] for c in COMMUNITY_COLUMNS}, **{c: svals[c] for c in STREET_COLUMNS},
+                      source=str(path), filled_from_baseline=tuple(filled) if baseline is not None else ())

@@ -1,0 +1,316 @@
+"""The YAML schema of a scenario, as frozen pydantic models.
+
+Every field carries its unit in its name. Unknown keys are rejected. Mappings
+keyed by id (categories, channels, grid classes, policy rules) let a variant
+file override one entry through ``extends``.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Frozen", "DistributionSpec", "CalendarSpec", "DistrictSpec", "StreetSpec", "GridClassSpec",
+    "RuleKind", "Scope", "RuleSpec", "PolicySpec", "PostSpec", "PaySpec", "FundingSpec",
+    "ChannelSpec", "CategorySpec", "SurgeSpec", "DemandSpec", "FeedbackSpec", "LadderSpec",
+    "RoutineSpec", "MobileGridSpec", "VolunteerSpec", "TargetSpec", "ScenarioSpec",
+]
+
+Positive = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0)]
+Share = Annotated[float, Field(ge=0, le=1)]
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$", min_length=1)]
+
+
+class Frozen(BaseModel):
+    """Base: immutable, strict types, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class DistributionSpec(Frozen):
+    """A service-time or delay distribution in working hours.
+
+    ``cv`` is the coefficient of variation (ignored for exponential: 1, and fixed: 0).
+    """
+
+    kind: Literal["exponential", "lognormal", "gamma", "fixed"]
+    mean_hours: Positive
+    cv: NonNeg = 1.0
+
+
+class CalendarSpec(Frozen):
+    """Working time of community workers and simulated horizon."""
+
+    start_weekday: Annotated[int, Field(ge=0, le=6)] = 0
+    day_start_hour: Annotated[float, Field(ge=0, le=24)] = 8.5
+    day_end_hour: Annotated[float, Field(ge=0, le=24)] = 17.5
+    working_weekdays: tuple[Annotated[int, Field(ge=0, le=6)], ...] = (0, 1, 2, 3, 4)
+    days: Annotated[int, Field(gt=0)] = 365
+    warmup_days: Annotated[int, Field(ge=0)] = 14
+
+    @model_validator(mode="after")
+    def _check(self) -> "CalendarSpec":
+        if self.day_end_hour <= self.day_start_hour:
+            raise ValueError(
+                f"day_end_hour must be > day_start_hour: {self.day_end_hour} <= {self.day_start_hour}"
+            )
+        if not self.working_weekdays:
+            raise ValueError("working_weekdays must list at least one day")
+        if self.warmup_days >= self.days:
+            raise ValueError(f"warmup_days must be < days: {self.warmup_days} >= {self.days}")
+        return self
+
+    @property
+    def working_hours_per_day(self) -> float:
+        return self.day_end_hour - self.day_start_hour
+
+
+class DistrictSpec(Frozen):
+    id: Ident
+    name: str
+    kind: Literal["district", "development_zone"] = "district"
+    budget_yuan: NonNeg | None = None
+
+
+class StreetSpec(Frozen):
+    id: Ident
+    name: str
+    district: Ident
+
+
+class GridClassSpec(Frozen):
+    """One colour of the "five-colour" grid classification."""
+
+    name: str
+    patrol_visits_per_week: NonNeg
+    visit_hours: NonNeg
+
+
+class RuleKind(str, Enum):
+    workers_per_10k_residents = "workers_per_10k_residents"
+    street_office_staff_per_street = "street_office_staff_per_street"
+    secretary_assistants_per_community = "secretary_assistants_per_community"
+    work_fund_yuan_per_1000_households = "work_fund_yuan_per_1000_households"
+    service_fund_yuan_per_community = "service_fund_yuan_per_community"
+
+
+class Scope(str, Enum):
+    community = "community"
+    street = "street"
+    district = "district"
+    city = "city"
+
+
+# Which scopes make sense for each rule (a street rule cannot apply per community).
+RULE_SCOPES: dict[RuleKind, set[Scope]] = {
+    RuleKind.workers_per_10k_residents: {Scope.community, Scope.street, Scope.district, Scope.city},
+    RuleKind.street_office_staff_per_street: {Scope.street, Scope.district, Scope.city},
+    RuleKind.secretary_assistants_per_community: {Scope.community, Scope.street, Scope.district, Scope.city},
+    RuleKind.work_fund_yuan_per_1000_households: {Scope.community, Scope.street, Scope.district, Scope.city},
+    RuleKind.service_fund_yuan_per_community: {Scope.community, Scope.street, Scope.district, Scope.city},
+}
+
+
+class RuleSpec(Frozen):
+    """A named policy minimum. ``minimum`` is in the unit the kind names."""
+
+    kind: RuleKind = Field(strict=False)
+    minimum: NonNeg
+    scope: Scope = Field(strict=False)
+    active: bool = True
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _scope_fits(self) -> "RuleSpec":
+        if self.scope not in RULE_SCOPES[self.kind]:
+            allowed = ", ".join(sorted(s.value for s in RULE_SCOPES[self.kind]))
+            raise ValueError(f"scope {self.scope.value!r} does not fit rule kind {self.kind.value}; use one of {allowed}")
+        return self
+
+
+class PolicySpec(Frozen):
+    rules: dict[Ident, RuleSpec]
+
+
+class PostSpec(Frozen):
+    """One of the "3 posts": its share of community workers and pay by level."""
+
+    name: str
+    share: Share
+    pay_yuan_per_year_by_level: tuple[Positive, ...]
+
+
+class PaySpec(Frozen):
+    """The "3 posts, 18 levels" pay table. ``level_shares`` is the share of workers at each level."""
+
+    levels: Annotated[int, Field(gt=0)] = 18
+    level_shares: tuple[Share, ...]
+    posts: dict[Ident, PostSpec]
+    street_staff_cost_yuan_per_year: NonNeg
+    mobile_worker_allowance_yuan_per_year: NonNeg
+
+    @model_validator(mode="after")
+    def _check(self) -> "PaySpec":
+        if len(self.level_shares) != self.levels:
+            raise ValueError(f"level_shares must have {self.levels} entries, found {len(self.level_shares)}")
+        if not math.isclose(sum(self.level_shares), 1.0, abs_tol=1e-6):
+            raise ValueError(f"level_shares must sum to 1, found {sum(self.level_shares):.6f}")
+        if not math.isclose(sum(p.share for p in self.posts.values()), 1.0, abs_tol=1e-6):
+            raise ValueError(f"post shares must sum to 1, found {sum(p.share for p in self.posts.values()):.6f}")
+        for pid, post in self.posts.items():
+            if len(post.pay_yuan_per_year_by_level) != self.levels:
+                raise ValueError(
+                    f"posts.{pid}.pay_yuan_per_year_by_level must have {self.levels} entries, "
+                    f"found {len(post.pay_yuan_per_year_by_level)}"
+                )
+        return self
+
+    @property
+    def mean_worker_cost_yuan_per_year(self) -> float:
+        """Average annual cost of one community worker over the post and level mix."""
+        return sum(
+            post.share * sum(s * p for s, p in zip(self.level_shares, post.pay_yuan_per_year_by_level))
+            for post in self.posts.values()
+        )
+
+
+class FundingSpec(Frozen):
+    """Who pays: the city pays a fixed number of workers per community, districts the rest."""
+
+    city_paid_workers_per_community: NonNeg = 2.5
+    city_budget_yuan: NonNeg | None = None
+    total_budget_yuan: NonNeg | None = None
+
+
+class ChannelSpec(Frozen):
+    name: str
+    rate_per_10k_per_day: NonNeg
+    is_hotline: bool = False
+
+
+class CategorySpec(Frozen):
+    """A complaint category: its share, deadline, escalation and service times per level."""
+
+    name: str
+    share: Share
+    deadline_working_hours: Positive
+    volunteer_eligible: bool = False
+    escalate_to_community: Share = 0.0
+    escalate_to_street: Share = 0.0
+    escalate_to_city: Share = 0.0
+    grid_service: DistributionSpec
+    community_service: DistributionSpec
+    street_service: DistributionSpec
+    city_delay: DistributionSpec
+
+
+class SurgeSpec(Frozen):
+    name: str
+    start_day: Annotated[int, Field(ge=0)]
+    length_days: Annotated[int, Field(gt=0)]
+    multiplier: Positive
+
+
+class DemandSpec(Frozen):
+    """Complaint arrivals: a non-homogeneous Poisson process per community."""
+
+    channels: dict[Ident, ChannelSpec]
+    categories: dict[Ident, CategorySpec]
+    hour_of_day_weights: tuple[NonNeg, ...]
+    day_of_week_weights: tuple[NonNeg, ...]
+    month_weights: tuple[NonNeg, ...]
+    surges: tuple[SurgeSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> "DemandSpec":
+        for name, n in (("hour_of_day_weights", 24), ("day_of_week_weights", 7), ("month_weights", 12)):
+            vals = getattr(self, name)
+            if len(vals) != n:
+                raise ValueError(f"{name} must have {n} entries, found {len(vals)}")
+            if sum(vals) <= 0:
+                raise ValueError(f"{name} must not be all zero")
+        total = sum(c.share for c in self.categories.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"category shares must sum to 1, found {total:.6f}")
+        if not self.channels:
+            raise ValueError("at least one channel is required")
+        return self
+
+
+class FeedbackSpec(Frozen):
+    """Feedback call after closure; reopen probability grows with lateness (capped at 1)."""
+
+    delay_hours: NonNeg = 24.0
+    unsatisfied_base: Share = 0.08
+    unsatisfied_per_late_day: NonNeg = 0.05
+    reopen_given_unsatisfied_base: Share = 0.3
+    reopen_given_unsatisfied_per_late_day: NonNeg = 0.1
+
+
+class LadderSpec(Frozen):
+    """The escalation ladder: grid worker → community → street office → city departments."""
+
+    travel_minutes_max: NonNeg = 15.0
+    community_desk_staff_per_secretary_assistant: NonNeg = 1.0
+    street_staff_share_on_cases: Share = 0.5
+    feedback: FeedbackSpec = FeedbackSpec()
+
+
+class RoutineSpec(Frozen):
+    """Routine work besides cases; cases take priority, routine fills idle working time."""
+
+    ledger_hours_per_worker_week: NonNeg = 4.0
+    case_duty_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+
+class MobileGridSpec(Frozen):
+    """Mobile grid workers (couriers, riders) discover problems before residents call."""
+
+    discoveries_per_worker_day: NonNeg = 0.5
+    max_share_of_hotline: Share = 0.5
+    handling_time_factor: Positive = 0.6
+
+
+class VolunteerSpec(Frozen):
+    """Registered party members who take simple cases on weekends and during surges."""
+
+    registered: Annotated[int, Field(ge=0)] = 0
+    weekend_active_share: Share = 0.02
+    surge_mobilised: Annotated[int, Field(ge=0)] = 0
+    cases_per_volunteer_day: NonNeg = 0.5
+    handling_hours: Positive = 4.0
+
+
+class TargetSpec(Frozen):
+    """Resolution targets the allocation must meet (per community and city-wide)."""
+
+    on_time_share_min: Share = 0.9
+
+
+class ScenarioSpec(Frozen):
+    """The whole planning case as written in the YAML file."""
+
+    name: Ident
+    description: str = ""
+    assumptions: tuple[str, ...] = ()
+    seed: Annotated[int, Field(ge=0)] = 0
+    calendar: CalendarSpec = CalendarSpec()
+    districts: tuple[DistrictSpec, ...]
+    streets: tuple[StreetSpec, ...]
+    grid_classes: dict[Ident, GridClassSpec]
+    communities_table: str
+    baseline_allocation_table: str
+    policy: PolicySpec
+    pay: PaySpec
+    funding: FundingSpec
+    demand: DemandSpec
+    ladder: LadderSpec = LadderSpec()
+    routine: RoutineSpec = RoutineSpec()
+    mobile_grid: MobileGridSpec = MobileGridSpec()
+    volunteers: VolunteerSpec = VolunteerSpec()
+    targets: TargetSpec = TargetSpec()

@@ -1,0 +1,189 @@
+"""Load and validate a scenario once, into an immutable ``Scenario``."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pydantic
+
+from sim.allocation import Allocation, read_allocation
+from sim.config import ScenarioSpec
+from sim.errors import AllocationError, ScenarioError
+from sim.tables import read_csv_table
+from sim.yamlio import read_scenario_tree
+
+__all__ = ["Scenario", "load_scenario", "resolve_scenario_path"]
+
+COMMUNITY_REQUIRED = ["community_id", "street_id", "urban_residents", "households"]
+
+
+def _ro(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """A validated planning case: the YAML spec plus its tables, as read-only arrays."""
+
+    spec: ScenarioSpec
+    path: Path
+    files: tuple[Path, ...]
+    sha256: str
+    district_ids: tuple[str, ...]
+    street_ids: tuple[str, ...]
+    street_district: np.ndarray        # district index of each street
+    community_ids: tuple[str, ...]
+    community_street: np.ndarray       # street index of each community
+    urban_residents: np.ndarray        # per community
+    households: np.ndarray             # per community
+    grids_by_class: np.ndarray         # (communities, grid classes)
+    grid_class_ids: tuple[str, ...]
+    baseline: Allocation
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def n_communities(self) -> int:
+        return len(self.community_ids)
+
+    @cached_property
+    def community_district(self) -> np.ndarray:
+        return _ro(self.street_district[self.community_street])
+
+    @cached_property
+    def grids(self) -> np.ndarray:
+        return _ro(self.grids_by_class.sum(axis=1))
+
+    @property
+    def mean_worker_cost_yuan(self) -> float:
+        return self.spec.pay.mean_worker_cost_yuan_per_year
+
+    def read_allocation(self, path: Path, partial: bool = False) -> Allocation:
+        """Read an allocation table for this scenario (``partial``: missing rows from the baseline)."""
+        return read_allocation(Path(path), self.community_ids, self.street_ids,
+                               self.baseline if partial else None)
+
+
+def resolve_scenario_path(path: str | Path) -> Path:
+    """A scenario is a YAML file, or a folder holding ``scenario.yaml``."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "scenario.yaml"
+    if not p.is_file():
+        raise ScenarioError(f"{p}: scenario file does not exist")
+    return p
+
+
+def _format_pydantic(path: Path, exc: pydantic.ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown field '{loc}'"
+    if kind == "missing":
+        return f"{path}: missing required field '{loc}'"
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list, tuple)) else type(value).__name__
+    more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return f"{path}: field '{loc}': {msg}; found {shown}{more}"
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, validate and freeze a scenario.
+
+    Raises:
+        ScenarioError: with one line naming the file, field or CSV line/column,
+            the rule broken and the value found.
+    """
+    path = resolve_scenario_path(path)
+    data, files = read_scenario_tree(path)
+    try:
+        spec = ScenarioSpec.model_validate(_tuples(data))
+    except pydantic.ValidationError as exc:
+        raise ScenarioError(_format_pydantic(path, exc)) from None
+
+    district_ids = tuple(d.id for d in spec.districts)
+    _unique(path, "districts", district_ids)
+    street_ids = tuple(s.id for s in spec.streets)
+    _unique(path, "streets", street_ids)
+    dindex = {d: i for i, d in enumerate(district_ids)}
+    for i, s in enumerate(spec.streets):
+        if s.district not in dindex:
+            raise ScenarioError(f"{path}: field 'streets.{i}.district': unknown district {s.district!r} "
+                                f"(street {s.id}); known: {', '.join(district_ids)}")
+    street_district = np.array([dindex[s.district] for s in spec.streets], dtype=np.int64)
+
+    table_path = path.parent / spec.communities_table
+    table = read_csv_table(table_path)
+    grid_cols = [f"grids_{g}" for g in spec.grid_classes]
+    table.require_columns(COMMUNITY_REQUIRED + grid_cols, ["name"])
+    if len(table) == 0:
+        raise ScenarioError(f"{table_path}: no communities")
+    community_ids = tuple(table.unique_ids("community_id"))
+    sindex = {s: i for i, s in enumerate(street_ids)}
+    community_street = np.empty(len(table), dtype=np.int64)
+    for r, sid in enumerate(table.text("street_id")):
+        if sid not in sindex:
+            raise table.fail(r, "street_id", f"unknown street {sid!r} (community {community_ids[r]})")
+        community_street[r] = sindex[sid]
+    residents = table.numbers("urban_residents", integer=True, strictly_positive=True).astype(np.int64)
+    households = table.numbers("households", integer=True, strictly_positive=True).astype(np.int64)
+    bad = np.flatnonzero(households > residents)
+    if bad.size:
+        r = int(bad[0])
+        raise table.fail(r, "households", f"households must be <= urban_residents ({residents[r]}), "
+                                          f"found {households[r]} (community {community_ids[r]})")
+    grids = np.column_stack([table.numbers(c, integer=True, minimum=0) for c in grid_cols]).astype(np.int64)
+    no_grid = np.flatnonzero(grids.sum(axis=1) == 0)
+    if no_grid.size:
+        r = int(no_grid[0])
+        raise table.fail(r, None, f"community {community_ids[r]} has no grids; at least one grid is required")
+    empty_streets = sorted(set(range(len(street_ids))) - set(community_street.tolist()))
+    if empty_streets:
+        raise ScenarioError(f"{path}: field 'streets': street {street_ids[empty_streets[0]]!r} has no communities "
+                            f"in {table_path.name}")
+
+    alloc_path = path.parent / spec.baseline_allocation_table
+    try:
+        baseline = read_allocation(alloc_path, community_ids, street_ids)
+    except AllocationError as exc:
+        raise ScenarioError(str(exc)) from None
+
+    digest = hashlib.sha256()
+    for f in [*files, table_path, alloc_path]:
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+
+    return Scenario(
+        spec=spec, path=path, files=tuple(files) + (table_path, alloc_path), sha256=digest.hexdigest(),
+        district_ids=district_ids, street_ids=street_ids, street_district=_ro(street_district),
+        community_ids=community_ids, community_street=_ro(community_street),
+        urban_residents=_ro(residents), households=_ro(households), grids_by_class=_ro(grids),
+        grid_class_ids=tuple(spec.grid_classes), baseline=baseline,
+    )
+
+
+def _tuples(x: object) -> object:
+    """YAML lists become tuples, so that strict validation accepts them for frozen fields."""
+    if isinstance(x, dict):
+        return {k: _tuples(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return tuple(_tuples(v) for v in x)
+    return x
+
+
+def _unique(path: Path, field: str, ids: tuple[str, ...]) -> None:
+    seen: set[str] = set()
+    for i, x in enumerate(ids):
+        if x in seen:
+            raise ScenarioError(f"{path}: field '{field}.{i}.id': duplicate id {x!r}")
+        seen.add(x)

@@ -1,0 +1,105 @@
+"""Strict CSV reading: every bad cell is reported with file, line and column."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import ScenarioError
+
+__all__ = ["CsvTable", "read_csv_table"]
+
+
+class CsvTable:
+    """A CSV file read as strings, with typed column accessors that fail clearly.
+
+    Line numbers count the header as line 1, as a spreadsheet does.
+    """
+
+    def __init__(self, path: Path, header: list[str], rows: list[list[str]], error: type[Exception]):
+        self.path = path
+        self.header = header
+        self.rows = rows
+        self._error = error
+        self._index = {name: i for i, name in enumerate(header)}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def fail(self, row: int, column: str | None, message: str) -> Exception:
+        col = f", column {column}" if column else ""
+        return self._error(f"{self.path}: line {row + 2}{col}: {message}")
+
+    def require_columns(self, required: list[str], optional: list[str] = ()) -> None:
+        missing = [c for c in required if c not in self._index]
+        if missing:
+            raise self._error(f"{self.path}: missing column(s) {', '.join(missing)}; expected columns {', '.join(required)}")
+        known = set(required) | set(optional)
+        unknown = [c for c in self.header if c not in known]
+        if unknown:
+            raise self._error(f"{self.path}: unknown column(s) {', '.join(unknown)}; expected columns {', '.join(list(required) + list(optional))}")
+
+    def has(self, column: str) -> bool:
+        return column in self._index
+
+    def text(self, column: str) -> list[str]:
+        i = self._index[column]
+        return [r[i].strip() for r in self.rows]
+
+    def numbers(self, column: str, *, integer: bool, minimum: float | None = None,
+                strictly_positive: bool = False, allow_blank: bool = False) -> np.ndarray:
+        """Parse one column; blank cells become NaN when ``allow_blank``."""
+        out = np.empty(len(self.rows), dtype=float)
+        for r, cell in enumerate(self.text(column)):
+            if cell == "":
+                if allow_blank:
+                    out[r] = np.nan
+                    continue
+                raise self.fail(r, column, "empty cell; expected a number")
+            try:
+                value = float(cell)
+            except ValueError:
+                raise self.fail(r, column, f"expected a number, found {cell!r}") from None
+            if not np.isfinite(value):
+                raise self.fail(r, column, f"expected a finite number, found {cell!r}")
+            if integer and value != int(value):
+                raise self.fail(r, column, f"expected a whole number, found {cell!r}")
+            if strictly_positive and value <= 0:
+                raise self.fail(r, column, f"must be > 0, found {cell}")
+            if minimum is not None and value < minimum:
+                raise self.fail(r, column, f"must be >= {minimum:g}, found {cell}")
+            out[r] = value
+        return out
+
+    def unique_ids(self, column: str) -> list[str]:
+        ids = self.text(column)
+        seen: dict[str, int] = {}
+        for r, value in enumerate(ids):
+            if value == "":
+                raise self.fail(r, column, "empty id")
+            if value in seen:
+                raise self.fail(r, column, f"duplicate id {value!r} (first on line {seen[value] + 2})")
+            seen[value] = r
+        return ids
+
+
+def read_csv_table(path: Path, error: type[Exception] = ScenarioError) -> CsvTable:
+    """Read a CSV with a header row; raise ``error`` if the file is absent or ragged."""
+    if not path.is_file():
+        raise error(f"{path}: table file does not exist")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise error(f"{path}: empty file; expected a header row") from None
+        rows = []
+        for line_no, row in enumerate(reader, start=2):
+            if not row or all(c.strip() == "" for c in row):
+                continue
+            if len(row) != len(header):
+                raise error(f"{path}: line {line_no}: expected {len(header)} cells, found {len(row)}")
+            rows.append(row)
+    return CsvTable(path, header, rows, error)

@@ -1,0 +1,47 @@
+"""Cost of an allocation by funder.
+
+Assumptions (stated in the README and reports): every community worker costs the
+mean of the "3 posts, 18 levels" pay table weighted by the scenario's post and
+level mix; the city pays ``city_paid_workers_per_community`` posts in every
+community (or all its workers if it has fewer); the district of the community
+pays the remaining workers, the work fund and the service fund; the district of
+the street pays its party-office staff and mobile grid workers' allowances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.allocation import Allocation
+from sim.scenario import Scenario
+
+__all__ = ["FunderCosts", "funder_costs"]
+
+
+@dataclass(frozen=True)
+class FunderCosts:
+    """Annual cost in yuan: ``city`` plus one entry per district."""
+
+    city_yuan: float
+    district_yuan: dict[str, float]
+
+    @property
+    def total_yuan(self) -> float:
+        return self.city_yuan + sum(self.district_yuan.values())
+
+
+def funder_costs(scenario: Scenario, allocation: Allocation) -> FunderCosts:
+    pay = scenario.spec.pay
+    unit = pay.mean_worker_cost_yuan_per_year
+    w = allocation.workers.astype(float)
+    city_posts = np.minimum(w, scenario.spec.funding.city_paid_workers_per_community)
+    community_district = (w - city_posts) * unit + allocation.work_fund_yuan + allocation.service_fund_yuan
+    street_district = (allocation.street_office_staff * pay.street_staff_cost_yuan_per_year
+                       + allocation.mobile_grid_workers * pay.mobile_worker_allowance_yuan_per_year)
+    nd = len(scenario.district_ids)
+    by_d = (np.bincount(scenario.community_district, weights=community_district, minlength=nd)
+            + np.bincount(scenario.street_district, weights=street_district, minlength=nd))
+    return FunderCosts(city_yuan=float(city_posts.sum() * unit),
+                       district_yuan={d: float(v) for d, v in zip(scenario.district_ids, by_d)})

@@ -1,0 +1,37 @@
+"""Shared fixtures: bundled scenarios and editable copies of the tiny scenario."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    from sim.scenario import load_scenario
+    return load_scenario(SCENARIOS / "tiny")
+
+
+@pytest.fixture(scope="session")
+def weihai():
+    from sim.scenario import load_scenario
+    return load_scenario(SCENARIOS / "weihai")
+
+
+@pytest.fixture
+def tiny_copy(tmp_path: Path) -> Path:
+    """A writable copy of the tiny scenario folder."""
+    dst = tmp_path / "tiny"
+    shutil.copytree(SCENARIOS / "tiny", dst)
+    return dst
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"test setup: {old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))

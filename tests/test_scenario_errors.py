@@ -1,0 +1,89 @@
+"""Every kind of bad input gives one clear line, exit code 2 and no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridplan.cli import main
+from sim.errors import ScenarioError
+from sim.scenario import load_scenario
+from tests.conftest import edit
+
+YAML = "scenario.yaml"
+CSV = "communities.csv"
+ALLOC = "baseline_allocation.csv"
+
+# (file, old text, new text, words the message must contain)
+CASES = {
+    "unknown key": (YAML, "seed: 7", "seed: 7\nsede: 8", ["unknown field 'sede'"]),
+    "missing key": (YAML, "communities_table: communities.csv\n", "", ["missing required field 'communities_table'"]),
+    "wrong type": (YAML, "seed: 7", 'seed: "seven"', ["field 'seed'", "valid integer", "'seven'"]),
+    "negative count": (YAML, "patrol_visits_per_week: 3,", "patrol_visits_per_week: -3,",
+                       ["grid_classes.busy.patrol_visits_per_week", "greater than or equal to 0", "-3"]),
+    "zero deadline": (YAML, "deadline_working_hours: 18", "deadline_working_hours: 0",
+                      ["deadline_working_hours", "greater than 0", "0"]),
+    "duplicate district id": (YAML, "streets:", "  - {id: D1, name: again}\nstreets:",
+                              ["districts.1.id", "duplicate id 'D1'"]),
+    "duplicate yaml key": (YAML, "seed: 7", "seed: 7\nseed: 8", ["duplicate key 'seed'", "line 8"]),
+    "street in unknown district": (YAML, "district: D1}", "district: D9}", ["streets.0.district", "unknown district 'D9'"]),
+    "bad rule scope": (YAML, "minimum: 6, scope: street}", "minimum: 6, scope: community}",
+                       ["policy.rules.street_office_staff", "scope 'community' does not fit"]),
+    "shares not summing to one": (YAML, "share: 0.7", "share: 0.6", ["category shares must sum to 1", "0.9"]),
+    "yaml syntax": (YAML, "seed: 7", "seed: [7", ["YAML error at line", "scenario.yaml"]),
+    "missing table": (YAML, "communities_table: communities.csv", "communities_table: nowhere.csv",
+                      ["nowhere.csv", "does not exist"]),
+    "missing column": (CSV, None, "community_id,street_id,urban_residents,grids_busy,grids_quiet\nA,S1,5000,2,1\n",
+                       ["communities.csv", "missing column(s) households"]),
+    "non-numeric cell": (CSV, "B,S1,3000,", "B,S1,three thousand,",
+                         ["communities.csv: line 3, column urban_residents", "'three thousand'"]),
+    "zero residents": (CSV, "C,S1,2000,", "C,S1,0,", ["line 4, column urban_residents", "must be > 0", "found 0"]),
+    "duplicate community": (CSV, "C,S1,2000", "A,S1,2000", ["line 4, column community_id", "duplicate id 'A'", "line 2"]),
+    "unknown street": (CSV, "B,S1,", "B,S7,", ["line 3, column street_id", "unknown street 'S7'"]),
+    "households above residents": (CSV, "C,S1,2000,800", "C,S1,2000,2500",
+                                   ["line 4, column households", "<= urban_residents (2000)", "found 2500"]),
+    "no grids": (CSV, "C,S1,2000,800,1,0", "C,S1,2000,800,0,0", ["line 4", "no grids"]),
+    "allocation negative": (ALLOC, "community,B,6,", "community,B,-6,", ["baseline_allocation.csv: line 3, column workers",
+                                                                          ">= 0", "-6"]),
+    "allocation unknown community": (ALLOC, "community,C,", "community,Z,", ["line 4, column id", "unknown community 'Z'"]),
+    "allocation missing row": (ALLOC, "community,C,4,1,28800,300000,,\n", "", ["missing row(s) for C"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_clear_line(case, tiny_copy, capsys):
+    fname, old, new, words = CASES[case]
+    if old is None:
+        (tiny_copy / fname).write_text(new)
+    else:
+        edit(tiny_copy / fname, old, new)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(tiny_copy)
+    message = str(info.value)
+    assert "\n" not in message
+    for w in words:
+        assert w in message, f"{w!r} not in {message!r}"
+    # and through the command line: exit 2, one line on stderr, no traceback
+    assert main(["validate", str(tiny_copy)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and words[0] in err
+
+
+def test_missing_scenario_file(tmp_path, capsys):
+    assert main(["check", str(tmp_path / "absent.yaml")]) == 2
+    assert "absent.yaml: scenario file does not exist" in capsys.readouterr().err
+
+
+def test_extends_cycle(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ScenarioError, match="cycle"):
+        load_scenario(tmp_path / "a.yaml")
+
+
+def test_scenario_is_immutable(tiny):
+    with pytest.raises(ValueError):
+        tiny.urban_residents[0] = 1
+    with pytest.raises(Exception):
+        tiny.spec.seed = 3  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        tiny.baseline.workers[0] = 0
