@@ -274,6 +274,7 @@ class MobileGridSpec(Frozen):
     discoveries_per_worker_day: NonNeg = 0.5
     max_share_of_hotline: Share = 0.5
     handling_time_factor: Positive = 0.6
+    discovery_lead_hours: NonNeg = 12.0
 
 
 class VolunteerSpec(Frozen):

@@ -1,0 +1,102 @@
+"""Working time: conversion between clock hours and cumulative working hours.
+
+Simulation time is in clock hours from midnight of day 0. Service times and
+deadlines are in working hours: a job that needs 2 working hours and starts at
+16:30 on a Friday (day ends 17:30) finishes at 9:30 on Monday.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+import numpy as np
+
+from sim.config import CalendarSpec
+
+__all__ = ["WorkCalendar"]
+
+
+class WorkCalendar:
+    """Piecewise-linear map between clock hours ``t`` and working hours ``w``.
+
+    ``always_on`` calendars (24 hours, 7 days) map identically and skip all work.
+    Days beyond the horizon repeat the weekly pattern, so any time is valid.
+    """
+
+    def __init__(self, spec: CalendarSpec, horizon_days: int | None = None, always_on: bool = False):
+        self.always_on = always_on or (
+            spec.day_start_hour == 0 and spec.day_end_hour == 24 and len(set(spec.working_weekdays)) == 7)
+        days = (horizon_days or spec.days) + 400  # room for work spilling past the horizon
+        d = np.arange(days)
+        weekday = (spec.start_weekday + d) % 7
+        works = np.isin(weekday, spec.working_weekdays)
+        self.day_start = d * 24.0 + spec.day_start_hour
+        length = np.where(works, spec.day_end_hour - spec.day_start_hour, 0.0)
+        self.day_len = length
+        self.cum = np.concatenate([[0.0], np.cumsum(length)])  # working hours before day d
+        self._start_l = self.day_start.tolist()
+        self._len_l = length.tolist()
+        self._cum_l = self.cum.tolist()
+        # Working days only, for the inverse map.
+        wd = np.flatnonzero(works)
+        self._wd_cum = self.cum[wd].tolist()
+        self._wd_start = self.day_start[wd].tolist()
+        self._wd_len = length[wd].tolist()
+        self.horizon_hours = days * 24.0
+
+    # scalar versions (used inside the event loop) ------------------------------------
+    def to_work(self, t: float) -> float:
+        """Working hours elapsed from time 0 to clock time ``t``."""
+        if self.always_on:
+            return t
+        day = int(t // 24.0)
+        x = t - self._start_l[day]
+        ln = self._len_l[day]
+        return self._cum_l[day] + (0.0 if x <= 0 else (ln if x >= ln else x))
+
+    def from_work(self, w: float) -> float:
+        """Earliest clock time at which ``w`` working hours have elapsed (within a working day)."""
+        if self.always_on:
+            return w
+        k = bisect_right(self._wd_cum, w) - 1
+        if k < 0:
+            k = 0
+        # w exactly at the end of day k equals start of day k+1: prefer the end of day k
+        # (a job finishing at 17:30 finishes then, not at 8:30 next day).
+        off = w - self._wd_cum[k]
+        if off == 0.0 and k > 0 and w > 0:
+            return self._wd_start[k - 1] + self._wd_len[k - 1]
+        return self._wd_start[k] + off
+
+    def start_at(self, t: float) -> float:
+        """The first working instant at or after clock time ``t``."""
+        if self.always_on:
+            return t
+        w = self.to_work(t)
+        k = bisect_right(self._wd_cum, w) - 1
+        return self._wd_start[k] + (w - self._wd_cum[k])
+
+    def add(self, t: float, hours: float) -> float:
+        """Clock time when a job needing ``hours`` of work, ready at ``t``, finishes."""
+        if self.always_on:
+            return t + hours
+        return self.from_work(self.to_work(t) + hours)
+
+    # vectorised versions ------------------------------------------------------------
+    def to_work_v(self, t: np.ndarray) -> np.ndarray:
+        if self.always_on:
+            return np.asarray(t, dtype=float)
+        day = (np.asarray(t) // 24.0).astype(np.int64)
+        x = np.clip(t - self.day_start[day], 0.0, self.day_len[day])
+        return self.cum[day] + x
+
+    def from_work_v(self, w: np.ndarray) -> np.ndarray:
+        if self.always_on:
+            return np.asarray(w, dtype=float)
+        wd_cum = np.asarray(self._wd_cum)
+        k = np.maximum(np.searchsorted(wd_cum, w, side="left") - 1, 0)
+        # side="left" picks the earlier day when w sits exactly on a boundary (end of that day)
+        return np.asarray(self._wd_start)[k] + (w - wd_cum[k])
+
+    def add_v(self, t: np.ndarray, hours: np.ndarray) -> np.ndarray:
+        return self.from_work_v(self.to_work_v(t) + hours)

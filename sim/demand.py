@@ -1,0 +1,179 @@
+"""Complaint demand: the cases of one replication, drawn in bulk.
+
+Cases are drawn independently of the allocation, from separate random streams
+per source (arrivals, marks, service times, escalations, feedback, mobile
+discovery), so that two allocations of one scenario see the same complaints
+(common random numbers). The allocation enters only through per-case uniforms
+(mobile grid workers' discoveries), never through extra draws.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.allocation import Allocation
+from sim.distributions import from_uniforms
+from sim.scenario import Scenario
+
+__all__ = ["Cases", "draw_cases", "apply_allocation", "hourly_profile", "STREAMS", "MOBILE_CHANNEL"]
+
+STREAMS = ("arrivals", "marks", "service", "escalation", "feedback", "mobile", "volunteers")
+MOBILE_CHANNEL = "mobile_grid"
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def hourly_profile(scenario: Scenario, days: int) -> np.ndarray:
+    """Relative intensity of each hour of the horizon (mean 1 without surges)."""
+    d = scenario.spec.demand
+    hw = np.asarray(d.hour_of_day_weights, float)
+    dw = np.asarray(d.day_of_week_weights, float)
+    mw = np.asarray(d.month_weights, float)
+    hw, dw, mw = hw / hw.mean(), dw / dw.mean(), mw / mw.mean()
+    day = np.arange(days)
+    weekday = (scenario.spec.calendar.start_weekday + day) % 7
+    month = np.searchsorted(np.cumsum(_MONTH_DAYS), day % 365, side="right")
+    daily = dw[weekday] * mw[month]
+    for s in d.surges:
+        daily[s.start_day:s.start_day + s.length_days] *= s.multiplier
+    return (daily[:, None] * hw[None, :]).ravel()
+
+
+def surge_days(scenario: Scenario, days: int) -> np.ndarray:
+    flag = np.zeros(days, bool)
+    for s in scenario.spec.demand.surges:
+        flag[s.start_day:s.start_day + s.length_days] = True
+    return flag
+
+
+@dataclass(frozen=True)
+class Cases:
+    """One replication's cases, sorted by arrival. Times in clock hours, services in working hours."""
+
+    arrival: np.ndarray
+    community: np.ndarray
+    channel: np.ndarray
+    category: np.ndarray
+    grid: np.ndarray              # grid index within the community
+    service: np.ndarray           # (n, 5): grid, community, street, city, reopened-grid
+    u_escalate: np.ndarray        # (n, 3)
+    u_feedback: np.ndarray        # (n, 2)
+    u_mobile: np.ndarray
+    volunteer: np.ndarray         # handled by volunteers (bool)
+    channel_ids: tuple[str, ...]
+    days: int
+
+    def __len__(self) -> int:
+        return len(self.arrival)
+
+
+def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) -> Cases:
+    """Draw the cases of one replication (allocation-independent)."""
+    spec = scenario.spec
+    dem = spec.demand
+    rng = dict(zip(STREAMS, (np.random.default_rng(s) for s in seed_seq.spawn(len(STREAMS)))))
+    channels = list(dem.channels)
+    rates = np.array([c.rate_per_10k_per_day for c in dem.channels.values()])
+    per_hour = scenario.urban_residents / 10_000 * rates.sum() / 24.0          # per community
+    profile = hourly_profile(scenario, days)
+    lam = per_hour[:, None] * profile[None, :]                                  # (communities, hours)
+    counts = rng["arrivals"].poisson(lam)
+    comm, hour = np.nonzero(counts)
+    k = counts[comm, hour]
+    community = np.repeat(comm, k)
+    arrival = np.repeat(hour.astype(float), k) + rng["arrivals"].random(int(k.sum()))
+    order = np.argsort(arrival, kind="stable")
+    arrival, community = arrival[order], community[order]
+    n = len(arrival)
+
+    m = rng["marks"]
+    channel = m.choice(len(channels), size=n, p=rates / rates.sum()) if rates.sum() > 0 else np.zeros(n, int)
+    cats = list(dem.categories.values())
+    category = m.choice(len(cats), size=n, p=np.array([c.share for c in cats]))
+    grid = (m.random(n) * scenario.grids[community]).astype(np.int64)
+
+    s = rng["service"]
+    u = s.random((n, 5))
+    travel = s.random(n) * spec.ladder.travel_minutes_max / 60.0
+    service = np.empty((n, 5))
+    for j, c in enumerate(cats):
+        idx = np.flatnonzero(category == j)
+        if idx.size == 0:
+            continue
+        service[idx, 0] = from_uniforms(c.grid_service, u[idx, 0])
+        service[idx, 1] = from_uniforms(c.community_service, u[idx, 1])
+        service[idx, 2] = from_uniforms(c.street_service, u[idx, 2])
+        service[idx, 3] = from_uniforms(c.city_delay, u[idx, 3])
+        service[idx, 4] = from_uniforms(c.grid_service, u[idx, 4])
+    service[:, 0] += travel
+    service[:, 4] += travel
+
+    volunteer = _volunteers(scenario, days, arrival, community, category, rng["volunteers"])
+    return Cases(arrival=arrival, community=community, channel=channel, category=category, grid=grid,
+                 service=service, u_escalate=rng["escalation"].random((n, 3)),
+                 u_feedback=rng["feedback"].random((n, 2)), u_mobile=rng["mobile"].random(n),
+                 volunteer=volunteer, channel_ids=tuple(channels) + (MOBILE_CHANNEL,), days=days)
+
+
+def _volunteers(scenario: Scenario, days: int, arrival: np.ndarray, community: np.ndarray,
+                category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Volunteers take eligible cases first-come first-served up to a daily capacity per community.
+
+    Capacity on weekends: registered x weekend_active_share x cases_per_volunteer_day; on surge
+    days also surge_mobilised x cases_per_volunteer_day; spread over communities by residents.
+    """
+    v = scenario.spec.volunteers
+    eligible_cat = np.array([c.volunteer_eligible for c in scenario.spec.demand.categories.values()])
+    weekday = (scenario.spec.calendar.start_weekday + np.arange(days)) % 7
+    weekend = ~np.isin(weekday, scenario.spec.calendar.working_weekdays)
+    people = np.where(weekend, v.registered * v.weekend_active_share, 0.0) + np.where(
+        surge_days(scenario, days), v.surge_mobilised, 0.0)
+    share = scenario.urban_residents / scenario.urban_residents.sum()
+    cap = people[None, :] * v.cases_per_volunteer_day * share[:, None]       # (communities, days)
+    # random rounding keeps the expected capacity exact
+    cap = np.floor(cap + rng.random(cap.shape)).astype(np.int64)
+    out = np.zeros(len(arrival), bool)
+    if not cap.any():
+        return out
+    day = (arrival // 24).astype(np.int64)
+    cand = np.flatnonzero(eligible_cat[category] & (cap[community, np.minimum(day, days - 1)] > 0))
+    if cand.size == 0:
+        return out
+    key = community[cand] * days + day[cand]          # cases are in arrival order already
+    order = np.argsort(key, kind="stable")
+    sk = key[order]
+    first = np.searchsorted(sk, sk, side="left")
+    rank = np.arange(len(sk)) - first
+    ok = rank < cap.ravel()[sk]
+    out[cand[order[ok]]] = True
+    return out
+
+
+def apply_allocation(scenario: Scenario, cases: Cases, allocation: Allocation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mobile grid workers' discoveries under an allocation.
+
+    A hotline case in a street is discovered first by a mobile grid worker with
+    probability p = min(max_share_of_hotline, discoveries/day / hotline cases/day of
+    the street). It then arrives ``discovery_lead_hours`` earlier on the mobile
+    channel and needs ``handling_time_factor`` of the grid handling time; the hotline
+    call it would have caused is not made.
+
+    Returns (arrival, channel, grid_service) for the allocation.
+    """
+    mg = scenario.spec.mobile_grid
+    chans = list(scenario.spec.demand.channels.values())
+    hot = np.array([c.is_hotline for c in chans])
+    hot_rate = sum(c.rate_per_10k_per_day for c in chans if c.is_hotline)
+    street_res = np.bincount(scenario.community_street, weights=scenario.urban_residents,
+                             minlength=len(scenario.street_ids))
+    hot_per_day = street_res / 10_000 * hot_rate
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(hot_per_day > 0, allocation.mobile_grid_workers * mg.discoveries_per_worker_day / hot_per_day, 0)
+    p = np.minimum(p, mg.max_share_of_hotline)
+    street = scenario.community_street[cases.community]
+    found = hot[cases.channel] & ~cases.volunteer & (cases.u_mobile < p[street])
+    arrival = np.where(found, np.maximum(cases.arrival - mg.discovery_lead_hours, 0.0), cases.arrival)
+    channel = np.where(found, len(chans), cases.channel)
+    grid_service = np.where(found, cases.service[:, 0] * mg.handling_time_factor, cases.service[:, 0])
+    return arrival, channel, grid_service

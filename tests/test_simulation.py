@@ -1,0 +1,161 @@
+"""The simulation: exact traces, theory (Erlang C, Little's law), common random numbers, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.calendar import WorkCalendar
+from sim.demand import Cases, draw_cases
+from sim.engine import simulate_cases
+from sim.erlang import erlang_c, mean_wait, service_level
+from sim.replications import confidence_interval, run_replications
+from sim.scenario import load_scenario
+from tests.conftest import SCENARIOS
+
+NAN = np.nan
+
+
+# ---------------------------------------------------------------- exact traces
+def _cases(arrival, community, category, service, esc=None, fb=None, days=14):
+    n = len(arrival)
+    return Cases(arrival=np.array(arrival, float), community=np.array(community), channel=np.ones(n, int),
+                 category=np.array(category), grid=np.zeros(n, int), service=np.array(service, float),
+                 u_escalate=np.array(esc if esc is not None else [[1, 1, 1]] * n, float),
+                 u_feedback=np.array(fb if fb is not None else [[1, 1]] * n, float),
+                 u_mobile=np.ones(n), volunteer=np.zeros(n, bool), channel_ids=("hotline_12345", "grid_patrol",
+                                                                                  "mobile_grid"), days=days)
+
+
+def test_exact_trace_tiny(tiny):
+    """Community C with 4 workers -> 2 on case duty; fixed services; Mon 8:30-17:30 working days."""
+    # day 0 is a Monday. Times in hours.
+    cases = _cases(
+        arrival=[9.0, 9.5, 10.0, 20.0, 16.0],
+        community=[2, 2, 2, 2, 2],
+        category=[0, 0, 0, 0, 1],
+        #         grid community street city reopen
+        service=[[2.0, 1.0, 1.0, 16.0, 1.0],
+                 [1.0, 1.0, 1.0, 16.0, 1.0],
+                 [1.0, 1.0, 1.0, 16.0, 1.0],
+                 [1.0, 1.0, 1.0, 16.0, 1.0],
+                 [3.0, 2.0, 1.0, 24.0, 1.0]],
+        # case 4 climbs to the city; the others stay at grid level
+        esc=[[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1], [0, 0, 0]],
+        # case 1's resident is unsatisfied and reopens
+        fb=[[1, 1], [0, 0], [1, 1], [1, 1], [1, 1]],
+    )
+    r = simulate_cases(tiny, cases, tiny.baseline)
+    # two servers: case0 9-11, case1 9.5-10.5, case2 waits for case1 -> 10.5-11.5
+    assert r.start[:3, 0].tolist() == [9.0, 9.5, 10.5]
+    assert r.end[:3, 0].tolist() == [11.0, 10.5, 11.5]
+    # case 3 arrives at 20:00 (off hours): starts 8:30 Tuesday (32.5), ends 33.5
+    assert (r.start[3, 0], r.end[3, 0]) == (32.5, 33.5)
+    # case 4: grid 16:00-17:30 + 1.5h Tuesday -> 34.0; desk 34.0-36.0; street 36.0-37.0;
+    # city 24 working hours from Tue 13:00 -> Tue 4.5h + Wed 9h + Thu 9h = 22.5h, +1.5 Fri -> Fri 10:00
+    assert r.start[4, :4].tolist() == [16.0, 34.0, 36.0, 37.0]
+    assert r.end[4, :4].tolist() == [34.0, 36.0, 37.0, 4 * 24 + 10.0]
+    # case 1 reopened: feedback 24 h after 10.5 -> ready 34.5 (Tue 10:30); served 34.5-35.5
+    assert r.reopened.tolist() == [False, True, False, False, False]
+    assert (r.start[1, 4], r.end[1, 4]) == (34.5, 35.5)
+    assert r.final_close[1] == 35.5 and r.first_close[1] == 10.5
+    assert not r.satisfied[1] and r.satisfied[0]
+
+
+def test_calendar_round_trip():
+    from sim.config import CalendarSpec
+    cal = WorkCalendar(CalendarSpec(), 30)
+    t = np.random.default_rng(0).uniform(0, 24 * 30, 1000)
+    starts = np.array([cal.start_at(x) for x in t])
+    assert np.allclose(cal.to_work_v(starts), cal.to_work_v(t))
+    h = np.random.default_rng(1).uniform(0.1, 30, 1000)
+    assert np.allclose(cal.add_v(starts, h), [cal.add(a, b) for a, b in zip(starts, h)])
+    assert np.allclose(cal.to_work_v(cal.add_v(starts, h)) - cal.to_work_v(starts), h)
+
+
+# ---------------------------------------------------------------- theory
+def test_erlang_c_formulas():
+    assert erlang_c(14, 10.0) == pytest.approx(0.1741, abs=1e-4)
+    assert mean_wait(14, 200.0, 0.05) * 3600 == pytest.approx(7.84, abs=0.01)
+    assert service_level(14, 200.0, 0.05, 20 / 3600) == pytest.approx(0.888, abs=1e-3)
+
+
+def test_simulation_reproduces_erlang_c():
+    """The degenerate scenario's P(wait), mean wait and 20-second service level: theory inside the 95% CI."""
+    s = load_scenario(SCENARIOS / "erlang_c")
+    reps = 8
+    seqs = np.random.SeedSequence(2024).spawn(reps)
+    pw, mw, sl = [], [], []
+    for q in seqs:
+        cases = draw_cases(s, 20, q)
+        r = simulate_cases(s, cases, s.baseline)
+        keep = r.arrival >= 24.0
+        wait = (r.start[keep, 0] - r.arrival[keep]) * 3600
+        pw.append((wait > 1e-9).mean())
+        mw.append(wait.mean())
+        sl.append((wait <= 20).mean())
+    for values, theory in ((pw, 0.1741), (mw, 7.84), (sl, 0.888)):
+        m, lo, hi = confidence_interval(np.array(values))
+        assert lo <= theory <= hi, (m, lo, hi, theory)
+        assert hi - lo < 0.15 * theory  # the interval is informative, not wide enough to pass anything
+
+
+def test_littles_law_at_every_level(weihai):
+    """Time-average number at each level = arrival rate there x mean time spent there (within 3%)."""
+    days = 90
+    cases = draw_cases(weihai, days, np.random.SeedSequence(5))
+    r = simulate_cases(weihai, cases, weihai.baseline)
+    t0, t1 = 14 * 24.0, days * 24.0
+    entry = {0: r.arrival, 1: r.end[:, 0], 2: r.end[:, 1], 3: r.end[:, 2]}
+    for stage in range(4):
+        enter, leave = entry[stage], r.end[:, stage]
+        ok = ~np.isnan(r.start[:, stage]) & ~cases.volunteer
+        enter, leave = enter[ok], np.where(np.isnan(leave[ok]), np.inf, leave[ok])
+        # exact time-average of the number present in [t0, t1)
+        L = np.clip(np.minimum(leave, t1) - np.maximum(enter, t0), 0, None).sum() / (t1 - t0)
+        inside = (enter >= t0) & (enter < t1)
+        lam = inside.sum() / (t1 - t0)
+        W = (leave - enter)[inside].mean()
+        assert inside.sum() > 500
+        assert L == pytest.approx(lam * W, rel=0.03), (stage, L, lam * W)
+
+
+# ---------------------------------------------------------------- randomness
+def test_common_random_numbers_and_allocation_effect(tiny):
+    """Two allocations see the same complaints; more workers shorten resolution."""
+    lean = tiny.baseline.replace(workers=np.array([4, 2, 2]))
+    a = run_replications(tiny, tiny.baseline, reps=2, processes=1, keep_first_log=True)
+    b = run_replications(tiny, lean, reps=2, processes=1, keep_first_log=True)
+    la, lb = a.first_log, b.first_log
+    assert la["arrival_hours"].equals(lb["arrival_hours"]) and la["category"].equals(lb["category"])
+    assert (a.per_rep["resolution_mean_hours"] < b.per_rep["resolution_mean_hours"]).all()
+    assert (a.per_rep["utilisation_grid"] < b.per_rep["utilisation_grid"]).all()
+
+
+def test_serial_equals_parallel(tiny):
+    a = run_replications(tiny, tiny.baseline, reps=3, processes=1)
+    b = run_replications(tiny, tiny.baseline, reps=3, processes=2)
+    pd.testing.assert_frame_equal(a.per_rep, b.per_rep)
+    pd.testing.assert_frame_equal(a.group("community"), b.group("community"))
+
+
+def test_mobile_grid_workers_discover_hotline_cases(tiny):
+    none = tiny.baseline.replace(mobile_grid_workers=np.array([0]))
+    more = tiny.baseline.replace(mobile_grid_workers=np.array([6]))
+    k0 = run_replications(tiny, none, reps=1, processes=1).per_rep.iloc[0]
+    k1 = run_replications(tiny, more, reps=1, processes=1).per_rep.iloc[0]
+    assert k0["mobile_share"] == 0 and k1["mobile_share"] > 0.2
+
+
+def test_surge_volunteers_take_cases():
+    s = load_scenario(SCENARIOS / "weihai" / "surge.yaml")
+    cases = draw_cases(s, 120, np.random.SeedSequence(3))
+    day = (cases.arrival // 24).astype(int)
+    in_surge = (day >= 59) & (day < 89)
+    weekday = day % 7 < 5
+    assert cases.volunteer[in_surge & weekday].mean() > 0.1        # surge volunteers work weekdays too
+    assert cases.volunteer[~in_surge & weekday].mean() == 0
+    # the surge multiplies demand
+    per_day = np.bincount(day, minlength=120)
+    assert per_day[59:89].mean() > 2 * per_day[20:50].mean()
