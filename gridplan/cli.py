@@ -25,6 +25,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return check(args)
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from gridplan.commands import simulate
+    return simulate(args)
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, found {v}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     from gridplan import __version__
     p = argparse.ArgumentParser(prog="gridplan", description=__doc__.splitlines()[0] if __doc__ else None)
@@ -44,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--partial", action="store_true",
                     help="allow an allocation with missing rows; they are taken from the baseline")
     sp.add_argument("--out", type=Path, help="write the per-unit check table as CSV here")
+    sp = add("simulate", _cmd_simulate, "simulate a year of case handling under an allocation")
+    sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
+    sp.add_argument("--partial", action="store_true", help="missing rows of the allocation come from the baseline")
+    sp.add_argument("--reps", type=_positive, default=5, help="independent replications (default 5)")
+    sp.add_argument("--days", type=_positive, help="simulated days (default: the scenario's calendar.days)")
+    sp.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
+    sp.add_argument("--processes", type=_positive, help="local processes (default: all cores)")
+    sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
     return p
 
 

@@ -91,3 +91,71 @@ def check(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}")
     print("PASS" if rep.passed else "FAIL: at least one rule or budget is not met")
     return 0 if rep.passed else 1
+
+
+# ------------------------------------------------------------------ simulate
+def run_sims(scenario: Scenario, allocation, reps: int, days: int | None, seed: int | None,
+             processes: int | None, label: str, keep_first_log: bool = False):
+    """Replications with a progress bar on the terminal (hidden when output is not a terminal)."""
+    from tqdm import tqdm
+
+    from sim.replications import run_replications
+    with tqdm(total=reps, desc=label, unit="rep", disable=None, leave=False) as bar:
+        return run_replications(scenario, allocation, reps, days=days, seed=seed, processes=processes,
+                                keep_first_log=keep_first_log, progress=bar.update)
+
+
+def write_simulation(folder, reps, allocation) -> None:
+    """kpis.csv, per-replication and per-group KPIs, backlog, case log and the allocation."""
+    from sim.allocation import write_allocation
+    from sim.kpis import KPI_DESCRIPTIONS
+    summary = reps.summary()
+    summary["description"] = [KPI_DESCRIPTIONS.get(k, "") for k in summary.index]
+    summary.to_csv(folder / "kpis.csv")
+    reps.per_rep.to_csv(folder / "kpis_by_replication.csv")
+    for g in ("district", "street", "community", "category"):
+        reps.group(g).to_csv(folder / f"kpis_by_{g}.csv")
+    reps.backlog_mean().to_csv(folder / "backlog.csv", index=False)
+    if reps.first_log is not None:
+        reps.first_log.to_parquet(folder / "case_log.parquet", index=False)
+    write_allocation(allocation, folder / "allocation.csv")
+
+
+def kpi_screen(reps) -> str:
+    s = reps.summary()
+    show = ["cases", "on_time_share", "overdue_cases", "resolution_mean_hours", "resolution_p50_hours",
+            "resolution_p90_hours", "satisfaction_share", "reopened_share", "escalated_city",
+            "utilisation_grid", "routine_coverage_mean", "mobile_share", "volunteer_share"]
+    lines = [f"{'KPI':<24}{'mean':>14}   95% CI"]
+    for k in show:
+        m, lo, hi = s.loc[k]
+        fmt = (lambda x: f"{x:.1%}") if ("share" in k or "utilisation" in k or "coverage" in k) else \
+              (lambda x: f"{x:,.1f}")
+        ci = f"[{fmt(lo)}, {fmt(hi)}]" if not np.isnan(lo) else "(one replication)"
+        lines.append(f"{k:<24}{fmt(m):>14}   {ci}")
+    return "\n".join(lines)
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from gridplan.results import default_out, metadata, result_folder, write_json
+    s = load_scenario(args.scenario)
+    alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
+    days = args.days or s.spec.calendar.days
+    if days <= s.spec.calendar.warmup_days:
+        from sim.errors import GridplanError
+        raise GridplanError(f"--days must be > the scenario's warmup_days ({s.spec.calendar.warmup_days}): {days}")
+    seed = s.spec.seed if args.seed is None else args.seed
+    out = args.out or default_out(s, "simulate")
+    reps = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating", keep_first_log=True)
+    with result_folder(out) as folder:
+        write_simulation(folder, reps, alloc)
+        write_json(folder / "metadata.json", metadata(
+            s, "simulate", seed=seed, replications=args.reps, days=days,
+            warmup_days=s.spec.calendar.warmup_days, allocation=alloc.source,
+            filled_from_baseline=list(alloc.filled_from_baseline),
+            case_log="case_log.parquet holds replication 0"))
+    print(f"Simulation of {s.name}: {args.reps} replication(s) of {days} days, seed {seed}, "
+          f"warm-up {s.spec.calendar.warmup_days} days")
+    print(kpi_screen(reps))
+    print(f"wrote {out}")
+    return 0

@@ -6,6 +6,12 @@ per street), city departments (a delay, no queue). Each pool serves first come,
 first served within working hours. There is no process per case: a pool pulls
 the next case itself when a server frees, so each service costs exactly one
 scheduled event (a completion), plus a wake-up when servers sit idle.
+
+When no case can be reopened (the feedback parameters make reopening
+impossible) the network is feed-forward: grid → community → street → city.
+Then each pool is solved exactly, in that order, by the first-come-first-served
+multi-server recursion (each job takes the earliest-free server), without
+events. Both modes give the same numbers; ``tests/test_simulation.py`` checks it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from sim.calendar import WorkCalendar
 from sim.demand import Cases, apply_allocation
 from sim.scenario import Scenario
 
-__all__ = ["SimResult", "simulate_cases", "pool_sizes", "STAGES"]
+__all__ = ["SimResult", "simulate_cases", "pool_sizes", "reopening_possible", "STAGES"]
 
 STAGES = ("grid", "community", "street", "city", "reopen")
 _INF = math.inf
@@ -259,14 +265,117 @@ class _Model:
         self.env.run(until=until)
 
 
+def reopening_possible(scenario: Scenario) -> bool:
+    fb = scenario.spec.ladder.feedback
+    unsatisfied = fb.unsatisfied_base > 0 or fb.unsatisfied_per_late_day > 0
+    reopen = fb.reopen_given_unsatisfied_base > 0 or fb.reopen_given_unsatisfied_per_late_day > 0
+    return unsatisfied and reopen
+
+
+def _fcfs(ready: np.ndarray, service: np.ndarray, servers: int, cal: WorkCalendar) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end of jobs (sorted by ready time) on ``servers`` identical FCFS servers."""
+    n = len(ready)
+    start = np.full(n, np.nan)
+    end = np.full(n, np.nan)
+    if servers <= 0 or n == 0:
+        return start, end
+    free = [0.0] * servers
+    rl, sl = ready.tolist(), service.tolist()
+    st, en = [0.0] * n, [0.0] * n
+    replace = heapq.heapreplace
+    if cal.always_on:
+        for i in range(n):
+            f = free[0]
+            t = rl[i] if rl[i] > f else f
+            e = t + sl[i]
+            replace(free, e)
+            st[i] = t
+            en[i] = e
+    else:
+        start_at, to_work, from_work = cal.start_at, cal.to_work, cal.from_work
+        for i in range(n):
+            f = free[0]
+            t = start_at(rl[i] if rl[i] > f else f)
+            e = from_work(to_work(t) + sl[i])
+            replace(free, e)
+            st[i] = t
+            en[i] = e
+    return np.array(st), np.array(en)
+
+
+def _pools_in_order(group: np.ndarray, ready: np.ndarray, service: np.ndarray, servers: np.ndarray,
+                    cal: WorkCalendar, start: np.ndarray, end: np.ndarray, idx: np.ndarray) -> None:
+    """Solve every pool of one level; ``idx`` are the case ids reaching it, ``group`` their pool."""
+    order = np.lexsort((ready, group))
+    idx, group, ready, service = idx[order], group[order], ready[order], service[order]
+    bounds = np.flatnonzero(np.diff(group)) + 1
+    for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(idx)]])):
+        if hi > lo:
+            s, e = _fcfs(ready[lo:hi], service[lo:hi], int(servers[group[lo]]), cal)
+            start[idx[lo:hi]] = s
+            end[idx[lo:hi]] = e
+
+
+def _feed_forward(scenario: Scenario, cases: Cases, allocation: Allocation, cal: WorkCalendar,
+                  arrival: np.ndarray, grid_service: np.ndarray, deadline: np.ndarray) -> SimResult:
+    spec = scenario.spec
+    n = len(cases)
+    cats = list(spec.demand.categories.values())
+    cat, u = cases.category, cases.u_escalate
+    esc_c = u[:, 0] < np.array([c.escalate_to_community for c in cats])[cat]
+    esc_s = esc_c & (u[:, 1] < np.array([c.escalate_to_street for c in cats])[cat])
+    esc_city = esc_s & (u[:, 2] < np.array([c.escalate_to_city for c in cats])[cat])
+    grid_n, desk_n, street_n = pool_sizes(scenario, allocation)
+    start = np.full((n, 5), np.nan)
+    end = np.full((n, 5), np.nan)
+    vol = cases.volunteer
+    start[vol, 0] = arrival[vol]
+    end[vol, 0] = arrival[vol] + spec.volunteers.handling_hours
+    esc_c &= ~vol
+    s0, e0 = start[:, 0].copy(), end[:, 0].copy()
+    idx = np.flatnonzero(~vol)
+    _pools_in_order(cases.community[idx], arrival[idx], grid_service[idx], grid_n, cal, s0, e0, idx)
+    start[:, 0], end[:, 0] = s0, e0
+    street_of = scenario.community_street[cases.community]
+    for stage, mask, group, servers in ((1, esc_c, cases.community, desk_n), (2, esc_s, street_of, street_n)):
+        idx = np.flatnonzero(mask)
+        s1, e1 = start[:, stage].copy(), end[:, stage].copy()
+        _pools_in_order(group[idx], end[idx, stage - 1], cases.service[idx, stage], servers, cal, s1, e1, idx)
+        start[:, stage], end[:, stage] = s1, e1
+    idx = np.flatnonzero(esc_city)
+    if idx.size:
+        s3 = np.array([cal.start_at(t) for t in end[idx, 2].tolist()])
+        start[idx, 3] = s3
+        end[idx, 3] = cal.add_v(s3, cases.service[idx, 3])
+    close = np.where(esc_city, end[:, 3], np.where(esc_s, end[:, 2], np.where(esc_c, end[:, 1], end[:, 0])))
+    fb = spec.ladder.feedback
+    late_days = np.maximum(0.0, close - deadline) / 24.0
+    satisfied = ~(cases.u_feedback[:, 0] < np.minimum(1.0, fb.unsatisfied_base + fb.unsatisfied_per_late_day * late_days))
+    satisfied &= ~np.isnan(close)
+    return SimResult(arrival=arrival, channel=np.empty(0, int), start=start, end=end, deadline=deadline,
+                     first_close=close, final_close=close.copy(), satisfied=satisfied,
+                     reopened=np.zeros(n, bool), grid_servers=grid_n, events=0)
+
+
 def simulate_cases(scenario: Scenario, cases: Cases, allocation: Allocation,
-                   cal: WorkCalendar | None = None) -> SimResult:
-    """Run the event loop for one replication's cases under an allocation."""
+                   cal: WorkCalendar | None = None, mode: str = "auto") -> SimResult:
+    """Run one replication's cases under an allocation.
+
+    ``mode``: "events" (SimPy event loop), "feed_forward" (exact recursion; only valid
+    when no case can be reopened) or "auto" (feed_forward when valid, else events).
+    """
+    if mode not in ("auto", "events", "feed_forward"):
+        raise ValueError(f"mode must be auto, events or feed_forward: {mode!r}")
+    if mode == "feed_forward" and reopening_possible(scenario):
+        raise ValueError("mode 'feed_forward' is invalid: this scenario's feedback calls can reopen cases")
     spec = scenario.spec
     cal = cal or WorkCalendar(spec.calendar, cases.days)
     arrival, channel, grid_service = apply_allocation(scenario, cases, allocation)
     limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
     deadline = cal.add_v(arrival, limits[cases.category])
+    if mode == "feed_forward" or (mode == "auto" and not reopening_possible(scenario)):
+        r = _feed_forward(scenario, cases, allocation, cal, arrival, grid_service, deadline)
+        return SimResult(**{**r.__dict__, "channel": channel})
     model = _Model(scenario, cases, allocation, cal, arrival, grid_service, deadline)
     model.run(until=cal.horizon_hours - 24.0)
     n = len(cases)

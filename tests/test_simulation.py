@@ -159,3 +159,70 @@ def test_surge_volunteers_take_cases():
     # the surge multiplies demand
     per_day = np.bincount(day, minlength=120)
     assert per_day[59:89].mean() > 2 * per_day[20:50].mean()
+
+
+def test_feed_forward_equals_event_loop(tiny_copy):
+    """Without reopening, the exact FCFS recursion and the SimPy event loop agree to the last bit."""
+    from tests.conftest import edit
+    edit(tiny_copy / "scenario.yaml", "targets:", "ladder: {feedback: {reopen_given_unsatisfied_base: 0, "
+         "reopen_given_unsatisfied_per_late_day: 0}}\ntargets:")
+    s = load_scenario(tiny_copy)
+    lean = s.baseline.replace(workers=np.array([3, 2, 2]))  # busy enough to queue
+    cases = draw_cases(s, 91, np.random.SeedSequence(9))
+    a = simulate_cases(s, cases, lean, mode="events")
+    b = simulate_cases(s, cases, lean, mode="feed_forward")
+    assert a.events > 500
+    for f in ("start", "end", "first_close", "final_close", "satisfied"):
+        assert np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True), f
+    with pytest.raises(ValueError, match="feed_forward"):
+        simulate_cases(load_scenario(SCENARIOS / "tiny"), cases, lean, mode="feed_forward")
+
+
+def test_simulate_command(tmp_path, capsys):
+    import json
+    from gridplan.cli import main
+    out = tmp_path / "run"
+    assert main(["simulate", str(SCENARIOS / "tiny"), "--reps", "2", "--days", "60", "--seed", "3",
+                 "--processes", "1", "--out", str(out)]) == 0
+    screen = capsys.readouterr().out
+    assert "on_time_share" in screen and "95% CI" in screen
+    for f in ("kpis.csv", "kpis_by_replication.csv", "kpis_by_community.csv", "kpis_by_district.csv",
+              "kpis_by_street.csv", "kpis_by_category.csv", "backlog.csv", "case_log.parquet",
+              "allocation.csv", "metadata.json"):
+        assert (out / f).is_file(), f
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["seed"] == 3 and meta["replications"] == 2 and len(meta["scenario_sha256"]) == 64
+    kpis = pd.read_csv(out / "kpis.csv", index_col="kpi")
+    assert 0 < kpis.loc["on_time_share", "mean"] <= 1
+    assert kpis.loc["on_time_share", "ci95_low"] <= kpis.loc["on_time_share", "mean"]
+    log = pd.read_parquet(out / "case_log.parquet")
+    assert {"case_id", "channel", "category", "community", "grid", "arrival_hours", "grid_start_hours",
+            "street_end_hours", "deadline_hours", "on_time", "reopened"} <= set(log.columns)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # same seed, same numbers
+    out2 = tmp_path / "run2"
+    assert main(["simulate", str(SCENARIOS / "tiny"), "--reps", "2", "--days", "60", "--seed", "3",
+                 "--processes", "2", "--out", str(out2)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "kpis.csv"), pd.read_csv(out2 / "kpis.csv"))
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--reps", "0"], "must be >= 1"),
+    (["--days", "3"], "--days must be > the scenario's warmup_days"),
+])
+def test_simulate_bad_arguments(argv, words, tmp_path, capsys):
+    from gridplan.cli import main
+    with pytest.raises(SystemExit) if argv[0] == "--reps" else _nullcontext() as exc:
+        rc = main(["simulate", str(SCENARIOS / "tiny"), "--out", str(tmp_path / "x"), *argv])
+    code = exc.value.code if exc is not None and hasattr(exc, "value") else rc
+    assert code == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
