@@ -1,0 +1,252 @@
+"""The allocator: workers and funds by linear programming, with explanations a budget office can use.
+
+Objectives (formulas in the README):
+
+* ``min-cost``: minimise the total annual cost (all funders) subject to every
+  active policy rule, each community's on-time target (as a minimum number of
+  workers from its service curve), the budgets and the planner's limits.
+* ``max-service``: maximise expected on-time cases per year,
+  sum_c cases_c x s_c with s_c under the concave hull of community c's curve,
+  within the budgets and rules (cheapest among equally good allocations).
+* ``equity``: maximise the smallest number of workers per 10,000 residents over
+  communities (raise the worst community first), within budgets and rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from sim.allocation import Allocation
+from sim.scenario import Scenario
+from solvers.costs import FunderCosts, funder_costs
+from solvers.curves import Curves, erlang_curves
+from solvers.errors import InfeasibleError, SolverError, UnboundedError
+from solvers.lpmodel import AllocationOptions, LpModel, build_model
+from solvers.lpsolve import LpSolution, Status, residuals, solve
+from solvers.policy import check_policy
+
+__all__ = ["AllocationResult", "allocate", "explain_infeasible"]
+
+log = logging.getLogger(__name__)
+
+
+def _m(x: float) -> str:
+    return f"{x / 1e6:,.1f} M yuan"
+
+
+@dataclass
+class AllocationResult:
+    """An optimised allocation with its costs, binding constraints and shadow prices."""
+
+    allocation: Allocation
+    options: AllocationOptions
+    objective_value: float
+    costs: FunderCosts
+    constraints: pd.DataFrame      # row, group, lhs, rhs, slack, binding, dual
+    shadow_prices: pd.DataFrame    # per rule and budget, in planners' units
+    expected_on_time_share: float  # from the curves, demand-weighted
+    expected_overdue_cases: float
+    model: LpModel
+    solver: str
+
+    def changes(self, scenario: Scenario, level: str) -> pd.DataFrame:
+        """Change from the baseline by district or street: workers, staff, cost."""
+        base, new = scenario.baseline, self.allocation
+        if level == "district":
+            keys_c, keys_s, names = scenario.community_district, scenario.street_district, scenario.district_ids
+        else:
+            keys_c, keys_s, names = scenario.community_street, np.arange(len(scenario.street_ids)), scenario.street_ids
+        k = len(names)
+        unit = scenario.mean_worker_cost_yuan
+
+        def agg(keys, v):
+            return np.bincount(keys, weights=np.asarray(v, float), minlength=k)
+        pay = scenario.spec.pay
+        def cost(a):
+            return (agg(keys_c, a.workers * unit + a.work_fund_yuan + a.service_fund_yuan)
+                    + agg(keys_s, a.street_office_staff * pay.street_staff_cost_yuan_per_year
+                          + a.mobile_grid_workers * pay.mobile_worker_allowance_yuan_per_year))
+        return pd.DataFrame({
+            level: list(names),
+            "workers_baseline": agg(keys_c, base.workers), "workers_new": agg(keys_c, new.workers),
+            "workers_change": agg(keys_c, new.workers - base.workers),
+            "street_staff_change": agg(keys_s, new.street_office_staff - base.street_office_staff),
+            "mobile_change": agg(keys_s, new.mobile_grid_workers - base.mobile_grid_workers),
+            "cost_baseline_yuan": cost(base), "cost_new_yuan": cost(new),
+            "cost_change_yuan": cost(new) - cost(base),
+        })
+
+
+def _allocation_from_x(scenario: Scenario, m: LpModel, x: np.ndarray, source: str) -> Allocation:
+    def blk(k):
+        return x[m.blocks[k]]
+    return Allocation(
+        community_ids=scenario.community_ids, street_ids=scenario.street_ids,
+        workers=np.round(blk("workers")), secretary_assistants=np.round(blk("secretary_assistants")),
+        work_fund_yuan=np.round(blk("work_fund_yuan"), 2), service_fund_yuan=np.round(blk("service_fund_yuan"), 2),
+        street_office_staff=np.round(blk("street_office_staff")),
+        mobile_grid_workers=np.round(blk("mobile_grid_workers")), source=source)
+
+
+def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptions, solver: str) -> str:
+    """Name the constraints that collide and by how much, by re-solving with parts removed."""
+    spec = scenario.spec
+    unit = spec.pay.mean_worker_cost_yuan_per_year
+    city_need = spec.funding.city_paid_workers_per_community * unit * scenario.n_communities
+    if spec.funding.city_budget_yuan is not None and spec.funding.city_budget_yuan < city_need - 1:
+        return (f"city budget {_m(spec.funding.city_budget_yuan)} < {_m(city_need)} that the city's "
+                f"{spec.funding.city_paid_workers_per_community:g} posts per community require")
+    relaxed = replace(opts, objective="min-cost", district_budgets=False, total_budget_yuan=None)
+    m = build_model(scenario, curves, replace(relaxed, total_budget_yuan=None))
+    if m.row_groups.get("budget_total") is not None:  # scenario total budget: drop it too
+        m = _drop_rows(m, "budget_total")
+    sol = solve(m, solver)
+    what = "the policy minimums" + (" and on-time targets" if opts.enforce_targets else "") + \
+        (" within the planner's limits" if opts.max_change_workers is not None or
+         opts.equity_spread_per_10k is not None else "")
+    if sol.status is Status.optimal:
+        a = _allocation_from_x(scenario, m, sol.x, "minimum")
+        costs = funder_costs(scenario, a)
+        msgs = []
+        for d in spec.districts:
+            if opts.district_budgets and d.budget_yuan is not None and d.budget_yuan < costs.district_yuan[d.id] - 1:
+                msgs.append(f"district {d.id} budget {_m(d.budget_yuan)} < {_m(costs.district_yuan[d.id])} "
+                            f"that {what} alone require")
+        total = opts.total_budget_yuan if opts.total_budget_yuan is not None else spec.funding.total_budget_yuan
+        if total is not None and total < costs.total_yuan - 1:
+            msgs.append(f"total budget {_m(total)} < {_m(costs.total_yuan)} that {what} alone require")
+        if msgs:
+            return "; ".join(msgs)
+        return "the budgets are each sufficient alone but not together with the planner's limits"
+    # infeasible even without budgets: the planner's limits collide with the rules
+    if opts.max_change_workers is not None:
+        m2 = build_model(scenario, curves, replace(relaxed, max_change_workers=None))
+        s2 = solve(m2, solver)
+        if s2.status is Status.optimal:
+            a = _allocation_from_x(scenario, m2, s2.x, "minimum")
+            gap = a.workers - (scenario.baseline.workers + opts.max_change_workers)
+            i = int(np.argmax(gap))
+            return (f"maximum change of {opts.max_change_workers} workers per community collides with the minimums: "
+                    f"community {scenario.community_ids[i]} needs {int(a.workers[i])} workers, baseline "
+                    f"{int(scenario.baseline.workers[i])} (short by {int(gap[i])}; {int((gap > 0).sum())} communities)")
+    if opts.equity_spread_per_10k is not None:
+        return (f"equity spread of {opts.equity_spread_per_10k:g} workers per 10,000 residents collides with the "
+                f"minimums (whole-person rounding in small communities needs a wider spread)")
+    return "the policy rules contradict each other"
+
+
+def _drop_rows(m: LpModel, group: str) -> LpModel:
+    keep = np.setdiff1d(np.arange(len(m.b)), m.row_groups[group])
+    return replace(m, A=m.A[keep], b=m.b[keep], row_names=[m.row_names[i] for i in keep],
+                   row_groups={k: v for k, v in m.row_groups.items() if k != group})
+
+
+def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective: str) -> pd.DataFrame:
+    """Shadow prices from the LP relaxation, per rule (per unit of its minimum) and per budget (per M yuan)."""
+    spec = scenario.spec
+    unit_word = {"min-cost": "yuan a year", "max-service": "on-time cases a year",
+                 "equity": "workers per 10,000 (worst community)"}[objective]
+    rows = []
+    for rid, rule in spec.policy.rules.items():
+        if not rule.active or rid not in m.row_groups:
+            continue
+        idx = m.row_groups[rid]
+        # rows are -sum x <= -req, so d f*/d req = -dual; per unit of the rule's minimum: x d req / d minimum.
+        # f is the cost (min-cost) or minus the benefit (max-service, equity).
+        step = 1000.0 if rule.kind.value == "work_fund_yuan_per_1000_households" else 1.0
+        df = float(np.sum(-duals[idx] * m.row_scale[rid])) * step
+        binding = int(np.sum(np.abs(duals[idx]) > 1e-9))
+        new = f"from {rule.minimum:g} to {rule.minimum + step:g}"
+        if objective == "min-cost":
+            value, text = df, f"raising '{rid}' {new} costs {df:,.0f} yuan a year"
+        elif objective == "max-service":
+            value, text = -df, f"raising '{rid}' {new} changes expected on-time cases by {-df:,.1f} a year"
+        else:
+            value, text = -df, f"raising '{rid}' {new} changes the worst workers per 10,000 by {-df:,.3f}"
+        value = 0.0 if abs(value) < 1e-9 else value
+        text = text.replace("-0.000", "0.000").replace("-0.0 ", "0.0 ")
+        rows.append(("rule", rid, f"+{step:g} on the minimum", value, unit_word, binding, len(idx), text))
+    for group in ("budget_district", "budget_total"):
+        if group not in m.row_groups:
+            continue
+        for r in m.row_groups[group]:
+            d = -float(duals[r]) * 1e6  # saving (min-cost) or benefit (otherwise) per extra million yuan
+            d = 0.0 if abs(d) < 1e-9 else d
+            name = m.row_names[r].split(":", 2)[-1] if group == "budget_district" else "total"
+            if objective == "max-service":
+                text = f"one more million yuan for {name} buys {d:,.1f} fewer overdue cases a year"
+            elif objective == "equity":
+                text = f"one more million yuan for {name} raises the worst workers per 10,000 by {d:,.3f}"
+            else:
+                text = f"the {name} budget does not limit the cheapest allocation" if abs(d) < 1e-9 else \
+                    f"one more million yuan for {name} saves {d:,.0f} yuan"
+            rows.append(("budget", name, "+1 M yuan", d, unit_word, int(abs(duals[r]) > 1e-9), 1, text))
+    return pd.DataFrame(rows, columns=["kind", "name", "change", "effect", "unit", "binding_rows", "rows",
+                                       "explanation"])
+
+
+def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: Curves | None = None,
+             solver: str = "cbc") -> AllocationResult:
+    """Solve the allocation model, re-check it, and explain it.
+
+    Raises:
+        InfeasibleError: with the colliding rules or budgets named and quantified.
+        UnboundedError: when nothing bounds the objective (e.g. equity without a budget).
+        SolverError: when the solver fails or its answer violates a constraint.
+    """
+    opts = opts or AllocationOptions()
+    spec = scenario.spec
+    curves = curves or erlang_curves(scenario)
+    unit = spec.pay.mean_worker_cost_yuan_per_year
+    city_need = spec.funding.city_paid_workers_per_community * unit * scenario.n_communities
+    if spec.funding.city_budget_yuan is not None and spec.funding.city_budget_yuan < city_need - 1:
+        raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver))
+    m = build_model(scenario, curves, opts)
+    sol = solve(m, solver)
+    if sol.status is Status.infeasible:
+        raise InfeasibleError("no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver))
+    if sol.status is Status.unbounded:
+        raise UnboundedError(f"objective {opts.objective} is unbounded: nothing limits it; give a budget "
+                             f"(--budget-yuan or district budgets)")
+    if sol.status is not Status.optimal:
+        # CBC reports some unbounded integer problems as 'not solved': ask the relaxation
+        relax = solve(m, solver, relax=True)
+        if relax.status is Status.unbounded:
+            raise UnboundedError(f"objective {opts.objective} is unbounded: nothing limits it; give a budget "
+                                 f"(--budget-yuan or district budgets)")
+        raise SolverError(f"solver {solver} did not find an optimal allocation ({sol.message})")
+    bad = residuals(m, sol.x)
+    if bad:
+        raise SolverError(f"solver {solver} reported optimal, but the answer violates {len(bad)} constraint(s), "
+                          f"e.g. {bad[0]}")
+    x = sol.x.copy()
+    ints = m.integer
+    x[ints] = np.round(x[ints])
+    alloc = _allocation_from_x(scenario, m, x, f"allocate --objective {opts.objective}")
+    policy = check_policy(scenario, alloc)
+    failed = policy.rows[~policy.rows.passed & policy.rows.rule.isin(list(spec.policy.rules))]
+    if len(failed):
+        r = failed.iloc[0]
+        raise SolverError(f"re-check failed: rule {r.rule} at {r.unit}: {r.actual:g} < {r.limit:g}")
+    # duals from the LP relaxation
+    relax = solve(m, solver if solver != "cbc" else "cbc", relax=True)
+    duals = relax.duals if relax.status is Status.optimal and relax.duals is not None else np.zeros(len(m.b))
+    lhs = m.A @ x
+    slack = m.b - lhs
+    group_of = np.full(len(m.b), "", dtype=object)
+    for g, idx in m.row_groups.items():
+        group_of[idx] = g
+    cons = pd.DataFrame({"row": m.row_names, "group": group_of, "lhs": lhs, "rhs": m.b, "slack": slack,
+                         "binding": np.abs(slack) <= 1e-6 * np.maximum(1, np.abs(m.b)), "dual_lp": duals})
+    share = curves.evaluate(alloc.workers)
+    cases = curves.cases_per_year
+    return AllocationResult(
+        allocation=alloc, options=opts, objective_value=float(sol.objective),
+        costs=funder_costs(scenario, alloc), constraints=cons,
+        shadow_prices=_shadow_prices(scenario, m, duals, opts.objective),
+        expected_on_time_share=float(share @ cases / cases.sum()),
+        expected_overdue_cases=float(cases @ (1 - share)), model=m, solver=solver)

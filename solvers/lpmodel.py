@@ -1,0 +1,238 @@
+"""The allocation model as a sparse matrix: one source of truth for every solver path.
+
+Variables (in this order): per community workers ``w``, secretary assistants ``sa``,
+work fund ``wf`` (yuan), service fund ``sf`` (yuan); per street party-office staff
+``st`` and mobile grid workers ``mb``; then objective-specific variables
+(on-time share ``s`` per community for max-service; the worst workers per 10,000
+``t`` for equity; ``rho_min``/``rho_max`` for the equity bound).
+Rows are ``A x <= b``, each with a name a report can cite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from sim.config import RuleKind
+from sim.scenario import Scenario
+from solvers.curves import Curves
+from solvers.policy import ALLOCATION_FIELD, rule_requirements
+
+__all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES"]
+
+OBJECTIVES = ("min-cost", "max-service", "equity")
+EPS_COST = 1e-9  # tie-break per yuan in max-service and equity: cheapest among the best
+
+
+@dataclass(frozen=True)
+class AllocationOptions:
+    """The planner's choices for one allocation run."""
+
+    objective: str = "min-cost"
+    total_budget_yuan: float | None = None     # overrides the scenario's total budget
+    district_budgets: bool = True              # enforce each district's budget
+    max_change_workers: int | None = None      # per community, from the baseline
+    equity_spread_per_10k: float | None = None  # max - min workers per 10,000 over communities
+    free_mobile: bool = False                  # let the model change mobile grid workers
+    enforce_targets: bool = True               # on-time targets as constraints (min-cost, equity)
+    integer: bool = True
+
+
+@dataclass
+class LpModel:
+    """``min c.x  s.t.  A x <= b,  lb <= x <= ub``, integrality per variable, names per row."""
+
+    c: np.ndarray
+    A: sp.csr_matrix
+    b: np.ndarray
+    lb: np.ndarray
+    ub: np.ndarray
+    integer: np.ndarray
+    row_names: list[str]
+    var_names: list[str]
+    blocks: dict[str, slice]
+    row_groups: dict[str, np.ndarray] = field(default_factory=dict)   # rule id -> row indices
+    row_scale: dict[str, np.ndarray] = field(default_factory=dict)    # d(rhs)/d(minimum) per row
+    objective_constant: float = 0.0
+    sense_note: str = ""
+
+    @property
+    def n(self) -> int:
+        return len(self.c)
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.b: list[np.ndarray] = []
+        self.names: list[str] = []
+        self.count = 0
+
+    def add(self, r: np.ndarray, cidx: np.ndarray, v: np.ndarray, rhs: np.ndarray, names: list[str]) -> np.ndarray:
+        """Add len(rhs) rows; ``r`` are row offsets (0..len(rhs)-1) of each coefficient."""
+        idx = np.arange(self.count, self.count + len(rhs))
+        self.rows.append(r + self.count)
+        self.cols.append(np.asarray(cidx))
+        self.vals.append(np.asarray(v, float))
+        self.b.append(np.asarray(rhs, float))
+        self.names.extend(names)
+        self.count += len(rhs)
+        return idx
+
+
+def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> LpModel:
+    """Build the matrix of the allocation model for ``opts.objective``."""
+    if opts.objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}: {opts.objective!r}")
+    spec = scenario.spec
+    n, S = scenario.n_communities, len(scenario.street_ids)
+    cid, sid = scenario.community_ids, scenario.street_ids
+    base = scenario.baseline
+    unit = spec.pay.mean_worker_cost_yuan_per_year
+    blocks = {"workers": slice(0, n), "secretary_assistants": slice(n, 2 * n), "work_fund_yuan": slice(2 * n, 3 * n),
+              "service_fund_yuan": slice(3 * n, 4 * n), "street_office_staff": slice(4 * n, 4 * n + S),
+              "mobile_grid_workers": slice(4 * n + S, 4 * n + 2 * S)}
+    nv = 4 * n + 2 * S
+    if opts.objective == "max-service":
+        blocks["on_time_share"] = slice(nv, nv + n)
+        nv += n
+    if opts.objective == "equity":
+        blocks["worst_per_10k"] = slice(nv, nv + 1)
+        nv += 1
+    if opts.equity_spread_per_10k is not None:
+        blocks["rho"] = slice(nv, nv + 2)
+        nv += 2
+    W, SA, WF, SF, ST, MB = (np.arange(nv)[blocks[k]] for k in
+                             ("workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan",
+                              "street_office_staff", "mobile_grid_workers"))
+    big = 1e12
+    lb = np.zeros(nv)
+    ub = np.full(nv, big)
+    integer = np.zeros(nv, bool)
+    integer[W] = integer[SA] = integer[ST] = integer[MB] = opts.integer
+    # the city-funded posts exist in every community
+    city_posts = spec.funding.city_paid_workers_per_community
+    lb[W] = np.ceil(city_posts - 1e-9)
+    ub[W] = float(curves.workers[-1])
+    if opts.max_change_workers is not None:
+        lb[W] = np.maximum(lb[W], base.workers - opts.max_change_workers)
+        ub[W] = np.minimum(ub[W], base.workers + opts.max_change_workers)
+    if not opts.free_mobile:
+        lb[MB] = ub[MB] = base.mobile_grid_workers
+
+    rows = _Rows()
+    groups: dict[str, np.ndarray] = {}
+    scale: dict[str, np.ndarray] = {}
+    var_of = {"workers": W, "secretary_assistants": SA, "work_fund_yuan": WF, "service_fund_yuan": SF,
+              "street_office_staff": ST}
+    for rid, rule in spec.policy.rules.items():
+        if not rule.active:
+            continue
+        units, req, member_unit, per_street = rule_requirements(scenario, rule)
+        cols = var_of[ALLOCATION_FIELD[rule.kind]]
+        r = member_unit
+        groups[rid] = rows.add(r, cols, -np.ones(len(cols)), -req, [f"rule:{rid}:{u}" for u in units])
+        # rhs per unit of `minimum` (unrounded), for shadow prices in planners' units
+        base_q = {RuleKind.workers_per_10k_residents: scenario.urban_residents / 10_000,
+                  RuleKind.work_fund_yuan_per_1000_households: scenario.households / 1_000,
+                  RuleKind.street_office_staff_per_street: np.ones(S)}.get(rule.kind, np.ones(n))
+        scale[rid] = np.bincount(member_unit, weights=base_q, minlength=len(units))
+    # secretary assistants are workers
+    rows.add(np.repeat(np.arange(n), 2), np.column_stack([SA, W]).ravel(), np.tile([1.0, -1.0], n), np.zeros(n),
+             [f"structure:secretary_within_workers:{c}" for c in cid])
+    # on-time targets as minimum workers (from the curves)
+    target = spec.targets.on_time_share_min
+    if opts.enforce_targets and opts.objective != "max-service" and target > 0:
+        need = curves.min_workers(target)
+        bad = np.flatnonzero(need < 0)
+        if bad.size:
+            from solvers.errors import InfeasibleError
+            c0 = int(bad[0])
+            raise InfeasibleError(
+                f"on-time target {target:.0%} is unreachable in {len(bad)} communities (e.g. {cid[c0]}: at most "
+                f"{curves.share[c0].max():.1%} with {int(curves.workers[-1])} workers); lower targets.on_time_share_min")
+        groups["target"] = rows.add(np.arange(n), W, -np.ones(n), -need.astype(float),
+                                    [f"target:on_time:{c}" for c in cid])
+    # budgets: districts and total; the city's share is fixed (2.5 posts per community)
+    cd, sd = scenario.community_district, scenario.street_district
+    nd = len(scenario.district_ids)
+    cost_cols = np.concatenate([W, WF, SF, ST, MB])
+    cost_vals = np.concatenate([np.full(n, unit), np.ones(n), np.ones(n),
+                                np.full(S, spec.pay.street_staff_cost_yuan_per_year),
+                                np.full(S, spec.pay.mobile_worker_allowance_yuan_per_year)])
+    cost_district = np.concatenate([cd, cd, cd, sd, sd])
+    city_fixed = city_posts * unit * n
+    if opts.district_budgets:
+        budgets = [(i, d.budget_yuan) for i, d in enumerate(spec.districts) if d.budget_yuan is not None]
+        if budgets:
+            di = np.array([i for i, _ in budgets])
+            pos = np.full(nd, -1)
+            pos[di] = np.arange(len(di))
+            keep = pos[cost_district] >= 0
+            city_share = city_posts * unit * np.bincount(cd, minlength=nd)
+            groups["budget_district"] = rows.add(
+                pos[cost_district][keep], cost_cols[keep], cost_vals[keep],
+                np.array([bgt + city_share[i] for i, bgt in budgets]),
+                [f"budget:district:{scenario.district_ids[i]}" for i, _ in budgets])
+    total = opts.total_budget_yuan if opts.total_budget_yuan is not None else spec.funding.total_budget_yuan
+    if total is not None:
+        groups["budget_total"] = rows.add(np.zeros(len(cost_cols), int), cost_cols, cost_vals, np.array([total]),
+                                          ["budget:total"])
+    # equity bound: rho_min <= w_c / (residents_c / 10k) <= rho_max, rho_max - rho_min <= spread
+    r10k = scenario.urban_residents / 10_000
+    if opts.equity_spread_per_10k is not None:
+        rmin, rmax = blocks["rho"].start, blocks["rho"].start + 1
+        rows.add(np.repeat(np.arange(n), 2), np.column_stack([W, np.full(n, rmax)]).ravel(),
+                 np.column_stack([np.ones(n), -r10k]).ravel(), np.zeros(n), [f"equity:max:{c}" for c in cid])
+        rows.add(np.repeat(np.arange(n), 2), np.column_stack([W, np.full(n, rmin)]).ravel(),
+                 np.column_stack([-np.ones(n), r10k]).ravel(), np.zeros(n), [f"equity:min:{c}" for c in cid])
+        groups["equity_spread"] = rows.add(np.array([0, 0]), np.array([rmax, rmin]), np.array([1.0, -1.0]),
+                                           np.array([opts.equity_spread_per_10k]), ["equity:spread"])
+    # objective
+    c = np.zeros(nv)
+    c[cost_cols] = cost_vals
+    const = 0.0
+    if opts.objective == "max-service":
+        # maximise expected on-time cases: sum_c cases_c * s_c, s_c under the concave hull of its curve
+        Sv = np.arange(nv)[blocks["on_time_share"]]
+        ub[Sv] = 1.0
+        c *= EPS_COST
+        c[Sv] = -curves.cases_per_year
+        rr, cc, vv, bb, nn = [], [], [], [], []
+        k = 0
+        for i in range(n):
+            for a, slope in curves.concave_cuts(i, int(lb[W[i]]), int(ub[W[i]])):
+                rr += [k, k]
+                cc += [Sv[i], W[i]]
+                vv += [1.0, -slope]
+                bb.append(a)
+                nn.append(f"curve:{cid[i]}:{len(nn)}")
+                k += 1
+        groups["curve"] = rows.add(np.array(rr), np.array(cc), np.array(vv), np.array(bb), nn)
+        const = float(curves.cases_per_year.sum())  # overdue = cases - on-time
+    elif opts.objective == "equity":
+        t = blocks["worst_per_10k"].start
+        c *= EPS_COST
+        c[t] = -1.0
+        groups["equity_worst"] = rows.add(np.repeat(np.arange(n), 2), np.column_stack([np.full(n, t), W]).ravel(),
+                                          np.column_stack([r10k, -np.ones(n)]).ravel(), np.zeros(n),
+                                          [f"equity:worst:{c_}" for c_ in cid])
+        lb[t] = 0.0
+        ub[t] = np.inf
+    else:
+        pass
+    A = sp.csr_matrix((np.concatenate(rows.vals), (np.concatenate(rows.rows), np.concatenate(rows.cols))),
+                      shape=(rows.count, nv))
+    names = []
+    for k, sl in blocks.items():
+        ids = cid if sl.stop - sl.start == n and k not in ("street_office_staff", "mobile_grid_workers") else \
+            (sid if k in ("street_office_staff", "mobile_grid_workers") else [str(i) for i in range(sl.stop - sl.start)])
+        names += [f"{k}[{x}]" for x in ids]
+    return LpModel(c=c, A=A, b=np.concatenate(rows.b), lb=lb, ub=ub, integer=integer, row_names=rows.names,
+                   var_names=names, blocks=blocks, row_groups=groups, row_scale=scale, objective_constant=const)
+
+

@@ -1,0 +1,117 @@
+"""Solving an ``LpModel``: PuLP (CBC by default, HiGHS when asked) or HiGHS through scipy in bulk.
+
+The solver's status is mapped explicitly and its answer is never trusted alone:
+``residuals`` recomputes every row and bound in our own code.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvers.errors import SolverError
+from solvers.lpmodel import LpModel
+
+__all__ = ["Status", "LpSolution", "solve", "residuals", "SOLVERS"]
+
+log = logging.getLogger(__name__)
+SOLVERS = ("cbc", "highs", "scipy")
+
+
+class Status(enum.Enum):
+    optimal = "optimal"
+    infeasible = "infeasible"
+    unbounded = "unbounded"
+    not_solved = "not solved"
+
+
+@dataclass
+class LpSolution:
+    status: Status
+    x: np.ndarray | None
+    objective: float | None
+    duals: np.ndarray | None      # d objective / d b per row (LP relaxation only)
+    message: str
+    solver: str
+
+
+def _pulp_solver(name: str, msg: bool = False):
+    import pulp
+    if name == "cbc":
+        return pulp.PULP_CBC_CMD(msg=msg)
+    if name == "highs":
+        s = pulp.HiGHS(msg=msg)
+        if not s.available():
+            raise SolverError("solver 'highs' is not available: pip install highspy (or use --solver cbc)")
+        return s
+    raise SolverError(f"unknown solver {name!r}; use one of {', '.join(SOLVERS)}")
+
+
+def _solve_pulp(m: LpModel, solver: str, relax: bool) -> LpSolution:
+    import pulp
+    prob = pulp.LpProblem("gridplan_allocation", pulp.LpMinimize)
+    xs = [pulp.LpVariable(f"x{i}", lowBound=None if np.isinf(-m.lb[i]) else float(m.lb[i]),
+                          upBound=None if np.isinf(m.ub[i]) or m.ub[i] >= 1e12 else float(m.ub[i]),
+                          cat=pulp.LpInteger if (m.integer[i] and not relax) else pulp.LpContinuous)
+          for i in range(m.n)]
+    nz = np.flatnonzero(m.c)
+    prob += pulp.LpAffineExpression([(xs[i], float(m.c[i])) for i in nz])
+    A = m.A.tocsr()
+    cons = []
+    for r in range(A.shape[0]):
+        lo, hi = A.indptr[r], A.indptr[r + 1]
+        expr = pulp.LpAffineExpression([(xs[j], float(v)) for j, v in zip(A.indices[lo:hi], A.data[lo:hi])])
+        con = pulp.LpConstraint(expr, pulp.LpConstraintLE, f"r{r}", float(m.b[r]))
+        prob += con
+        cons.append(con)
+    prob.solve(_pulp_solver(solver))
+    status = {1: Status.optimal, -1: Status.infeasible, -2: Status.unbounded}.get(prob.status, Status.not_solved)
+    # PuLP's HiGHS interface may call a time-out "Optimal": require an optimal solution status too.
+    if status is Status.optimal and getattr(prob, "sol_status", 1) not in (1,):
+        status = Status.not_solved
+    if status is not Status.optimal:
+        return LpSolution(status, None, None, None, pulp.LpStatus.get(prob.status, "?"), solver)
+    x = np.array([v.varValue if v.varValue is not None else np.nan for v in xs], dtype=float)
+    duals = np.array([c.pi if c.pi is not None else np.nan for c in cons], dtype=float) if relax else None
+    return LpSolution(status, x, float(m.c @ x), duals, "optimal", solver)
+
+
+def _solve_scipy(m: LpModel, relax: bool) -> LpSolution:
+    from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+    ub = np.where(m.ub >= 1e12, np.inf, m.ub)
+    if relax or not m.integer.any():
+        res = linprog(m.c, A_ub=m.A, b_ub=m.b, bounds=np.column_stack([m.lb, ub]), method="highs-ipm")
+        duals = res.ineqlin.marginals if res.status == 0 else None
+    else:
+        res = milp(m.c, constraints=LinearConstraint(m.A, -np.inf, m.b), integrality=m.integer.astype(int),
+                   bounds=Bounds(m.lb, ub))
+        duals = None
+    status = {0: Status.optimal, 2: Status.infeasible, 3: Status.unbounded}.get(res.status, Status.not_solved)
+    if status is not Status.optimal:
+        return LpSolution(status, None, None, None, str(res.message), "scipy")
+    return LpSolution(status, np.asarray(res.x), float(m.c @ res.x), duals, "optimal", "scipy")
+
+
+def solve(m: LpModel, solver: str = "cbc", relax: bool = False) -> LpSolution:
+    """Solve the model (``relax``: LP relaxation, with duals)."""
+    if solver == "scipy":
+        return _solve_scipy(m, relax)
+    return _solve_pulp(m, solver, relax)
+
+
+def residuals(m: LpModel, x: np.ndarray, tol: float = 1e-6) -> list[str]:
+    """Every violated row, bound or integrality, as words (empty when the answer is valid)."""
+    bad = []
+    lhs = m.A @ x
+    viol = lhs - m.b
+    scale = np.maximum(1.0, np.abs(m.b))
+    for r in np.flatnonzero(viol > tol * scale):
+        bad.append(f"{m.row_names[r]}: {lhs[r]:.6g} > {m.b[r]:.6g}")
+    for i in np.flatnonzero((x < m.lb - tol) | (x > m.ub + tol)):
+        bad.append(f"{m.var_names[i]} = {x[i]:.6g} outside [{m.lb[i]:.6g}, {m.ub[i]:.6g}]")
+    for i in np.flatnonzero(m.integer & (np.abs(x - np.round(x)) > 1e-6)):
+        bad.append(f"{m.var_names[i]} = {x[i]:.6g} is not a whole number")
+    return bad
