@@ -30,6 +30,28 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return simulate(args)
 
 
+def _cmd_allocate(args: argparse.Namespace) -> int:
+    from gridplan.commands import allocate_cmd
+    return allocate_cmd(args)
+
+
+def _nonneg_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, found {text}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    v = _nonneg_float(text)
+    if v != int(v):
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}")
+    return int(v)
+
+
 def _positive(text: str) -> int:
     try:
         v = int(text)
@@ -66,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--days", type=_positive, help="simulated days (default: the scenario's calendar.days)")
     sp.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
     sp.add_argument("--processes", type=_positive, help="local processes (default: all cores)")
+    sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
+    sp = add("allocate", _cmd_allocate, "optimise workers and funds by linear programming")
+    sp.add_argument("--objective", choices=["min-cost", "max-service", "equity"], default="min-cost")
+    sp.add_argument("--budget-yuan", type=_nonneg_float, help="total budget of all funders (yuan a year)")
+    sp.add_argument("--max-change", type=_nonneg_int, help="largest change of workers per community from the baseline")
+    sp.add_argument("--equity-spread-per-10k", type=_nonneg_float,
+                    help="largest difference in workers per 10,000 residents between communities")
+    sp.add_argument("--free-mobile", action="store_true", help="let the model change mobile grid workers "
+                    "(default: kept at the baseline; the queueing curves do not value them)")
+    sp.add_argument("--solver", choices=["cbc", "highs", "scipy"], default="cbc")
     sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
     return p
 

@@ -159,3 +159,62 @@ def simulate(args: argparse.Namespace) -> int:
     print(kpi_screen(reps))
     print(f"wrote {out}")
     return 0
+
+
+# ------------------------------------------------------------------ allocate
+def _options(args: argparse.Namespace):
+    from solvers.lpmodel import AllocationOptions
+    return AllocationOptions(objective=args.objective, total_budget_yuan=args.budget_yuan,
+                             max_change_workers=args.max_change, equity_spread_per_10k=args.equity_spread_per_10k,
+                             free_mobile=args.free_mobile)
+
+
+def write_allocation_result(folder, scenario: Scenario, res) -> None:
+    from sim.allocation import write_allocation
+    write_allocation(res.allocation, folder / "allocation.csv")
+    res.constraints.to_csv(folder / "constraints.csv", index=False)
+    res.shadow_prices.to_csv(folder / "shadow_prices.csv", index=False)
+    res.changes(scenario, "district").to_csv(folder / "changes_by_district.csv", index=False)
+    res.changes(scenario, "street").to_csv(folder / "changes_by_street.csv", index=False)
+
+
+def allocation_screen(scenario: Scenario, res) -> str:
+    base = check_policy(scenario, scenario.baseline)
+    res10k = res.allocation.total_workers / scenario.urban_residents.sum() * 10_000
+    lines = [
+        f"Objective {res.options.objective} (solver {res.solver})",
+        f"  community workers {res.allocation.total_workers:,} = {res10k:.1f} per 10,000 "
+        f"(baseline {scenario.baseline.total_workers:,})",
+        f"  street party-office staff {int(res.allocation.street_office_staff.sum()):,}, mobile grid workers "
+        f"{int(res.allocation.mobile_grid_workers.sum()):,}",
+        f"  cost: city {yuan(res.costs.city_yuan)}, districts {yuan(sum(res.costs.district_yuan.values()))}, "
+        f"total {yuan(res.costs.total_yuan)} (baseline {yuan(base.costs.total_yuan)})",
+        f"  expected on-time share (queueing curves) {res.expected_on_time_share:.1%}; "
+        f"expected overdue cases {res.expected_overdue_cases:,.0f} a year",
+        "Binding constraints (count of rows):",
+    ]
+    b = res.constraints[res.constraints.binding].groupby("group").size()
+    lines += [f"  {g or 'other'}: {n}" for g, n in b.items()]
+    lines.append("Shadow prices (LP relaxation):")
+    lines += [f"  {t}" for t in res.shadow_prices.explanation]
+    ch = res.changes(scenario, "district")
+    lines.append("Change from the baseline by district:")
+    lines.append(table(ch[["district", "workers_baseline", "workers_new", "workers_change", "cost_change_yuan"]]))
+    return "\n".join(lines)
+
+
+def allocate_cmd(args: argparse.Namespace) -> int:
+    from gridplan.results import default_out, metadata, result_folder, write_json
+    from solvers.allocator import allocate
+    s = load_scenario(args.scenario)
+    res = allocate(s, _options(args), solver=args.solver)
+    out = args.out or default_out(s, "allocate")
+    with result_folder(out) as folder:
+        write_allocation_result(folder, s, res)
+        write_json(folder / "metadata.json", metadata(
+            s, "allocate", objective=args.objective, solver=args.solver, options=res.options.__dict__,
+            objective_value=res.objective_value, cost_by_funder_yuan={"city": res.costs.city_yuan,
+                                                                        **res.costs.district_yuan}))
+    print(allocation_screen(s, res))
+    print(f"wrote {out}")
+    return 0

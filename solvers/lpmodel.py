@@ -109,7 +109,7 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
     W, SA, WF, SF, ST, MB = (np.arange(nv)[blocks[k]] for k in
                              ("workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan",
                               "street_office_staff", "mobile_grid_workers"))
-    big = 1e12
+    big = np.inf
     lb = np.zeros(nv)
     ub = np.full(nv, big)
     integer = np.zeros(nv, bool)
@@ -117,7 +117,7 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
     # the city-funded posts exist in every community
     city_posts = spec.funding.city_paid_workers_per_community
     lb[W] = np.ceil(city_posts - 1e-9)
-    ub[W] = float(curves.workers[-1])
+    ub[W] = np.inf
     if opts.max_change_workers is not None:
         lb[W] = np.maximum(lb[W], base.workers - opts.max_change_workers)
         ub[W] = np.minimum(ub[W], base.workers + opts.max_change_workers)
@@ -205,7 +205,8 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
         rr, cc, vv, bb, nn = [], [], [], [], []
         k = 0
         for i in range(n):
-            for a, slope in curves.concave_cuts(i, int(lb[W[i]]), int(ub[W[i]])):
+            top = int(curves.workers[-1])  # the curve is flat beyond its last point
+            for a, slope in curves.concave_cuts(i, min(int(lb[W[i]]), top), int(min(ub[W[i]], top))):
                 rr += [k, k]
                 cc += [Sv[i], W[i]]
                 vv += [1.0, -slope]

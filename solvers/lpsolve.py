@@ -41,7 +41,11 @@ class LpSolution:
 def _pulp_solver(name: str, msg: bool = False):
     import pulp
     if name == "cbc":
-        return pulp.PULP_CBC_CMD(msg=msg)
+        import warnings
+        with warnings.catch_warnings():
+            # PuLP 3.3 warns that its bundled CBC leaves in 4.0; we pin <4 and use the bundled binary.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return pulp.PULP_CBC_CMD(msg=msg)
     if name == "highs":
         s = pulp.HiGHS(msg=msg)
         if not s.available():
@@ -53,8 +57,9 @@ def _pulp_solver(name: str, msg: bool = False):
 def _solve_pulp(m: LpModel, solver: str, relax: bool) -> LpSolution:
     import pulp
     prob = pulp.LpProblem("gridplan_allocation", pulp.LpMinimize)
-    xs = [pulp.LpVariable(f"x{i}", lowBound=None if np.isinf(-m.lb[i]) else float(m.lb[i]),
-                          upBound=None if np.isinf(m.ub[i]) or m.ub[i] >= 1e12 else float(m.ub[i]),
+    # prob.add_variable is the PuLP 4 way (also in 3.3); LpVariable(...) alone is deprecated there.
+    xs = [prob.add_variable(f"x{i}", lowBound=None if np.isinf(-m.lb[i]) else float(m.lb[i]),
+                          upBound=None if np.isinf(m.ub[i]) else float(m.ub[i]),
                           cat=pulp.LpInteger if (m.integer[i] and not relax) else pulp.LpContinuous)
           for i in range(m.n)]
     nz = np.flatnonzero(m.c)
@@ -81,7 +86,7 @@ def _solve_pulp(m: LpModel, solver: str, relax: bool) -> LpSolution:
 
 def _solve_scipy(m: LpModel, relax: bool) -> LpSolution:
     from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-    ub = np.where(m.ub >= 1e12, np.inf, m.ub)
+    ub = m.ub
     if relax or not m.integer.any():
         res = linprog(m.c, A_ub=m.A, b_ub=m.b, bounds=np.column_stack([m.lb, ub]), method="highs-ipm")
         duals = res.ineqlin.marginals if res.status == 0 else None

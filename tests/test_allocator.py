@@ -1,0 +1,158 @@
+"""The allocator: known answers by hand, an independent solve, infeasible/unbounded cases, re-checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from gridplan.cli import main
+from sim.scenario import load_scenario
+from solvers import lpsolve
+from solvers.allocator import allocate
+from solvers.curves import erlang_curves
+from solvers.errors import InfeasibleError, SolverError, UnboundedError
+from solvers.lpmodel import AllocationOptions
+from solvers.policy import check_policy
+from tests.conftest import SCENARIOS, edit
+
+
+def test_tiny_min_cost_by_hand(tiny):
+    """Floors 9/6/4 workers (18 per 10,000 rounded up), funds at their floors, 6 street staff."""
+    r = allocate(tiny, AllocationOptions(objective="min-cost"))
+    a = r.allocation
+    assert a.workers.tolist() == [9, 6, 4]
+    assert a.secretary_assistants.tolist() == [1, 1, 1]
+    assert a.work_fund_yuan.tolist() == [72_000, 43_200, 28_800]
+    assert a.service_fund_yuan.tolist() == [300_000] * 3
+    assert a.street_office_staff.tolist() == [6] and a.mobile_grid_workers.tolist() == [2]
+    assert r.costs.total_yuan == pytest.approx(19 * 60_000 + 144_000 + 900_000 + 6 * 80_000 + 2 * 2_000)
+    assert r.costs.city_yuan == pytest.approx(7.5 * 60_000)
+    sp_ = r.shadow_prices.set_index("name")["effect"]
+    # LP duals in planners' units: +1 worker per 10,000 over 10,000 residents = 1 worker = 60,000 yuan;
+    # +1 street staff = 80,000 yuan; +1,000 yuan per 1,000 households over 4,000 households = 4,000 yuan;
+    # +1 yuan per community over 3 communities = 3 yuan.
+    assert sp_["workers_per_10k"] == pytest.approx(60_000)
+    assert sp_["street_office_staff"] == pytest.approx(80_000)
+    assert sp_["work_fund"] == pytest.approx(4_000)
+    assert sp_["service_fund"] == pytest.approx(3)
+    assert check_policy(tiny, a).passed
+
+
+def _independent_weihai_min_cost(s) -> float:
+    """Build the Weihai min-cost MILP from the scenario data here, without gridplan's model builder."""
+    n, S = s.n_communities, len(s.street_ids)
+    unit = s.spec.pay.mean_worker_cost_yuan_per_year
+    need = erlang_curves(s).min_workers(s.spec.targets.on_time_share_min)
+    w_lo = np.maximum.reduce([np.ceil(np.round(18 * s.urban_residents / 10_000, 9)), np.full(n, 3.0), need])
+    # variables: w (n), sa (n), wf (n), sf (n), st (S), mb (S)
+    nv = 4 * n + 2 * S
+    c = np.concatenate([np.full(n, unit), np.zeros(n), np.ones(n), np.ones(n),
+                        np.full(S, s.spec.pay.street_staff_cost_yuan_per_year),
+                        np.full(S, s.spec.pay.mobile_worker_allowance_yuan_per_year)])
+    lo = np.concatenate([w_lo, np.ones(n), 36 * s.households, np.full(n, 300_000.0), np.full(S, 6.0),
+                         s.baseline.mobile_grid_workers])
+    hi = np.concatenate([np.full(n, np.inf), np.full(n, np.inf), np.full(n, np.inf), np.full(n, np.inf),
+                         np.full(S, np.inf), s.baseline.mobile_grid_workers])
+    # sa <= w
+    A = sp.hstack([-sp.eye(n), sp.eye(n), sp.csr_matrix((n, 2 * n + 2 * S))]).tocsr()
+    integrality = np.concatenate([np.ones(2 * n), np.zeros(2 * n), np.ones(2 * S)])
+    res = milp(c, constraints=LinearConstraint(A, -np.inf, 0), bounds=Bounds(lo, hi), integrality=integrality)
+    assert res.status == 0
+    return float(res.fun)
+
+
+def test_weihai_min_cost_matches_independent_solve(weihai):
+    r = allocate(weihai, AllocationOptions(objective="min-cost"))
+    assert r.costs.total_yuan == pytest.approx(_independent_weihai_min_cost(weihai), rel=1e-9)
+    # the city total is the sum of per-community ceilings, not the ceiling of the sum
+    floors = np.ceil(np.round(18 * weihai.urban_residents / 10_000, 9)).sum()
+    assert r.allocation.total_workers >= floors > np.ceil(18 * weihai.urban_residents.sum() / 10_000) + 100
+    assert check_policy(weihai, r.allocation).passed
+
+
+@pytest.mark.parametrize("solver", ["cbc", "highs", "scipy"])
+@pytest.mark.parametrize("objective", ["min-cost", "max-service", "equity"])
+def test_solvers_agree_and_answers_are_whole_people(weihai, solver, objective):
+    ref = allocate(weihai, AllocationOptions(objective=objective), solver="cbc")
+    r = ref if solver == "cbc" else allocate(weihai, AllocationOptions(objective=objective), solver=solver)
+    assert r.objective_value == pytest.approx(ref.objective_value, rel=1e-6, abs=1e-6)
+    for f in ("workers", "secretary_assistants", "street_office_staff", "mobile_grid_workers"):
+        v = getattr(r.allocation, f)
+        assert np.array_equal(v, np.round(v))
+    assert check_policy(weihai, r.allocation).rows.query("scope != 'funder'").passed.all()
+
+
+def test_equity_raises_the_worst_community(weihai):
+    base = weihai.baseline.workers / (weihai.urban_residents / 10_000)
+    r = allocate(weihai, AllocationOptions(objective="equity"))
+    new = r.allocation.workers / (weihai.urban_residents / 10_000)
+    assert new.min() > base.min() + 1
+    assert check_policy(weihai, r.allocation).passed  # budgets included
+
+
+def test_budget_too_small_is_explained(tiny, capsys, tmp_path):
+    with pytest.raises(InfeasibleError) as e:
+        allocate(tiny, AllocationOptions(total_budget_yuan=2_000_000))
+    assert "total budget 2.0 M yuan < 2.7 M yuan that the policy minimums" in str(e.value)
+    out = tmp_path / "x"
+    assert main(["allocate", str(SCENARIOS / "tiny"), "--budget-yuan", "2000000", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "total budget" in err and not out.exists()
+
+
+def test_city_budget_too_small(tiny_copy):
+    edit(tiny_copy / "scenario.yaml", "city_budget_yuan: 450000", "city_budget_yuan: 400000")
+    with pytest.raises(InfeasibleError, match=r"city budget 0.4 M yuan < 0.5 M yuan"):
+        allocate(load_scenario(tiny_copy))
+
+
+def test_max_change_collision_is_named(tiny):
+    """Community A would need 9 workers; the baseline has 10; max change 0 is fine, but a higher floor is not."""
+    with pytest.raises(InfeasibleError, match="maximum change of 0 workers"):
+        allocate(tiny, AllocationOptions(max_change_workers=0, total_budget_yuan=None),
+                 curves=erlang_curves(tiny).replace(np.where(np.arange(61) >= 11, 1.0, 0.0)[None, :].repeat(3, 0),
+                                                    "test"))
+
+
+def test_equity_without_budget_is_unbounded(tiny_copy):
+    edit(tiny_copy / "scenario.yaml", "budget_yuan: 2400000}", "budget_yuan: null}")
+    with pytest.raises(UnboundedError, match="unbounded"):
+        allocate(load_scenario(tiny_copy), AllocationOptions(objective="equity"))
+
+
+def test_solver_answer_is_rechecked(tiny, monkeypatch):
+    real = lpsolve.solve
+
+    def lying(m, solver="cbc", relax=False):
+        sol = real(m, solver, relax)
+        if not relax:
+            sol.x = sol.x.copy()
+            sol.x[m.blocks["workers"].start] -= 1  # one worker short, still "optimal"
+        return sol
+    monkeypatch.setattr("solvers.allocator.solve", lying)
+    with pytest.raises(SolverError, match="violates"):
+        allocate(tiny)
+
+
+def test_concave_cuts_cover_the_curve(weihai):
+    cv = erlang_curves(weihai)
+    for c in (0, 17, 200):
+        cuts = cv.concave_cuts(c, 3, 40)
+        xs = np.arange(3, 41)
+        env = np.min([a + b * xs for a, b in cuts], axis=0)
+        assert np.all(env >= cv.share[c, xs] - 1e-9)
+        assert np.isclose(env, cv.share[c, xs]).sum() >= 2
+
+
+def test_allocate_command_writes_tables(tmp_path, capsys):
+    out = tmp_path / "alloc"
+    assert main(["allocate", str(SCENARIOS / "tiny"), "--objective", "min-cost", "--out", str(out)]) == 0
+    for f in ("allocation.csv", "constraints.csv", "shadow_prices.csv", "changes_by_district.csv",
+              "changes_by_street.csv", "metadata.json"):
+        assert (out / f).is_file(), f
+    text = capsys.readouterr().out
+    assert "raising 'workers_per_10k' from 18 to 19 costs 60,000 yuan a year" in text
+    # the allocation it writes passes the policy check
+    assert main(["check", str(SCENARIOS / "tiny"), "--allocation", str(out / "allocation.csv")]) == 0
