@@ -189,9 +189,23 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
                                        "explanation"])
 
 
+LARGE_CITY = 5_000  # communities; above this the bulk path (LP relaxation + rounding) is used
+
+
+def _round_up(m: LpModel, x: np.ndarray) -> np.ndarray:
+    """Round whole-people variables of an LP solution up (never below a floor), then re-derive nothing else."""
+    y = x.copy()
+    y[m.integer] = np.ceil(y[m.integer] - 1e-7)
+    return y
+
+
 def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: Curves | None = None,
-             solver: str = "cbc") -> AllocationResult:
+             solver: str = "cbc", method: str = "auto") -> AllocationResult:
     """Solve the allocation model, re-check it, and explain it.
+
+    ``method``: "milp" (exact integer solve), "lp-round" (LP relaxation by HiGHS interior
+    point, whole-people variables rounded up; for national-scale cities), or "auto"
+    (milp up to 5,000 communities).
 
     Raises:
         InfeasibleError: with the colliding rules or budgets named and quantified.
@@ -206,7 +220,19 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
     if spec.funding.city_budget_yuan is not None and spec.funding.city_budget_yuan < city_need - 1:
         raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver))
     m = build_model(scenario, curves, opts)
-    sol = solve(m, solver)
+    if method == "auto":
+        method = "milp" if scenario.n_communities <= LARGE_CITY else "lp-round"
+    if method not in ("milp", "lp-round"):
+        raise ValueError(f"method must be auto, milp or lp-round: {method!r}")
+    if method == "lp-round":
+        solver = "scipy"
+        relaxed = solve(m, "scipy", relax=True)
+        sol = relaxed
+        if relaxed.status is Status.optimal:
+            sol = LpSolution(Status.optimal, _round_up(m, relaxed.x), None, relaxed.duals, "optimal", "scipy")
+            sol.objective = float(m.c @ sol.x)
+    else:
+        sol = solve(m, solver)
     if sol.status is Status.infeasible:
         raise InfeasibleError("no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver))
     if sol.status is Status.unbounded:
@@ -221,8 +247,9 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
         raise SolverError(f"solver {solver} did not find an optimal allocation ({sol.message})")
     bad = residuals(m, sol.x)
     if bad:
-        raise SolverError(f"solver {solver} reported optimal, but the answer violates {len(bad)} constraint(s), "
-                          f"e.g. {bad[0]}")
+        what = "rounding the LP solution up" if method == "lp-round" else f"solver {solver} reported optimal, but the answer"
+        raise SolverError(f"{what} violates {len(bad)} constraint(s), e.g. {bad[0]}"
+                          + ("; use --method milp" if method == "lp-round" else ""))
     x = sol.x.copy()
     ints = m.integer
     x[ints] = np.round(x[ints])
@@ -233,7 +260,7 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
         r = failed.iloc[0]
         raise SolverError(f"re-check failed: rule {r.rule} at {r.unit}: {r.actual:g} < {r.limit:g}")
     # duals from the LP relaxation
-    relax = solve(m, solver if solver != "cbc" else "cbc", relax=True)
+    relax = sol if method == "lp-round" else solve(m, solver, relax=True)
     duals = relax.duals if relax.status is Status.optimal and relax.duals is not None else np.zeros(len(m.b))
     lhs = m.A @ x
     slack = m.b - lhs

@@ -119,21 +119,20 @@ def erlang_curves(scenario: Scenario, max_workers: int | None = None) -> Curves:
     top = max_workers or int(max(60, scenario.baseline.workers.max() * 3))
     ws = np.arange(top + 1)
     ks = servers_for_workers(ws, share)
-    out = np.zeros((scenario.n_communities, len(ws)))
-    for c in range(scenario.n_communities):
-        a = rate[c] * s_mean
-        prev_k, prev = -1, None
-        for i, k in enumerate(ks):
-            if k == prev_k:
-                out[c, i] = prev
-                continue
-            if k <= a:
-                val = 0.0
-            else:
-                pw = erlang_c(int(k), a)
-                val = float(p @ (1.0 - pw * np.exp(-(k - a) * limit / s_mean)))
-            out[c, i] = prev = val
-            prev_k = k
+    # Erlang C for every community at once: Erlang B by its recursion over k, vectorised over communities.
+    a = rate * s_mean
+    kmax = int(ks.max())
+    on_time = np.zeros((scenario.n_communities, kmax + 1))
+    b = np.ones_like(a)
+    for k in range(1, kmax + 1):
+        b = a * b / (k + a * b)
+        stable = a < k
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pw = np.where(stable, k * b / (k - a * (1 - b)), 1.0)
+            tail = np.exp(-np.maximum(k - a, 0)[:, None] * limit[None, :] / s_mean)
+            val = (1.0 - pw[:, None] * tail) @ p
+        on_time[:, k] = np.where(stable, val, 0.0)
+    out = on_time[:, ks]
     return Curves(ws, out, cases)
 
 

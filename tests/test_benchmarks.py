@@ -66,3 +66,40 @@ def test_weihai_year_one_core(benchmark, weihai):
     print(f"\nWeihai year: {benchmark.stats.stats.min:.2f} s, {len(out.log):,} cases, log {mem_mb:.0f} MB")
     assert benchmark.stats.stats.min <= 10.0
     assert mem_mb <= 200
+
+
+def test_allocator_weihai_under_one_second(benchmark, weihai):
+    """Weihai (340 communities): build and solve the min-cost MILP (plus LP duals) in under 1 s."""
+    from solvers.allocator import allocate
+    from solvers.curves import erlang_curves
+    from solvers.lpmodel import AllocationOptions
+    curves = erlang_curves(weihai)
+    benchmark.pedantic(allocate, args=(weihai, AllocationOptions()), kwargs={"curves": curves},
+                       rounds=3, iterations=1)
+    print(f"\nWeihai allocate: {benchmark.stats.stats.min:.2f} s")
+    assert benchmark.stats.stats.min < 1.0
+
+
+def test_allocator_national_scale_ratio(benchmark, tmp_path):
+    """100,000 communities in 2,000 streets: build + solve + round + re-check within 3x scipy's HiGHS alone."""
+    from scipy.optimize import linprog
+
+    from benchmarks.national import national_scenario
+    from solvers.allocator import allocate
+    from solvers.curves import erlang_curves
+    from solvers.lpmodel import AllocationOptions, build_model
+    s = national_scenario(tmp_path / "national")
+    curves = erlang_curves(s)
+    m = build_model(s, curves, AllocationOptions())
+
+    def scipy_alone():
+        r = linprog(m.c, A_ub=m.A, b_ub=m.b, bounds=np.column_stack([m.lb, m.ub]), method="highs-ipm")
+        assert r.status == 0
+    reference = _best_of(scipy_alone, rounds=2)
+    res = benchmark.pedantic(allocate, args=(s, AllocationOptions()), kwargs={"curves": curves},
+                             rounds=2, iterations=1)
+    ratio = benchmark.stats.stats.min / reference
+    benchmark.extra_info.update(scipy_highs_s=reference, ratio=ratio)
+    print(f"\nnational: scipy HiGHS alone {reference:.2f} s, gridplan {benchmark.stats.stats.min:.2f} s, "
+          f"ratio {ratio:.2f}, workers {res.allocation.total_workers:,}")
+    assert ratio <= 3.0
