@@ -176,6 +176,7 @@ def write_allocation_result(folder, scenario: Scenario, res) -> None:
     res.shadow_prices.to_csv(folder / "shadow_prices.csv", index=False)
     res.changes(scenario, "district").to_csv(folder / "changes_by_district.csv", index=False)
     res.changes(scenario, "street").to_csv(folder / "changes_by_street.csv", index=False)
+    res.curves_table(scenario).to_csv(folder / "service_curves.csv", index=False)
 
 
 def allocation_screen(scenario: Scenario, res) -> str:

@@ -52,6 +52,15 @@ class AllocationResult:
     expected_overdue_cases: float
     model: LpModel
     solver: str
+    curves: Curves
+
+    def curves_table(self, scenario: Scenario, max_workers: int | None = None) -> pd.DataFrame:
+        """The service curves used: expected on-time share per community and number of workers."""
+        top = int(max_workers or min(self.curves.workers[-1], self.allocation.workers.max() + 10))
+        df = pd.DataFrame(self.curves.share[:, :top + 1], columns=[f"workers_{w}" for w in range(top + 1)])
+        df.insert(0, "cases_per_year", self.curves.cases_per_year)
+        df.insert(0, "community", list(scenario.community_ids))
+        return df
 
     def changes(self, scenario: Scenario, level: str) -> pd.DataFrame:
         """Change from the baseline by district or street: workers, staff, cost."""
@@ -276,4 +285,4 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
         costs=funder_costs(scenario, alloc), constraints=cons,
         shadow_prices=_shadow_prices(scenario, m, duals, opts.objective),
         expected_on_time_share=float(share @ cases / cases.sum()),
-        expected_overdue_cases=float(cases @ (1 - share)), model=m, solver=solver)
+        expected_overdue_cases=float(cases @ (1 - share)), model=m, solver=solver, curves=curves)

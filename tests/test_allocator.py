@@ -150,9 +150,58 @@ def test_allocate_command_writes_tables(tmp_path, capsys):
     out = tmp_path / "alloc"
     assert main(["allocate", str(SCENARIOS / "tiny"), "--objective", "min-cost", "--out", str(out)]) == 0
     for f in ("allocation.csv", "constraints.csv", "shadow_prices.csv", "changes_by_district.csv",
-              "changes_by_street.csv", "metadata.json"):
+              "changes_by_street.csv", "service_curves.csv", "metadata.json"):
         assert (out / f).is_file(), f
     text = capsys.readouterr().out
     assert "raising 'workers_per_10k' from 18 to 19 costs 60,000 yuan a year" in text
     # the allocation it writes passes the policy check
     assert main(["check", str(SCENARIOS / "tiny"), "--allocation", str(out / "allocation.csv")]) == 0
+
+
+def _rising_curves(s):
+    """A curve where every worker helps: on-time share 1 - 0.5^(w/3)."""
+    cv = erlang_curves(s)
+    return cv.replace(np.tile(1 - 0.5 ** (cv.workers / 3.0), (s.n_communities, 1)), "test")
+
+
+def test_max_service_spends_the_budget_and_prices_it(tiny):
+    cv = _rising_curves(tiny)
+    lo = allocate(tiny, AllocationOptions(objective="max-service", total_budget_yuan=2_800_000), curves=cv)
+    hi = allocate(tiny, AllocationOptions(objective="max-service", total_budget_yuan=3_100_000), curves=cv)
+    assert hi.allocation.total_workers > lo.allocation.total_workers
+    assert hi.expected_overdue_cases < lo.expected_overdue_cases
+    assert lo.costs.total_yuan <= 2_800_000 + 1
+    total = lo.shadow_prices.set_index("name").loc["total"]
+    assert total["effect"] > 0 and "fewer overdue cases" in total["explanation"]
+    # the dual predicts the gain of 300,000 more yuan to first order (concave curve: it over-predicts)
+    gain = lo.expected_overdue_cases - hi.expected_overdue_cases
+    assert 0 < gain <= total["effect"] * 0.3 * 1.0001
+
+
+def test_equity_spread_bound(tiny):
+    cv = _rising_curves(tiny)
+    r = allocate(tiny, AllocationOptions(objective="max-service", total_budget_yuan=3_100_000,
+                                         equity_spread_per_10k=2.0), curves=cv)
+    per10k = r.allocation.workers / (tiny.urban_residents / 10_000)
+    assert per10k.max() - per10k.min() <= 2.0 + 1e-9
+
+
+def test_vectorised_curve_matches_erlang_formula(weihai):
+    from sim.erlang import erlang_c
+    cv = erlang_curves(weihai)
+    # community 0 with 6 workers -> 3 servers (case_duty_share 0.5): recompute from the documented formula
+    spec = weihai.spec
+    cats = list(spec.demand.categories.values())
+    p = np.array([c.share for c in cats])
+    travel = spec.ladder.travel_minutes_max / 120
+    grid = np.array([c.grid_service.mean_hours for c in cats]) + travel
+    path = grid + np.array([c.escalate_to_community * c.community_service.mean_hours
+                            + c.escalate_to_community * c.escalate_to_street * c.street_service.mean_hours
+                            + c.escalate_to_community * c.escalate_to_street * c.escalate_to_city * c.city_delay.mean_hours
+                            for c in cats])
+    limit = np.maximum(0, np.array([c.deadline_working_hours for c in cats]) - path)
+    s = p @ grid
+    rate = cv.cases_per_year[0] / (365 / 7) / 45.0
+    a = rate * s
+    expected = p @ (1 - erlang_c(3, a) * np.exp(-(3 - a) * limit / s))
+    assert cv.share[0, 6] == pytest.approx(expected, rel=1e-12)
