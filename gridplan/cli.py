@@ -35,6 +35,13 @@ def _cmd_allocate(args: argparse.Namespace) -> int:
     return allocate_cmd(args)
 
 
+def _cmd(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from gridplan import commands
+        return getattr(commands, name)(args)
+    return run
+
+
 def _nonneg_float(text: str) -> float:
     try:
         v = float(text)
@@ -99,6 +106,38 @@ def build_parser() -> argparse.ArgumentParser:
                     "(default: kept at the baseline; the queueing curves do not value them)")
     sp.add_argument("--solver", choices=["cbc", "highs", "scipy"], default="cbc")
     sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
+
+    def sim_args(sp: argparse.ArgumentParser, reps: int) -> None:
+        sp.add_argument("--reps", type=_positive, default=reps, help=f"replications (default {reps})")
+        sp.add_argument("--days", type=_positive, help="simulated days (default: the scenario's calendar.days)")
+        sp.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
+        sp.add_argument("--processes", type=_positive, help="local processes (default: all cores)")
+        sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
+
+    def opt_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--objective", choices=["min-cost", "max-service", "equity"], default="min-cost")
+        sp.add_argument("--budget-yuan", type=_nonneg_float, help="total budget of all funders (yuan a year)")
+        sp.add_argument("--max-change", type=_nonneg_int, help="largest change of workers per community")
+        sp.add_argument("--equity-spread-per-10k", type=_nonneg_float, help="largest spread of workers per 10,000")
+        sp.add_argument("--free-mobile", action="store_true", help="let the model change mobile grid workers")
+        sp.add_argument("--solver", choices=["cbc", "highs", "scipy"], default="cbc")
+
+    sp = add("compare", _cmd("compare_cmd"), "simulate allocations on the same complaints and compare them")
+    sp.add_argument("--allocation", type=Path, action="append", required=True,
+                    help="allocation table (repeat); missing rows come from the baseline")
+    sp.add_argument("--no-baseline", dest="with_baseline", action="store_false",
+                    help="do not include the baseline as the first allocation")
+    sim_args(sp, 5)
+    sp = add("optimize", _cmd("optimize_cmd"), "allocate, simulate, correct the curves, repeat until targets are met")
+    opt_args(sp)
+    sim_args(sp, 5)
+    sp = add("sweep", _cmd("sweep_cmd"), "budget versus on-time frontier of max-service allocations")
+    sp.add_argument("--budget-yuan", required=True, help="FROM:TO:STEP in yuan a year")
+    sp.add_argument("--solver", choices=["cbc", "highs", "scipy"], default="cbc")
+    sim_args(sp, 3)
+    sp = add("run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
+    opt_args(sp)
+    sim_args(sp, 5)
     return p
 
 

@@ -6,6 +6,8 @@ import argparse
 import io
 
 import numpy as np
+import pandas as pd
+from pathlib import Path
 
 from gridplan.fmt import number, table, yuan
 from sim.allocation import atomic_write_text
@@ -218,4 +220,150 @@ def allocate_cmd(args: argparse.Namespace) -> int:
                                                                         **res.costs.district_yuan}))
     print(allocation_screen(s, res))
     print(f"wrote {out}")
+    return 0
+
+
+# ------------------------------------------------------------------ compare / optimize / sweep / run
+def _compare_screen(cmp) -> str:
+    lines = [f"{'KPI':<24}{'allocation':<22}{'mean':>12}   {'difference vs ' + cmp.labels[0]:<40}"]
+    for _, r in cmp.city.iterrows():
+        share = "share" in r.kpi or "coverage" in r.kpi or "utilisation" in r.kpi
+        f = (lambda x: f"{x:.2%}") if share else (lambda x: f"{x:,.1f}")
+        diff = "" if r.allocation == cmp.labels[0] else (
+            f"{f(r.diff_vs_first)} [{f(r.diff_ci95_low)}, {f(r.diff_ci95_high)}]"
+            + (" significant" if r.significant else " not significant"))
+        lines.append(f"{r.kpi:<24}{r.allocation:<22}{f(r['mean']):>12}   {diff}")
+    lines.append("")
+    lines.append(table(cmp.static))
+    return "\n".join(lines)
+
+
+def compare_cmd(args: argparse.Namespace) -> int:
+    from gridplan.results import default_out, metadata, result_folder, write_json
+    from solvers.compare import compare_allocations
+    from tqdm import tqdm
+    s = load_scenario(args.scenario)
+    allocs = [("baseline", s.baseline)] if args.with_baseline else []
+    for p in args.allocation:
+        a = s.read_allocation(p, partial=True)
+        allocs.append((p.stem if p.stem not in [x for x, _ in allocs] else str(p), a))
+    if len(allocs) < 2:
+        from sim.errors import GridplanError
+        raise GridplanError("compare needs at least two allocations (give --allocation twice, or once with the "
+                            "baseline, which is included unless --no-baseline)")
+    with tqdm(total=len(allocs) * args.reps, desc="simulating", unit="rep", disable=None, leave=False) as bar:
+        cmp = compare_allocations(s, allocs, args.reps, days=args.days, seed=args.seed, processes=args.processes,
+                                  progress=bar.update)
+    out = args.out or default_out(s, "compare")
+    with result_folder(out) as folder:
+        cmp.city.to_csv(folder / "compare_city.csv", index=False)
+        cmp.static.to_csv(folder / "compare_static.csv", index=False)
+        for g, df in cmp.groups.items():
+            df.to_csv(folder / f"compare_{g}.csv", index=False)
+        write_json(folder / "metadata.json", metadata(s, "compare", allocations=[a.source for _, a in allocs],
+                                                     seed=cmp.runs[0].seed, replications=args.reps))
+    for label, a in allocs:
+        if a.filled_from_baseline:
+            print(f"{label}: {len(a.filled_from_baseline)} row(s) missing from the table were taken from the baseline")
+    print(_compare_screen(cmp))
+    print(f"wrote {out}")
+    return 0
+
+
+def optimize_cmd(args: argparse.Namespace) -> int:
+    from gridplan.results import default_out, metadata, result_folder, write_json
+    from solvers.simopt import optimize
+    s = load_scenario(args.scenario)
+    opt = optimize(s, _options(args), reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
+                   solver=args.solver, progress=print)
+    out = args.out or default_out(s, "optimize")
+    with result_folder(out) as folder:
+        write_allocation_result(folder, s, opt.result)
+        opt.iterations.to_csv(folder / "iterations.csv", index=False)
+        opt.validation.summary().to_csv(folder / "validation_kpis.csv")
+        write_json(folder / "metadata.json", metadata(s, "optimize", stop_reason=opt.stop_reason,
+                                                     validation_missing=opt.validation_missing))
+    print(f"stopped: {opt.stop_reason}")
+    print(f"validation on fresh replications: "
+          + ("every community meets the target" if not opt.validation_missing
+             else f"{len(opt.validation_missing)} communities miss the target"))
+    print(f"wrote {out}")
+    return 0 if not opt.validation_missing else 1
+
+
+def sweep_cmd(args: argparse.Namespace) -> int:
+    from gridplan.results import default_out, metadata, result_folder, write_json
+    from sim.errors import GridplanError
+    from solvers.sweep import budget_points, sweep
+    from tqdm import tqdm
+    s = load_scenario(args.scenario)
+    try:
+        budgets = budget_points(args.budget_yuan)
+    except ValueError as exc:
+        raise GridplanError(str(exc)) from None
+    with tqdm(total=len(budgets), desc="budget points", unit="pt", disable=None, leave=False) as bar:
+        df = sweep(s, budgets, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
+                   solver=args.solver, progress=bar.update)
+    out = args.out or default_out(s, "sweep")
+    with result_folder(out) as folder:
+        df.to_csv(folder / "frontier.csv", index=False)
+        if df.get("feasible", pd.Series(dtype=bool)).any():
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            from gridplan.report import plot_png
+            ok = df[df.feasible]
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            ax.errorbar(ok.budget_yuan / 1e6, ok.on_time_share,
+                        yerr=[ok.on_time_share - ok.on_time_share_ci95_low, ok.on_time_share_ci95_high - ok.on_time_share],
+                        marker="o")
+            ax.set_xlabel("total budget (M yuan)")
+            ax.set_ylabel("simulated on-time share")
+            (folder / "frontier.png").write_bytes(plot_png(fig))
+        write_json(folder / "metadata.json", metadata(s, "sweep", budgets_yuan=budgets, replications=args.reps))
+    print(table(df.drop(columns=["note"], errors="ignore")))
+    print(f"wrote {out}")
+    return 0
+
+
+def run_cmd(args: argparse.Namespace) -> int:
+    """The main job: validate, check the baseline, optimise, compare, report."""
+    import sys
+    from gridplan.report import write_report
+    from gridplan.results import metadata, result_folder, write_json
+    from solvers.compare import compare_allocations
+    from solvers.simopt import optimize
+    s = load_scenario(args.scenario)
+    print(scenario_summary(s))
+    base = check_policy(s, s.baseline)
+    print(f"Baseline policy check: {'PASS' if base.passed else 'FAIL'} "
+          f"({base.workers_total:,} workers = {base.workers_per_10k:.1f} per 10,000)")
+    print("Optimising (allocate -> simulate -> correct curves):")
+    opt = optimize(s, _options(args), reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
+                   solver=args.solver, progress=lambda m: print("  " + m))
+    print(f"  stopped: {opt.stop_reason}")
+    print("Comparing baseline and optimised allocation on the same complaints:")
+    cmp = compare_allocations(s, [("baseline", s.baseline), ("optimised", opt.result.allocation)], args.reps,
+                              days=args.days, seed=(s.spec.seed if args.seed is None else args.seed) + 7,
+                              processes=args.processes, keep_first_log=True)
+    print(_compare_screen(cmp))
+    import datetime as dt
+    run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path("results") / s.name / run_id
+    with result_folder(out) as folder:
+        write_allocation_result(folder, s, opt.result)
+        from sim.allocation import write_allocation
+        write_allocation(s.baseline, folder / "allocation_baseline.csv")
+        base.rows.to_csv(folder / "check_baseline.csv", index=False)
+        opt.iterations.to_csv(folder / "iterations.csv", index=False)
+        cmp.city.to_csv(folder / "compare_city.csv", index=False)
+        cmp.static.to_csv(folder / "compare_static.csv", index=False)
+        for g, df in cmp.groups.items():
+            df.to_csv(folder / f"compare_{g}.csv", index=False)
+        write_report(folder, s, opt, cmp, " ".join(sys.argv))
+        write_json(folder / "metadata.json", metadata(
+            s, "run", seed=s.spec.seed if args.seed is None else args.seed, replications=args.reps,
+            stop_reason=opt.stop_reason, validation_missing=opt.validation_missing))
+    print(f"wrote {out}/report.html")
     return 0
