@@ -106,8 +106,8 @@ def write_report(folder: Path, scenario: Scenario, opt: OptimizationResult, cmp:
     movers = pd.concat([delta.nlargest(10, "change"), delta.nsmallest(10, "change")])
 
     def t(df: pd.DataFrame, **kw) -> str:
-        return df.to_html(index=False, float_format=lambda x: f"{x:,.4g}" if abs(x) < 10 else f"{x:,.0f}",
-                          border=0, **kw)
+        return "<div class='wide'>" + df.to_html(
+            index=False, float_format=lambda x: f"{x:,.4g}" if abs(x) < 10 else f"{x:,.0f}", border=0, **kw) + "</div>"
     assumptions = "".join(f"<li>{html.escape(a)}</li>" for a in scenario.spec.assumptions)
     notes = [
         "Headcount requirements are whole people, rounded up at each rule's scope.",
@@ -126,7 +126,7 @@ def write_report(folder: Path, scenario: Scenario, opt: OptimizationResult, cmp:
 body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}}
 table{{border-collapse:collapse;margin:0.5em 0 1.5em}} th,td{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}}
 th:first-child,td:first-child{{text-align:left}} small{{color:#666}} h2{{border-bottom:2px solid #444;padding-bottom:2px}}
-img{{max-width:100%}} .note{{font-size:0.9em;color:#444}}
+img{{max-width:100%}} .wide{{overflow-x:auto}} .note{{font-size:0.9em;color:#444}}
 </style></head><body>
 <h1>Staffing and funding plan: {html.escape(scenario.name)}</h1>
 <p>{html.escape(scenario.spec.description)}</p>
