@@ -15,26 +15,6 @@ __all__ = ["main", "build_parser"]
 log = logging.getLogger("gridplan")
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    from gridplan.commands import validate
-    return validate(args)
-
-
-def _cmd_check(args: argparse.Namespace) -> int:
-    from gridplan.commands import check
-    return check(args)
-
-
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    from gridplan.commands import simulate
-    return simulate(args)
-
-
-def _cmd_allocate(args: argparse.Namespace) -> int:
-    from gridplan.commands import allocate_cmd
-    return allocate_cmd(args)
-
-
 def _cmd(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from gridplan import commands
@@ -82,13 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("scenario", type=Path, help="scenario YAML file, or a folder holding scenario.yaml")
         return sp
 
-    add("validate", _cmd_validate, "validate a scenario and print a one-screen summary")
-    sp = add("check", _cmd_check, "check an allocation against every policy rule and budget (exit 1 if any fails)")
+    add("validate", _cmd("validate"), "validate a scenario and print a one-screen summary")
+    sp = add("check", _cmd("check"), "check an allocation against every policy rule and budget (exit 1 if any fails)")
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
     sp.add_argument("--partial", action="store_true",
                     help="allow an allocation with missing rows; they are taken from the baseline")
     sp.add_argument("--out", type=Path, help="write the per-unit check table as CSV here")
-    sp = add("simulate", _cmd_simulate, "simulate a year of case handling under an allocation")
+    sp = add("simulate", _cmd("simulate"), "simulate a year of case handling under an allocation")
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
     sp.add_argument("--partial", action="store_true", help="missing rows of the allocation come from the baseline")
     sp.add_argument("--reps", type=_positive, default=5, help="independent replications (default 5)")
@@ -96,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
     sp.add_argument("--processes", type=_positive, help="local processes (default: all cores)")
     sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
-    sp = add("allocate", _cmd_allocate, "optimise workers and funds by linear programming")
+    sp = add("allocate", _cmd("allocate_cmd"), "optimise workers and funds by linear programming")
     sp.add_argument("--objective", choices=["min-cost", "max-service", "equity"], default="min-cost")
     sp.add_argument("--budget-yuan", type=_nonneg_float, help="total budget of all funders (yuan a year)")
     sp.add_argument("--max-change", type=_nonneg_int, help="largest change of workers per community from the baseline")

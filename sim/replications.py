@@ -24,7 +24,7 @@ from sim.engine import pool_sizes, simulate_cases
 from sim.kpis import city_kpis, group_kpis, backlog, routine_coverage
 from sim.scenario import Scenario
 
-__all__ = ["RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval",
+__all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval",
            "replication_seeds", "GROUPS"]
 
 GROUPS = ("category", "community", "street", "district")
@@ -121,6 +121,26 @@ class Replications:
         return self.outputs[0].log if self.outputs else None
 
 
+def map_tasks(func: Callable, tasks: list, processes: int | None = None,
+              progress: Callable[[int], None] | None = None) -> list:
+    """``[func(t) for t in tasks]`` on local processes (default: all cores), results in task order."""
+    processes = min(len(tasks), processes or default_processes())
+    if processes <= 1:
+        out = []
+        for t in tasks:
+            out.append(func(t))
+            if progress:
+                progress(1)
+        return out
+    with ProcessPoolExecutor(max_workers=processes) as ex:
+        out = []
+        for r in ex.map(func, tasks):
+            out.append(r)
+            if progress:
+                progress(1)
+        return out
+
+
 def default_processes() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
@@ -138,17 +158,5 @@ def run_replications(scenario: Scenario, allocation: Allocation, reps: int, days
     seed = scenario.spec.seed if seed is None else seed
     seqs = replication_seeds(seed, reps)
     tasks = [(scenario, allocation, days, seqs[r], r, keep_first_log and r == 0) for r in range(reps)]
-    processes = min(reps, processes or default_processes())
-    outputs: list[RepOutput] = []
-    if processes <= 1:
-        for t in tasks:
-            outputs.append(_task(t))
-            if progress:
-                progress(1)
-    else:
-        with ProcessPoolExecutor(max_workers=processes) as ex:
-            for out in ex.map(_task, tasks):
-                outputs.append(out)
-                if progress:
-                    progress(1)
+    outputs = map_tasks(_task, tasks, processes, progress)
     return Replications(outputs, seed, days)

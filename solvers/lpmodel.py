@@ -55,8 +55,6 @@ class LpModel:
     blocks: dict[str, slice]
     row_groups: dict[str, np.ndarray] = field(default_factory=dict)   # rule id -> row indices
     row_scale: dict[str, np.ndarray] = field(default_factory=dict)    # d(rhs)/d(minimum) per row
-    objective_constant: float = 0.0
-    sense_note: str = ""
 
     @property
     def n(self) -> int:
@@ -195,7 +193,6 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
     # objective
     c = np.zeros(nv)
     c[cost_cols] = cost_vals
-    const = 0.0
     if opts.objective == "max-service":
         # maximise expected on-time cases: sum_c cases_c * s_c, s_c under the concave hull of its curve
         Sv = np.arange(nv)[blocks["on_time_share"]]
@@ -214,7 +211,6 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
                 nn.append(f"curve:{cid[i]}:{len(nn)}")
                 k += 1
         groups["curve"] = rows.add(np.array(rr), np.array(cc), np.array(vv), np.array(bb), nn)
-        const = float(curves.cases_per_year.sum())  # overdue = cases - on-time
     elif opts.objective == "equity":
         t = blocks["worst_per_10k"].start
         c *= EPS_COST
@@ -224,8 +220,6 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
                                           [f"equity:worst:{c_}" for c_ in cid])
         lb[t] = 0.0
         ub[t] = np.inf
-    else:
-        pass
     A = sp.csr_matrix((np.concatenate(rows.vals), (np.concatenate(rows.rows), np.concatenate(rows.cols))),
                       shape=(rows.count, nv))
     names = []
@@ -234,6 +228,6 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
             (sid if k in ("street_office_staff", "mobile_grid_workers") else [str(i) for i in range(sl.stop - sl.start)])
         names += [f"{k}[{x}]" for x in ids]
     return LpModel(c=c, A=A, b=np.concatenate(rows.b), lb=lb, ub=ub, integer=integer, row_names=rows.names,
-                   var_names=names, blocks=blocks, row_groups=groups, row_scale=scale, objective_constant=const)
+                   var_names=names, blocks=blocks, row_groups=groups, row_scale=scale)
 
 

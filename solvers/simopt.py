@@ -58,6 +58,13 @@ def missing_targets(scenario: Scenario, reps: Replications, target: float) -> tu
     return miss, means
 
 
+def _row(it: int, phase: str, seed: int, res: AllocationResult, miss: np.ndarray, sims: Replications,
+         curves: Curves) -> dict:
+    return {"iteration": it, "phase": phase, "seed": seed, "cost_total_yuan": res.costs.total_yuan,
+            "workers": res.allocation.total_workers, "communities_missing": int(miss.sum()),
+            "on_time_share": float(sims.per_rep["on_time_share"].mean()), "curves": curves.source}
+
+
 def _cut(curves: Curves, workers: np.ndarray, miss: np.ndarray, means: np.ndarray) -> Curves:
     """Cap each missing community's curve at its simulated share, at and below its current workers."""
     share = curves.share.copy()
@@ -95,9 +102,7 @@ def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: in
                 if c in last_cut and means[c] < last_cut[c] + 0.001:
                     stuck.add(int(c))
             miss[list(stuck)] = False
-            rows.append({"iteration": it, "phase": "tune", "seed": tune_seed, "cost_total_yuan": res.costs.total_yuan,
-                         "workers": res.allocation.total_workers, "communities_missing": int(miss.sum()),
-                         "on_time_share": float(sims.per_rep["on_time_share"].mean()), "curves": curves.source})
+            rows.append(_row(it, "tune", tune_seed, res, miss, sims, curves))
             if progress:
                 progress(f"iteration {it}: cost {res.costs.total_yuan / 1e6:,.2f} M yuan, workers "
                          f"{res.allocation.total_workers:,}, communities missing the target {int(miss.sum())}")
@@ -121,9 +126,7 @@ def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: in
         vmiss, vmeans = missing_targets(scenario, validation, target)
         vmiss_cut = vmiss.copy()
         vmiss_cut[list(stuck)] = False
-        rows.append({"iteration": it, "phase": "validate", "seed": val_seed, "cost_total_yuan": res.costs.total_yuan,
-                     "workers": res.allocation.total_workers, "communities_missing": int(vmiss.sum()),
-                     "on_time_share": float(validation.per_rep["on_time_share"].mean()), "curves": curves.source})
+        rows.append(_row(it, "validate", val_seed, res, vmiss, validation, curves))
         if progress:
             progress(f"validation on fresh replications (seed {val_seed}): communities missing the target "
                      f"{int(vmiss.sum())}")

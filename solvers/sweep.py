@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from sim.replications import confidence_interval, default_processes, run_replications
+from sim.replications import confidence_interval, map_tasks, run_replications
 from sim.scenario import Scenario
 from solvers.allocator import allocate
 from solvers.errors import InfeasibleError
@@ -54,17 +53,5 @@ def sweep(scenario: Scenario, budgets: list[float], reps: int = 3, days: int | N
     opts = opts or AllocationOptions(objective="max-service")
     seed = scenario.spec.seed if seed is None else seed
     tasks = [(scenario, b, opts, reps, days, seed, solver) for b in budgets]
-    processes = min(len(tasks), processes or default_processes())
-    rows = []
-    if processes <= 1:
-        for t in tasks:
-            rows.append(_point(t))
-            if progress:
-                progress(1)
-    else:
-        with ProcessPoolExecutor(max_workers=processes) as ex:
-            for r in ex.map(_point, tasks):
-                rows.append(r)
-                if progress:
-                    progress(1)
+    rows = map_tasks(_point, tasks, processes, progress)
     return pd.DataFrame(rows)
