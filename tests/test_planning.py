@@ -115,3 +115,14 @@ def test_run_writes_report_and_browser_renders_it(tmp_path, capsys):
     assert "<th>baseline</th>" in head and "<th>optimised</th>" in head
     assert "On-time share" in head and "Total cost" in head
     assert "Uncaught" not in r.stderr
+
+
+def test_sweep_command(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(SCENARIOS / "tiny"), "--budget-yuan", "2600000:2800000:200000", "--reps", "1",
+                 "--days", "30", "--processes", "1", "--out", str(out)]) == 0
+    df = pd.read_csv(out / "frontier.csv")
+    assert list(df.budget_yuan) == [2_600_000, 2_800_000] and list(df.feasible) == [False, True]
+    assert (out / "frontier.png").is_file()
+    assert main(["sweep", str(SCENARIOS / "tiny"), "--budget-yuan", "2-3"]) == 2
+    assert "FROM:TO:STEP" in capsys.readouterr().err
