@@ -92,6 +92,17 @@ def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: in
     it = 0
     budget_binds = False
     stop = f"iteration limit ({max_iterations}) reached"
+
+    def cut_and_reallocate(curves: Curves, res: AllocationResult, miss: np.ndarray,
+                           means: np.ndarray) -> tuple[Curves, AllocationResult, str | None]:
+        """Cut the missing communities' curves and allocate again; the stop reason if a budget binds."""
+        last_cut.update({int(c): float(means[c]) for c in np.flatnonzero(miss)})
+        curves = _cut(curves, res.allocation.workers, miss, means)
+        try:
+            return curves, allocate(scenario, opts, curves=curves, solver=solver), None
+        except InfeasibleError as exc:
+            return curves, res, f"a budget binds: {exc}"
+
     for rnd in range(1, validation_rounds + 1):
         while it < max_iterations:
             it += 1
@@ -113,13 +124,9 @@ def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: in
                             f"{', '.join(scenario.community_ids[c] for c in sorted(stuck))} (their late cases come "
                             f"from escalation levels, not from grid staffing)")
                 break
-            last_cut.update({int(c): float(means[c]) for c in np.flatnonzero(miss)})
-            curves = _cut(curves, res.allocation.workers, miss, means)
-            try:
-                res = allocate(scenario, opts, curves=curves, solver=solver)
-            except InfeasibleError as exc:
-                stop = f"a budget binds: {exc}"
-                budget_binds = True
+            curves, res, binds = cut_and_reallocate(curves, res, miss, means)
+            if binds:
+                stop, budget_binds = binds, True
                 break
         val_seed = seed + rnd * VALIDATION_SEED_OFFSET
         validation = run_replications(scenario, res.allocation, reps, days=days, seed=val_seed, processes=processes)
@@ -132,12 +139,9 @@ def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: in
                      f"{int(vmiss.sum())}")
         if not vmiss_cut.any() or budget_binds or it >= max_iterations:
             break
-        last_cut.update({int(c): float(vmeans[c]) for c in np.flatnonzero(vmiss_cut)})
-        curves = _cut(curves, res.allocation.workers, vmiss_cut, vmeans)
-        try:
-            res = allocate(scenario, opts, curves=curves, solver=solver)
-        except InfeasibleError as exc:
-            stop = f"a budget binds: {exc}"
+        curves, res, binds = cut_and_reallocate(curves, res, vmiss_cut, vmeans)
+        if binds:
+            stop = binds
             break
         tune_seed = val_seed
     return OptimizationResult(res, pd.DataFrame(rows), stop, validation,
