@@ -64,8 +64,14 @@ def validate(args: argparse.Namespace) -> int:
     return 0
 
 
+CHECK_HEADER = "rule,scope,unit,bound,limit,actual,slack,passed"   # first line of check --out
+
+
 def check(args: argparse.Namespace) -> int:
+    from gridplan.results import check_out_file
     s = load_scenario(args.scenario)
+    if args.out:
+        check_out_file(args.out, CHECK_HEADER, s)
     alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
     rep = check_policy(s, alloc)
     print(f"Policy check of {alloc.source if args.allocation else 'the baseline allocation'} "
@@ -89,7 +95,11 @@ def check(args: argparse.Namespace) -> int:
     if args.out:
         buf = io.StringIO()
         rep.rows.to_csv(buf, index=False)
-        atomic_write_text(args.out, buf.getvalue())
+        try:
+            atomic_write_text(args.out, buf.getvalue())
+        except OSError as exc:
+            from sim.errors import GridplanError
+            raise GridplanError(f"--out {args.out}: could not write ({exc.strerror or exc}); nothing was written") from None
         print(f"wrote {args.out}")
     print("PASS" if rep.passed else "FAIL: at least one rule or budget is not met")
     return 0 if rep.passed else 1
@@ -139,7 +149,7 @@ def kpi_screen(reps) -> str:
 
 
 def simulate(args: argparse.Namespace) -> int:
-    from gridplan.results import default_out, metadata, result_folder, write_json
+    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     s = load_scenario(args.scenario)
     alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
     days = args.days or s.spec.calendar.days
@@ -147,9 +157,9 @@ def simulate(args: argparse.Namespace) -> int:
         from sim.errors import GridplanError
         raise GridplanError(f"--days must be > the scenario's warmup_days ({s.spec.calendar.warmup_days}): {days}")
     seed = s.spec.seed if args.seed is None else args.seed
-    out = args.out or default_out(s, "simulate")
+    out = check_out(args.out or default_out(s, "simulate"), s)
     reps = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating", keep_first_log=True)
-    with result_folder(out) as folder:
+    with result_folder(out, s) as folder:
         write_simulation(folder, reps, alloc)
         write_json(folder / "metadata.json", metadata(
             s, "simulate", seed=seed, replications=args.reps, days=days,
@@ -207,12 +217,12 @@ def allocation_screen(scenario: Scenario, res) -> str:
 
 
 def allocate_cmd(args: argparse.Namespace) -> int:
-    from gridplan.results import default_out, metadata, result_folder, write_json
+    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from solvers.allocator import allocate
     s = load_scenario(args.scenario)
+    out = check_out(args.out or default_out(s, "allocate"), s)
     res = allocate(s, _options(args), solver=args.solver)
-    out = args.out or default_out(s, "allocate")
-    with result_folder(out) as folder:
+    with result_folder(out, s) as folder:
         write_allocation_result(folder, s, res)
         write_json(folder / "metadata.json", metadata(
             s, "allocate", objective=args.objective, solver=args.solver, options=res.options.__dict__,
@@ -239,7 +249,7 @@ def _compare_screen(cmp) -> str:
 
 
 def compare_cmd(args: argparse.Namespace) -> int:
-    from gridplan.results import default_out, metadata, result_folder, write_json
+    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from solvers.compare import compare_allocations
     from tqdm import tqdm
     s = load_scenario(args.scenario)
@@ -251,11 +261,11 @@ def compare_cmd(args: argparse.Namespace) -> int:
         from sim.errors import GridplanError
         raise GridplanError("compare needs at least two allocations (give --allocation twice, or once with the "
                             "baseline, which is included unless --no-baseline)")
+    out = check_out(args.out or default_out(s, "compare"), s)
     with tqdm(total=len(allocs) * args.reps, desc="simulating", unit="rep", disable=None, leave=False) as bar:
         cmp = compare_allocations(s, allocs, args.reps, days=args.days, seed=args.seed, processes=args.processes,
                                   progress=bar.update)
-    out = args.out or default_out(s, "compare")
-    with result_folder(out) as folder:
+    with result_folder(out, s) as folder:
         cmp.city.to_csv(folder / "compare_city.csv", index=False)
         cmp.static.to_csv(folder / "compare_static.csv", index=False)
         for g, df in cmp.groups.items():
@@ -271,13 +281,13 @@ def compare_cmd(args: argparse.Namespace) -> int:
 
 
 def optimize_cmd(args: argparse.Namespace) -> int:
-    from gridplan.results import default_out, metadata, result_folder, write_json
+    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from solvers.simopt import optimize
     s = load_scenario(args.scenario)
+    out = check_out(args.out or default_out(s, "optimize"), s)
     opt = optimize(s, _options(args), reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
                    solver=args.solver, progress=print)
-    out = args.out or default_out(s, "optimize")
-    with result_folder(out) as folder:
+    with result_folder(out, s) as folder:
         write_allocation_result(folder, s, opt.result)
         opt.iterations.to_csv(folder / "iterations.csv", index=False)
         opt.validation.summary().to_csv(folder / "validation_kpis.csv")
@@ -292,7 +302,7 @@ def optimize_cmd(args: argparse.Namespace) -> int:
 
 
 def sweep_cmd(args: argparse.Namespace) -> int:
-    from gridplan.results import default_out, metadata, result_folder, write_json
+    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from sim.errors import GridplanError
     from solvers.sweep import budget_points, sweep
     from tqdm import tqdm
@@ -301,11 +311,11 @@ def sweep_cmd(args: argparse.Namespace) -> int:
         budgets = budget_points(args.budget_yuan)
     except ValueError as exc:
         raise GridplanError(str(exc)) from None
+    out = check_out(args.out or default_out(s, "sweep"), s)
     with tqdm(total=len(budgets), desc="budget points", unit="pt", disable=None, leave=False) as bar:
         df = sweep(s, budgets, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
                    solver=args.solver, progress=bar.update)
-    out = args.out or default_out(s, "sweep")
-    with result_folder(out) as folder:
+    with result_folder(out, s) as folder:
         df.to_csv(folder / "frontier.csv", index=False)
         if df.get("feasible", pd.Series(dtype=bool)).any():
             import matplotlib
@@ -331,10 +341,13 @@ def run_cmd(args: argparse.Namespace) -> int:
     """The main job: validate, check the baseline, optimise, compare, report."""
     import sys
     from gridplan.report import write_report
-    from gridplan.results import metadata, result_folder, write_json
+    from gridplan.results import check_out, metadata, result_folder, write_json
     from solvers.compare import compare_allocations
     from solvers.simopt import optimize
     s = load_scenario(args.scenario)
+    import datetime as dt
+    run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = check_out(args.out or Path("results") / s.name / run_id, s)
     print(scenario_summary(s))
     base = check_policy(s, s.baseline)
     print(f"Baseline policy check: {'PASS' if base.passed else 'FAIL'} "
@@ -348,10 +361,7 @@ def run_cmd(args: argparse.Namespace) -> int:
                               days=args.days, seed=(s.spec.seed if args.seed is None else args.seed) + 7,
                               processes=args.processes, keep_first_log=True)
     print(_compare_screen(cmp))
-    import datetime as dt
-    run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.out or Path("results") / s.name / run_id
-    with result_folder(out) as folder:
+    with result_folder(out, s) as folder:
         write_allocation_result(folder, s, opt.result)
         from sim.allocation import write_allocation
         write_allocation(s.baseline, folder / "allocation_baseline.csv")

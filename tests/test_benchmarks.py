@@ -1,7 +1,9 @@
 """Performance benchmarks (pytest-benchmark), off by default: ``pytest -m benchmark --benchmark-enable``.
 
-Targets are ratios to a reference measured in the same run, or the issue's
-absolute budget where the issue states one for this machine.
+Every gate is a ratio to a reference timed in the same run (machines here differ
+2-3x in speed and are shared): the bare heapq M/M/10 loop of ``benchmarks/mmc.py``
+(1 M customers), or scipy's HiGHS on the same model. Absolute times go into
+pytest-benchmark's JSON (``extra_info``), never into an assertion.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from benchmarks.mmc import mmc_scenario, reference_heapq, run_model
 pytestmark = pytest.mark.benchmark
 
 CUSTOMERS = 1_000_000
+# Weihai year / heapq reference: 4.3 measured here (5.9 s / 1.37 s); the issue's bar is 8.
+WEIHAI_YEAR_RATIO = 8.0
+# Weihai allocate / heapq reference: 0.12 measured here; 0.75 keeps the old "< 1 s on this machine".
+ALLOCATE_RATIO = 0.75
 
 
 def _best_of(f, rounds: int = 3) -> float:
@@ -27,11 +33,17 @@ def _best_of(f, rounds: int = 3) -> float:
     return best
 
 
-def test_engine_overhead_mmc(benchmark, tmp_path):
+@pytest.fixture(scope="module")
+def heapq_reference() -> float:
+    """Seconds of the bare heapq M/M/10 loop (1 M customers), best of 3, timed in this run."""
+    return _best_of(lambda: reference_heapq(CUSTOMERS))
+
+
+def test_engine_overhead_mmc(benchmark, tmp_path, heapq_reference):
     """M/M/10 at load 0.9, 1 M customers: the model within 2x a bare heapq event loop."""
     scenario, days = mmc_scenario(tmp_path, CUSTOMERS)
     run_model(scenario, days)  # warm imports and caches
-    reference = _best_of(lambda: reference_heapq(CUSTOMERS))
+    reference = heapq_reference
     benchmark.pedantic(run_model, args=(scenario, days), rounds=3, iterations=1)
     model = benchmark.stats.stats.min
     ratio = model / reference
@@ -55,29 +67,36 @@ def test_event_mode_overhead_mmc(benchmark, tmp_path):
     print(f"\nevent mode, 200k customers: ratio to heapq {ratio:.2f}")
 
 
-def test_weihai_year_one_core(benchmark, weihai):
-    """One full Weihai year (all levels, reopening, routine work, mobile grid workers): <= 10 s, log <= 200 MB."""
+def test_weihai_year_one_core(benchmark, weihai, heapq_reference):
+    """One full Weihai year (all levels, reopening, routine work, mobile grid workers) on one core:
+    within 8x the heapq reference timed in the same run; case log <= 200 MB."""
     from sim.replications import run_replication
     seq = np.random.SeedSequence(1)
     out = benchmark.pedantic(run_replication, args=(weihai, weihai.baseline, 365, seq, 0, True),
                              rounds=2, iterations=1)
     mem_mb = out.log.memory_usage(deep=True).sum() / 2**20
-    benchmark.extra_info.update(seconds=benchmark.stats.stats.min, case_log_mb=mem_mb, cases=len(out.log))
-    print(f"\nWeihai year: {benchmark.stats.stats.min:.2f} s, {len(out.log):,} cases, log {mem_mb:.0f} MB")
-    assert benchmark.stats.stats.min <= 10.0
+    ratio = benchmark.stats.stats.min / heapq_reference
+    benchmark.extra_info.update(seconds=benchmark.stats.stats.min, reference_heapq_s=heapq_reference, ratio=ratio,
+                                case_log_mb=mem_mb, cases=len(out.log))
+    print(f"\nWeihai year: {benchmark.stats.stats.min:.2f} s = {ratio:.2f}x heapq ({heapq_reference:.2f} s), "
+          f"{len(out.log):,} cases, log {mem_mb:.0f} MB")
+    assert ratio <= WEIHAI_YEAR_RATIO
     assert mem_mb <= 200
 
 
-def test_allocator_weihai_under_one_second(benchmark, weihai):
-    """Weihai (340 communities): build and solve the min-cost MILP (plus LP duals) in under 1 s."""
+def test_allocator_weihai(benchmark, weihai, heapq_reference):
+    """Weihai (340 communities): build and solve the min-cost MILP (plus LP duals) within 0.75x the heapq
+    reference timed in the same run (about 1 s here)."""
     from solvers.allocator import allocate
     from solvers.curves import erlang_curves
     from solvers.lpmodel import AllocationOptions
     curves = erlang_curves(weihai)
     benchmark.pedantic(allocate, args=(weihai, AllocationOptions()), kwargs={"curves": curves},
                        rounds=3, iterations=1)
-    print(f"\nWeihai allocate: {benchmark.stats.stats.min:.2f} s")
-    assert benchmark.stats.stats.min < 1.0
+    ratio = benchmark.stats.stats.min / heapq_reference
+    benchmark.extra_info.update(seconds=benchmark.stats.stats.min, reference_heapq_s=heapq_reference, ratio=ratio)
+    print(f"\nWeihai allocate: {benchmark.stats.stats.min:.2f} s = {ratio:.2f}x heapq")
+    assert ratio <= ALLOCATE_RATIO
 
 
 def test_allocator_national_scale_ratio(benchmark, tmp_path):
