@@ -28,7 +28,7 @@ from sim.calendar import WorkCalendar
 from sim.demand import Cases, apply_allocation
 from sim.scenario import Scenario
 
-__all__ = ["SimResult", "simulate_cases", "pool_sizes", "reopening_possible", "STAGES"]
+__all__ = ["SimResult", "simulate_cases", "pool_sizes", "desk_staff", "grid_servers", "reopening_possible", "STAGES"]
 
 STAGES = ("grid", "community", "street", "city", "reopen")
 _INF = math.inf
@@ -104,19 +104,38 @@ class _Pool:
         self.dispatch(now)
 
 
-def pool_sizes(scenario: Scenario, allocation: Allocation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Servers per grid pool, community desk and street office (at least 1 each where staffed).
+def desk_staff(scenario: Scenario, workers: np.ndarray, secretary_assistants: np.ndarray) -> np.ndarray:
+    """People at each community's desk: secretary assistants x community_desk_staff_per_secretary_assistant
+    (rounded half up, at least 1, never more than workers - 1), or 0 where no case reaches the desk.
 
-    Grid servers = workers x case_duty_share (rounded half up); desk = secretary
-    assistants x community_desk_staff_per_secretary_assistant (at least 1: the
-    community head steps in); street = party-office staff x street_staff_share_on_cases
-    (at least 1).
+    Desk staff are community workers: they are taken out of the grid pool, so a person is counted once.
     """
     spec = scenario.spec
-    grid = np.floor(allocation.workers * spec.routine.case_duty_share + 0.5).astype(np.int64)
-    grid = np.where(allocation.workers > 0, np.maximum(grid, 1), 0)
-    desk = np.maximum(1, np.floor(allocation.secretary_assistants
-                                  * spec.ladder.community_desk_staff_per_secretary_assistant + 0.5)).astype(np.int64)
+    if not any(c.escalate_to_community > 0 for c in spec.demand.categories.values()):
+        return np.zeros(len(np.atleast_1d(workers)), dtype=np.int64)
+    w = np.asarray(workers, dtype=np.int64)
+    d = np.floor(np.asarray(secretary_assistants) * spec.ladder.community_desk_staff_per_secretary_assistant
+                 + 0.5).astype(np.int64)
+    return np.minimum(np.maximum(d, 1), np.maximum(w - 1, 0))
+
+
+def grid_servers(workers: np.ndarray, desk: np.ndarray, case_duty_share: float) -> np.ndarray:
+    """Grid-pool servers: the workers not at the desk x case_duty_share (rounded half up, at least 1)."""
+    g = np.asarray(workers, dtype=np.int64) - desk
+    k = np.floor(g * case_duty_share + 0.5).astype(np.int64)
+    return np.where(g > 0, np.maximum(k, 1), 0)
+
+
+def pool_sizes(scenario: Scenario, allocation: Allocation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Servers per grid pool, community desk and street office.
+
+    Desk: see :func:`desk_staff`. Grid: the other workers x case_duty_share
+    (rounded half up, at least 1). Street: party-office staff x
+    street_staff_share_on_cases (rounded half up, at least 1).
+    """
+    spec = scenario.spec
+    desk = desk_staff(scenario, allocation.workers, allocation.secretary_assistants)
+    grid = grid_servers(allocation.workers, desk, spec.routine.case_duty_share)
     street = np.maximum(1, np.floor(allocation.street_office_staff * spec.ladder.street_staff_share_on_cases
                                     + 0.5)).astype(np.int64)
     return grid, desk, street

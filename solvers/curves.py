@@ -26,16 +26,17 @@ import numpy as np
 
 from sim.demand import hourly_profile
 from sim.distributions import mean_and_variance
+from sim.engine import desk_staff, grid_servers
 from sim.erlang import erlang_c
 from sim.scenario import Scenario
 
 __all__ = ["Curves", "erlang_curves", "servers_for_workers", "community_demand"]
 
 
-def servers_for_workers(workers: np.ndarray | int, case_duty_share: float) -> np.ndarray:
-    w = np.asarray(workers)
-    k = np.floor(w * case_duty_share + 0.5).astype(np.int64)
-    return np.where(w > 0, np.maximum(k, 1), 0)
+def servers_for_workers(scenario: Scenario, workers: np.ndarray | int) -> np.ndarray:
+    """Grid servers for ``workers`` workers with one secretary assistant (the simulation's rule)."""
+    w = np.atleast_1d(np.asarray(workers, dtype=np.int64))
+    return grid_servers(w, desk_staff(scenario, w, np.ones_like(w)), scenario.spec.routine.case_duty_share)
 
 
 def community_demand(scenario: Scenario) -> np.ndarray:
@@ -99,7 +100,6 @@ def erlang_curves(scenario: Scenario, max_workers: int | None = None) -> Curves:
     """The default Erlang-C curves for every community."""
     spec = scenario.spec
     cal = spec.calendar
-    share = spec.routine.case_duty_share
     cats = list(spec.demand.categories.values())
     p = np.array([c.share for c in cats])
     travel = spec.ladder.travel_minutes_max / 120.0
@@ -118,7 +118,7 @@ def erlang_curves(scenario: Scenario, max_workers: int | None = None) -> Curves:
     rate = cases / (cal.days / 7.0) / work_hours_week          # cases per working hour
     top = max_workers or int(max(60, scenario.baseline.workers.max() * 3))
     ws = np.arange(top + 1)
-    ks = servers_for_workers(ws, share)
+    ks = servers_for_workers(scenario, ws)
     # Erlang C for every community at once: Erlang B by its recursion over k, vectorised over communities.
     a = rate * s_mean
     kmax = int(ks.max())
