@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from sim.errors import GridplanError
+from solvers.lpmodel import OBJECTIVES
 
 __all__ = ["main", "build_parser"]
 
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--processes", type=_positive, help="local processes (default: all cores)")
     sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
     sp = add("allocate", _cmd("allocate_cmd"), "optimise workers and funds by linear programming")
-    sp.add_argument("--objective", choices=["min-cost", "max-service", "equity"], default="min-cost")
+    sp.add_argument("--objective", choices=list(OBJECTIVES), default="min-cost")
     sp.add_argument("--budget-yuan", type=_nonneg_float, help="total budget of all funders (yuan a year)")
     sp.add_argument("--max-change", type=_nonneg_int, help="largest change of workers per community from the baseline")
     sp.add_argument("--equity-spread-per-10k", type=_nonneg_float,
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
 
     def opt_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--objective", choices=["min-cost", "max-service", "equity"], default="min-cost")
+        sp.add_argument("--objective", choices=list(OBJECTIVES), default="min-cost")
         sp.add_argument("--budget-yuan", type=_nonneg_float, help="total budget of all funders (yuan a year)")
         sp.add_argument("--max-change", type=_nonneg_int, help="largest change of workers per community")
         sp.add_argument("--equity-spread-per-10k", type=_nonneg_float, help="largest spread of workers per 10,000")

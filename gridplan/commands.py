@@ -137,7 +137,9 @@ def kpi_screen(reps) -> str:
     s = reps.summary()
     show = ["cases", "on_time_share", "overdue_cases", "resolution_mean_hours", "resolution_p50_hours",
             "resolution_p90_hours", "satisfaction_share", "reopened_share", "escalated_city",
-            "utilisation_grid", "routine_coverage_mean", "mobile_share", "volunteer_share"]
+            "utilisation_grid", "utilisation_desk", "utilisation_street", "duty_coverage", "duty_coverage_grid",
+            "duty_coverage_desk", "duty_coverage_street", "duty_coverage_min_community", "duty_backlog_hours",
+            "mobile_share", "volunteer_share"]
     lines = [f"{'KPI':<24}{'mean':>14}   95% CI"]
     for k in show:
         m, lo, hi = s.loc[k]

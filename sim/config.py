@@ -17,7 +17,7 @@ __all__ = [
     "Frozen", "DistributionSpec", "CalendarSpec", "DistrictSpec", "StreetSpec", "GridClassSpec",
     "RuleKind", "Scope", "RuleSpec", "PolicySpec", "PostSpec", "PaySpec", "FundingSpec",
     "ChannelSpec", "CategorySpec", "SurgeSpec", "DemandSpec", "FeedbackSpec", "LadderSpec",
-    "RoutineSpec", "MobileGridSpec", "VolunteerSpec", "TargetSpec", "ScenarioSpec",
+    "DutySpec", "FixedDutySpec", "DutiesSpec", "DUTY_DRIVERS", "MobileGridSpec", "VolunteerSpec", "TargetSpec", "ScenarioSpec",
 ]
 
 Positive = Annotated[float, Field(gt=0)]
@@ -84,11 +84,16 @@ class StreetSpec(Frozen):
 
 
 class GridClassSpec(Frozen):
-    """One colour of the "five-colour" grid classification."""
+    """One colour of the "five-colour" grid classification and its patrol norm.
+
+    The grid-patrol duty (``driver: grid_patrols``) takes its frequency and length
+    from here: every grid of the class is patrolled ``patrols_per_week`` times a
+    week for ``patrol_hours_each`` hours.
+    """
 
     name: str
-    patrol_visits_per_week: NonNeg
-    visit_hours: NonNeg
+    patrols_per_week: NonNeg
+    patrol_hours_each: NonNeg
 
 
 class RuleKind(str, Enum):
@@ -253,19 +258,109 @@ class FeedbackSpec(Frozen):
 
 
 class LadderSpec(Frozen):
-    """The escalation ladder: grid worker → community → street office → city departments."""
+    """The escalation ladder: grid worker → community desk → street office → city departments.
+
+    A community's workers are split between its desk (service hall) and its grids
+    in proportion to the planned hours of each (see ``sim.staffing``).
+    """
 
     travel_minutes_max: NonNeg = 15.0
-    community_desk_staff_per_secretary_assistant: NonNeg = 1.0
-    street_staff_share_on_cases: Share = 0.5
     feedback: FeedbackSpec = FeedbackSpec()
 
 
-class RoutineSpec(Frozen):
-    """Routine work besides cases; cases take priority, routine fills idle working time."""
+DUTY_DRIVERS = ("households", "ordinary_households", "special_households", "residents_per_1000",
+                "party_members_per_1000", "grids", "grid_patrols", "communities", "streets")
+StaffLevel = Literal["grid", "desk", "street"]
 
-    ledger_hours_per_worker_week: NonNeg = 4.0
-    case_duty_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+
+class DutySpec(Frozen):
+    """A scheduled duty: tasks generated every working day, done in the time cases leave.
+
+    Hours a year at one unit of the level (a community for ``grid`` and ``desk``,
+    a street office for ``street``) = driver x times a year x ``hours_each``
+    (+ mean travel within the service circle when ``travel``). Tasks are due
+    ``due_within_days`` after they arise (default: one cycle, 365 / times a year);
+    undone tasks stay in the backlog (``carry_over``) or are missed.
+    """
+
+    level: StaffLevel
+    driver: Literal[DUTY_DRIVERS]  # type: ignore[valid-type]
+    times_per_year: NonNeg | None = None
+    times_per_week: NonNeg | None = None
+    hours_each: NonNeg | None = None
+    travel: bool = False
+    due_within_days: Annotated[int, Field(gt=0)] | None = None
+    carry_over: bool = True
+    source: Annotated[str, Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _check(self) -> "DutySpec":
+        given = [self.times_per_year is not None, self.times_per_week is not None]
+        if self.driver == "grid_patrols":
+            if any(given) or self.hours_each is not None:
+                raise ValueError("driver grid_patrols takes its frequency and hours from grid_classes; "
+                                 "omit times_per_year, times_per_week and hours_each")
+            if self.level != "grid":
+                raise ValueError(f"driver grid_patrols needs level grid, found {self.level}")
+            return self
+        if sum(given) != 1:
+            raise ValueError("give exactly one of times_per_year and times_per_week")
+        if self.hours_each is None:
+            raise ValueError("hours_each is required")
+        if self.driver == "streets" and self.level != "street":
+            raise ValueError(f"driver streets needs level street, found {self.level}")
+        return self
+
+    @property
+    def times_per_year_each(self) -> float:
+        """Occurrences a year per unit of the driver (grid patrols: per patrol norm, see GridClassSpec)."""
+        if self.times_per_week is not None:
+            return self.times_per_week * 365.0 / 7.0
+        return float(self.times_per_year or 0.0)
+
+    @property
+    def window_days(self) -> int:
+        """Days a task may wait before it is overdue."""
+        if self.due_within_days is not None:
+            return self.due_within_days
+        per_year = self.times_per_year_each if self.driver != "grid_patrols" else 365.0
+        return max(1, int(round(365.0 / per_year))) if per_year > 0 else 365
+
+
+class FixedDutySpec(Frozen):
+    """Non-deferrable time of every person at a level (meetings, training, study): off cases and other duties."""
+
+    level: Literal["community", "street"]
+    hours_per_person_week: NonNeg
+    source: Annotated[str, Field(min_length=1)]
+
+
+class DutiesSpec(Frozen):
+    """Every duty that takes staff time besides cases, and how duties and cases share people.
+
+    ``rule``: ``cases_first`` (a person on a scheduled duty breaks off for a case)
+    or ``protected_share`` (each day a share of the people present is kept on
+    scheduled duties and takes no case). Leave and fixed duties are taken as
+    whole person-days, drawn at random each working day (expected share exact).
+    The allocator plans each unit's staff so that planned hours <= available
+    hours x ``max_planned_utilisation``.
+    """
+
+    rule: Literal["cases_first", "protected_share"] = "cases_first"
+    protected_share: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    max_planned_utilisation: Annotated[float, Field(gt=0, le=1)] = 0.85
+    leave_days_per_person_year: Annotated[float, Field(ge=0, le=200)] = 0.0
+    leave_source: str = ""
+    fixed: dict[Ident, FixedDutySpec] = {}
+    scheduled: dict[Ident, DutySpec] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> "DutiesSpec":
+        if self.rule == "cases_first" and self.protected_share > 0:
+            raise ValueError("protected_share is used only with rule protected_share; set rule: protected_share")
+        if self.leave_days_per_person_year > 0 and not self.leave_source.strip():
+            raise ValueError("leave_source is required when leave_days_per_person_year > 0")
+        return self
 
 
 class MobileGridSpec(Frozen):
@@ -288,13 +383,34 @@ class VolunteerSpec(Frozen):
 
 
 class TargetSpec(Frozen):
-    """Resolution targets the allocation must meet (per community and city-wide)."""
+    """Targets the allocation must meet in every community (and street office, for duty coverage)."""
 
     on_time_share_min: Share = 0.9
+    duty_coverage_min: Share = 0.95     # share of scheduled duty hours done by their due date
+
+
+_REPLACED = {
+    "routine": "'routine' was replaced by 'duties' (every duty with its driver, hours and source; see the README's duty model)",
+    "ladder.street_staff_share_on_cases": "'ladder.street_staff_share_on_cases' was removed: the split of street staff "
+                                          "between cases and party work now emerges from 'duties'",
+    "ladder.community_desk_staff_per_secretary_assistant": "'ladder.community_desk_staff_per_secretary_assistant' was "
+                                                           "removed: desk staff follow the desk's planned hours",
+}
 
 
 class ScenarioSpec(Frozen):
     """The whole planning case as written in the YAML file."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_fields(cls, data: object) -> object:
+        if isinstance(data, dict):
+            ladder = data.get("ladder")
+            keys = set(data) | ({f"ladder.{k}" for k in ladder} if isinstance(ladder, dict) else set())
+            for old, msg in _REPLACED.items():
+                if old in keys:
+                    raise ValueError(msg)
+        return data
 
     name: Ident
     description: str = ""
@@ -311,7 +427,23 @@ class ScenarioSpec(Frozen):
     funding: FundingSpec
     demand: DemandSpec
     ladder: LadderSpec = LadderSpec()
-    routine: RoutineSpec = RoutineSpec()
+    duties: DutiesSpec | None = None
     mobile_grid: MobileGridSpec = MobileGridSpec()
     volunteers: VolunteerSpec = VolunteerSpec()
     targets: TargetSpec = TargetSpec()
+
+    @model_validator(mode="after")
+    def _time_left(self) -> "ScenarioSpec":
+        """Leave and fixed duties must leave working time at every level."""
+        d = self.duties
+        if d is None:
+            return self
+        cal = self.calendar
+        week = len(set(cal.working_weekdays)) * (cal.day_end_hour - cal.day_start_hour)
+        for level in ("community", "street"):
+            share = d.leave_days_per_person_year / (len(set(cal.working_weekdays)) * 365 / 7) + sum(
+                f.hours_per_person_week for f in d.fixed.values() if f.level == level) / week
+            if share >= 1:
+                raise ValueError(f"duties: leave and fixed duties at level {level} take {share:.0%} of working time; "
+                                 f"they must leave some time for work")
+        return self

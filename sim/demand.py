@@ -19,7 +19,8 @@ from sim.scenario import Scenario
 
 __all__ = ["Cases", "draw_cases", "apply_allocation", "hourly_profile", "STREAMS", "MOBILE_CHANNEL"]
 
-STREAMS = ("arrivals", "marks", "service", "escalation", "feedback", "mobile", "volunteers")
+# New streams go at the end: SeedSequence.spawn keeps the earlier children, so old streams do not move.
+STREAMS = ("arrivals", "marks", "service", "escalation", "feedback", "mobile", "volunteers", "absence")
 MOBILE_CHANNEL = "mobile_grid"
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
@@ -63,6 +64,8 @@ class Cases:
     volunteer: np.ndarray         # handled by volunteers (bool)
     channel_ids: tuple[str, ...]
     days: int
+    # (grid pools + desks + street offices, days, 2) uniforms for daily availability; None: 0.5 (round half up)
+    u_absence: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.arrival)
@@ -113,7 +116,9 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     return Cases(arrival=arrival, community=community, channel=channel, category=category, grid=grid,
                  service=service, u_escalate=rng["escalation"].random((n, 3)),
                  u_feedback=rng["feedback"].random((n, 2)), u_mobile=rng["mobile"].random(n),
-                 volunteer=volunteer, channel_ids=tuple(channels) + (MOBILE_CHANNEL,), days=days)
+                 volunteer=volunteer,
+                 u_absence=rng["absence"].random((2 * scenario.n_communities + len(scenario.street_ids), days, 2),
+                                                 dtype=np.float32), channel_ids=tuple(channels) + (MOBILE_CHANNEL,), days=days)
 
 
 def _volunteers(scenario: Scenario, days: int, arrival: np.ndarray, community: np.ndarray,

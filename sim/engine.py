@@ -1,14 +1,20 @@
 """The event loop: one year of case handling on SimPy, with lean events.
 
-Levels: grid workers (a pool per community: workers on case duty cover each
-other), the community desk (a pool per community), the street office (a pool
-per street), city departments (a delay, no queue). Each pool serves first come,
-first served within working hours. There is no process per case: a pool pulls
-the next case itself when a server frees, so each service costs exactly one
-scheduled event (a completion), plus a wake-up when servers sit idle.
+Levels: grid workers (a pool per community: the community's workers not at
+its desk cover each other), the community desk (a pool per community), the
+street office (a pool per street), city departments (a delay, no queue). Each
+pool serves first come, first served within working hours, with as many
+servers as its people present that day take cases (``sim.staffing``: leave,
+fixed duties and a protected share for scheduled duties come off). Scheduled
+duties fill the time cases leave; they are accounted after the run
+(``sim.duties``). There is no process per case: a pool pulls the next case
+itself when a server frees, so each service costs exactly one scheduled event
+(a completion), plus a wake-up when servers sit idle or a new day may bring
+more people.
 
 When no case can be reopened (the feedback parameters make reopening
-impossible) the network is feed-forward: grid → community → street → city.
+impossible) and every pool keeps its headcount every day (no duties), the
+network is feed-forward: grid → community → street → city.
 Then each pool is solved exactly, in that order, by the first-come-first-served
 multi-server recursion (each job takes the earliest-free server), without
 events. Both modes give the same numbers; ``tests/test_simulation.py`` checks it.
@@ -27,8 +33,9 @@ from sim.allocation import Allocation
 from sim.calendar import WorkCalendar
 from sim.demand import Cases, apply_allocation
 from sim.scenario import Scenario
+from sim.staffing import cover_desk, daily_capacity, split_desk, staff_time
 
-__all__ = ["SimResult", "simulate_cases", "pool_sizes", "desk_staff", "grid_servers", "reopening_possible", "STAGES"]
+__all__ = ["SimResult", "simulate_cases", "pool_sizes", "pool_capacity", "routing", "reopening_possible", "STAGES"]
 
 STAGES = ("grid", "community", "street", "city", "reopen")
 _INF = math.inf
@@ -46,14 +53,15 @@ class _Ev:
 
 
 class _Pool:
-    """``servers`` identical servers, FCFS over a static sorted stream and a heap of later jobs."""
+    """Servers that change by day (``capk``), FCFS over a static sorted stream and a heap of later jobs."""
 
-    __slots__ = ("m", "idle", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at", "seq")
+    __slots__ = ("m", "busy", "capk", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at", "seq")
 
-    def __init__(self, model: "_Model", servers: int, static_ids: list[int] | None = None,
+    def __init__(self, model: "_Model", capk: list[int], static_ids: list[int] | None = None,
                  static_ready: list[float] | None = None) -> None:
         self.m = model
-        self.idle = servers
+        self.busy = 0
+        self.capk = capk
         self.s_ids = static_ids or []
         self.s_ready = static_ready or []
         self.ptr = 0
@@ -65,12 +73,13 @@ class _Pool:
     def push(self, ready: float, case: int, stage: int) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (ready, self.seq, case, stage))
-        if self.idle:
-            self.dispatch(self.m.env._now)
+        self.dispatch(self.m.env._now)
 
     def dispatch(self, now: float) -> None:
         heap = self.heap
-        while self.idle:
+        key = int((now + self.m.shift) // 24.0)
+        cap = self.capk[key]
+        while self.busy < cap:
             if self.ptr < self.n_static:
                 sr = self.s_ready[self.ptr]
                 if heap and heap[0][0] < sr:
@@ -84,61 +93,61 @@ class _Pool:
             else:
                 return
             if ready > now:
-                if ready < self.wake_at:
-                    self.wake_at = ready
-                    self.m.env.schedule(_Ev(self._wake, None), 1, ready - now)
+                self._wake_at(ready, now)
                 return
             if from_heap:
                 heapq.heappop(heap)
             else:
                 self.ptr += 1
-            self.idle -= 1
+            self.busy += 1
             self.m.start(self, case, stage, now)
+        # no server free: the next job (waiting now, or arriving later) may find more people when the next
+        # day begins; a job arriving later is looked at when it arrives
+        nxt = min(self.s_ready[self.ptr] if self.ptr < self.n_static else _INF, heap[0][0] if heap else _INF)
+        if nxt <= now:
+            self._wake_at(key * 24.0 + self.m.day_end, now)
+        elif nxt < _INF:
+            self._wake_at(nxt, now)
+
+    def _wake_at(self, t: float, now: float) -> None:
+        if t < self.wake_at:
+            self.wake_at = t
+            self.m.env.schedule(_Ev(self._wake, t), 1, t - now)
 
     def _wake(self, ev: _Ev) -> None:
-        self.wake_at = _INF
+        # compare the target, not the clock: now = before + (t - before) may differ from t in the last bit
+        if ev._value == self.wake_at:
+            self.wake_at = _INF
         self.dispatch(self.m.env._now)
 
     def release(self, now: float) -> None:
-        self.idle += 1
+        self.busy -= 1
         self.dispatch(now)
 
 
-def desk_staff(scenario: Scenario, workers: np.ndarray, secretary_assistants: np.ndarray) -> np.ndarray:
-    """People at each community's desk: secretary assistants x community_desk_staff_per_secretary_assistant
-    (rounded half up, at least 1, never more than workers - 1), or 0 where no case reaches the desk.
-
-    Desk staff are community workers: they are taken out of the grid pool, so a person is counted once.
-    """
-    spec = scenario.spec
-    if not any(c.escalate_to_community > 0 for c in spec.demand.categories.values()):
-        return np.zeros(len(np.atleast_1d(workers)), dtype=np.int64)
-    w = np.asarray(workers, dtype=np.int64)
-    d = np.floor(np.asarray(secretary_assistants) * spec.ladder.community_desk_staff_per_secretary_assistant
-                 + 0.5).astype(np.int64)
-    return np.minimum(np.maximum(d, 1), np.maximum(w - 1, 0))
-
-
-def grid_servers(workers: np.ndarray, desk: np.ndarray, case_duty_share: float) -> np.ndarray:
-    """Grid-pool servers: the workers not at the desk x case_duty_share (rounded half up, at least 1)."""
-    g = np.asarray(workers, dtype=np.int64) - desk
-    k = np.floor(g * case_duty_share + 0.5).astype(np.int64)
-    return np.where(g > 0, np.maximum(k, 1), 0)
-
-
 def pool_sizes(scenario: Scenario, allocation: Allocation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Servers per grid pool, community desk and street office.
+    """People in each grid pool, community desk and street office (``sim.staffing.split_desk``)."""
+    desk, grid = split_desk(staff_time(scenario), allocation.workers)
+    return grid, desk, np.asarray(allocation.street_office_staff, dtype=np.int64)
 
-    Desk: see :func:`desk_staff`. Grid: the other workers x case_duty_share
-    (rounded half up, at least 1). Street: party-office staff x
-    street_staff_share_on_cases (rounded half up, at least 1).
+
+def pool_capacity(scenario: Scenario, allocation: Allocation, cases: Cases, cal: WorkCalendar
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """People per pool and, per pool and calendar day, people present and people taking cases.
+
+    Pools are ordered grid pools (one per community), desks, street offices.
     """
-    spec = scenario.spec
-    desk = desk_staff(scenario, allocation.workers, allocation.secretary_assistants)
-    grid = grid_servers(allocation.workers, desk, spec.routine.case_duty_share)
-    street = np.maximum(1, np.floor(allocation.street_office_staff * spec.ladder.street_staff_share_on_cases
-                                    + 0.5)).astype(np.int64)
-    return grid, desk, street
+    st = staff_time(scenario)
+    grid, desk, street = pool_sizes(scenario, allocation)
+    n = scenario.n_communities
+    people = np.concatenate([grid, desk, street])
+    level = np.array(["community"] * (2 * n) + ["street"] * len(street))
+    days = cases.days
+    u = cases.u_absence if cases.u_absence is not None else np.full((len(people), days, 2), 0.5)
+    working = cal.day_len[:days] > 0
+    present, case = daily_capacity(st, people, level, u, working)
+    cover_desk(desk, (present[:n], case[:n]), (present[n:2 * n], case[n:2 * n]), working)
+    return people, present, case
 
 
 @dataclass(frozen=True)
@@ -154,26 +163,50 @@ class SimResult:
     final_close: np.ndarray
     satisfied: np.ndarray      # at the first feedback call
     reopened: np.ndarray
-    grid_servers: np.ndarray
+    people: np.ndarray         # per pool: grid pools, desks, street offices
+    present: np.ndarray        # (pools, days) people present each calendar day
+    case_servers: np.ndarray   # (pools, days) people taking cases each calendar day
     events: int
+
+
+def routing(scenario: Scenario, cases: Cases) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Who escalates where: masks of cases reaching the desk, the street office and the city.
+
+    One definition for both engines. Volunteer-handled cases are closed by volunteers and
+    escalate nowhere.
+    """
+    cats = list(scenario.spec.demand.categories.values())
+    u, cat = cases.u_escalate, cases.category
+    esc_c = (u[:, 0] < np.array([c.escalate_to_community for c in cats])[cat]) & ~cases.volunteer
+    esc_s = esc_c & (u[:, 1] < np.array([c.escalate_to_street for c in cats])[cat])
+    esc_city = esc_s & (u[:, 2] < np.array([c.escalate_to_city for c in cats])[cat])
+    return esc_c, esc_s, esc_city
+
+
+def _capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.ndarray, total_days: int) -> list:
+    """Per pool, case servers for each day key (see ``_Model.shift``): the next working day's people."""
+    days = case_servers.shape[1]
+    idx = np.arange(days)
+    nxt = np.where(working, idx, days)
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]                 # next working day at or after each day
+    full = np.concatenate([case_servers, people[:, None]], axis=1)  # column ``days``: beyond the horizon
+    cap = full[:, nxt]
+    pad = np.repeat(people[:, None], total_days - days + 1, axis=1)
+    return np.concatenate([cap, pad], axis=1).tolist()
 
 
 class _Model:
     def __init__(self, scenario: Scenario, cases: Cases, allocation: Allocation, cal: WorkCalendar,
-                 arrival: np.ndarray, grid_service: np.ndarray, deadline: np.ndarray) -> None:
+                 arrival: np.ndarray, grid_service: np.ndarray, deadline: np.ndarray,
+                 capacity: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
         spec = scenario.spec
         self.env = simpy.Environment()
         self.cal = cal
+        # day key of a clock time: the working day whose working hours come next
+        self.shift = 0.0 if cal.always_on else 24.0 - spec.calendar.day_end_hour
+        self.day_end = 24.0 if cal.always_on else spec.calendar.day_end_hour
         n = len(cases)
-        cats = list(spec.demand.categories.values())
-        pc = np.array([c.escalate_to_community for c in cats])
-        ps = np.array([c.escalate_to_street for c in cats])
-        pcity = np.array([c.escalate_to_city for c in cats])
-        u = cases.u_escalate
-        cat = cases.category
-        esc_c = u[:, 0] < pc[cat]
-        esc_s = esc_c & (u[:, 1] < ps[cat])
-        esc_city = esc_s & (u[:, 2] < pcity[cat])
+        esc_c, esc_s, esc_city = routing(scenario, cases)
         # next stage after each stage (-1: close)
         self.after_grid = np.where(esc_c, 1, -1).tolist()
         self.after_comm = np.where(esc_s, 2, -1).tolist()
@@ -196,20 +229,21 @@ class _Model:
         self.events = 0
         self.always_on = cal.always_on
 
-        grid_n, desk_n, street_n = pool_sizes(scenario, allocation)
-        self.grid_servers = grid_n
+        people, _, case_servers = capacity
+        nc = scenario.n_communities
+        capk = _capacity_by_key(case_servers, people, cal.day_len[:cases.days] > 0, len(cal.day_len))
         order = np.argsort(arrival, kind="stable")
         order = order[~cases.volunteer[order]]
         comm_sorted = order[np.argsort(cases.community[order], kind="stable")]
-        bounds = np.cumsum(np.bincount(cases.community[comm_sorted], minlength=scenario.n_communities))
+        bounds = np.cumsum(np.bincount(cases.community[comm_sorted], minlength=nc))
         lo = np.concatenate([[0], bounds[:-1]])
         arr_l = arrival
         self.grid_pools = [
-            _Pool(self, int(grid_n[c]), comm_sorted[lo[c]:bounds[c]].tolist(),
+            _Pool(self, capk[c], comm_sorted[lo[c]:bounds[c]].tolist(),
                   arr_l[comm_sorted[lo[c]:bounds[c]]].tolist())
-            for c in range(scenario.n_communities)]
-        self.desk_pools = [_Pool(self, int(k)) for k in desk_n]
-        self.street_pools = [_Pool(self, int(k)) for k in street_n]
+            for c in range(nc)]
+        self.desk_pools = [_Pool(self, capk[nc + c]) for c in range(nc)]
+        self.street_pools = [_Pool(self, capk[2 * nc + j]) for j in range(len(scenario.street_ids))]
 
         # Volunteer cases: closed after handling_hours; their feedback may reopen them.
         vol = np.flatnonzero(cases.volunteer)
@@ -336,21 +370,19 @@ def _pools_in_order(group: np.ndarray, ready: np.ndarray, service: np.ndarray, s
 
 
 def _feed_forward(scenario: Scenario, cases: Cases, allocation: Allocation, cal: WorkCalendar,
-                  arrival: np.ndarray, grid_service: np.ndarray, deadline: np.ndarray) -> SimResult:
+                  arrival: np.ndarray, grid_service: np.ndarray, deadline: np.ndarray,
+                  capacity: tuple[np.ndarray, np.ndarray, np.ndarray]) -> SimResult:
     spec = scenario.spec
     n = len(cases)
-    cats = list(spec.demand.categories.values())
-    cat, u = cases.category, cases.u_escalate
-    esc_c = u[:, 0] < np.array([c.escalate_to_community for c in cats])[cat]
-    esc_s = esc_c & (u[:, 1] < np.array([c.escalate_to_street for c in cats])[cat])
-    esc_city = esc_s & (u[:, 2] < np.array([c.escalate_to_city for c in cats])[cat])
-    grid_n, desk_n, street_n = pool_sizes(scenario, allocation)
+    esc_c, esc_s, esc_city = routing(scenario, cases)
+    people = capacity[0]
+    nc = scenario.n_communities
+    grid_n, desk_n, street_n = people[:nc], people[nc:2 * nc], people[2 * nc:]
     start = np.full((n, 5), np.nan)
     end = np.full((n, 5), np.nan)
     vol = cases.volunteer
     start[vol, 0] = arrival[vol]
     end[vol, 0] = arrival[vol] + spec.volunteers.handling_hours
-    esc_c &= ~vol
     s0, e0 = start[:, 0].copy(), end[:, 0].copy()
     idx = np.flatnonzero(~vol)
     _pools_in_order(cases.community[idx], arrival[idx], grid_service[idx], grid_n, cal, s0, e0, idx)
@@ -373,7 +405,8 @@ def _feed_forward(scenario: Scenario, cases: Cases, allocation: Allocation, cal:
     satisfied &= ~np.isnan(close)
     return SimResult(arrival=arrival, channel=np.empty(0, int), start=start, end=end, deadline=deadline,
                      first_close=close, final_close=close.copy(), satisfied=satisfied,
-                     reopened=np.zeros(n, bool), grid_servers=grid_n, events=0)
+                     reopened=np.zeros(n, bool), people=people, present=capacity[1], case_servers=capacity[2],
+                     events=0)
 
 
 def simulate_cases(scenario: Scenario, cases: Cases, allocation: Allocation,
@@ -381,7 +414,8 @@ def simulate_cases(scenario: Scenario, cases: Cases, allocation: Allocation,
     """Run one replication's cases under an allocation.
 
     ``mode``: "events" (SimPy event loop), "feed_forward" (exact recursion; only valid
-    when no case can be reopened) or "auto" (feed_forward when valid, else events).
+    when no case can be reopened and every pool keeps its headcount every day) or
+    "auto" (feed_forward when valid, else events).
     """
     if mode not in ("auto", "events", "feed_forward"):
         raise ValueError(f"mode must be auto, events or feed_forward: {mode!r}")
@@ -389,17 +423,22 @@ def simulate_cases(scenario: Scenario, cases: Cases, allocation: Allocation,
         raise ValueError("mode 'feed_forward' is invalid: this scenario's feedback calls can reopen cases")
     spec = scenario.spec
     cal = cal or WorkCalendar(spec.calendar, cases.days)
+    capacity = pool_capacity(scenario, allocation, cases, cal)
+    constant = bool(np.all(capacity[2] == capacity[0][:, None]))
+    if mode == "feed_forward" and not constant:
+        raise ValueError("mode 'feed_forward' is invalid: people present change from day to day (duties, leave)")
     arrival, channel, grid_service = apply_allocation(scenario, cases, allocation)
     limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
     deadline = cal.add_v(arrival, limits[cases.category])
-    if mode == "feed_forward" or (mode == "auto" and not reopening_possible(scenario)):
-        r = _feed_forward(scenario, cases, allocation, cal, arrival, grid_service, deadline)
+    if mode == "feed_forward" or (mode == "auto" and constant and not reopening_possible(scenario)):
+        r = _feed_forward(scenario, cases, allocation, cal, arrival, grid_service, deadline, capacity)
         return SimResult(**{**r.__dict__, "channel": channel})
-    model = _Model(scenario, cases, allocation, cal, arrival, grid_service, deadline)
+    model = _Model(scenario, cases, allocation, cal, arrival, grid_service, deadline, capacity)
     model.run(until=cal.horizon_hours - 24.0)
     n = len(cases)
     return SimResult(arrival=arrival, channel=channel, start=np.array(model.st).reshape(n, 5),
                      end=np.array(model.en).reshape(n, 5),
                      deadline=deadline, first_close=np.array(model.first_close),
                      final_close=np.array(model.final_close), satisfied=np.array(model.satisfied),
-                     reopened=np.array(model.reopened), grid_servers=model.grid_servers, events=model.events)
+                     reopened=np.array(model.reopened), people=capacity[0], present=capacity[1],
+                     case_servers=capacity[2], events=model.events)

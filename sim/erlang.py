@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["erlang_c", "mean_wait", "service_level", "servers_for_service_level"]
+import numpy as np
+
+__all__ = ["erlang_c", "erlang_c_vector", "mean_wait", "service_level"]
 
 
 def erlang_c(servers: int, load: float) -> float:
@@ -12,15 +14,7 @@ def erlang_c(servers: int, load: float) -> float:
 
     Returns 1.0 when the queue is unstable (load >= servers).
     """
-    if servers <= 0 or load >= servers:
-        return 1.0
-    if load <= 0:
-        return 0.0
-    # Erlang B by the stable recursion, then C from B.
-    b = 1.0
-    for k in range(1, servers + 1):
-        b = load * b / (k + load * b)
-    return servers * b / (servers - load * (1 - b))
+    return float(erlang_c_vector(np.array(servers), np.array(load)))
 
 
 def mean_wait(servers: int, arrival_rate: float, mean_service: float) -> float:
@@ -39,12 +33,20 @@ def service_level(servers: int, arrival_rate: float, mean_service: float, limit:
     return 1.0 - erlang_c(servers, load) * math.exp(-(servers - load) * limit / mean_service)
 
 
-def servers_for_service_level(arrival_rate: float, mean_service: float, limit: float, target: float,
-                              max_servers: int = 100_000) -> int:
-    """Smallest c with P(wait <= limit) >= target."""
-    c = max(1, math.floor(arrival_rate * mean_service) + 1)
-    while c <= max_servers:
-        if service_level(c, arrival_rate, mean_service, limit) >= target:
-            return c
-        c += 1
-    raise ValueError("target not reachable within max_servers")
+def erlang_c_vector(servers: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """P(wait > 0) for arrays of servers and offered loads (1.0 where load >= servers or servers < 1).
+
+    Erlang B by its recursion B(k) = a B(k-1) / (k + a B(k-1)), vectorised over the loads;
+    C = k B / (k - a (1 - B)).
+    """
+    k = np.asarray(servers, dtype=np.int64)
+    a = np.asarray(load, dtype=float)
+    out = np.ones(np.broadcast(k, a).shape)
+    k, a = np.broadcast_to(k, out.shape), np.broadcast_to(a, out.shape)
+    b = np.ones(out.shape)
+    out[(a <= 0) & (k >= 1)] = 0.0
+    for j in range(1, int(k.max(initial=0)) + 1):
+        b = a * b / (j + a * b)
+        at = (k == j) & (a < j) & (a > 0)
+        out[at] = (j * b / (j - a * (1 - b)))[at]
+    return out

@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.calendar import WorkCalendar
-from sim.engine import STAGES
-from sim.scenario import Scenario
+from sim.duties import DutyAccount
 
-__all__ = ["case_kpis", "city_kpis", "group_kpis", "backlog", "utilisation", "routine_coverage",
-           "KPI_DESCRIPTIONS"]
+__all__ = ["case_kpis", "city_kpis", "group_kpis", "backlog", "duty_kpis", "community_staff_kpis",
+           "street_staff_kpis", "duty_hours_table", "KPI_DESCRIPTIONS"]
 
 KPI_DESCRIPTIONS = {
     "cases": "cases arriving after the warm-up",
@@ -27,6 +25,19 @@ KPI_DESCRIPTIONS = {
     "escalated_city": "cases escalated to city departments",
     "volunteer_share": "share of cases handled by volunteers",
     "mobile_share": "share of cases discovered by mobile grid workers",
+    "utilisation_grid": "grid workers: (case + scheduled duty hours) / working hours of the people present",
+    "utilisation_desk": "community desks: (case + scheduled duty hours) / working hours of the people present",
+    "utilisation_street": "street offices: (case + scheduled duty hours) / working hours of the people present",
+    "case_share_grid": "grid workers: case hours / working hours of the people present",
+    "case_share_desk": "community desks: case hours / working hours of the people present",
+    "case_share_street": "street offices: case hours / working hours of the people present",
+    "duty_coverage": "share of scheduled duty hours done by their due date (all levels)",
+    "duty_coverage_grid": "share of grid duty hours (visits, patrols, reports...) done by their due date",
+    "duty_coverage_desk": "share of desk duty hours (service-hall transactions) done by their due date",
+    "duty_coverage_street": "share of street-office duty hours (party work, meetings) done by their due date",
+    "duty_coverage_min_community": "lowest duty coverage of any community (grid and desk duties)",
+    "duty_backlog_hours": "scheduled duty hours undone at the end of the run",
+    "backlog_mean_cases": "mean number of open cases at the end of each day",
 }
 
 
@@ -81,64 +92,81 @@ def backlog(log: pd.DataFrame, horizon_hours: float, step_hours: float = 24.0) -
     return pd.DataFrame({"time_hours": t, "open_cases": open_})
 
 
-def utilisation(log: pd.DataFrame, scenario: Scenario, cal: WorkCalendar, servers: dict[str, float],
-                t0: float, t1: float) -> dict[str, float]:
-    """Busy working hours / available working hours per pooled level in [t0, t1).
-
-    ``servers`` gives total servers per level ("grid", "community", "street").
-    """
-    avail_hours = cal.to_work(t1) - cal.to_work(t0)
-    out = {}
-    for level, col in (("grid", ("grid", "reopen")), ("community", ("community",)), ("street", ("street",))):
-        busy = 0.0
-        for stage in col:
-            s = log[f"{stage}_start_hours"].to_numpy()
-            e = log[f"{stage}_end_hours"].to_numpy()
-            ok = ~np.isnan(s) & ~np.isnan(e)
-            s, e = np.clip(s[ok], t0, t1), np.clip(e[ok], t0, t1)
-            busy += float((cal.to_work_v(e) - cal.to_work_v(s)).sum())
-        out[f"utilisation_{level}"] = busy / (servers[level] * avail_hours) if servers[level] and avail_hours else np.nan
+def duty_kpis(acct: DutyAccount, n_communities: int) -> dict[str, float]:
+    """City KPIs of staff time: utilisation per level, duty coverage, backlog (see ``sim.duties``)."""
+    n = n_communities
+    levels = {"grid": slice(0, n), "desk": slice(n, 2 * n), "street": slice(2 * n, None)}
+    out: dict[str, float] = {}
+    for lv, sl in levels.items():
+        present = acct.present_hours[sl].sum()
+        case = acct.case_hours[sl].sum()
+        work = (acct.utilisation[sl] * acct.present_hours[sl])
+        out[f"utilisation_{lv}"] = float(np.nansum(work) / present) if present > 0 else np.nan
+        out[f"case_share_{lv}"] = float(case / present) if present > 0 else np.nan
+        due = acct.due_hours[sl].sum()
+        out[f"duty_coverage_{lv}"] = float(1 - acct.overdue_hours[sl].sum() / due) if due > 0 else 1.0
+    due = acct.due_hours.sum()
+    out["duty_coverage"] = float(1 - acct.overdue_hours.sum() / due) if due > 0 else 1.0
+    comm_cov = _pair_coverage(acct, n)
+    out["duty_coverage_min_community"] = float(comm_cov.min()) if n else np.nan
+    out["duty_backlog_hours"] = float(acct.backlog_hours.sum())
     return out
 
 
-def routine_coverage(log: pd.DataFrame, scenario: Scenario, cal: WorkCalendar, grid_servers: np.ndarray,
-                     workers: np.ndarray, t0: float, t1: float) -> np.ndarray:
-    """Per community: share of required routine work (patrols by grid class, ledgers) done.
-
-    Cases take priority; routine work fills the case-duty working time that cases leave
-    free. Volunteer-handled cases do not use workers' time.
-    """
-    spec = scenario.spec
-    weeks = (t1 - t0) / (24 * 7)
-    per_grid = np.array([(g.patrol_visits_per_week * g.visit_hours) for g in spec.grid_classes.values()])
-    required = (scenario.grids_by_class @ per_grid + workers * spec.routine.ledger_hours_per_worker_week) * weeks
-    avail = grid_servers * (cal.to_work(t1) - cal.to_work(t0))
-    busy = np.zeros(scenario.n_communities)
-    vol = log["volunteer"].to_numpy()
-    comm = log["community"].cat.codes.to_numpy()
-    for stage in ("grid", "reopen"):
-        s = log[f"{stage}_start_hours"].to_numpy()
-        e = log[f"{stage}_end_hours"].to_numpy()
-        ok = ~np.isnan(s) & ~np.isnan(e) & (~vol if stage == "grid" else True)
-        w = cal.to_work_v(np.clip(e[ok], t0, t1)) - cal.to_work_v(np.clip(s[ok], t0, t1))
-        busy += np.bincount(comm[ok], weights=w, minlength=scenario.n_communities)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cov = np.where(required > 0, np.clip((avail - busy) / required, 0, 1), 1.0)
-    return cov
+def _pair_coverage(acct: DutyAccount, n: int) -> np.ndarray:
+    """Per community: coverage of its grid and desk duties together."""
+    due = acct.due_hours[:n].sum(axis=1) + acct.due_hours[n:2 * n].sum(axis=1)
+    over = acct.overdue_hours[:n].sum(axis=1) + acct.overdue_hours[n:2 * n].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(due > 0, 1 - over / np.where(due > 0, due, 1), 1.0)
 
 
-def city_kpis(log: pd.DataFrame, scenario: Scenario, cal: WorkCalendar, grid_servers: np.ndarray,
-              desk_servers: np.ndarray, street_servers: np.ndarray, workers: np.ndarray,
-              warmup_hours: float, horizon_hours: float) -> dict[str, float]:
+def community_staff_kpis(acct: DutyAccount, n: int) -> pd.DataFrame:
+    """Per community: duty coverage, utilisation of grid workers and desk, backlog hours."""
+    return pd.DataFrame({
+        "duty_coverage": _pair_coverage(acct, n),
+        "utilisation_grid": acct.utilisation[:n],
+        "utilisation_desk": acct.utilisation[n:2 * n],
+        "duty_backlog_hours": acct.backlog_hours[:n].sum(axis=1) + acct.backlog_hours[n:2 * n].sum(axis=1),
+    })
+
+
+def street_staff_kpis(acct: DutyAccount, n: int) -> pd.DataFrame:
+    """Per street office: duty coverage, utilisation, backlog hours."""
+    return pd.DataFrame({
+        "office_duty_coverage": acct.coverage[2 * n:],
+        "utilisation_street": acct.utilisation[2 * n:],
+        "office_duty_backlog_hours": acct.backlog_hours[2 * n:].sum(axis=1),
+    })
+
+
+def duty_hours_table(acct: DutyAccount, n: int) -> pd.DataFrame:
+    """City hours by level and duty over the measured period, and a year's worth (x 365 / measured days)."""
+    scale = acct.per_year
+    levels = {"grid": slice(0, n), "desk": slice(n, 2 * n), "street": slice(2 * n, None)}
+    rows = []
+    for lv, sl in levels.items():
+        rows.append((lv, "cases", "cases", np.nan, acct.case_hours[sl].sum(), np.nan, np.nan, np.nan))
+        for j, (did, dlv) in enumerate(zip(acct.duty_ids, acct.duty_level)):
+            if dlv != lv:
+                continue
+            due = acct.due_hours[sl, j].sum()
+            rows.append((lv, did, "scheduled", due, acct.done_hours[sl, j].sum(), acct.overdue_hours[sl, j].sum(),
+                         1 - acct.overdue_hours[sl, j].sum() / due if due > 0 else 1.0,
+                         acct.backlog_hours[sl, j].sum()))
+        rows.append((lv, "fixed duties", "fixed", np.nan, acct.fixed_hours[sl].sum(), np.nan, np.nan, np.nan))
+        rows.append((lv, "leave", "leave", np.nan, acct.leave_hours[sl].sum(), np.nan, np.nan, np.nan))
+    df = pd.DataFrame(rows, columns=["level", "work", "kind", "hours_due", "hours_done", "hours_overdue",
+                                     "coverage", "backlog_end_hours"])
+    df["hours_done_per_year"] = df["hours_done"] * scale
+    return df
+
+
+def city_kpis(log: pd.DataFrame, acct: DutyAccount, n_communities: int, warmup_hours: float,
+              horizon_hours: float) -> dict[str, float]:
     """City-wide KPIs of one replication."""
     k = case_kpis(_measured(log, warmup_hours))
-    k.update(utilisation(log, scenario, cal, {"grid": float(grid_servers.sum()),
-                                              "community": float(desk_servers.sum()),
-                                              "street": float(street_servers.sum())},
-                         warmup_hours, horizon_hours))
-    cov = routine_coverage(log, scenario, cal, grid_servers, workers, warmup_hours, horizon_hours)
-    k["routine_coverage_mean"] = float(cov.mean())
-    k["routine_coverage_min"] = float(cov.min())
+    k.update(duty_kpis(acct, n_communities))
     b = backlog(log, horizon_hours)
     k["backlog_mean_cases"] = float(b.loc[b.time_hours > warmup_hours, "open_cases"].mean())
     return k

@@ -20,11 +20,12 @@ from sim.allocation import Allocation
 from sim.calendar import WorkCalendar
 from sim.caselog import case_log
 from sim.demand import draw_cases
-from sim.engine import pool_sizes, simulate_cases
-from sim.kpis import city_kpis, group_kpis, backlog, routine_coverage
+from sim.duties import account_duties
+from sim.engine import simulate_cases
+from sim.kpis import backlog, city_kpis, community_staff_kpis, duty_hours_table, group_kpis, street_staff_kpis
 from sim.scenario import Scenario
 
-__all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval",
+__all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval", "kpi_range",
            "replication_seeds", "GROUPS"]
 
 GROUPS = ("category", "community", "street", "district")
@@ -34,8 +35,23 @@ def replication_seeds(seed: int, reps: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(reps)
 
 
-def confidence_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval over replications (NaN bounds for one replication)."""
+def kpi_range(name: str) -> str | None:
+    """The natural range of a KPI: "share" (0 to 1), "nonneg" (>= 0) or None (any real)."""
+    if "share" in name or "coverage" in name:
+        return "share"
+    if name.startswith(("utilisation", "cases", "overdue", "unresolved", "escalated", "resolution", "backlog",
+                        "duty_backlog")):
+        return "nonneg"
+    return None
+
+
+def confidence_interval(x: np.ndarray, level: float = 0.95, bounds: str | None = None) -> tuple[float, float, float]:
+    """Mean and 95% confidence interval over replications (NaN bounds for one replication).
+
+    Student-t on the original scale; with ``bounds="share"`` on the logit scale and with
+    ``bounds="nonneg"`` on the log scale, so the interval stays inside the KPI's range.
+    The mean is always the plain mean.
+    """
     x = np.asarray(x, dtype=float)
     x = x[~np.isnan(x)]
     n = len(x)
@@ -44,18 +60,34 @@ def confidence_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, floa
     m = float(x.mean())
     if n < 2:
         return m, np.nan, np.nan
-    h = float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
+    t = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    if bounds == "share":
+        if np.all(x == x[0]):
+            return m, m, m
+        eps = 0.5 / 1e6
+        y = np.log(np.clip(x, eps, 1 - eps) / (1 - np.clip(x, eps, 1 - eps)))
+        h = t * y.std(ddof=1) / np.sqrt(n)
+        c = y.mean()
+        lo, hi = 1 / (1 + np.exp(-(c - h))), 1 / (1 + np.exp(-(c + h)))
+        return m, float(min(lo, m)), float(max(hi, m))
+    if bounds == "nonneg":
+        y = np.log1p(np.clip(x, 0, None))
+        h = t * y.std(ddof=1) / np.sqrt(n)
+        lo, hi = max(0.0, np.expm1(y.mean() - h)), np.expm1(y.mean() + h)
+        return m, float(min(lo, m)), float(max(hi, m))
+    h = float(t * x.std(ddof=1) / np.sqrt(n))
     return m, m - h, m + h
 
 
 @dataclass
 class RepOutput:
-    """What one replication returns: city KPIs, KPIs by group, backlog, optionally its case log."""
+    """What one replication returns: city KPIs, KPIs by group, backlog, hours by duty, optionally its case log."""
 
     replication: int
     kpis: dict[str, float]
     groups: dict[str, pd.DataFrame]
     backlog: pd.DataFrame
+    duty_hours: pd.DataFrame
     log: pd.DataFrame | None = None
 
 
@@ -66,14 +98,20 @@ def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_
     cases = draw_cases(scenario, days, seed_seq)
     result = simulate_cases(scenario, cases, allocation, cal)
     log = case_log(scenario, cases, result)
-    warm = min(scenario.spec.calendar.warmup_days, days - 1) * 24.0
-    horizon = days * 24.0
-    grid_n, desk_n, street_n = pool_sizes(scenario, allocation)
-    k = city_kpis(log, scenario, cal, grid_n, desk_n, street_n, allocation.workers, warm, horizon)
+    warm_days = min(scenario.spec.calendar.warmup_days, days - 1)
+    warm, horizon = warm_days * 24.0, days * 24.0
+    acct = account_duties(scenario, cases, result, cal, warm_days)
+    n = scenario.n_communities
+    k = city_kpis(log, acct, n, warm, horizon)
     groups = {g: group_kpis(log, g, warm) for g in GROUPS}
-    groups["community"]["routine_coverage"] = routine_coverage(log, scenario, cal, grid_n, allocation.workers,
-                                                               warm, horizon)
-    return RepOutput(replication, k, groups, backlog(log, horizon), log if keep_log else None)
+    staff = community_staff_kpis(acct, n)
+    staff.index = pd.Index(scenario.community_ids, name="community")
+    groups["community"] = groups["community"].join(staff, how="outer")
+    office = street_staff_kpis(acct, n)
+    office.index = pd.Index(scenario.street_ids, name="street")
+    groups["street"] = groups["street"].join(office, how="outer")
+    return RepOutput(replication, k, groups, backlog(log, horizon), duty_hours_table(acct, n),
+                     log if keep_log else None)
 
 
 def _task(args: tuple) -> RepOutput:
@@ -99,7 +137,7 @@ class Replications:
 
     def summary(self) -> pd.DataFrame:
         """Per KPI: mean and 95% confidence interval over replications."""
-        rows = {k: confidence_interval(self.per_rep[k].to_numpy()) for k in self.per_rep.columns}
+        rows = {k: confidence_interval(self.per_rep[k].to_numpy(), bounds=kpi_range(k)) for k in self.per_rep.columns}
         out = pd.DataFrame.from_dict(rows, orient="index", columns=["mean", "ci95_low", "ci95_high"])
         out.index.name = "kpi"
         return out
@@ -111,6 +149,12 @@ class Replications:
 
     def group_per_rep(self, name: str) -> pd.DataFrame:
         return pd.concat([o.groups[name].assign(replication=o.replication) for o in self.outputs])
+
+    def duty_hours_mean(self) -> pd.DataFrame:
+        """Hours by level and duty, mean over replications."""
+        d = pd.concat([o.duty_hours.assign(replication=o.replication) for o in self.outputs])
+        return d.groupby(["level", "work", "kind"], as_index=False, sort=False).mean(numeric_only=True).drop(
+            columns="replication")
 
     def backlog_mean(self) -> pd.DataFrame:
         b = pd.concat([o.backlog.assign(replication=o.replication) for o in self.outputs])

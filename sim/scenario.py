@@ -19,6 +19,9 @@ from sim.yamlio import read_scenario_tree
 __all__ = ["Scenario", "load_scenario", "resolve_scenario_path"]
 
 COMMUNITY_REQUIRED = ["community_id", "street_id", "urban_residents", "households"]
+# optional columns, required when a duty's driver uses them
+COMMUNITY_OPTIONAL = {"special_households": ("special_households", "ordinary_households"),
+                      "party_members": ("party_members_per_1000",)}
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -45,6 +48,8 @@ class Scenario:
     grids_by_class: np.ndarray         # (communities, grid classes)
     grid_class_ids: tuple[str, ...]
     baseline: Allocation
+    special_households: np.ndarray | None = None   # special-attention households per community (optional column)
+    party_members: np.ndarray | None = None        # registered party members per community (optional column)
 
     @property
     def name(self) -> str:
@@ -125,7 +130,7 @@ def load_scenario(path: str | Path) -> Scenario:
     table_path = path.parent / spec.communities_table
     table = read_csv_table(table_path)
     grid_cols = [f"grids_{g}" for g in spec.grid_classes]
-    table.require_columns(COMMUNITY_REQUIRED + grid_cols, ["name"])
+    table.require_columns(COMMUNITY_REQUIRED + grid_cols, ["name", *COMMUNITY_OPTIONAL])
     if len(table) == 0:
         raise ScenarioError(f"{table_path}: no communities")
     community_ids = tuple(table.unique_ids("community_id"))
@@ -147,6 +152,21 @@ def load_scenario(path: str | Path) -> Scenario:
     if no_grid.size:
         r = int(no_grid[0])
         raise table.fail(r, None, f"community {community_ids[r]} has no grids; at least one grid is required")
+    optional = {}
+    for col, drivers in COMMUNITY_OPTIONAL.items():
+        users = [d for d, duty in (spec.duties.scheduled.items() if spec.duties else ()) if duty.driver in drivers]
+        if not table.has(col):
+            if users:
+                raise ScenarioError(f"{table_path}: missing column {col}, needed by duty '{users[0]}' "
+                                    f"(driver {spec.duties.scheduled[users[0]].driver})")
+            continue
+        optional[col] = table.numbers(col, integer=True, minimum=0).astype(np.int64)
+    if "special_households" in optional:
+        bad = np.flatnonzero(optional["special_households"] > households)
+        if bad.size:
+            r = int(bad[0])
+            raise table.fail(r, "special_households", f"special_households must be <= households ({households[r]}), "
+                                                      f"found {optional['special_households'][r]}")
     empty_streets = sorted(set(range(len(street_ids))) - set(community_street.tolist()))
     if empty_streets:
         raise ScenarioError(f"{path}: field 'streets': street {street_ids[empty_streets[0]]!r} has no communities "
@@ -169,6 +189,8 @@ def load_scenario(path: str | Path) -> Scenario:
         community_ids=community_ids, community_street=_ro(community_street),
         urban_residents=_ro(residents), households=_ro(households), grids_by_class=_ro(grids),
         grid_class_ids=tuple(spec.grid_classes), baseline=baseline,
+        special_households=_ro(optional["special_households"]) if "special_households" in optional else None,
+        party_members=_ro(optional["party_members"]) if "party_members" in optional else None,
     )
 
 

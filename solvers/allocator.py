@@ -5,9 +5,13 @@ Objectives (formulas in the README):
 * ``min-cost``: minimise the total annual cost (all funders) subject to every
   active policy rule, each community's on-time target (as a minimum number of
   workers from its service curve), the budgets and the planner's limits.
-* ``max-service``: maximise expected on-time cases per year,
-  sum_c cases_c x s_c with s_c under the concave hull of community c's curve,
-  within the budgets and rules (cheapest among equally good allocations).
+* ``max-service``: maximise on-time work hours a year: the handling hours of
+  cases resolved on time (s_c under the concave hull of community c's curve)
+  plus the scheduled duty hours covered (coverage <= (staff x available hours x
+  COVERAGE_UTILISATION - case hours) / duty hours, at most 1), within the
+  budgets and rules (cheapest among equally good allocations).
+* ``rebalance``: ``max-service`` at the baseline's total cost: the same yuan,
+  moved to where the work is.
 * ``equity``: maximise the smallest number of workers per 10,000 residents over
   communities (raise the worst community first), within budgets and rules.
 """
@@ -23,19 +27,20 @@ import pandas as pd
 from sim.allocation import Allocation
 from sim.scenario import Scenario
 from solvers.costs import FunderCosts, funder_costs
-from solvers.curves import Curves, erlang_curves
+from sim.staffing import split_desk, staff_time
+from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
-from solvers.lpmodel import AllocationOptions, LpModel, build_model
+from solvers.lpmodel import COVERAGE_UTILISATION, SERVICE_OBJECTIVES, AllocationOptions, LpModel, build_model
 from solvers.lpsolve import LpSolution, Status, residuals, solve
-from solvers.policy import check_policy
+from solvers.policy import check_policy, rule_requirements
 
-__all__ = ["AllocationResult", "allocate", "explain_infeasible"]
+__all__ = ["AllocationResult", "allocate", "explain_infeasible", "deciding_constraints", "predicted_coverage"]
 
 log = logging.getLogger(__name__)
 
 
 def _m(x: float) -> str:
-    return f"{x / 1e6:,.1f} M yuan"
+    return f"{x / 1e6:,.2f} M yuan"
 
 
 @dataclass
@@ -53,6 +58,15 @@ class AllocationResult:
     model: LpModel
     solver: str
     curves: Curves
+    deciding_community: pd.DataFrame   # per community: lower bound of each constraint family, and the decider
+    deciding_street: pd.DataFrame      # per street office
+    expected_duty_coverage: float      # city, hours-weighted (1 when the scenario has no duties)
+
+    def deciding_counts(self) -> pd.DataFrame:
+        """How many communities and street offices each constraint family decides."""
+        c = self.deciding_community["decided_by"].value_counts().rename("communities")
+        s = self.deciding_street["decided_by"].value_counts().rename("street_offices")
+        return pd.concat([c, s], axis=1).fillna(0).astype(int).rename_axis("decided_by").reset_index()
 
     def curves_table(self, scenario: Scenario, max_workers: int | None = None) -> pd.DataFrame:
         """The service curves used: expected on-time share per community and number of workers."""
@@ -109,12 +123,16 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
     if spec.funding.city_budget_yuan is not None and spec.funding.city_budget_yuan < city_need - 1:
         return (f"city budget {_m(spec.funding.city_budget_yuan)} < {_m(city_need)} that the city's "
                 f"{spec.funding.city_paid_workers_per_community:g} posts per community require")
-    relaxed = replace(opts, objective="min-cost", district_budgets=False, total_budget_yuan=None)
+    service = opts.objective in SERVICE_OBJECTIVES
+    relaxed = replace(opts, objective="min-cost", district_budgets=False, total_budget_yuan=None,
+                      enforce_targets=opts.enforce_targets and not service,
+                      enforce_workload=opts.enforce_workload and not service)
     m = build_model(scenario, curves, replace(relaxed, total_budget_yuan=None))
     if m.row_groups.get("budget_total") is not None:  # scenario total budget: drop it too
         m = _drop_rows(m, "budget_total")
     sol = solve(m, solver)
-    what = "the policy minimums" + (" and on-time targets" if opts.enforce_targets else "") + \
+    what = "the policy minimums" + (", workload" if spec.duties is not None and relaxed.enforce_workload else "") + \
+        (" and on-time targets" if relaxed.enforce_targets else "") + \
         (" within the planner's limits" if opts.max_change_workers is not None or
          opts.equity_spread_per_10k is not None else "")
     if sol.status is Status.optimal:
@@ -157,7 +175,9 @@ def _drop_rows(m: LpModel, group: str) -> LpModel:
 def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective: str) -> pd.DataFrame:
     """Shadow prices from the LP relaxation, per rule (per unit of its minimum) and per budget (per M yuan)."""
     spec = scenario.spec
-    unit_word = {"min-cost": "yuan a year", "max-service": "on-time cases a year",
+    service = objective in SERVICE_OBJECTIVES
+    unit_word = {"min-cost": "yuan a year", "max-service": "on-time work hours a year",
+                 "rebalance": "on-time work hours a year",
                  "equity": "workers per 10,000 (worst community)"}[objective]
     rows = []
     for rid, rule in spec.policy.rules.items():
@@ -172,8 +192,8 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
         new = f"from {rule.minimum:g} to {rule.minimum + step:g}"
         if objective == "min-cost":
             value, text = df, f"raising '{rid}' {new} costs {df:,.0f} yuan a year"
-        elif objective == "max-service":
-            value, text = -df, f"raising '{rid}' {new} changes expected on-time cases by {-df:,.1f} a year"
+        elif service:
+            value, text = -df, f"raising '{rid}' {new} changes on-time work hours by {-df:,.0f} a year"
         else:
             value, text = -df, f"raising '{rid}' {new} changes the worst workers per 10,000 by {-df:,.3f}"
         value = 0.0 if abs(value) < 1e-9 else value
@@ -186,8 +206,8 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
             d = -float(duals[r]) * 1e6  # saving (min-cost) or benefit (otherwise) per extra million yuan
             d = 0.0 if abs(d) < 1e-9 else d
             name = m.row_names[r].split(":", 2)[-1] if group == "budget_district" else "total"
-            if objective == "max-service":
-                text = f"one more million yuan for {name} buys {d:,.1f} fewer overdue cases a year"
+            if service:
+                text = f"one more million yuan for {name} buys {d:,.0f} more on-time work hours a year"
             elif objective == "equity":
                 text = f"one more million yuan for {name} raises the worst workers per 10,000 by {d:,.3f}"
             else:
@@ -223,7 +243,9 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
     """
     opts = opts or AllocationOptions()
     spec = scenario.spec
-    curves = curves or erlang_curves(scenario)
+    curves = curves or service_curves(scenario)
+    if opts.objective == "rebalance" and opts.total_budget_yuan is None:
+        opts = replace(opts, total_budget_yuan=funder_costs(scenario, scenario.baseline).total_yuan)
     unit = spec.pay.mean_worker_cost_yuan_per_year
     city_need = spec.funding.city_paid_workers_per_community * unit * scenario.n_communities
     if spec.funding.city_budget_yuan is not None and spec.funding.city_budget_yuan < city_need - 1:
@@ -280,9 +302,100 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
                          "binding": np.abs(slack) <= 1e-6 * np.maximum(1, np.abs(m.b)), "dual_lp": duals})
     share = curves.evaluate(alloc.workers)
     cases = curves.cases_per_year
+    dc, ds = deciding_constraints(scenario, alloc, curves, opts)
     return AllocationResult(
         allocation=alloc, options=opts, objective_value=float(sol.objective),
         costs=funder_costs(scenario, alloc), constraints=cons,
         shadow_prices=_shadow_prices(scenario, m, duals, opts.objective),
         expected_on_time_share=float(share @ cases / cases.sum()),
-        expected_overdue_cases=float(cases @ (1 - share)), model=m, solver=solver, curves=curves)
+        expected_overdue_cases=float(cases @ (1 - share)), model=m, solver=solver, curves=curves,
+        deciding_community=dc, deciding_street=ds, expected_duty_coverage=predicted_coverage(scenario, alloc)[2])
+
+
+def predicted_coverage(scenario: Scenario, alloc: Allocation) -> tuple[np.ndarray, np.ndarray, float]:
+    """Predicted duty coverage per community, per street office and city (hours-weighted).
+
+    A unit's people give available hours x COVERAGE_UTILISATION; cases come first, then its duties.
+    In a community the desk (``split_desk``) serves its cases and duties first and lends its spare
+    hours to the grid duties, as in the simulation's account.
+    """
+    st = staff_time(scenario)
+    hc = st.available_per_person("community") * COVERAGE_UTILISATION
+    desk, grid = split_desk(st, alloc.workers)
+    d_desk, d_grid, d_s = st.duties_at("desk"), st.duties_at("grid"), st.duties_at("street")
+    free_desk = np.clip(desk * hc - st.case_hours_desk, 0, None)
+    done_desk = np.minimum(d_desk, free_desk)
+    free_grid = np.clip(grid * hc - st.case_hours_grid, 0, None) + free_desk - done_desk
+    done_grid = np.minimum(d_grid, free_grid)
+    due_c = d_desk + d_grid
+    done_s = np.minimum(d_s, np.clip(alloc.street_office_staff * st.available_per_person("street")
+                                     * COVERAGE_UTILISATION - st.case_hours_street, 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov_c = np.where(due_c > 0, (done_desk + done_grid) / np.where(due_c > 0, due_c, 1), 1.0)
+        cov_s = np.where(d_s > 0, done_s / np.where(d_s > 0, d_s, 1), 1.0)
+    total = due_c.sum() + d_s.sum()
+    city = float((done_desk.sum() + done_grid.sum() + done_s.sum()) / total) if total > 0 else 1.0
+    return cov_c, cov_s, city
+
+
+def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> tuple[dict, dict]:
+    """Lower bounds on workers per community and staff per street office, by constraint family."""
+    spec = scenario.spec
+    n, S = scenario.n_communities, len(scenario.street_ids)
+    floor_c = np.full(n, np.ceil(spec.funding.city_paid_workers_per_community - 1e-9))
+    floor_s = np.zeros(S)
+    for rule in spec.policy.rules.values():
+        if not rule.active or rule.scope.value not in ("community", "street"):
+            continue
+        units, req, member, per_street = rule_requirements(scenario, rule)
+        if rule.kind.value in ("workers_per_10k_residents", "secretary_assistants_per_community") \
+                and rule.scope.value == "community":
+            floor_c = np.maximum(floor_c, req)
+        elif rule.kind.value == "street_office_staff_per_street" and rule.scope.value == "street":
+            floor_s = np.maximum(floor_s, req)
+    com = {"policy floor": floor_c}
+    street = {"policy floor": floor_s}
+    if spec.duties is not None:
+        st = staff_time(scenario)
+        u = spec.duties.max_planned_utilisation
+        com["workload"] = np.ceil(np.round(st.min_staff("community", u), 9))
+        street["workload"] = np.ceil(np.round(st.min_staff("street", u), 9))
+    target = spec.targets.on_time_share_min
+    if target > 0 and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_targets:
+        need = curves.min_workers(target).astype(float)
+        need[list(opts.target_exempt)] = 0.0
+        com["on-time target"] = np.where(need >= 0, need, np.inf)
+    if opts.min_workers is not None:
+        com["simulation cut"] = np.asarray(opts.min_workers, float)
+    if opts.min_street_staff is not None:
+        street["simulation cut"] = np.asarray(opts.min_street_staff, float)
+    return com, street
+
+
+def deciding_constraints(scenario: Scenario, alloc: Allocation, curves: Curves,
+                         opts: AllocationOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Which constraint decides each community's workers and each street office's staff.
+
+    A unit is decided by the families whose lower bound equals its staffing (the
+    largest bound); a unit above every bound is decided by the objective within the
+    budget ("budget (max-service)", "equity objective"), or by a planner's limit.
+    """
+    com, street = _family_bounds(scenario, curves, opts)
+    above = {"min-cost": "aggregate rule or planner's limit", "max-service": "budget (service objective)",
+             "rebalance": "budget (service objective)", "equity": "equity objective"}[opts.objective]
+
+    def table(ids, staff, bounds, key):
+        b = pd.DataFrame(bounds, index=pd.Index(ids, name=key))
+        top = b.max(axis=1).to_numpy()
+        decided = []
+        for i, x in enumerate(staff):
+            if x > top[i] + 1e-9:
+                decided.append(above)
+            else:
+                decided.append(" = ".join(f for f in bounds if abs(bounds[f][i] - top[i]) < 1e-9))
+        out = b.rename(columns=lambda f: f"min_{f.replace(' ', '_').replace('-', '_')}")
+        out.insert(0, "staff", staff)
+        out["decided_by"] = decided
+        return out.reset_index()
+    return (table(scenario.community_ids, alloc.workers, com, "community"),
+            table(scenario.street_ids, alloc.street_office_staff, street, "street"))

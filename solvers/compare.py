@@ -9,14 +9,15 @@ import numpy as np
 import pandas as pd
 
 from sim.allocation import Allocation
-from sim.replications import Replications, confidence_interval, run_replications
+from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from sim.scenario import Scenario
 from solvers.policy import check_policy
 
 __all__ = ["Comparison", "compare_allocations", "CITY_KPIS", "GROUP_KPIS"]
 
-CITY_KPIS = ["on_time_share", "resolution_p90_hours", "overdue_cases", "routine_coverage_mean",
-             "satisfaction_share", "resolution_mean_hours", "utilisation_grid"]
+CITY_KPIS = ["on_time_share", "overdue_cases", "resolution_p90_hours", "duty_coverage", "duty_coverage_grid",
+             "duty_coverage_desk", "duty_coverage_street", "duty_coverage_min_community", "satisfaction_share",
+             "resolution_mean_hours", "utilisation_grid", "utilisation_desk", "utilisation_street"]
 GROUP_KPIS = ["on_time_share", "resolution_p90_hours", "overdue_cases"]
 
 
@@ -49,7 +50,7 @@ def compare_allocations(scenario: Scenario, allocations: list[tuple[str, Allocat
     rows = []
     for k in CITY_KPIS:
         for label, run in zip(labels, runs):
-            m, lo, hi = confidence_interval(run.per_rep[k].to_numpy())
+            m, lo, hi = confidence_interval(run.per_rep[k].to_numpy(), bounds=kpi_range(k))
             d, dlo, dhi, sig = _paired(ref.per_rep[k].to_numpy(), run.per_rep[k].to_numpy())
             rows.append((k, label, m, lo, hi, d, dlo, dhi, sig))
     city = pd.DataFrame(rows, columns=["kpi", "allocation", "mean", "ci95_low", "ci95_high", "diff_vs_first",
@@ -59,6 +60,11 @@ def compare_allocations(scenario: Scenario, allocations: list[tuple[str, Allocat
     for label, (_, a) in zip(labels, allocations):
         p = check_policy(scenario, a)
         static_rows.append({"allocation": label, "workers": a.total_workers, "workers_per_10k": a.total_workers / res10k,
+                            "secretary_assistants": int(a.secretary_assistants.sum()),
+                            "street_office_staff": int(a.street_office_staff.sum()),
+                            "mobile_grid_workers": int(a.mobile_grid_workers.sum()),
+                            "work_fund_yuan": float(a.work_fund_yuan.sum()),
+                            "service_fund_yuan": float(a.service_fund_yuan.sum()),
                             "cost_city_yuan": p.costs.city_yuan,
                             "cost_districts_yuan": sum(p.costs.district_yuan.values()),
                             "cost_total_yuan": p.costs.total_yuan,

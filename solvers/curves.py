@@ -1,50 +1,43 @@
 """Per-community service curves: expected on-time share as a function of workers.
 
-The default curve is a documented queueing approximation (Erlang C, M/M/k):
+The default curve (``service_curves``) combines what theory reaches with what it does not:
 
-* Cases of a community arrive around the clock but are handled in working time,
-  and deadlines count in working hours, so the arrival rate per working hour is
-  weekly cases / weekly working hours (volunteer-handled cases excluded).
-* The grid pool has k = round(workers x case_duty_share) servers; mean service is
-  the category-weighted grid handling time plus mean travel.
-* A case of category j is on time when its wait at the grid level is at most
-  its deadline minus its expected handling along the ladder (grid handling plus
-  escalation levels weighted by their probabilities), in working hours:
-  P(W <= t) = 1 - C(k, a) exp(-(k - a) t / s).
-* The community's on-time share is the category-weighted mean.
+* **Structure** (no queue): a case of category j is on time when its path along
+  the ladder (grid handling + travel, then with their probabilities the desk,
+  the street office and the city departments' delay, plus a reopened visit
+  after an unsatisfied feedback call) fits in its deadline, in working hours.
+  ``A_j`` = P(path <= deadline) by Monte Carlo over the scenario's service
+  distributions (20,000 paths per category, fixed seed).
+* **The grid queue**: the community's grid workers present and taking cases
+  (``sim.staffing``: the desk split, leave, fixed duties, a protected share)
+  form an M/M/k queue (Erlang C) with the non-volunteer cases per working hour
+  (reopened visits included) and the mean grid handling time. A case waiting W
+  is on time when W + path <= deadline:
+  ``P = A_j - C(k, a) E[exp(-theta (D_j - X)); X <= D_j]``, ``theta = (k - a) / s``,
+  with k mixed over the two whole numbers around the expected servers present.
+* Volunteer-handled cases count as on time unless they are reopened.
 
-The simulation-optimisation loop replaces these curves by corrected ones, so
-the allocator takes curves as an input (``Curves``), never computes them itself.
+Queueing at the desk and the street office is not in the theory (both are
+lightly loaded on the bundled scenarios under "cases first"); the
+simulation-optimisation loop fits a factor per community from simulation
+(``refit``) and reports the remaining error against fresh replications.
+The allocator takes curves as an input (``Curves``) and never computes them.
 """
 
 from __future__ import annotations
-
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from sim.demand import hourly_profile
-from sim.distributions import mean_and_variance
-from sim.engine import desk_staff, grid_servers
-from sim.erlang import erlang_c
+from sim.distributions import from_uniforms
+from sim.erlang import erlang_c_vector
 from sim.scenario import Scenario
+from sim.staffing import StaffTime, annual_cases, split_desk, staff_time, volunteer_share
 
-__all__ = ["Curves", "erlang_curves", "servers_for_workers", "community_demand"]
+__all__ = ["Curves", "service_curves", "structural_on_time"]
 
-
-def servers_for_workers(scenario: Scenario, workers: np.ndarray | int) -> np.ndarray:
-    """Grid servers for ``workers`` workers with one secretary assistant (the simulation's rule)."""
-    w = np.atleast_1d(np.asarray(workers, dtype=np.int64))
-    return grid_servers(w, desk_staff(scenario, w, np.ones_like(w)), scenario.spec.routine.case_duty_share)
-
-
-def community_demand(scenario: Scenario) -> np.ndarray:
-    """Expected cases per year per community (before volunteers and mobile discovery)."""
-    rate = sum(c.rate_per_10k_per_day for c in scenario.spec.demand.channels.values())
-    days = scenario.spec.calendar.days
-    profile_mean = hourly_profile(scenario, days).mean()
-    return scenario.urban_residents / 10_000 * rate * days * profile_mean
+_SAMPLES = 20_000
 
 
 @dataclass(frozen=True)
@@ -54,11 +47,7 @@ class Curves:
     workers: np.ndarray          # (m,) worker counts evaluated, ascending, starting at 0
     share: np.ndarray            # (communities, m)
     cases_per_year: np.ndarray   # (communities,)
-    source: str = "erlang"
-
-    def at(self, c: int, w: int) -> float:
-        w = int(min(max(w, 0), self.workers[-1]))
-        return float(self.share[c, w])
+    source: str = "theory"
 
     def evaluate(self, workers: np.ndarray) -> np.ndarray:
         w = np.clip(np.asarray(workers, dtype=int), 0, int(self.workers[-1]))
@@ -95,44 +84,110 @@ class Curves:
     def replace(self, share: np.ndarray, source: str) -> "Curves":
         return Curves(self.workers, np.asarray(share, float), self.cases_per_year, source)
 
+    def refit(self, workers: np.ndarray, simulated: np.ndarray, which: np.ndarray) -> "Curves":
+        """Scale the curves of ``which`` communities so that they pass through the simulated share
+        at their current workers (a factor per community, capped at 1, monotone in workers kept)."""
+        share = self.share.copy()
+        at = self.evaluate(workers)
+        for c in np.flatnonzero(which & (at > 0) & ~np.isnan(simulated)):
+            share[c] = np.minimum(1.0, share[c] * simulated[c] / at[c])
+        return self.replace(share, "theory fitted to simulation")
 
-def erlang_curves(scenario: Scenario, max_workers: int | None = None) -> Curves:
-    """The default Erlang-C curves for every community."""
+
+def _path_samples(scenario: Scenario) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per category: working hours along the ladder after the grid wait (Monte Carlo); and deadlines."""
     spec = scenario.spec
     cal = spec.calendar
+    fb = spec.ladder.feedback
+    week = len(set(cal.working_weekdays)) * (cal.day_end_hour - cal.day_start_hour)
+    delay_w = fb.delay_hours * week / 168.0     # clock delay before a reopened visit, in working hours
+    p_reopen = min(1.0, fb.unsatisfied_base) * min(1.0, fb.reopen_given_unsatisfied_base)
+    travel = spec.ladder.travel_minutes_max / 60.0
+    rng = np.random.default_rng(20240601)
+    out = []
+    for c in spec.demand.categories.values():
+        u = rng.random((_SAMPLES, 9))
+        x = from_uniforms(c.grid_service, u[:, 0]) + u[:, 5] * travel
+        comm = u[:, 1] < c.escalate_to_community
+        street = comm & (u[:, 2] < c.escalate_to_street)
+        city = street & (u[:, 3] < c.escalate_to_city)
+        x = x + comm * from_uniforms(c.community_service, u[:, 4])
+        x = x + street * from_uniforms(c.street_service, u[:, 6])
+        x = x + city * from_uniforms(c.city_delay, u[:, 7])
+        reopen = u[:, 8] < p_reopen
+        x = x + reopen * (delay_w + from_uniforms(c.grid_service, u[:, 8] / max(p_reopen, 1e-12) % 1.0)
+                          + travel / 2)
+        out.append(x)
+    return out, np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
+
+
+def structural_on_time(scenario: Scenario) -> np.ndarray:
+    """Per category: P(path along the ladder <= deadline) with no queue anywhere."""
+    paths, deadline = _path_samples(scenario)
+    return np.array([(x <= d).mean() for x, d in zip(paths, deadline)])
+
+
+def _tail_table(paths: list[np.ndarray], deadline: np.ndarray, thetas: np.ndarray) -> np.ndarray:
+    """E[exp(-theta (D - X)); X <= D] per category (rows) and theta (columns)."""
+    out = np.empty((len(paths), len(thetas)))
+    for j, (x, d) in enumerate(zip(paths, deadline)):
+        slack = d - x[x <= d]
+        for i0 in range(0, len(thetas), 64):
+            th = thetas[i0:i0 + 64]
+            out[j, i0:i0 + 64] = np.exp(-np.outer(th, slack)).sum(axis=1) / len(x)
+    return out
+
+
+def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves:
+    """The default curves for every community (see the module docstring)."""
+    spec = scenario.spec
+    st: StaffTime = staff_time(scenario)
     cats = list(spec.demand.categories.values())
     p = np.array([c.share for c in cats])
-    travel = spec.ladder.travel_minutes_max / 120.0
-    grid_mean = np.array([mean_and_variance(c.grid_service)[0] for c in cats]) + travel
-    path = grid_mean.copy()
-    for j, c in enumerate(cats):
-        pc = c.escalate_to_community
-        ps = pc * c.escalate_to_street
-        pcity = ps * c.escalate_to_city
-        path[j] += (pc * c.community_service.mean_hours + ps * c.street_service.mean_hours
-                    + pcity * c.city_delay.mean_hours)
-    limit = np.maximum(0.0, np.array([c.deadline_working_hours for c in cats]) - path)
-    s_mean = float(p @ grid_mean)
-    work_hours_week = len(set(cal.working_weekdays)) * (cal.day_end_hour - cal.day_start_hour)
-    cases = community_demand(scenario)
-    rate = cases / (cal.days / 7.0) / work_hours_week          # cases per working hour
+    elig = np.array([c.volunteer_eligible for c in cats])
+    paths, deadline = _path_samples(scenario)
+    A = np.array([(x <= d).mean() for x, d in zip(paths, deadline)])
+    fb = spec.ladder.feedback
+    p_reopen = min(1.0, fb.unsatisfied_base) * min(1.0, fb.reopen_given_unsatisfied_base)
+    travel_h = spec.ladder.travel_minutes_max / 120.0
+    grid_mean = np.array([c.grid_service.mean_hours for c in cats]) + travel_h
+
+    cases = annual_cases(scenario)
+    taken = volunteer_share(scenario)                                        # of eligible cases
+    mix = p[None, :] * (1 - elig[None, :] * taken[:, None])
+    nonvol = mix.sum(axis=1)
+    vol_share = 1 - nonvol                                                   # of all cases
+    mix = mix / np.where(nonvol > 0, nonvol, 1)[:, None]                    # category mix of staff cases
+    s_mean = mix @ grid_mean                                                 # per community
+    rate = cases * (1 - vol_share) * (1 + p_reopen) / st.working_hours_per_person   # per working hour
+    a = rate * s_mean
+
     top = max_workers or int(max(60, scenario.baseline.workers.max() * 3))
     ws = np.arange(top + 1)
-    ks = servers_for_workers(scenario, ws)
-    # Erlang C for every community at once: Erlang B by its recursion over k, vectorised over communities.
-    a = rate * s_mean
-    kmax = int(ks.max())
-    on_time = np.zeros((scenario.n_communities, kmax + 1))
-    b = np.ones_like(a)
-    for k in range(1, kmax + 1):
-        b = a * b / (k + a * b)
-        stable = a < k
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pw = np.where(stable, k * b / (k - a * (1 - b)), 1.0)
-            tail = np.exp(-np.maximum(k - a, 0)[:, None] * limit[None, :] / s_mean)
-            val = (1.0 - pw[:, None] * tail) @ p
-        on_time[:, k] = np.where(stable, val, 0.0)
-    out = on_time[:, ks]
-    return Curves(ws, out, cases)
-
-
+    avail = 1.0 - st.unavailable_share["community"]
+    duties = spec.duties
+    protected = duties.protected_share if duties is not None and duties.rule == "protected_share" else 0.0
+    n = scenario.n_communities
+    thetas = np.geomspace(1e-4, 1e3, 400)
+    table = _tail_table(paths, deadline, thetas)                              # (categories, thetas)
+    share = np.zeros((n, len(ws)))
+    for i, w in enumerate(ws):
+        _, grid = split_desk(st, np.full(n, w))
+        x = grid * avail * (1 - protected)                                    # expected servers taking cases
+        lo = np.floor(x)
+        frac = x - lo
+        val = np.zeros(n)
+        for k, weight in ((lo, 1 - frac), (lo + 1, frac)):
+            c_wait = erlang_c_vector(k, a)
+            theta = np.where(k > a, (k - a) / np.where(s_mean > 0, s_mean, 1), 0.0)
+            tail = np.stack([np.interp(np.log(np.maximum(theta, 1e-12)), np.log(thetas), table[j],
+                                       left=table[j, 0], right=0.0) for j in range(len(cats))], axis=1)
+            on = ((A[None, :] - c_wait[:, None] * tail) * mix).sum(axis=1)
+            on = np.where(k > a, on, 0.0)
+            val += weight * on
+        staff_part = (1 - vol_share) * val
+        vol_part = vol_share * (1 - p_reopen)
+        share[:, i] = np.where(w > 0, staff_part + vol_part, vol_part)
+    # more workers never hurt: keep the curve monotone against rounding in the desk split
+    share = np.maximum.accumulate(np.clip(share, 0.0, 1.0), axis=1)
+    return Curves(ws, share, cases)

@@ -17,13 +17,18 @@ import scipy.sparse as sp
 
 from sim.config import RuleKind
 from sim.scenario import Scenario
+from sim.staffing import staff_time
 from solvers.curves import Curves
 from solvers.policy import ALLOCATION_FIELD, rule_requirements
 
-__all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES"]
+__all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES", "SERVICE_OBJECTIVES", "COVERAGE_UTILISATION"]
 
-OBJECTIVES = ("min-cost", "max-service", "equity")
+OBJECTIVES = ("min-cost", "max-service", "rebalance", "equity")
+SERVICE_OBJECTIVES = ("max-service", "rebalance")   # rebalance: max-service at the baseline's total cost
 EPS_COST = 1e-9  # tie-break per yuan in max-service and equity: cheapest among the best
+# Share of available hours a unit can turn into cases and duties done on time (prediction of coverage in
+# max-service); the simulation's coverage against planned utilisation is measured in tests/test_duties.py.
+COVERAGE_UTILISATION = 0.95
 
 
 @dataclass(frozen=True)
@@ -34,9 +39,13 @@ class AllocationOptions:
     total_budget_yuan: float | None = None     # overrides the scenario's total budget
     district_budgets: bool = True              # enforce each district's budget
     max_change_workers: int | None = None      # per community, from the baseline
+    min_workers: tuple[float, ...] | None = None       # extra lower bounds per community (simulation cuts)
+    min_street_staff: tuple[float, ...] | None = None  # extra lower bounds per street office (simulation cuts)
+    target_exempt: tuple[int, ...] = ()        # communities whose on-time target no staffing can reach
     equity_spread_per_10k: float | None = None  # max - min workers per 10,000 over communities
     free_mobile: bool = False                  # let the model change mobile grid workers
     enforce_targets: bool = True               # on-time targets as constraints (min-cost, equity)
+    enforce_workload: bool = True              # planned hours <= available x max utilisation (min-cost, equity)
     integer: bool = True
 
 
@@ -95,9 +104,15 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
               "service_fund_yuan": slice(3 * n, 4 * n), "street_office_staff": slice(4 * n, 4 * n + S),
               "mobile_grid_workers": slice(4 * n + S, 4 * n + 2 * S)}
     nv = 4 * n + 2 * S
-    if opts.objective == "max-service":
+    service = opts.objective in SERVICE_OBJECTIVES
+    st = staff_time(scenario)
+    duty_c, duty_s = st.duties_at("grid") + st.duties_at("desk"), st.duties_at("street")
+    if service:
         blocks["on_time_share"] = slice(nv, nv + n)
         nv += n
+        blocks["duty_coverage_community"] = slice(nv, nv + n)
+        blocks["duty_coverage_street"] = slice(nv + n, nv + n + S)
+        nv += n + S
     if opts.objective == "equity":
         blocks["worst_per_10k"] = slice(nv, nv + 1)
         nv += 1
@@ -121,6 +136,10 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
         ub[W] = np.minimum(ub[W], base.workers + opts.max_change_workers)
     if not opts.free_mobile:
         lb[MB] = ub[MB] = base.mobile_grid_workers
+    if opts.min_workers is not None:
+        lb[W] = np.maximum(lb[W], np.asarray(opts.min_workers, float))
+    if opts.min_street_staff is not None:
+        lb[ST] = np.maximum(lb[ST], np.asarray(opts.min_street_staff, float))
 
     rows = _Rows()
     groups: dict[str, np.ndarray] = {}
@@ -142,10 +161,20 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
     # secretary assistants are workers
     rows.add(np.repeat(np.arange(n), 2), np.column_stack([SA, W]).ravel(), np.tile([1.0, -1.0], n), np.zeros(n),
              [f"structure:secretary_within_workers:{c}" for c in cid])
+    # workload: planned hours (duties + expected cases) <= available hours x max planned utilisation
+    u_max = spec.duties.max_planned_utilisation if spec.duties is not None else 1.0
+    if spec.duties is not None and opts.enforce_workload and not service:
+        groups["workload_community"] = rows.add(np.arange(n), W, -np.ones(n), -st.min_staff("community", u_max),
+                                                [f"workload:community:{c}" for c in cid])
+        groups["workload_street"] = rows.add(np.arange(S), ST, -np.ones(S), -st.min_staff("street", u_max),
+                                             [f"workload:street:{x}" for x in sid])
     # on-time targets as minimum workers (from the curves)
     target = spec.targets.on_time_share_min
-    if opts.enforce_targets and opts.objective != "max-service" and target > 0:
+    if opts.enforce_targets and not service and target > 0:
         need = curves.min_workers(target)
+        exempt = np.zeros(n, bool)
+        exempt[list(opts.target_exempt)] = True
+        need = np.where(exempt, 0, need)
         bad = np.flatnonzero(need < 0)
         if bad.size:
             from solvers.errors import InfeasibleError
@@ -193,24 +222,43 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
     # objective
     c = np.zeros(nv)
     c[cost_cols] = cost_vals
-    if opts.objective == "max-service":
-        # maximise expected on-time cases: sum_c cases_c * s_c, s_c under the concave hull of its curve
+    if service:
+        # maximise on-time work hours a year: case hours on time (s_c under the concave hull of the curve)
+        # plus scheduled duty hours covered, cov x duty hours <= staff x available hours - case hours
         Sv = np.arange(nv)[blocks["on_time_share"]]
-        ub[Sv] = 1.0
+        Cc = np.arange(nv)[blocks["duty_coverage_community"]]
+        Cs = np.arange(nv)[blocks["duty_coverage_street"]]
+        ub[Sv] = ub[Cc] = ub[Cs] = 1.0
         c *= EPS_COST
-        c[Sv] = -curves.cases_per_year
-        rr, cc, vv, bb, nn = [], [], [], [], []
+        case_hours = st.case_hours_grid + st.case_hours_desk
+        c[Sv] = -case_hours
+        c[Cc] = -duty_c
+        c[Cs] = -duty_s
+        lb[Cc] = np.where(duty_c > 0, 0.0, 1.0)
+        lb[Cs] = np.where(duty_s > 0, 0.0, 1.0)
+        hc = st.available_per_person("community") * COVERAGE_UTILISATION
+        hs = st.available_per_person("street") * COVERAGE_UTILISATION
+        has_c, has_s = np.flatnonzero(duty_c > 0), np.flatnonzero(duty_s > 0)
+        groups["coverage_community"] = rows.add(
+            np.repeat(np.arange(len(has_c)), 2), np.column_stack([Cc[has_c], W[has_c]]).ravel(),
+            np.column_stack([duty_c[has_c], np.full(len(has_c), -hc)]).ravel(), -case_hours[has_c],
+            [f"coverage:community:{cid[i]}" for i in has_c])
+        groups["coverage_street"] = rows.add(
+            np.repeat(np.arange(len(has_s)), 2), np.column_stack([Cs[has_s], ST[has_s]]).ravel(),
+            np.column_stack([duty_s[has_s], np.full(len(has_s), -hs)]).ravel(), -st.case_hours_street[has_s],
+            [f"coverage:street:{sid[i]}" for i in has_s])
+        row_i, col_i, val, rhs, names = [], [], [], [], []
         k = 0
+        top = int(curves.workers[-1])  # the curve is flat beyond its last point
         for i in range(n):
-            top = int(curves.workers[-1])  # the curve is flat beyond its last point
             for a, slope in curves.concave_cuts(i, min(int(lb[W[i]]), top), int(min(ub[W[i]], top))):
-                rr += [k, k]
-                cc += [Sv[i], W[i]]
-                vv += [1.0, -slope]
-                bb.append(a)
-                nn.append(f"curve:{cid[i]}:{len(nn)}")
+                row_i += [k, k]
+                col_i += [Sv[i], W[i]]
+                val += [1.0, -slope]
+                rhs.append(a)
+                names.append(f"curve:{cid[i]}:{k}")
                 k += 1
-        groups["curve"] = rows.add(np.array(rr), np.array(cc), np.array(vv), np.array(bb), nn)
+        groups["curve"] = rows.add(np.array(row_i), np.array(col_i), np.array(val), np.array(rhs), names)
     elif opts.objective == "equity":
         t = blocks["worst_per_10k"].start
         c *= EPS_COST
@@ -222,10 +270,12 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
         ub[t] = np.inf
     A = sp.csr_matrix((np.concatenate(rows.vals), (np.concatenate(rows.rows), np.concatenate(rows.cols))),
                       shape=(rows.count, nv))
+    per_street = ("street_office_staff", "mobile_grid_workers", "duty_coverage_street")
+    per_community = ("workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan", "on_time_share",
+                     "duty_coverage_community")
     names = []
     for k, sl in blocks.items():
-        ids = cid if sl.stop - sl.start == n and k not in ("street_office_staff", "mobile_grid_workers") else \
-            (sid if k in ("street_office_staff", "mobile_grid_workers") else [str(i) for i in range(sl.stop - sl.start)])
+        ids = cid if k in per_community else sid if k in per_street else [str(i) for i in range(sl.stop - sl.start)]
         names += [f"{k}[{x}]" for x in ids]
     return LpModel(c=c, A=A, b=np.concatenate(rows.b), lb=lb, ub=ub, integer=integer, row_names=rows.names,
                    var_names=names, blocks=blocks, row_groups=groups, row_scale=scale)

@@ -1,32 +1,43 @@
-"""Simulation-optimisation: allocate, simulate, correct the service curves where a community
-misses its target, allocate again (cutting planes in the manner of Atlason, Epelman and
-Henderson's simulation-based staffing).
+"""Simulation-optimisation: allocate, simulate, correct the model where the simulation disagrees, repeat.
 
-A community "misses" when the upper end of the 95% confidence interval of its simulated
-on-time share is below the target. Its curve is then capped at the simulated share for
-its current number of workers and every smaller number (the cut), so the next allocation
-must give it more workers. The loop stops when no community misses, when the budgets
-make the corrected targets infeasible, or after ``max_iterations``. The final allocation
-is validated on fresh replications (another seed) it was not tuned on.
+In the manner of Atlason, Epelman and Henderson's simulation-based staffing with cutting planes:
+
+* **On-time share.** After each round of replications, every community's service
+  curve is refitted so that it passes through the simulated on-time share at its
+  current workers (``Curves.refit``): the theory predicts the shape, the
+  simulation the level (escalation levels, calendars, reopening). A community
+  *misses* its on-time target when the upper end of the 95% confidence interval
+  of its simulated share is below the target.
+* **Duty coverage.** A community (or street office) *misses* its duty-coverage
+  target when the upper end of the 95% interval of its simulated coverage is
+  below ``targets.duty_coverage_min``; it then needs at least one more person
+  than it has (a cut on its staffing).
+
+The loop stops when nothing misses, when the budgets make the corrected model
+infeasible, or after ``max_iterations``. A community whose on-time share did not
+rise although it got more workers is no longer cut for its on-time share (its
+late cases come from elsewhere). The result is validated on fresh replications
+(another seed) it was not tuned on; if something misses there, those results
+become tuning data and a new seed validates, up to ``validation_rounds``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from sim.replications import Replications, confidence_interval, run_replications
+from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from sim.scenario import Scenario
 from solvers.allocator import AllocationResult, allocate
-from solvers.curves import Curves, erlang_curves
+from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError
 from solvers.lpmodel import AllocationOptions
 
-__all__ = ["OptimizationResult", "optimize", "missing_targets", "VALIDATION_SEED_OFFSET"]
+__all__ = ["OptimizationResult", "optimize", "unit_misses", "VALIDATION_SEED_OFFSET", "prediction_error"]
 
 log = logging.getLogger(__name__)
 VALIDATION_SEED_OFFSET = 1_000_003
@@ -35,114 +46,177 @@ VALIDATION_SEED_OFFSET = 1_000_003
 @dataclass
 class OptimizationResult:
     result: AllocationResult
-    iterations: pd.DataFrame          # iteration, cost, workers, communities missing, on-time share
+    iterations: pd.DataFrame          # iteration, phase, seed, cost, workers, misses, simulated KPIs
     stop_reason: str
     validation: Replications          # fresh replications
-    validation_missing: list[str]
+    validation_missing: list[str]     # units missing a target on the fresh replications
     curves: Curves
-    history: list[AllocationResult] = field(default_factory=list)
+    prediction: pd.DataFrame          # per community: predicted vs simulated (fresh replications)
 
 
-def missing_targets(scenario: Scenario, reps: Replications, target: float) -> tuple[np.ndarray, np.ndarray]:
-    """Communities whose simulated on-time share is below target with 95% confidence, and their means."""
-    per = reps.group_per_rep("community")
-    n = scenario.n_communities
-    means = np.full(n, np.nan)
-    miss = np.zeros(n, bool)
-    for i, cid in enumerate(scenario.community_ids):
-        vals = per.loc[[cid], "on_time_share"].to_numpy() if cid in per.index else np.array([])
-        m, lo, hi = confidence_interval(vals)
+def unit_misses(per_rep: pd.DataFrame, ids: tuple[str, ...], column: str,
+                target: float) -> tuple[np.ndarray, np.ndarray]:
+    """Units whose simulated ``column`` is below ``target`` with 95% confidence, and their means."""
+    means = np.full(len(ids), np.nan)
+    miss = np.zeros(len(ids), bool)
+    if column not in per_rep.columns:
+        return miss, means
+    groups = per_rep.groupby(level=0)[column]
+    values = {k: g.to_numpy() for k, g in groups}
+    for i, uid in enumerate(ids):
+        m, _, hi = confidence_interval(values.get(uid, np.array([])), bounds=kpi_range(column))
         means[i] = m
-        upper = hi if not np.isnan(hi) else m
-        miss[i] = bool(upper < target)
+        miss[i] = bool((hi if not np.isnan(hi) else m) < target)
     return miss, means
 
 
-def _row(it: int, phase: str, seed: int, res: AllocationResult, miss: np.ndarray, sims: Replications,
-         curves: Curves) -> dict:
-    return {"iteration": it, "phase": phase, "seed": seed, "cost_total_yuan": res.costs.total_yuan,
-            "workers": res.allocation.total_workers, "communities_missing": int(miss.sum()),
-            "on_time_share": float(sims.per_rep["on_time_share"].mean()), "curves": curves.source}
+def prediction_error(scenario: Scenario, res: AllocationResult, sims: Replications) -> pd.DataFrame:
+    """Per community: the allocator's predicted on-time share and duty coverage against the simulation."""
+    from solvers.allocator import predicted_coverage
+    per = sims.group("community").reindex(list(scenario.community_ids))
+    cov_c, _, _ = predicted_coverage(scenario, res.allocation)
+    return pd.DataFrame({
+        "community": list(scenario.community_ids),
+        "workers": res.allocation.workers,
+        "on_time_predicted": res.curves.evaluate(res.allocation.workers),
+        "on_time_simulated": per["on_time_share"].to_numpy(),
+        "duty_coverage_predicted": cov_c,
+        "duty_coverage_simulated": per["duty_coverage"].to_numpy() if "duty_coverage" in per else np.nan,
+    })
 
 
-def _cut(curves: Curves, workers: np.ndarray, miss: np.ndarray, means: np.ndarray) -> Curves:
-    """Cap each missing community's curve at its simulated share, at and below its current workers."""
-    share = curves.share.copy()
-    for c in np.flatnonzero(miss):
-        w = int(workers[c])
-        share[c, : w + 1] = np.minimum(share[c, : w + 1], means[c])
-    return curves.replace(share, "erlang + simulation cuts")
+@dataclass
+class _Loop:
+    """The state of one simulation-optimisation run and its named steps."""
+
+    scenario: Scenario
+    opts: AllocationOptions
+    reps: int
+    days: int | None
+    processes: int | None
+    solver: str
+    progress: Callable[[str], None] | None
+    curves: Curves = field(init=False)
+    res: AllocationResult = field(init=False)
+    rows: list[dict] = field(default_factory=list)
+    last_share: dict[int, float] = field(default_factory=dict)   # community -> on-time share when last cut
+    stuck: set[int] = field(default_factory=set)
+    min_workers: np.ndarray = field(init=False)
+    min_street: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.curves = service_curves(self.scenario)
+        self.min_workers = np.zeros(self.scenario.n_communities)
+        self.min_street = np.zeros(len(self.scenario.street_ids))
+        self.res = allocate(self.scenario, self.opts, curves=self.curves, solver=self.solver)
+
+    def say(self, text: str) -> None:
+        if self.progress:
+            self.progress(text)
+
+    def simulate(self, seed: int) -> Replications:
+        return run_replications(self.scenario, self.res.allocation, self.reps, days=self.days, seed=seed,
+                                processes=self.processes)
+
+    def misses(self, sims: Replications) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(on-time misses, coverage misses per community, coverage misses per street, on-time means)."""
+        t = self.scenario.spec.targets
+        per_c = sims.group_per_rep("community")
+        per_s = sims.group_per_rep("street")
+        late, share = unit_misses(per_c, self.scenario.community_ids, "on_time_share", t.on_time_share_min)
+        for c in np.flatnonzero(late):
+            if c in self.last_share and share[c] < self.last_share[c] + 0.001:
+                self.stuck.add(int(c))
+        late[list(self.stuck)] = False
+        if self.scenario.spec.duties is None:
+            return late, np.zeros_like(late), np.zeros(len(self.scenario.street_ids), bool), share
+        cov_c, _ = unit_misses(per_c, self.scenario.community_ids, "duty_coverage", t.duty_coverage_min)
+        cov_s, _ = unit_misses(per_s, self.scenario.street_ids, "office_duty_coverage", t.duty_coverage_min)
+        return late, cov_c, cov_s, share
+
+    def record(self, it: int, phase: str, seed: int, sims: Replications, late, cov_c, cov_s) -> None:
+        k = sims.per_rep
+        self.rows.append({
+            "iteration": it, "phase": phase, "seed": seed, "cost_total_yuan": self.res.costs.total_yuan,
+            "workers": self.res.allocation.total_workers,
+            "street_office_staff": int(self.res.allocation.street_office_staff.sum()),
+            "communities_missing_on_time": int(late.sum()), "communities_missing_coverage": int(cov_c.sum()),
+            "street_offices_missing_coverage": int(cov_s.sum()),
+            "on_time_share": float(k["on_time_share"].mean()),
+            "duty_coverage": float(k["duty_coverage"].mean()) if "duty_coverage" in k else np.nan,
+            "curves": self.curves.source})
+
+    def correct(self, sims: Replications, late, cov_c, cov_s, share) -> str | None:
+        """Refit the curves, cut where coverage misses, allocate again; the stop reason if a budget binds."""
+        a = self.res.allocation
+        n_reps = sims.group_per_rep("community").groupby(level=0)["on_time_share"].count()
+        reliable = n_reps.reindex(list(self.scenario.community_ids)).fillna(0).to_numpy() > 0
+        self.last_share.update({int(c): float(share[c]) for c in np.flatnonzero(late)})
+        self.curves = self.curves.refit(a.workers, share, reliable & ~np.isin(
+            np.arange(len(share)), list(self.stuck)))
+        # a corrected curve that no staffing lifts to the target: its late cases come from elsewhere
+        target = self.scenario.spec.targets.on_time_share_min
+        self.stuck |= {int(c) for c in np.flatnonzero(self.curves.share.max(axis=1) < target - 1e-12)}
+        self.min_workers = np.where(cov_c, np.maximum(self.min_workers, a.workers + 1), self.min_workers)
+        self.min_street = np.where(cov_s, np.maximum(self.min_street, a.street_office_staff + 1), self.min_street)
+        opts = replace(self.opts, min_workers=tuple(self.min_workers), min_street_staff=tuple(self.min_street),
+                       target_exempt=tuple(sorted(self.stuck)))
+        try:
+            self.res = allocate(self.scenario, opts, curves=self.curves, solver=self.solver)
+        except InfeasibleError as exc:
+            return f"the corrected model is infeasible: {exc}"
+        return None
 
 
 def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: int = 5, days: int | None = None,
              seed: int | None = None, processes: int | None = None, max_iterations: int = 8,
              validation_rounds: int = 3, solver: str = "cbc",
              progress: Callable[[str], None] | None = None) -> OptimizationResult:
-    """Run the loop; validate on fresh replications; if validation finds misses, cut and tune again
-    (the validation data then become tuning data, and a new seed validates), up to ``validation_rounds``."""
+    """Run the loop, then validate on fresh replications (see the module docstring)."""
     opts = opts or AllocationOptions()
     seed = scenario.spec.seed if seed is None else seed
-    target = scenario.spec.targets.on_time_share_min
-    curves = erlang_curves(scenario)
-    rows, history = [], []
-    res = allocate(scenario, opts, curves=curves, solver=solver)
-    tune_seed = seed
-    last_cut: dict[int, float] = {}        # community -> simulated share when it was last cut
-    stuck: set[int] = set()                # more workers did not help: lateness comes from elsewhere
-    it = 0
-    budget_binds = False
+    t = scenario.spec.targets
+    loop = _Loop(scenario, opts, reps, days, processes, solver, progress)
+    tune_seed, it, budget_binds = seed, 0, False
     stop = f"iteration limit ({max_iterations}) reached"
-
-    def cut_and_reallocate(curves: Curves, res: AllocationResult, miss: np.ndarray,
-                           means: np.ndarray) -> tuple[Curves, AllocationResult, str | None]:
-        """Cut the missing communities' curves and allocate again; the stop reason if a budget binds."""
-        last_cut.update({int(c): float(means[c]) for c in np.flatnonzero(miss)})
-        curves = _cut(curves, res.allocation.workers, miss, means)
-        try:
-            return curves, allocate(scenario, opts, curves=curves, solver=solver), None
-        except InfeasibleError as exc:
-            return curves, res, f"a budget binds: {exc}"
-
+    validation = None
+    vmiss_ids: list[str] = []
     for rnd in range(1, validation_rounds + 1):
         while it < max_iterations:
             it += 1
-            history.append(res)
-            sims = run_replications(scenario, res.allocation, reps, days=days, seed=tune_seed, processes=processes)
-            miss, means = missing_targets(scenario, sims, target)
-            for c in np.flatnonzero(miss):
-                if c in last_cut and means[c] < last_cut[c] + 0.001:
-                    stuck.add(int(c))
-            miss[list(stuck)] = False
-            rows.append(_row(it, "tune", tune_seed, res, miss, sims, curves))
-            if progress:
-                progress(f"iteration {it}: cost {res.costs.total_yuan / 1e6:,.2f} M yuan, workers "
-                         f"{res.allocation.total_workers:,}, communities missing the target {int(miss.sum())}")
-            if not miss.any():
-                stop = f"every community meets the {target:.0%} on-time target in simulation"
-                if stuck:
-                    stop = (f"every other community meets the {target:.0%} target; more workers did not help "
-                            f"{', '.join(scenario.community_ids[c] for c in sorted(stuck))} (their late cases come "
-                            f"from escalation levels, not from grid staffing)")
+            sims = loop.simulate(tune_seed)
+            late, cov_c, cov_s, share = loop.misses(sims)
+            loop.record(it, "tune", tune_seed, sims, late, cov_c, cov_s)
+            loop.say(f"iteration {it}: cost {loop.res.costs.total_yuan / 1e6:,.2f} M yuan, workers "
+                     f"{loop.res.allocation.total_workers:,}; missing on-time {int(late.sum())}, "
+                     f"missing duty coverage {int(cov_c.sum())} communities + {int(cov_s.sum())} street offices")
+            if not (late.any() or cov_c.any() or cov_s.any()):
+                stop = (f"every community meets the {t.on_time_share_min:.0%} on-time target"
+                        + (f" and every unit the {t.duty_coverage_min:.0%} duty-coverage target"
+                           if scenario.spec.duties is not None else "") + " in simulation")
+                if loop.stuck:
+                    stop += (f"; no staffing lifts the on-time share of "
+                             f"{', '.join(scenario.community_ids[c] for c in sorted(loop.stuck))} (their late cases "
+                             f"come from escalation levels, not from grid staffing)")
                 break
-            curves, res, binds = cut_and_reallocate(curves, res, miss, means)
+            binds = loop.correct(sims, late, cov_c, cov_s, share)
             if binds:
                 stop, budget_binds = binds, True
                 break
         val_seed = seed + rnd * VALIDATION_SEED_OFFSET
-        validation = run_replications(scenario, res.allocation, reps, days=days, seed=val_seed, processes=processes)
-        vmiss, vmeans = missing_targets(scenario, validation, target)
-        vmiss_cut = vmiss.copy()
-        vmiss_cut[list(stuck)] = False
-        rows.append(_row(it, "validate", val_seed, res, vmiss, validation, curves))
-        if progress:
-            progress(f"validation on fresh replications (seed {val_seed}): communities missing the target "
-                     f"{int(vmiss.sum())}")
-        if not vmiss_cut.any() or budget_binds or it >= max_iterations:
+        validation = loop.simulate(val_seed)
+        vlate, vcov_c, vcov_s, vshare = loop.misses(validation)
+        loop.record(it, "validate", val_seed, validation, vlate, vcov_c, vcov_s)
+        vmiss_ids = ([scenario.community_ids[i] for i in np.flatnonzero(vlate | vcov_c)]
+                     + [scenario.street_ids[i] for i in np.flatnonzero(vcov_s)])
+        loop.say(f"validation on fresh replications (seed {val_seed}): units missing a target {len(vmiss_ids)}")
+        if not vmiss_ids or budget_binds or it >= max_iterations or rnd == validation_rounds:
             break
-        curves, res, binds = cut_and_reallocate(curves, res, vmiss_cut, vmeans)
+        binds = loop.correct(validation, vlate, vcov_c, vcov_s, vshare)
         if binds:
             stop = binds
             break
         tune_seed = val_seed
-    return OptimizationResult(res, pd.DataFrame(rows), stop, validation,
-                              [scenario.community_ids[i] for i in np.flatnonzero(vmiss)], curves, history)
+    assert validation is not None
+    return OptimizationResult(loop.res, pd.DataFrame(loop.rows), stop, validation, vmiss_ids, loop.curves,
+                              prediction_error(scenario, loop.res, validation))

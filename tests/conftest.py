@@ -35,3 +35,12 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"test setup: {old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+def drop_duties(folder: Path) -> None:
+    """Remove the duties section of a copied scenario: a pure queueing network, every pool at full strength."""
+    path = folder / "scenario.yaml"
+    text = path.read_text()
+    start = text.index("\nduties:")
+    end = text.index("\ntargets:", start)
+    path.write_text(text[:start] + text[end:])

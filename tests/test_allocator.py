@@ -11,7 +11,7 @@ from gridplan.cli import main
 from sim.scenario import load_scenario
 from solvers import lpsolve
 from solvers.allocator import allocate
-from solvers.curves import erlang_curves
+from solvers.curves import service_curves
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
 from solvers.lpmodel import AllocationOptions
 from solvers.policy import check_policy
@@ -44,14 +44,19 @@ def _independent_weihai_min_cost(s) -> float:
     """Build the Weihai min-cost MILP from the scenario data here, without gridplan's model builder."""
     n, S = s.n_communities, len(s.street_ids)
     unit = s.spec.pay.mean_worker_cost_yuan_per_year
-    need = erlang_curves(s).min_workers(s.spec.targets.on_time_share_min)
-    w_lo = np.maximum.reduce([np.ceil(np.round(18 * s.urban_residents / 10_000, 9)), np.full(n, 3.0), need])
+    from sim.staffing import staff_time
+    need = service_curves(s).min_workers(s.spec.targets.on_time_share_min)
+    st = staff_time(s)       # planned hours are model inputs, like the curves; the solve is independent
+    u = s.spec.duties.max_planned_utilisation
+    work = np.ceil(np.round(st.planned_community / (st.available_per_person("community") * u), 9))
+    office = np.ceil(np.round(st.planned_street / (st.available_per_person("street") * u), 9))
+    w_lo = np.maximum.reduce([np.ceil(np.round(18 * s.urban_residents / 10_000, 9)), np.full(n, 3.0), need, work])
     # variables: w (n), sa (n), wf (n), sf (n), st (S), mb (S)
     nv = 4 * n + 2 * S
     c = np.concatenate([np.full(n, unit), np.zeros(n), np.ones(n), np.ones(n),
                         np.full(S, s.spec.pay.street_staff_cost_yuan_per_year),
                         np.full(S, s.spec.pay.mobile_worker_allowance_yuan_per_year)])
-    lo = np.concatenate([w_lo, np.ones(n), 36 * s.households, np.full(n, 300_000.0), np.full(S, 6.0),
+    lo = np.concatenate([w_lo, np.ones(n), 36 * s.households, np.full(n, 300_000.0), np.maximum(6.0, office),
                          s.baseline.mobile_grid_workers])
     hi = np.concatenate([np.full(n, np.inf), np.full(n, np.inf), np.full(n, np.inf), np.full(n, np.inf),
                          np.full(S, np.inf), s.baseline.mobile_grid_workers])
@@ -95,7 +100,7 @@ def test_equity_raises_the_worst_community(weihai):
 def test_budget_too_small_is_explained(tiny, capsys, tmp_path):
     with pytest.raises(InfeasibleError) as e:
         allocate(tiny, AllocationOptions(total_budget_yuan=2_000_000))
-    assert "total budget 2.0 M yuan < 2.7 M yuan that the policy minimums" in str(e.value)
+    assert "total budget 2.00 M yuan < 2.67 M yuan that the policy minimums, workload and on-time targets" in str(e.value)
     out = tmp_path / "x"
     assert main(["allocate", str(SCENARIOS / "tiny"), "--budget-yuan", "2000000", "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -104,7 +109,7 @@ def test_budget_too_small_is_explained(tiny, capsys, tmp_path):
 
 def test_city_budget_too_small(tiny_copy):
     edit(tiny_copy / "scenario.yaml", "city_budget_yuan: 450000", "city_budget_yuan: 400000")
-    with pytest.raises(InfeasibleError, match=r"city budget 0.4 M yuan < 0.5 M yuan"):
+    with pytest.raises(InfeasibleError, match=r"city budget 0.40 M yuan < 0.45 M yuan"):
         allocate(load_scenario(tiny_copy))
 
 
@@ -112,7 +117,7 @@ def test_max_change_collision_is_named(tiny):
     """Community A would need 9 workers; the baseline has 10; max change 0 is fine, but a higher floor is not."""
     with pytest.raises(InfeasibleError, match="maximum change of 0 workers"):
         allocate(tiny, AllocationOptions(max_change_workers=0, total_budget_yuan=None),
-                 curves=erlang_curves(tiny).replace(np.where(np.arange(61) >= 11, 1.0, 0.0)[None, :].repeat(3, 0),
+                 curves=service_curves(tiny).replace(np.where(np.arange(61) >= 11, 1.0, 0.0)[None, :].repeat(3, 0),
                                                     "test"))
 
 
@@ -137,7 +142,7 @@ def test_solver_answer_is_rechecked(tiny, monkeypatch):
 
 
 def test_concave_cuts_cover_the_curve(weihai):
-    cv = erlang_curves(weihai)
+    cv = service_curves(weihai)
     for c in (0, 17, 200):
         cuts = cv.concave_cuts(c, 3, 40)
         xs = np.arange(3, 41)
@@ -160,7 +165,7 @@ def test_allocate_command_writes_tables(tmp_path, capsys):
 
 def _rising_curves(s):
     """A curve where every worker helps: on-time share 1 - 0.5^(w/3)."""
-    cv = erlang_curves(s)
+    cv = service_curves(s)
     return cv.replace(np.tile(1 - 0.5 ** (cv.workers / 3.0), (s.n_communities, 1)), "test")
 
 
@@ -172,9 +177,10 @@ def test_max_service_spends_the_budget_and_prices_it(tiny):
     assert hi.expected_overdue_cases < lo.expected_overdue_cases
     assert lo.costs.total_yuan <= 2_800_000 + 1
     total = lo.shadow_prices.set_index("name").loc["total"]
-    assert total["effect"] > 0 and "fewer overdue cases" in total["explanation"]
-    # the dual predicts the gain of 300,000 more yuan to first order (concave curve: it over-predicts)
-    gain = lo.expected_overdue_cases - hi.expected_overdue_cases
+    assert total["effect"] > 0 and "more on-time work hours" in total["explanation"]
+    # the dual predicts the gain of 300,000 more yuan to first order (concave: it over-predicts);
+    # objective = -(on-time work hours) + 1e-9 x cost
+    gain = (lo.objective_value - 1e-9 * lo.costs.total_yuan) - (hi.objective_value - 1e-9 * hi.costs.total_yuan)
     assert 0 < gain <= total["effect"] * 0.3 * 1.0001
 
 
@@ -186,22 +192,23 @@ def test_equity_spread_bound(tiny):
     assert per10k.max() - per10k.min() <= 2.0 + 1e-9
 
 
-def test_vectorised_curve_matches_erlang_formula(weihai):
+def test_service_curve_matches_mmc_response_time_formula(tmp_path):
+    """erlang_c scenario (M/M/c, no desk, no duties), deadline 6 minutes: P(wait + service <= D), closed form."""
+    import math
+    import shutil
     from sim.erlang import erlang_c
-    cv = erlang_curves(weihai)
-    # community 0 with 6 workers -> 3 servers (case_duty_share 0.5): recompute from the documented formula
-    spec = weihai.spec
-    cats = list(spec.demand.categories.values())
-    p = np.array([c.share for c in cats])
-    travel = spec.ladder.travel_minutes_max / 120
-    grid = np.array([c.grid_service.mean_hours for c in cats]) + travel
-    path = grid + np.array([c.escalate_to_community * c.community_service.mean_hours
-                            + c.escalate_to_community * c.escalate_to_street * c.street_service.mean_hours
-                            + c.escalate_to_community * c.escalate_to_street * c.escalate_to_city * c.city_delay.mean_hours
-                            for c in cats])
-    limit = np.maximum(0, np.array([c.deadline_working_hours for c in cats]) - path)
-    s = p @ grid
-    rate = cv.cases_per_year[0] / (365 / 7) / 45.0
-    a = rate * s
-    expected = p @ (1 - erlang_c(3, a) * np.exp(-(3 - a) * limit / s))
-    assert cv.share[0, 6] == pytest.approx(expected, rel=1e-12)
+    shutil.copytree(SCENARIOS / "erlang_c", tmp_path / "q")
+    edit(tmp_path / "q" / "scenario.yaml", "deadline_working_hours: 1", "deadline_working_hours: 0.1")
+    s = load_scenario(tmp_path / "q")
+    cv = service_curves(s)
+    lam, mu = 200.0, 20.0                        # 200 calls an hour, 3-minute service
+    deadline = 0.1
+    for k in (12, 13, 14, 16):
+        a = lam / mu
+        theta = k * mu - lam
+        c = erlang_c(k, a)
+        # P(W + S <= D) = 1 - e^{-mu D} - C mu e^{-theta D} (e^{(theta - mu) D} - 1) / (theta - mu)
+        expected = 1 - math.exp(-mu * deadline) - c * mu * math.exp(-theta * deadline) * (
+            math.exp((theta - mu) * deadline) - 1) / (theta - mu)
+        assert cv.share[0, k] == pytest.approx(expected, abs=0.004), k
+    assert cv.share[0, 10] == 0.0          # load 10 on 10 servers: unstable

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 import pytest
 
 from sim.replications import run_replication
 from sim.scenario import load_scenario
-from tests.conftest import ROOT, SCENARIOS
+from tests.conftest import ROOT, SCENARIOS, drop_duties
 
 GOLDEN = ROOT / "tests" / "golden"
 CASES = {
@@ -27,6 +28,9 @@ CASES = {
     "weihai_surge": (SCENARIOS / "weihai" / "surge.yaml", 100),
     "weihai_property_before": (SCENARIOS / "weihai" / "property_before.yaml", 60),
     "weihai_property_after": (SCENARIOS / "weihai" / "property_after.yaml", 60),
+    # duties switched off: the pure case-handling network (desk split by planned case hours)
+    "tiny_no_duties": (SCENARIOS / "tiny", 91),
+    "weihai_no_duties": (SCENARIOS / "weihai", 60),
 }
 
 
@@ -37,8 +41,13 @@ def _kpis(path, days: int) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_golden_kpis(name):
+def test_golden_kpis(name, tmp_path):
     path, days = CASES[name]
+    if name.endswith("_no_duties"):
+        copy = tmp_path / path.name
+        shutil.copytree(path, copy)
+        drop_duties(copy)
+        path = copy
     got = _kpis(path, days)
     file = GOLDEN / f"{name}.json"
     if os.environ.get("GRIDPLAN_UPDATE_GOLDEN") == "1":

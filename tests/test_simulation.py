@@ -28,8 +28,12 @@ def _cases(arrival, community, category, service, esc=None, fb=None, days=14):
                                                                                   "mobile_grid"), days=days)
 
 
-def test_exact_trace_tiny(tiny):
-    """Community C with 4 workers -> 2 on case duty; fixed services; Mon 8:30-17:30 working days."""
+def test_exact_trace_tiny(tiny_copy):
+    """Tiny without duties; community C with 3 workers -> 1 at the desk, 2 in the grid pool; fixed services;
+    Mon 8:30-17:30 working days."""
+    from tests.conftest import drop_duties
+    drop_duties(tiny_copy)
+    tiny = load_scenario(tiny_copy)
     # day 0 is a Monday. Times in hours.
     cases = _cases(
         arrival=[9.0, 9.5, 10.0, 20.0, 16.0],
@@ -46,7 +50,7 @@ def test_exact_trace_tiny(tiny):
         # case 1's resident is unsatisfied and reopens
         fb=[[1, 1], [0, 0], [1, 1], [1, 1], [1, 1]],
     )
-    r = simulate_cases(tiny, cases, tiny.baseline)
+    r = simulate_cases(tiny, cases, tiny.baseline.replace(workers=np.array([10, 6, 3])))
     # two servers: case0 9-11, case1 9.5-10.5, case2 waits for case1 -> 10.5-11.5
     assert r.start[:3, 0].tolist() == [9.0, 9.5, 10.5]
     assert r.end[:3, 0].tolist() == [11.0, 10.5, 11.5]
@@ -163,7 +167,8 @@ def test_surge_volunteers_take_cases():
 
 def test_feed_forward_equals_event_loop(tiny_copy):
     """Without reopening, the exact FCFS recursion and the SimPy event loop agree to the last bit."""
-    from tests.conftest import edit
+    from tests.conftest import drop_duties, edit
+    drop_duties(tiny_copy)
     edit(tiny_copy / "scenario.yaml", "targets:", "ladder: {feedback: {reopen_given_unsatisfied_base: 0, "
          "reopen_given_unsatisfied_per_late_day: 0}}\ntargets:")
     s = load_scenario(tiny_copy)

@@ -29,6 +29,14 @@ and ``baseline_allocation.csv`` beside itself. Assumptions (also in scenario.yam
   yuan), service fund 300,000 yuan per community (the floors).
 * District budgets: the baseline cost of each district plus 5% headroom, rounded
   up to 10,000 yuan (the source gives no district budgets).
+* Special-attention households (elderly living alone, hardship, floating
+  population, community correction): a share per community drawn from
+  Beta(4, 36) (mean 10%, sd 4.7 points; the source gives no figure), rounded.
+* Registered in-service party members: 46,000 (source), spread in proportion to
+  residents times a log-normal factor (sigma 0.3), largest remainder.
+
+The last two are drawn after everything else, so the earlier columns do not
+depend on them.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ STREET_STAFF = 433
 MOBILE = 400
 GRIDS = 1_896
 COMMUNITIES = 340
+PARTY_MEMBERS = 46_000
 DISTRICTS = [
     ("huancui", "Huancui District (环翠区)", "district"),
     ("wendeng", "Wendeng District (文登区)", "district"),
@@ -106,12 +115,17 @@ def main() -> None:
     work_fund = np.ceil(36_000 * households / 1_000).astype(np.int64)
     service_fund = np.full(COMMUNITIES, 300_000, dtype=np.int64)
 
+    special = np.round(households * rng.beta(4, 36, COMMUNITIES)).astype(np.int64)
+    party = largest_remainder(residents * rng.lognormal(0.0, 0.3, COMMUNITIES), PARTY_MEMBERS)
+
     cids = [f"C{i + 1:03d}" for i in range(COMMUNITIES)]
     with (HERE / "communities.csv").open("w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["community_id", "street_id", "urban_residents", "households"] + [f"grids_{c}" for c in CLASSES])
+        w.writerow(["community_id", "street_id", "urban_residents", "households", "special_households",
+                    "party_members"] + [f"grids_{c}" for c in CLASSES])
         for i, cid in enumerate(cids):
-            w.writerow([cid, streets[comm_street[i]][0], residents[i], households[i], *grid_classes[i]])
+            w.writerow([cid, streets[comm_street[i]][0], residents[i], households[i], special[i], party[i],
+                        *grid_classes[i]])
     with (HERE / "baseline_allocation.csv").open("w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["level", "id", "workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan",
