@@ -237,14 +237,17 @@ def allocate_cmd(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ compare / optimize / sweep / run
 def _compare_screen(cmp) -> str:
-    lines = [f"{'KPI':<24}{'allocation':<22}{'mean':>12}   {'difference vs ' + cmp.labels[0]:<40}"]
+    kw = max(len(k) for k in cmp.city.kpi) + 2
+    aw = max(len(x) for x in cmp.labels) + 2
+    lines = [f"{'KPI':<{kw}}{'allocation':<{aw}}{'mean':>12}   difference vs {cmp.labels[0]} [95% CI]"]
     for _, r in cmp.city.iterrows():
         share = "share" in r.kpi or "coverage" in r.kpi or "utilisation" in r.kpi
         f = (lambda x: f"{x:.2%}") if share else (lambda x: f"{x:,.1f}")
+        d = (lambda x: f"{x * 100:+.2f} pt") if share else (lambda x: f"{x:+,.1f}")
         diff = "" if r.allocation == cmp.labels[0] else (
-            f"{f(r.diff_vs_first)} [{f(r.diff_ci95_low)}, {f(r.diff_ci95_high)}]"
+            f"{d(r.diff_vs_first)} [{d(r.diff_ci95_low)}, {d(r.diff_ci95_high)}]"
             + (" significant" if r.significant else " not significant"))
-        lines.append(f"{r.kpi:<24}{r.allocation:<22}{f(r['mean']):>12}   {diff}")
+        lines.append(f"{r.kpi:<{kw}}{r.allocation:<{aw}}{f(r['mean']):>12}   {diff}")
     lines.append("")
     lines.append(table(cmp.static))
     return "\n".join(lines)
@@ -340,42 +343,71 @@ def sweep_cmd(args: argparse.Namespace) -> int:
 
 
 def run_cmd(args: argparse.Namespace) -> int:
-    """The main job: validate, check the baseline, optimise, compare, report."""
+    """The main job: validate, check the baseline, optimise (min-cost and at equal money), compare,
+    calibrate, report."""
+    import datetime as dt
     import sys
-    from gridplan.report import write_report
+    from dataclasses import replace as dc_replace
+
+    from gridplan.report import Plan, write_report
     from gridplan.results import check_out, metadata, result_folder, write_json
+    from sim.allocation import write_allocation
+    from solvers.calibration import calibration_table, static_figures
     from solvers.compare import compare_allocations
     from solvers.simopt import optimize
     s = load_scenario(args.scenario)
-    import datetime as dt
     run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = check_out(args.out or Path("results") / s.name / run_id, s)
+    seed = s.spec.seed if args.seed is None else args.seed
     print(scenario_summary(s))
     base = check_policy(s, s.baseline)
     print(f"Baseline policy check: {'PASS' if base.passed else 'FAIL'} "
           f"({base.workers_total:,} workers = {base.workers_per_10k:.1f} per 10,000)")
-    print("Optimising (allocate -> simulate -> correct curves):")
-    opt = optimize(s, _options(args), reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
-                   solver=args.solver, progress=lambda m: print("  " + m))
-    print(f"  stopped: {opt.stop_reason}")
-    print("Comparing baseline and optimised allocation on the same complaints:")
-    cmp = compare_allocations(s, [("baseline", s.baseline), ("optimised", opt.result.allocation)], args.reps,
-                              days=args.days, seed=(s.spec.seed if args.seed is None else args.seed) + 7,
-                              processes=args.processes, keep_first_log=True)
+    opts = _options(args)
+    plans = []
+    for label, o in ((args.objective, opts), ("equal budget", dc_replace(opts, objective="rebalance",
+                                                                           total_budget_yuan=None))):
+        if label == "equal budget" and args.objective == "rebalance":
+            continue
+        print(f"Optimising '{label}' (allocate -> simulate -> correct -> allocate):")
+        opt = optimize(s, o, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
+                       solver=args.solver, progress=lambda m: print("  " + m, flush=True))
+        print(f"  stopped: {opt.stop_reason}")
+        plans.append(Plan(label, opt))
+    print("Comparing the allocations on the same complaints:", flush=True)
+    cmp = compare_allocations(s, [("baseline", s.baseline)] + [(p.label, p.opt.result.allocation) for p in plans],
+                              args.reps, days=args.days, seed=seed + 7, processes=args.processes,
+                              keep_first_log=True)
     print(_compare_screen(cmp))
+    calib = calibration_table(s, cmp.runs[0], args.reps, args.days, seed + 7, args.processes,
+                              progress=lambda m: print("  " + m, flush=True), static=static_figures(s))
+    if len(calib):
+        print("Calibration against the source:")
+        print(table(calib.drop(columns=["note"])))
     with result_folder(out, s) as folder:
-        write_allocation_result(folder, s, opt.result)
-        from sim.allocation import write_allocation
+        first = plans[0].opt
+        write_allocation_result(folder, s, first.result)
         write_allocation(s.baseline, folder / "allocation_baseline.csv")
+        for p in plans:
+            key = p.label.replace(" ", "_").replace("-", "_")
+            write_allocation(p.opt.result.allocation, folder / f"allocation_{key}.csv")
+            p.opt.result.deciding_community.to_csv(folder / f"deciding_community_{key}.csv", index=False)
+            p.opt.result.deciding_street.to_csv(folder / f"deciding_street_{key}.csv", index=False)
+            p.opt.iterations.to_csv(folder / f"iterations_{key}.csv", index=False)
+            p.opt.prediction.to_csv(folder / f"prediction_{key}.csv", index=False)
         base.rows.to_csv(folder / "check_baseline.csv", index=False)
-        opt.iterations.to_csv(folder / "iterations.csv", index=False)
+        first.iterations.to_csv(folder / "iterations.csv", index=False)
         cmp.city.to_csv(folder / "compare_city.csv", index=False)
         cmp.static.to_csv(folder / "compare_static.csv", index=False)
         for g, df in cmp.groups.items():
             df.to_csv(folder / f"compare_{g}.csv", index=False)
-        write_report(folder, s, opt, cmp, " ".join(sys.argv))
+        cmp.runs[0].duty_hours_mean().to_csv(folder / "duty_hours_baseline.csv", index=False)
+        calib.to_csv(folder / "calibration.csv", index=False)
+        write_report(folder, s, plans, cmp, calib, " ".join(sys.argv))
         write_json(folder / "metadata.json", metadata(
-            s, "run", seed=s.spec.seed if args.seed is None else args.seed, replications=args.reps,
-            stop_reason=opt.stop_reason, validation_missing=opt.validation_missing))
+            s, "run", seed=seed, compare_seed=seed + 7, replications=args.reps,
+            days=args.days or s.spec.calendar.days, objective=args.objective,
+            plans={p.label: {"stop_reason": p.opt.stop_reason, "validation_missing": p.opt.validation_missing}
+                   for p in plans}))
     print(f"wrote {out}/report.html")
     return 0

@@ -1,20 +1,33 @@
-"""The planning report: one self-contained HTML page (plots embedded as PNG) plus the PNG files."""
+"""The planning report: one self-contained HTML page (plots embedded as PNG) plus the PNG files.
+
+Rendered from ``templates/report.html.j2`` (Jinja2, autoescaped); tables are formatted here so
+that shares read as percentages and money as yuan, never as raw fractions.
+"""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, select_autoescape
 
 from sim.scenario import Scenario
 from solvers.compare import Comparison
 from solvers.simopt import OptimizationResult
 
-__all__ = ["write_report", "plot_png"]
+__all__ = ["Plan", "write_report", "plot_png", "share", "money"]
+
+
+@dataclass
+class Plan:
+    """One optimised allocation shown in the report."""
+
+    label: str
+    opt: OptimizationResult
 
 
 def plot_png(fig) -> bytes:
@@ -25,138 +38,210 @@ def plot_png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+def share(x: float, digits: int = 1) -> str:
+    return "–" if x is None or np.isnan(x) else f"{x:.{digits}%}"
 
 
-def _fmt_share(m, lo, hi) -> str:
-    return f"{m:.1%} <small>[{lo:.1%}, {hi:.1%}]</small>" if not np.isnan(lo) else f"{m:.1%}"
+def money(x: float) -> str:
+    return "–" if np.isnan(x) else f"{x:,.0f}"
 
 
-def _fmt_num(m, lo, hi) -> str:
-    return f"{m:,.0f} <small>[{lo:,.0f}, {hi:,.0f}]</small>" if not np.isnan(lo) else f"{m:,.0f}"
+def _count(x: float) -> str:
+    return "–" if np.isnan(x) else f"{x:,.0f}"
+
+
+def _with_ci(fmt, m, lo, hi) -> str:
+    return fmt(m) + (f" <small>[{fmt(lo)}, {fmt(hi)}]</small>" if not np.isnan(lo) else "")
+
+
+def _html(df: pd.DataFrame, formats: dict | None = None, text: tuple[str, ...] = ()) -> str:
+    """A table with per-column formats; shares must be given a format, other floats get separators."""
+    shown = df.copy()
+    for col in shown.columns:
+        f = (formats or {}).get(col)
+        if f is not None:
+            shown[col] = shown[col].map(f)
+        elif pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: "–" if np.isnan(v) else f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}")
+        elif pd.api.types.is_bool_dtype(shown[col]):
+            shown[col] = shown[col].map({True: "yes", False: "no"})
+    return shown.to_html(index=False, border=0, escape=True, classes=None, na_rep="–")
 
 
 def _plots(scenario: Scenario, cmp: Comparison) -> dict[str, bytes]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    styles = [dict(color="#444", lw=2.2), dict(color="#d9480f", lw=1.4, ls="--"), dict(color="#1971c2", lw=1.4, ls=":")]
     out = {}
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for label, run in zip(cmp.labels, cmp.runs):
+    fig, ax = plt.subplots(figsize=(7.5, 3.5))
+    for (label, run), st in zip(zip(cmp.labels, cmp.runs), styles):
         log = run.first_log
         if log is not None:
             warm = scenario.spec.calendar.warmup_days * 24
             r = log.loc[log.arrival_hours >= warm, "resolution_hours"].dropna() / 24
-            ax.hist(r.clip(upper=20), bins=80, histtype="step", density=True, label=label)
+            ax.hist(r.clip(upper=20), bins=80, histtype="step", density=True, label=label, **st)
     ax.set_xlabel("resolution time (days, clipped at 20)")
     ax.set_ylabel("density")
     ax.set_title("Resolution-time distribution (replication 0)")
     ax.legend()
     out["resolution_time.png"] = plot_png(fig)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for label, run in zip(cmp.labels, cmp.runs):
+    fig, ax = plt.subplots(figsize=(7.5, 3.5))
+    for (label, run), st in zip(zip(cmp.labels, cmp.runs), styles):
         b = run.backlog_mean()
-        ax.plot(b.time_hours / 24, b.open_cases, label=label)
+        ax.plot(b.time_hours / 24, b.open_cases, label=label, **st)
     ax.set_xlabel("day")
     ax.set_ylabel("open cases (mean over replications)")
-    ax.set_title("Backlog over the year")
+    ax.set_title("Backlog of open cases over the year")
     ax.legend()
     out["backlog.png"] = plot_png(fig)
     return out
 
 
-def write_report(folder: Path, scenario: Scenario, opt: OptimizationResult, cmp: Comparison,
+def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
+    city = cmp.city.set_index(["kpi", "allocation"])
+    st = cmp.static.set_index("allocation")
+    labels = cmp.labels
+    base = cmp.allocations[0]
+    rows = []
+
+    def add(name, cells):
+        rows.append({"name": name, "cells": cells})
+
+    def kpi(k, fmt):
+        return [_with_ci(fmt, *city.loc[(k, l), ["mean", "ci95_low", "ci95_high"]]) if (k, l) in city.index else "–"
+                for l in labels]
+    add("Total cost (yuan a year)", [money(st.loc[l, "cost_total_yuan"]) for l in labels])
+    add("&nbsp; city / districts (yuan)", [f"{money(st.loc[l, 'cost_city_yuan'])} / "
+                                           f"{money(st.loc[l, 'cost_districts_yuan'])}" for l in labels])
+    add("Community workers (per 10,000)", [f"{st.loc[l, 'workers']:,} ({st.loc[l, 'workers_per_10k']:.1f})"
+                                           for l in labels])
+    add("&nbsp; communities gaining / losing workers", [
+        f"{int((a.workers > base.workers).sum())} / {int((a.workers < base.workers).sum())}" for a in cmp.allocations])
+    add("Secretary assistants", [f"{st.loc[l, 'secretary_assistants']:,}" for l in labels])
+    add("Street party-office staff", [f"{st.loc[l, 'street_office_staff']:,}" for l in labels])
+    add("Mobile grid workers", [f"{st.loc[l, 'mobile_grid_workers']:,}" for l in labels])
+    add("Work fund / service fund (yuan)", [f"{money(st.loc[l, 'work_fund_yuan'])} / "
+                                            f"{money(st.loc[l, 'service_fund_yuan'])}" for l in labels])
+    add("On-time share [95% CI]", kpi("on_time_share", share))
+    add("Overdue cases a year", kpi("overdue_cases", _count))
+    add("Resolution time p90 (hours)", kpi("resolution_p90_hours", lambda v: f"{v:,.1f}"))
+    add("Duty coverage, all levels", kpi("duty_coverage", share))
+    add("&nbsp; grid / desk / street office", [" / ".join(share(city.loc[(k, l), "mean"]) for k in (
+        "duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street")) for l in labels])
+    add("&nbsp; lowest community", kpi("duty_coverage_min_community", share))
+    add("Utilisation incl. duties: grid / desk / street", [" / ".join(share(city.loc[(k, l), "mean"]) for k in (
+        "utilisation_grid", "utilisation_desk", "utilisation_street")) for l in labels])
+    add("Satisfaction at the feedback call", kpi("satisfaction_share", share))
+    add("Policy violations", [str(st.loc[l, "policy_violations"]) for l in labels])
+    return rows
+
+
+def _decided(scenario: Scenario, plans: list[Plan]) -> tuple[list[str], str, str]:
+    words = []
+    counts = []
+    for p in plans:
+        r = p.opt.result
+        c = r.deciding_counts()
+        counts.append(c.set_index("decided_by").add_prefix(f"{p.label}: "))
+        parts = [f"{n} by {d}" for d, n in zip(c.decided_by, c.communities) if n]
+        sparts = [f"{n} by {d}" for d, n in zip(c.decided_by, c.street_offices) if n]
+        words.append(f"{p.label}: of {scenario.n_communities} communities, {', '.join(parts)}; of "
+                     f"{len(scenario.street_ids)} street offices, {', '.join(sparts)}. Stopped because "
+                     f"{p.opt.stop_reason}.")
+    table = pd.concat(counts, axis=1).fillna(0).astype(int).reset_index()
+    first = plans[0].opt.result
+    dc = first.deciding_community.assign(street=[scenario.street_ids[i] for i in scenario.community_street])
+    pivot = pd.crosstab(dc.street, dc.decided_by)
+    ds = first.deciding_street.set_index("street")
+    pivot["street office staff (baseline → plan)"] = [
+        f"{int(scenario.baseline.street_office_staff[j])} → {int(ds.loc[sid, 'staff'])}"
+        for j, sid in enumerate(scenario.street_ids) if sid in pivot.index]
+    pivot["street office decided by"] = ds.loc[pivot.index, "decided_by"]
+    return words, _html(table), _html(pivot.reset_index())
+
+
+def write_report(folder: Path, scenario: Scenario, plans: list[Plan], cmp: Comparison, calibration: pd.DataFrame,
                  command_line: str) -> Path:
     """Write report.html and the plots into ``folder``; return the report's path."""
     plots = _plots(scenario, cmp)
     for name, png in plots.items():
         (folder / name).write_bytes(png)
-    city = cmp.city.set_index(["kpi", "allocation"])
-    st = cmp.static.set_index("allocation")
-    labels = cmp.labels
-    rows = []
+    first = plans[0].opt
+    res = first.result
+    diffs = cmp.city[cmp.city.allocation != cmp.labels[0]][["kpi", "allocation", "diff_vs_first", "diff_ci95_low",
+                                                           "diff_ci95_high", "significant"]].copy()
 
-    def add(name, cells):
-        rows.append(f"<tr><th>{name}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    add("Total cost (yuan a year)", [f"{st.loc[l, 'cost_total_yuan']:,.0f}" for l in labels])
-    add("City cost / district cost (yuan)", [f"{st.loc[l, 'cost_city_yuan']:,.0f} / "
-                                             f"{st.loc[l, 'cost_districts_yuan']:,.0f}" for l in labels])
-    add("Community workers (per 10,000)", [f"{st.loc[l, 'workers']:,} ({st.loc[l, 'workers_per_10k']:.1f})"
-                                          for l in labels])
-    add("On-time share [95% CI]", [_fmt_share(*city.loc[("on_time_share", l), ["mean", "ci95_low", "ci95_high"]])
-                                   for l in labels])
-    add("Overdue cases a year [95% CI]", [_fmt_num(*city.loc[("overdue_cases", l), ["mean", "ci95_low", "ci95_high"]])
-                                          for l in labels])
-    add("Resolution time p90 (hours)", [f"{city.loc[('resolution_p90_hours', l), 'mean']:,.1f}" for l in labels])
-    add("Policy violations", [str(st.loc[l, 'policy_violations']) for l in labels])
-    headline = (f"<table id='headline'><thead><tr><th></th>"
-                + "".join(f"<th>{html.escape(l)}</th>" for l in labels) + "</tr></thead><tbody>"
-                + "".join(rows) + "</tbody></table>")
-    diffs = cmp.city[cmp.city.allocation != labels[0]][["kpi", "allocation", "diff_vs_first", "diff_ci95_low",
-                                                         "diff_ci95_high", "significant"]]
-    res = opt.result
-    shadow = res.shadow_prices[["kind", "name", "explanation"]]
-    binding = res.constraints[res.constraints.binding].groupby("group").size().rename("binding rows").reset_index()
-    ch_d = res.changes(scenario, "district")
-    ch_s = res.changes(scenario, "street")
+    def diff_fmt(row, col):
+        v = row[col]
+        if np.isnan(v):
+            return "–"
+        is_share = any(w in row.kpi for w in ("share", "coverage", "utilisation"))
+        return f"{v * 100:+.2f} pt" if is_share else f"{v:+,.1f}"
+    for col in ("diff_vs_first", "diff_ci95_low", "diff_ci95_high"):
+        diffs[col] = [diff_fmt(r, col) for _, r in diffs.iterrows()]
+    pred = first.prediction
+    err_on = (pred.on_time_predicted - pred.on_time_simulated).abs()
+    err_cov = (pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()
+    prediction_words = (
+        f"{plans[0].label}: the allocator predicted an on-time share within {err_on.mean():.2%} of the simulated "
+        f"one on average over communities (largest gap {err_on.max():.2%}) and a duty coverage within "
+        f"{err_cov.mean():.2%} (largest gap {err_cov.max():.2%}), on {first.validation.reps} fresh replications "
+        f"(seed {first.validation.seed}) the allocation was not tuned on.")
+    worst = pred.assign(gap_on_time=err_on, gap_coverage=err_cov).nlargest(8, "gap_coverage")
+    words, counts, by_street = _decided(scenario, plans)
     delta = pd.DataFrame({"community": list(scenario.community_ids),
-                          "workers_baseline": scenario.baseline.workers, "workers_optimised": res.allocation.workers,
-                          "change": res.allocation.workers - scenario.baseline.workers})
-    movers = pd.concat([delta.nlargest(10, "change"), delta.nsmallest(10, "change")])
-
-    def t(df: pd.DataFrame, **kw) -> str:
-        return "<div class='wide'>" + df.to_html(
-            index=False, float_format=lambda x: f"{x:,.4g}" if abs(x) < 10 else f"{x:,.0f}", border=0, **kw) + "</div>"
-    assumptions = "".join(f"<li>{html.escape(a)}</li>" for a in scenario.spec.assumptions)
-    notes = [
-        "Headcount requirements are whole people, rounded up at each rule's scope.",
-        "On-time share, overdue cases and resolution times come from the discrete-event simulation "
-        f"({cmp.runs[0].reps} replications of {cmp.runs[0].days} days, common random numbers, "
-        f"warm-up {scenario.spec.calendar.warmup_days} days); intervals are 95% Student-t intervals over replications.",
-        "Differences are paired over replications (same complaints for every allocation).",
-        "Shadow prices are duals of the LP relaxation: marginal, valid for small changes.",
-        f"The optimised allocation was validated on fresh replications (seed + {1_000_003}) it was not tuned on: "
-        + ("every community meets the target." if not opt.validation_missing else
-           f"{len(opt.validation_missing)} communities miss the target: {', '.join(opt.validation_missing[:10])}."),
-    ]
-    body = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>gridplan report: {html.escape(scenario.name)}</title>
-<style>
-body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}}
-table{{border-collapse:collapse;margin:0.5em 0 1.5em}} th,td{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:right}}
-th:first-child,td:first-child{{text-align:left}} small{{color:#666}} h2{{border-bottom:2px solid #444;padding-bottom:2px}}
-img{{max-width:100%}} .wide{{overflow-x:auto}} .note{{font-size:0.9em;color:#444}}
-</style></head><body>
-<h1>Staffing and funding plan: {html.escape(scenario.name)}</h1>
-<p>{html.escape(scenario.spec.description)}</p>
-<h2>Headline: baseline versus optimised</h2>
-{headline}
-<p class="note">Optimisation: objective <b>{html.escape(res.options.objective)}</b>; stopped because
-{html.escape(opt.stop_reason)}.</p>
-<h2>Simulation-optimisation iterations</h2>
-{t(opt.iterations)}
-<h2>Paired differences (optimised minus baseline)</h2>
-{t(diffs)}
-<h2>Policy rules and budgets: what binds and what it costs</h2>
-{t(binding)}
-{t(shadow)}
-<h2>Changes by district</h2>
-{t(ch_d)}
-<h2>Changes by street</h2>
-{t(ch_s)}
-<h2>Communities that gain or lose most workers</h2>
-{t(movers)}
-<h2>Resolution times and backlog</h2>
-{_img(plots['resolution_time.png'], 'resolution time distribution')}
-{_img(plots['backlog.png'], 'backlog over the year')}
-<h2>Assumptions of the scenario</h2>
-<ul>{assumptions}</ul>
-<h2>Notes</h2>
-<ol class="note">{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ol>
-<p class="note">Scenario sha256 {scenario.sha256}. Command: <code>{html.escape(command_line)}</code></p>
-</body></html>
-"""
+                          "workers_baseline": scenario.baseline.workers, "workers_plan": res.allocation.workers,
+                          "change": res.allocation.workers - scenario.baseline.workers,
+                          "decided_by": res.deciding_community.decided_by})
+    moved = delta[delta.change != 0]
+    movers = pd.concat([moved.nlargest(10, "change"), moved.nsmallest(10, "change")]).drop_duplicates()
+    duty_rows = [(did, d.level, d.driver, d.source) for did, d in
+                 (scenario.spec.duties.scheduled.items() if scenario.spec.duties else [])]
+    duty_rows += [(fid, f.level, "per person", f.source) for fid, f in
+                  (scenario.spec.duties.fixed.items() if scenario.spec.duties else [])]
+    cal = calibration.copy()
+    for col in ("model", "ci95_low", "ci95_high"):
+        cal[col] = [("–" if np.isnan(v) else f"{v:.1%}" if abs(v) < 1 and v != 0 else f"{v:,.1f}")
+                    for v in cal[col]]
+    hours = cmp.runs[0].duty_hours_mean()
+    hours = hours[["level", "work", "kind", "hours_done_per_year", "coverage", "backlog_end_hours"]]
+    money_cols = {c: money for c in ("cost_baseline_yuan", "cost_new_yuan", "cost_change_yuan")}
+    env = Environment(loader=PackageLoader("gridplan", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    page = env.get_template("report.html.j2").render(
+        name=scenario.name, description=scenario.spec.description, labels=cmp.labels,
+        headline=_headline(scenario, cmp),
+        headline_note=(f"On-time share, overdue cases, duty coverage and utilisation come from the simulation "
+                       f"({cmp.runs[0].reps} replications of {cmp.runs[0].days} days, the same complaints for every "
+                       f"allocation); intervals are 95% over replications (shares on the logit scale, counts on the "
+                       f"log scale, so they stay in range). Costs and headcounts are exact."),
+        decided_words=words, decided_counts=counts, by_street=by_street,
+        calibration=_html(cal), prediction_words=prediction_words,
+        prediction=_html(worst, {c: share for c in ("on_time_predicted", "on_time_simulated", "duty_coverage_predicted",
+                                                    "duty_coverage_simulated", "gap_on_time", "gap_coverage")}),
+        duty_hours=_html(hours, {"coverage": share}),
+        diffs=_html(diffs), opt_note=f"{plans[0].label}: objective {res.options.objective}; stopped because "
+                                     f"{first.stop_reason}.",
+        iterations=_html(first.iterations, {"on_time_share": share, "duty_coverage": share,
+                                            "cost_total_yuan": money}),
+        shadow=_html(res.shadow_prices[["kind", "name", "explanation"]]),
+        changes_district=_html(res.changes(scenario, "district"), money_cols),
+        changes_street=_html(res.changes(scenario, "street"), money_cols),
+        movers=_html(movers),
+        plots=[{"alt": n, "data": base64.b64encode(png).decode()} for n, png in plots.items()],
+        assumptions=list(scenario.spec.assumptions),
+        duties=_html(pd.DataFrame(duty_rows, columns=["duty", "level", "driver", "source"])),
+        notes=[
+            "Headcount requirements are whole people, rounded up at each rule's scope.",
+            "The workload rule: each community's and street office's planned hours (scheduled duties plus expected "
+            "case handling) stay within its available hours (after leave and fixed duties) x the scenario's "
+            "max_planned_utilisation.",
+            "Shadow prices are duals of the LP relaxation: marginal rates, valid for small changes.",
+            "Duty coverage is the share of scheduled duty hours done by their due date (a daily account of the "
+            "time cases leave; see sim/duties.py).",
+        ],
+        sha=scenario.sha256, command=command_line)
     path = folder / "report.html"
-    path.write_text(body, encoding="utf-8")
+    path.write_text(page, encoding="utf-8")
     return path
+

@@ -17,7 +17,7 @@ __all__ = [
     "Frozen", "DistributionSpec", "CalendarSpec", "DistrictSpec", "StreetSpec", "GridClassSpec",
     "RuleKind", "Scope", "RuleSpec", "PolicySpec", "PostSpec", "PaySpec", "FundingSpec",
     "ChannelSpec", "CategorySpec", "SurgeSpec", "DemandSpec", "FeedbackSpec", "LadderSpec",
-    "DutySpec", "FixedDutySpec", "DutiesSpec", "DUTY_DRIVERS", "MobileGridSpec", "VolunteerSpec", "TargetSpec", "ScenarioSpec",
+    "DutySpec", "FixedDutySpec", "DutiesSpec", "DUTY_DRIVERS", "MobileGridSpec", "VolunteerSpec", "TargetSpec", "CalibrationSpec", "ScenarioSpec",
 ]
 
 Positive = Annotated[float, Field(gt=0)]
@@ -389,6 +389,26 @@ class TargetSpec(Frozen):
     duty_coverage_min: Share = 0.95     # share of scheduled duty hours done by their due date
 
 
+class CalibrationSpec(Frozen):
+    """A figure of the source the model should reproduce, and where the model's value comes from.
+
+    ``kpi``: a city KPI (e.g. ``escalated_city_per_year``) or ``category:<id>:<column>`` of the KPIs by
+    category (e.g. ``category:property_management:hotline_share``); ``variant``: another scenario file
+    of the same folder to simulate instead of this one; ``target`` with ``rule`` (``at_least``,
+    ``about``: within ``tolerance`` relative, ``input``: the figure is an input, reproduced by
+    construction, ``not_modelled``: say why in ``note``).
+    """
+
+    figure: Annotated[str, Field(min_length=1)]
+    source_value: Annotated[str, Field(min_length=1)]
+    kpi: str = ""
+    target: float | None = None
+    rule: Literal["at_least", "about", "input", "not_modelled"] = "about"
+    tolerance: NonNeg = 0.1
+    variant: str | None = None
+    note: str = ""
+
+
 _REPLACED = {
     "routine": "'routine' was replaced by 'duties' (every duty with its driver, hours and source; see the README's duty model)",
     "ladder.street_staff_share_on_cases": "'ladder.street_staff_share_on_cases' was removed: the split of street staff "
@@ -431,6 +451,7 @@ class ScenarioSpec(Frozen):
     mobile_grid: MobileGridSpec = MobileGridSpec()
     volunteers: VolunteerSpec = VolunteerSpec()
     targets: TargetSpec = TargetSpec()
+    calibration: tuple[CalibrationSpec, ...] = ()
 
     @model_validator(mode="after")
     def _time_left(self) -> "ScenarioSpec":

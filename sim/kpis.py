@@ -38,6 +38,7 @@ KPI_DESCRIPTIONS = {
     "duty_coverage_min_community": "lowest duty coverage of any community (grid and desk duties)",
     "duty_backlog_hours": "scheduled duty hours undone at the end of the run",
     "backlog_mean_cases": "mean number of open cases at the end of each day",
+    "escalated_city_per_year": "cases escalated to city departments, scaled to a year",
 }
 
 
@@ -71,6 +72,16 @@ def case_kpis(log: pd.DataFrame) -> dict[str, float]:
         "volunteer_share": float(log["volunteer"].mean()),
         "mobile_share": float((log["channel"] == "mobile_grid").mean()),
     }
+
+
+def hotline_shares(scenario, log: pd.DataFrame, warmup_hours: float) -> np.ndarray:
+    """Per category: its share of the cases that came in on hotline channels (after the warm-up)."""
+    hot = [c for c, spec in scenario.spec.demand.channels.items() if spec.is_hotline]
+    m = _measured(log, warmup_hours)
+    on_hotline = m["category"][m["channel"].isin(hot)]
+    counts = on_hotline.value_counts().reindex(list(scenario.spec.demand.categories), fill_value=0)
+    total = counts.sum()
+    return (counts / total).to_numpy() if total else np.full(len(counts), np.nan)
 
 
 def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float) -> pd.DataFrame:

@@ -22,7 +22,8 @@ from sim.caselog import case_log
 from sim.demand import draw_cases
 from sim.duties import account_duties
 from sim.engine import simulate_cases
-from sim.kpis import backlog, city_kpis, community_staff_kpis, duty_hours_table, group_kpis, street_staff_kpis
+from sim.kpis import (backlog, city_kpis, community_staff_kpis, duty_hours_table, group_kpis, hotline_shares,
+                      street_staff_kpis)
 from sim.scenario import Scenario
 
 __all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval", "kpi_range",
@@ -103,7 +104,9 @@ def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_
     acct = account_duties(scenario, cases, result, cal, warm_days)
     n = scenario.n_communities
     k = city_kpis(log, acct, n, warm, horizon)
+    k["escalated_city_per_year"] = k["escalated_city"] * 365.0 / max(days - warm_days, 1)
     groups = {g: group_kpis(log, g, warm) for g in GROUPS}
+    groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
     staff = community_staff_kpis(acct, n)
     staff.index = pd.Index(scenario.community_ids, name="community")
     groups["community"] = groups["community"].join(staff, how="outer")

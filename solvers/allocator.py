@@ -10,8 +10,12 @@ Objectives (formulas in the README):
   plus the scheduled duty hours covered (coverage <= (staff x available hours x
   COVERAGE_UTILISATION - case hours) / duty hours, at most 1), within the
   budgets and rules (cheapest among equally good allocations).
-* ``rebalance``: ``max-service`` at the baseline's total cost: the same yuan,
-  moved to where the work is.
+* ``rebalance``: the same yuan as the baseline, moved to where the work is:
+  the largest t with available hours >= t x planned hours in every community
+  and street office (the busiest unit's planned utilisation, 1 / t, as low as
+  the money allows) within the baseline's total cost, the rules and the on-time
+  targets. Solved by bisection on t over min-cost solves (each a small MILP);
+  the money left below the next step of t is not spent.
 * ``equity``: maximise the smallest number of workers per 10,000 residents over
   communities (raise the worst community first), within budgets and rules.
 """
@@ -177,7 +181,7 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
     spec = scenario.spec
     service = objective in SERVICE_OBJECTIVES
     unit_word = {"min-cost": "yuan a year", "max-service": "on-time work hours a year",
-                 "rebalance": "on-time work hours a year",
+                 "rebalance": "capacity margin (available / planned hours of the busiest unit)",
                  "equity": "workers per 10,000 (worst community)"}[objective]
     rows = []
     for rid, rule in spec.policy.rules.items():
@@ -194,6 +198,8 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
             value, text = df, f"raising '{rid}' {new} costs {df:,.0f} yuan a year"
         elif service:
             value, text = -df, f"raising '{rid}' {new} changes on-time work hours by {-df:,.0f} a year"
+        elif objective == "rebalance":
+            value, text = -df, f"raising '{rid}' {new} changes the busiest unit's capacity margin by {-df:,.4f}"
         else:
             value, text = -df, f"raising '{rid}' {new} changes the worst workers per 10,000 by {-df:,.3f}"
         value = 0.0 if abs(value) < 1e-9 else value
@@ -210,6 +216,8 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
                 text = f"one more million yuan for {name} buys {d:,.0f} more on-time work hours a year"
             elif objective == "equity":
                 text = f"one more million yuan for {name} raises the worst workers per 10,000 by {d:,.3f}"
+            elif objective == "rebalance":
+                text = f"one more million yuan for {name} raises the busiest unit's capacity margin by {d:,.4f}"
             else:
                 text = f"the {name} budget does not limit the cheapest allocation" if abs(d) < 1e-9 else \
                     f"one more million yuan for {name} saves {d:,.0f} yuan"
@@ -244,8 +252,8 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
     opts = opts or AllocationOptions()
     spec = scenario.spec
     curves = curves or service_curves(scenario)
-    if opts.objective == "rebalance" and opts.total_budget_yuan is None:
-        opts = replace(opts, total_budget_yuan=funder_costs(scenario, scenario.baseline).total_yuan)
+    if opts.objective == "rebalance":
+        return _rebalance(scenario, opts, curves, solver, method)
     unit = spec.pay.mean_worker_cost_yuan_per_year
     city_need = spec.funding.city_paid_workers_per_community * unit * scenario.n_communities
     if spec.funding.city_budget_yuan is not None and spec.funding.city_budget_yuan < city_need - 1:
@@ -312,6 +320,41 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
         deciding_community=dc, deciding_street=ds, expected_duty_coverage=predicted_coverage(scenario, alloc)[2])
 
 
+def _rebalance(scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str,
+               method: str) -> AllocationResult:
+    """The largest capacity margin t the budget (default: the baseline's total cost) buys; see the module doc."""
+    budget = opts.total_budget_yuan if opts.total_budget_yuan is not None else \
+        funder_costs(scenario, scenario.baseline).total_yuan
+    st = staff_time(scenario)
+    hc, hs = st.available_per_person("community"), st.available_per_person("street")
+    base_c = np.asarray(opts.min_workers if opts.min_workers is not None else np.zeros(scenario.n_communities))
+    base_s = np.asarray(opts.min_street_staff if opts.min_street_staff is not None
+                        else np.zeros(len(scenario.street_ids)))
+
+    def at(t: float) -> AllocationResult:
+        need_c = np.ceil(np.round(t * st.planned_community / hc, 9))
+        need_s = np.ceil(np.round(t * st.planned_street / hs, 9))
+        o = replace(opts, objective="min-cost", total_budget_yuan=budget, enforce_workload=False,
+                    min_workers=tuple(np.maximum(base_c, need_c)), min_street_staff=tuple(np.maximum(base_s, need_s)))
+        return allocate(scenario, o, curves=curves, solver=solver, method=method)
+
+    best = at(0.0)          # raises InfeasibleError (explained) when even the rules do not fit the budget
+    lo, hi = 0.0, 2.0 / 0.05
+    for _ in range(40):
+        if hi - lo < 1e-4:
+            break
+        mid = (lo + hi) / 2
+        try:
+            best, lo = at(mid), mid
+        except InfeasibleError:
+            hi = mid
+    o = replace(opts, total_budget_yuan=budget)
+    dc, ds = deciding_constraints(scenario, best.allocation, curves, o)
+    # objective value: minus the capacity margin reached (available / planned hours of the busiest unit)
+    return replace(best, allocation=best.allocation.replace(source="allocate --objective rebalance"), options=o,
+                   objective_value=-lo, deciding_community=dc, deciding_street=ds)
+
+
 def predicted_coverage(scenario: Scenario, alloc: Allocation) -> tuple[np.ndarray, np.ndarray, float]:
     """Predicted duty coverage per community, per street office and city (hours-weighted).
 
@@ -338,7 +381,8 @@ def predicted_coverage(scenario: Scenario, alloc: Allocation) -> tuple[np.ndarra
     return cov_c, cov_s, city
 
 
-def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> tuple[dict, dict]:
+def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions,
+                   alloc: Allocation) -> tuple[dict, dict]:
     """Lower bounds on workers per community and staff per street office, by constraint family."""
     spec = scenario.spec
     n, S = scenario.n_communities, len(scenario.street_ids)
@@ -355,8 +399,16 @@ def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions) 
             floor_s = np.maximum(floor_s, req)
     com = {"policy floor": floor_c}
     street = {"policy floor": floor_s}
-    if spec.duties is not None:
-        st = staff_time(scenario)
+    st = staff_time(scenario)
+    if opts.objective == "rebalance":
+        # the capacity margin reached: every unit gets what the busiest unit's margin asks of it
+        hc, hs = st.available_per_person("community"), st.available_per_person("street")
+        with np.errstate(divide="ignore"):
+            t = min(np.min(np.where(st.planned_community > 0, alloc.workers * hc / st.planned_community, np.inf)),
+                    np.min(np.where(st.planned_street > 0, alloc.street_office_staff * hs / st.planned_street, np.inf)))
+        com["capacity margin"] = np.ceil(np.round(t * st.planned_community / hc, 6) - 1e-6)
+        street["capacity margin"] = np.ceil(np.round(t * st.planned_street / hs, 6) - 1e-6)
+    elif spec.duties is not None and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_workload:
         u = spec.duties.max_planned_utilisation
         com["workload"] = np.ceil(np.round(st.min_staff("community", u), 9))
         street["workload"] = np.ceil(np.round(st.min_staff("street", u), 9))
@@ -380,9 +432,9 @@ def deciding_constraints(scenario: Scenario, alloc: Allocation, curves: Curves,
     largest bound); a unit above every bound is decided by the objective within the
     budget ("budget (max-service)", "equity objective"), or by a planner's limit.
     """
-    com, street = _family_bounds(scenario, curves, opts)
+    com, street = _family_bounds(scenario, curves, opts, alloc)
     above = {"min-cost": "aggregate rule or planner's limit", "max-service": "budget (service objective)",
-             "rebalance": "budget (service objective)", "equity": "equity objective"}[opts.objective]
+             "rebalance": "budget (rebalance at equal money)", "equity": "equity objective"}[opts.objective]
 
     def table(ids, staff, bounds, key):
         b = pd.DataFrame(bounds, index=pd.Index(ids, name=key))

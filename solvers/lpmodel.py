@@ -24,7 +24,7 @@ from solvers.policy import ALLOCATION_FIELD, rule_requirements
 __all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES", "SERVICE_OBJECTIVES", "COVERAGE_UTILISATION"]
 
 OBJECTIVES = ("min-cost", "max-service", "rebalance", "equity")
-SERVICE_OBJECTIVES = ("max-service", "rebalance")   # rebalance: max-service at the baseline's total cost
+SERVICE_OBJECTIVES = ("max-service",)
 EPS_COST = 1e-9  # tie-break per yuan in max-service and equity: cheapest among the best
 # Share of available hours a unit can turn into cases and duties done on time (prediction of coverage in
 # max-service); the simulation's coverage against planned utilisation is measured in tests/test_duties.py.
@@ -93,8 +93,9 @@ class _Rows:
 
 def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> LpModel:
     """Build the matrix of the allocation model for ``opts.objective``."""
-    if opts.objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}: {opts.objective!r}")
+    if opts.objective not in OBJECTIVES or opts.objective == "rebalance":
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)} (rebalance is solved by "
+                         f"solvers.allocator.allocate, by bisection): {opts.objective!r}")
     spec = scenario.spec
     n, S = scenario.n_communities, len(scenario.street_ids)
     cid, sid = scenario.community_ids, scenario.street_ids
@@ -163,7 +164,7 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
              [f"structure:secretary_within_workers:{c}" for c in cid])
     # workload: planned hours (duties + expected cases) <= available hours x max planned utilisation
     u_max = spec.duties.max_planned_utilisation if spec.duties is not None else 1.0
-    if spec.duties is not None and opts.enforce_workload and not service:
+    if spec.duties is not None and opts.enforce_workload and not service and opts.objective != "rebalance":
         groups["workload_community"] = rows.add(np.arange(n), W, -np.ones(n), -st.min_staff("community", u_max),
                                                 [f"workload:community:{c}" for c in cid])
         groups["workload_street"] = rows.add(np.arange(S), ST, -np.ones(S), -st.min_staff("street", u_max),

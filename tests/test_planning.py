@@ -95,7 +95,12 @@ def test_run_writes_report_and_browser_renders_it(tmp_path, capsys):
               "shadow_prices.csv", "backlog.png", "resolution_time.png", "metadata.json"):
         assert (out / f).is_file(), f
     html_text = (out / "report.html").read_text()
-    assert "id='headline'" in html_text and "data:image/png;base64," in html_text
+    assert 'id="headline"' in html_text and "data:image/png;base64," in html_text
+    import re
+    assert not re.search(r"\de-0\d", html_text.split("<img")[0]), "a raw scientific-notation number in the report"
+    for words in ("What decided this allocation", "Calibration against the source", "Where staff time goes",
+                  "Predictions against fresh simulation"):
+        assert words in html_text
     assert "src=\"http" not in html_text  # self-contained: nothing fetched
     browser = _chromium()
     if browser is None:
@@ -110,8 +115,10 @@ def test_run_writes_report_and_browser_renders_it(tmp_path, capsys):
     assert '<table id="headline">' in dom
     head = dom[dom.index('<table id="headline">'):]
     head = head[:head.index("</table>")]
-    assert "<th>baseline</th>" in head and "<th>optimised</th>" in head
-    assert "On-time share" in head and "Total cost" in head
+    assert "<th>baseline</th>" in head and "<th>min-cost</th>" in head and "<th>equal budget</th>" in head
+    for row in ("On-time share", "Total cost", "Street party-office staff", "Secretary assistants",
+                "Mobile grid workers", "Duty coverage", "Utilisation"):
+        assert row in head, row
     assert "Uncaught" not in r.stderr
 
 

@@ -1,0 +1,148 @@
+"""The duty model: hand-computed hours, the daily account, cases first, and workload in the allocator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.duties import busy_by_day
+from sim.replications import run_replication, run_replications
+from sim.scenario import load_scenario
+from sim.staffing import split_desk, staff_time
+from solvers.allocator import allocate
+from solvers.lpmodel import AllocationOptions
+from tests.conftest import edit
+
+YEAR_DAYS = 365 / 7 * 5          # working days a year (Monday to Friday)
+PERSON_HOURS = YEAR_DAYS * 9     # 8:30-17:30
+
+
+def test_tiny_duty_hours_by_hand(tiny):
+    st = staff_time(tiny)
+    h = dict(zip(st.duty_ids, st.duty_hours))
+    # ordinary households (2,000 - 200, 1,200 - 120, 800 - 80) x 2 a year x 0.5 h
+    assert h["visits_ordinary"] == pytest.approx([1800, 1080, 720])
+    # special households x 12 x 0.5 h
+    assert h["visits_special"] == pytest.approx([1200, 720, 480])
+    # busy grids 5 a week, quiet grids 2 a week, 30 minutes: A 2 busy + 1 quiet = 12 patrols a week
+    assert h["patrols"] == pytest.approx(np.array([12, 7, 5]) * 0.5 * 365 / 7)
+    # 200 transactions per 1,000 residents x 0.25 h
+    assert h["service_hall"] == pytest.approx([250, 150, 100])
+    # 300 party members in the street: 0.3 x 100 x 2 h
+    assert h["party_work"] == pytest.approx([60])
+    assert st.working_hours_per_person == pytest.approx(PERSON_HOURS)
+    # 10 days of leave, 2 h a week of meetings (community), 3 h (street)
+    assert st.unavailable_share["community"] == pytest.approx(10 / YEAR_DAYS + 2 / 45)
+    assert st.unavailable_share["street"] == pytest.approx(10 / YEAR_DAYS + 3 / 45)
+
+
+def test_simulated_duty_hours_equal_the_hand_totals(tiny):
+    """Tiny is lightly loaded: every duty hour that arises is done; a year's worth equals the hand total."""
+    out = run_replication(tiny, tiny.baseline, 365, np.random.SeedSequence(4), 0)
+    hours = out.duty_hours.set_index(["level", "work"])["hours_done_per_year"]
+    st = staff_time(tiny)
+    for did, lv, h in zip(st.duty_ids, st.duty_level, st.duty_hours):
+        if did == "visits_ordinary":
+            continue  # a 182-day window: the first half-year's tasks may be done late in the run; checked below
+        assert hours[(lv, did)] == pytest.approx(h.sum(), rel=0.01), did
+    assert out.kpis["duty_coverage"] > 0.97
+
+
+def test_desk_people_are_counted_once(weihai):
+    st = staff_time(weihai)
+    desk, grid = split_desk(st, weihai.baseline.workers)
+    assert np.array_equal(desk + grid, weihai.baseline.workers)
+    assert (desk >= 1).all() and (grid >= 1).all()
+    # in proportion to the desk's planned hours, rounded half up
+    w = weihai.baseline.workers
+    assert np.array_equal(desk, np.clip(np.floor(w * st.desk_share + 0.5), 1, w - 1))
+
+
+def test_busy_by_day_by_hand():
+    # pool 0: [1, 3] and [2.5, 12]; pool 1: [9, 10]; days of 9 working hours: [0, 9), [9, 18)
+    out = busy_by_day(np.array([0, 0, 1]), np.array([1.0, 2.5, 9.0]), np.array([3.0, 12.0, 10.0]), 2,
+                      np.array([0.0, 9.0, 18.0]))
+    assert out.tolist() == [[2.0 + 6.5, 3.0], [0.0, 1.0]]
+
+
+def test_cases_first_leaves_case_handling_untouched_by_scheduled_duties(tiny_copy):
+    """Scheduled duties take only the time cases leave: more of them changes no case, only coverage."""
+    light = load_scenario(tiny_copy)
+    edit(tiny_copy / "scenario.yaml", "times_per_year: 12, hours_each: 0.5,", "times_per_year: 12, hours_each: 3,")
+    heavy = load_scenario(tiny_copy)
+    # same desk split, so the same people take cases (the split follows planned hours)
+    assert np.array_equal(split_desk(staff_time(light), light.baseline.workers)[0],
+                          split_desk(staff_time(heavy), heavy.baseline.workers)[0])
+    a = run_replication(light, light.baseline, 120, np.random.SeedSequence(11), 0)
+    b = run_replication(heavy, heavy.baseline, 120, np.random.SeedSequence(11), 0)
+    for k in ("on_time_share", "resolution_mean_hours", "resolution_p90_hours", "case_share_grid"):
+        assert a.kpis[k] == b.kpis[k], k
+    assert b.kpis["duty_coverage_grid"] <= a.kpis["duty_coverage_grid"]
+    assert b.kpis["utilisation_grid"] > a.kpis["utilisation_grid"] + 0.15
+
+
+def test_protected_share_costs_case_timeliness(tiny_copy):
+    """Keeping half of the people on duties each day slows cases; cases first does not."""
+    edit(tiny_copy / "scenario.yaml", "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 25.0")
+    first = load_scenario(tiny_copy)
+    edit(tiny_copy / "scenario.yaml", "rule: cases_first", "rule: protected_share\n  protected_share: 0.5")
+    protected = load_scenario(tiny_copy)
+    a = run_replications(first, first.baseline, 3, days=91, processes=1)
+    b = run_replications(protected, protected.baseline, 3, days=91, processes=1)
+    assert (b.per_rep["resolution_mean_hours"] > a.per_rep["resolution_mean_hours"]).all()
+    assert (b.per_rep["duty_coverage_grid"] >= a.per_rep["duty_coverage_grid"] - 1e-9).all()
+
+
+@pytest.fixture
+def heavy_tiny(tiny_copy):
+    """Tiny with 7-hour special visits: the workload, not the floor, decides staffing."""
+    edit(tiny_copy / "scenario.yaml", "times_per_year: 12, hours_each: 0.5,", "times_per_year: 12, hours_each: 7,")
+    edit(tiny_copy / "scenario.yaml", "budget_yuan: 2400000}", "budget_yuan: 9000000}")
+    return tiny_copy
+
+
+def test_workload_decides_min_cost_staffing(heavy_tiny):
+    s = load_scenario(heavy_tiny)
+    r = allocate(s, AllocationOptions())
+    st = staff_time(s)
+    need = np.ceil(st.min_staff("community", 0.85))
+    assert np.array_equal(r.allocation.workers, np.maximum(need, [9, 6, 4]))
+    assert (r.deciding_community.decided_by == "workload").sum() >= 2
+    assert "workload" in set(r.deciding_community.decided_by)
+
+
+@pytest.mark.parametrize("community", [0, 1, 2])
+def test_more_households_never_lower_min_cost_workers(heavy_tiny, community):
+    before = allocate(load_scenario(heavy_tiny), AllocationOptions()).allocation.workers
+    rows = (heavy_tiny / "communities.csv").read_text().splitlines()
+    cells = rows[community + 1].split(",")
+    cells[3] = str(int(cells[3]) * 2)          # households
+    cells[4] = str(int(cells[4]) * 2)          # special households
+    rows[community + 1] = ",".join(cells)
+    (heavy_tiny / "communities.csv").write_text("\n".join(rows) + "\n")
+    after = allocate(load_scenario(heavy_tiny), AllocationOptions()).allocation.workers
+    assert after[community] > before[community]
+    assert (after >= before).all()
+
+
+def test_rebalance_keeps_the_baseline_cost_and_moves_workers_to_the_work(heavy_tiny):
+    # a baseline that staffs A above its work and B below it
+    edit(heavy_tiny / "baseline_allocation.csv", "community,A,10,", "community,A,13,")
+    edit(heavy_tiny / "baseline_allocation.csv", "community,B,6,", "community,B,3,")
+    s = load_scenario(heavy_tiny)
+    from solvers.costs import funder_costs
+    r = allocate(s, AllocationOptions(objective="rebalance"))
+    assert r.costs.total_yuan <= funder_costs(s, s.baseline).total_yuan + 1
+    base_cov = allocate(s, AllocationOptions(objective="max-service",
+                                             total_budget_yuan=funder_costs(s, s.baseline).total_yuan))
+    assert r.allocation.workers.tolist() == base_cov.allocation.workers.tolist()
+    from solvers.allocator import predicted_coverage
+    assert r.expected_duty_coverage > predicted_coverage(s, s.baseline)[2]
+    assert r.allocation.workers[1] > 3 and r.allocation.workers[0] < 13
+
+
+def test_max_service_frontier_rises_with_the_budget(heavy_tiny):
+    s = load_scenario(heavy_tiny)
+    cover = [allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=b)).expected_duty_coverage
+             for b in (2_700_000, 2_800_000, 2_900_000, 3_000_000)]
+    assert all(b >= a for a, b in zip(cover, cover[1:])) and cover[-1] > cover[0]
