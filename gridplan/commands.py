@@ -128,6 +128,7 @@ def write_simulation(folder, reps, allocation) -> None:
     for g in ("district", "street", "community", "category"):
         reps.group(g).to_csv(folder / f"kpis_by_{g}.csv")
     reps.backlog_mean().to_csv(folder / "backlog.csv", index=False)
+    reps.duty_hours_mean().to_csv(folder / "duty_hours.csv", index=False)
     if reps.first_log is not None:
         reps.first_log.to_parquet(folder / "case_log.parquet", index=False)
     write_allocation(allocation, folder / "allocation.csv")
@@ -147,6 +148,17 @@ def kpi_screen(reps) -> str:
               (lambda x: f"{x:,.1f}")
         ci = f"[{fmt(lo)}, {fmt(hi)}]" if not np.isnan(lo) else "(one replication)"
         lines.append(f"{k:<24}{fmt(m):>14}   {ci}")
+    return "\n".join(lines)
+
+
+def duty_screen(reps) -> str:
+    """Hours by level and work: done a year, coverage of scheduled duties, backlog at the end."""
+    d = reps.duty_hours_mean()
+    lines = [f"{'level':<8}{'work':<24}{'kind':<11}{'hours a year':>14}{'coverage':>10}{'backlog h':>11}"]
+    for _, r in d.iterrows():
+        cov = "" if np.isnan(r.coverage) else f"{r.coverage:.1%}"
+        bl = "" if np.isnan(r.backlog_end_hours) else f"{r.backlog_end_hours:,.0f}"
+        lines.append(f"{r.level:<8}{r.work:<24}{r.kind:<11}{r.hours_done_per_year:>14,.0f}{cov:>10}{bl:>11}")
     return "\n".join(lines)
 
 
@@ -171,6 +183,9 @@ def simulate(args: argparse.Namespace) -> int:
     print(f"Simulation of {s.name}: {args.reps} replication(s) of {days} days, seed {seed}, "
           f"warm-up {s.spec.calendar.warmup_days} days")
     print(kpi_screen(reps))
+    if s.spec.duties is not None:
+        print("\nStaff hours a year by level and work (mean over replications):")
+        print(duty_screen(reps))
     print(f"wrote {out}")
     return 0
 
@@ -191,6 +206,8 @@ def write_allocation_result(folder, scenario: Scenario, res) -> None:
     res.changes(scenario, "district").to_csv(folder / "changes_by_district.csv", index=False)
     res.changes(scenario, "street").to_csv(folder / "changes_by_street.csv", index=False)
     res.curves_table(scenario).to_csv(folder / "service_curves.csv", index=False)
+    res.deciding_community.to_csv(folder / "deciding_community.csv", index=False)
+    res.deciding_street.to_csv(folder / "deciding_street.csv", index=False)
 
 
 def allocation_screen(scenario: Scenario, res) -> str:
@@ -204,12 +221,18 @@ def allocation_screen(scenario: Scenario, res) -> str:
         f"{int(res.allocation.mobile_grid_workers.sum()):,}",
         f"  cost: city {yuan(res.costs.city_yuan)}, districts {yuan(sum(res.costs.district_yuan.values()))}, "
         f"total {yuan(res.costs.total_yuan)} (baseline {yuan(base.costs.total_yuan)})",
-        f"  expected on-time share (queueing curves) {res.expected_on_time_share:.1%}; "
-        f"expected overdue cases {res.expected_overdue_cases:,.0f} a year",
+        f"  expected on-time share (service curves) {res.expected_on_time_share:.1%}; "
+        f"expected overdue cases {res.expected_overdue_cases:,.0f} a year; expected duty coverage "
+        f"{res.expected_duty_coverage:.1%}",
         "Binding constraints (count of rows):",
     ]
     b = res.constraints[res.constraints.binding].groupby("group").size()
     lines += [f"  {g or 'other'}: {n}" for g, n in b.items()]
+    lines.append("Deciding constraint (the bound that sets each unit's staffing):")
+    lines.append(table(res.deciding_counts()))
+    if res.options.objective == "rebalance":
+        lines.append(f"  capacity margin reached: the busiest unit plans at {1 / -res.objective_value:.1%} of its "
+                     f"available hours")
     lines.append("Shadow prices (LP relaxation):")
     lines += [f"  {t}" for t in res.shadow_prices.explanation]
     ch = res.changes(scenario, "district")
@@ -382,8 +405,11 @@ def run_cmd(args: argparse.Namespace) -> int:
     calib = calibration_table(s, cmp.runs[0], args.reps, args.days, seed + 7, args.processes,
                               progress=lambda m: print("  " + m, flush=True), static=static_figures(s))
     if len(calib):
+        from solvers.calibration import shown
         print("Calibration against the source:")
-        print(table(calib.drop(columns=["note"])))
+        view = calib.assign(model=[f"{shown(m)} [{shown(lo)}, {shown(hi)}]" if not np.isnan(lo) else shown(m)
+                                   for m, lo, hi in zip(calib.model, calib.ci95_low, calib.ci95_high)])
+        print(table(view[["figure", "source", "model", "verdict"]]))
     with result_folder(out, s) as folder:
         first = plans[0].opt
         write_allocation_result(folder, s, first.result)

@@ -16,6 +16,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from sim.scenario import Scenario
+from solvers.calibration import shown
 from solvers.compare import Comparison
 from solvers.simopt import OptimizationResult
 
@@ -112,11 +113,11 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
         return [_with_ci(fmt, *city.loc[(k, l), ["mean", "ci95_low", "ci95_high"]]) if (k, l) in city.index else "–"
                 for l in labels]
     add("Total cost (yuan a year)", [money(st.loc[l, "cost_total_yuan"]) for l in labels])
-    add("&nbsp; city / districts (yuan)", [f"{money(st.loc[l, 'cost_city_yuan'])} / "
+    add("· city / districts (yuan)", [f"{money(st.loc[l, 'cost_city_yuan'])} / "
                                            f"{money(st.loc[l, 'cost_districts_yuan'])}" for l in labels])
     add("Community workers (per 10,000)", [f"{st.loc[l, 'workers']:,} ({st.loc[l, 'workers_per_10k']:.1f})"
                                            for l in labels])
-    add("&nbsp; communities gaining / losing workers", [
+    add("· communities gaining / losing workers", [
         f"{int((a.workers > base.workers).sum())} / {int((a.workers < base.workers).sum())}" for a in cmp.allocations])
     add("Secretary assistants", [f"{st.loc[l, 'secretary_assistants']:,}" for l in labels])
     add("Street party-office staff", [f"{st.loc[l, 'street_office_staff']:,}" for l in labels])
@@ -127,9 +128,9 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
     add("Overdue cases a year", kpi("overdue_cases", _count))
     add("Resolution time p90 (hours)", kpi("resolution_p90_hours", lambda v: f"{v:,.1f}"))
     add("Duty coverage, all levels", kpi("duty_coverage", share))
-    add("&nbsp; grid / desk / street office", [" / ".join(share(city.loc[(k, l), "mean"]) for k in (
+    add("· grid / desk / street office", [" / ".join(share(city.loc[(k, l), "mean"]) for k in (
         "duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street")) for l in labels])
-    add("&nbsp; lowest community", kpi("duty_coverage_min_community", share))
+    add("· lowest community", kpi("duty_coverage_min_community", share))
     add("Utilisation incl. duties: grid / desk / street", [" / ".join(share(city.loc[(k, l), "mean"]) for k in (
         "utilisation_grid", "utilisation_desk", "utilisation_street")) for l in labels])
     add("Satisfaction at the feedback call", kpi("satisfaction_share", share))
@@ -152,7 +153,7 @@ def _decided(scenario: Scenario, plans: list[Plan]) -> tuple[list[str], str, str
     table = pd.concat(counts, axis=1).fillna(0).astype(int).reset_index()
     first = plans[0].opt.result
     dc = first.deciding_community.assign(street=[scenario.street_ids[i] for i in scenario.community_street])
-    pivot = pd.crosstab(dc.street, dc.decided_by)
+    pivot = pd.crosstab(dc.street, dc.decided_by).rename_axis(index="street", columns=None)
     ds = first.deciding_street.set_index("street")
     pivot["street office staff (baseline → plan)"] = [
         f"{int(scenario.baseline.street_office_staff[j])} → {int(ds.loc[sid, 'staff'])}"
@@ -188,7 +189,8 @@ def write_report(folder: Path, scenario: Scenario, plans: list[Plan], cmp: Compa
         f"one on average over communities (largest gap {err_on.max():.2%}) and a duty coverage within "
         f"{err_cov.mean():.2%} (largest gap {err_cov.max():.2%}), on {first.validation.reps} fresh replications "
         f"(seed {first.validation.seed}) the allocation was not tuned on.")
-    worst = pred.assign(gap_on_time=err_on, gap_coverage=err_cov).nlargest(8, "gap_coverage")
+    worst = pred.assign(gap_on_time=err_on, gap_coverage=err_cov).nlargest(8, "gap_coverage").drop(
+        columns=["gap_on_time"])
     words, counts, by_street = _decided(scenario, plans)
     delta = pd.DataFrame({"community": list(scenario.community_ids),
                           "workers_baseline": scenario.baseline.workers, "workers_plan": res.allocation.workers,
@@ -202,8 +204,7 @@ def write_report(folder: Path, scenario: Scenario, plans: list[Plan], cmp: Compa
                   (scenario.spec.duties.fixed.items() if scenario.spec.duties else [])]
     cal = calibration.copy()
     for col in ("model", "ci95_low", "ci95_high"):
-        cal[col] = [("–" if np.isnan(v) else f"{v:.1%}" if abs(v) < 1 and v != 0 else f"{v:,.1f}")
-                    for v in cal[col]]
+        cal[col] = cal[col].map(shown)
     hours = cmp.runs[0].duty_hours_mean()
     hours = hours[["level", "work", "kind", "hours_done_per_year", "coverage", "backlog_end_hours"]]
     money_cols = {c: money for c in ("cost_baseline_yuan", "cost_new_yuan", "cost_change_yuan")}

@@ -119,8 +119,11 @@ def _case_busy(scenario: Scenario, cases: Cases, result: SimResult, cal: WorkCal
 
 
 def account_duties(scenario: Scenario, cases: Cases, result: SimResult, cal: WorkCalendar,
-                   warmup_days: int) -> DutyAccount:
-    """Run the daily duty account of one replication (see the module docstring)."""
+                   warmup_days: int, until_day: int | None = None) -> DutyAccount:
+    """Run the daily duty account of one replication (see the module docstring).
+
+    Hours are measured on days ``warmup_days <= day < until_day`` (default: to the end).
+    """
     st: StaffTime = staff_time(scenario)
     n, ns = scenario.n_communities, len(scenario.street_ids)
     pools = 2 * n + ns
@@ -132,7 +135,7 @@ def account_duties(scenario: Scenario, cases: Cases, result: SimResult, cal: Wor
     busy = _case_busy(scenario, cases, result, cal, bounds) if wdays.size else np.zeros((pools, 0))
     present = result.present[:, wdays].astype(float)
     avail = np.clip(present * day_len[wdays][None, :] - busy, 0.0, None)
-    measured = wdays >= warmup_days
+    measured = (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
 
     k = len(st.duty_ids)
     g = np.zeros((pools, k))                # hours per working day

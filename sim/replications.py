@@ -26,7 +26,7 @@ from sim.kpis import (backlog, city_kpis, community_staff_kpis, duty_hours_table
                       street_staff_kpis)
 from sim.scenario import Scenario
 
-__all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval", "kpi_range",
+__all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval", "kpi_range", "window_kpis",
            "replication_seeds", "GROUPS"]
 
 GROUPS = ("category", "community", "street", "district")
@@ -105,6 +105,9 @@ def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_
     n = scenario.n_communities
     k = city_kpis(log, acct, n, warm, horizon)
     k["escalated_city_per_year"] = k["escalated_city"] * 365.0 / max(days - warm_days, 1)
+    for surge in scenario.spec.demand.surges[:1]:   # the first surge's weeks, to compare with the rest of the year
+        k.update(window_kpis(scenario, cases, result, log, cal, surge.start_day,
+                             min(days, surge.start_day + surge.length_days), "_surge"))
     groups = {g: group_kpis(log, g, warm) for g in GROUPS}
     groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
     staff = community_staff_kpis(acct, n)
@@ -115,6 +118,21 @@ def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_
     groups["street"] = groups["street"].join(office, how="outer")
     return RepOutput(replication, k, groups, backlog(log, horizon), duty_hours_table(acct, n),
                      log if keep_log else None)
+
+
+def window_kpis(scenario: Scenario, cases, result, log: pd.DataFrame, cal: WorkCalendar, start_day: int,
+                end_day: int, suffix: str) -> dict[str, float]:
+    """On-time share of the cases arriving in [start_day, end_day), duty coverage and mean open cases there."""
+    if start_day >= end_day:
+        return {}
+    arr = log["arrival_hours"].to_numpy()
+    inside = log[(arr >= start_day * 24.0) & (arr < end_day * 24.0)]
+    acct = account_duties(scenario, cases, result, cal, start_day, end_day)
+    due = acct.due_hours.sum()
+    b = backlog(log, end_day * 24.0)
+    return {f"on_time_share{suffix}": float(inside["on_time"].mean()) if len(inside) else np.nan,
+            f"duty_coverage{suffix}": float(1 - acct.overdue_hours.sum() / due) if due > 0 else 1.0,
+            f"backlog_mean_cases{suffix}": float(b.loc[b.time_hours > start_day * 24.0, "open_cases"].mean())}
 
 
 def _task(args: tuple) -> RepOutput:

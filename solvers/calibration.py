@@ -16,7 +16,7 @@ from sim.config import CalibrationSpec
 from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from sim.scenario import Scenario, load_scenario
 
-__all__ = ["calibration_table", "kpi_values", "static_figures"]
+__all__ = ["calibration_table", "kpi_values", "static_figures", "shown"]
 
 
 def kpi_values(reps: Replications, kpi: str) -> np.ndarray:
@@ -79,6 +79,15 @@ def calibration_table(scenario: Scenario, baseline_runs: Replications | None, re
                      "note": item.note})
     return pd.DataFrame(rows, columns=["figure", "source", "model", "ci95_low", "ci95_high", "verdict", "scenario",
                                        "note"])
+
+
+def shown(value: float) -> str:
+    """A model value as a planner reads it: shares as percentages, counts whole, money with separators."""
+    if value is None or np.isnan(value):
+        return "–"
+    if 0 < abs(value) < 1:
+        return f"{value:.1%}"
+    return f"{value:,.0f}" if abs(value - round(value)) < 0.2 or abs(value) >= 1e5 else f"{value:,.1f}"
 
 
 def static_figures(scenario: Scenario) -> dict[str, float]:

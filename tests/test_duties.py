@@ -146,3 +146,26 @@ def test_max_service_frontier_rises_with_the_budget(heavy_tiny):
     cover = [allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=b)).expected_duty_coverage
              for b in (2_700_000, 2_800_000, 2_900_000, 3_000_000)]
     assert all(b >= a for a, b in zip(cover, cover[1:])) and cover[-1] > cover[0]
+
+
+def test_surge_weeks_are_visibly_worse_than_the_same_weeks_without_it():
+    """March surge (demand x2.5 for 30 days, 72,000 mobilised members): the open-case backlog about doubles
+    and duty coverage drops in the surge weeks; volunteers take every eligible case, so on-time holds."""
+    from tests.conftest import SCENARIOS
+    base = load_scenario(SCENARIOS / "weihai")
+    surge = load_scenario(SCENARIOS / "weihai" / "surge.yaml")
+    a = run_replication(base, base.baseline, 100, np.random.SeedSequence(3), 0)
+    b = run_replication(surge, surge.baseline, 100, np.random.SeedSequence(3), 0)
+    assert "backlog_mean_cases_surge" in b.kpis and "backlog_mean_cases_surge" not in a.kpis
+    from sim.calendar import WorkCalendar
+    from sim.caselog import case_log
+    from sim.demand import draw_cases
+    from sim.engine import simulate_cases
+    from sim.replications import window_kpis
+    cal = WorkCalendar(base.spec.calendar, 100)
+    cases = draw_cases(base, 100, np.random.SeedSequence(3))
+    r = simulate_cases(base, cases, base.baseline, cal)
+    same_weeks = window_kpis(base, cases, r, case_log(base, cases, r), cal, 59, 89, "_surge")
+    assert b.kpis["backlog_mean_cases_surge"] > 1.5 * same_weeks["backlog_mean_cases_surge"]
+    assert b.kpis["duty_coverage_surge"] < same_weeks["duty_coverage_surge"] - 0.004
+    assert b.kpis["volunteer_share"] > 3 * a.kpis["volunteer_share"]
