@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 from sim.errors import GridplanError
 from solvers.lpmodel import OBJECTIVES
+from solvers.lpsolve import SOLVERS
 
 __all__ = ["main", "build_parser"]
 
@@ -85,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="largest difference in workers per 10,000 residents between communities")
     sp.add_argument("--free-mobile", action="store_true", help="let the model change mobile grid workers "
                     "(default: kept at the baseline; the queueing curves do not value them)")
-    sp.add_argument("--solver", choices=["cbc", "highs", "scipy"], default="cbc")
+    sp.add_argument("--solver", choices=["auto", *SOLVERS], default="auto",
+                    help="auto: CBC for min-cost and equity, HiGHS (scipy) for max-service")
     sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
 
     def sim_args(sp: argparse.ArgumentParser, reps: int) -> None:
@@ -101,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--max-change", type=_nonneg_int, help="largest change of workers per community")
         sp.add_argument("--equity-spread-per-10k", type=_nonneg_float, help="largest spread of workers per 10,000")
         sp.add_argument("--free-mobile", action="store_true", help="let the model change mobile grid workers")
-        sp.add_argument("--solver", choices=["cbc", "highs", "scipy"], default="cbc")
+        sp.add_argument("--solver", choices=["auto", *SOLVERS], default="auto",
+                    help="auto: CBC for min-cost and equity, HiGHS (scipy) for max-service")
 
     sp = add("compare", _cmd("compare_cmd"), "simulate allocations on the same complaints and compare them")
     sp.add_argument("--allocation", type=Path, action="append", required=True,
@@ -114,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim_args(sp, 5)
     sp = add("sweep", _cmd("sweep_cmd"), "budget versus on-time frontier of max-service allocations")
     sp.add_argument("--budget-yuan", required=True, help="FROM:TO:STEP in yuan a year")
-    sp.add_argument("--solver", choices=["cbc", "highs", "scipy"], default="cbc")
+    sp.add_argument("--solver", choices=["auto", *SOLVERS], default="auto",
+                    help="auto: CBC for min-cost and equity, HiGHS (scipy) for max-service")
     sim_args(sp, 3)
     sp = add("run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
     opt_args(sp)

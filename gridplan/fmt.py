@@ -23,7 +23,9 @@ def table(df: pd.DataFrame) -> str:
     """Right-aligned text table; floats shown with thousands separators."""
     shown = df.copy()
     for col in shown.columns:
-        if pd.api.types.is_float_dtype(shown[col]):
+        if pd.api.types.is_float_dtype(shown[col]) and any(w in col for w in ("share", "coverage", "utilisation")):
+            shown[col] = shown[col].map(lambda v: "–" if pd.isna(v) else f"{v:.1%}")
+        elif pd.api.types.is_float_dtype(shown[col]):
             shown[col] = shown[col].map(number)
         elif pd.api.types.is_bool_dtype(shown[col]):
             shown[col] = shown[col].map({True: "pass", False: "FAIL"})

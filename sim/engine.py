@@ -101,13 +101,19 @@ class _Pool:
                 self.ptr += 1
             self.busy += 1
             self.m.start(self, case, stage, now)
-        # no server free: the next job (waiting now, or arriving later) may find more people when the next
-        # day begins; a job arriving later is looked at when it arrives
+        # every server busy: a release will look again. Only a day with more people needs a wake-up: at the
+        # first day boundary (or the next job's arrival, if later) where capacity exceeds the busy servers.
         nxt = min(self.s_ready[self.ptr] if self.ptr < self.n_static else _INF, heap[0][0] if heap else _INF)
-        if nxt <= now:
-            self._wake_at(key * 24.0 + self.m.day_end, now)
-        elif nxt < _INF:
-            self._wake_at(nxt, now)
+        if nxt == _INF:
+            return
+        capk, busy = self.capk, self.busy
+        k = key + 1
+        last = len(capk) - 1
+        while k < last and capk[k] <= busy:
+            k += 1
+        if capk[k] > busy:
+            boundary = (k - 1) * 24.0 + self.m.day_end
+            self._wake_at(nxt if nxt > boundary else boundary, now)
 
     def _wake_at(self, t: float, now: float) -> None:
         if t < self.wake_at:

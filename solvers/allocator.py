@@ -237,9 +237,11 @@ def _round_up(m: LpModel, x: np.ndarray) -> np.ndarray:
 
 
 def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: Curves | None = None,
-             solver: str = "cbc", method: str = "auto") -> AllocationResult:
+             solver: str = "auto", method: str = "auto") -> AllocationResult:
     """Solve the allocation model, re-check it, and explain it.
 
+    ``solver``: "cbc", "highs", "scipy" or "auto" (CBC for min-cost, equity and rebalance; scipy's HiGHS
+    for max-service).
     ``method``: "milp" (exact integer solve), "lp-round" (LP relaxation by HiGHS interior
     point, whole-people variables rounded up; for national-scale cities), or "auto"
     (milp up to 5,000 communities).
@@ -252,6 +254,9 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
     opts = opts or AllocationOptions()
     spec = scenario.spec
     curves = curves or service_curves(scenario)
+    if solver == "auto":
+        # measured on Weihai: CBC solves min-cost in 0.1 s but max-service not in 120 s; HiGHS (scipy) in 1-2 s
+        solver = "scipy" if opts.objective in SERVICE_OBJECTIVES else "cbc"
     if opts.objective == "rebalance":
         return _rebalance(scenario, opts, curves, solver, method)
     unit = spec.pay.mean_worker_cost_yuan_per_year

@@ -170,7 +170,7 @@ class _Loop:
 
 def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: int = 5, days: int | None = None,
              seed: int | None = None, processes: int | None = None, max_iterations: int = 8,
-             validation_rounds: int = 3, solver: str = "cbc",
+             validation_rounds: int = 3, solver: str = "auto",
              progress: Callable[[str], None] | None = None) -> OptimizationResult:
     """Run the loop, then validate on fresh replications (see the module docstring)."""
     opts = opts or AllocationOptions()

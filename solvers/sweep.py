@@ -49,7 +49,7 @@ def _point(args: tuple) -> dict:
 
 
 def sweep(scenario: Scenario, budgets: list[float], reps: int = 3, days: int | None = None, seed: int | None = None,
-          processes: int | None = None, solver: str = "cbc", opts: AllocationOptions | None = None,
+          processes: int | None = None, solver: str = "auto", opts: AllocationOptions | None = None,
           progress: Callable[[int], None] | None = None) -> pd.DataFrame:
     """One max-service allocation per budget, each simulated on the same replications; points in parallel.
 

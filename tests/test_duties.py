@@ -169,3 +169,23 @@ def test_surge_weeks_are_visibly_worse_than_the_same_weeks_without_it():
     assert b.kpis["backlog_mean_cases_surge"] > 1.5 * same_weeks["backlog_mean_cases_surge"]
     assert b.kpis["duty_coverage_surge"] < same_weeks["duty_coverage_surge"] - 0.004
     assert b.kpis["volunteer_share"] > 3 * a.kpis["volunteer_share"]
+
+
+# The README's stated bound on the allocator's predictions against simulation (Weihai, min-cost, theory
+# curves before any fitting): city on-time share and duty coverage within 1 point; over communities, mean
+# absolute gap within 1 point (on-time) and 1.5 points (coverage).
+CITY_BOUND, COMMUNITY_MAE_ON_TIME, COMMUNITY_MAE_COVERAGE = 0.01, 0.01, 0.015
+
+
+@pytest.mark.slow
+def test_allocator_predictions_match_simulation_within_the_stated_bound(weihai):
+    from solvers.allocator import predicted_coverage
+    r = allocate(weihai, AllocationOptions())
+    sims = run_replications(weihai, r.allocation, 2, days=120, processes=2, seed=5)
+    per = sims.group("community").reindex(list(weihai.community_ids))
+    on_pred = r.curves.evaluate(r.allocation.workers)
+    cov_pred, _, city_cov = predicted_coverage(weihai, r.allocation)
+    assert abs(r.expected_on_time_share - sims.per_rep["on_time_share"].mean()) <= CITY_BOUND
+    assert abs(city_cov - sims.per_rep["duty_coverage"].mean()) <= CITY_BOUND
+    assert np.mean(np.abs(on_pred - per["on_time_share"].to_numpy())) <= COMMUNITY_MAE_ON_TIME
+    assert np.mean(np.abs(cov_pred - per["duty_coverage"].to_numpy())) <= COMMUNITY_MAE_COVERAGE
