@@ -28,10 +28,11 @@ def national_scenario(folder: Path, communities: int = 100_000, streets: int = 2
     grids = np.maximum(2, residents // 800)
     with (folder / "communities.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["community_id", "street_id", "urban_residents", "households", "grids_red", "grids_orange",
-                    "grids_yellow", "grids_blue", "grids_green"])
+        w.writerow(["community_id", "street_id", "urban_residents", "households", "special_households",
+                    "party_members", "grids_red", "grids_orange", "grids_yellow", "grids_blue", "grids_green"])
         for i in range(communities):
-            w.writerow([f"C{i}", f"S{street_of[i]}", residents[i], households[i], 0, 0, grids[i], 0, 0])
+            w.writerow([f"C{i}", f"S{street_of[i]}", residents[i], households[i], households[i] // 10,
+                        residents[i] * 3 // 100, 0, 0, grids[i], 0, 0])
     workers = np.maximum(3, np.ceil(22 * residents / 10_000)).astype(int)
     with (folder / "baseline_allocation.csv").open("w", newline="") as fh:
         w = csv.writer(fh)

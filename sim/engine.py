@@ -73,7 +73,7 @@ class _Pool:
     def push(self, ready: float, case: int, stage: int) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (ready, self.seq, case, stage))
-        self.dispatch(self.m.env._now)
+        self.dispatch(self.m.now)
 
     def dispatch(self, now: float) -> None:
         heap = self.heap
@@ -118,13 +118,14 @@ class _Pool:
     def _wake_at(self, t: float, now: float) -> None:
         if t < self.wake_at:
             self.wake_at = t
-            self.m.env.schedule(_Ev(self._wake, t), 1, t - now)
+            self.m.env.schedule(_Ev(self._wake, t), 1, t - self.m.env._now)
 
     def _wake(self, ev: _Ev) -> None:
         # compare the target, not the clock: now = before + (t - before) may differ from t in the last bit
         if ev._value == self.wake_at:
             self.wake_at = _INF
-        self.dispatch(self.m.env._now)
+        self.m.now = ev._value
+        self.dispatch(ev._value)
 
     def release(self, now: float) -> None:
         self.busy -= 1
@@ -234,6 +235,7 @@ class _Model:
         self.reopened = [False] * n
         self.events = 0
         self.always_on = cal.always_on
+        self.now = 0.0          # the exact current time (SimPy's clock only orders the events)
 
         people, _, case_servers = capacity
         nc = scenario.n_communities
@@ -264,16 +266,17 @@ class _Model:
         k = case * 5 + stage
         if self.always_on:
             self.st[k] = now
-            self.env.schedule(_Ev(self._done, (pool, case, stage)), 1, self.svc[k])
-            return
-        cal = self.cal
-        s = cal.start_at(now)
-        self.st[k] = s
-        self.env.schedule(_Ev(self._done, (pool, case, stage)), 1, cal.add(s, self.svc[k]) - now)
+            end = now + self.svc[k]
+        else:
+            s = self.cal.start_at(now)
+            self.st[k] = s
+            end = self.cal.add(s, self.svc[k])
+        # the exact end travels with the event: SimPy's clock, now + (end - now), may differ in the last bit
+        self.env.schedule(_Ev(self._done, (pool, case, stage, end)), 1, end - self.env._now)
 
     def _done(self, ev: _Ev) -> None:
-        pool, case, stage = ev._value
-        now = self.env._now
+        pool, case, stage, now = ev._value
+        self.now = now
         self.en[case * 5 + stage] = now
         self.events += 1
         pool.release(now)
@@ -295,11 +298,12 @@ class _Model:
         else:  # city departments: a delay in working hours, no queue
             s = self.cal.start_at(now)
             self.st[case * 5 + 3] = s
-            self.env.schedule(_Ev(self._city_done, case), 1, self.cal.add(s, self.svc[case * 5 + 3]) - now)
+            end = self.cal.add(s, self.svc[case * 5 + 3])
+            self.env.schedule(_Ev(self._city_done, (case, end)), 1, end - self.env._now)
 
     def _city_done(self, ev: _Ev) -> None:
-        case = ev._value
-        now = self.env._now
+        case, now = ev._value
+        self.now = now
         self.en[case * 5 + 3] = now
         self.events += 1
         self._close(case, now)
@@ -403,7 +407,8 @@ def _feed_forward(scenario: Scenario, cases: Cases, allocation: Allocation, cal:
     if idx.size:
         s3 = np.array([cal.start_at(t) for t in end[idx, 2].tolist()])
         start[idx, 3] = s3
-        end[idx, 3] = cal.add_v(s3, cases.service[idx, 3])
+        # the scalar add, as in the event loop: the vectorised one may differ in the last bit
+        end[idx, 3] = [cal.add(a, b) for a, b in zip(s3.tolist(), cases.service[idx, 3].tolist())]
     close = np.where(esc_city, end[:, 3], np.where(esc_s, end[:, 2], np.where(esc_c, end[:, 1], end[:, 0])))
     fb = spec.ladder.feedback
     late_days = np.maximum(0.0, close - deadline) / 24.0
