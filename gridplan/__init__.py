@@ -1,4 +1,11 @@
-"""gridplan: staffing and funding planner for neighbourhood (grid) governance."""
+"""gridplan: staffing and funding planner for neighbourhood (grid) governance.
+
+The Python API (``gridplan.api``) is loaded on first use, so that ``gridplan --version`` stays quick::
+
+    import gridplan
+    s = gridplan.load_scenario("scenarios/tiny")
+    runs = gridplan.simulate(s, reps=2, days=60)
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -7,4 +14,12 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+API = ("load_scenario", "check", "allocate", "simulate", "compare", "optimize", "sweep")
+__all__ = ["__version__", *API]
+
+
+def __getattr__(name: str):  # PEP 562: import the API lazily
+    if name in API:
+        from gridplan import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'gridplan' has no attribute {name!r}")
