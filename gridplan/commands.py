@@ -140,12 +140,14 @@ def kpi_screen(reps) -> str:
             "resolution_p90_hours", "satisfaction_share", "reopened_share", "escalated_city",
             "utilisation_grid", "utilisation_desk", "utilisation_street", "duty_coverage", "duty_coverage_grid",
             "duty_coverage_desk", "duty_coverage_street", "duty_coverage_min_community", "duty_backlog_hours",
-            "mobile_share", "volunteer_share"]
+            "wait_mean_hours_grid", "wait_probability_grid", "wait_mean_hours_desk", "wait_probability_desk",
+            "wait_mean_hours_street", "wait_probability_street", "mobile_share", "volunteer_share"]
     lines = [f"{'KPI':<24}{'mean':>14}   95% CI"]
     for k in show:
         m, lo, hi = s.loc[k]
-        fmt = (lambda x: f"{x:.1%}") if ("share" in k or "utilisation" in k or "coverage" in k) else \
-              (lambda x: f"{x:,.1f}")
+        fmt = (lambda x: f"{x:.1%}") if ("share" in k or "utilisation" in k or "coverage" in k
+                                          or "probability" in k) else \
+              (lambda x: f"{x:,.3f}") if "hours" in k and abs(m) < 10 else (lambda x: f"{x:,.1f}")
         ci = f"[{fmt(lo)}, {fmt(hi)}]" if not np.isnan(lo) else "(one replication)"
         lines.append(f"{k:<24}{fmt(m):>14}   {ci}")
     return "\n".join(lines)

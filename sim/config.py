@@ -387,6 +387,7 @@ class TargetSpec(Frozen):
 
     on_time_share_min: Share = 0.9
     duty_coverage_min: Share = 0.95     # share of scheduled duty hours done by their due date
+    wait_threshold_working_hours: Annotated[float, Field(gt=0, le=1000)] = 1.0   # "served within" KPI per level
 
 
 class CalibrationSpec(Frozen):

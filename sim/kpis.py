@@ -8,7 +8,7 @@ import pandas as pd
 from sim.duties import DutyAccount
 
 __all__ = ["case_kpis", "city_kpis", "group_kpis", "backlog", "duty_kpis", "community_staff_kpis",
-           "street_staff_kpis", "duty_hours_table", "KPI_DESCRIPTIONS"]
+           "street_staff_kpis", "duty_hours_table", "waiting_kpis", "hotline_shares", "KPI_DESCRIPTIONS"]
 
 KPI_DESCRIPTIONS = {
     "cases": "cases arriving after the warm-up",
@@ -39,6 +39,10 @@ KPI_DESCRIPTIONS = {
     "duty_backlog_hours": "scheduled duty hours undone at the end of the run",
     "backlog_mean_cases": "mean number of open cases at the end of each day",
     "escalated_city_per_year": "cases escalated to city departments, scaled to a year",
+    **{f"wait_mean_hours_{lv}": f"{lv}: mean wait before service, working hours" for lv in ("grid", "desk", "street")},
+    **{f"wait_probability_{lv}": f"{lv}: share of cases that wait before service" for lv in ("grid", "desk", "street")},
+    **{f"served_within_threshold_share_{lv}": f"{lv}: share served within targets.wait_threshold_working_hours"
+       for lv in ("grid", "desk", "street")},
 }
 
 
@@ -101,6 +105,29 @@ def backlog(log: pd.DataFrame, horizon_hours: float, step_hours: float = 24.0) -
     closed = np.sort(np.where(np.isnan(closed), np.inf, closed))
     open_ = np.searchsorted(arr, t, side="right") - np.searchsorted(closed, t, side="right")
     return pd.DataFrame({"time_hours": t, "open_cases": open_})
+
+
+def waiting_kpis(log: pd.DataFrame, cal, threshold_hours: float, warmup_hours: float) -> dict[str, float]:
+    """Per pooled level: mean wait before service, P(wait > 0) and the share served within the threshold.
+
+    Waits are in working hours (a case arriving at night waits for no one until the morning): from
+    arrival (grid) or the end of the level below (desk, street) to the start of service.
+    Volunteer-handled cases are left out.
+    """
+    m = _measured(log, warmup_hours)
+    m = m[~m["volunteer"].to_numpy()]
+    ready = {"grid": m["arrival_hours"], "community": m["grid_end_hours"], "street": m["community_end_hours"]}
+    out = {}
+    for level, name in (("grid", "grid"), ("community", "desk"), ("street", "street")):
+        start = m[f"{level}_start_hours"].to_numpy()
+        r = ready[level].to_numpy()
+        ok = ~np.isnan(start) & ~np.isnan(r)
+        w = cal.to_work_v(start[ok]) - cal.to_work_v(r[ok])
+        w = np.maximum(w, 0.0)
+        out[f"wait_mean_hours_{name}"] = float(w.mean()) if w.size else np.nan
+        out[f"wait_probability_{name}"] = float((w > 1e-9).mean()) if w.size else np.nan
+        out[f"served_within_threshold_share_{name}"] = float((w <= threshold_hours).mean()) if w.size else np.nan
+    return out
 
 
 def duty_kpis(acct: DutyAccount, n_communities: int) -> dict[str, float]:

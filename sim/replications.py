@@ -23,7 +23,7 @@ from sim.demand import draw_cases
 from sim.duties import account_duties
 from sim.engine import simulate_cases
 from sim.kpis import (backlog, city_kpis, community_staff_kpis, duty_hours_table, group_kpis, hotline_shares,
-                      street_staff_kpis)
+                      street_staff_kpis, waiting_kpis)
 from sim.scenario import Scenario
 
 __all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval", "kpi_range", "window_kpis",
@@ -38,10 +38,10 @@ def replication_seeds(seed: int, reps: int) -> list[np.random.SeedSequence]:
 
 def kpi_range(name: str) -> str | None:
     """The natural range of a KPI: "share" (0 to 1), "nonneg" (>= 0) or None (any real)."""
-    if "share" in name or "coverage" in name:
+    if "share" in name or "coverage" in name or "probability" in name:
         return "share"
     if name.startswith(("utilisation", "cases", "overdue", "unresolved", "escalated", "resolution", "backlog",
-                        "duty_backlog")):
+                        "duty_backlog", "wait_")) or "hours" in name:
         return "nonneg"
     return None
 
@@ -105,6 +105,7 @@ def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_
     n = scenario.n_communities
     k = city_kpis(log, acct, n, warm, horizon)
     k["escalated_city_per_year"] = k["escalated_city"] * 365.0 / max(days - warm_days, 1)
+    k.update(waiting_kpis(log, cal, scenario.spec.targets.wait_threshold_working_hours, warm))
     for surge in scenario.spec.demand.surges[:1]:   # the first surge's weeks, to compare with the rest of the year
         k.update(window_kpis(scenario, cases, result, log, cal, surge.start_day,
                              min(days, surge.start_day + surge.length_days), "_surge"))

@@ -287,3 +287,19 @@ def test_three_level_network_matches_its_product_form(tmp_path):
         m, lo, hi = confidence_interval(np.array(got[k]))
         assert lo <= theory <= hi, (k, m, lo, hi, theory)
         assert hi - lo < 0.05 * theory
+
+
+def test_waiting_kpis_reproduce_erlang_c(tmp_path):
+    """The per-level waiting KPIs on the M/M/14 case: P(wait) 0.1741, mean wait 7.84 s, 88.8% within 20 s."""
+    import shutil
+    from tests.conftest import edit
+    shutil.copytree(SCENARIOS / "erlang_c", tmp_path / "q")
+    edit(tmp_path / "q" / "scenario.yaml", "volunteers: {registered: 0}",
+         "volunteers: {registered: 0}\ntargets: {wait_threshold_working_hours: 0.005555555555555556}")
+    s = load_scenario(tmp_path / "q")
+    runs = run_replications(s, s.baseline, 8, days=20, seed=2024, processes=2)
+    summary = runs.summary()
+    for kpi, theory in (("wait_probability_grid", 0.1741), ("wait_mean_hours_grid", 7.84 / 3600),
+                        ("served_within_threshold_share_grid", 0.888)):
+        m, lo, hi = summary.loc[kpi]
+        assert lo <= theory <= hi, (kpi, m, lo, hi, theory)
