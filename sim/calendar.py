@@ -76,6 +76,14 @@ class WorkCalendar:
         k = bisect_right(self._wd_cum, w) - 1
         return self._wd_start[k] + (w - self._wd_cum[k])
 
+    def start_and_end(self, t: float, hours: float) -> tuple[float, float]:
+        """(start_at(t), add(start_at(t), hours)) with one conversion: the event loop's hot path."""
+        if self.always_on:
+            return t, t + hours
+        w = self.to_work(t)
+        k = bisect_right(self._wd_cum, w) - 1
+        return self._wd_start[k] + (w - self._wd_cum[k]), self.from_work(w + hours)
+
     def add(self, t: float, hours: float) -> float:
         """Clock time when a job needing ``hours`` of work, ready at ``t``, finishes."""
         if self.always_on:

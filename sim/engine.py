@@ -264,13 +264,7 @@ class _Model:
 
     def start(self, pool: _Pool, case: int, stage: int, now: float) -> None:
         k = case * 5 + stage
-        if self.always_on:
-            self.st[k] = now
-            end = now + self.svc[k]
-        else:
-            s = self.cal.start_at(now)
-            self.st[k] = s
-            end = self.cal.add(s, self.svc[k])
+        self.st[k], end = self.cal.start_and_end(now, self.svc[k])
         # the exact end travels with the event: SimPy's clock, now + (end - now), may differ in the last bit
         self.env.schedule(_Ev(self._done, (pool, case, stage, end)), 1, end - self.env._now)
 
@@ -296,9 +290,7 @@ class _Model:
         elif nxt == 2:
             self.street_pools[self.street[case]].push(now, case, 2)
         else:  # city departments: a delay in working hours, no queue
-            s = self.cal.start_at(now)
-            self.st[case * 5 + 3] = s
-            end = self.cal.add(s, self.svc[case * 5 + 3])
+            self.st[case * 5 + 3], end = self.cal.start_and_end(now, self.svc[case * 5 + 3])
             self.env.schedule(_Ev(self._city_done, (case, end)), 1, end - self.env._now)
 
     def _city_done(self, ev: _Ev) -> None:
