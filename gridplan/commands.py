@@ -106,6 +106,20 @@ def check(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ simulate
+def sim_days(args: argparse.Namespace, scenario: Scenario) -> int:
+    """The simulated days: ``--days`` or the scenario's, refused unless longer than the warm-up.
+
+    Raises:
+        GridplanError: ``--days`` is not more than the scenario's ``calendar.warmup_days``.
+    """
+    from sim.errors import GridplanError
+    days = args.days or scenario.spec.calendar.days
+    if days <= scenario.spec.calendar.warmup_days:
+        raise GridplanError(f"--days must be > the scenario's calendar.warmup_days "
+                            f"({scenario.spec.calendar.warmup_days}) so that some cases are counted, found {days}")
+    return days
+
+
 def run_sims(scenario: Scenario, allocation, reps: int, days: int | None, seed: int | None,
              processes: int | None, label: str, keep_first_log: bool = False):
     """Replications with a progress bar on the terminal (hidden when output is not a terminal)."""
@@ -152,10 +166,7 @@ def simulate(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     s = load_scenario(args.scenario)
     alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
-    days = args.days or s.spec.calendar.days
-    if days <= s.spec.calendar.warmup_days:
-        from sim.errors import GridplanError
-        raise GridplanError(f"--days must be > the scenario's warmup_days ({s.spec.calendar.warmup_days}): {days}")
+    days = sim_days(args, s)
     seed = s.spec.seed if args.seed is None else args.seed
     out = check_out(args.out or default_out(s, "simulate"), s)
     reps = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating", keep_first_log=True)
@@ -253,6 +264,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
     from solvers.compare import compare_allocations
     from tqdm import tqdm
     s = load_scenario(args.scenario)
+    sim_days(args, s)
     allocs = [("baseline", s.baseline)] if args.with_baseline else []
     for p in args.allocation:
         a = s.read_allocation(p, partial=True)
@@ -284,6 +296,7 @@ def optimize_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from solvers.simopt import optimize
     s = load_scenario(args.scenario)
+    sim_days(args, s)
     out = check_out(args.out or default_out(s, "optimize"), s)
     opt = optimize(s, _options(args), reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
                    solver=args.solver, progress=print)
@@ -303,14 +316,11 @@ def optimize_cmd(args: argparse.Namespace) -> int:
 
 def sweep_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
-    from sim.errors import GridplanError
-    from solvers.sweep import budget_points, sweep
+    from solvers.sweep import sweep
     from tqdm import tqdm
     s = load_scenario(args.scenario)
-    try:
-        budgets = budget_points(args.budget_yuan)
-    except ValueError as exc:
-        raise GridplanError(str(exc)) from None
+    sim_days(args, s)
+    budgets = args.budget_yuan   # parsed and bounded by the command line
     out = check_out(args.out or default_out(s, "sweep"), s)
     with tqdm(total=len(budgets), desc="budget points", unit="pt", disable=None, leave=False) as bar:
         df = sweep(s, budgets, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
@@ -345,6 +355,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     from solvers.compare import compare_allocations
     from solvers.simopt import optimize
     s = load_scenario(args.scenario)
+    sim_days(args, s)
     import datetime as dt
     run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = check_out(args.out or Path("results") / s.name / run_id, s)
