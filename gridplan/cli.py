@@ -6,7 +6,9 @@ import argparse
 import logging
 import math
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
@@ -166,7 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that context managers remove temporary files."""
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    # Raise once; a second signal while cleaning up must not cut the clean-up short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (2: bad input, 130: Ctrl-C, 143: SIGTERM)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -174,14 +188,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         return int(args.func(args) or 0)
     except GridplanError as exc:
         print(f"gridplan: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # pragma: no cover
-        print("gridplan: interrupted", file=sys.stderr)
+    except Terminated:
+        print("gridplan: terminated; nothing half-written was left", file=sys.stderr)
+        return 143
+    except KeyboardInterrupt:
+        print("gridplan: interrupted; nothing half-written was left", file=sys.stderr)
         return 130
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover
