@@ -173,7 +173,7 @@ def simulate(args: argparse.Namespace) -> int:
     with result_folder(out, s) as folder:
         write_simulation(folder, reps, alloc)
         write_json(folder / "metadata.json", metadata(
-            s, "simulate", seed=seed, replications=args.reps, days=days,
+            s, "simulate", args, seed=seed, replications=args.reps, days=days,
             warmup_days=s.spec.calendar.warmup_days, allocation=alloc.source,
             filled_from_baseline=list(alloc.filled_from_baseline),
             case_log="case_log.parquet holds replication 0"))
@@ -236,7 +236,7 @@ def allocate_cmd(args: argparse.Namespace) -> int:
     with result_folder(out, s) as folder:
         write_allocation_result(folder, s, res)
         write_json(folder / "metadata.json", metadata(
-            s, "allocate", objective=args.objective, solver=args.solver, options=res.options.__dict__,
+            s, "allocate", args, objective=args.objective, solver=args.solver, options=res.options.__dict__,
             objective_value=res.objective_value, cost_by_funder_yuan={"city": res.costs.city_yuan,
                                                                         **res.costs.district_yuan}))
     print(allocation_screen(s, res))
@@ -282,7 +282,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
         cmp.static.to_csv(folder / "compare_static.csv", index=False)
         for g, df in cmp.groups.items():
             df.to_csv(folder / f"compare_{g}.csv", index=False)
-        write_json(folder / "metadata.json", metadata(s, "compare", allocations=[a.source for _, a in allocs],
+        write_json(folder / "metadata.json", metadata(s, "compare", args, allocations=[a.source for _, a in allocs],
                                                      seed=cmp.runs[0].seed, replications=args.reps))
     for label, a in allocs:
         if a.filled_from_baseline:
@@ -290,6 +290,9 @@ def compare_cmd(args: argparse.Namespace) -> int:
     print(_compare_screen(cmp))
     print(f"wrote {out}")
     return 0
+
+
+VALIDATION_SEEDS = "seed + k x 1,000,003 in validation round k = 1, 2, ... (iterations.csv lists every seed)"
 
 
 def optimize_cmd(args: argparse.Namespace) -> int:
@@ -304,7 +307,7 @@ def optimize_cmd(args: argparse.Namespace) -> int:
         write_allocation_result(folder, s, opt.result)
         opt.iterations.to_csv(folder / "iterations.csv", index=False)
         opt.validation.summary().to_csv(folder / "validation_kpis.csv")
-        write_json(folder / "metadata.json", metadata(s, "optimize", stop_reason=opt.stop_reason,
+        write_json(folder / "metadata.json", metadata(s, "optimize", args, validation_seeds=VALIDATION_SEEDS, stop_reason=opt.stop_reason,
                                                      validation_missing=opt.validation_missing))
     print(f"stopped: {opt.stop_reason}")
     print(f"validation on fresh replications: "
@@ -341,7 +344,7 @@ def sweep_cmd(args: argparse.Namespace) -> int:
             ax.set_xlabel("total budget (M yuan)")
             ax.set_ylabel("simulated on-time share")
             (folder / "frontier.png").write_bytes(plot_png(fig))
-        write_json(folder / "metadata.json", metadata(s, "sweep", budgets_yuan=budgets, replications=args.reps))
+        write_json(folder / "metadata.json", metadata(s, "sweep", args, budgets_yuan=budgets, replications=args.reps))
     print(table(df.drop(columns=["note"], errors="ignore")))
     print(f"wrote {out}")
     return 0
@@ -384,7 +387,8 @@ def run_cmd(args: argparse.Namespace) -> int:
             df.to_csv(folder / f"compare_{g}.csv", index=False)
         write_report(folder, s, opt, cmp, " ".join(sys.argv))
         write_json(folder / "metadata.json", metadata(
-            s, "run", seed=s.spec.seed if args.seed is None else args.seed, replications=args.reps,
+            s, "run", args, compare_seed=(s.spec.seed if args.seed is None else args.seed) + 7,
+            validation_seeds=VALIDATION_SEEDS, replications=args.reps,
             stop_reason=opt.stop_reason, validation_missing=opt.validation_missing))
     print(f"wrote {out}/report.html")
     return 0
