@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import shutil
 from pathlib import Path
 
@@ -35,3 +36,16 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"test setup: {old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
+
+
+# Outcomes of the hostile-input suite (tests/test_hostile_inputs.py), reported at the end of the run.
+HOSTILE_TALLY: collections.Counter = collections.Counter()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    t = HOSTILE_TALLY
+    if t["tried"]:
+        terminalreporter.write_sep("-", "hostile inputs")
+        terminalreporter.write_line(
+            f"cases tried {t['tried']}, clean errors {t['clean']}, tracebacks {t['traceback']}, hangs {t['hang']}, "
+            f"accepted-but-invalid {t['accepted']}, other unclear errors {t['unclear']}")
