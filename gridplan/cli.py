@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import logging
 import math
+import os
 import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
-
-from sim.errors import GridplanError
 
 __all__ = ["main", "build_parser"]
 
@@ -168,42 +169,83 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C), raised in the main thread so that context managers remove temporary files.
+
+    A subclass, not KeyboardInterrupt itself: CPython makes a process that saw a bare
+    KeyboardInterrupt pass through code run by ``PyRun_String`` (some extension
+    modules' imports) end by SIGINT even after gridplan caught it, not by exit code 130.
+    """
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that context managers remove temporary files."""
 
 
-def _on_signal(signum: int, frame: object) -> None:
-    # Raise once; a second signal while cleaning up must not cut the clean-up short.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+class _StopSignals:
+    """SIGINT and SIGTERM become exceptions in the main thread, raised again every 0.5 s until the command ends.
+
+    Python drops an exception raised where it cannot propagate (a ``__del__``, a
+    weakref callback, some library's bare ``except``), so a single raise can be
+    lost and the command would run on; repeating it keeps every stop prompt.
+    Once ``ending`` is set (the command is reporting its end) signals do nothing.
+    Outside the main thread (an embedding program) signals are left alone.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> "_StopSignals":
+        self.signum: int | None = None
+        self.ending = False
+        self.lock = threading.Lock()
+        active = threading.current_thread() is threading.main_thread()
+        self.previous = {s: signal.signal(s, self._raise) for s in self.SIGNALS} if active else {}
+        return self
+
+    def _raise(self, signum: int, frame: object) -> None:
+        if self.ending:
+            return
+        if self.signum is None:
+            self.signum = signum
+            threading.Thread(target=self._repeat, name="gridplan-stop", daemon=True).start()
+        raise Terminated() if self.signum == signal.SIGTERM else Interrupted()
+
+    def _repeat(self) -> None:
+        while True:
+            time.sleep(0.5)
+            with self.lock:
+                if self.ending:
+                    return
+                _thread.interrupt_main(self.signum)
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:        # no repeat is on its way once this is set
+            self.ending = True
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (2: bad input, 130: Ctrl-C, 143: SIGTERM)."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:      # --help, --version, or a bad option (one line already printed)
-        return int(exc.code or 0)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
-    try:
-        return int(args.func(args) or 0)
-    except GridplanError as exc:
-        print(f"gridplan: error: {exc}", file=sys.stderr)
-        return 2
-    except Terminated:
-        print("gridplan: terminated; nothing half-written was left", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("gridplan: interrupted; nothing half-written was left", file=sys.stderr)
-        return 130
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    with _StopSignals() as stop:
+        try:
+            from sim.errors import GridplanError   # after the handlers: an early Ctrl-C is one line too
+            try:
+                args = build_parser().parse_args(argv)
+            except SystemExit as exc:      # --help, --version, or a bad option (one line already printed)
+                return int(exc.code or 0)
+            logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                                format="%(levelname)s %(name)s: %(message)s")
+            return int(args.func(args) or 0)
+        except KeyboardInterrupt as exc:
+            stop.ending = True     # first, before any call: a repeated signal must not interrupt the report
+            term = isinstance(exc, Terminated) or stop.signum == signal.SIGTERM
+            print(f"gridplan: {'terminated' if term else 'interrupted'}; nothing half-written was left",
+                  file=sys.stderr)
+            return 143 if term else 130
+        except GridplanError as exc:
+            print(f"gridplan: error: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
