@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "entry", "build_parser"]
 
 log = logging.getLogger("gridplan")
 
@@ -198,17 +198,25 @@ class _StopSignals:
         self.signum: int | None = None
         self.ending = False
         self.lock = threading.Lock()
+        self.pid = os.getpid()
         active = threading.current_thread() is threading.main_thread()
         self.previous = {s: signal.signal(s, self._raise) for s in self.SIGNALS} if active else {}
         return self
 
     def _raise(self, signum: int, frame: object) -> None:
+        if os.getpid() != self.pid:   # a worker forked before it set its own handlers: it just ends
+            os._exit(128 + signum)
         if self.ending:
             return
         if self.signum is None:
             self.signum = signum
             threading.Thread(target=self._repeat, name="gridplan-stop", daemon=True).start()
-        raise Terminated() if self.signum == signal.SIGTERM else Interrupted()
+        exc = Terminated() if self.signum == signal.SIGTERM else Interrupted()
+        # sim.stopping not (fully) imported yet: no critical section can be running
+        stop_now = getattr(sys.modules.get("sim.stopping"), "stop_now", None)
+        if stop_now is None:
+            raise exc
+        stop_now(exc)
 
     def _repeat(self) -> None:
         while True:
@@ -248,5 +256,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
 
 
+def entry() -> NoReturn:
+    """The ``gridplan`` program: :func:`main`, then exit with its code.
+
+    After a stop, everything of ours is cleaned up and the workers are gone; the
+    process then ends at once rather than in the interpreter's exit handlers, which
+    join the process pool's manager thread and could wait on a worker killed in
+    the middle of sending its result.
+    """
+    code = main()
+    if code in (130, 143):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -10,16 +10,15 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Iterator
 
 from sim.errors import GridplanError
+from sim.stopping import critical
 from sim.scenario import Scenario
 
 __all__ = ["result_folder", "check_out", "metadata", "default_out", "write_json", "check_out_file", "MARKER"]
@@ -138,7 +137,7 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
             yield tmp
             files = sorted(e.name for e in tmp.iterdir())
             (tmp / MARKER).write_text(json.dumps({"tool": "gridplan", "files": files}) + "\n", encoding="utf-8")
-            with deferred_signals():   # a stop between the two renames would lose the earlier result
+            with critical():   # a stop between the two renames would lose the earlier result
                 if out.exists():
                     check_out(out, scenario)   # still ours (nothing added meanwhile)
                     old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
@@ -151,23 +150,9 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
             raise GridplanError(f"--out {out}: could not write the results ({exc.strerror or exc}); "
                                 f"nothing was written") from None
     finally:
-        with deferred_signals():
+        with critical():
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block is done (main thread, POSIX; elsewhere a no-op)."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _versions() -> dict[str, str]:

@@ -26,6 +26,7 @@ from sim.demand import draw_cases
 from sim.engine import pool_sizes, simulate_cases
 from sim.kpis import city_kpis, group_kpis, backlog, routine_coverage
 from sim.scenario import Scenario
+from sim.stopping import critical
 
 __all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval",
            "replication_seeds", "GROUPS"]
@@ -142,8 +143,10 @@ def map_tasks(func: Callable, tasks: list, processes: int | None = None,
         return out
     ex = ProcessPoolExecutor(max_workers=processes, initializer=_worker_init, initargs=(os.getpid(),))
     try:
+        with critical():   # submitting forks the workers: a stop must not land in an at-fork hook
+            results = ex.map(func, tasks)
         out = []
-        for r in ex.map(func, tasks):
+        for r in results:
             out.append(r)
             if progress:
                 progress(1)
@@ -171,15 +174,16 @@ def _worker_init(parent: int) -> None:
 
 def _stop(ex: ProcessPoolExecutor) -> None:
     """Terminate the pool's workers now and release the pool without waiting for running tasks."""
-    workers = list((getattr(ex, "_processes", None) or {}).values())
-    for w in workers:
-        w.terminate()
-    ex.shutdown(wait=False, cancel_futures=True)
-    for w in workers:
-        w.join(timeout=1)
-        if w.is_alive():   # pragma: no cover - SIGTERM is not ignored by workers
-            w.kill()
+    with critical():   # a repeated stop must not leave a worker running (the interpreter's exit would wait for it)
+        workers = list((getattr(ex, "_processes", None) or {}).values())
+        for w in workers:
+            w.terminate()
+        ex.shutdown(wait=False, cancel_futures=True)
+        for w in workers:
             w.join(timeout=1)
+            if w.is_alive():   # pragma: no cover - SIGTERM is not ignored by workers
+                w.kill()
+                w.join(timeout=1)
 
 
 def default_processes() -> int:
