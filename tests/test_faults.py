@@ -69,8 +69,11 @@ def wait_gone(sid: int, timeout: float) -> list[int]:
 
 
 def start(argv: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "gridplan.cli", *argv], cwd=cwd, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    """The command in a session of its own; stderr goes to cwd/stderr.txt (a pipe kept open by an
+    orphaned worker would make reading it hang instead of failing)."""
+    with open(cwd / "stderr.txt", "w") as err:
+        return subprocess.Popen([sys.executable, "-m", "gridplan.cli", *argv], cwd=cwd, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=err)
 
 
 def assert_no_debris(out: Path) -> None:
@@ -103,13 +106,15 @@ def test_stop_at_a_random_point(command, sig, tmp_path):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
     elapsed = time.monotonic() - t0
-    err = p.stderr.read()
+    err = (tmp_path / "stderr.txt").read_text()
+    left = wait_gone(p.pid, PROMPT_S)
+    for pid in left:   # a failing run must not leave them computing
+        os.kill(pid, signal.SIGKILL)
     assert elapsed < PROMPT_S, f"took {elapsed:.2f} s to stop {where}"
     assert "Traceback" not in err, f"{err} {where}"
     if rc != 0:    # 0: it finished before the stop
         assert rc == 128 + sig, f"exit code {rc}, stderr {err!r} {where}"
         assert len(err.strip().splitlines()) == 1 and ("interrupted" in err or "terminated" in err), (err, where)
-    left = wait_gone(p.pid, PROMPT_S)
     assert not left, f"processes {left} outlived the stop (there were {workers}) {where}"
     assert_no_debris(out)
     assert main([*SHORT[command], "--out", str(out)]) == 0, f"rerun failed {where}"
@@ -128,7 +133,10 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     assert len(workers) == 2, "the workers did not start"
     p.kill()
     p.wait(timeout=5)
-    assert not wait_gone(p.pid, PROMPT_S), "workers outlived their killed parent"
+    left = wait_gone(p.pid, PROMPT_S)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "workers outlived their killed parent"
 
 
 def _interrupt_while_writing(monkeypatch) -> None:
