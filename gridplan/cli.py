@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import logging
+import math
+import os
+import re
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
-from sim.errors import GridplanError
-from solvers.lpmodel import OBJECTIVES
-from solvers.lpsolve import SOLVERS
+from solvers.names import OBJECTIVES, SOLVER_CHOICES, SOLVER_HELP
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "entry", "build_parser"]
 
 log = logging.getLogger("gridplan")
 
@@ -24,36 +29,82 @@ def _cmd(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def _nonneg_float(text: str) -> float:
+# Plausible upper bounds of command-line values (the scenario's own numbers are bounded in sim.config).
+MAX_SEED = 2**32 - 1
+MAX_DAYS = 3_660
+MAX_REPS = 10_000
+MAX_PROCESSES = 1_024
+MAX_BUDGET_YUAN = 1e13
+MAX_SWEEP_POINTS = 200
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage text is one ``--help`` away)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        # A value such as -5:-1:1 is a (bad) value, not an unknown option: let the type check report it.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def _number(text: str, *, whole: bool = False, low: float = 0, high: float = float("inf"),
+            low_open: bool = False, unit: str = "") -> float:
+    """Parse one number in [low, high] (or (low, high]); argparse names the option in its error."""
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, found {text!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, found {text}")
-    return v
-
-
-def _nonneg_int(text: str) -> int:
-    v = _nonneg_float(text)
-    if v != int(v):
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, found {text!r}")
+    if whole and v != int(v):
         raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}")
-    return int(v)
-
-
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, found {v}")
+    if v < low or (low_open and v == low):
+        raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low:g}, found {text}")
+    if v > high:
+        raise argparse.ArgumentTypeError(f"must be <= {high:,.0f}{unit} (a plausible upper bound), found {text}")
     return v
+
+
+def _bounded(whole: bool = False, low: float = 0, high: float = float("inf"),
+             unit: str = "") -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        v = _number(text, whole=whole, low=low, high=high, unit=unit)
+        return int(v) if whole else v
+    parse.__name__ = "number"   # argparse shows this name for a value it cannot convert
+    return parse
+
+
+_seed = _bounded(whole=True, high=MAX_SEED)
+_days = _bounded(whole=True, low=1, high=MAX_DAYS, unit=" days")
+_reps = _bounded(whole=True, low=1, high=MAX_REPS, unit=" replications")
+_processes = _bounded(whole=True, low=1, high=MAX_PROCESSES, unit=" processes")
+_budget = _bounded(high=MAX_BUDGET_YUAN, unit=" yuan")
+_max_change = _bounded(whole=True, high=100_000, unit=" workers")
+_spread = _bounded(high=10_000, unit=" workers per 10,000 residents")
+
+
+def _budget_range(text: str) -> list[float]:
+    """FROM:TO:STEP in yuan (TO included): finite, FROM <= TO, STEP > 0, at most MAX_SWEEP_POINTS points."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected FROM:TO:STEP in yuan, found {text!r}")
+    a, b = (_number(x, high=MAX_BUDGET_YUAN, unit=" yuan") for x in parts[:2])
+    step = _number(parts[2], low=0, low_open=True, high=MAX_BUDGET_YUAN, unit=" yuan")
+    if b < a:
+        raise argparse.ArgumentTypeError(f"TO must be >= FROM, found {text!r}")
+    n = math.floor((b - a) / step + 1e-9) + 1
+    if n > MAX_SWEEP_POINTS:
+        raise argparse.ArgumentTypeError(f"gives {n:,} budget points, more than {MAX_SWEEP_POINTS}; "
+                                         f"use a larger STEP, found {text!r}")
+    return [a + i * step for i in range(n)]
 
 
 def build_parser() -> argparse.ArgumentParser:
     from gridplan import __version__
-    p = argparse.ArgumentParser(prog="gridplan", description=__doc__.splitlines()[0] if __doc__ else None)
+    p = _Parser(prog="gridplan", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--version", action="version", version=f"gridplan {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -64,6 +115,30 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("scenario", type=Path, help="scenario YAML file, or a folder holding scenario.yaml")
         return sp
 
+    def out_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
+
+    def sim_args(sp: argparse.ArgumentParser, reps: int) -> None:
+        sp.add_argument("--reps", type=_reps, default=reps, help=f"replications (default {reps})")
+        sp.add_argument("--days", type=_days, help="simulated days (default: the scenario's calendar.days; "
+                                                   "more than its warm-up)")
+        sp.add_argument("--seed", type=_seed, help="random seed, 0 to 2**32-1 (default: the scenario's seed)")
+        sp.add_argument("--processes", type=_processes, help="local processes (default: all cores)")
+        out_arg(sp)
+
+    def opt_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--objective", choices=OBJECTIVES, default="min-cost",
+                        help="min-cost, max-service (on-time work hours within a budget), rebalance (the baseline's "
+                             "money moved to where the work is) or equity")
+        sp.add_argument("--budget-yuan", type=_budget, help="total budget of all funders (yuan a year)")
+        sp.add_argument("--max-change", type=_max_change,
+                        help="largest change of workers per community from the baseline")
+        sp.add_argument("--equity-spread-per-10k", type=_spread,
+                        help="largest difference in workers per 10,000 residents between communities")
+        sp.add_argument("--free-mobile", action="store_true", help="let the model change mobile grid workers "
+                        "(default: kept at the baseline; the queueing curves do not value them)")
+        sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
+
     add("validate", _cmd("validate"), "validate a scenario and print a one-screen summary")
     sp = add("check", _cmd("check"), "check an allocation against every policy rule and budget (exit 1 if any fails)")
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
@@ -73,38 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("simulate", _cmd("simulate"), "simulate a year of case handling under an allocation")
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
     sp.add_argument("--partial", action="store_true", help="missing rows of the allocation come from the baseline")
-    sp.add_argument("--reps", type=_positive, default=5, help="independent replications (default 5)")
-    sp.add_argument("--days", type=_positive, help="simulated days (default: the scenario's calendar.days)")
-    sp.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
-    sp.add_argument("--processes", type=_positive, help="local processes (default: all cores)")
-    sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
+    sim_args(sp, 5)
     sp = add("allocate", _cmd("allocate_cmd"), "optimise workers and funds by linear programming")
-    sp.add_argument("--objective", choices=list(OBJECTIVES), default="min-cost")
-    sp.add_argument("--budget-yuan", type=_nonneg_float, help="total budget of all funders (yuan a year)")
-    sp.add_argument("--max-change", type=_nonneg_int, help="largest change of workers per community from the baseline")
-    sp.add_argument("--equity-spread-per-10k", type=_nonneg_float,
-                    help="largest difference in workers per 10,000 residents between communities")
-    sp.add_argument("--free-mobile", action="store_true", help="let the model change mobile grid workers "
-                    "(default: kept at the baseline; the queueing curves do not value them)")
-    sp.add_argument("--solver", choices=["auto", *SOLVERS], default="auto",
-                    help="auto: CBC for min-cost and equity, HiGHS (scipy) for max-service")
-    sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
-
-    def sim_args(sp: argparse.ArgumentParser, reps: int) -> None:
-        sp.add_argument("--reps", type=_positive, default=reps, help=f"replications (default {reps})")
-        sp.add_argument("--days", type=_positive, help="simulated days (default: the scenario's calendar.days)")
-        sp.add_argument("--seed", type=int, help="random seed (default: the scenario's seed)")
-        sp.add_argument("--processes", type=_positive, help="local processes (default: all cores)")
-        sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
-
-    def opt_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--objective", choices=list(OBJECTIVES), default="min-cost")
-        sp.add_argument("--budget-yuan", type=_nonneg_float, help="total budget of all funders (yuan a year)")
-        sp.add_argument("--max-change", type=_nonneg_int, help="largest change of workers per community")
-        sp.add_argument("--equity-spread-per-10k", type=_nonneg_float, help="largest spread of workers per 10,000")
-        sp.add_argument("--free-mobile", action="store_true", help="let the model change mobile grid workers")
-        sp.add_argument("--solver", choices=["auto", *SOLVERS], default="auto",
-                    help="auto: CBC for min-cost and equity, HiGHS (scipy) for max-service")
+    opt_args(sp)
+    out_arg(sp)
 
     sp = add("compare", _cmd("compare_cmd"), "simulate allocations on the same complaints and compare them")
     sp.add_argument("--allocation", type=Path, action="append", required=True,
@@ -116,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt_args(sp)
     sim_args(sp, 5)
     sp = add("sweep", _cmd("sweep_cmd"), "budget versus on-time frontier of max-service allocations")
-    sp.add_argument("--budget-yuan", required=True, help="FROM:TO:STEP in yuan a year")
-    sp.add_argument("--solver", choices=["auto", *SOLVERS], default="auto",
-                    help="auto: CBC for min-cost and equity, HiGHS (scipy) for max-service")
+    sp.add_argument("--budget-yuan", required=True, type=_budget_range,
+                    help=f"FROM:TO:STEP in yuan a year (TO included; at most {MAX_SWEEP_POINTS} points)")
+    sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
     sim_args(sp, 3)
     sp = add("run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
     opt_args(sp)
@@ -126,20 +173,108 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C), raised in the main thread so that context managers remove temporary files.
+
+    A subclass, not KeyboardInterrupt itself: CPython makes a process that saw a bare
+    KeyboardInterrupt pass through code run by ``PyRun_String`` (some extension
+    modules' imports) end by SIGINT even after gridplan caught it, not by exit code 130.
+    """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that context managers remove temporary files."""
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM become exceptions in the main thread, raised again every 0.5 s until the command ends.
+
+    Python drops an exception raised where it cannot propagate (a ``__del__``, a
+    weakref callback, some library's bare ``except``), so a single raise can be
+    lost and the command would run on; repeating it keeps every stop prompt.
+    Once ``ending`` is set (the command is reporting its end) signals do nothing.
+    Outside the main thread (an embedding program) signals are left alone.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> "_StopSignals":
+        self.signum: int | None = None
+        self.ending = False
+        self.lock = threading.Lock()
+        self.pid = os.getpid()
+        active = threading.current_thread() is threading.main_thread()
+        self.previous = {s: signal.signal(s, self._raise) for s in self.SIGNALS} if active else {}
+        return self
+
+    def _raise(self, signum: int, frame: object) -> None:
+        if os.getpid() != self.pid:   # a worker forked before it set its own handlers: it just ends
+            os._exit(128 + signum)
+        if self.ending:
+            return
+        if self.signum is None:
+            self.signum = signum
+            threading.Thread(target=self._repeat, name="gridplan-stop", daemon=True).start()
+        exc = Terminated() if self.signum == signal.SIGTERM else Interrupted()
+        # sim.stopping not (fully) imported yet: no critical section can be running
+        stop_now = getattr(sys.modules.get("sim.stopping"), "stop_now", None)
+        if stop_now is None:
+            raise exc
+        stop_now(exc)
+
+    def _repeat(self) -> None:
+        while True:
+            time.sleep(0.5)
+            with self.lock:
+                if self.ending:
+                    return
+                _thread.interrupt_main(self.signum)
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:        # no repeat is on its way once this is set
+            self.ending = True
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except GridplanError as exc:
-        print(f"gridplan: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # pragma: no cover
-        print("gridplan: interrupted", file=sys.stderr)
-        return 130
+    """Run one command; return its exit code (2: bad input, 130: Ctrl-C, 143: SIGTERM)."""
+    with _StopSignals() as stop:
+        try:
+            from sim.errors import GridplanError   # after the handlers: an early Ctrl-C is one line too
+            try:
+                args = build_parser().parse_args(argv)
+            except SystemExit as exc:      # --help, --version, or a bad option (one line already printed)
+                return int(exc.code or 0)
+            logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                                format="%(levelname)s %(name)s: %(message)s")
+            return int(args.func(args) or 0)
+        except KeyboardInterrupt as exc:
+            stop.ending = True     # first, before any call: a repeated signal must not interrupt the report
+            term = isinstance(exc, Terminated) or stop.signum == signal.SIGTERM
+            print(f"gridplan: {'terminated' if term else 'interrupted'}; nothing half-written was left",
+                  file=sys.stderr)
+            return 143 if term else 130
+        except GridplanError as exc:
+            print(f"gridplan: error: {exc}", file=sys.stderr)
+            return 2
+
+
+def entry() -> NoReturn:
+    """The ``gridplan`` program: :func:`main`, then exit with its code.
+
+    After a stop, everything of ours is cleaned up and the workers are gone; the
+    process then ends at once rather than in the interpreter's exit handlers, which
+    join the process pool's manager thread and could wait on a worker killed in
+    the middle of sending its result.
+    """
+    code = main()
+    if code in (130, 143):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

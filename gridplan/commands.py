@@ -106,6 +106,20 @@ def check(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ simulate
+def sim_days(args: argparse.Namespace, scenario: Scenario) -> int:
+    """The simulated days: ``--days`` or the scenario's, refused unless longer than the warm-up.
+
+    Raises:
+        GridplanError: ``--days`` is not more than the scenario's ``calendar.warmup_days``.
+    """
+    from sim.errors import GridplanError
+    days = args.days or scenario.spec.calendar.days
+    if days <= scenario.spec.calendar.warmup_days:
+        raise GridplanError(f"--days must be > the scenario's calendar.warmup_days "
+                            f"({scenario.spec.calendar.warmup_days}) so that some cases are counted, found {days}")
+    return days
+
+
 def run_sims(scenario: Scenario, allocation, reps: int, days: int | None, seed: int | None,
              processes: int | None, label: str, keep_first_log: bool = False):
     """Replications with a progress bar on the terminal (hidden when output is not a terminal)."""
@@ -168,17 +182,14 @@ def simulate(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     s = load_scenario(args.scenario)
     alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
-    days = args.days or s.spec.calendar.days
-    if days <= s.spec.calendar.warmup_days:
-        from sim.errors import GridplanError
-        raise GridplanError(f"--days must be > the scenario's warmup_days ({s.spec.calendar.warmup_days}): {days}")
+    days = sim_days(args, s)
     seed = s.spec.seed if args.seed is None else args.seed
     out = check_out(args.out or default_out(s, "simulate"), s)
     reps = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating", keep_first_log=True)
     with result_folder(out, s) as folder:
         write_simulation(folder, reps, alloc)
         write_json(folder / "metadata.json", metadata(
-            s, "simulate", seed=seed, replications=args.reps, days=days,
+            s, "simulate", args, seed=seed, replications=args.reps, days=days,
             warmup_days=s.spec.calendar.warmup_days, allocation=alloc.source,
             filled_from_baseline=list(alloc.filled_from_baseline),
             case_log="case_log.parquet holds replication 0"))
@@ -252,7 +263,7 @@ def allocate_cmd(args: argparse.Namespace) -> int:
     with result_folder(out, s) as folder:
         write_allocation_result(folder, s, res)
         write_json(folder / "metadata.json", metadata(
-            s, "allocate", objective=args.objective, solver=args.solver, options=res.options.__dict__,
+            s, "allocate", args, objective=args.objective, solver=args.solver, options=res.options.__dict__,
             objective_value=res.objective_value, cost_by_funder_yuan={"city": res.costs.city_yuan,
                                                                         **res.costs.district_yuan}))
     print(allocation_screen(s, res))
@@ -283,6 +294,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
     from solvers.compare import compare_allocations
     from tqdm import tqdm
     s = load_scenario(args.scenario)
+    sim_days(args, s)
     allocs = [("baseline", s.baseline)] if args.with_baseline else []
     for p in args.allocation:
         a = s.read_allocation(p, partial=True)
@@ -300,7 +312,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
         cmp.static.to_csv(folder / "compare_static.csv", index=False)
         for g, df in cmp.groups.items():
             df.to_csv(folder / f"compare_{g}.csv", index=False)
-        write_json(folder / "metadata.json", metadata(s, "compare", allocations=[a.source for _, a in allocs],
+        write_json(folder / "metadata.json", metadata(s, "compare", args, allocations=[a.source for _, a in allocs],
                                                      seed=cmp.runs[0].seed, replications=args.reps))
     for label, a in allocs:
         if a.filled_from_baseline:
@@ -310,10 +322,14 @@ def compare_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+VALIDATION_SEEDS = "seed + k x 1,000,003 in validation round k = 1, 2, ... (iterations.csv lists every seed)"
+
+
 def optimize_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from solvers.simopt import optimize
     s = load_scenario(args.scenario)
+    sim_days(args, s)
     out = check_out(args.out or default_out(s, "optimize"), s)
     opt = optimize(s, _options(args), reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
                    solver=args.solver, progress=print)
@@ -321,7 +337,7 @@ def optimize_cmd(args: argparse.Namespace) -> int:
         write_allocation_result(folder, s, opt.result)
         opt.iterations.to_csv(folder / "iterations.csv", index=False)
         opt.validation.summary().to_csv(folder / "validation_kpis.csv")
-        write_json(folder / "metadata.json", metadata(s, "optimize", stop_reason=opt.stop_reason,
+        write_json(folder / "metadata.json", metadata(s, "optimize", args, validation_seeds=VALIDATION_SEEDS, stop_reason=opt.stop_reason,
                                                      validation_missing=opt.validation_missing))
     print(f"stopped: {opt.stop_reason}")
     print(f"validation on fresh replications: "
@@ -333,14 +349,11 @@ def optimize_cmd(args: argparse.Namespace) -> int:
 
 def sweep_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
-    from sim.errors import GridplanError
-    from solvers.sweep import budget_points, sweep
+    from solvers.sweep import sweep
     from tqdm import tqdm
     s = load_scenario(args.scenario)
-    try:
-        budgets = budget_points(args.budget_yuan)
-    except ValueError as exc:
-        raise GridplanError(str(exc)) from None
+    sim_days(args, s)
+    budgets = args.budget_yuan   # parsed and bounded by the command line
     out = check_out(args.out or default_out(s, "sweep"), s)
     with tqdm(total=len(budgets), desc="budget points", unit="pt", disable=None, leave=False) as bar:
         df = sweep(s, budgets, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
@@ -361,7 +374,7 @@ def sweep_cmd(args: argparse.Namespace) -> int:
             ax.set_xlabel("total budget (M yuan)")
             ax.set_ylabel("simulated on-time share")
             (folder / "frontier.png").write_bytes(plot_png(fig))
-        write_json(folder / "metadata.json", metadata(s, "sweep", budgets_yuan=budgets, replications=args.reps))
+        write_json(folder / "metadata.json", metadata(s, "sweep", args, budgets_yuan=budgets, replications=args.reps))
     print(table(df.drop(columns=["note"], errors="ignore")))
     print(f"wrote {out}")
     return 0
@@ -381,6 +394,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     from solvers.compare import compare_allocations
     from solvers.simopt import optimize
     s = load_scenario(args.scenario)
+    sim_days(args, s)
     run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = check_out(args.out or Path("results") / s.name / run_id, s)
     seed = s.spec.seed if args.seed is None else args.seed
@@ -433,8 +447,7 @@ def run_cmd(args: argparse.Namespace) -> int:
         calib.to_csv(folder / "calibration.csv", index=False)
         write_report(folder, s, plans, cmp, calib, " ".join(sys.argv))
         write_json(folder / "metadata.json", metadata(
-            s, "run", seed=seed, compare_seed=seed + 7, replications=args.reps,
-            days=args.days or s.spec.calendar.days, objective=args.objective,
+            s, "run", args, compare_seed=seed + 7, validation_seeds=VALIDATION_SEEDS, replications=args.reps,
             plans={p.label: {"stop_reason": p.opt.stop_reason, "validation_missing": p.opt.validation_missing}
                    for p in plans}))
     print(f"wrote {out}/report.html")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sim.errors import GridplanError
+from sim.stopping import critical
 from sim.scenario import Scenario
 
 __all__ = ["result_folder", "check_out", "metadata", "default_out", "write_json", "check_out_file", "MARKER"]
@@ -42,6 +45,9 @@ def check_out(out: Path, scenario: Scenario | None = None) -> Path:
     """
     out = Path(out)
     resolved = out.resolve()
+    cwd = Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise GridplanError(f"--out {out}: is the current folder or one of its parents; choose a new folder name")
     if scenario is not None:
         for f in scenario.files:
             if resolved == f.resolve().parent or resolved in f.resolve().parents:
@@ -53,12 +59,20 @@ def check_out(out: Path, scenario: Scenario | None = None) -> Path:
         if foreign:
             raise GridplanError(f"--out {out}: folder holds {len(foreign)} file(s) gridplan did not write "
                                 f"(e.g. {foreign[0]!r}); choose a new or empty folder")
-    parent = resolved.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise GridplanError(f"--out {out}: cannot write in {parent}; choose a writable folder")
+    _check_parent(out, resolved)
     return out
+
+
+def _check_parent(out: Path, resolved: Path) -> None:
+    """The nearest existing ancestor of ``resolved`` must be a folder we can write in."""
+    parent = resolved.parent
+    while not parent.exists() and not parent.is_symlink():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise GridplanError(f"--out {out}: {parent} is not a folder; choose a path inside a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GridplanError(f"--out {out}: cannot write in {parent} (read-only or no permission); "
+                            f"choose a writable folder")
 
 
 def check_out_file(out: Path, header: str, scenario: Scenario | None = None) -> Path:
@@ -84,11 +98,7 @@ def check_out_file(out: Path, header: str, scenario: Scenario | None = None) -> 
         if out.is_symlink() or first != header:
             raise GridplanError(f"--out {out}: file exists and was not written by this command; "
                                 f"choose a new file name")
-    parent = out.resolve().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise GridplanError(f"--out {out}: cannot write in {parent}; choose a writable folder")
+    _check_parent(out, out.resolve())
     return out
 
 
@@ -115,7 +125,7 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
         GridplanError: when ``out`` may not be written (see :func:`check_out`) or the
             disk refuses the write.
     """
-    out = check_out(Path(out), scenario)
+    out = check_out(Path(os.path.abspath(out)), scenario)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
@@ -127,20 +137,22 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
             yield tmp
             files = sorted(e.name for e in tmp.iterdir())
             (tmp / MARKER).write_text(json.dumps({"tool": "gridplan", "files": files}) + "\n", encoding="utf-8")
-            if out.exists():
-                check_out(out, scenario)   # still ours (nothing added meanwhile)
-                old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-                os.replace(out, old / "x")
-                os.replace(tmp, out)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, out)
+            with critical():   # a stop between the two renames would lose the earlier result
+                if out.exists():
+                    check_out(out, scenario)   # still ours (nothing added meanwhile)
+                    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+                    os.replace(out, old / "x")
+                    os.replace(tmp, out)
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(tmp, out)
         except OSError as exc:
             raise GridplanError(f"--out {out}: could not write the results ({exc.strerror or exc}); "
                                 f"nothing was written") from None
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        with critical():
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _versions() -> dict[str, str]:
@@ -153,16 +165,52 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _git_commit() -> str | None:
+def _git(*argv: str) -> str | None:
+    """Output of a git command in this package's folder, or None (not a checkout, no git)."""
     try:
         here = Path(__file__).resolve().parent
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        return r.stdout.strip() or None if r.returncode == 0 else None
+        r = subprocess.run(["git", *argv], cwd=here, capture_output=True, text=True, timeout=5)
+        return r.stdout if r.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
 
 
-def metadata(scenario: Scenario, command: str, **extra: object) -> dict:
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _plain(value: object) -> object:
+    """A command-line value as JSON (paths as text)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+def metadata(scenario: Scenario, command: str, args: argparse.Namespace | None = None, **extra: object) -> dict:
+    """What a result folder needs to be reproduced: settings, input hashes, versions, commit.
+
+    With ``args``: every command-line setting, the seed and days actually used (the
+    scenario's when not given), and the sha256 of every ``--allocation`` file.
+    ``extra`` adds or overrides entries.
+    """
+    settings: dict[str, object] = {}
+    used: dict[str, object] = {}
+    inputs = {str(f): _sha256(f) for f in scenario.files}
+    if args is not None:
+        settings = {k: _plain(v) for k, v in vars(args).items() if not callable(v)}
+        if hasattr(args, "seed"):
+            used["seed"] = scenario.spec.seed if args.seed is None else args.seed
+        if hasattr(args, "days"):
+            used["days"] = args.days or scenario.spec.calendar.days
+            used["warmup_days"] = scenario.spec.calendar.warmup_days
+        allocations = getattr(args, "allocation", None) or []
+        for a in allocations if isinstance(allocations, list) else [allocations]:
+            inputs[str(a)] = _sha256(a)
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "command": command,
         "command_line": sys.argv,
@@ -171,8 +219,12 @@ def metadata(scenario: Scenario, command: str, **extra: object) -> dict:
         "scenario_path": str(scenario.path),
         "scenario_sha256": scenario.sha256,
         "scenario_files": [str(f) for f in scenario.files],
+        "input_files_sha256": inputs,
+        "settings": settings,
+        **used,
         "versions": _versions(),
-        "git_commit": _git_commit(),
+        "git_commit": commit.strip() or None if commit else None,
+        "git_dirty": bool(status.strip()) if status is not None else None,
         "assumptions": list(scenario.spec.assumptions),
         **extra,
     }

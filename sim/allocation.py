@@ -10,6 +10,8 @@ can edit it in a spreadsheet and feed it back::
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -25,6 +27,17 @@ __all__ = ["Allocation", "read_allocation", "write_allocation", "atomic_write_te
 COMMUNITY_COLUMNS = ["workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan"]
 STREET_COLUMNS = ["street_office_staff", "mobile_grid_workers"]
 COLUMNS = ["level", "id", *COMMUNITY_COLUMNS, *STREET_COLUMNS]
+
+# Plausible upper bounds per cell (a community, a street). They keep sums far from
+# int64 overflow and a typo (an extra zero block) from passing as a plan.
+MAXIMUM: dict[str, tuple[float, str]] = {
+    "workers": (100_000, "workers per community"),
+    "secretary_assistants": (100_000, "secretary assistants per community"),
+    "work_fund_yuan": (1e11, "yuan a year per community"),
+    "service_fund_yuan": (1e11, "yuan a year per community"),
+    "street_office_staff": (100_000, "staff per street"),
+    "mobile_grid_workers": (1_000_000, "mobile grid workers per street"),
+}
 
 
 def _frozen(a: np.ndarray, dtype: type) -> np.ndarray:
@@ -103,8 +116,10 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_allocation(allocation: Allocation, path: Path) -> None:
-    """Write the allocation table atomically."""
-    atomic_write_text(path, "\n".join(",".join(r) for r in allocation.to_rows()) + "\n")
+    """Write the allocation table atomically, quoting cells as CSV needs (ids with commas, quotes, newlines)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(allocation.to_rows())
+    atomic_write_text(path, buf.getvalue())
 
 
 def read_allocation(path: Path, community_ids: tuple[str, ...], street_ids: tuple[str, ...],
@@ -134,7 +149,7 @@ def read_allocation(path: Path, community_ids: tuple[str, ...], street_ids: tupl
         svals = {c: np.full(s, np.nan) for c in STREET_COLUMNS}
     seen_c, seen_s = set(), set()
     parsed = {c: table.numbers(c, integer=c not in ("work_fund_yuan", "service_fund_yuan"), minimum=0,
-                               allow_blank=True) if table.has(c) else np.full(len(table), np.nan)
+                               maximum=MAXIMUM[c], allow_blank=True) if table.has(c) else np.full(len(table), np.nan)
               for c in COMMUNITY_COLUMNS + STREET_COLUMNS}
     for r, (level, rid) in enumerate(zip(levels, ids)):
         if level == "community":

@@ -7,7 +7,10 @@ numbers) and the same numbers whatever the number of processes.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -25,6 +28,7 @@ from sim.engine import simulate_cases
 from sim.kpis import (backlog, city_kpis, community_staff_kpis, duty_hours_table, group_kpis, hotline_shares,
                       street_staff_kpis, waiting_kpis)
 from sim.scenario import Scenario
+from sim.stopping import critical
 
 __all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval", "kpi_range", "window_kpis",
            "replication_seeds", "GROUPS"]
@@ -189,7 +193,12 @@ class Replications:
 
 def map_tasks(func: Callable, tasks: list, processes: int | None = None,
               progress: Callable[[int], None] | None = None) -> list:
-    """``[func(t) for t in tasks]`` on local processes (default: all cores), results in task order."""
+    """``[func(t) for t in tasks]`` on local processes (default: all cores), results in task order.
+
+    On any exception in the parent (Ctrl-C, SIGTERM turned into an exception by the
+    command line, a failed task) the workers are terminated at once, not awaited.
+    Workers ignore Ctrl-C (the parent stops them) and die with the parent.
+    """
     processes = min(len(tasks), processes or default_processes())
     if processes <= 1:
         out = []
@@ -198,13 +207,49 @@ def map_tasks(func: Callable, tasks: list, processes: int | None = None,
             if progress:
                 progress(1)
         return out
-    with ProcessPoolExecutor(max_workers=processes) as ex:
+    ex = ProcessPoolExecutor(max_workers=processes, initializer=_worker_init, initargs=(os.getpid(),))
+    try:
+        with critical():   # submitting forks the workers: a stop must not land in an at-fork hook
+            results = ex.map(func, tasks)
         out = []
-        for r in ex.map(func, tasks):
+        for r in results:
             out.append(r)
             if progress:
                 progress(1)
-        return out
+    except BaseException:
+        _stop(ex)
+        raise
+    ex.shutdown()
+    return out
+
+
+PR_SET_PDEATHSIG = 1   # linux/prctl.h
+
+
+def _worker_init(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:   # the kernel kills this worker when its parent dies, even by SIGKILL
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent:   # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _stop(ex: ProcessPoolExecutor) -> None:
+    """Terminate the pool's workers now and release the pool without waiting for running tasks."""
+    with critical():   # a repeated stop must not leave a worker running (the interpreter's exit would wait for it)
+        workers = list((getattr(ex, "_processes", None) or {}).values())
+        for w in workers:
+            w.terminate()
+        ex.shutdown(wait=False, cancel_futures=True)
+        for w in workers:
+            w.join(timeout=1)
+            if w.is_alive():   # pragma: no cover - SIGTERM is not ignored by workers
+                w.kill()
+                w.join(timeout=1)
 
 
 def default_processes() -> int:

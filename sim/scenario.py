@@ -23,6 +23,49 @@ COMMUNITY_REQUIRED = ["community_id", "street_id", "urban_residents", "household
 COMMUNITY_OPTIONAL = {"special_households": ("special_households", "ordinary_households"),
                       "party_members": ("party_members_per_1000",)}
 
+# Plausible upper bounds of communities.csv cells (the largest Chinese communities
+# have a few hundred thousand residents).
+TABLE_MAXIMUM: dict[str, tuple[float, str]] = {
+    "urban_residents": (1_000_000, "residents per community"),
+    "households": (1_000_000, "households per community"),
+    "grids": (10_000, "grids per community"),
+    "special_households": (1_000_000, "special-attention households per community"),
+    "party_members": (1_000_000, "party members per community"),
+}
+# Beijing's 12345 hotline, serving 21 million people, takes about 20 million contacts a year.
+MAX_CASES_PER_YEAR = 50_000_000
+
+
+def _table_path(path: Path, field: str, name: str) -> Path:
+    """The table ``name`` relative to the scenario's folder, refused if it leads outside that folder.
+
+    Absolute paths, ``..`` escapes and symbolic links pointing elsewhere are refused,
+    so that a scenario file cannot make gridplan read (and copy into its results)
+    files that are not part of the scenario.
+    """
+    folder = path.parent.resolve()
+    if Path(name).is_absolute() or name.startswith("~"):
+        raise ScenarioError(f"{path}: field '{field}' must be a path relative to the scenario's folder, "
+                            f"found {name!r}")
+    try:
+        resolved = (folder / name).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:   # a NUL byte, a symbolic-link loop
+        raise ScenarioError(f"{path}: field '{field}': not a usable file name ({exc}), found {name!r}") from None
+    if folder not in resolved.parents:
+        raise ScenarioError(f"{path}: field '{field}' must name a file inside the scenario's folder {folder} "
+                            f"(symbolic links included), found {name!r}")
+    return path.parent / name
+
+
+def _check_demand(path: Path, spec: ScenarioSpec, residents: np.ndarray) -> None:
+    """Refuse a demand so large that one simulated year would not fit in memory."""
+    per_day = sum(c.rate_per_10k_per_day for c in spec.demand.channels.values()) * float(residents.sum()) / 10_000
+    peak = max([1.0, *(s.multiplier for s in spec.demand.surges)])
+    if per_day * 365 * peak > MAX_CASES_PER_YEAR:
+        raise ScenarioError(f"{path}: field 'demand.channels': the rates and residents give "
+                            f"{per_day * 365 * peak:,.0f} cases a year (surges included); more than the plausible "
+                            f"{MAX_CASES_PER_YEAR:,} cases a year")
+
 
 def _ro(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
@@ -97,9 +140,14 @@ def _format_pydantic(path: Path, exc: pydantic.ValidationError) -> str:
         return f"{path}: missing required field '{loc}'"
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
-    shown = repr(value) if not isinstance(value, (dict, list, tuple)) else type(value).__name__
+    shown = f"; found {_short(value)}" if not isinstance(value, (dict, list, tuple)) else ""
     more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return f"{path}: field '{loc}': {msg}; found {shown}{more}"
+    return f"{path}: field '{loc}': {msg}{shown}{more}"
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -127,7 +175,7 @@ def load_scenario(path: str | Path) -> Scenario:
                                 f"(street {s.id}); known: {', '.join(district_ids)}")
     street_district = np.array([dindex[s.district] for s in spec.streets], dtype=np.int64)
 
-    table_path = path.parent / spec.communities_table
+    table_path = _table_path(path, "communities_table", spec.communities_table)
     table = read_csv_table(table_path)
     grid_cols = [f"grids_{g}" for g in spec.grid_classes]
     table.require_columns(COMMUNITY_REQUIRED + grid_cols, ["name", *COMMUNITY_OPTIONAL])
@@ -140,14 +188,17 @@ def load_scenario(path: str | Path) -> Scenario:
         if sid not in sindex:
             raise table.fail(r, "street_id", f"unknown street {sid!r} (community {community_ids[r]})")
         community_street[r] = sindex[sid]
-    residents = table.numbers("urban_residents", integer=True, strictly_positive=True).astype(np.int64)
-    households = table.numbers("households", integer=True, strictly_positive=True).astype(np.int64)
+    residents = table.numbers("urban_residents", integer=True, strictly_positive=True,
+                              maximum=TABLE_MAXIMUM["urban_residents"]).astype(np.int64)
+    households = table.numbers("households", integer=True, strictly_positive=True,
+                               maximum=TABLE_MAXIMUM["households"]).astype(np.int64)
     bad = np.flatnonzero(households > residents)
     if bad.size:
         r = int(bad[0])
         raise table.fail(r, "households", f"households must be <= urban_residents ({residents[r]}), "
                                           f"found {households[r]} (community {community_ids[r]})")
-    grids = np.column_stack([table.numbers(c, integer=True, minimum=0) for c in grid_cols]).astype(np.int64)
+    grids = np.column_stack([table.numbers(c, integer=True, minimum=0, maximum=TABLE_MAXIMUM["grids"])
+                             for c in grid_cols]).astype(np.int64)
     no_grid = np.flatnonzero(grids.sum(axis=1) == 0)
     if no_grid.size:
         r = int(no_grid[0])
@@ -160,7 +211,7 @@ def load_scenario(path: str | Path) -> Scenario:
                 raise ScenarioError(f"{table_path}: missing column {col}, needed by duty '{users[0]}' "
                                     f"(driver {spec.duties.scheduled[users[0]].driver})")
             continue
-        optional[col] = table.numbers(col, integer=True, minimum=0).astype(np.int64)
+        optional[col] = table.numbers(col, integer=True, minimum=0, maximum=TABLE_MAXIMUM[col]).astype(np.int64)
     if "special_households" in optional:
         bad = np.flatnonzero(optional["special_households"] > households)
         if bad.size:
@@ -172,7 +223,8 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(f"{path}: field 'streets': street {street_ids[empty_streets[0]]!r} has no communities "
                             f"in {table_path.name}")
 
-    alloc_path = path.parent / spec.baseline_allocation_table
+    _check_demand(path, spec, residents)
+    alloc_path = _table_path(path, "baseline_allocation_table", spec.baseline_allocation_table)
     try:
         baseline = read_allocation(alloc_path, community_ids, street_ids)
     except AllocationError as exc:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
 from sim.errors import ScenarioError
+from sim.yamlio import read_text
 
 __all__ = ["CsvTable", "read_csv_table"]
 
@@ -49,8 +51,12 @@ class CsvTable:
         return [r[i].strip() for r in self.rows]
 
     def numbers(self, column: str, *, integer: bool, minimum: float | None = None,
-                strictly_positive: bool = False, allow_blank: bool = False) -> np.ndarray:
-        """Parse one column; blank cells become NaN when ``allow_blank``."""
+                strictly_positive: bool = False, allow_blank: bool = False,
+                maximum: tuple[float, str] | None = None) -> np.ndarray:
+        """Parse one column; blank cells become NaN when ``allow_blank``.
+
+        ``maximum`` is a plausible upper bound and its unit, e.g. ``(1e6, "residents")``.
+        """
         out = np.empty(len(self.rows), dtype=float)
         for r, cell in enumerate(self.text(column)):
             if cell == "":
@@ -70,6 +76,9 @@ class CsvTable:
                 raise self.fail(r, column, f"must be > 0, found {cell}")
             if minimum is not None and value < minimum:
                 raise self.fail(r, column, f"must be >= {minimum:g}, found {cell}")
+            if maximum is not None and value > maximum[0]:
+                raise self.fail(r, column, f"must be <= {maximum[0]:,.0f} {maximum[1]} "
+                                           f"(a plausible upper bound), found {cell}")
             out[r] = value
         return out
 
@@ -85,21 +94,31 @@ class CsvTable:
         return ids
 
 
+MAX_TABLE_BYTES = 500_000_000   # ~5 million communities; beyond that a file is not a planning table
+
+
 def read_csv_table(path: Path, error: type[Exception] = ScenarioError) -> CsvTable:
-    """Read a CSV with a header row; raise ``error`` if the file is absent or ragged."""
+    """Read a UTF-8 CSV with a header row (a byte-order mark is accepted).
+
+    Raises:
+        error: the file is absent, unreadable, too large, not UTF-8, ragged or
+            not CSV (one line naming the file and the line).
+    """
     if not path.is_file():
         raise error(f"{path}: table file does not exist")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
+    reader = csv.reader(io.StringIO(read_text(path, error, max_bytes=MAX_TABLE_BYTES), newline=""))
+    try:
         try:
             header = [h.strip() for h in next(reader)]
         except StopIteration:
             raise error(f"{path}: empty file; expected a header row") from None
         rows = []
-        for line_no, row in enumerate(reader, start=2):
+        for row in reader:
             if not row or all(c.strip() == "" for c in row):
                 continue
             if len(row) != len(header):
-                raise error(f"{path}: line {line_no}: expected {len(header)} cells, found {len(row)}")
+                raise error(f"{path}: line {reader.line_num}: expected {len(header)} cells, found {len(row)}")
             rows.append(row)
+    except csv.Error as exc:
+        raise error(f"{path}: line {reader.line_num}: not a valid CSV line ({exc})") from None
     return CsvTable(path, header, rows, error)

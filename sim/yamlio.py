@@ -3,23 +3,53 @@
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Hashable
 from typing import Any
 
 import yaml
 
 from sim.errors import ScenarioError
 
-__all__ = ["read_yaml", "read_scenario_tree"]
+__all__ = ["read_yaml", "read_text", "read_scenario_tree", "MAX_YAML_BYTES"]
+
+
+MAX_YAML_BYTES = 5_000_000     # a scenario file is a page or two; anything larger is not a scenario
+MAX_YAML_DEPTH = 50            # the schema nests 6 levels; deeper nesting is an attack or an accident
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys (YAML silently keeps the last)."""
+    """SafeLoader that refuses aliases and deep nesting and rejects duplicate mapping keys.
+
+    YAML silently keeps the last of two equal keys. Aliases (``*name``) are refused
+    outright: a scenario has no need for them (``extends`` shares values between
+    files) and nested aliases expand exponentially (the "billion laughs").
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} is not allowed in scenario files; write the value out "
+                            f"(or share values between files with 'extends')", event.start_mark)
+        depth = getattr(self, "_depth", 0)
+        if depth >= MAX_YAML_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nesting deeper than {MAX_YAML_DEPTH} levels",
+                                              self.peek_event().start_mark)
+        self._depth = depth + 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, Hashable):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a mapping key must be a plain value, found a {type(key).__name__}", key_node.start_mark
+            )
         if key in mapping:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -31,20 +61,46 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def read_text(path: Path, error: type[Exception] = ScenarioError, max_bytes: int | None = None) -> str:
+    """Read a UTF-8 text file (a UTF-8 byte-order mark is accepted and dropped).
+
+    Raises:
+        error: one line naming the file when it is absent, unreadable, larger than
+            ``max_bytes``, or not UTF-8 (with the byte offset of the first bad byte).
+    """
+    try:
+        if max_bytes is not None and path.stat().st_size > max_bytes:
+            raise error(f"{path}: file is larger than {max_bytes:,} bytes; not a plausible scenario file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte offset {exc.start}); "
+                    f"save the file as UTF-8") from None
+
+
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file; raise ScenarioError naming the file and line on any problem."""
     if not path.is_file():
         raise ScenarioError(f"{path}: file does not exist")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, max_bytes=MAX_YAML_BYTES)
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (strict safe loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = exc.problem or exc.context or "syntax error"
-        raise ScenarioError(f"{path}: YAML error at {where}: {problem}") from None
-    except yaml.YAMLError as exc:  # pragma: no cover - non-marked errors are rare
-        raise ScenarioError(f"{path}: YAML error: {exc}") from None
+        raise ScenarioError(f"{path}: YAML error at {where}: {_one_line(problem)}") from None
+    except yaml.YAMLError as exc:   # e.g. a reader error: a control character in the text
+        raise ScenarioError(f"{path}: YAML error: {_one_line(exc)}") from None
+    except ValueError:              # Python refuses to convert an integer of more than 4,300 digits
+        raise ScenarioError(f"{path}: YAML error: a number has too many digits (more than 4,300)") from None
+
+
+def _one_line(x: object) -> str:
+    return " ".join(str(x).split())
 
 
 def _deep_merge(base: Any, override: Any) -> Any:

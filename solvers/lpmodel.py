@@ -23,7 +23,7 @@ from solvers.policy import ALLOCATION_FIELD, rule_requirements
 
 __all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES", "SERVICE_OBJECTIVES", "COVERAGE_UTILISATION"]
 
-OBJECTIVES = ("min-cost", "max-service", "rebalance", "equity")
+from solvers.names import OBJECTIVES  # noqa: E402  (one list for the model and the command line)
 SERVICE_OBJECTIVES = ("max-service",)
 EPS_COST = 1e-9  # tie-break per yuan in max-service and equity: cheapest among the best
 # Share of available hours a unit can turn into cases and duties done on time (prediction of coverage in

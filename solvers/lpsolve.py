@@ -18,7 +18,7 @@ from solvers.lpmodel import LpModel
 __all__ = ["Status", "LpSolution", "solve", "residuals", "SOLVERS"]
 
 log = logging.getLogger(__name__)
-SOLVERS = ("cbc", "highs", "scipy")
+from solvers.names import SOLVERS  # noqa: E402
 
 
 class Status(enum.Enum):

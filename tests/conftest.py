@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import shutil
 from pathlib import Path
 
@@ -44,3 +45,16 @@ def drop_duties(folder: Path) -> None:
     start = text.index("\nduties:")
     end = text.index("\ntargets:", start)
     path.write_text(text[:start] + text[end:])
+
+
+# Outcomes of the hostile-input suite (tests/test_hostile_inputs.py), reported at the end of the run.
+HOSTILE_TALLY: collections.Counter = collections.Counter()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    t = HOSTILE_TALLY
+    if t["tried"]:
+        terminalreporter.write_sep("-", "hostile inputs")
+        terminalreporter.write_line(
+            f"cases tried {t['tried']}, clean errors {t['clean']}, tracebacks {t['traceback']}, hangs {t['hang']}, "
+            f"accepted-but-invalid {t['accepted']}, other unclear errors {t['unclear']}")

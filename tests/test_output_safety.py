@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from gridplan.cli import main
-from tests.conftest import SCENARIOS
+from tests.conftest import ROOT, SCENARIOS
 
 SIM = ["simulate", str(SCENARIOS / "tiny"), "--reps", "1", "--days", "20", "--processes", "1"]
 
@@ -109,3 +110,34 @@ def test_check_header_matches_the_table(tiny):
     from gridplan.commands import CHECK_HEADER
     from solvers.policy import check_policy
     assert ",".join(check_policy(tiny, tiny.baseline).rows.columns) == CHECK_HEADER
+
+
+ALLOC = str(SCENARIOS / "tiny" / "baseline_allocation.csv")
+SHORT = ["--reps", "1", "--days", "20", "--processes", "1"]
+
+
+@pytest.mark.parametrize("argv,used", [
+    (["simulate", "--allocation", ALLOC, *SHORT], {"seed": 7, "days": 20}),
+    (["compare", "--allocation", ALLOC, *SHORT, "--seed", "5"], {"seed": 5, "days": 20}),
+    (["optimize", *SHORT], {"seed": 7, "days": 20}),
+    (["sweep", "--budget-yuan", "2700000:2700000:1", *SHORT], {"seed": 7, "days": 20}),
+    (["run", *SHORT, "--seed", "3"], {"seed": 3, "days": 20, "compare_seed": 10}),
+])
+def test_metadata_records_every_setting_and_input(argv, used, tmp_path):
+    import json
+    out = tmp_path / "out"
+    assert main([argv[0], str(SCENARIOS / "tiny"), *argv[1:], "--out", str(out)]) in (0, 1)
+    meta = json.loads((out / "metadata.json").read_text())
+    for k, v in used.items():
+        assert meta[k] == v, (k, meta.get(k))
+    settings = meta["settings"]
+    assert {"reps", "days", "seed", "processes"} <= set(settings) and settings["reps"] == 1
+    if argv[0] in ("optimize", "run"):
+        assert settings["objective"] == "min-cost" and "validation_seeds" in meta
+    inputs = meta["input_files_sha256"]
+    assert all(len(h) == 64 for h in inputs.values())
+    assert {p.name for p in map(Path, inputs)} >= {"scenario.yaml", "communities.csv", "baseline_allocation.csv"}
+    if "--allocation" in argv:
+        assert ALLOC in inputs
+    if (ROOT / ".git").exists():     # a checkout (a worktree's .git is a file)
+        assert isinstance(meta["git_dirty"], bool) and len(meta["git_commit"]) == 40
