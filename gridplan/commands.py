@@ -246,7 +246,7 @@ def allocation_screen(scenario: Scenario, res) -> str:
     if res.options.objective == "rebalance":
         lines.append(f"  capacity margin reached: the busiest unit plans at {1 / -res.objective_value:.1%} of its "
                      f"available hours")
-    lines.append("Shadow prices (LP relaxation):")
+    lines.append("Shadow prices (LP marginal rates; 'exact' where a re-solve with the next whole step was run):")
     lines += [f"  {t}" for t in res.shadow_prices.explanation]
     ch = res.changes(scenario, "district")
     lines.append("Change from the baseline by district:")
@@ -259,7 +259,8 @@ def allocate_cmd(args: argparse.Namespace) -> int:
     from solvers.allocator import allocate
     s = load_scenario(args.scenario)
     out = check_out(args.out or default_out(s, "allocate"), s)
-    res = allocate(s, _options(args), solver=args.solver)
+    from solvers.allocator import next_step_costs
+    res = next_step_costs(s, allocate(s, _options(args), solver=args.solver), args.solver)
     with result_folder(out, s) as folder:
         write_allocation_result(folder, s, res)
         write_json(folder / "metadata.json", metadata(
@@ -426,6 +427,8 @@ def run_cmd(args: argparse.Namespace) -> int:
         view = calib.assign(model=[f"{shown(m)} [{shown(lo)}, {shown(hi)}]" if not np.isnan(lo) else shown(m)
                                    for m, lo, hi in zip(calib.model, calib.ci95_low, calib.ci95_high)])
         print(table(view[["figure", "source", "model", "verdict"]]))
+    from solvers.allocator import next_step_costs
+    plans[0].opt.result = next_step_costs(s, plans[0].opt.result, args.solver)
     with result_folder(out, s) as folder:
         first = plans[0].opt
         write_allocation_result(folder, s, first.result)

@@ -38,7 +38,8 @@ from solvers.lpmodel import COVERAGE_UTILISATION, SERVICE_OBJECTIVES, Allocation
 from solvers.lpsolve import LpSolution, Status, residuals, solve
 from solvers.policy import check_policy, rule_requirements
 
-__all__ = ["AllocationResult", "allocate", "explain_infeasible", "deciding_constraints", "predicted_coverage"]
+__all__ = ["AllocationResult", "allocate", "explain_infeasible", "deciding_constraints", "predicted_coverage",
+           "next_step_costs"]
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,14 @@ def _drop_rows(m: LpModel, group: str) -> LpModel:
                    row_groups={k: v for k, v in m.row_groups.items() if k != group})
 
 
-def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective: str) -> pd.DataFrame:
-    """Shadow prices from the LP relaxation, per rule (per unit of its minimum) and per budget (per M yuan)."""
+def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective: str,
+                   binding_rows: np.ndarray) -> pd.DataFrame:
+    """Shadow prices from the LP relaxation, per rule (per unit of its minimum) and per budget (per M yuan).
+
+    These are marginal *rates* of the LP relaxation; ``next_step_costs`` gives the exact cost of the next
+    whole step by re-solving. ``binding_rows`` counts rows with zero slack, the one definition used
+    everywhere (console, constraints.csv, this table).
+    """
     spec = scenario.spec
     service = objective in SERVICE_OBJECTIVES
     unit_word = {"min-cost": "yuan a year", "max-service": "on-time work hours a year",
@@ -192,14 +199,12 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
         # f is the cost (min-cost) or minus the benefit (max-service, equity).
         step = 1000.0 if rule.kind.value == "work_fund_yuan_per_1000_households" else 1.0
         df = float(np.sum(-duals[idx] * m.row_scale[rid])) * step
-        binding = int(np.sum(np.abs(duals[idx]) > 1e-9))
+        binding = int(np.sum(binding_rows[idx]))
         new = f"from {rule.minimum:g} to {rule.minimum + step:g}"
         if objective == "min-cost":
-            value, text = df, f"raising '{rid}' {new} costs {df:,.0f} yuan a year"
+            value, text = df, f"raising '{rid}' {new}: LP marginal rate {df:,.0f} yuan a year"
         elif service:
             value, text = -df, f"raising '{rid}' {new} changes on-time work hours by {-df:,.0f} a year"
-        elif objective == "rebalance":
-            value, text = -df, f"raising '{rid}' {new} changes the busiest unit's capacity margin by {-df:,.4f}"
         else:
             value, text = -df, f"raising '{rid}' {new} changes the worst workers per 10,000 by {-df:,.3f}"
         value = 0.0 if abs(value) < 1e-9 else value
@@ -216,12 +221,10 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
                 text = f"one more million yuan for {name} buys {d:,.0f} more on-time work hours a year"
             elif objective == "equity":
                 text = f"one more million yuan for {name} raises the worst workers per 10,000 by {d:,.3f}"
-            elif objective == "rebalance":
-                text = f"one more million yuan for {name} raises the busiest unit's capacity margin by {d:,.4f}"
             else:
                 text = f"the {name} budget does not limit the cheapest allocation" if abs(d) < 1e-9 else \
                     f"one more million yuan for {name} saves {d:,.0f} yuan"
-            rows.append(("budget", name, "+1 M yuan", d, unit_word, int(abs(duals[r]) > 1e-9), 1, text))
+            rows.append(("budget", name, "+1 M yuan", d, unit_word, int(binding_rows[r]), 1, text))
     return pd.DataFrame(rows, columns=["kind", "name", "change", "effect", "unit", "binding_rows", "rows",
                                        "explanation"])
 
@@ -319,10 +322,35 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
     return AllocationResult(
         allocation=alloc, options=opts, objective_value=float(sol.objective),
         costs=funder_costs(scenario, alloc), constraints=cons,
-        shadow_prices=_shadow_prices(scenario, m, duals, opts.objective),
+        shadow_prices=_shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),
         expected_on_time_share=float(share @ cases / cases.sum()),
         expected_overdue_cases=float(cases @ (1 - share)), model=m, solver=solver, curves=curves,
         deciding_community=dc, deciding_street=ds, expected_duty_coverage=predicted_coverage(scenario, alloc)[2])
+
+
+def next_step_costs(scenario: Scenario, res: AllocationResult, solver: str = "auto") -> AllocationResult:
+    """Add the exact cost of raising each rule's minimum by one step (a min-cost re-solve, whole people) to
+    the shadow-price table of a min-cost result, beside the LP marginal rate."""
+    if res.options.objective != "min-cost":
+        return res
+    table = res.shadow_prices.copy()
+    exact = np.full(len(table), np.nan)
+    for i, (kind, rid) in enumerate(zip(table.kind, table.name)):
+        if kind != "rule":
+            continue
+        rule = scenario.spec.policy.rules[rid]
+        step = 1000.0 if rule.kind.value == "work_fund_yuan_per_1000_households" else 1.0
+        rules = {**scenario.spec.policy.rules, rid: rule.model_copy(update={"minimum": rule.minimum + step})}
+        spec = scenario.spec.model_copy(update={"policy": scenario.spec.policy.model_copy(update={"rules": rules})})
+        try:
+            nxt = allocate(replace(scenario, spec=spec), res.options, curves=res.curves, solver=solver)
+        except InfeasibleError:
+            continue
+        exact[i] = nxt.costs.total_yuan - res.costs.total_yuan
+        table.loc[i, "explanation"] += (f"; re-solved with {rule.minimum + step:g}: {exact[i]:,.0f} yuan a year "
+                                        f"more (whole people, exact)")
+    table["exact_next_step_yuan"] = exact
+    return replace(res, shadow_prices=table)
 
 
 def _rebalance(scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -158,7 +159,11 @@ def test_allocate_command_writes_tables(tmp_path, capsys):
               "changes_by_street.csv", "service_curves.csv", "metadata.json"):
         assert (out / f).is_file(), f
     text = capsys.readouterr().out
-    assert "raising 'workers_per_10k' from 18 to 19 costs 60,000 yuan a year" in text
+    assert "raising 'workers_per_10k' from 18 to 19: LP marginal rate 60,000 yuan a year" in text
+    # the exact next step, by re-solving: A 9 -> 10 (9.5 rounds up), B and C unchanged (6, 4): one worker
+    shadow = pd.read_csv(out / "shadow_prices.csv").set_index("name")
+    assert shadow.loc["workers_per_10k", "exact_next_step_yuan"] == 60_000
+    assert shadow.loc["workers_per_10k", "binding_rows"] == 3
     # the allocation it writes passes the policy check
     assert main(["check", str(SCENARIOS / "tiny"), "--allocation", str(out / "allocation.csv")]) == 0
 
