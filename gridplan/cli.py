@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gridplan", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--version", action="version", version=f"gridplan {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress (bars on a terminal, a line every few seconds on a pipe or log)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
@@ -246,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args = build_parser().parse_args(argv)
             except SystemExit as exc:      # --help, --version, or a bad option (one line already printed)
                 return int(exc.code or 0)
+            from gridplan.progress import set_quiet
+            set_quiet(args.quiet)
             logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                                 format="%(levelname)s %(name)s: %(message)s")
             return int(args.func(args) or 0)

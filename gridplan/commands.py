@@ -120,15 +120,21 @@ def sim_days(args: argparse.Namespace, scenario: Scenario) -> int:
     return days
 
 
+def _say(message: str) -> None:
+    """A progress message of a long run (silenced by --quiet); results are printed, not said."""
+    from gridplan.progress import quiet
+    if not quiet():
+        print(message, flush=True)
+
+
 def run_sims(scenario: Scenario, allocation, reps: int, days: int | None, seed: int | None,
              processes: int | None, label: str, keep_first_log: bool = False):
-    """Replications with a progress bar on the terminal (hidden when output is not a terminal)."""
-    from tqdm import tqdm
-
+    """Replications with progress (a bar on a terminal, a line every few seconds on a pipe)."""
+    from gridplan.progress import progress
     from sim.replications import run_replications
-    with tqdm(total=reps, desc=label, unit="rep", disable=None, leave=False) as bar:
+    with progress(reps, label) as tick:
         return run_replications(scenario, allocation, reps, days=days, seed=seed, processes=processes,
-                                keep_first_log=keep_first_log, progress=bar.update)
+                                keep_first_log=keep_first_log, progress=tick)
 
 
 def write_simulation(folder, reps, allocation) -> None:
@@ -292,8 +298,8 @@ def _compare_screen(cmp) -> str:
 
 def compare_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
+    from gridplan.progress import progress
     from solvers.compare import compare_allocations
-    from tqdm import tqdm
     s = load_scenario(args.scenario)
     sim_days(args, s)
     allocs = [("baseline", s.baseline)] if args.with_baseline else []
@@ -305,9 +311,9 @@ def compare_cmd(args: argparse.Namespace) -> int:
         raise GridplanError("compare needs at least two allocations (give --allocation twice, or once with the "
                             "baseline, which is included unless --no-baseline)")
     out = check_out(args.out or default_out(s, "compare"), s)
-    with tqdm(total=len(allocs) * args.reps, desc="simulating", unit="rep", disable=None, leave=False) as bar:
+    with progress(len(allocs) * args.reps, "simulating") as tick:
         cmp = compare_allocations(s, allocs, args.reps, days=args.days, seed=args.seed, processes=args.processes,
-                                  progress=bar.update)
+                                  progress=tick)
     with result_folder(out, s) as folder:
         cmp.city.to_csv(folder / "compare_city.csv", index=False)
         cmp.static.to_csv(folder / "compare_static.csv", index=False)
@@ -332,8 +338,10 @@ def optimize_cmd(args: argparse.Namespace) -> int:
     s = load_scenario(args.scenario)
     sim_days(args, s)
     out = check_out(args.out or default_out(s, "optimize"), s)
-    opt = optimize(s, _options(args), reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
-                   solver=args.solver, progress=print)
+    from gridplan.progress import progress
+    with progress(None, "optimising", "replications") as tick:
+        opt = optimize(s, _options(args), reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
+                       solver=args.solver, progress=_say, tick=tick)
     with result_folder(out, s) as folder:
         write_allocation_result(folder, s, opt.result)
         opt.iterations.to_csv(folder / "iterations.csv", index=False)
@@ -350,15 +358,15 @@ def optimize_cmd(args: argparse.Namespace) -> int:
 
 def sweep_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
+    from gridplan.progress import progress
     from solvers.sweep import sweep
-    from tqdm import tqdm
     s = load_scenario(args.scenario)
     sim_days(args, s)
     budgets = args.budget_yuan   # parsed and bounded by the command line
     out = check_out(args.out or default_out(s, "sweep"), s)
-    with tqdm(total=len(budgets), desc="budget points", unit="pt", disable=None, leave=False) as bar:
+    with progress(len(budgets), "budget points", "pt") as tick:
         df = sweep(s, budgets, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
-                   solver=args.solver, progress=bar.update)
+                   solver=args.solver, progress=tick)
     with result_folder(out, s) as folder:
         df.to_csv(folder / "frontier.csv", index=False)
         if df.get("feasible", pd.Series(dtype=bool)).any():
@@ -388,6 +396,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     import sys
     from dataclasses import replace as dc_replace
 
+    from gridplan.progress import progress
     from gridplan.report import Plan, write_report
     from gridplan.results import check_out, metadata, result_folder, write_json
     from sim.allocation import write_allocation
@@ -410,17 +419,20 @@ def run_cmd(args: argparse.Namespace) -> int:
         if label == "equal budget" and args.objective == "rebalance":
             continue
         print(f"Optimising '{label}' (allocate -> simulate -> correct -> allocate):")
-        opt = optimize(s, o, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
-                       solver=args.solver, progress=lambda m: print("  " + m, flush=True))
+        with progress(None, f"optimising '{label}'", "replications") as tick:
+            opt = optimize(s, o, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
+                           solver=args.solver, progress=lambda m: _say("  " + m), tick=tick)
         print(f"  stopped: {opt.stop_reason}")
         plans.append(Plan(label, opt))
-    print("Comparing the allocations on the same complaints:", flush=True)
-    cmp = compare_allocations(s, [("baseline", s.baseline)] + [(p.label, p.opt.result.allocation) for p in plans],
-                              args.reps, days=args.days, seed=seed + 7, processes=args.processes,
-                              keep_first_log=True)
+    _say("Comparing the allocations on the same complaints:")
+    with progress((len(plans) + 1) * args.reps, "comparing") as tick:
+        cmp = compare_allocations(s, [("baseline", s.baseline)] + [(p.label, p.opt.result.allocation)
+                                                                   for p in plans],
+                                  args.reps, days=args.days, seed=seed + 7, processes=args.processes,
+                                  keep_first_log=True, progress=tick)
     print(_compare_screen(cmp))
     calib = calibration_table(s, cmp.runs[0], args.reps, args.days, seed + 7, args.processes,
-                              progress=lambda m: print("  " + m, flush=True), static=static_figures(s))
+                              progress=lambda m: _say("  " + m), static=static_figures(s))
     if len(calib):
         from solvers.calibration import shown
         print("Calibration against the source:")

@@ -96,6 +96,7 @@ class _Loop:
     processes: int | None
     solver: str
     progress: Callable[[str], None] | None
+    tick: Callable[[int], None] | None = None
     curves: Curves = field(init=False)
     res: AllocationResult = field(init=False)
     rows: list[dict] = field(default_factory=list)
@@ -116,7 +117,7 @@ class _Loop:
 
     def simulate(self, seed: int) -> Replications:
         return run_replications(self.scenario, self.res.allocation, self.reps, days=self.days, seed=seed,
-                                processes=self.processes)
+                                processes=self.processes, progress=self.tick)
 
     def misses(self, sims: Replications) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(on-time misses, coverage misses per community, coverage misses per street, on-time means)."""
@@ -171,12 +172,16 @@ class _Loop:
 def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: int = 5, days: int | None = None,
              seed: int | None = None, processes: int | None = None, max_iterations: int = 8,
              validation_rounds: int = 3, solver: str = "auto",
-             progress: Callable[[str], None] | None = None) -> OptimizationResult:
-    """Run the loop, then validate on fresh replications (see the module docstring)."""
+             progress: Callable[[str], None] | None = None,
+             tick: Callable[[int], None] | None = None) -> OptimizationResult:
+    """Run the loop, then validate on fresh replications (see the module docstring).
+
+    ``progress`` receives a line per iteration; ``tick`` is called with 1 per finished replication.
+    """
     opts = opts or AllocationOptions()
     seed = scenario.spec.seed if seed is None else seed
     t = scenario.spec.targets
-    loop = _Loop(scenario, opts, reps, days, processes, solver, progress)
+    loop = _Loop(scenario, opts, reps, days, processes, solver, progress, tick)
     tune_seed, it, budget_binds = seed, 0, False
     stop = f"iteration limit ({max_iterations}) reached"
     validation = None

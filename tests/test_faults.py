@@ -70,9 +70,11 @@ def wait_gone(sid: int, timeout: float) -> list[int]:
 
 def start(argv: list[str], cwd: Path) -> subprocess.Popen:
     """The command in a session of its own; stderr goes to cwd/stderr.txt (a pipe kept open by an
-    orphaned worker would make reading it hang instead of failing)."""
+    orphaned worker would make reading it hang instead of failing). --quiet: no progress lines, so the
+    stop message is the only line."""
     with open(cwd / "stderr.txt", "w") as err:
-        return subprocess.Popen([sys.executable, "-m", "gridplan.cli", *argv], cwd=cwd, start_new_session=True,
+        return subprocess.Popen([sys.executable, "-m", "gridplan.cli", "--quiet", *argv], cwd=cwd,
+                                start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=err)
 
 
@@ -117,7 +119,7 @@ def test_stop_at_a_random_point(command, sig, tmp_path):
         assert len(err.strip().splitlines()) == 1 and ("interrupted" in err or "terminated" in err), (err, where)
     assert not left, f"processes {left} outlived the stop (there were {workers}) {where}"
     assert_no_debris(out)
-    assert main([*SHORT[command], "--out", str(out)]) == 0, f"rerun failed {where}"
+    assert main(["--quiet", *SHORT[command], "--out", str(out)]) == 0, f"rerun failed {where}"
     assert_no_debris(out)
     assert (out / "metadata.json").is_file()
 
@@ -155,17 +157,17 @@ SIM = ["simulate", TINY, "--reps", "1", "--days", "20", "--processes", "1"]
 def test_an_interrupted_write_leaves_nothing(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     _interrupt_while_writing(monkeypatch)
-    assert main([*SIM, "--out", str(out)]) == 130
+    assert main(["--quiet", *SIM, "--out", str(out)]) == 130
     assert capsys.readouterr().err.strip().splitlines() == ["gridplan: interrupted; nothing half-written was left"]
     assert list(tmp_path.iterdir()) == []
 
 
 def test_an_interrupted_rewrite_keeps_the_earlier_result(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    assert main([*SIM, "--out", str(out)]) == 0
+    assert main(["--quiet", *SIM, "--out", str(out)]) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     _interrupt_while_writing(monkeypatch)
-    assert main([*SIM, "--out", str(out), "--seed", "3"]) == 130
+    assert main(["--quiet", *SIM, "--out", str(out), "--seed", "3"]) == 130
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
@@ -214,7 +216,7 @@ def _one_line(capsys, *words: str) -> str:
 def test_disk_full(tmpfs, capsys):
     disk = tmpfs("size=64k")
     _fill(disk)
-    assert main([*SIM, "--out", str(disk / "run")]) == 2
+    assert main(["--quiet", *SIM, "--out", str(disk / "run")]) == 2
     _one_line(capsys, "--out", "No space left on device", "nothing was written")
     assert [p.name for p in disk.iterdir()] == ["filler"]
     assert main(["check", TINY, "--out", str(disk / "check.csv")]) == 2
@@ -224,7 +226,7 @@ def test_disk_full(tmpfs, capsys):
 
 def test_read_only_disk(tmpfs, capsys):
     disk = tmpfs("size=64k,ro")
-    assert main([*SIM, "--out", str(disk / "run")]) == 2
+    assert main(["--quiet", *SIM, "--out", str(disk / "run")]) == 2
     _one_line(capsys, "--out", "cannot write", "read-only")
     assert main(["check", TINY, "--out", str(disk / "check.csv")]) == 2
     _one_line(capsys, "--out", "cannot write")

@@ -131,3 +131,18 @@ def test_sweep_command(tmp_path, capsys):
     assert (out / "frontier.png").is_file()
     assert main(["sweep", str(SCENARIOS / "tiny"), "--budget-yuan", "2-3"]) == 2
     assert "FROM:TO:STEP" in capsys.readouterr().err
+
+
+def test_progress_on_a_pipe_and_quiet(tmp_path, monkeypatch):
+    """Output to a pipe gets a progress line (stage, done/total, ETA) on stderr; --quiet silences it."""
+    import sys
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "gridplan.cli", "simulate", str(SCENARIOS / "tiny"), "--reps", "2", "--days", "30",
+           "--processes", "1"]
+    r = subprocess.run([*cmd, "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=120, env=env,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "simulating: 2/2 rep (100%)" in r.stderr and "elapsed" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "gridplan.cli", "--quiet", *cmd[3:], "--out", str(tmp_path / "b")],
+                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
