@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: kept at the baseline; the queueing curves do not value them)")
         sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
 
+    sp = sub.add_parser("schema", help="write the scenario format's JSON Schema (for editors)",
+                        description="write the scenario format's JSON Schema (for editors that validate YAML)")
+    sp.set_defaults(func=_cmd("schema"))
+    sp.add_argument("--out", type=Path, help="write here instead of printing")
     add("validate", _cmd("validate"), "validate a scenario and print a one-screen summary")
     sp = add("check", _cmd("check"), "check an allocation against every policy rule and budget (exit 1 if any fails)")
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")

@@ -57,6 +57,26 @@ def scenario_summary(s: Scenario) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def schema(args: argparse.Namespace) -> int:
+    """The JSON Schema of scenario files, printed or written (only over an earlier schema file)."""
+    import json
+
+    from gridplan.reference import json_schema
+    text = json.dumps(json_schema(), indent=1) + "\n"
+    if args.out is None:
+        print(text, end="")
+        return 0
+    from gridplan.results import check_out_file
+    check_out_file(args.out, "{")
+    try:
+        atomic_write_text(args.out, text)
+    except OSError as exc:
+        from sim.errors import GridplanError
+        raise GridplanError(f"--out {args.out}: could not write ({exc.strerror or exc}); nothing was written") from None
+    print(f"wrote {args.out}")
+    return 0
+
+
 def validate(args: argparse.Namespace) -> int:
     s = load_scenario(args.scenario)
     print(scenario_summary(s))
