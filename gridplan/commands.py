@@ -148,13 +148,13 @@ def _say(message: str) -> None:
 
 
 def run_sims(scenario: Scenario, allocation, reps: int, days: int | None, seed: int | None,
-             processes: int | None, label: str, keep_first_log: bool = False):
+             processes: int | None, label: str, keep_first_log: bool = False, log_dir=None):
     """Replications with progress (a bar on a terminal, a line every few seconds on a pipe)."""
     from gridplan.progress import progress
     from sim.replications import run_replications
     with progress(reps, label) as tick:
         return run_replications(scenario, allocation, reps, days=days, seed=seed, processes=processes,
-                                keep_first_log=keep_first_log, progress=tick)
+                                keep_first_log=keep_first_log, log_dir=log_dir, progress=tick)
 
 
 def write_simulation(folder, reps, allocation) -> None:
@@ -171,6 +171,8 @@ def write_simulation(folder, reps, allocation) -> None:
     reps.duty_hours_mean().to_csv(folder / "duty_hours.csv", index=False)
     if reps.first_log is not None:
         reps.first_log.to_parquet(folder / "case_log.parquet", index=False)
+    from sim.caselog import case_log_schema
+    case_log_schema().to_csv(folder / "case_log_schema.csv", index=False)
     write_allocation(allocation, folder / "allocation.csv")
 
 
@@ -211,14 +213,15 @@ def simulate(args: argparse.Namespace) -> int:
     days = sim_days(args, s)
     seed = s.spec.seed if args.seed is None else args.seed
     out = check_out(args.out or default_out(s, "simulate"), s)
-    reps = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating", keep_first_log=True)
     with result_folder(out, s) as folder:
+        # every replication writes its case log into the (temporary) result folder as it finishes
+        reps = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating", log_dir=folder / "case_log")
         write_simulation(folder, reps, alloc)
         write_json(folder / "metadata.json", metadata(
             s, "simulate", args, seed=seed, replications=args.reps, days=days,
             warmup_days=s.spec.calendar.warmup_days, allocation=alloc.source,
             filled_from_baseline=list(alloc.filled_from_baseline),
-            case_log="case_log.parquet holds replication 0"))
+            case_log="case_log/replication=R/part-0.parquet for every replication (columns: case_log_schema.csv)"))
     print(f"Simulation of {s.name}: {args.reps} replication(s) of {days} days, seed {seed}, "
           f"warm-up {s.spec.calendar.warmup_days} days")
     print(kpi_screen(reps))

@@ -9,7 +9,42 @@ from sim.demand import Cases
 from sim.engine import STAGES, SimResult
 from sim.scenario import Scenario
 
-__all__ = ["case_log"]
+__all__ = ["case_log", "CASE_LOG_COLUMNS", "write_case_log", "case_log_schema"]
+
+# The case log's columns: (dtype, unit, meaning). Written as case_log_schema.csv beside every case log.
+CASE_LOG_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "case_id": ("int64", "", "case number within the replication, in arrival order"),
+    "channel": ("category", "", "intake channel (mobile_grid: discovered first by a mobile grid worker)"),
+    "category": ("category", "", "complaint category"),
+    "community": ("category", "", "community id"),
+    "street": ("category", "", "street id"),
+    "district": ("category", "", "district id"),
+    "grid": ("int32", "", "grid index within the community"),
+    "arrival_hours": ("float64", "clock hours from midnight of day 0", "arrival"),
+    **{f"{stage}_{edge}_hours": ("float64", "clock hours", f"{edge} of service at level {stage} (empty if not reached)")
+       for stage in STAGES for edge in ("start", "end")},
+    "deadline_hours": ("float64", "clock hours", "deadline (the category's working hours from arrival)"),
+    "first_close_hours": ("float64", "clock hours", "first closure (before any reopening)"),
+    "closed_hours": ("float64", "clock hours", "final closure (empty if still open at the end)"),
+    "resolution_hours": ("float64", "clock hours", "final closure minus arrival"),
+    "on_time": ("bool", "", "closed for good by the deadline"),
+    "reopened": ("bool", "", "reopened after an unsatisfied feedback call"),
+    "satisfied": ("bool", "", "satisfied at the first feedback call"),
+    "volunteer": ("bool", "", "handled by volunteers"),
+    "level_reached": ("int8", "", "highest level reached: 0 grid, 1 community desk, 2 street office, 3 city"),
+}
+
+
+def write_case_log(log: pd.DataFrame, folder, replication: int) -> None:
+    """Write one replication's log as ``folder/replication=R/part-0.parquet`` (a Hive-partitioned dataset)."""
+    from pathlib import Path
+    part = Path(folder) / f"replication={replication}"
+    part.mkdir(parents=True, exist_ok=True)
+    log.to_parquet(part / "part-0.parquet", index=False)
+
+
+def case_log_schema() -> pd.DataFrame:
+    return pd.DataFrame([(k, *v) for k, v in CASE_LOG_COLUMNS.items()], columns=["column", "dtype", "unit", "meaning"])
 
 
 def case_log(scenario: Scenario, cases: Cases, result: SimResult) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from scipy import stats
 
 from sim.allocation import Allocation
 from sim.calendar import WorkCalendar
-from sim.caselog import case_log
+from sim.caselog import case_log, write_case_log
 from sim.demand import draw_cases
 from sim.duties import account_duties
 from sim.engine import simulate_cases
@@ -97,7 +97,7 @@ class RepOutput:
 
 
 def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_seq: np.random.SeedSequence,
-                    replication: int = 0, keep_log: bool = False) -> RepOutput:
+                    replication: int = 0, keep_log: bool = False, log_dir: str | None = None) -> RepOutput:
     """Draw the cases, run the event loop, compute KPIs from the log."""
     cal = WorkCalendar(scenario.spec.calendar, days)
     cases = draw_cases(scenario, days, seed_seq)
@@ -121,6 +121,8 @@ def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_
     office = street_staff_kpis(acct, n)
     office.index = pd.Index(scenario.street_ids, name="street")
     groups["street"] = groups["street"].join(office, how="outer")
+    if log_dir is not None:   # each replication writes its own part: nothing large crosses processes
+        write_case_log(log, log_dir, replication)
     return RepOutput(replication, k, groups, backlog(log, horizon), duty_hours_table(acct, n),
                      log if keep_log else None)
 
@@ -258,6 +260,7 @@ def default_processes() -> int:
 
 def run_replications(scenario: Scenario, allocation: Allocation, reps: int, days: int | None = None,
                      seed: int | None = None, processes: int | None = None, keep_first_log: bool = False,
+                     log_dir: str | None = None,
                      progress: Callable[[int], None] | None = None) -> Replications:
     """Run ``reps`` replications on ``processes`` local processes (default: all cores).
 
@@ -268,6 +271,7 @@ def run_replications(scenario: Scenario, allocation: Allocation, reps: int, days
     days = days or scenario.spec.calendar.days
     seed = scenario.spec.seed if seed is None else seed
     seqs = replication_seeds(seed, reps)
-    tasks = [(scenario, allocation, days, seqs[r], r, keep_first_log and r == 0) for r in range(reps)]
+    tasks = [(scenario, allocation, days, seqs[r], r, keep_first_log and r == 0,
+              None if log_dir is None else str(log_dir)) for r in range(reps)]
     outputs = map_tasks(_task, tasks, processes, progress)
     return Replications(outputs, seed, days)

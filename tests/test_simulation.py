@@ -194,15 +194,20 @@ def test_simulate_command(tmp_path, capsys):
     screen = capsys.readouterr().out
     assert "on_time_share" in screen and "95% CI" in screen
     for f in ("kpis.csv", "kpis_by_replication.csv", "kpis_by_community.csv", "kpis_by_district.csv",
-              "kpis_by_street.csv", "kpis_by_category.csv", "backlog.csv", "case_log.parquet",
-              "allocation.csv", "metadata.json"):
+              "kpis_by_street.csv", "kpis_by_category.csv", "backlog.csv", "case_log_schema.csv",
+              "allocation.csv", "metadata.json", "duty_hours.csv"):
         assert (out / f).is_file(), f
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["seed"] == 3 and meta["replications"] == 2 and len(meta["scenario_sha256"]) == 64
     kpis = pd.read_csv(out / "kpis.csv", index_col="kpi")
     assert 0 < kpis.loc["on_time_share", "mean"] <= 1
     assert kpis.loc["on_time_share", "ci95_low"] <= kpis.loc["on_time_share", "mean"]
-    log = pd.read_parquet(out / "case_log.parquet")
+    log = pd.read_parquet(out / "case_log")           # one partition per replication
+    assert sorted(log["replication"].astype(int).unique()) == [0, 1]
+    from sim.caselog import CASE_LOG_COLUMNS
+    assert set(log.columns) - {"replication"} == set(CASE_LOG_COLUMNS)
+    schema = pd.read_csv(out / "case_log_schema.csv")
+    assert list(schema.column) == list(CASE_LOG_COLUMNS)
     assert {"case_id", "channel", "category", "community", "grid", "arrival_hours", "grid_start_hours",
             "street_end_hours", "deadline_hours", "on_time", "reopened"} <= set(log.columns)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
