@@ -25,6 +25,8 @@ def table(df: pd.DataFrame) -> str:
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]) and any(w in col for w in ("share", "coverage", "utilisation")):
             shown[col] = shown[col].map(lambda v: "–" if pd.isna(v) else f"{v:.1%}")
+        elif pd.api.types.is_float_dtype(shown[col]) and col.endswith("_yuan"):
+            shown[col] = shown[col].map(lambda v: "–" if pd.isna(v) else f"{v:,.0f}")
         elif pd.api.types.is_float_dtype(shown[col]):
             shown[col] = shown[col].map(number)
         elif pd.api.types.is_bool_dtype(shown[col]):

@@ -132,8 +132,10 @@ def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
     for rid, unit, limit, actual in budgets:
         if limit is None:
             continue
-        records.append((rid, "funder", unit, "<=", float(limit), float(actual), float(limit - actual),
-                        bool(limit - actual >= -BUDGET_TOL_YUAN)))
+        # costs are compared to the yuan: a slack within the rounding tolerance is 0, not -0.15
+        slack = float(limit - actual)
+        slack = 0.0 if abs(slack) < BUDGET_TOL_YUAN else slack
+        records.append((rid, "funder", unit, "<=", float(limit), float(actual), slack, bool(slack >= 0)))
     rows = pd.DataFrame.from_records(
         records, columns=["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"])
     residents = float(scenario.urban_residents.sum())

@@ -150,3 +150,11 @@ def test_validate_prints_summary(capsys):
     assert main(["validate", str(SCENARIOS / "weihai")]) == 0
     out = capsys.readouterr().out
     assert "communities 340" in out and "3,529 = 22.6 per 10,000" in out and out.strip().endswith("valid")
+
+
+def test_budget_slack_within_rounding_prints_zero(weihai):
+    """The city pays 2.5 x 340 posts at 66,247.06 yuan: 56,310,000.15 against a budget of 56,310,000."""
+    from solvers.policy import check_policy
+    rows = check_policy(weihai, weihai.baseline).rows.set_index("rule")
+    city = rows.loc["budget_city"]
+    assert city.actual == pytest.approx(56_310_000.15, abs=0.01) and city.slack == 0.0 and city.passed
