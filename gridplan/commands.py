@@ -328,7 +328,9 @@ def compare_cmd(args: argparse.Namespace) -> int:
     allocs = [("baseline", s.baseline)] if args.with_baseline else []
     for p in args.allocation:
         a = s.read_allocation(p, partial=True)
-        allocs.append((p.stem if p.stem not in [x for x, _ in allocs] else str(p), a))
+        # the file's stem, or folder/stem when two files share a stem (e.g. two results' allocation.csv)
+        label = p.stem if p.stem not in [x for x, _ in allocs] else f"{p.parent.name}/{p.stem}"
+        allocs.append((label if label not in [x for x, _ in allocs] else str(p), a))
     if len(allocs) < 2:
         from sim.errors import GridplanError
         raise GridplanError("compare needs at least two allocations (give --allocation twice, or once with the "
@@ -408,6 +410,8 @@ def sweep_cmd(args: argparse.Namespace) -> int:
             (folder / "frontier.png").write_bytes(plot_png(fig))
         write_json(folder / "metadata.json", metadata(s, "sweep", args, budgets_yuan=budgets, replications=args.reps))
     print(table(df.drop(columns=["note"], errors="ignore")))
+    for _, r in df[~df.get("feasible", pd.Series(True, index=df.index)).astype(bool)].iterrows():
+        print(f"budget {r.budget_yuan:,.0f} yuan: no allocation; {r.note}")
     print(f"wrote {out}")
     return 0
 

@@ -19,11 +19,11 @@ from sim.config import RuleKind
 from sim.scenario import Scenario
 from sim.staffing import staff_time
 from solvers.curves import Curves
+from solvers.names import OBJECTIVES  # one list for the model and the command line
 from solvers.policy import ALLOCATION_FIELD, rule_requirements
 
 __all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES", "SERVICE_OBJECTIVES", "COVERAGE_UTILISATION"]
 
-from solvers.names import OBJECTIVES  # noqa: E402  (one list for the model and the command line)
 SERVICE_OBJECTIVES = ("max-service",)
 EPS_COST = 1e-9  # tie-break per yuan in max-service and equity: cheapest among the best
 # Share of available hours a unit can turn into cases and duties done on time (prediction of coverage in

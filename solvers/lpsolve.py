@@ -6,19 +6,23 @@ The solver's status is mapped explicitly and its answer is never trusted alone:
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
+import os
+import sys
+from typing import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from solvers.errors import SolverError
 from solvers.lpmodel import LpModel
+from solvers.names import SOLVERS
 
 __all__ = ["Status", "LpSolution", "solve", "residuals", "SOLVERS"]
 
 log = logging.getLogger(__name__)
-from solvers.names import SOLVERS  # noqa: E402
 
 
 class Status(enum.Enum):
@@ -54,6 +58,24 @@ def _pulp_solver(name: str, msg: bool = False):
     raise SolverError(f"unknown solver {name!r}; use one of {', '.join(SOLVERS)}")
 
 
+@contextlib.contextmanager
+def _native_stdout_silenced(active: bool) -> Iterator[None]:
+    """HiGHS prints its banner from C++ straight to file descriptor 1, whatever ``msg`` says: point the
+    descriptor at /dev/null while it solves, so that stdout carries only gridplan's results."""
+    if not active:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _solve_pulp(m: LpModel, solver: str, relax: bool) -> LpSolution:
     import pulp
     prob = pulp.LpProblem("gridplan_allocation", pulp.LpMinimize)
@@ -72,7 +94,8 @@ def _solve_pulp(m: LpModel, solver: str, relax: bool) -> LpSolution:
         con = pulp.LpConstraint(expr, pulp.LpConstraintLE, f"r{r}", float(m.b[r]))
         prob += con
         cons.append(con)
-    prob.solve(_pulp_solver(solver))
+    with _native_stdout_silenced(solver == "highs"):
+        prob.solve(_pulp_solver(solver))
     status = {1: Status.optimal, -1: Status.infeasible, -2: Status.unbounded}.get(prob.status, Status.not_solved)
     # PuLP's HiGHS interface may call a time-out "Optimal": require an optimal solution status too.
     if status is Status.optimal and getattr(prob, "sol_status", 1) not in (1,):

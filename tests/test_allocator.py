@@ -217,3 +217,9 @@ def test_service_curve_matches_mmc_response_time_formula(tmp_path):
             math.exp((theta - mu) * deadline) - 1) / (theta - mu)
         assert cv.share[0, k] == pytest.approx(expected, abs=0.004), k
     assert cv.share[0, 10] == 0.0          # load 10 on 10 servers: unstable
+
+
+def test_highs_prints_nothing_on_stdout(tiny, capfd):
+    """HiGHS's banner comes from C++ on file descriptor 1; gridplan keeps stdout for its results."""
+    allocate(tiny, AllocationOptions(), solver="highs")
+    assert "HiGHS" not in capfd.readouterr().out
