@@ -55,13 +55,14 @@ class _Ev:
 class _Pool:
     """Servers that change by day (``capk``), FCFS over a static sorted stream and a heap of later jobs."""
 
-    __slots__ = ("m", "busy", "capk", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at", "seq")
+    __slots__ = ("m", "busy", "capk", "up", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at", "seq")
 
     def __init__(self, model: "_Model", capk: list[int], static_ids: list[int] | None = None,
                  static_ready: list[float] | None = None) -> None:
         self.m = model
         self.busy = 0
         self.capk = capk
+        self.up = _next_greater(capk)    # key -> next key with more servers (None: capacity never rises)
         self.s_ids = static_ids or []
         self.s_ready = static_ready or []
         self.ptr = 0
@@ -106,12 +107,14 @@ class _Pool:
         nxt = min(self.s_ready[self.ptr] if self.ptr < self.n_static else _INF, heap[0][0] if heap else _INF)
         if nxt == _INF:
             return
+        up = self.up
+        if up is None:
+            return
         capk, busy = self.capk, self.busy
-        k = key + 1
-        last = len(capk) - 1
-        while k < last and capk[k] <= busy:
-            k += 1
-        if capk[k] > busy:
+        k = up[key]
+        while k >= 0 and capk[k] <= busy:
+            k = up[k]
+        if k >= 0:
             boundary = (k - 1) * 24.0 + self.m.day_end
             self._wake_at(nxt if nxt > boundary else boundary, now)
 
@@ -188,6 +191,19 @@ def routing(scenario: Scenario, cases: Cases) -> tuple[np.ndarray, np.ndarray, n
     esc_s = esc_c & (u[:, 1] < np.array([c.escalate_to_street for c in cats])[cat])
     esc_city = esc_s & (u[:, 2] < np.array([c.escalate_to_city for c in cats])[cat])
     return esc_c, esc_s, esc_city
+
+
+def _next_greater(capk: list[int]) -> list[int] | None:
+    """For each key, the next key with more servers (-1: none); None when the capacity never changes."""
+    if min(capk) == max(capk):
+        return None
+    out = [-1] * len(capk)
+    stack: list[int] = []
+    for k, c in enumerate(capk):
+        while stack and capk[stack[-1]] < c:
+            out[stack.pop()] = k
+        stack.append(k)
+    return out
 
 
 def _capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.ndarray, total_days: int) -> list:
