@@ -25,6 +25,8 @@ CUSTOMERS = 1_000_000
 WEIHAI_YEAR_RATIO = 14.0
 # Weihai allocate / heapq reference: 0.12 measured here; 0.75 keeps the old "< 1 s on this machine".
 ALLOCATE_RATIO = 0.75
+# The event path on M/M/10: 5.3 measured (target 2, issue 10).
+EVENT_MODE_RATIO = 7.0
 
 
 def _best_of(f, rounds: int = 3) -> float:
@@ -56,7 +58,9 @@ def test_engine_overhead_mmc(benchmark, tmp_path, heapq_reference):
 
 
 def test_event_mode_overhead_mmc(benchmark, tmp_path):
-    """The SimPy event loop on the same queue (used when cases can be reopened): recorded, not a target."""
+    """The SimPy event loop on the same queue, the path every city scenario runs. Issue 10's target is 2x the
+    heapq loop; measured 5.3x. Gated at 7x meanwhile, which catches regressions such as the per-dispatch scan
+    of later days that once made it 18x."""
     from sim.demand import draw_cases
     from sim.engine import simulate_cases
     n = 200_000
@@ -68,6 +72,7 @@ def test_event_mode_overhead_mmc(benchmark, tmp_path):
     ratio = benchmark.stats.stats.min / reference
     benchmark.extra_info.update(reference_heapq_s=reference, ratio=ratio)
     print(f"\nevent mode, 200k customers: ratio to heapq {ratio:.2f}")
+    assert ratio <= EVENT_MODE_RATIO
 
 
 def test_weihai_year_one_core(benchmark, weihai):
