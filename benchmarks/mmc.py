@@ -21,7 +21,7 @@ RATE_PER_HOUR = 0.9 * SERVERS / SERVICE_HOURS  # 180 an hour
 
 def mmc_scenario(tmp: Path, customers: int):
     """The erlang_c scenario with 10 servers at load 0.9 and enough days for ``customers`` arrivals."""
-    from sim.scenario import load_scenario
+    from scenario.load import load_scenario
     d = tmp / "mmc"
     shutil.copytree(ROOT / "scenarios" / "erlang_c", d)
     days = int(np.ceil(customers / RATE_PER_HOUR / 24))

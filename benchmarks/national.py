@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def national_scenario(folder: Path, communities: int = 100_000, streets: int = 2_000, districts: int = 100,
                       seed: int = 1):
     """Weihai's rules, pay and demand on a generated city; district budgets are generous."""
-    from sim.scenario import load_scenario
+    from scenario.load import load_scenario
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     src = ROOT / "scenarios" / "weihai"

@@ -11,18 +11,18 @@ from typing import Mapping
 
 import pandas as pd
 
-from sim.allocation import Allocation
+from scenario.allocation import Allocation
 from sim.replications import Replications, run_replications
-from sim.scenario import Scenario
-from sim.scenario import load_scenario as _load
+from scenario.load import Scenario
+from scenario.load import load_scenario as _load
 from solvers.allocator import AllocationResult
 from solvers.allocator import allocate as _allocate
-from solvers.compare import Comparison, compare_allocations
+from workflows.compare import Comparison, compare_allocations
 from solvers.lpmodel import AllocationOptions
 from solvers.policy import PolicyReport, check_policy
-from solvers.simopt import OptimizationResult
-from solvers.simopt import optimize as _optimize
-from solvers.sweep import sweep as _sweep
+from workflows.optimize import OptimizationResult
+from workflows.optimize import optimize as _optimize
+from workflows.sweep import sweep as _sweep
 
 __all__ = ["load_scenario", "check", "allocate", "simulate", "compare", "optimize", "sweep", "Scenario",
            "Allocation", "AllocationOptions"]

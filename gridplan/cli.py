@@ -29,7 +29,7 @@ def _cmd(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-# Plausible upper bounds of command-line values (the scenario's own numbers are bounded in sim.config).
+# Plausible upper bounds of command-line values (the scenario's own numbers are bounded in scenario.spec).
 MAX_SEED = 2**32 - 1
 MAX_DAYS = 3_660
 MAX_REPS = 10_000
@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (2: bad input, 130: Ctrl-C, 143: SIGTERM)."""
     with _StopSignals() as stop:
         try:
-            from sim.errors import GridplanError   # after the handlers: an early Ctrl-C is one line too
+            from scenario.errors import GridplanError   # after the handlers: an early Ctrl-C is one line too
             try:
                 args = build_parser().parse_args(argv)
             except SystemExit as exc:      # --help, --version, or a bad option (one line already printed)

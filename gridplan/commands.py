@@ -10,8 +10,8 @@ import pandas as pd
 from pathlib import Path
 
 from gridplan.fmt import number, table, yuan
-from sim.allocation import atomic_write_text
-from sim.scenario import Scenario, load_scenario
+from scenario.allocation import atomic_write_text
+from scenario.load import Scenario, load_scenario
 from solvers.policy import check_policy
 
 __all__ = ["validate", "check", "scenario_summary"]
@@ -71,7 +71,7 @@ def schema(args: argparse.Namespace) -> int:
     try:
         atomic_write_text(args.out, text)
     except OSError as exc:
-        from sim.errors import GridplanError
+        from scenario.errors import GridplanError
         raise GridplanError(f"--out {args.out}: could not write ({exc.strerror or exc}); nothing was written") from None
     print(f"wrote {args.out}")
     return 0
@@ -118,7 +118,7 @@ def check(args: argparse.Namespace) -> int:
         try:
             atomic_write_text(args.out, buf.getvalue())
         except OSError as exc:
-            from sim.errors import GridplanError
+            from scenario.errors import GridplanError
             raise GridplanError(f"--out {args.out}: could not write ({exc.strerror or exc}); nothing was written") from None
         print(f"wrote {args.out}")
     print("PASS" if rep.passed else "FAIL: at least one rule or budget is not met")
@@ -132,7 +132,7 @@ def sim_days(args: argparse.Namespace, scenario: Scenario) -> int:
     Raises:
         GridplanError: ``--days`` is not more than the scenario's ``calendar.warmup_days``.
     """
-    from sim.errors import GridplanError
+    from scenario.errors import GridplanError
     days = args.days or scenario.spec.calendar.days
     if days <= scenario.spec.calendar.warmup_days:
         raise GridplanError(f"--days must be > the scenario's calendar.warmup_days "
@@ -159,7 +159,7 @@ def run_sims(scenario: Scenario, allocation, reps: int, days: int | None, seed: 
 
 def write_simulation(folder, reps, allocation) -> None:
     """kpis.csv, per-replication and per-group KPIs, backlog, case log and the allocation."""
-    from sim.allocation import write_allocation
+    from scenario.allocation import write_allocation
     from sim.kpis import KPI_DESCRIPTIONS
     summary = reps.summary()
     summary["description"] = [KPI_DESCRIPTIONS.get(k, "") for k in summary.index]
@@ -241,7 +241,7 @@ def _options(args: argparse.Namespace):
 
 
 def write_allocation_result(folder, scenario: Scenario, res) -> None:
-    from sim.allocation import write_allocation
+    from scenario.allocation import write_allocation
     write_allocation(res.allocation, folder / "allocation.csv")
     res.constraints.to_csv(folder / "constraints.csv", index=False)
     res.shadow_prices.to_csv(folder / "shadow_prices.csv", index=False)
@@ -322,7 +322,7 @@ def _compare_screen(cmp) -> str:
 def compare_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from gridplan.progress import progress
-    from solvers.compare import compare_allocations
+    from workflows.compare import compare_allocations
     s = load_scenario(args.scenario)
     sim_days(args, s)
     allocs = [("baseline", s.baseline)] if args.with_baseline else []
@@ -332,7 +332,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
         label = p.stem if p.stem not in [x for x, _ in allocs] else f"{p.parent.name}/{p.stem}"
         allocs.append((label if label not in [x for x, _ in allocs] else str(p), a))
     if len(allocs) < 2:
-        from sim.errors import GridplanError
+        from scenario.errors import GridplanError
         raise GridplanError("compare needs at least two allocations (give --allocation twice, or once with the "
                             "baseline, which is included unless --no-baseline)")
     out = check_out(args.out or default_out(s, "compare"), s)
@@ -359,7 +359,7 @@ VALIDATION_SEEDS = "seed + k x 1,000,003 in validation round k = 1, 2, ... (iter
 
 def optimize_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
-    from solvers.simopt import optimize
+    from workflows.optimize import optimize
     s = load_scenario(args.scenario)
     sim_days(args, s)
     out = check_out(args.out or default_out(s, "optimize"), s)
@@ -384,7 +384,7 @@ def optimize_cmd(args: argparse.Namespace) -> int:
 def sweep_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from gridplan.progress import progress
-    from solvers.sweep import sweep
+    from workflows.sweep import sweep
     s = load_scenario(args.scenario)
     sim_days(args, s)
     budgets = args.budget_yuan   # parsed and bounded by the command line
@@ -426,10 +426,10 @@ def run_cmd(args: argparse.Namespace) -> int:
     from gridplan.progress import progress
     from gridplan.report import Plan, write_report
     from gridplan.results import check_out, metadata, result_folder, write_json
-    from sim.allocation import write_allocation
-    from solvers.calibration import calibration_table, static_figures
-    from solvers.compare import compare_allocations
-    from solvers.simopt import optimize
+    from scenario.allocation import write_allocation
+    from workflows.calibration import calibration_table, static_figures
+    from workflows.compare import compare_allocations
+    from workflows.optimize import optimize
     s = load_scenario(args.scenario)
     sim_days(args, s)
     run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -461,7 +461,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     calib = calibration_table(s, cmp.runs[0], args.reps, args.days, seed + 7, args.processes,
                               progress=lambda m: _say("  " + m), static=static_figures(s))
     if len(calib):
-        from solvers.calibration import shown
+        from workflows.calibration import shown
         print("Calibration against the source:")
         view = calib.assign(model=[f"{shown(m)} [{shown(lo)}, {shown(hi)}]" if not np.isnan(lo) else shown(m)
                                    for m, lo, hi in zip(calib.model, calib.ci95_low, calib.ci95_high)])

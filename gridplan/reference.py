@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from sim.config import ScenarioSpec, field_maximum
+from scenario.spec import ScenarioSpec, field_maximum
 
 __all__ = ["json_schema", "reference_markdown", "REFERENCE_PATH"]
 
@@ -146,7 +146,7 @@ def reference_markdown() -> str:
     models: list[type[BaseModel]] = []
     _models(ScenarioSpec, models)
     lines = ["# Scenario reference", "",
-             "Generated from the pydantic models in `sim/config.py` by `python -m gridplan.reference`; "
+             "Generated from the pydantic models in `scenario/spec.py` by `python -m gridplan.reference`; "
              "do not edit by hand (a test compares this page with the models). `gridplan schema` writes "
              "the same format as JSON Schema for editors. Units are in the field names; the last column "
              "gives the unit and the plausible upper bound the loader enforces. Unknown keys are refused.", ""]

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from sim.scenario import Scenario
-from solvers.calibration import shown
-from solvers.compare import Comparison
-from solvers.simopt import OptimizationResult
+from scenario.load import Scenario
+from workflows.calibration import shown
+from workflows.compare import Comparison
+from workflows.optimize import OptimizationResult
 
 __all__ = ["Plan", "write_report", "plot_png", "share", "money"]
 

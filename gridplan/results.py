@@ -17,9 +17,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Iterator
 
-from sim.errors import GridplanError
+from scenario.errors import GridplanError
 from sim.stopping import critical
-from sim.scenario import Scenario
+from scenario.load import Scenario
 
 __all__ = ["result_folder", "check_out", "metadata", "default_out", "write_json", "check_out_file", "MARKER"]
 

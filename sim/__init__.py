@@ -1,8 +1,3 @@
-"""Scenario model and discrete-event simulation of gridplan. Never imports ``solvers``."""
+"""The discrete-event simulation of complaints and duties. Builds on ``scenario``; never imports ``solvers``."""
 
-from sim.allocation import Allocation, read_allocation, write_allocation
-from sim.errors import AllocationError, GridplanError, ScenarioError
-from sim.scenario import Scenario, load_scenario
-
-__all__ = ["Allocation", "AllocationError", "GridplanError", "Scenario", "ScenarioError", "load_scenario",
-           "read_allocation", "write_allocation"]
+__all__: list[str] = []

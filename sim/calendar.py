@@ -11,7 +11,7 @@ from bisect import bisect_right
 
 import numpy as np
 
-from sim.config import CalendarSpec
+from scenario.spec import CalendarSpec
 
 __all__ = ["WorkCalendar"]
 

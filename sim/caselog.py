@@ -7,7 +7,7 @@ import pandas as pd
 
 from sim.demand import Cases
 from sim.engine import STAGES, SimResult
-from sim.scenario import Scenario
+from scenario.load import Scenario
 
 __all__ = ["case_log", "CASE_LOG_COLUMNS", "write_case_log", "case_log_schema"]
 

@@ -13,39 +13,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.allocation import Allocation
+from scenario.allocation import Allocation
 from sim.distributions import from_uniforms
-from sim.scenario import Scenario
+from scenario.load import Scenario
+from scenario.profile import hourly_profile, surge_days
 
-__all__ = ["Cases", "draw_cases", "apply_allocation", "hourly_profile", "STREAMS", "MOBILE_CHANNEL"]
+__all__ = ["Cases", "draw_cases", "apply_allocation", "hourly_profile", "surge_days", "STREAMS", "MOBILE_CHANNEL"]
 
 # New streams go at the end: SeedSequence.spawn keeps the earlier children, so old streams do not move.
 STREAMS = ("arrivals", "marks", "service", "escalation", "feedback", "mobile", "volunteers", "absence")
 MOBILE_CHANNEL = "mobile_grid"
-_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
-def hourly_profile(scenario: Scenario, days: int) -> np.ndarray:
-    """Relative intensity of each hour of the horizon (mean 1 without surges)."""
-    d = scenario.spec.demand
-    hw = np.asarray(d.hour_of_day_weights, float)
-    dw = np.asarray(d.day_of_week_weights, float)
-    mw = np.asarray(d.month_weights, float)
-    hw, dw, mw = hw / hw.mean(), dw / dw.mean(), mw / mw.mean()
-    day = np.arange(days)
-    weekday = (scenario.spec.calendar.start_weekday + day) % 7
-    month = np.searchsorted(np.cumsum(_MONTH_DAYS), day % 365, side="right")
-    daily = dw[weekday] * mw[month]
-    for s in d.surges:
-        daily[s.start_day:s.start_day + s.length_days] *= s.multiplier
-    return (daily[:, None] * hw[None, :]).ravel()
-
-
-def surge_days(scenario: Scenario, days: int) -> np.ndarray:
-    flag = np.zeros(days, bool)
-    for s in scenario.spec.demand.surges:
-        flag[s.start_day:s.start_day + s.length_days] = True
-    return flag
 
 
 @dataclass(frozen=True)

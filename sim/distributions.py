@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.config import DistributionSpec
+from scenario.spec import DistributionSpec
 
 __all__ = ["sample", "mean_and_variance", "from_uniforms"]
 

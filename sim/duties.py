@@ -2,7 +2,7 @@
 
 Every working day each unit (a community's grid pool, its desk, a street office)
 receives its scheduled duties' tasks for the day: the duty's hours a year
-(``sim.staffing``) spread evenly over the working days. The time people present
+(``scenario.staffing``) spread evenly over the working days. The time people present
 give to duties that day is their working time minus the case handling that fell
 in the day (cases first: a person on a duty breaks off for a case; with a
 protected share, the people kept on duties simply take no case). Duties are
@@ -30,8 +30,8 @@ import numpy as np
 from sim.calendar import WorkCalendar
 from sim.demand import Cases
 from sim.engine import SimResult
-from sim.scenario import Scenario
-from sim.staffing import StaffTime, staff_time
+from scenario.load import Scenario
+from scenario.staffing import StaffTime, staff_time
 
 __all__ = ["DutyAccount", "account_duties", "busy_by_day"]
 

@@ -4,7 +4,7 @@ Levels: grid workers (a pool per community: the community's workers not at
 its desk cover each other), the community desk (a pool per community), the
 street office (a pool per street), city departments (a delay, no queue). Each
 pool serves first come, first served within working hours, with as many
-servers as its people present that day take cases (``sim.staffing``: leave,
+servers as its people present that day take cases (``scenario.staffing``: leave,
 fixed duties and a protected share for scheduled duties come off). Scheduled
 duties fill the time cases leave; they are accounted after the run
 (``sim.duties``). There is no process per case: a pool pulls the next case
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import simpy
 
-from sim.allocation import Allocation
+from scenario.allocation import Allocation
 from sim.calendar import WorkCalendar
 from sim.demand import Cases, apply_allocation
-from sim.scenario import Scenario
-from sim.staffing import cover_desk, daily_capacity, split_desk, staff_time
+from scenario.load import Scenario
+from scenario.staffing import cover_desk, daily_capacity, split_desk, staff_time
 
 __all__ = ["SimResult", "simulate_cases", "pool_sizes", "pool_capacity", "routing", "reopening_possible", "STAGES"]
 
@@ -136,7 +136,7 @@ class _Pool:
 
 
 def pool_sizes(scenario: Scenario, allocation: Allocation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """People in each grid pool, community desk and street office (``sim.staffing.split_desk``)."""
+    """People in each grid pool, community desk and street office (``scenario.staffing.split_desk``)."""
     desk, grid = split_desk(staff_time(scenario), allocation.workers)
     return grid, desk, np.asarray(allocation.street_office_staff, dtype=np.int64)
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.allocation import Allocation
+from scenario.allocation import Allocation
 from sim.calendar import WorkCalendar
 from sim.caselog import case_log, write_case_log
 from sim.demand import draw_cases
@@ -27,7 +27,7 @@ from sim.duties import account_duties
 from sim.engine import simulate_cases
 from sim.kpis import (backlog, city_kpis, community_staff_kpis, duty_hours_table, group_kpis, hotline_shares,
                       street_staff_kpis, waiting_kpis)
-from sim.scenario import Scenario
+from scenario.load import Scenario
 from sim.stopping import critical
 
 __all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval", "kpi_range", "window_kpis",

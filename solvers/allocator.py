@@ -28,10 +28,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from sim.allocation import Allocation
-from sim.scenario import Scenario
+from scenario.allocation import Allocation
+from scenario.load import Scenario
 from solvers.costs import FunderCosts, funder_costs
-from sim.staffing import split_desk, staff_time
+from scenario.staffing import split_desk, staff_time
 from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
 from solvers.lpmodel import COVERAGE_UTILISATION, SERVICE_OBJECTIVES, AllocationOptions, LpModel, build_model

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.allocation import Allocation
-from sim.scenario import Scenario
+from scenario.allocation import Allocation
+from scenario.load import Scenario
 
 __all__ = ["FunderCosts", "funder_costs"]
 

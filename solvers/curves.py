@@ -9,7 +9,7 @@ The default curve (``service_curves``) combines what theory reaches with what it
   ``A_j`` = P(path <= deadline) by Monte Carlo over the scenario's service
   distributions (20,000 paths per category, fixed seed).
 * **The grid queue**: the community's grid workers present and taking cases
-  (``sim.staffing``: the desk split, leave, fixed duties, a protected share)
+  (``scenario.staffing``: the desk split, leave, fixed duties, a protected share)
   form an M/M/k queue (Erlang C) with the non-volunteer cases per working hour
   (reopened visits included) and the mean grid handling time. A case waiting W
   is on time when W + path <= deadline:
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.distributions import from_uniforms
-from sim.erlang import erlang_c_vector
-from sim.scenario import Scenario
-from sim.staffing import StaffTime, annual_cases, split_desk, staff_time, volunteer_share
+from solvers.queueing import erlang_c_vector
+from scenario.load import Scenario
+from scenario.staffing import StaffTime, annual_cases, split_desk, staff_time, volunteer_share
 
 __all__ = ["Curves", "service_curves", "structural_on_time"]
 

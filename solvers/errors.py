@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.errors import GridplanError
+from scenario.errors import GridplanError
 
 __all__ = ["InfeasibleError", "UnboundedError", "SolverError"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from sim.config import RuleKind
-from sim.scenario import Scenario
-from sim.staffing import staff_time
+from scenario.spec import RuleKind
+from scenario.load import Scenario
+from scenario.staffing import staff_time
 from solvers.curves import Curves
 from solvers.names import OBJECTIVES  # one list for the model and the command line
 from solvers.policy import ALLOCATION_FIELD, rule_requirements

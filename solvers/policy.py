@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.allocation import Allocation
-from sim.config import RuleKind, RuleSpec, Scope
-from sim.scenario import Scenario
+from scenario.allocation import Allocation
+from scenario.spec import RuleKind, RuleSpec, Scope
+from scenario.load import Scenario
 from solvers.costs import FunderCosts, funder_costs
 
 __all__ = ["PolicyReport", "check_policy", "rule_requirements", "scope_membership", "HEADCOUNT_RULES",

@@ -14,13 +14,13 @@ SCENARIOS = ROOT / "scenarios"
 
 @pytest.fixture(scope="session")
 def tiny():
-    from sim.scenario import load_scenario
+    from scenario.load import load_scenario
     return load_scenario(SCENARIOS / "tiny")
 
 
 @pytest.fixture(scope="session")
 def weihai():
-    from sim.scenario import load_scenario
+    from scenario.load import load_scenario
     return load_scenario(SCENARIOS / "weihai")
 
 

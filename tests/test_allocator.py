@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from gridplan.cli import main
-from sim.scenario import load_scenario
+from scenario.load import load_scenario
 from solvers import lpsolve
 from solvers.allocator import allocate
 from solvers.curves import service_curves
@@ -45,7 +45,7 @@ def _independent_weihai_min_cost(s) -> float:
     """Build the Weihai min-cost MILP from the scenario data here, without gridplan's model builder."""
     n, S = s.n_communities, len(s.street_ids)
     unit = s.spec.pay.mean_worker_cost_yuan_per_year
-    from sim.staffing import staff_time
+    from scenario.staffing import staff_time
     need = service_curves(s).min_workers(s.spec.targets.on_time_share_min)
     st = staff_time(s)       # planned hours are model inputs, like the curves; the solve is independent
     u = s.spec.duties.max_planned_utilisation
@@ -201,7 +201,7 @@ def test_service_curve_matches_mmc_response_time_formula(tmp_path):
     """erlang_c scenario (M/M/c, no desk, no duties), deadline 6 minutes: P(wait + service <= D), closed form."""
     import math
     import shutil
-    from sim.erlang import erlang_c
+    from solvers.queueing import erlang_c
     shutil.copytree(SCENARIOS / "erlang_c", tmp_path / "q")
     edit(tmp_path / "q" / "scenario.yaml", "deadline_working_hours: 1", "deadline_working_hours: 0.1")
     s = load_scenario(tmp_path / "q")

@@ -7,8 +7,8 @@ import pytest
 
 from sim.duties import busy_by_day
 from sim.replications import run_replication, run_replications
-from sim.scenario import load_scenario
-from sim.staffing import split_desk, staff_time
+from scenario.load import load_scenario
+from scenario.staffing import split_desk, staff_time
 from solvers.allocator import allocate
 from solvers.lpmodel import AllocationOptions
 from tests.conftest import edit

@@ -165,10 +165,10 @@ def test_an_interrupted_write_leaves_nothing(tmp_path, monkeypatch, capsys):
 def test_an_interrupted_rewrite_keeps_the_earlier_result(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert main(["--quiet", *SIM, "--out", str(out)]) == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob('*') if p.is_file()}
     _interrupt_while_writing(monkeypatch)
     assert main(["--quiet", *SIM, "--out", str(out), "--seed", "3"]) == 130
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob('*') if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 

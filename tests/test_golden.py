@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from sim.replications import run_replication
-from sim.scenario import load_scenario
+from scenario.load import load_scenario
 from tests.conftest import ROOT, SCENARIOS, drop_duties
 
 GOLDEN = ROOT / "tests" / "golden"

@@ -33,9 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridplan.cli import main
-from sim.allocation import Allocation, read_allocation, write_allocation
-from sim.errors import ScenarioError
-from sim.scenario import load_scenario
+from scenario.allocation import Allocation, read_allocation, write_allocation
+from scenario.errors import ScenarioError
+from scenario.load import load_scenario
 from tests.conftest import HOSTILE_TALLY, SCENARIOS
 
 TIME_LIMIT_S = 10          # every case, however hostile, ends well within this
@@ -587,7 +587,7 @@ def test_allocation_table_round_trips_hostile_ids(ids, tmp_path):
 
 
 def test_every_numeric_field_has_a_bound_with_a_unit():
-    import sim.config as config
+    import scenario.spec as config
     generic = []
     for name in config.__all__:
         cls = getattr(config, name)
@@ -596,7 +596,7 @@ def test_every_numeric_field_has_a_bound_with_a_unit():
                 numeric = any(t in str(info.annotation) for t in ("float", "int"))
                 if numeric and f != "minimum" and config.field_maximum(f) == config.FALLBACK_MAXIMUM:
                     generic.append(f"{name}.{f}")
-    assert not generic, f"give these fields a unit bound in sim.config.FIELD_MAXIMUM: {generic}"
+    assert not generic, f"give these fields a unit bound in scenario.spec.FIELD_MAXIMUM: {generic}"
 
 
 def test_bundled_scenarios_are_within_the_bounds():

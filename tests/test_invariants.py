@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.calendar import WorkCalendar
-from sim.config import CalendarSpec
+from scenario.spec import CalendarSpec
 from sim.engine import _fcfs
 
 CAL = WorkCalendar(CalendarSpec(), 60)
@@ -53,7 +53,7 @@ def test_event_engine_equals_recursion_without_reopening(tmp_path_factory, alway
     import shutil
     from sim.demand import draw_cases
     from sim.engine import simulate_cases
-    from sim.scenario import load_scenario
+    from scenario.load import load_scenario
     from tests.conftest import SCENARIOS, drop_duties, edit
     d = tmp_path_factory.mktemp("net") / "tiny"
     shutil.copytree(SCENARIOS / "tiny", d)

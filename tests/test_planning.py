@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from gridplan.cli import main
-from sim.scenario import load_scenario
-from solvers.compare import compare_allocations
-from solvers.simopt import optimize
-from solvers.sweep import budget_points, sweep
+from scenario.load import load_scenario
+from workflows.compare import compare_allocations
+from workflows.optimize import optimize
+from workflows.sweep import budget_points, sweep
 from tests.conftest import SCENARIOS, edit
 
 

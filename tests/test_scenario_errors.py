@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gridplan.cli import main
-from sim.errors import ScenarioError
-from sim.scenario import load_scenario
+from scenario.errors import ScenarioError
+from scenario.load import load_scenario
 from tests.conftest import edit
 
 YAML = "scenario.yaml"

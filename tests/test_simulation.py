@@ -9,9 +9,9 @@ import pytest
 from sim.calendar import WorkCalendar
 from sim.demand import Cases, draw_cases
 from sim.engine import simulate_cases
-from sim.erlang import erlang_c, mean_wait, service_level
+from solvers.queueing import erlang_c, mean_wait, service_level
 from sim.replications import confidence_interval, run_replications
-from sim.scenario import load_scenario
+from scenario.load import load_scenario
 from tests.conftest import SCENARIOS
 
 NAN = np.nan
@@ -68,7 +68,7 @@ def test_exact_trace_tiny(tiny_copy):
 
 
 def test_calendar_round_trip():
-    from sim.config import CalendarSpec
+    from scenario.spec import CalendarSpec
     cal = WorkCalendar(CalendarSpec(), 30)
     t = np.random.default_rng(0).uniform(0, 24 * 30, 1000)
     starts = np.array([cal.start_at(x) for x in t])
@@ -252,8 +252,8 @@ def test_three_level_network_matches_its_product_form(tmp_path):
     -> half of those to the street office M/M/8 (load 6). Departures of an M/M/c queue are Poisson (Burke),
     so each level's mean time there is Erlang C's: C(c, a) / (c mu - lambda) + 1 / mu."""
     import shutil
-    from sim.erlang import erlang_c
-    from sim.staffing import split_desk, staff_time
+    from solvers.queueing import erlang_c
+    from scenario.staffing import split_desk, staff_time
     from tests.conftest import edit
     d = tmp_path / "net"
     shutil.copytree(SCENARIOS / "erlang_c", d)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from gridplan.cli import main
-from sim.scenario import load_scenario
+from scenario.load import load_scenario
 from solvers.policy import check_policy
 from tests.conftest import SCENARIOS, edit
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from sim.errors import ScenarioError
+from scenario.errors import ScenarioError
 
 __all__ = ["read_yaml", "read_text", "read_scenario_tree", "MAX_YAML_BYTES"]
 

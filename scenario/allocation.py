@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.errors import AllocationError
-from sim.tables import read_csv_table
+from scenario.errors import AllocationError
+from scenario.tables import read_csv_table
 
 __all__ = ["Allocation", "read_allocation", "write_allocation", "atomic_write_text", "COLUMNS"]
 

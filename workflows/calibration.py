@@ -1,6 +1,6 @@
 """The calibration table: each figure of the source the scenario names, and the model's value beside it.
 
-A scenario lists its figures under ``calibration:`` (see ``sim.config.CalibrationSpec``). Inputs are
+A scenario lists its figures under ``calibration:`` (see ``scenario.spec.CalibrationSpec``). Inputs are
 reproduced by construction and say so; simulated figures come with their 95% interval over
 replications; figures the model cannot express say why.
 """
@@ -12,9 +12,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sim.config import CalibrationSpec
+from scenario.spec import CalibrationSpec
 from sim.replications import Replications, confidence_interval, kpi_range, run_replications
-from sim.scenario import Scenario, load_scenario
+from scenario.load import Scenario, load_scenario
 
 __all__ = ["calibration_table", "kpi_values", "static_figures", "shown"]
 
@@ -92,7 +92,7 @@ def shown(value: float) -> str:
 
 def static_figures(scenario: Scenario) -> dict[str, float]:
     """Model values of the figures that are inputs of the baseline (no simulation needed)."""
-    from sim.staffing import staff_time
+    from scenario.staffing import staff_time
     from solvers.costs import funder_costs
     b = scenario.baseline
     st = staff_time(scenario)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.errors import ScenarioError
-from sim.yamlio import read_text
+from scenario.errors import ScenarioError
+from scenario.yamlio import read_text
 
 __all__ = ["CsvTable", "read_csv_table"]
 

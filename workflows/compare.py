@@ -8,9 +8,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from sim.allocation import Allocation
+from scenario.allocation import Allocation
 from sim.replications import Replications, confidence_interval, kpi_range, run_replications
-from sim.scenario import Scenario
+from scenario.load import Scenario
 from solvers.policy import check_policy
 
 __all__ = ["Comparison", "compare_allocations", "CITY_KPIS", "GROUP_KPIS"]

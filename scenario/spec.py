@@ -356,7 +356,7 @@ class LadderSpec(Frozen):
     """The escalation ladder: grid worker → community desk → street office → city departments.
 
     A community's workers are split between its desk (service hall) and its grids
-    in proportion to the planned hours of each (see ``sim.staffing``).
+    in proportion to the planned hours of each (see ``scenario.staffing``).
     """
 
     travel_minutes_max: NonNeg = 15.0

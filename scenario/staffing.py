@@ -28,8 +28,8 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from sim.config import DutySpec
-from sim.scenario import Scenario
+from scenario.spec import DutySpec
+from scenario.load import Scenario
 
 __all__ = ["StaffTime", "staff_time", "split_desk", "daily_capacity", "cover_desk", "LEVELS", "annual_cases",
            "volunteer_share"]
@@ -40,7 +40,7 @@ _YEAR = 365.0
 
 def annual_cases(scenario: Scenario) -> np.ndarray:
     """Expected cases a year per community, before volunteers and mobile discovery."""
-    from sim.demand import hourly_profile
+    from scenario.profile import hourly_profile
     rate = sum(c.rate_per_10k_per_day for c in scenario.spec.demand.channels.values())
     days = scenario.spec.calendar.days
     return scenario.urban_residents / 10_000 * rate * _YEAR * float(hourly_profile(scenario, days).mean())
@@ -48,7 +48,7 @@ def annual_cases(scenario: Scenario) -> np.ndarray:
 
 def volunteer_share(scenario: Scenario) -> np.ndarray:
     """Expected share of eligible cases volunteers take, per community (daily min of demand and capacity)."""
-    from sim.demand import hourly_profile, surge_days
+    from scenario.profile import hourly_profile, surge_days
     spec = scenario.spec
     v = spec.volunteers
     cats = list(spec.demand.categories.values())

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sim.replications import Replications, confidence_interval, kpi_range, run_replications
-from sim.scenario import Scenario
+from scenario.load import Scenario
 from solvers.allocator import AllocationResult, allocate
 from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pydantic
 
-from sim.allocation import Allocation, read_allocation
-from sim.config import ScenarioSpec
-from sim.errors import AllocationError, ScenarioError
-from sim.tables import read_csv_table
-from sim.yamlio import read_scenario_tree
+from scenario.allocation import Allocation, read_allocation
+from scenario.spec import ScenarioSpec
+from scenario.errors import AllocationError, ScenarioError
+from scenario.tables import read_csv_table
+from scenario.yamlio import read_scenario_tree
 
 __all__ = ["Scenario", "load_scenario", "resolve_scenario_path"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from sim.replications import confidence_interval, kpi_range, map_tasks, run_replications
-from sim.scenario import Scenario
+from scenario.load import Scenario
 from solvers.allocator import allocate
 from solvers.errors import InfeasibleError
 from solvers.lpmodel import AllocationOptions

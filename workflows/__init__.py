@@ -1,0 +1,3 @@
+"""Planning workflows that combine simulation and solvers: compare, optimise, sweep, calibrate."""
+
+__all__: list[str] = []
