@@ -22,15 +22,18 @@ RATE_PER_HOUR = 0.9 * SERVERS / SERVICE_HOURS  # 180 an hour
 def mmc_scenario(tmp: Path, customers: int):
     """The erlang_c scenario with 10 servers at load 0.9 and enough days for ``customers`` arrivals."""
     from scenario.load import load_scenario
+
     d = tmp / "mmc"
     shutil.copytree(ROOT / "scenarios" / "erlang_c", d)
     days = int(np.ceil(customers / RATE_PER_HOUR / 24))
     (d / "mmc.yaml").write_text(
         "extends: scenario.yaml\nname: mmc\n"
         f"calendar: {{days: {days}, warmup_days: 0}}\n"
-        f"demand: {{channels: {{calls: {{rate_per_10k_per_day: {RATE_PER_HOUR * 24}}}}}}}\n")
-    (d / "baseline_allocation.csv").write_text((d / "baseline_allocation.csv").read_text().replace(
-        "community,Q,14,", f"community,Q,{SERVERS},"))
+        f"demand: {{channels: {{calls: {{rate_per_10k_per_day: {RATE_PER_HOUR * 24}}}}}}}\n"
+    )
+    (d / "baseline_allocation.csv").write_text(
+        (d / "baseline_allocation.csv").read_text().replace("community,Q,14,", f"community,Q,{SERVERS},")
+    )
     return load_scenario(d / "mmc.yaml"), days
 
 
@@ -66,6 +69,7 @@ def run_model(scenario, days: int, seed: int = 1) -> float:
     """gridplan's model on the same queue: draw the cases, run the event loop. Returns the mean wait."""
     from sim.demand import draw_cases
     from sim.engine import simulate_cases
+
     cases = draw_cases(scenario, days, np.random.SeedSequence(seed))
     r = simulate_cases(scenario, cases, scenario.baseline)
     return float(np.mean(r.start[:, 0] - r.arrival))

@@ -12,10 +12,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def national_scenario(folder: Path, communities: int = 100_000, streets: int = 2_000, districts: int = 100,
-                      seed: int = 1):
+def national_scenario(
+    folder: Path, communities: int = 100_000, streets: int = 2_000, districts: int = 100, seed: int = 1
+):
     """Weihai's rules, pay and demand on a generated city; district budgets are generous."""
     from scenario.load import load_scenario
+
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     src = ROOT / "scenarios" / "weihai"
@@ -28,30 +30,69 @@ def national_scenario(folder: Path, communities: int = 100_000, streets: int = 2
     grids = np.maximum(2, residents // 800)
     with (folder / "communities.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["community_id", "street_id", "urban_residents", "households", "special_households",
-                    "party_members", "grids_red", "grids_orange", "grids_yellow", "grids_blue", "grids_green"])
+        w.writerow(
+            [
+                "community_id",
+                "street_id",
+                "urban_residents",
+                "households",
+                "special_households",
+                "party_members",
+                "grids_red",
+                "grids_orange",
+                "grids_yellow",
+                "grids_blue",
+                "grids_green",
+            ]
+        )
         for i in range(communities):
-            w.writerow([f"C{i}", f"S{street_of[i]}", residents[i], households[i], households[i] // 10,
-                        residents[i] * 3 // 100, 0, 0, grids[i], 0, 0])
+            w.writerow(
+                [
+                    f"C{i}",
+                    f"S{street_of[i]}",
+                    residents[i],
+                    households[i],
+                    households[i] // 10,
+                    residents[i] * 3 // 100,
+                    0,
+                    0,
+                    grids[i],
+                    0,
+                    0,
+                ]
+            )
     workers = np.maximum(3, np.ceil(22 * residents / 10_000)).astype(int)
     with (folder / "baseline_allocation.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["level", "id", "workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan",
-                    "street_office_staff", "mobile_grid_workers"])
+        w.writerow(
+            [
+                "level",
+                "id",
+                "workers",
+                "secretary_assistants",
+                "work_fund_yuan",
+                "service_fund_yuan",
+                "street_office_staff",
+                "mobile_grid_workers",
+            ]
+        )
         for i in range(communities):
             w.writerow(["community", f"C{i}", workers[i], 1, 36 * households[i], 300000, "", ""])
         for j in range(streets):
             w.writerow(["street", f"S{j}", "", "", "", "", 10, 10])
-    structure = {"districts": [{"id": f"D{d}", "name": f"District {d}", "budget_yuan": 1e10} for d in range(districts)],
-                 "streets": [{"id": f"S{j}", "name": f"Street {j}", "district": f"D{j % districts}"}
-                             for j in range(streets)]}
+    structure = {
+        "districts": [{"id": f"D{d}", "name": f"District {d}", "budget_yuan": 1e10} for d in range(districts)],
+        "streets": [{"id": f"S{j}", "name": f"Street {j}", "district": f"D{j % districts}"} for j in range(streets)],
+    }
     (folder / "structure.yaml").write_text(yaml.safe_dump(structure))
     text = (folder / "scenario.yaml").read_text().replace("name: weihai", "name: national")
     text = text.replace("city_budget_yuan: 56310000", "city_budget_yuan: null")
     # a tenth of Weihai's complaint rate: 400 M residents would otherwise exceed the loader's bound of
     # 50 M cases a year (this benchmark allocates, it does not simulate)
     import re
-    text = re.sub(r"rate_per_10k_per_day: ([0-9.]+)", lambda m: f"rate_per_10k_per_day: {float(m.group(1)) / 10:.5f}",
-                  text)
+
+    text = re.sub(
+        r"rate_per_10k_per_day: ([0-9.]+)", lambda m: f"rate_per_10k_per_day: {float(m.group(1)) / 10:.5f}", text
+    )
     (folder / "scenario.yaml").write_text(text)
     return load_scenario(folder)

@@ -21,5 +21,6 @@ __all__ = ["__version__", *API]
 def __getattr__(name: str):  # PEP 562: import the API lazily
     if name in API:
         from gridplan import api
+
         return getattr(api, name)
     raise AttributeError(f"module 'gridplan' has no attribute {name!r}")

@@ -6,26 +6,36 @@ Stable surface (``import gridplan``): ``load_scenario``, ``check``, ``allocate``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 
 from scenario.allocation import Allocation
-from sim.replications import Replications, run_replications
 from scenario.load import Scenario
 from scenario.load import load_scenario as _load
+from sim.replications import Replications, run_replications
 from solvers.allocator import AllocationResult
 from solvers.allocator import allocate as _allocate
-from workflows.compare import Comparison, compare_allocations
 from solvers.lpmodel import AllocationOptions
 from solvers.policy import PolicyReport, check_policy
+from workflows.compare import Comparison, compare_allocations
 from workflows.optimize import OptimizationResult
 from workflows.optimize import optimize as _optimize
 from workflows.sweep import sweep as _sweep
 
-__all__ = ["load_scenario", "check", "allocate", "simulate", "compare", "optimize", "sweep", "Scenario",
-           "Allocation", "AllocationOptions"]
+__all__ = [
+    "load_scenario",
+    "check",
+    "allocate",
+    "simulate",
+    "compare",
+    "optimize",
+    "sweep",
+    "Scenario",
+    "Allocation",
+    "AllocationOptions",
+]
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -50,8 +60,13 @@ def check(scenario: Scenario, allocation: Allocation | str | Path | None = None)
     return check_policy(scenario, _allocation(scenario, allocation))
 
 
-def allocate(scenario: Scenario, objective: str = "min-cost", budget_yuan: float | None = None,
-             solver: str = "auto", **options: object) -> AllocationResult:
+def allocate(
+    scenario: Scenario,
+    objective: str = "min-cost",
+    budget_yuan: float | None = None,
+    solver: str = "auto",
+    **options: object,
+) -> AllocationResult:
     """Optimise workers and funds (objectives: min-cost, max-service, rebalance, equity).
 
     ``options`` are fields of ``AllocationOptions`` (e.g. ``max_change_workers``). The result holds
@@ -61,31 +76,57 @@ def allocate(scenario: Scenario, objective: str = "min-cost", budget_yuan: float
     return _allocate(scenario, opts, solver=solver)
 
 
-def simulate(scenario: Scenario, allocation: Allocation | str | Path | None = None, reps: int = 5,
-             days: int | None = None, seed: int | None = None, processes: int | None = None) -> Replications:
+def simulate(
+    scenario: Scenario,
+    allocation: Allocation | str | Path | None = None,
+    reps: int = 5,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+) -> Replications:
     """Independent replications; ``.summary()`` is the KPI table with 95% intervals, ``.group(name)`` by
     category, community, street or district, ``.duty_hours_mean()`` hours by duty and level."""
-    return run_replications(scenario, _allocation(scenario, allocation), reps, days=days, seed=seed,
-                            processes=processes)
+    return run_replications(
+        scenario, _allocation(scenario, allocation), reps, days=days, seed=seed, processes=processes
+    )
 
 
-def compare(scenario: Scenario, allocations: Mapping[str, Allocation | str | Path], reps: int = 5,
-            days: int | None = None, seed: int | None = None, processes: int | None = None) -> Comparison:
+def compare(
+    scenario: Scenario,
+    allocations: Mapping[str, Allocation | str | Path],
+    reps: int = 5,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+) -> Comparison:
     """Allocations on the same simulated complaints; ``.city`` holds each KPI and its paired difference
     from the first allocation."""
     items = [(label, _allocation(scenario, a)) for label, a in allocations.items()]
     return compare_allocations(scenario, items, reps, days=days, seed=seed, processes=processes)
 
 
-def optimize(scenario: Scenario, objective: str = "min-cost", reps: int = 5, days: int | None = None,
-             seed: int | None = None, processes: int | None = None, **options: object) -> OptimizationResult:
+def optimize(
+    scenario: Scenario,
+    objective: str = "min-cost",
+    reps: int = 5,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+    **options: object,
+) -> OptimizationResult:
     """Simulation-optimisation; ``.result`` the allocation, ``.iterations``, ``.prediction`` against fresh
     replications, ``.stop_reason``."""
     opts = AllocationOptions(objective=objective, **options)  # type: ignore[arg-type]
     return _optimize(scenario, opts, reps=reps, days=days, seed=seed, processes=processes)
 
 
-def sweep(scenario: Scenario, budgets_yuan: list[float], reps: int = 3, days: int | None = None,
-          seed: int | None = None, processes: int | None = None) -> pd.DataFrame:
+def sweep(
+    scenario: Scenario,
+    budgets_yuan: list[float],
+    reps: int = 3,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+) -> pd.DataFrame:
     """The budget frontier: one max-service allocation per budget, predicted and simulated side by side."""
     return _sweep(scenario, list(budgets_yuan), reps=reps, days=days, seed=seed, processes=processes)

@@ -12,8 +12,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import NoReturn
 
 from solvers.names import OBJECTIVES, SOLVER_CHOICES, SOLVER_HELP
 
@@ -25,7 +26,9 @@ log = logging.getLogger("gridplan")
 def _cmd(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from gridplan import commands
+
         return getattr(commands, name)(args)
+
     return run
 
 
@@ -50,8 +53,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
-def _number(text: str, *, whole: bool = False, low: float = 0, high: float = float("inf"),
-            low_open: bool = False, unit: str = "") -> float:
+def _number(
+    text: str,
+    *,
+    whole: bool = False,
+    low: float = 0,
+    high: float = float("inf"),
+    low_open: bool = False,
+    unit: str = "",
+) -> float:
     """Parse one number in [low, high] (or (low, high]); argparse names the option in its error."""
     try:
         v = float(text)
@@ -68,12 +78,12 @@ def _number(text: str, *, whole: bool = False, low: float = 0, high: float = flo
     return v
 
 
-def _bounded(whole: bool = False, low: float = 0, high: float = float("inf"),
-             unit: str = "") -> Callable[[str], float]:
+def _bounded(whole: bool = False, low: float = 0, high: float = float("inf"), unit: str = "") -> Callable[[str], float]:
     def parse(text: str) -> float:
         v = _number(text, whole=whole, low=low, high=high, unit=unit)
         return int(v) if whole else v
-    parse.__name__ = "number"   # argparse shows this name for a value it cannot convert
+
+    parse.__name__ = "number"  # argparse shows this name for a value it cannot convert
     return parse
 
 
@@ -97,18 +107,24 @@ def _budget_range(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"TO must be >= FROM, found {text!r}")
     n = math.floor((b - a) / step + 1e-9) + 1
     if n > MAX_SWEEP_POINTS:
-        raise argparse.ArgumentTypeError(f"gives {n:,} budget points, more than {MAX_SWEEP_POINTS}; "
-                                         f"use a larger STEP, found {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"gives {n:,} budget points, more than {MAX_SWEEP_POINTS}; use a larger STEP, found {text!r}"
+        )
     return [a + i * step for i in range(n)]
 
 
 def build_parser() -> argparse.ArgumentParser:
     from gridplan import __version__
+
     p = _Parser(prog="gridplan", description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--version", action="version", version=f"gridplan {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress (bars on a terminal, a line every few seconds on a pipe or log)")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress (bars on a terminal, a line every few seconds on a pipe or log)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
@@ -122,34 +138,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     def sim_args(sp: argparse.ArgumentParser, reps: int) -> None:
         sp.add_argument("--reps", type=_reps, default=reps, help=f"replications (default {reps})")
-        sp.add_argument("--days", type=_days, help="simulated days (default: the scenario's calendar.days; "
-                                                   "more than its warm-up)")
+        sp.add_argument(
+            "--days", type=_days, help="simulated days (default: the scenario's calendar.days; more than its warm-up)"
+        )
         sp.add_argument("--seed", type=_seed, help="random seed, 0 to 2**32-1 (default: the scenario's seed)")
         sp.add_argument("--processes", type=_processes, help="local processes (default: all cores)")
         out_arg(sp)
 
     def opt_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--objective", choices=OBJECTIVES, default="min-cost",
-                        help="min-cost, max-service (on-time work hours within a budget), rebalance (the baseline's "
-                             "money moved to where the work is) or equity")
+        sp.add_argument(
+            "--objective",
+            choices=OBJECTIVES,
+            default="min-cost",
+            help="min-cost, max-service (on-time work hours within a budget), rebalance (the baseline's "
+            "money moved to where the work is) or equity",
+        )
         sp.add_argument("--budget-yuan", type=_budget, help="total budget of all funders (yuan a year)")
-        sp.add_argument("--max-change", type=_max_change,
-                        help="largest change of workers per community from the baseline")
-        sp.add_argument("--equity-spread-per-10k", type=_spread,
-                        help="largest difference in workers per 10,000 residents between communities")
-        sp.add_argument("--free-mobile", action="store_true", help="let the model change mobile grid workers "
-                        "(default: kept at the baseline; the queueing curves do not value them)")
+        sp.add_argument(
+            "--max-change", type=_max_change, help="largest change of workers per community from the baseline"
+        )
+        sp.add_argument(
+            "--equity-spread-per-10k",
+            type=_spread,
+            help="largest difference in workers per 10,000 residents between communities",
+        )
+        sp.add_argument(
+            "--free-mobile",
+            action="store_true",
+            help="let the model change mobile grid workers "
+            "(default: kept at the baseline; the queueing curves do not value them)",
+        )
         sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
 
-    sp = sub.add_parser("schema", help="write the scenario format's JSON Schema (for editors)",
-                        description="write the scenario format's JSON Schema (for editors that validate YAML)")
+    sp = sub.add_parser(
+        "schema",
+        help="write the scenario format's JSON Schema (for editors)",
+        description="write the scenario format's JSON Schema (for editors that validate YAML)",
+    )
     sp.set_defaults(func=_cmd("schema"))
     sp.add_argument("--out", type=Path, help="write here instead of printing")
     add("validate", _cmd("validate"), "validate a scenario and print a one-screen summary")
     sp = add("check", _cmd("check"), "check an allocation against every policy rule and budget (exit 1 if any fails)")
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
-    sp.add_argument("--partial", action="store_true",
-                    help="allow an allocation with missing rows; they are taken from the baseline")
+    sp.add_argument(
+        "--partial", action="store_true", help="allow an allocation with missing rows; they are taken from the baseline"
+    )
     sp.add_argument("--out", type=Path, help="write the per-unit check table as CSV here")
     sp = add("simulate", _cmd("simulate"), "simulate a year of case handling under an allocation")
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
@@ -160,17 +193,30 @@ def build_parser() -> argparse.ArgumentParser:
     out_arg(sp)
 
     sp = add("compare", _cmd("compare_cmd"), "simulate allocations on the same complaints and compare them")
-    sp.add_argument("--allocation", type=Path, action="append", required=True,
-                    help="allocation table (repeat); missing rows come from the baseline")
-    sp.add_argument("--no-baseline", dest="with_baseline", action="store_false",
-                    help="do not include the baseline as the first allocation")
+    sp.add_argument(
+        "--allocation",
+        type=Path,
+        action="append",
+        required=True,
+        help="allocation table (repeat); missing rows come from the baseline",
+    )
+    sp.add_argument(
+        "--no-baseline",
+        dest="with_baseline",
+        action="store_false",
+        help="do not include the baseline as the first allocation",
+    )
     sim_args(sp, 5)
     sp = add("optimize", _cmd("optimize_cmd"), "allocate, simulate, correct the curves, repeat until targets are met")
     opt_args(sp)
     sim_args(sp, 5)
     sp = add("sweep", _cmd("sweep_cmd"), "budget versus on-time frontier of max-service allocations")
-    sp.add_argument("--budget-yuan", required=True, type=_budget_range,
-                    help=f"FROM:TO:STEP in yuan a year (TO included; at most {MAX_SWEEP_POINTS} points)")
+    sp.add_argument(
+        "--budget-yuan",
+        required=True,
+        type=_budget_range,
+        help=f"FROM:TO:STEP in yuan a year (TO included; at most {MAX_SWEEP_POINTS} points)",
+    )
     sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
     sim_args(sp, 3)
     sp = add("run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
@@ -214,7 +260,7 @@ class _StopSignals:
         return self
 
     def _raise(self, signum: int, frame: object) -> None:
-        if os.getpid() != self.pid:   # a worker forked before it set its own handlers: it just ends
+        if os.getpid() != self.pid:  # a worker forked before it set its own handlers: it just ends
             os._exit(128 + signum)
         if self.ending:
             return
@@ -237,7 +283,7 @@ class _StopSignals:
                 _thread.interrupt_main(self.signum)
 
     def __exit__(self, *exc: object) -> None:
-        with self.lock:        # no repeat is on its way once this is set
+        with self.lock:  # no repeat is on its way once this is set
             self.ending = True
         for s, handler in self.previous.items():
             signal.signal(s, handler)
@@ -247,21 +293,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (2: bad input, 130: Ctrl-C, 143: SIGTERM)."""
     with _StopSignals() as stop:
         try:
-            from scenario.errors import GridplanError   # after the handlers: an early Ctrl-C is one line too
+            from scenario.errors import GridplanError  # after the handlers: an early Ctrl-C is one line too
+
             try:
                 args = build_parser().parse_args(argv)
-            except SystemExit as exc:      # --help, --version, or a bad option (one line already printed)
+            except SystemExit as exc:  # --help, --version, or a bad option (one line already printed)
                 return int(exc.code or 0)
             from gridplan.progress import set_quiet
+
             set_quiet(args.quiet)
-            logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                                format="%(levelname)s %(name)s: %(message)s")
+            logging.basicConfig(
+                level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+            )
             return int(args.func(args) or 0)
         except KeyboardInterrupt as exc:
-            stop.ending = True     # first, before any call: a repeated signal must not interrupt the report
+            stop.ending = True  # first, before any call: a repeated signal must not interrupt the report
             term = isinstance(exc, Terminated) or stop.signum == signal.SIGTERM
-            print(f"gridplan: {'terminated' if term else 'interrupted'}; nothing half-written was left",
-                  file=sys.stderr)
+            print(
+                f"gridplan: {'terminated' if term else 'interrupted'}; nothing half-written was left", file=sys.stderr
+            )
             return 143 if term else 130
         except GridplanError as exc:
             print(f"gridplan: error: {exc}", file=sys.stderr)

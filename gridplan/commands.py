@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pathlib import Path
 
 from gridplan.fmt import number, table, yuan
 from scenario.allocation import atomic_write_text
@@ -41,8 +41,10 @@ def scenario_summary(s: Scenario) -> str:
         f"{int(b.mobile_grid_workers.sum()):,}",
         f"  work fund {yuan(b.work_fund_yuan.sum())}, service fund {yuan(b.service_fund_yuan.sum())}",
         "Policy rules",
-        *(f"  {'on ' if r.active else 'off'} {rid}: {r.kind.value} >= {number(r.minimum)} per {r.scope.value}"
-          for rid, r in spec.policy.rules.items()),
+        *(
+            f"  {'on ' if r.active else 'off'} {rid}: {r.kind.value} >= {number(r.minimum)} per {r.scope.value}"
+            for rid, r in spec.policy.rules.items()
+        ),
         "Money",
         f"  mean worker cost {yuan(s.mean_worker_cost_yuan)} a year; city pays "
         f"{spec.funding.city_paid_workers_per_community} workers per community",
@@ -62,16 +64,19 @@ def schema(args: argparse.Namespace) -> int:
     import json
 
     from gridplan.reference import json_schema
+
     text = json.dumps(json_schema(), indent=1) + "\n"
     if args.out is None:
         print(text, end="")
         return 0
     from gridplan.results import check_out_file
+
     check_out_file(args.out, "{")
     try:
         atomic_write_text(args.out, text)
     except OSError as exc:
         from scenario.errors import GridplanError
+
         raise GridplanError(f"--out {args.out}: could not write ({exc.strerror or exc}); nothing was written") from None
     print(f"wrote {args.out}")
     return 0
@@ -84,18 +89,18 @@ def validate(args: argparse.Namespace) -> int:
     return 0
 
 
-CHECK_HEADER = "rule,scope,unit,bound,limit,actual,slack,passed"   # first line of check --out
+CHECK_HEADER = "rule,scope,unit,bound,limit,actual,slack,passed"  # first line of check --out
 
 
 def check(args: argparse.Namespace) -> int:
     from gridplan.results import check_out_file
+
     s = load_scenario(args.scenario)
     if args.out:
         check_out_file(args.out, CHECK_HEADER, s)
     alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
     rep = check_policy(s, alloc)
-    print(f"Policy check of {alloc.source if args.allocation else 'the baseline allocation'} "
-          f"against scenario {s.name}")
+    print(f"Policy check of {alloc.source if args.allocation else 'the baseline allocation'} against scenario {s.name}")
     if alloc.filled_from_baseline:
         print(f"  {len(alloc.filled_from_baseline)} row(s) missing from the table were taken from the baseline")
     print(table(rep.summary()))
@@ -105,11 +110,14 @@ def check(args: argparse.Namespace) -> int:
         print(table(failing.head(10)))
     print("\nTotals")
     print(f"  community workers {rep.workers_total:,} = {rep.workers_per_10k:.1f} per 10,000 residents")
-    print(f"  street party-office staff {rep.street_staff_total:,}; mobile grid workers "
-          f"{rep.mobile_grid_workers_total:,}")
-    print(f"  cost: city {yuan(rep.costs.city_yuan)}; "
-          + "; ".join(f"{d} {yuan(v)}" for d, v in rep.costs.district_yuan.items())
-          + f"; total {yuan(rep.costs.total_yuan)}")
+    print(
+        f"  street party-office staff {rep.street_staff_total:,}; mobile grid workers {rep.mobile_grid_workers_total:,}"
+    )
+    print(
+        f"  cost: city {yuan(rep.costs.city_yuan)}; "
+        + "; ".join(f"{d} {yuan(v)}" for d, v in rep.costs.district_yuan.items())
+        + f"; total {yuan(rep.costs.total_yuan)}"
+    )
     for note in rep.notes:
         print(f"Note: {note}")
     if args.out:
@@ -119,7 +127,10 @@ def check(args: argparse.Namespace) -> int:
             atomic_write_text(args.out, buf.getvalue())
         except OSError as exc:
             from scenario.errors import GridplanError
-            raise GridplanError(f"--out {args.out}: could not write ({exc.strerror or exc}); nothing was written") from None
+
+            raise GridplanError(
+                f"--out {args.out}: could not write ({exc.strerror or exc}); nothing was written"
+            ) from None
         print(f"wrote {args.out}")
     print("PASS" if rep.passed else "FAIL: at least one rule or budget is not met")
     return 0 if rep.passed else 1
@@ -133,34 +144,58 @@ def sim_days(args: argparse.Namespace, scenario: Scenario) -> int:
         GridplanError: ``--days`` is not more than the scenario's ``calendar.warmup_days``.
     """
     from scenario.errors import GridplanError
+
     days = args.days or scenario.spec.calendar.days
     if days <= scenario.spec.calendar.warmup_days:
-        raise GridplanError(f"--days must be > the scenario's calendar.warmup_days "
-                            f"({scenario.spec.calendar.warmup_days}) so that some cases are counted, found {days}")
+        raise GridplanError(
+            f"--days must be > the scenario's calendar.warmup_days "
+            f"({scenario.spec.calendar.warmup_days}) so that some cases are counted, found {days}"
+        )
     return days
 
 
 def _say(message: str) -> None:
     """A progress message of a long run (silenced by --quiet); results are printed, not said."""
     from gridplan.progress import quiet
+
     if not quiet():
         print(message, flush=True)
 
 
-def run_sims(scenario: Scenario, allocation, reps: int, days: int | None, seed: int | None,
-             processes: int | None, label: str, keep_first_log: bool = False, log_dir=None):
+def run_sims(
+    scenario: Scenario,
+    allocation,
+    reps: int,
+    days: int | None,
+    seed: int | None,
+    processes: int | None,
+    label: str,
+    keep_first_log: bool = False,
+    log_dir=None,
+):
     """Replications with progress (a bar on a terminal, a line every few seconds on a pipe)."""
     from gridplan.progress import progress
     from sim.replications import run_replications
+
     with progress(reps, label) as tick:
-        return run_replications(scenario, allocation, reps, days=days, seed=seed, processes=processes,
-                                keep_first_log=keep_first_log, log_dir=log_dir, progress=tick)
+        return run_replications(
+            scenario,
+            allocation,
+            reps,
+            days=days,
+            seed=seed,
+            processes=processes,
+            keep_first_log=keep_first_log,
+            log_dir=log_dir,
+            progress=tick,
+        )
 
 
 def write_simulation(folder, reps, allocation) -> None:
     """kpis.csv, per-replication and per-group KPIs, backlog, case log and the allocation."""
     from scenario.allocation import write_allocation
     from sim.kpis import KPI_DESCRIPTIONS
+
     summary = reps.summary()
     summary["description"] = [KPI_DESCRIPTIONS.get(k, "") for k in summary.index]
     summary.to_csv(folder / "kpis.csv")
@@ -172,24 +207,51 @@ def write_simulation(folder, reps, allocation) -> None:
     if reps.first_log is not None:
         reps.first_log.to_parquet(folder / "case_log.parquet", index=False)
     from sim.caselog import case_log_schema
+
     case_log_schema().to_csv(folder / "case_log_schema.csv", index=False)
     write_allocation(allocation, folder / "allocation.csv")
 
 
 def kpi_screen(reps) -> str:
     s = reps.summary()
-    show = ["cases", "on_time_share", "overdue_cases", "resolution_mean_hours", "resolution_p50_hours",
-            "resolution_p90_hours", "satisfaction_share", "reopened_share", "escalated_city",
-            "utilisation_grid", "utilisation_desk", "utilisation_street", "duty_coverage", "duty_coverage_grid",
-            "duty_coverage_desk", "duty_coverage_street", "duty_coverage_min_community", "duty_backlog_hours",
-            "wait_mean_hours_grid", "wait_probability_grid", "wait_mean_hours_desk", "wait_probability_desk",
-            "wait_mean_hours_street", "wait_probability_street", "mobile_share", "volunteer_share"]
+    show = [
+        "cases",
+        "on_time_share",
+        "overdue_cases",
+        "resolution_mean_hours",
+        "resolution_p50_hours",
+        "resolution_p90_hours",
+        "satisfaction_share",
+        "reopened_share",
+        "escalated_city",
+        "utilisation_grid",
+        "utilisation_desk",
+        "utilisation_street",
+        "duty_coverage",
+        "duty_coverage_grid",
+        "duty_coverage_desk",
+        "duty_coverage_street",
+        "duty_coverage_min_community",
+        "duty_backlog_hours",
+        "wait_mean_hours_grid",
+        "wait_probability_grid",
+        "wait_mean_hours_desk",
+        "wait_probability_desk",
+        "wait_mean_hours_street",
+        "wait_probability_street",
+        "mobile_share",
+        "volunteer_share",
+    ]
     lines = [f"{'KPI':<24}{'mean':>14}   95% CI"]
     for k in show:
         m, lo, hi = s.loc[k]
-        fmt = (lambda x: f"{x:.1%}") if ("share" in k or "utilisation" in k or "coverage" in k
-                                          or "probability" in k) else \
-              (lambda x: f"{x:,.3f}") if "hours" in k and abs(m) < 10 else (lambda x: f"{x:,.1f}")
+        fmt = (
+            (lambda x: f"{x:.1%}")
+            if ("share" in k or "utilisation" in k or "coverage" in k or "probability" in k)
+            else (lambda x: f"{x:,.3f}")
+            if "hours" in k and abs(m) < 10
+            else (lambda x: f"{x:,.1f}")
+        )
         ci = f"[{fmt(lo)}, {fmt(hi)}]" if not np.isnan(lo) else "(one replication)"
         lines.append(f"{k:<24}{fmt(m):>14}   {ci}")
     return "\n".join(lines)
@@ -208,6 +270,7 @@ def duty_screen(reps) -> str:
 
 def simulate(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
+
     s = load_scenario(args.scenario)
     alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
     days = sim_days(args, s)
@@ -217,13 +280,25 @@ def simulate(args: argparse.Namespace) -> int:
         # every replication writes its case log into the (temporary) result folder as it finishes
         reps = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating", log_dir=folder / "case_log")
         write_simulation(folder, reps, alloc)
-        write_json(folder / "metadata.json", metadata(
-            s, "simulate", args, seed=seed, replications=args.reps, days=days,
-            warmup_days=s.spec.calendar.warmup_days, allocation=alloc.source,
-            filled_from_baseline=list(alloc.filled_from_baseline),
-            case_log="case_log/replication=R/part-0.parquet for every replication (columns: case_log_schema.csv)"))
-    print(f"Simulation of {s.name}: {args.reps} replication(s) of {days} days, seed {seed}, "
-          f"warm-up {s.spec.calendar.warmup_days} days")
+        write_json(
+            folder / "metadata.json",
+            metadata(
+                s,
+                "simulate",
+                args,
+                seed=seed,
+                replications=args.reps,
+                days=days,
+                warmup_days=s.spec.calendar.warmup_days,
+                allocation=alloc.source,
+                filled_from_baseline=list(alloc.filled_from_baseline),
+                case_log="case_log/replication=R/part-0.parquet for every replication (columns: case_log_schema.csv)",
+            ),
+        )
+    print(
+        f"Simulation of {s.name}: {args.reps} replication(s) of {days} days, seed {seed}, "
+        f"warm-up {s.spec.calendar.warmup_days} days"
+    )
     print(kpi_screen(reps))
     if s.spec.duties is not None:
         print("\nStaff hours a year by level and work (mean over replications):")
@@ -235,13 +310,19 @@ def simulate(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ allocate
 def _options(args: argparse.Namespace):
     from solvers.lpmodel import AllocationOptions
-    return AllocationOptions(objective=args.objective, total_budget_yuan=args.budget_yuan,
-                             max_change_workers=args.max_change, equity_spread_per_10k=args.equity_spread_per_10k,
-                             free_mobile=args.free_mobile)
+
+    return AllocationOptions(
+        objective=args.objective,
+        total_budget_yuan=args.budget_yuan,
+        max_change_workers=args.max_change,
+        equity_spread_per_10k=args.equity_spread_per_10k,
+        free_mobile=args.free_mobile,
+    )
 
 
 def write_allocation_result(folder, scenario: Scenario, res) -> None:
     from scenario.allocation import write_allocation
+
     write_allocation(res.allocation, folder / "allocation.csv")
     res.constraints.to_csv(folder / "constraints.csv", index=False)
     res.shadow_prices.to_csv(folder / "shadow_prices.csv", index=False)
@@ -273,8 +354,10 @@ def allocation_screen(scenario: Scenario, res) -> str:
     lines.append("Deciding constraint (the bound that sets each unit's staffing):")
     lines.append(table(res.deciding_counts()))
     if res.options.objective == "rebalance":
-        lines.append(f"  capacity margin reached: the busiest unit plans at {1 / -res.objective_value:.1%} of its "
-                     f"available hours")
+        lines.append(
+            f"  capacity margin reached: the busiest unit plans at {1 / -res.objective_value:.1%} of its "
+            f"available hours"
+        )
     lines.append("Shadow prices (LP marginal rates; 'exact' where a re-solve with the next whole step was run):")
     lines += [f"  {t}" for t in res.shadow_prices.explanation]
     ch = res.changes(scenario, "district")
@@ -286,16 +369,27 @@ def allocation_screen(scenario: Scenario, res) -> str:
 def allocate_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from solvers.allocator import allocate
+
     s = load_scenario(args.scenario)
     out = check_out(args.out or default_out(s, "allocate"), s)
     from solvers.allocator import next_step_costs
+
     res = next_step_costs(s, allocate(s, _options(args), solver=args.solver), args.solver)
     with result_folder(out, s) as folder:
         write_allocation_result(folder, s, res)
-        write_json(folder / "metadata.json", metadata(
-            s, "allocate", args, objective=args.objective, solver=args.solver, options=res.options.__dict__,
-            objective_value=res.objective_value, cost_by_funder_yuan={"city": res.costs.city_yuan,
-                                                                        **res.costs.district_yuan}))
+        write_json(
+            folder / "metadata.json",
+            metadata(
+                s,
+                "allocate",
+                args,
+                objective=args.objective,
+                solver=args.solver,
+                options=res.options.__dict__,
+                objective_value=res.objective_value,
+                cost_by_funder_yuan={"city": res.costs.city_yuan, **res.costs.district_yuan},
+            ),
+        )
     print(allocation_screen(s, res))
     print(f"wrote {out}")
     return 0
@@ -310,9 +404,14 @@ def _compare_screen(cmp) -> str:
         share = "share" in r.kpi or "coverage" in r.kpi or "utilisation" in r.kpi
         f = (lambda x: f"{x:.2%}") if share else (lambda x: f"{x:,.1f}")
         d = (lambda x: f"{x * 100:+.2f} pt") if share else (lambda x: f"{x:+,.1f}")
-        diff = "" if r.allocation == cmp.labels[0] else (
-            f"{d(r.diff_vs_first)} [{d(r.diff_ci95_low)}, {d(r.diff_ci95_high)}]"
-            + (" significant" if r.significant else " not significant"))
+        diff = (
+            ""
+            if r.allocation == cmp.labels[0]
+            else (
+                f"{d(r.diff_vs_first)} [{d(r.diff_ci95_low)}, {d(r.diff_ci95_high)}]"
+                + (" significant" if r.significant else " not significant")
+            )
+        )
         lines.append(f"{r.kpi:<{kw}}{r.allocation:<{aw}}{f(r['mean']):>12}   {diff}")
     lines.append("")
     lines.append(table(cmp.static))
@@ -320,9 +419,10 @@ def _compare_screen(cmp) -> str:
 
 
 def compare_cmd(args: argparse.Namespace) -> int:
-    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from gridplan.progress import progress
+    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from workflows.compare import compare_allocations
+
     s = load_scenario(args.scenario)
     sim_days(args, s)
     allocs = [("baseline", s.baseline)] if args.with_baseline else []
@@ -333,19 +433,32 @@ def compare_cmd(args: argparse.Namespace) -> int:
         allocs.append((label if label not in [x for x, _ in allocs] else str(p), a))
     if len(allocs) < 2:
         from scenario.errors import GridplanError
-        raise GridplanError("compare needs at least two allocations (give --allocation twice, or once with the "
-                            "baseline, which is included unless --no-baseline)")
+
+        raise GridplanError(
+            "compare needs at least two allocations (give --allocation twice, or once with the "
+            "baseline, which is included unless --no-baseline)"
+        )
     out = check_out(args.out or default_out(s, "compare"), s)
     with progress(len(allocs) * args.reps, "simulating") as tick:
-        cmp = compare_allocations(s, allocs, args.reps, days=args.days, seed=args.seed, processes=args.processes,
-                                  progress=tick)
+        cmp = compare_allocations(
+            s, allocs, args.reps, days=args.days, seed=args.seed, processes=args.processes, progress=tick
+        )
     with result_folder(out, s) as folder:
         cmp.city.to_csv(folder / "compare_city.csv", index=False)
         cmp.static.to_csv(folder / "compare_static.csv", index=False)
         for g, df in cmp.groups.items():
             df.to_csv(folder / f"compare_{g}.csv", index=False)
-        write_json(folder / "metadata.json", metadata(s, "compare", args, allocations=[a.source for _, a in allocs],
-                                                     seed=cmp.runs[0].seed, replications=args.reps))
+        write_json(
+            folder / "metadata.json",
+            metadata(
+                s,
+                "compare",
+                args,
+                allocations=[a.source for _, a in allocs],
+                seed=cmp.runs[0].seed,
+                replications=args.reps,
+            ),
+        )
     for label, a in allocs:
         if a.filled_from_baseline:
             print(f"{label}: {len(a.filled_from_baseline)} row(s) missing from the table were taken from the baseline")
@@ -360,51 +473,90 @@ VALIDATION_SEEDS = "seed + k x 1,000,003 in validation round k = 1, 2, ... (iter
 def optimize_cmd(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from workflows.optimize import optimize
+
     s = load_scenario(args.scenario)
     sim_days(args, s)
     out = check_out(args.out or default_out(s, "optimize"), s)
     from gridplan.progress import progress
+
     with progress(None, "optimising", "replications") as tick:
-        opt = optimize(s, _options(args), reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
-                       solver=args.solver, progress=_say, tick=tick)
+        opt = optimize(
+            s,
+            _options(args),
+            reps=args.reps,
+            days=args.days,
+            seed=args.seed,
+            processes=args.processes,
+            solver=args.solver,
+            progress=_say,
+            tick=tick,
+        )
     with result_folder(out, s) as folder:
         write_allocation_result(folder, s, opt.result)
         opt.iterations.to_csv(folder / "iterations.csv", index=False)
         opt.validation.summary().to_csv(folder / "validation_kpis.csv")
-        write_json(folder / "metadata.json", metadata(s, "optimize", args, validation_seeds=VALIDATION_SEEDS, stop_reason=opt.stop_reason,
-                                                     validation_missing=opt.validation_missing))
+        write_json(
+            folder / "metadata.json",
+            metadata(
+                s,
+                "optimize",
+                args,
+                validation_seeds=VALIDATION_SEEDS,
+                stop_reason=opt.stop_reason,
+                validation_missing=opt.validation_missing,
+            ),
+        )
     print(f"stopped: {opt.stop_reason}")
-    print(f"validation on fresh replications: "
-          + ("every community meets the target" if not opt.validation_missing
-             else f"{len(opt.validation_missing)} communities miss the target"))
+    print(
+        "validation on fresh replications: "
+        + (
+            "every community meets the target"
+            if not opt.validation_missing
+            else f"{len(opt.validation_missing)} communities miss the target"
+        )
+    )
     print(f"wrote {out}")
     return 0 if not opt.validation_missing else 1
 
 
 def sweep_cmd(args: argparse.Namespace) -> int:
-    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from gridplan.progress import progress
+    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from workflows.sweep import sweep
+
     s = load_scenario(args.scenario)
     sim_days(args, s)
-    budgets = args.budget_yuan   # parsed and bounded by the command line
+    budgets = args.budget_yuan  # parsed and bounded by the command line
     out = check_out(args.out or default_out(s, "sweep"), s)
     with progress(len(budgets), "budget points", "pt") as tick:
-        df = sweep(s, budgets, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
-                   solver=args.solver, progress=tick)
+        df = sweep(
+            s,
+            budgets,
+            reps=args.reps,
+            days=args.days,
+            seed=args.seed,
+            processes=args.processes,
+            solver=args.solver,
+            progress=tick,
+        )
     with result_folder(out, s) as folder:
         df.to_csv(folder / "frontier.csv", index=False)
         if df.get("feasible", pd.Series(dtype=bool)).any():
             import matplotlib
+
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
 
             from gridplan.report import plot_png
+
             ok = df[df.feasible]
             fig, ax = plt.subplots(figsize=(6, 3.5))
-            ax.errorbar(ok.budget_yuan / 1e6, ok.on_time_share,
-                        yerr=[ok.on_time_share - ok.on_time_share_ci95_low, ok.on_time_share_ci95_high - ok.on_time_share],
-                        marker="o")
+            ax.errorbar(
+                ok.budget_yuan / 1e6,
+                ok.on_time_share,
+                yerr=[ok.on_time_share - ok.on_time_share_ci95_low, ok.on_time_share_ci95_high - ok.on_time_share],
+                marker="o",
+            )
             ax.set_xlabel("total budget (M yuan)")
             ax.set_ylabel("simulated on-time share")
             (folder / "frontier.png").write_bytes(plot_png(fig))
@@ -430,6 +582,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     from workflows.calibration import calibration_table, static_figures
     from workflows.compare import compare_allocations
     from workflows.optimize import optimize
+
     s = load_scenario(args.scenario)
     sim_days(args, s)
     run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -437,36 +590,69 @@ def run_cmd(args: argparse.Namespace) -> int:
     seed = s.spec.seed if args.seed is None else args.seed
     print(scenario_summary(s))
     base = check_policy(s, s.baseline)
-    print(f"Baseline policy check: {'PASS' if base.passed else 'FAIL'} "
-          f"({base.workers_total:,} workers = {base.workers_per_10k:.1f} per 10,000)")
+    print(
+        f"Baseline policy check: {'PASS' if base.passed else 'FAIL'} "
+        f"({base.workers_total:,} workers = {base.workers_per_10k:.1f} per 10,000)"
+    )
     opts = _options(args)
     plans = []
-    for label, o in ((args.objective, opts), ("equal budget", dc_replace(opts, objective="rebalance",
-                                                                           total_budget_yuan=None))):
+    for label, o in (
+        (args.objective, opts),
+        ("equal budget", dc_replace(opts, objective="rebalance", total_budget_yuan=None)),
+    ):
         if label == "equal budget" and args.objective == "rebalance":
             continue
         print(f"Optimising '{label}' (allocate -> simulate -> correct -> allocate):")
         with progress(None, f"optimising '{label}'", "replications") as tick:
-            opt = optimize(s, o, reps=args.reps, days=args.days, seed=args.seed, processes=args.processes,
-                           solver=args.solver, progress=lambda m: _say("  " + m), tick=tick)
+            opt = optimize(
+                s,
+                o,
+                reps=args.reps,
+                days=args.days,
+                seed=args.seed,
+                processes=args.processes,
+                solver=args.solver,
+                progress=lambda m: _say("  " + m),
+                tick=tick,
+            )
         print(f"  stopped: {opt.stop_reason}")
         plans.append(Plan(label, opt))
     _say("Comparing the allocations on the same complaints:")
     with progress((len(plans) + 1) * args.reps, "comparing") as tick:
-        cmp = compare_allocations(s, [("baseline", s.baseline)] + [(p.label, p.opt.result.allocation)
-                                                                   for p in plans],
-                                  args.reps, days=args.days, seed=seed + 7, processes=args.processes,
-                                  keep_first_log=True, progress=tick)
+        cmp = compare_allocations(
+            s,
+            [("baseline", s.baseline)] + [(p.label, p.opt.result.allocation) for p in plans],
+            args.reps,
+            days=args.days,
+            seed=seed + 7,
+            processes=args.processes,
+            keep_first_log=True,
+            progress=tick,
+        )
     print(_compare_screen(cmp))
-    calib = calibration_table(s, cmp.runs[0], args.reps, args.days, seed + 7, args.processes,
-                              progress=lambda m: _say("  " + m), static=static_figures(s))
+    calib = calibration_table(
+        s,
+        cmp.runs[0],
+        args.reps,
+        args.days,
+        seed + 7,
+        args.processes,
+        progress=lambda m: _say("  " + m),
+        static=static_figures(s),
+    )
     if len(calib):
         from workflows.calibration import shown
+
         print("Calibration against the source:")
-        view = calib.assign(model=[f"{shown(m)} [{shown(lo)}, {shown(hi)}]" if not np.isnan(lo) else shown(m)
-                                   for m, lo, hi in zip(calib.model, calib.ci95_low, calib.ci95_high)])
+        view = calib.assign(
+            model=[
+                f"{shown(m)} [{shown(lo)}, {shown(hi)}]" if not np.isnan(lo) else shown(m)
+                for m, lo, hi in zip(calib.model, calib.ci95_low, calib.ci95_high)
+            ]
+        )
         print(table(view[["figure", "source", "model", "verdict"]]))
     from solvers.allocator import next_step_costs
+
     plans[0].opt.result = next_step_costs(s, plans[0].opt.result, args.solver)
     with result_folder(out, s) as folder:
         first = plans[0].opt
@@ -488,9 +674,20 @@ def run_cmd(args: argparse.Namespace) -> int:
         cmp.runs[0].duty_hours_mean().to_csv(folder / "duty_hours_baseline.csv", index=False)
         calib.to_csv(folder / "calibration.csv", index=False)
         write_report(folder, s, plans, cmp, calib, " ".join(sys.argv))
-        write_json(folder / "metadata.json", metadata(
-            s, "run", args, compare_seed=seed + 7, validation_seeds=VALIDATION_SEEDS, replications=args.reps,
-            plans={p.label: {"stop_reason": p.opt.stop_reason, "validation_missing": p.opt.validation_missing}
-                   for p in plans}))
+        write_json(
+            folder / "metadata.json",
+            metadata(
+                s,
+                "run",
+                args,
+                compare_seed=seed + 7,
+                validation_seeds=VALIDATION_SEEDS,
+                replications=args.reps,
+                plans={
+                    p.label: {"stop_reason": p.opt.stop_reason, "validation_missing": p.opt.validation_missing}
+                    for p in plans
+                },
+            ),
+        )
     print(f"wrote {out}/report.html")
     return 0

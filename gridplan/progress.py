@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 __all__ = ["progress", "set_quiet", "quiet", "LINE_EVERY_S"]
 
@@ -51,8 +51,10 @@ class _Lines:
         if self.total:
             eta = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
             eta_text = f", ETA {_clock(eta)}" if self.done else ""
-            text = f"{self.desc}: {self.done}/{self.total} {self.unit} ({self.done / self.total:.0%}), " \
-                   f"elapsed {_clock(elapsed)}{eta_text}"
+            text = (
+                f"{self.desc}: {self.done}/{self.total} {self.unit} ({self.done / self.total:.0%}), "
+                f"elapsed {_clock(elapsed)}{eta_text}"
+            )
         else:
             text = f"{self.desc}: {self.done} {self.unit} done, elapsed {_clock(elapsed)}"
         print(text, file=sys.stderr, flush=True)
@@ -66,6 +68,7 @@ def progress(total: int | None, desc: str, unit: str = "rep") -> Iterator[Callab
         return
     if sys.stderr.isatty():
         from tqdm import tqdm
+
         with tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr) as bar:
             yield bar.update
         return

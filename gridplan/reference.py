@@ -78,7 +78,9 @@ def json_schema() -> dict:
     schema = ScenarioSpec.model_json_schema()
     schema["title"] = "gridplan scenario"
     schema.setdefault("properties", {})["extends"] = {
-        "type": "string", "description": "a scenario file of the same folder this one overrides"}
+        "type": "string",
+        "description": "a scenario file of the same folder this one overrides",
+    }
     return schema
 
 
@@ -118,8 +120,13 @@ def _type_name(prop: dict) -> str:
         return "list of " + _type_name(items[0]) if items and items[0] else "list"
     if t == "object":
         return "mapping id → " + _type_name(prop.get("additionalProperties", {}))
-    return {"number": "number", "integer": "whole number", "string": "text", "boolean": "true/false",
-            "null": "null"}.get(t, t)
+    return {
+        "number": "number",
+        "integer": "whole number",
+        "string": "text",
+        "boolean": "true/false",
+        "null": "null",
+    }.get(t, t)
 
 
 def _default(f) -> str:
@@ -145,22 +152,34 @@ def reference_markdown() -> str:
     """Every model of the scenario format: its meaning, and each field with type, default and unit."""
     models: list[type[BaseModel]] = []
     _models(ScenarioSpec, models)
-    lines = ["# Scenario reference", "",
-             "Generated from the pydantic models in `scenario/spec.py` by `python -m gridplan.reference`; "
-             "do not edit by hand (a test compares this page with the models). `gridplan schema` writes "
-             "the same format as JSON Schema for editors. Units are in the field names; the last column "
-             "gives the unit and the plausible upper bound the loader enforces. Unknown keys are refused.", ""]
+    lines = [
+        "# Scenario reference",
+        "",
+        "Generated from the pydantic models in `scenario/spec.py` by `python -m gridplan.reference`; "
+        "do not edit by hand (a test compares this page with the models). `gridplan schema` writes "
+        "the same format as JSON Schema for editors. Units are in the field names; the last column "
+        "gives the unit and the plausible upper bound the loader enforces. Unknown keys are refused.",
+        "",
+    ]
     schema = ScenarioSpec.model_json_schema()
     defs = schema.get("$defs", {})
     for m in models:
         props = (schema if m is ScenarioSpec else defs.get(m.__name__, {})).get("properties", {})
         doc = inspect.cleandoc(m.__doc__ or "").strip()
-        lines += [f"## {m.__name__}", "", doc, "", "| field | type | default | unit (bound) | meaning |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"## {m.__name__}",
+            "",
+            doc,
+            "",
+            "| field | type | default | unit (bound) | meaning |",
+            "|---|---|---|---|---|",
+        ]
         for name, f in m.model_fields.items():
             meaning = (f.description or MEANING.get(f"{m.__name__}.{name}", "")).replace("|", "\\|")
-            lines.append(f"| `{name}` | {_type_name(props.get(name, {}))} | {_default(f)} | "
-                         f"{_unit(name, f.annotation)} | {meaning} |")
+            lines.append(
+                f"| `{name}` | {_type_name(props.get(name, {}))} | {_default(f)} | "
+                f"{_unit(name, f.annotation)} | {meaning} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -35,6 +35,7 @@ def plot_png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
+
     plt.close(fig)
     return buf.getvalue()
 
@@ -71,8 +72,10 @@ def _html(df: pd.DataFrame, formats: dict | None = None, text: tuple[str, ...] =
 
 def _plots(scenario: Scenario, cmp: Comparison) -> dict[str, bytes]:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     styles = [dict(color="#444", lw=2.2), dict(color="#d9480f", lw=1.4, ls="--"), dict(color="#1971c2", lw=1.4, ls=":")]
     out = {}
     fig, ax = plt.subplots(figsize=(7.5, 3.5))
@@ -110,29 +113,55 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
         rows.append({"name": name, "cells": cells})
 
     def kpi(k, fmt):
-        return [_with_ci(fmt, *city.loc[(k, l), ["mean", "ci95_low", "ci95_high"]]) if (k, l) in city.index else "–"
-                for l in labels]
+        return [
+            _with_ci(fmt, *city.loc[(k, l), ["mean", "ci95_low", "ci95_high"]]) if (k, l) in city.index else "–"
+            for l in labels
+        ]
+
     add("Total cost (yuan a year)", [money(st.loc[l, "cost_total_yuan"]) for l in labels])
-    add("· city / districts (yuan)", [f"{money(st.loc[l, 'cost_city_yuan'])} / "
-                                           f"{money(st.loc[l, 'cost_districts_yuan'])}" for l in labels])
-    add("Community workers (per 10,000)", [f"{st.loc[l, 'workers']:,} ({st.loc[l, 'workers_per_10k']:.1f})"
-                                           for l in labels])
-    add("· communities gaining / losing workers", [
-        f"{int((a.workers > base.workers).sum())} / {int((a.workers < base.workers).sum())}" for a in cmp.allocations])
+    add(
+        "· city / districts (yuan)",
+        [f"{money(st.loc[l, 'cost_city_yuan'])} / {money(st.loc[l, 'cost_districts_yuan'])}" for l in labels],
+    )
+    add(
+        "Community workers (per 10,000)",
+        [f"{st.loc[l, 'workers']:,} ({st.loc[l, 'workers_per_10k']:.1f})" for l in labels],
+    )
+    add(
+        "· communities gaining / losing workers",
+        [f"{int((a.workers > base.workers).sum())} / {int((a.workers < base.workers).sum())}" for a in cmp.allocations],
+    )
     add("Secretary assistants", [f"{st.loc[l, 'secretary_assistants']:,}" for l in labels])
     add("Street party-office staff", [f"{st.loc[l, 'street_office_staff']:,}" for l in labels])
     add("Mobile grid workers", [f"{st.loc[l, 'mobile_grid_workers']:,}" for l in labels])
-    add("Work fund / service fund (yuan)", [f"{money(st.loc[l, 'work_fund_yuan'])} / "
-                                            f"{money(st.loc[l, 'service_fund_yuan'])}" for l in labels])
+    add(
+        "Work fund / service fund (yuan)",
+        [f"{money(st.loc[l, 'work_fund_yuan'])} / {money(st.loc[l, 'service_fund_yuan'])}" for l in labels],
+    )
     add("On-time share [95% CI]", kpi("on_time_share", share))
     add("Overdue cases a year", kpi("overdue_cases", _count))
     add("Resolution time p90 (hours)", kpi("resolution_p90_hours", lambda v: f"{v:,.1f}"))
     add("Duty coverage, all levels", kpi("duty_coverage", share))
-    add("· grid / desk / street office", [" / ".join(share(city.loc[(k, l), "mean"]) for k in (
-        "duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street")) for l in labels])
+    add(
+        "· grid / desk / street office",
+        [
+            " / ".join(
+                share(city.loc[(k, l), "mean"])
+                for k in ("duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street")
+            )
+            for l in labels
+        ],
+    )
     add("· lowest community", kpi("duty_coverage_min_community", share))
-    add("Utilisation incl. duties: grid / desk / street", [" / ".join(share(city.loc[(k, l), "mean"]) for k in (
-        "utilisation_grid", "utilisation_desk", "utilisation_street")) for l in labels])
+    add(
+        "Utilisation incl. duties: grid / desk / street",
+        [
+            " / ".join(
+                share(city.loc[(k, l), "mean"]) for k in ("utilisation_grid", "utilisation_desk", "utilisation_street")
+            )
+            for l in labels
+        ],
+    )
     add("Satisfaction at the feedback call", kpi("satisfaction_share", share))
     add("Policy violations", [str(st.loc[l, "policy_violations"]) for l in labels])
     return rows
@@ -147,9 +176,11 @@ def _decided(scenario: Scenario, plans: list[Plan]) -> tuple[list[str], str, str
         counts.append(c.set_index("decided_by").add_prefix(f"{p.label}: "))
         parts = [f"{n} by {d}" for d, n in zip(c.decided_by, c.communities) if n]
         sparts = [f"{n} by {d}" for d, n in zip(c.decided_by, c.street_offices) if n]
-        words.append(f"{p.label}: of {scenario.n_communities} communities, {', '.join(parts)}; of "
-                     f"{len(scenario.street_ids)} street offices, {', '.join(sparts)}. Stopped because "
-                     f"{p.opt.stop_reason}.")
+        words.append(
+            f"{p.label}: of {scenario.n_communities} communities, {', '.join(parts)}; of "
+            f"{len(scenario.street_ids)} street offices, {', '.join(sparts)}. Stopped because "
+            f"{p.opt.stop_reason}."
+        )
     table = pd.concat(counts, axis=1).fillna(0).astype(int).reset_index()
     first = plans[0].opt.result
     dc = first.deciding_community.assign(street=[scenario.street_ids[i] for i in scenario.community_street])
@@ -157,21 +188,25 @@ def _decided(scenario: Scenario, plans: list[Plan]) -> tuple[list[str], str, str
     ds = first.deciding_street.set_index("street")
     pivot["street office staff (baseline → plan)"] = [
         f"{int(scenario.baseline.street_office_staff[j])} → {int(ds.loc[sid, 'staff'])}"
-        for j, sid in enumerate(scenario.street_ids) if sid in pivot.index]
+        for j, sid in enumerate(scenario.street_ids)
+        if sid in pivot.index
+    ]
     pivot["street office decided by"] = ds.loc[pivot.index, "decided_by"]
     return words, _html(table), _html(pivot.reset_index())
 
 
-def write_report(folder: Path, scenario: Scenario, plans: list[Plan], cmp: Comparison, calibration: pd.DataFrame,
-                 command_line: str) -> Path:
+def write_report(
+    folder: Path, scenario: Scenario, plans: list[Plan], cmp: Comparison, calibration: pd.DataFrame, command_line: str
+) -> Path:
     """Write report.html and the plots into ``folder``; return the report's path."""
     plots = _plots(scenario, cmp)
     for name, png in plots.items():
         (folder / name).write_bytes(png)
     first = plans[0].opt
     res = first.result
-    diffs = cmp.city[cmp.city.allocation != cmp.labels[0]][["kpi", "allocation", "diff_vs_first", "diff_ci95_low",
-                                                           "diff_ci95_high", "significant"]].copy()
+    diffs = cmp.city[cmp.city.allocation != cmp.labels[0]][
+        ["kpi", "allocation", "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"]
+    ].copy()
 
     def diff_fmt(row, col):
         v = row[col]
@@ -179,6 +214,7 @@ def write_report(folder: Path, scenario: Scenario, plans: list[Plan], cmp: Compa
             return "–"
         is_share = any(w in row.kpi for w in ("share", "coverage", "utilisation"))
         return f"{v * 100:+.2f} pt" if is_share else f"{v:+,.1f}"
+
     for col in ("diff_vs_first", "diff_ci95_low", "diff_ci95_high"):
         diffs[col] = [diff_fmt(r, col) for _, r in diffs.iterrows()]
     pred = first.prediction
@@ -188,20 +224,31 @@ def write_report(folder: Path, scenario: Scenario, plans: list[Plan], cmp: Compa
         f"{plans[0].label}: the allocator predicted an on-time share within {err_on.mean():.2%} of the simulated "
         f"one on average over communities (largest gap {err_on.max():.2%}) and a duty coverage within "
         f"{err_cov.mean():.2%} (largest gap {err_cov.max():.2%}), on {first.validation.reps} fresh replications "
-        f"(seed {first.validation.seed}) the allocation was not tuned on.")
-    worst = pred.assign(gap_on_time=err_on, gap_coverage=err_cov).nlargest(8, "gap_coverage").drop(
-        columns=["gap_on_time"])
+        f"(seed {first.validation.seed}) the allocation was not tuned on."
+    )
+    worst = (
+        pred.assign(gap_on_time=err_on, gap_coverage=err_cov).nlargest(8, "gap_coverage").drop(columns=["gap_on_time"])
+    )
     words, counts, by_street = _decided(scenario, plans)
-    delta = pd.DataFrame({"community": list(scenario.community_ids),
-                          "workers_baseline": scenario.baseline.workers, "workers_plan": res.allocation.workers,
-                          "change": res.allocation.workers - scenario.baseline.workers,
-                          "decided_by": res.deciding_community.decided_by})
+    delta = pd.DataFrame(
+        {
+            "community": list(scenario.community_ids),
+            "workers_baseline": scenario.baseline.workers,
+            "workers_plan": res.allocation.workers,
+            "change": res.allocation.workers - scenario.baseline.workers,
+            "decided_by": res.deciding_community.decided_by,
+        }
+    )
     moved = delta[delta.change != 0]
     movers = pd.concat([moved.nlargest(10, "change"), moved.nsmallest(10, "change")]).drop_duplicates()
-    duty_rows = [(did, d.level, d.driver, d.source) for did, d in
-                 (scenario.spec.duties.scheduled.items() if scenario.spec.duties else [])]
-    duty_rows += [(fid, f.level, "per person", f.source) for fid, f in
-                  (scenario.spec.duties.fixed.items() if scenario.spec.duties else [])]
+    duty_rows = [
+        (did, d.level, d.driver, d.source)
+        for did, d in (scenario.spec.duties.scheduled.items() if scenario.spec.duties else [])
+    ]
+    duty_rows += [
+        (fid, f.level, "per person", f.source)
+        for fid, f in (scenario.spec.duties.fixed.items() if scenario.spec.duties else [])
+    ]
     cal = calibration.copy()
     for col in ("model", "ci95_low", "ci95_high"):
         cal[col] = cal[col].map(shown)
@@ -210,21 +257,39 @@ def write_report(folder: Path, scenario: Scenario, plans: list[Plan], cmp: Compa
     money_cols = {c: money for c in ("cost_baseline_yuan", "cost_new_yuan", "cost_change_yuan")}
     env = Environment(loader=PackageLoader("gridplan", "templates"), autoescape=select_autoescape(["html", "j2"]))
     page = env.get_template("report.html.j2").render(
-        name=scenario.name, description=scenario.spec.description, labels=cmp.labels,
+        name=scenario.name,
+        description=scenario.spec.description,
+        labels=cmp.labels,
         headline=_headline(scenario, cmp),
-        headline_note=(f"On-time share, overdue cases, duty coverage and utilisation come from the simulation "
-                       f"({cmp.runs[0].reps} replications of {cmp.runs[0].days} days, the same complaints for every "
-                       f"allocation); intervals are 95% over replications (shares on the logit scale, counts on the "
-                       f"log scale, so they stay in range). Costs and headcounts are exact."),
-        decided_words=words, decided_counts=counts, by_street=by_street,
-        calibration=_html(cal), prediction_words=prediction_words,
-        prediction=_html(worst, {c: share for c in ("on_time_predicted", "on_time_simulated", "duty_coverage_predicted",
-                                                    "duty_coverage_simulated", "gap_on_time", "gap_coverage")}),
+        headline_note=(
+            f"On-time share, overdue cases, duty coverage and utilisation come from the simulation "
+            f"({cmp.runs[0].reps} replications of {cmp.runs[0].days} days, the same complaints for every "
+            f"allocation); intervals are 95% over replications (shares on the logit scale, counts on the "
+            f"log scale, so they stay in range). Costs and headcounts are exact."
+        ),
+        decided_words=words,
+        decided_counts=counts,
+        by_street=by_street,
+        calibration=_html(cal),
+        prediction_words=prediction_words,
+        prediction=_html(
+            worst,
+            {
+                c: share
+                for c in (
+                    "on_time_predicted",
+                    "on_time_simulated",
+                    "duty_coverage_predicted",
+                    "duty_coverage_simulated",
+                    "gap_on_time",
+                    "gap_coverage",
+                )
+            },
+        ),
         duty_hours=_html(hours, {"coverage": share}),
-        diffs=_html(diffs), opt_note=f"{plans[0].label}: objective {res.options.objective}; stopped because "
-                                     f"{first.stop_reason}.",
-        iterations=_html(first.iterations, {"on_time_share": share, "duty_coverage": share,
-                                            "cost_total_yuan": money}),
+        diffs=_html(diffs),
+        opt_note=f"{plans[0].label}: objective {res.options.objective}; stopped because {first.stop_reason}.",
+        iterations=_html(first.iterations, {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money}),
         shadow=_html(res.shadow_prices[["kind", "name", "explanation"]]),
         changes_district=_html(res.changes(scenario, "district"), money_cols),
         changes_street=_html(res.changes(scenario, "street"), money_cols),
@@ -241,8 +306,9 @@ def write_report(folder: Path, scenario: Scenario, plans: list[Plan], cmp: Compa
             "Duty coverage is the share of scheduled duty hours done by their due date (a daily account of the "
             "time cases leave; see sim/duties.py).",
         ],
-        sha=scenario.sha256, command=command_line)
+        sha=scenario.sha256,
+        command=command_line,
+    )
     path = folder / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
-

@@ -13,13 +13,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Iterator
 
 from scenario.errors import GridplanError
-from sim.stopping import critical
 from scenario.load import Scenario
+from sim.stopping import critical
 
 __all__ = ["result_folder", "check_out", "metadata", "default_out", "write_json", "check_out_file", "MARKER"]
 
@@ -29,7 +29,7 @@ def default_out(scenario: Scenario, command: str) -> Path:
     return Path("results") / scenario.name / f"{stamp}-{command}"
 
 
-MARKER = ".gridplan-result"   # written into every result folder: the files this tool wrote there
+MARKER = ".gridplan-result"  # written into every result folder: the files this tool wrote there
 
 
 def check_out(out: Path, scenario: Scenario | None = None) -> Path:
@@ -57,8 +57,10 @@ def check_out(out: Path, scenario: Scenario | None = None) -> Path:
             raise GridplanError(f"--out {out}: exists and is not a folder; choose a new folder name")
         foreign = sorted({e.name for e in out.iterdir()} - _ours(out))
         if foreign:
-            raise GridplanError(f"--out {out}: folder holds {len(foreign)} file(s) gridplan did not write "
-                                f"(e.g. {foreign[0]!r}); choose a new or empty folder")
+            raise GridplanError(
+                f"--out {out}: folder holds {len(foreign)} file(s) gridplan did not write "
+                f"(e.g. {foreign[0]!r}); choose a new or empty folder"
+            )
     _check_parent(out, resolved)
     return out
 
@@ -71,8 +73,9 @@ def _check_parent(out: Path, resolved: Path) -> None:
     if not parent.is_dir():
         raise GridplanError(f"--out {out}: {parent} is not a folder; choose a path inside a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise GridplanError(f"--out {out}: cannot write in {parent} (read-only or no permission); "
-                            f"choose a writable folder")
+        raise GridplanError(
+            f"--out {out}: cannot write in {parent} (read-only or no permission); choose a writable folder"
+        )
 
 
 def check_out_file(out: Path, header: str, scenario: Scenario | None = None) -> Path:
@@ -96,8 +99,7 @@ def check_out_file(out: Path, header: str, scenario: Scenario | None = None) -> 
         except OSError:
             first = None
         if out.is_symlink() or first != header:
-            raise GridplanError(f"--out {out}: file exists and was not written by this command; "
-                                f"choose a new file name")
+            raise GridplanError(f"--out {out}: file exists and was not written by this command; choose a new file name")
     _check_parent(out, out.resolve())
     return out
 
@@ -137,9 +139,9 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
             yield tmp
             files = sorted(e.name for e in tmp.iterdir())
             (tmp / MARKER).write_text(json.dumps({"tool": "gridplan", "files": files}) + "\n", encoding="utf-8")
-            with critical():   # a stop between the two renames would lose the earlier result
+            with critical():  # a stop between the two renames would lose the earlier result
                 if out.exists():
-                    check_out(out, scenario)   # still ours (nothing added meanwhile)
+                    check_out(out, scenario)  # still ours (nothing added meanwhile)
                     old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
                     os.replace(out, old / "x")
                     os.replace(tmp, out)
@@ -147,8 +149,9 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
                 else:
                     os.replace(tmp, out)
         except OSError as exc:
-            raise GridplanError(f"--out {out}: could not write the results ({exc.strerror or exc}); "
-                                f"nothing was written") from None
+            raise GridplanError(
+                f"--out {out}: could not write the results ({exc.strerror or exc}); nothing was written"
+            ) from None
     finally:
         with critical():
             if tmp.exists():

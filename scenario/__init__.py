@@ -5,5 +5,13 @@ from scenario.allocation import Allocation, read_allocation, write_allocation
 from scenario.errors import AllocationError, GridplanError, ScenarioError
 from scenario.load import Scenario, load_scenario
 
-__all__ = ["Allocation", "AllocationError", "GridplanError", "Scenario", "ScenarioError", "load_scenario",
-           "read_allocation", "write_allocation"]
+__all__ = [
+    "Allocation",
+    "AllocationError",
+    "GridplanError",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "read_allocation",
+    "write_allocation",
+]

@@ -88,11 +88,31 @@ class Allocation:
     def to_rows(self) -> list[list[str]]:
         rows = [COLUMNS]
         for i, cid in enumerate(self.community_ids):
-            rows.append(["community", cid, str(int(self.workers[i])), str(int(self.secretary_assistants[i])),
-                         _fmt(self.work_fund_yuan[i]), _fmt(self.service_fund_yuan[i]), "", ""])
+            rows.append(
+                [
+                    "community",
+                    cid,
+                    str(int(self.workers[i])),
+                    str(int(self.secretary_assistants[i])),
+                    _fmt(self.work_fund_yuan[i]),
+                    _fmt(self.service_fund_yuan[i]),
+                    "",
+                    "",
+                ]
+            )
         for j, sid in enumerate(self.street_ids):
-            rows.append(["street", sid, "", "", "", "", str(int(self.street_office_staff[j])),
-                         str(int(self.mobile_grid_workers[j]))])
+            rows.append(
+                [
+                    "street",
+                    sid,
+                    "",
+                    "",
+                    "",
+                    "",
+                    str(int(self.street_office_staff[j])),
+                    str(int(self.mobile_grid_workers[j])),
+                ]
+            )
         return rows
 
 
@@ -122,8 +142,9 @@ def write_allocation(allocation: Allocation, path: Path) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def read_allocation(path: Path, community_ids: tuple[str, ...], street_ids: tuple[str, ...],
-                    baseline: Allocation | None = None) -> Allocation:
+def read_allocation(
+    path: Path, community_ids: tuple[str, ...], street_ids: tuple[str, ...], baseline: Allocation | None = None
+) -> Allocation:
     """Read an allocation table for the given structure.
 
     With ``baseline``, rows missing from the file are taken from it (a partial
@@ -148,9 +169,14 @@ def read_allocation(path: Path, community_ids: tuple[str, ...], street_ids: tupl
         cvals = {c: np.full(n, np.nan) for c in COMMUNITY_COLUMNS}
         svals = {c: np.full(s, np.nan) for c in STREET_COLUMNS}
     seen_c, seen_s = set(), set()
-    parsed = {c: table.numbers(c, integer=c not in ("work_fund_yuan", "service_fund_yuan"), minimum=0,
-                               maximum=MAXIMUM[c], allow_blank=True) if table.has(c) else np.full(len(table), np.nan)
-              for c in COMMUNITY_COLUMNS + STREET_COLUMNS}
+    parsed = {
+        c: table.numbers(
+            c, integer=c not in ("work_fund_yuan", "service_fund_yuan"), minimum=0, maximum=MAXIMUM[c], allow_blank=True
+        )
+        if table.has(c)
+        else np.full(len(table), np.nan)
+        for c in COMMUNITY_COLUMNS + STREET_COLUMNS
+    }
     for r, (level, rid) in enumerate(zip(levels, ids)):
         if level == "community":
             if rid not in cindex:
@@ -177,8 +203,15 @@ def read_allocation(path: Path, community_ids: tuple[str, ...], street_ids: tupl
             vals[c][k] = v
     filled = [c for c in community_ids if c not in seen_c] + [x for x in street_ids if x not in seen_s]
     if baseline is None and filled:
-        raise AllocationError(f"{path}: missing row(s) for {', '.join(filled[:5])}"
-                              f"{' …' if len(filled) > 5 else ''} ({len(filled)} in all)")
-    return Allocation(community_ids=community_ids, street_ids=street_ids,
-                      **{c: cvals[c] for c in COMMUNITY_COLUMNS}, **{c: svals[c] for c in STREET_COLUMNS},
-                      source=str(path), filled_from_baseline=tuple(filled) if baseline is not None else ())
+        raise AllocationError(
+            f"{path}: missing row(s) for {', '.join(filled[:5])}"
+            f"{' …' if len(filled) > 5 else ''} ({len(filled)} in all)"
+        )
+    return Allocation(
+        community_ids=community_ids,
+        street_ids=street_ids,
+        **{c: cvals[c] for c in COMMUNITY_COLUMNS},
+        **{c: svals[c] for c in STREET_COLUMNS},
+        source=str(path),
+        filled_from_baseline=tuple(filled) if baseline is not None else (),
+    )

@@ -11,8 +11,8 @@ import numpy as np
 import pydantic
 
 from scenario.allocation import Allocation, read_allocation
-from scenario.spec import ScenarioSpec
 from scenario.errors import AllocationError, ScenarioError
+from scenario.spec import ScenarioSpec
 from scenario.tables import read_csv_table
 from scenario.yamlio import read_scenario_tree
 
@@ -20,8 +20,10 @@ __all__ = ["Scenario", "load_scenario", "resolve_scenario_path"]
 
 COMMUNITY_REQUIRED = ["community_id", "street_id", "urban_residents", "households"]
 # optional columns, required when a duty's driver uses them
-COMMUNITY_OPTIONAL = {"special_households": ("special_households", "ordinary_households"),
-                      "party_members": ("party_members_per_1000",)}
+COMMUNITY_OPTIONAL = {
+    "special_households": ("special_households", "ordinary_households"),
+    "party_members": ("party_members_per_1000",),
+}
 
 # Plausible upper bounds of communities.csv cells (the largest Chinese communities
 # have a few hundred thousand residents).
@@ -45,15 +47,16 @@ def _table_path(path: Path, field: str, name: str) -> Path:
     """
     folder = path.parent.resolve()
     if Path(name).is_absolute() or name.startswith("~"):
-        raise ScenarioError(f"{path}: field '{field}' must be a path relative to the scenario's folder, "
-                            f"found {name!r}")
+        raise ScenarioError(f"{path}: field '{field}' must be a path relative to the scenario's folder, found {name!r}")
     try:
         resolved = (folder / name).resolve()
-    except (OSError, ValueError, RuntimeError) as exc:   # a NUL byte, a symbolic-link loop
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a symbolic-link loop
         raise ScenarioError(f"{path}: field '{field}': not a usable file name ({exc}), found {name!r}") from None
     if folder not in resolved.parents:
-        raise ScenarioError(f"{path}: field '{field}' must name a file inside the scenario's folder {folder} "
-                            f"(symbolic links included), found {name!r}")
+        raise ScenarioError(
+            f"{path}: field '{field}' must name a file inside the scenario's folder {folder} "
+            f"(symbolic links included), found {name!r}"
+        )
     return path.parent / name
 
 
@@ -62,9 +65,11 @@ def _check_demand(path: Path, spec: ScenarioSpec, residents: np.ndarray) -> None
     per_day = sum(c.rate_per_10k_per_day for c in spec.demand.channels.values()) * float(residents.sum()) / 10_000
     peak = max([1.0, *(s.multiplier for s in spec.demand.surges)])
     if per_day * 365 * peak > MAX_CASES_PER_YEAR:
-        raise ScenarioError(f"{path}: field 'demand.channels': the rates and residents give "
-                            f"{per_day * 365 * peak:,.0f} cases a year (surges included); more than the plausible "
-                            f"{MAX_CASES_PER_YEAR:,} cases a year")
+        raise ScenarioError(
+            f"{path}: field 'demand.channels': the rates and residents give "
+            f"{per_day * 365 * peak:,.0f} cases a year (surges included); more than the plausible "
+            f"{MAX_CASES_PER_YEAR:,} cases a year"
+        )
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -83,16 +88,16 @@ class Scenario:
     sha256: str
     district_ids: tuple[str, ...]
     street_ids: tuple[str, ...]
-    street_district: np.ndarray        # district index of each street
+    street_district: np.ndarray  # district index of each street
     community_ids: tuple[str, ...]
-    community_street: np.ndarray       # street index of each community
-    urban_residents: np.ndarray        # per community
-    households: np.ndarray             # per community
-    grids_by_class: np.ndarray         # (communities, grid classes)
+    community_street: np.ndarray  # street index of each community
+    urban_residents: np.ndarray  # per community
+    households: np.ndarray  # per community
+    grids_by_class: np.ndarray  # (communities, grid classes)
     grid_class_ids: tuple[str, ...]
     baseline: Allocation
-    special_households: np.ndarray | None = None   # special-attention households per community (optional column)
-    party_members: np.ndarray | None = None        # registered party members per community (optional column)
+    special_households: np.ndarray | None = None  # special-attention households per community (optional column)
+    party_members: np.ndarray | None = None  # registered party members per community (optional column)
 
     @property
     def name(self) -> str:
@@ -116,8 +121,7 @@ class Scenario:
 
     def read_allocation(self, path: Path, partial: bool = False) -> Allocation:
         """Read an allocation table for this scenario (``partial``: missing rows from the baseline)."""
-        return read_allocation(Path(path), self.community_ids, self.street_ids,
-                               self.baseline if partial else None)
+        return read_allocation(Path(path), self.community_ids, self.street_ids, self.baseline if partial else None)
 
 
 def resolve_scenario_path(path: str | Path) -> Path:
@@ -171,8 +175,10 @@ def load_scenario(path: str | Path) -> Scenario:
     dindex = {d: i for i, d in enumerate(district_ids)}
     for i, s in enumerate(spec.streets):
         if s.district not in dindex:
-            raise ScenarioError(f"{path}: field 'streets.{i}.district': unknown district {s.district!r} "
-                                f"(street {s.id}); known: {', '.join(district_ids)}")
+            raise ScenarioError(
+                f"{path}: field 'streets.{i}.district': unknown district {s.district!r} "
+                f"(street {s.id}); known: {', '.join(district_ids)}"
+            )
     street_district = np.array([dindex[s.district] for s in spec.streets], dtype=np.int64)
 
     table_path = _table_path(path, "communities_table", spec.communities_table)
@@ -188,17 +194,24 @@ def load_scenario(path: str | Path) -> Scenario:
         if sid not in sindex:
             raise table.fail(r, "street_id", f"unknown street {sid!r} (community {community_ids[r]})")
         community_street[r] = sindex[sid]
-    residents = table.numbers("urban_residents", integer=True, strictly_positive=True,
-                              maximum=TABLE_MAXIMUM["urban_residents"]).astype(np.int64)
-    households = table.numbers("households", integer=True, strictly_positive=True,
-                               maximum=TABLE_MAXIMUM["households"]).astype(np.int64)
+    residents = table.numbers(
+        "urban_residents", integer=True, strictly_positive=True, maximum=TABLE_MAXIMUM["urban_residents"]
+    ).astype(np.int64)
+    households = table.numbers(
+        "households", integer=True, strictly_positive=True, maximum=TABLE_MAXIMUM["households"]
+    ).astype(np.int64)
     bad = np.flatnonzero(households > residents)
     if bad.size:
         r = int(bad[0])
-        raise table.fail(r, "households", f"households must be <= urban_residents ({residents[r]}), "
-                                          f"found {households[r]} (community {community_ids[r]})")
-    grids = np.column_stack([table.numbers(c, integer=True, minimum=0, maximum=TABLE_MAXIMUM["grids"])
-                             for c in grid_cols]).astype(np.int64)
+        raise table.fail(
+            r,
+            "households",
+            f"households must be <= urban_residents ({residents[r]}), "
+            f"found {households[r]} (community {community_ids[r]})",
+        )
+    grids = np.column_stack(
+        [table.numbers(c, integer=True, minimum=0, maximum=TABLE_MAXIMUM["grids"]) for c in grid_cols]
+    ).astype(np.int64)
     no_grid = np.flatnonzero(grids.sum(axis=1) == 0)
     if no_grid.size:
         r = int(no_grid[0])
@@ -208,20 +221,27 @@ def load_scenario(path: str | Path) -> Scenario:
         users = [d for d, duty in (spec.duties.scheduled.items() if spec.duties else ()) if duty.driver in drivers]
         if not table.has(col):
             if users:
-                raise ScenarioError(f"{table_path}: missing column {col}, needed by duty '{users[0]}' "
-                                    f"(driver {spec.duties.scheduled[users[0]].driver})")
+                raise ScenarioError(
+                    f"{table_path}: missing column {col}, needed by duty '{users[0]}' "
+                    f"(driver {spec.duties.scheduled[users[0]].driver})"
+                )
             continue
         optional[col] = table.numbers(col, integer=True, minimum=0, maximum=TABLE_MAXIMUM[col]).astype(np.int64)
     if "special_households" in optional:
         bad = np.flatnonzero(optional["special_households"] > households)
         if bad.size:
             r = int(bad[0])
-            raise table.fail(r, "special_households", f"special_households must be <= households ({households[r]}), "
-                                                      f"found {optional['special_households'][r]}")
+            raise table.fail(
+                r,
+                "special_households",
+                f"special_households must be <= households ({households[r]}), "
+                f"found {optional['special_households'][r]}",
+            )
     empty_streets = sorted(set(range(len(street_ids))) - set(community_street.tolist()))
     if empty_streets:
-        raise ScenarioError(f"{path}: field 'streets': street {street_ids[empty_streets[0]]!r} has no communities "
-                            f"in {table_path.name}")
+        raise ScenarioError(
+            f"{path}: field 'streets': street {street_ids[empty_streets[0]]!r} has no communities in {table_path.name}"
+        )
 
     _check_demand(path, spec, residents)
     alloc_path = _table_path(path, "baseline_allocation_table", spec.baseline_allocation_table)
@@ -236,11 +256,20 @@ def load_scenario(path: str | Path) -> Scenario:
         digest.update(f.read_bytes())
 
     return Scenario(
-        spec=spec, path=path, files=tuple(files) + (table_path, alloc_path), sha256=digest.hexdigest(),
-        district_ids=district_ids, street_ids=street_ids, street_district=_ro(street_district),
-        community_ids=community_ids, community_street=_ro(community_street),
-        urban_residents=_ro(residents), households=_ro(households), grids_by_class=_ro(grids),
-        grid_class_ids=tuple(spec.grid_classes), baseline=baseline,
+        spec=spec,
+        path=path,
+        files=tuple(files) + (table_path, alloc_path),
+        sha256=digest.hexdigest(),
+        district_ids=district_ids,
+        street_ids=street_ids,
+        street_district=_ro(street_district),
+        community_ids=community_ids,
+        community_street=_ro(community_street),
+        urban_residents=_ro(residents),
+        households=_ro(households),
+        grids_by_class=_ro(grids),
+        grid_class_ids=tuple(spec.grid_classes),
+        baseline=baseline,
         special_households=_ro(optional["special_households"]) if "special_households" in optional else None,
         party_members=_ro(optional["party_members"]) if "party_members" in optional else None,
     )

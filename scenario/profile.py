@@ -23,12 +23,12 @@ def hourly_profile(scenario: Scenario, days: int) -> np.ndarray:
     month = np.searchsorted(np.cumsum(_MONTH_DAYS), day % 365, side="right")
     daily = dw[weekday] * mw[month]
     for s in d.surges:
-        daily[s.start_day:s.start_day + s.length_days] *= s.multiplier
+        daily[s.start_day : s.start_day + s.length_days] *= s.multiplier
     return (daily[:, None] * hw[None, :]).ravel()
 
 
 def surge_days(scenario: Scenario, days: int) -> np.ndarray:
     flag = np.zeros(days, bool)
     for s in scenario.spec.demand.surges:
-        flag[s.start_day:s.start_day + s.length_days] = True
+        flag[s.start_day : s.start_day + s.length_days] = True
     return flag

@@ -15,10 +15,36 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 __all__ = [
-    "Frozen", "field_maximum", "FIELD_MAXIMUM", "DistributionSpec", "CalendarSpec", "DistrictSpec", "StreetSpec", "GridClassSpec",
-    "RuleKind", "Scope", "RuleSpec", "PolicySpec", "PostSpec", "PaySpec", "FundingSpec",
-    "ChannelSpec", "CategorySpec", "SurgeSpec", "DemandSpec", "FeedbackSpec", "LadderSpec",
-    "DutySpec", "FixedDutySpec", "DutiesSpec", "DUTY_DRIVERS", "MobileGridSpec", "VolunteerSpec", "TargetSpec", "CalibrationSpec", "ScenarioSpec",
+    "Frozen",
+    "field_maximum",
+    "FIELD_MAXIMUM",
+    "DistributionSpec",
+    "CalendarSpec",
+    "DistrictSpec",
+    "StreetSpec",
+    "GridClassSpec",
+    "RuleKind",
+    "Scope",
+    "RuleSpec",
+    "PolicySpec",
+    "PostSpec",
+    "PaySpec",
+    "FundingSpec",
+    "ChannelSpec",
+    "CategorySpec",
+    "SurgeSpec",
+    "DemandSpec",
+    "FeedbackSpec",
+    "LadderSpec",
+    "DutySpec",
+    "FixedDutySpec",
+    "DutiesSpec",
+    "DUTY_DRIVERS",
+    "MobileGridSpec",
+    "VolunteerSpec",
+    "TargetSpec",
+    "CalibrationSpec",
+    "ScenarioSpec",
 ]
 
 Positive = Annotated[float, Field(gt=0)]
@@ -96,8 +122,9 @@ def _numbers(value: object) -> list[tuple[str, float]]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return [("", value)]
     if isinstance(value, tuple):
-        return [(f"entry {i} ", v) for i, v in enumerate(value)
-                if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return [
+            (f"entry {i} ", v) for i, v in enumerate(value) if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
     return []
 
 
@@ -119,7 +146,7 @@ class Frozen(BaseModel):
             kind = info.data.get("kind")
             bound, unit = field_maximum(info.field_name or "", getattr(kind, "value", kind))
             for label, v in numbers:
-                found = f", found {v:g}" if label else ""   # the loader shows a plain value itself
+                found = f", found {v:g}" if label else ""  # the loader shows a plain value itself
                 if not math.isfinite(v):
                     raise ValueError(f"{label}must be a finite number{found}")
                 if v > bound:
@@ -151,9 +178,7 @@ class CalendarSpec(Frozen):
     @model_validator(mode="after")
     def _check(self) -> "CalendarSpec":
         if self.day_end_hour <= self.day_start_hour:
-            raise ValueError(
-                f"day_end_hour must be > day_start_hour: {self.day_end_hour} <= {self.day_start_hour}"
-            )
+            raise ValueError(f"day_end_hour must be > day_start_hour: {self.day_end_hour} <= {self.day_start_hour}")
         if not self.working_weekdays:
             raise ValueError("working_weekdays must list at least one day")
         if self.warmup_days >= self.days:
@@ -229,7 +254,9 @@ class RuleSpec(Frozen):
     def _scope_fits(self) -> "RuleSpec":
         if self.scope not in RULE_SCOPES[self.kind]:
             allowed = ", ".join(sorted(s.value for s in RULE_SCOPES[self.kind]))
-            raise ValueError(f"scope {self.scope.value!r} does not fit rule kind {self.kind.value}; use one of {allowed}")
+            raise ValueError(
+                f"scope {self.scope.value!r} does not fit rule kind {self.kind.value}; use one of {allowed}"
+            )
         return self
 
 
@@ -363,8 +390,17 @@ class LadderSpec(Frozen):
     feedback: FeedbackSpec = FeedbackSpec()
 
 
-DUTY_DRIVERS = ("households", "ordinary_households", "special_households", "residents_per_1000",
-                "party_members_per_1000", "grids", "grid_patrols", "communities", "streets")
+DUTY_DRIVERS = (
+    "households",
+    "ordinary_households",
+    "special_households",
+    "residents_per_1000",
+    "party_members_per_1000",
+    "grids",
+    "grid_patrols",
+    "communities",
+    "streets",
+)
 StaffLevel = Literal["grid", "desk", "street"]
 
 
@@ -393,8 +429,10 @@ class DutySpec(Frozen):
         given = [self.times_per_year is not None, self.times_per_week is not None]
         if self.driver == "grid_patrols":
             if any(given) or self.hours_each is not None:
-                raise ValueError("driver grid_patrols takes its frequency and hours from grid_classes; "
-                                 "omit times_per_year, times_per_week and hours_each")
+                raise ValueError(
+                    "driver grid_patrols takes its frequency and hours from grid_classes; "
+                    "omit times_per_year, times_per_week and hours_each"
+                )
             if self.level != "grid":
                 raise ValueError(f"driver grid_patrols needs level grid, found {self.level}")
             return self
@@ -481,8 +519,8 @@ class TargetSpec(Frozen):
     """Targets the allocation must meet in every community (and street office, for duty coverage)."""
 
     on_time_share_min: Share = 0.9
-    duty_coverage_min: Share = 0.95     # share of scheduled duty hours done by their due date
-    wait_threshold_working_hours: Annotated[float, Field(gt=0, le=1000)] = 1.0   # "served within" KPI per level
+    duty_coverage_min: Share = 0.95  # share of scheduled duty hours done by their due date
+    wait_threshold_working_hours: Annotated[float, Field(gt=0, le=1000)] = 1.0  # "served within" KPI per level
 
 
 class CalibrationSpec(Frozen):
@@ -508,9 +546,9 @@ class CalibrationSpec(Frozen):
 _REPLACED = {
     "routine": "'routine' was replaced by 'duties' (every duty with its driver, hours and source; see the README's duty model)",
     "ladder.street_staff_share_on_cases": "'ladder.street_staff_share_on_cases' was removed: the split of street staff "
-                                          "between cases and party work now emerges from 'duties'",
+    "between cases and party work now emerges from 'duties'",
     "ladder.community_desk_staff_per_secretary_assistant": "'ladder.community_desk_staff_per_secretary_assistant' was "
-                                                           "removed: desk staff follow the desk's planned hours",
+    "removed: desk staff follow the desk's planned hours",
 }
 
 
@@ -566,9 +604,13 @@ class ScenarioSpec(Frozen):
         cal = self.calendar
         week = len(set(cal.working_weekdays)) * (cal.day_end_hour - cal.day_start_hour)
         for level in ("community", "street"):
-            share = d.leave_days_per_person_year / (len(set(cal.working_weekdays)) * 365 / 7) + sum(
-                f.hours_per_person_week for f in d.fixed.values() if f.level == level) / week
+            share = (
+                d.leave_days_per_person_year / (len(set(cal.working_weekdays)) * 365 / 7)
+                + sum(f.hours_per_person_week for f in d.fixed.values() if f.level == level) / week
+            )
             if share >= 1:
-                raise ValueError(f"duties: leave and fixed duties at level {level} take {share:.0%} of working time; "
-                                 f"they must leave some time for work")
+                raise ValueError(
+                    f"duties: leave and fixed duties at level {level} take {share:.0%} of working time; "
+                    f"they must leave some time for work"
+                )
         return self

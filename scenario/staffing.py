@@ -28,11 +28,19 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from scenario.spec import DutySpec
 from scenario.load import Scenario
+from scenario.spec import DutySpec
 
-__all__ = ["StaffTime", "staff_time", "split_desk", "daily_capacity", "cover_desk", "LEVELS", "annual_cases",
-           "volunteer_share"]
+__all__ = [
+    "StaffTime",
+    "staff_time",
+    "split_desk",
+    "daily_capacity",
+    "cover_desk",
+    "LEVELS",
+    "annual_cases",
+    "volunteer_share",
+]
 
 LEVELS = ("grid", "desk", "street")
 _YEAR = 365.0
@@ -41,6 +49,7 @@ _YEAR = 365.0
 def annual_cases(scenario: Scenario) -> np.ndarray:
     """Expected cases a year per community, before volunteers and mobile discovery."""
     from scenario.profile import hourly_profile
+
     rate = sum(c.rate_per_10k_per_day for c in scenario.spec.demand.channels.values())
     days = scenario.spec.calendar.days
     return scenario.urban_residents / 10_000 * rate * _YEAR * float(hourly_profile(scenario, days).mean())
@@ -49,6 +58,7 @@ def annual_cases(scenario: Scenario) -> np.ndarray:
 def volunteer_share(scenario: Scenario) -> np.ndarray:
     """Expected share of eligible cases volunteers take, per community (daily min of demand and capacity)."""
     from scenario.profile import hourly_profile, surge_days
+
     spec = scenario.spec
     v = spec.volunteers
     cats = list(spec.demand.categories.values())
@@ -62,7 +72,8 @@ def volunteer_share(scenario: Scenario) -> np.ndarray:
     weekday = (spec.calendar.start_weekday + np.arange(days)) % 7
     weekend = ~np.isin(weekday, spec.calendar.working_weekdays)
     people = np.where(weekend, v.registered * v.weekend_active_share, 0.0) + np.where(
-        surge_days(scenario, days), v.surge_mobilised, 0.0)
+        surge_days(scenario, days), v.surge_mobilised, 0.0
+    )
     share = scenario.urban_residents / scenario.urban_residents.sum()
     cap = people[None, :] * v.cases_per_volunteer_day * share[:, None]
     return np.minimum(demand, cap).sum(axis=1) / demand.sum(axis=1)
@@ -74,7 +85,8 @@ def _driver(scenario: Scenario, duty: DutySpec) -> np.ndarray:
     per_community = {
         "households": s.households.astype(float),
         "special_households": None if s.special_households is None else s.special_households.astype(float),
-        "ordinary_households": None if s.special_households is None
+        "ordinary_households": None
+        if s.special_households is None
         else (s.households - s.special_households).astype(float),
         "residents_per_1000": s.urban_residents / 1000.0,
         "party_members_per_1000": None if s.party_members is None else s.party_members / 1000.0,
@@ -115,15 +127,15 @@ class StaffTime:
     scenario: Scenario
     duty_ids: tuple[str, ...]
     duty_level: tuple[str, ...]
-    duty_hours: tuple[np.ndarray, ...]      # per duty: hours a year per unit (community or street)
-    duty_tasks: tuple[np.ndarray, ...]      # per duty: tasks a year per unit
-    case_hours_grid: np.ndarray             # per community
-    case_hours_desk: np.ndarray             # per community
-    case_hours_street: np.ndarray           # per street
-    working_hours_per_person: float         # calendar working hours a year
+    duty_hours: tuple[np.ndarray, ...]  # per duty: hours a year per unit (community or street)
+    duty_tasks: tuple[np.ndarray, ...]  # per duty: tasks a year per unit
+    case_hours_grid: np.ndarray  # per community
+    case_hours_desk: np.ndarray  # per community
+    case_hours_street: np.ndarray  # per street
+    working_hours_per_person: float  # calendar working hours a year
     working_days_per_year: float
-    unavailable_share: dict[str, float]     # "community" / "street": leave + fixed duties
-    fixed_hours_per_person: dict[str, dict[str, float]]   # level -> fixed duty -> hours a year
+    unavailable_share: dict[str, float]  # "community" / "street": leave + fixed duties
+    fixed_hours_per_person: dict[str, dict[str, float]]  # level -> fixed duty -> hours a year
     leave_hours_per_person: float
 
     def duties_at(self, level: str) -> np.ndarray:
@@ -178,7 +190,7 @@ def staff_time(scenario: Scenario) -> StaffTime:
     hours = work_days * day_hours
     week_hours = len(set(cal.working_weekdays)) * day_hours
     duties = spec.duties
-    travel_h = spec.ladder.travel_minutes_max / 120.0   # mean of uniform [0, max] minutes, in hours
+    travel_h = spec.ladder.travel_minutes_max / 120.0  # mean of uniform [0, max] minutes, in hours
     ids, levels, dh, dt = [], [], [], []
     unavailable = {"community": 0.0, "street": 0.0}
     fixed: dict[str, dict[str, float]] = {"community": {}, "street": {}}
@@ -193,11 +205,26 @@ def staff_time(scenario: Scenario) -> StaffTime:
         leave_h = duties.leave_days_per_person_year * day_hours
         for lv in unavailable:
             fixed[lv] = {fid: f.hours_per_person_week * _YEAR / 7.0 for fid, f in duties.fixed.items() if f.level == lv}
-            unavailable[lv] = duties.leave_days_per_person_year / work_days + sum(
-                f.hours_per_person_week for f in duties.fixed.values() if f.level == lv) / week_hours
+            unavailable[lv] = (
+                duties.leave_days_per_person_year / work_days
+                + sum(f.hours_per_person_week for f in duties.fixed.values() if f.level == lv) / week_hours
+            )
     grid_h, desk_h, street_h = _expected_case_hours(scenario, travel_h)
-    return StaffTime(scenario, tuple(ids), tuple(levels), tuple(dh), tuple(dt), grid_h, desk_h, street_h,
-                     hours, work_days, unavailable, fixed, leave_h)
+    return StaffTime(
+        scenario,
+        tuple(ids),
+        tuple(levels),
+        tuple(dh),
+        tuple(dt),
+        grid_h,
+        desk_h,
+        street_h,
+        hours,
+        work_days,
+        unavailable,
+        fixed,
+        leave_h,
+    )
 
 
 def _expected_case_hours(scenario: Scenario, travel_h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -211,7 +238,7 @@ def _expected_case_hours(scenario: Scenario, travel_h: float) -> tuple[np.ndarra
     p = np.array([c.share for c in cats])
     elig = np.array([c.volunteer_eligible for c in cats])
     cases = annual_cases(scenario)
-    vol = volunteer_share(scenario)                            # share of eligible cases
+    vol = volunteer_share(scenario)  # share of eligible cases
     n = cases[:, None] * p[None, :] * (1.0 - vol[:, None] * elig[None, :])
     fb = spec.ladder.feedback
     reopen = min(1.0, fb.unsatisfied_base) * min(1.0, fb.reopen_given_unsatisfied_base)
@@ -236,8 +263,9 @@ def split_desk(st: StaffTime, workers: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return desk, w - desk
 
 
-def daily_capacity(st: StaffTime, people: np.ndarray, level: np.ndarray, u: np.ndarray,
-                   working: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def daily_capacity(
+    st: StaffTime, people: np.ndarray, level: np.ndarray, u: np.ndarray, working: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """People present and people taking cases, per unit and calendar day.
 
     ``people``: (units,); ``level``: (units,) "community" or "street"; ``u``: (units, days, 2)
@@ -256,8 +284,12 @@ def daily_capacity(st: StaffTime, people: np.ndarray, level: np.ndarray, u: np.n
     return present, case
 
 
-def cover_desk(desk_people: np.ndarray, grid: tuple[np.ndarray, np.ndarray], desk: tuple[np.ndarray, np.ndarray],
-               working: np.ndarray) -> None:
+def cover_desk(
+    desk_people: np.ndarray,
+    grid: tuple[np.ndarray, np.ndarray],
+    desk: tuple[np.ndarray, np.ndarray],
+    working: np.ndarray,
+) -> None:
     """A grid worker covers the desk on working days its people are all away (in place).
 
     ``grid`` and ``desk`` are (present, case servers) arrays of shape (communities, days).

@@ -37,11 +37,15 @@ class CsvTable:
     def require_columns(self, required: list[str], optional: list[str] = ()) -> None:
         missing = [c for c in required if c not in self._index]
         if missing:
-            raise self._error(f"{self.path}: missing column(s) {', '.join(missing)}; expected columns {', '.join(required)}")
+            raise self._error(
+                f"{self.path}: missing column(s) {', '.join(missing)}; expected columns {', '.join(required)}"
+            )
         known = set(required) | set(optional)
         unknown = [c for c in self.header if c not in known]
         if unknown:
-            raise self._error(f"{self.path}: unknown column(s) {', '.join(unknown)}; expected columns {', '.join(list(required) + list(optional))}")
+            raise self._error(
+                f"{self.path}: unknown column(s) {', '.join(unknown)}; expected columns {', '.join(list(required) + list(optional))}"
+            )
 
     def has(self, column: str) -> bool:
         return column in self._index
@@ -50,9 +54,16 @@ class CsvTable:
         i = self._index[column]
         return [r[i].strip() for r in self.rows]
 
-    def numbers(self, column: str, *, integer: bool, minimum: float | None = None,
-                strictly_positive: bool = False, allow_blank: bool = False,
-                maximum: tuple[float, str] | None = None) -> np.ndarray:
+    def numbers(
+        self,
+        column: str,
+        *,
+        integer: bool,
+        minimum: float | None = None,
+        strictly_positive: bool = False,
+        allow_blank: bool = False,
+        maximum: tuple[float, str] | None = None,
+    ) -> np.ndarray:
         """Parse one column; blank cells become NaN when ``allow_blank``.
 
         ``maximum`` is a plausible upper bound and its unit, e.g. ``(1e6, "residents")``.
@@ -77,8 +88,9 @@ class CsvTable:
             if minimum is not None and value < minimum:
                 raise self.fail(r, column, f"must be >= {minimum:g}, found {cell}")
             if maximum is not None and value > maximum[0]:
-                raise self.fail(r, column, f"must be <= {maximum[0]:,.0f} {maximum[1]} "
-                                           f"(a plausible upper bound), found {cell}")
+                raise self.fail(
+                    r, column, f"must be <= {maximum[0]:,.0f} {maximum[1]} (a plausible upper bound), found {cell}"
+                )
             out[r] = value
         return out
 
@@ -94,7 +106,7 @@ class CsvTable:
         return ids
 
 
-MAX_TABLE_BYTES = 500_000_000   # ~5 million communities; beyond that a file is not a planning table
+MAX_TABLE_BYTES = 500_000_000  # ~5 million communities; beyond that a file is not a planning table
 
 
 def read_csv_table(path: Path, error: type[Exception] = ScenarioError) -> CsvTable:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Hashable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -13,8 +13,8 @@ from scenario.errors import ScenarioError
 __all__ = ["read_yaml", "read_text", "read_scenario_tree", "MAX_YAML_BYTES"]
 
 
-MAX_YAML_BYTES = 5_000_000     # a scenario file is a page or two; anything larger is not a scenario
-MAX_YAML_DEPTH = 50            # the schema nests 6 levels; deeper nesting is an attack or an accident
+MAX_YAML_BYTES = 5_000_000  # a scenario file is a page or two; anything larger is not a scenario
+MAX_YAML_DEPTH = 50  # the schema nests 6 levels; deeper nesting is an attack or an accident
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -29,12 +29,17 @@ class _StrictLoader(yaml.SafeLoader):
         if self.check_event(yaml.events.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, f"alias *{event.anchor} is not allowed in scenario files; write the value out "
-                            f"(or share values between files with 'extends')", event.start_mark)
+                None,
+                None,
+                f"alias *{event.anchor} is not allowed in scenario files; write the value out "
+                f"(or share values between files with 'extends')",
+                event.start_mark,
+            )
         depth = getattr(self, "_depth", 0)
         if depth >= MAX_YAML_DEPTH:
-            raise yaml.composer.ComposerError(None, None, f"nesting deeper than {MAX_YAML_DEPTH} levels",
-                                              self.peek_event().start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, f"nesting deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark
+            )
         self._depth = depth + 1
         try:
             return super().compose_node(parent, index)
@@ -51,9 +56,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
                 None, None, f"a mapping key must be a plain value, found a {type(key).__name__}", key_node.start_mark
             )
         if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 
@@ -77,8 +80,9 @@ def read_text(path: Path, error: type[Exception] = ScenarioError, max_bytes: int
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise error(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte offset {exc.start}); "
-                    f"save the file as UTF-8") from None
+        raise error(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte offset {exc.start}); save the file as UTF-8"
+        ) from None
 
 
 def read_yaml(path: Path) -> Any:
@@ -93,9 +97,9 @@ def read_yaml(path: Path) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = exc.problem or exc.context or "syntax error"
         raise ScenarioError(f"{path}: YAML error at {where}: {_one_line(problem)}") from None
-    except yaml.YAMLError as exc:   # e.g. a reader error: a control character in the text
+    except yaml.YAMLError as exc:  # e.g. a reader error: a control character in the text
         raise ScenarioError(f"{path}: YAML error: {_one_line(exc)}") from None
-    except ValueError:              # Python refuses to convert an integer of more than 4,300 digits
+    except ValueError:  # Python refuses to convert an integer of more than 4,300 digits
         raise ScenarioError(f"{path}: YAML error: a number has too many digits (more than 4,300)") from None
 
 
@@ -130,7 +134,7 @@ def read_scenario_tree(path: Path, _seen: tuple[Path, ...] = ()) -> tuple[dict, 
         return data, files
     if not isinstance(parent, str):
         raise ScenarioError(f"{path}: field 'extends' must be a file name, found {parent!r}")
-    parent_path = (path.parent / parent)
+    parent_path = path.parent / parent
     if parent_path.parent.resolve() != path.parent:
         raise ScenarioError(
             f"{path}: field 'extends' must name a file in the same folder (tables resolve there), found {parent!r}"

@@ -25,7 +25,8 @@ class WorkCalendar:
 
     def __init__(self, spec: CalendarSpec, horizon_days: int | None = None, always_on: bool = False):
         self.always_on = always_on or (
-            spec.day_start_hour == 0 and spec.day_end_hour == 24 and len(set(spec.working_weekdays)) == 7)
+            spec.day_start_hour == 0 and spec.day_end_hour == 24 and len(set(spec.working_weekdays)) == 7
+        )
         days = (horizon_days or spec.days) + 400  # room for work spilling past the horizon
         d = np.arange(days)
         weekday = (spec.start_weekday + d) % 7

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scenario.load import Scenario
 from sim.demand import Cases
 from sim.engine import STAGES, SimResult
-from scenario.load import Scenario
 
 __all__ = ["case_log", "CASE_LOG_COLUMNS", "write_case_log", "case_log_schema"]
 
@@ -21,8 +21,15 @@ CASE_LOG_COLUMNS: dict[str, tuple[str, str, str]] = {
     "district": ("category", "", "district id"),
     "grid": ("int32", "", "grid index within the community"),
     "arrival_hours": ("float64", "clock hours from midnight of day 0", "arrival"),
-    **{f"{stage}_{edge}_hours": ("float64", "clock hours", f"{edge} of service at level {stage} (empty if not reached)")
-       for stage in STAGES for edge in ("start", "end")},
+    **{
+        f"{stage}_{edge}_hours": (
+            "float64",
+            "clock hours",
+            f"{edge} of service at level {stage} (empty if not reached)",
+        )
+        for stage in STAGES
+        for edge in ("start", "end")
+    },
     "deadline_hours": ("float64", "clock hours", "deadline (the category's working hours from arrival)"),
     "first_close_hours": ("float64", "clock hours", "first closure (before any reopening)"),
     "closed_hours": ("float64", "clock hours", "final closure (empty if still open at the end)"),
@@ -38,6 +45,7 @@ CASE_LOG_COLUMNS: dict[str, tuple[str, str, str]] = {
 def write_case_log(log: pd.DataFrame, folder, replication: int) -> None:
     """Write one replication's log as ``folder/replication=R/part-0.parquet`` (a Hive-partitioned dataset)."""
     from pathlib import Path
+
     part = Path(folder) / f"replication={replication}"
     part.mkdir(parents=True, exist_ok=True)
     log.to_parquet(part / "part-0.parquet", index=False)
@@ -52,16 +60,18 @@ def case_log(scenario: Scenario, cases: Cases, result: SimResult) -> pd.DataFram
     closure, resolution time, flags. Times are clock hours from the start of day 0."""
     cats = list(scenario.spec.demand.categories)
     street = scenario.community_street[cases.community]
-    reached = np.where(~np.isnan(result.start[:, 3]) | ~np.isnan(result.end[:, 3]), 3,
-                       np.where(~np.isnan(result.start[:, 2]), 2, np.where(~np.isnan(result.start[:, 1]), 1, 0)))
+    reached = np.where(
+        ~np.isnan(result.start[:, 3]) | ~np.isnan(result.end[:, 3]),
+        3,
+        np.where(~np.isnan(result.start[:, 2]), 2, np.where(~np.isnan(result.start[:, 1]), 1, 0)),
+    )
     data = {
         "case_id": np.arange(len(cases), dtype=np.int64),
         "channel": pd.Categorical.from_codes(result.channel, categories=list(cases.channel_ids)),
         "category": pd.Categorical.from_codes(cases.category, categories=cats),
         "community": pd.Categorical.from_codes(cases.community, categories=list(scenario.community_ids)),
         "street": pd.Categorical.from_codes(street, categories=list(scenario.street_ids)),
-        "district": pd.Categorical.from_codes(scenario.street_district[street],
-                                              categories=list(scenario.district_ids)),
+        "district": pd.Categorical.from_codes(scenario.street_district[street], categories=list(scenario.district_ids)),
         "grid": cases.grid.astype(np.int32),
         "arrival_hours": result.arrival,
     }
@@ -69,15 +79,17 @@ def case_log(scenario: Scenario, cases: Cases, result: SimResult) -> pd.DataFram
         data[f"{stage}_start_hours"] = result.start[:, j]
         data[f"{stage}_end_hours"] = result.end[:, j]
     closed = result.final_close
-    data.update({
-        "deadline_hours": result.deadline,
-        "first_close_hours": result.first_close,
-        "closed_hours": closed,
-        "resolution_hours": closed - result.arrival,
-        "on_time": closed <= result.deadline,          # NaN (never closed) compares False
-        "reopened": result.reopened,
-        "satisfied": result.satisfied,
-        "volunteer": cases.volunteer,
-        "level_reached": reached.astype(np.int8),
-    })
+    data.update(
+        {
+            "deadline_hours": result.deadline,
+            "first_close_hours": result.first_close,
+            "closed_hours": closed,
+            "resolution_hours": closed - result.arrival,
+            "on_time": closed <= result.deadline,  # NaN (never closed) compares False
+            "reopened": result.reopened,
+            "satisfied": result.satisfied,
+            "volunteer": cases.volunteer,
+            "level_reached": reached.astype(np.int8),
+        }
+    )
     return pd.DataFrame(data)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from scenario.allocation import Allocation
-from sim.distributions import from_uniforms
 from scenario.load import Scenario
 from scenario.profile import hourly_profile, surge_days
+from sim.distributions import from_uniforms
 
 __all__ = ["Cases", "draw_cases", "apply_allocation", "hourly_profile", "surge_days", "STREAMS", "MOBILE_CHANNEL"]
 
@@ -33,12 +33,12 @@ class Cases:
     community: np.ndarray
     channel: np.ndarray
     category: np.ndarray
-    grid: np.ndarray              # grid index within the community
-    service: np.ndarray           # (n, 5): grid, community, street, city, reopened-grid
-    u_escalate: np.ndarray        # (n, 3)
-    u_feedback: np.ndarray        # (n, 2)
+    grid: np.ndarray  # grid index within the community
+    service: np.ndarray  # (n, 5): grid, community, street, city, reopened-grid
+    u_escalate: np.ndarray  # (n, 3)
+    u_feedback: np.ndarray  # (n, 2)
     u_mobile: np.ndarray
-    volunteer: np.ndarray         # handled by volunteers (bool)
+    volunteer: np.ndarray  # handled by volunteers (bool)
     channel_ids: tuple[str, ...]
     days: int
     # (grid pools + desks + street offices, days, 2) uniforms for daily availability; None: 0.5 (round half up)
@@ -55,9 +55,9 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     rng = dict(zip(STREAMS, (np.random.default_rng(s) for s in seed_seq.spawn(len(STREAMS)))))
     channels = list(dem.channels)
     rates = np.array([c.rate_per_10k_per_day for c in dem.channels.values()])
-    per_hour = scenario.urban_residents / 10_000 * rates.sum() / 24.0          # per community
+    per_hour = scenario.urban_residents / 10_000 * rates.sum() / 24.0  # per community
     profile = hourly_profile(scenario, days)
-    lam = per_hour[:, None] * profile[None, :]                                  # (communities, hours)
+    lam = per_hour[:, None] * profile[None, :]  # (communities, hours)
     counts = rng["arrivals"].poisson(lam)
     comm, hour = np.nonzero(counts)
     k = counts[comm, hour]
@@ -90,16 +90,33 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     service[:, 4] += travel
 
     volunteer = _volunteers(scenario, days, arrival, community, category, rng["volunteers"])
-    return Cases(arrival=arrival, community=community, channel=channel, category=category, grid=grid,
-                 service=service, u_escalate=rng["escalation"].random((n, 3)),
-                 u_feedback=rng["feedback"].random((n, 2)), u_mobile=rng["mobile"].random(n),
-                 volunteer=volunteer,
-                 u_absence=rng["absence"].random((2 * scenario.n_communities + len(scenario.street_ids), days, 2),
-                                                 dtype=np.float32), channel_ids=tuple(channels) + (MOBILE_CHANNEL,), days=days)
+    return Cases(
+        arrival=arrival,
+        community=community,
+        channel=channel,
+        category=category,
+        grid=grid,
+        service=service,
+        u_escalate=rng["escalation"].random((n, 3)),
+        u_feedback=rng["feedback"].random((n, 2)),
+        u_mobile=rng["mobile"].random(n),
+        volunteer=volunteer,
+        u_absence=rng["absence"].random(
+            (2 * scenario.n_communities + len(scenario.street_ids), days, 2), dtype=np.float32
+        ),
+        channel_ids=tuple(channels) + (MOBILE_CHANNEL,),
+        days=days,
+    )
 
 
-def _volunteers(scenario: Scenario, days: int, arrival: np.ndarray, community: np.ndarray,
-                category: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _volunteers(
+    scenario: Scenario,
+    days: int,
+    arrival: np.ndarray,
+    community: np.ndarray,
+    category: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Volunteers take eligible cases first-come first-served up to a daily capacity per community.
 
     Capacity on weekends: registered x weekend_active_share x cases_per_volunteer_day; on surge
@@ -110,9 +127,10 @@ def _volunteers(scenario: Scenario, days: int, arrival: np.ndarray, community: n
     weekday = (scenario.spec.calendar.start_weekday + np.arange(days)) % 7
     weekend = ~np.isin(weekday, scenario.spec.calendar.working_weekdays)
     people = np.where(weekend, v.registered * v.weekend_active_share, 0.0) + np.where(
-        surge_days(scenario, days), v.surge_mobilised, 0.0)
+        surge_days(scenario, days), v.surge_mobilised, 0.0
+    )
     share = scenario.urban_residents / scenario.urban_residents.sum()
-    cap = people[None, :] * v.cases_per_volunteer_day * share[:, None]       # (communities, days)
+    cap = people[None, :] * v.cases_per_volunteer_day * share[:, None]  # (communities, days)
     # random rounding keeps the expected capacity exact
     cap = np.floor(cap + rng.random(cap.shape)).astype(np.int64)
     out = np.zeros(len(arrival), bool)
@@ -122,7 +140,7 @@ def _volunteers(scenario: Scenario, days: int, arrival: np.ndarray, community: n
     cand = np.flatnonzero(eligible_cat[category] & (cap[community, np.minimum(day, days - 1)] > 0))
     if cand.size == 0:
         return out
-    key = community[cand] * days + day[cand]          # cases are in arrival order already
+    key = community[cand] * days + day[cand]  # cases are in arrival order already
     order = np.argsort(key, kind="stable")
     sk = key[order]
     first = np.searchsorted(sk, sk, side="left")
@@ -132,7 +150,9 @@ def _volunteers(scenario: Scenario, days: int, arrival: np.ndarray, community: n
     return out
 
 
-def apply_allocation(scenario: Scenario, cases: Cases, allocation: Allocation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def apply_allocation(
+    scenario: Scenario, cases: Cases, allocation: Allocation
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mobile grid workers' discoveries under an allocation.
 
     A hotline case in a street is discovered first by a mobile grid worker with
@@ -147,8 +167,9 @@ def apply_allocation(scenario: Scenario, cases: Cases, allocation: Allocation) -
     chans = list(scenario.spec.demand.channels.values())
     hot = np.array([c.is_hotline for c in chans])
     hot_rate = sum(c.rate_per_10k_per_day for c in chans if c.is_hotline)
-    street_res = np.bincount(scenario.community_street, weights=scenario.urban_residents,
-                             minlength=len(scenario.street_ids))
+    street_res = np.bincount(
+        scenario.community_street, weights=scenario.urban_residents, minlength=len(scenario.street_ids)
+    )
     hot_per_day = street_res / 10_000 * hot_rate
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(hot_per_day > 0, allocation.mobile_grid_workers * mg.discoveries_per_worker_day / hot_per_day, 0)

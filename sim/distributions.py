@@ -25,22 +25,23 @@ def sample(d: DistributionSpec, n: int, rng: np.random.Generator) -> np.ndarray:
     if d.cv == 0:
         return np.full(n, m)
     if d.kind == "lognormal":
-        s2 = np.log1p(d.cv ** 2)
+        s2 = np.log1p(d.cv**2)
         return rng.lognormal(np.log(m) - s2 / 2, np.sqrt(s2), n)
-    shape = 1.0 / d.cv ** 2  # gamma
+    shape = 1.0 / d.cv**2  # gamma
     return rng.gamma(shape, m / shape, n)
 
 
 def from_uniforms(d: DistributionSpec, u: np.ndarray) -> np.ndarray:
     """Inverse-CDF draws from given uniforms (keeps common random numbers aligned by case)."""
     from scipy import special, stats
+
     m = d.mean_hours
     if d.kind == "fixed" or (d.kind != "exponential" and d.cv == 0):
         return np.full(u.shape, m)
     if d.kind == "exponential":
         return -m * np.log1p(-u)
     if d.kind == "lognormal":
-        s2 = np.log1p(d.cv ** 2)
+        s2 = np.log1p(d.cv**2)
         return np.exp(np.log(m) - s2 / 2 + np.sqrt(s2) * special.ndtri(u))
-    shape = 1.0 / d.cv ** 2
+    shape = 1.0 / d.cv**2
     return stats.gamma.ppf(u, shape, scale=m / shape)

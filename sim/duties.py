@@ -27,11 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scenario.load import Scenario
+from scenario.staffing import StaffTime, staff_time
 from sim.calendar import WorkCalendar
 from sim.demand import Cases
 from sim.engine import SimResult
-from scenario.load import Scenario
-from scenario.staffing import StaffTime, staff_time
 
 __all__ = ["DutyAccount", "account_duties", "busy_by_day"]
 
@@ -42,17 +42,17 @@ class DutyAccount:
 
     duty_ids: tuple[str, ...]
     duty_level: tuple[str, ...]
-    due_hours: np.ndarray          # (pools, duties) hours that fell due
-    done_hours: np.ndarray         # (pools, duties) hours done
-    overdue_hours: np.ndarray      # (pools, duties) hours that passed their due date undone
-    backlog_hours: np.ndarray      # (pools, duties) hours undone at the end of the run
-    case_hours: np.ndarray         # (pools,) case handling
-    present_hours: np.ndarray      # (pools,) working hours of the people present
-    fixed_hours: np.ndarray        # (pools,) fixed duties (meetings, training)
-    leave_hours: np.ndarray        # (pools,)
-    desk_help_hours: np.ndarray    # (communities,) grid duty hours done by desk people in their spare time
-    measured_days: float           # working days measured
-    per_year: float                # hours over the measured period x per_year = hours a year
+    due_hours: np.ndarray  # (pools, duties) hours that fell due
+    done_hours: np.ndarray  # (pools, duties) hours done
+    overdue_hours: np.ndarray  # (pools, duties) hours that passed their due date undone
+    backlog_hours: np.ndarray  # (pools, duties) hours undone at the end of the run
+    case_hours: np.ndarray  # (pools,) case handling
+    present_hours: np.ndarray  # (pools,) working hours of the people present
+    fixed_hours: np.ndarray  # (pools,) fixed duties (meetings, training)
+    leave_hours: np.ndarray  # (pools,)
+    desk_help_hours: np.ndarray  # (communities,) grid duty hours done by desk people in their spare time
+    measured_days: float  # working days measured
+    per_year: float  # hours over the measured period x per_year = hours a year
 
     @property
     def coverage(self) -> np.ndarray:
@@ -69,7 +69,7 @@ class DutyAccount:
         work = self.case_hours + self.done_hours.sum(axis=1)
         n = len(self.desk_help_hours)
         work[:n] -= self.desk_help_hours
-        work[n:2 * n] += self.desk_help_hours
+        work[n : 2 * n] += self.desk_help_hours
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(self.present_hours > 0, work / self.present_hours, np.nan)
 
@@ -88,20 +88,25 @@ def busy_by_day(pool: np.ndarray, ws: np.ndarray, we: np.ndarray, n_pools: int, 
         ends = np.searchsorted(p, np.arange(n_pools), side="right")
         csum = np.concatenate([[0.0], np.cumsum(v)])
         for q in np.flatnonzero(ends > starts):
-            vals = v[starts[q]:ends[q]]
+            vals = v[starts[q] : ends[q]]
             k = np.searchsorted(vals, bounds, side="left")
             s = csum[starts[q] + k] - csum[starts[q]]
             out[q] += sign * (k * bounds - s)
     return np.diff(out, axis=1)
 
 
-def _case_busy(scenario: Scenario, cases: Cases, result: SimResult, cal: WorkCalendar,
-               bounds: np.ndarray) -> np.ndarray:
+def _case_busy(
+    scenario: Scenario, cases: Cases, result: SimResult, cal: WorkCalendar, bounds: np.ndarray
+) -> np.ndarray:
     """(pools, working days) case handling hours per pool and working day."""
     n = scenario.n_communities
     street = scenario.community_street[cases.community]
-    parts = [(cases.community, 0, ~cases.volunteer), (cases.community, 4, None),
-             (n + cases.community, 1, None), (2 * n + street, 2, None)]
+    parts = [
+        (cases.community, 0, ~cases.volunteer),
+        (cases.community, 4, None),
+        (n + cases.community, 1, None),
+        (2 * n + street, 2, None),
+    ]
     pools, ws, we = [], [], []
     horizon = cal.cum[-1]
     for pool, stage, keep in parts:
@@ -114,12 +119,19 @@ def _case_busy(scenario: Scenario, cases: Cases, result: SimResult, cal: WorkCal
         pools.append(pool[ok])
         ws.append(w0)
         we.append(np.maximum(w1, w0))
-    return busy_by_day(np.concatenate(pools), np.concatenate(ws), np.concatenate(we),
-                       2 * n + len(scenario.street_ids), bounds)
+    return busy_by_day(
+        np.concatenate(pools), np.concatenate(ws), np.concatenate(we), 2 * n + len(scenario.street_ids), bounds
+    )
 
 
-def account_duties(scenario: Scenario, cases: Cases, result: SimResult, cal: WorkCalendar,
-                   warmup_days: int, until_day: int | None = None) -> DutyAccount:
+def account_duties(
+    scenario: Scenario,
+    cases: Cases,
+    result: SimResult,
+    cal: WorkCalendar,
+    warmup_days: int,
+    until_day: int | None = None,
+) -> DutyAccount:
     """Run the daily duty account of one replication (see the module docstring).
 
     Hours are measured on days ``warmup_days <= day < until_day`` (default: to the end).
@@ -130,15 +142,14 @@ def account_duties(scenario: Scenario, cases: Cases, result: SimResult, cal: Wor
     days = cases.days
     day_len = cal.day_len[:days]
     wdays = np.flatnonzero(day_len > 0)
-    bounds = np.concatenate([cal.cum[wdays], [cal.cum[wdays[-1]] + day_len[wdays[-1]]]]) if wdays.size \
-        else np.zeros(1)
+    bounds = np.concatenate([cal.cum[wdays], [cal.cum[wdays[-1]] + day_len[wdays[-1]]]]) if wdays.size else np.zeros(1)
     busy = _case_busy(scenario, cases, result, cal, bounds) if wdays.size else np.zeros((pools, 0))
     present = result.present[:, wdays].astype(float)
     avail = np.clip(present * day_len[wdays][None, :] - busy, 0.0, None)
     measured = (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
 
     k = len(st.duty_ids)
-    g = np.zeros((pools, k))                # hours per working day
+    g = np.zeros((pools, k))  # hours per working day
     unit_slice = {"grid": slice(0, n), "desk": slice(n, 2 * n), "street": slice(2 * n, pools)}
     for j, (lv, hours) in enumerate(zip(st.duty_level, st.duty_hours)):
         g[unit_slice[lv], j] = hours / st.working_days_per_year
@@ -158,7 +169,7 @@ def account_duties(scenario: Scenario, cases: Cases, result: SimResult, cal: Wor
     due = np.zeros((pools, k))
     done_m = np.zeros((pools, k))
     over = np.zeros((pools, k))
-    helped = np.zeros(n)                    # grid duty hours done by desk people (measured)
+    helped = np.zeros(n)  # grid duty hours done by desk people (measured)
     for i in range(len(wdays)):
         a = avail[:, i].copy()
         m = bool(measured[i])
@@ -166,9 +177,9 @@ def account_duties(scenario: Scenario, cases: Cases, result: SimResult, cal: Wor
         left_desk = np.zeros(n)
         for step, j in enumerate(order):
             if step == n_first:
-                left_desk = a[n:2 * n].copy()
+                left_desk = a[n : 2 * n].copy()
                 a[:n] += left_desk
-                a[n:2 * n] = 0.0
+                a[n : 2 * n] = 0.0
             gj = g[:, j]
             H[:, j] += gj
             done = np.minimum(H[:, j], a)
@@ -196,15 +207,33 @@ def account_duties(scenario: Scenario, cases: Cases, result: SimResult, cal: Wor
     head_h = people * float((day_len[wdays] * measured).sum())
     away_h = np.clip(head_h - present_h, 0.0, None)
     # a grid worker covering the desk is present at the desk: count a community's absence once, by headcount
-    comm_people = people[:n] + people[n:2 * n]
-    comm_away = np.clip(head_h[:n] + head_h[n:2 * n] - present_h[:n] - present_h[n:2 * n], 0.0, None)
+    comm_people = people[:n] + people[n : 2 * n]
+    comm_away = np.clip(head_h[:n] + head_h[n : 2 * n] - present_h[:n] - present_h[n : 2 * n], 0.0, None)
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(comm_people > 0, people[:n] / comm_people, 0.0)
-    away_h[:n], away_h[n:2 * n] = comm_away * frac, comm_away * (1 - frac)
+    away_h[:n], away_h[n : 2 * n] = comm_away * frac, comm_away * (1 - frac)
     level = np.array(["community"] * (2 * n) + ["street"] * ns)
-    leave_share = np.array([st.leave_hours_per_person / st.working_hours_per_person / st.unavailable_share[lv]
-                            if st.unavailable_share[lv] > 0 else 0.0 for lv in level])
+    leave_share = np.array(
+        [
+            st.leave_hours_per_person / st.working_hours_per_person / st.unavailable_share[lv]
+            if st.unavailable_share[lv] > 0
+            else 0.0
+            for lv in level
+        ]
+    )
     leave_h = away_h * np.minimum(leave_share, 1.0)
-    return DutyAccount(st.duty_ids, st.duty_level, due, done_m, over, H.copy(), case_h, present_h,
-                       away_h - leave_h, leave_h, helped, float(measured.sum()),
-                       st.working_days_per_year / max(float(measured.sum()), 1.0))
+    return DutyAccount(
+        st.duty_ids,
+        st.duty_level,
+        due,
+        done_m,
+        over,
+        H.copy(),
+        case_h,
+        present_h,
+        away_h - leave_h,
+        leave_h,
+        helped,
+        float(measured.sum()),
+        st.working_days_per_year / max(float(measured.sum()), 1.0),
+    )

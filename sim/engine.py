@@ -30,10 +30,10 @@ import numpy as np
 import simpy
 
 from scenario.allocation import Allocation
-from sim.calendar import WorkCalendar
-from sim.demand import Cases, apply_allocation
 from scenario.load import Scenario
 from scenario.staffing import cover_desk, daily_capacity, split_desk, staff_time
+from sim.calendar import WorkCalendar
+from sim.demand import Cases, apply_allocation
 
 __all__ = ["SimResult", "simulate_cases", "pool_sizes", "pool_capacity", "routing", "reopening_possible", "STAGES"]
 
@@ -57,12 +57,17 @@ class _Pool:
 
     __slots__ = ("m", "busy", "capk", "up", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at", "seq")
 
-    def __init__(self, model: "_Model", capk: list[int], static_ids: list[int] | None = None,
-                 static_ready: list[float] | None = None) -> None:
+    def __init__(
+        self,
+        model: "_Model",
+        capk: list[int],
+        static_ids: list[int] | None = None,
+        static_ready: list[float] | None = None,
+    ) -> None:
         self.m = model
         self.busy = 0
         self.capk = capk
-        self.up = _next_greater(capk)    # key -> next key with more servers (None: capacity never rises)
+        self.up = _next_greater(capk)  # key -> next key with more servers (None: capacity never rises)
         self.s_ids = static_ids or []
         self.s_ready = static_ready or []
         self.ptr = 0
@@ -141,8 +146,9 @@ def pool_sizes(scenario: Scenario, allocation: Allocation) -> tuple[np.ndarray, 
     return grid, desk, np.asarray(allocation.street_office_staff, dtype=np.int64)
 
 
-def pool_capacity(scenario: Scenario, allocation: Allocation, cases: Cases, cal: WorkCalendar
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pool_capacity(
+    scenario: Scenario, allocation: Allocation, cases: Cases, cal: WorkCalendar
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """People per pool and, per pool and calendar day, people present and people taking cases.
 
     Pools are ordered grid pools (one per community), desks, street offices.
@@ -156,7 +162,7 @@ def pool_capacity(scenario: Scenario, allocation: Allocation, cases: Cases, cal:
     u = cases.u_absence if cases.u_absence is not None else np.full((len(people), days, 2), 0.5)
     working = cal.day_len[:days] > 0
     present, case = daily_capacity(st, people, level, u, working)
-    cover_desk(desk, (present[:n], case[:n]), (present[n:2 * n], case[n:2 * n]), working)
+    cover_desk(desk, (present[:n], case[:n]), (present[n : 2 * n], case[n : 2 * n]), working)
     return people, present, case
 
 
@@ -166,16 +172,16 @@ class SimResult:
 
     arrival: np.ndarray
     channel: np.ndarray
-    start: np.ndarray          # (n, 5) clock hours per stage, NaN if not reached
-    end: np.ndarray            # (n, 5)
+    start: np.ndarray  # (n, 5) clock hours per stage, NaN if not reached
+    end: np.ndarray  # (n, 5)
     deadline: np.ndarray
     first_close: np.ndarray
     final_close: np.ndarray
-    satisfied: np.ndarray      # at the first feedback call
+    satisfied: np.ndarray  # at the first feedback call
     reopened: np.ndarray
-    people: np.ndarray         # per pool: grid pools, desks, street offices
-    present: np.ndarray        # (pools, days) people present each calendar day
-    case_servers: np.ndarray   # (pools, days) people taking cases each calendar day
+    people: np.ndarray  # per pool: grid pools, desks, street offices
+    present: np.ndarray  # (pools, days) people present each calendar day
+    case_servers: np.ndarray  # (pools, days) people taking cases each calendar day
     events: int
 
 
@@ -211,7 +217,7 @@ def _capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.n
     days = case_servers.shape[1]
     idx = np.arange(days)
     nxt = np.where(working, idx, days)
-    nxt = np.minimum.accumulate(nxt[::-1])[::-1]                 # next working day at or after each day
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]  # next working day at or after each day
     full = np.concatenate([case_servers, people[:, None]], axis=1)  # column ``days``: beyond the horizon
     cap = full[:, nxt]
     pad = np.repeat(people[:, None], total_days - days + 1, axis=1)
@@ -219,9 +225,17 @@ def _capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.n
 
 
 class _Model:
-    def __init__(self, scenario: Scenario, cases: Cases, allocation: Allocation, cal: WorkCalendar,
-                 arrival: np.ndarray, grid_service: np.ndarray, deadline: np.ndarray,
-                 capacity: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        cases: Cases,
+        allocation: Allocation,
+        cal: WorkCalendar,
+        arrival: np.ndarray,
+        grid_service: np.ndarray,
+        deadline: np.ndarray,
+        capacity: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> None:
         spec = scenario.spec
         self.env = simpy.Environment()
         self.cal = cal
@@ -236,14 +250,14 @@ class _Model:
         self.after_street = np.where(esc_city, 3, -1).tolist()
         svc = cases.service.copy()
         svc[:, 0] = grid_service
-        self.svc = svc.ravel().tolist()            # flat: case * 5 + stage
+        self.svc = svc.ravel().tolist()  # flat: case * 5 + stage
         self.community = cases.community.tolist()
         self.street = scenario.community_street[cases.community].tolist()
         self.deadline = deadline.tolist()
         self.fb = spec.ladder.feedback
         self.u1 = cases.u_feedback[:, 0].tolist()
         self.u2 = cases.u_feedback[:, 1].tolist()
-        self.st = [math.nan] * (n * 5)             # flat: case * 5 + stage
+        self.st = [math.nan] * (n * 5)  # flat: case * 5 + stage
         self.en = [math.nan] * (n * 5)
         self.first_close = [math.nan] * n
         self.final_close = [math.nan] * n
@@ -251,11 +265,11 @@ class _Model:
         self.reopened = [False] * n
         self.events = 0
         self.always_on = cal.always_on
-        self.now = 0.0          # the exact current time (SimPy's clock only orders the events)
+        self.now = 0.0  # the exact current time (SimPy's clock only orders the events)
 
         people, _, case_servers = capacity
         nc = scenario.n_communities
-        capk = _capacity_by_key(case_servers, people, cal.day_len[:cases.days] > 0, len(cal.day_len))
+        capk = _capacity_by_key(case_servers, people, cal.day_len[: cases.days] > 0, len(cal.day_len))
         order = np.argsort(arrival, kind="stable")
         order = order[~cases.volunteer[order]]
         comm_sorted = order[np.argsort(cases.community[order], kind="stable")]
@@ -263,9 +277,11 @@ class _Model:
         lo = np.concatenate([[0], bounds[:-1]])
         arr_l = arrival
         self.grid_pools = [
-            _Pool(self, capk[c], comm_sorted[lo[c]:bounds[c]].tolist(),
-                  arr_l[comm_sorted[lo[c]:bounds[c]]].tolist())
-            for c in range(nc)]
+            _Pool(
+                self, capk[c], comm_sorted[lo[c] : bounds[c]].tolist(), arr_l[comm_sorted[lo[c] : bounds[c]]].tolist()
+            )
+            for c in range(nc)
+        ]
         self.desk_pools = [_Pool(self, capk[nc + c]) for c in range(nc)]
         self.street_pools = [_Pool(self, capk[2 * nc + j]) for j in range(len(scenario.street_ids))]
 
@@ -323,7 +339,9 @@ class _Model:
         fb = self.fb
         late_days = max(0.0, now - self.deadline[case]) / 24.0
         if self.u1[case] < min(1.0, fb.unsatisfied_base + fb.unsatisfied_per_late_day * late_days):
-            if self.u2[case] < min(1.0, fb.reopen_given_unsatisfied_base + fb.reopen_given_unsatisfied_per_late_day * late_days):
+            if self.u2[case] < min(
+                1.0, fb.reopen_given_unsatisfied_base + fb.reopen_given_unsatisfied_per_late_day * late_days
+            ):
                 self.reopened[case] = True
                 self.final_close[case] = math.nan
                 self.grid_pools[self.community[case]].push(now + fb.delay_hours, case, 4)
@@ -374,8 +392,16 @@ def _fcfs(ready: np.ndarray, service: np.ndarray, servers: int, cal: WorkCalenda
     return np.array(st), np.array(en)
 
 
-def _pools_in_order(group: np.ndarray, ready: np.ndarray, service: np.ndarray, servers: np.ndarray,
-                    cal: WorkCalendar, start: np.ndarray, end: np.ndarray, idx: np.ndarray) -> None:
+def _pools_in_order(
+    group: np.ndarray,
+    ready: np.ndarray,
+    service: np.ndarray,
+    servers: np.ndarray,
+    cal: WorkCalendar,
+    start: np.ndarray,
+    end: np.ndarray,
+    idx: np.ndarray,
+) -> None:
     """Solve every pool of one level; ``idx`` are the case ids reaching it, ``group`` their pool."""
     order = np.lexsort((ready, group))
     idx, group, ready, service = idx[order], group[order], ready[order], service[order]
@@ -387,15 +413,22 @@ def _pools_in_order(group: np.ndarray, ready: np.ndarray, service: np.ndarray, s
             end[idx[lo:hi]] = e
 
 
-def _feed_forward(scenario: Scenario, cases: Cases, allocation: Allocation, cal: WorkCalendar,
-                  arrival: np.ndarray, grid_service: np.ndarray, deadline: np.ndarray,
-                  capacity: tuple[np.ndarray, np.ndarray, np.ndarray]) -> SimResult:
+def _feed_forward(
+    scenario: Scenario,
+    cases: Cases,
+    allocation: Allocation,
+    cal: WorkCalendar,
+    arrival: np.ndarray,
+    grid_service: np.ndarray,
+    deadline: np.ndarray,
+    capacity: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> SimResult:
     spec = scenario.spec
     n = len(cases)
     esc_c, esc_s, esc_city = routing(scenario, cases)
     people = capacity[0]
     nc = scenario.n_communities
-    grid_n, desk_n, street_n = people[:nc], people[nc:2 * nc], people[2 * nc:]
+    grid_n, desk_n, street_n = people[:nc], people[nc : 2 * nc], people[2 * nc :]
     start = np.full((n, 5), np.nan)
     end = np.full((n, 5), np.nan)
     vol = cases.volunteer
@@ -420,16 +453,30 @@ def _feed_forward(scenario: Scenario, cases: Cases, allocation: Allocation, cal:
     close = np.where(esc_city, end[:, 3], np.where(esc_s, end[:, 2], np.where(esc_c, end[:, 1], end[:, 0])))
     fb = spec.ladder.feedback
     late_days = np.maximum(0.0, close - deadline) / 24.0
-    satisfied = ~(cases.u_feedback[:, 0] < np.minimum(1.0, fb.unsatisfied_base + fb.unsatisfied_per_late_day * late_days))
+    satisfied = ~(
+        cases.u_feedback[:, 0] < np.minimum(1.0, fb.unsatisfied_base + fb.unsatisfied_per_late_day * late_days)
+    )
     satisfied &= ~np.isnan(close)
-    return SimResult(arrival=arrival, channel=np.empty(0, int), start=start, end=end, deadline=deadline,
-                     first_close=close, final_close=close.copy(), satisfied=satisfied,
-                     reopened=np.zeros(n, bool), people=people, present=capacity[1], case_servers=capacity[2],
-                     events=0)
+    return SimResult(
+        arrival=arrival,
+        channel=np.empty(0, int),
+        start=start,
+        end=end,
+        deadline=deadline,
+        first_close=close,
+        final_close=close.copy(),
+        satisfied=satisfied,
+        reopened=np.zeros(n, bool),
+        people=people,
+        present=capacity[1],
+        case_servers=capacity[2],
+        events=0,
+    )
 
 
-def simulate_cases(scenario: Scenario, cases: Cases, allocation: Allocation,
-                   cal: WorkCalendar | None = None, mode: str = "auto") -> SimResult:
+def simulate_cases(
+    scenario: Scenario, cases: Cases, allocation: Allocation, cal: WorkCalendar | None = None, mode: str = "auto"
+) -> SimResult:
     """Run one replication's cases under an allocation.
 
     ``mode``: "events" (SimPy event loop), "feed_forward" (exact recursion; only valid
@@ -455,9 +502,18 @@ def simulate_cases(scenario: Scenario, cases: Cases, allocation: Allocation,
     model = _Model(scenario, cases, allocation, cal, arrival, grid_service, deadline, capacity)
     model.run(until=cal.horizon_hours - 24.0)
     n = len(cases)
-    return SimResult(arrival=arrival, channel=channel, start=np.array(model.st).reshape(n, 5),
-                     end=np.array(model.en).reshape(n, 5),
-                     deadline=deadline, first_close=np.array(model.first_close),
-                     final_close=np.array(model.final_close), satisfied=np.array(model.satisfied),
-                     reopened=np.array(model.reopened), people=capacity[0], present=capacity[1],
-                     case_servers=capacity[2], events=model.events)
+    return SimResult(
+        arrival=arrival,
+        channel=channel,
+        start=np.array(model.st).reshape(n, 5),
+        end=np.array(model.en).reshape(n, 5),
+        deadline=deadline,
+        first_close=np.array(model.first_close),
+        final_close=np.array(model.final_close),
+        satisfied=np.array(model.satisfied),
+        reopened=np.array(model.reopened),
+        people=capacity[0],
+        present=capacity[1],
+        case_servers=capacity[2],
+        events=model.events,
+    )

@@ -7,8 +7,19 @@ import pandas as pd
 
 from sim.duties import DutyAccount
 
-__all__ = ["case_kpis", "city_kpis", "group_kpis", "backlog", "duty_kpis", "community_staff_kpis",
-           "street_staff_kpis", "duty_hours_table", "waiting_kpis", "hotline_shares", "KPI_DESCRIPTIONS"]
+__all__ = [
+    "case_kpis",
+    "city_kpis",
+    "group_kpis",
+    "backlog",
+    "duty_kpis",
+    "community_staff_kpis",
+    "street_staff_kpis",
+    "duty_hours_table",
+    "waiting_kpis",
+    "hotline_shares",
+    "KPI_DESCRIPTIONS",
+]
 
 KPI_DESCRIPTIONS = {
     "cases": "cases arriving after the warm-up",
@@ -41,8 +52,10 @@ KPI_DESCRIPTIONS = {
     "escalated_city_per_year": "cases escalated to city departments, scaled to a year",
     **{f"wait_mean_hours_{lv}": f"{lv}: mean wait before service, working hours" for lv in ("grid", "desk", "street")},
     **{f"wait_probability_{lv}": f"{lv}: share of cases that wait before service" for lv in ("grid", "desk", "street")},
-    **{f"served_within_threshold_share_{lv}": f"{lv}: share served within targets.wait_threshold_working_hours"
-       for lv in ("grid", "desk", "street")},
+    **{
+        f"served_within_threshold_share_{lv}": f"{lv}: share served within targets.wait_threshold_working_hours"
+        for lv in ("grid", "desk", "street")
+    },
 }
 
 
@@ -138,7 +151,7 @@ def duty_kpis(acct: DutyAccount, n_communities: int) -> dict[str, float]:
     for lv, sl in levels.items():
         present = acct.present_hours[sl].sum()
         case = acct.case_hours[sl].sum()
-        work = (acct.utilisation[sl] * acct.present_hours[sl])
+        work = acct.utilisation[sl] * acct.present_hours[sl]
         out[f"utilisation_{lv}"] = float(np.nansum(work) / present) if present > 0 else np.nan
         out[f"case_share_{lv}"] = float(case / present) if present > 0 else np.nan
         due = acct.due_hours[sl].sum()
@@ -153,29 +166,33 @@ def duty_kpis(acct: DutyAccount, n_communities: int) -> dict[str, float]:
 
 def _pair_coverage(acct: DutyAccount, n: int) -> np.ndarray:
     """Per community: coverage of its grid and desk duties together."""
-    due = acct.due_hours[:n].sum(axis=1) + acct.due_hours[n:2 * n].sum(axis=1)
-    over = acct.overdue_hours[:n].sum(axis=1) + acct.overdue_hours[n:2 * n].sum(axis=1)
+    due = acct.due_hours[:n].sum(axis=1) + acct.due_hours[n : 2 * n].sum(axis=1)
+    over = acct.overdue_hours[:n].sum(axis=1) + acct.overdue_hours[n : 2 * n].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(due > 0, 1 - over / np.where(due > 0, due, 1), 1.0)
 
 
 def community_staff_kpis(acct: DutyAccount, n: int) -> pd.DataFrame:
     """Per community: duty coverage, utilisation of grid workers and desk, backlog hours."""
-    return pd.DataFrame({
-        "duty_coverage": _pair_coverage(acct, n),
-        "utilisation_grid": acct.utilisation[:n],
-        "utilisation_desk": acct.utilisation[n:2 * n],
-        "duty_backlog_hours": acct.backlog_hours[:n].sum(axis=1) + acct.backlog_hours[n:2 * n].sum(axis=1),
-    })
+    return pd.DataFrame(
+        {
+            "duty_coverage": _pair_coverage(acct, n),
+            "utilisation_grid": acct.utilisation[:n],
+            "utilisation_desk": acct.utilisation[n : 2 * n],
+            "duty_backlog_hours": acct.backlog_hours[:n].sum(axis=1) + acct.backlog_hours[n : 2 * n].sum(axis=1),
+        }
+    )
 
 
 def street_staff_kpis(acct: DutyAccount, n: int) -> pd.DataFrame:
     """Per street office: duty coverage, utilisation, backlog hours."""
-    return pd.DataFrame({
-        "office_duty_coverage": acct.coverage[2 * n:],
-        "utilisation_street": acct.utilisation[2 * n:],
-        "office_duty_backlog_hours": acct.backlog_hours[2 * n:].sum(axis=1),
-    })
+    return pd.DataFrame(
+        {
+            "office_duty_coverage": acct.coverage[2 * n :],
+            "utilisation_street": acct.utilisation[2 * n :],
+            "office_duty_backlog_hours": acct.backlog_hours[2 * n :].sum(axis=1),
+        }
+    )
 
 
 def duty_hours_table(acct: DutyAccount, n: int) -> pd.DataFrame:
@@ -189,19 +206,31 @@ def duty_hours_table(acct: DutyAccount, n: int) -> pd.DataFrame:
             if dlv != lv:
                 continue
             due = acct.due_hours[sl, j].sum()
-            rows.append((lv, did, "scheduled", due, acct.done_hours[sl, j].sum(), acct.overdue_hours[sl, j].sum(),
-                         1 - acct.overdue_hours[sl, j].sum() / due if due > 0 else 1.0,
-                         acct.backlog_hours[sl, j].sum()))
+            rows.append(
+                (
+                    lv,
+                    did,
+                    "scheduled",
+                    due,
+                    acct.done_hours[sl, j].sum(),
+                    acct.overdue_hours[sl, j].sum(),
+                    1 - acct.overdue_hours[sl, j].sum() / due if due > 0 else 1.0,
+                    acct.backlog_hours[sl, j].sum(),
+                )
+            )
         rows.append((lv, "fixed duties", "fixed", np.nan, acct.fixed_hours[sl].sum(), np.nan, np.nan, np.nan))
         rows.append((lv, "leave", "leave", np.nan, acct.leave_hours[sl].sum(), np.nan, np.nan, np.nan))
-    df = pd.DataFrame(rows, columns=["level", "work", "kind", "hours_due", "hours_done", "hours_overdue",
-                                     "coverage", "backlog_end_hours"])
+    df = pd.DataFrame(
+        rows,
+        columns=["level", "work", "kind", "hours_due", "hours_done", "hours_overdue", "coverage", "backlog_end_hours"],
+    )
     df["hours_done_per_year"] = df["hours_done"] * scale
     return df
 
 
-def city_kpis(log: pd.DataFrame, acct: DutyAccount, n_communities: int, warmup_hours: float,
-              horizon_hours: float) -> dict[str, float]:
+def city_kpis(
+    log: pd.DataFrame, acct: DutyAccount, n_communities: int, warmup_hours: float, horizon_hours: float
+) -> dict[str, float]:
     """City-wide KPIs of one replication."""
     k = case_kpis(_measured(log, warmup_hours))
     k.update(duty_kpis(acct, n_communities))

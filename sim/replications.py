@@ -11,27 +11,46 @@ import ctypes
 import os
 import signal
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from scenario.allocation import Allocation
+from scenario.load import Scenario
 from sim.calendar import WorkCalendar
 from sim.caselog import case_log, write_case_log
 from sim.demand import draw_cases
 from sim.duties import account_duties
 from sim.engine import simulate_cases
-from sim.kpis import (backlog, city_kpis, community_staff_kpis, duty_hours_table, group_kpis, hotline_shares,
-                      street_staff_kpis, waiting_kpis)
-from scenario.load import Scenario
+from sim.kpis import (
+    backlog,
+    city_kpis,
+    community_staff_kpis,
+    duty_hours_table,
+    group_kpis,
+    hotline_shares,
+    street_staff_kpis,
+    waiting_kpis,
+)
 from sim.stopping import critical
 
-__all__ = ["map_tasks", "default_processes", "RepOutput", "Replications", "run_replication", "run_replications", "confidence_interval", "kpi_range", "window_kpis",
-           "replication_seeds", "GROUPS"]
+__all__ = [
+    "map_tasks",
+    "default_processes",
+    "RepOutput",
+    "Replications",
+    "run_replication",
+    "run_replications",
+    "confidence_interval",
+    "kpi_range",
+    "window_kpis",
+    "replication_seeds",
+    "GROUPS",
+]
 
 GROUPS = ("category", "community", "street", "district")
 
@@ -44,8 +63,22 @@ def kpi_range(name: str) -> str | None:
     """The natural range of a KPI: "share" (0 to 1), "nonneg" (>= 0) or None (any real)."""
     if "share" in name or "coverage" in name or "probability" in name:
         return "share"
-    if name.startswith(("utilisation", "cases", "overdue", "unresolved", "escalated", "resolution", "backlog",
-                        "duty_backlog", "wait_")) or "hours" in name:
+    if (
+        name.startswith(
+            (
+                "utilisation",
+                "cases",
+                "overdue",
+                "unresolved",
+                "escalated",
+                "resolution",
+                "backlog",
+                "duty_backlog",
+                "wait_",
+            )
+        )
+        or "hours" in name
+    ):
         return "nonneg"
     return None
 
@@ -96,8 +129,15 @@ class RepOutput:
     log: pd.DataFrame | None = None
 
 
-def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_seq: np.random.SeedSequence,
-                    replication: int = 0, keep_log: bool = False, log_dir: str | None = None) -> RepOutput:
+def run_replication(
+    scenario: Scenario,
+    allocation: Allocation,
+    days: int,
+    seed_seq: np.random.SeedSequence,
+    replication: int = 0,
+    keep_log: bool = False,
+    log_dir: str | None = None,
+) -> RepOutput:
     """Draw the cases, run the event loop, compute KPIs from the log."""
     cal = WorkCalendar(scenario.spec.calendar, days)
     cases = draw_cases(scenario, days, seed_seq)
@@ -110,9 +150,19 @@ def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_
     k = city_kpis(log, acct, n, warm, horizon)
     k["escalated_city_per_year"] = k["escalated_city"] * 365.0 / max(days - warm_days, 1)
     k.update(waiting_kpis(log, cal, scenario.spec.targets.wait_threshold_working_hours, warm))
-    for surge in scenario.spec.demand.surges[:1]:   # the first surge's weeks, to compare with the rest of the year
-        k.update(window_kpis(scenario, cases, result, log, cal, surge.start_day,
-                             min(days, surge.start_day + surge.length_days), "_surge"))
+    for surge in scenario.spec.demand.surges[:1]:  # the first surge's weeks, to compare with the rest of the year
+        k.update(
+            window_kpis(
+                scenario,
+                cases,
+                result,
+                log,
+                cal,
+                surge.start_day,
+                min(days, surge.start_day + surge.length_days),
+                "_surge",
+            )
+        )
     groups = {g: group_kpis(log, g, warm) for g in GROUPS}
     groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
     staff = community_staff_kpis(acct, n)
@@ -121,14 +171,16 @@ def run_replication(scenario: Scenario, allocation: Allocation, days: int, seed_
     office = street_staff_kpis(acct, n)
     office.index = pd.Index(scenario.street_ids, name="street")
     groups["street"] = groups["street"].join(office, how="outer")
-    if log_dir is not None:   # each replication writes its own part: nothing large crosses processes
+    if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
         write_case_log(log, log_dir, replication)
-    return RepOutput(replication, k, groups, backlog(log, horizon), duty_hours_table(acct, n),
-                     log if keep_log else None)
+    return RepOutput(
+        replication, k, groups, backlog(log, horizon), duty_hours_table(acct, n), log if keep_log else None
+    )
 
 
-def window_kpis(scenario: Scenario, cases, result, log: pd.DataFrame, cal: WorkCalendar, start_day: int,
-                end_day: int, suffix: str) -> dict[str, float]:
+def window_kpis(
+    scenario: Scenario, cases, result, log: pd.DataFrame, cal: WorkCalendar, start_day: int, end_day: int, suffix: str
+) -> dict[str, float]:
     """On-time share of the cases arriving in [start_day, end_day), duty coverage and mean open cases there."""
     if start_day >= end_day:
         return {}
@@ -137,9 +189,11 @@ def window_kpis(scenario: Scenario, cases, result, log: pd.DataFrame, cal: WorkC
     acct = account_duties(scenario, cases, result, cal, start_day, end_day)
     due = acct.due_hours.sum()
     b = backlog(log, end_day * 24.0)
-    return {f"on_time_share{suffix}": float(inside["on_time"].mean()) if len(inside) else np.nan,
-            f"duty_coverage{suffix}": float(1 - acct.overdue_hours.sum() / due) if due > 0 else 1.0,
-            f"backlog_mean_cases{suffix}": float(b.loc[b.time_hours > start_day * 24.0, "open_cases"].mean())}
+    return {
+        f"on_time_share{suffix}": float(inside["on_time"].mean()) if len(inside) else np.nan,
+        f"duty_coverage{suffix}": float(1 - acct.overdue_hours.sum() / due) if due > 0 else 1.0,
+        f"backlog_mean_cases{suffix}": float(b.loc[b.time_hours > start_day * 24.0, "open_cases"].mean()),
+    }
 
 
 def _task(args: tuple) -> RepOutput:
@@ -156,8 +210,9 @@ class Replications:
     per_rep: pd.DataFrame = field(init=False)
 
     def __post_init__(self) -> None:
-        self.per_rep = pd.DataFrame([o.kpis for o in self.outputs],
-                                    index=pd.Index([o.replication for o in self.outputs], name="replication"))
+        self.per_rep = pd.DataFrame(
+            [o.kpis for o in self.outputs], index=pd.Index([o.replication for o in self.outputs], name="replication")
+        )
 
     @property
     def reps(self) -> int:
@@ -181,8 +236,11 @@ class Replications:
     def duty_hours_mean(self) -> pd.DataFrame:
         """Hours by level and duty, mean over replications."""
         d = pd.concat([o.duty_hours.assign(replication=o.replication) for o in self.outputs])
-        return d.groupby(["level", "work", "kind"], as_index=False, sort=False).mean(numeric_only=True).drop(
-            columns="replication")
+        return (
+            d.groupby(["level", "work", "kind"], as_index=False, sort=False)
+            .mean(numeric_only=True)
+            .drop(columns="replication")
+        )
 
     def backlog_mean(self) -> pd.DataFrame:
         b = pd.concat([o.backlog.assign(replication=o.replication) for o in self.outputs])
@@ -193,8 +251,9 @@ class Replications:
         return self.outputs[0].log if self.outputs else None
 
 
-def map_tasks(func: Callable, tasks: list, processes: int | None = None,
-              progress: Callable[[int], None] | None = None) -> list:
+def map_tasks(
+    func: Callable, tasks: list, processes: int | None = None, progress: Callable[[int], None] | None = None
+) -> list:
     """``[func(t) for t in tasks]`` on local processes (default: all cores), results in task order.
 
     On any exception in the parent (Ctrl-C, SIGTERM turned into an exception by the
@@ -211,7 +270,7 @@ def map_tasks(func: Callable, tasks: list, processes: int | None = None,
         return out
     ex = ProcessPoolExecutor(max_workers=processes, initializer=_worker_init, initargs=(os.getpid(),))
     try:
-        with critical():   # submitting forks the workers: a stop must not land in an at-fork hook
+        with critical():  # submitting forks the workers: a stop must not land in an at-fork hook
             results = ex.map(func, tasks)
         out = []
         for r in results:
@@ -225,31 +284,31 @@ def map_tasks(func: Callable, tasks: list, processes: int | None = None,
     return out
 
 
-PR_SET_PDEATHSIG = 1   # linux/prctl.h
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _worker_init(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
-        try:   # the kernel kills this worker when its parent dies, even by SIGKILL
+        try:  # the kernel kills this worker when its parent dies, even by SIGKILL
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):  # pragma: no cover - no libc prctl
             pass
-    if os.getppid() != parent:   # the parent died before prctl took effect
+    if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
 
 
 def _stop(ex: ProcessPoolExecutor) -> None:
     """Terminate the pool's workers now and release the pool without waiting for running tasks."""
-    with critical():   # a repeated stop must not leave a worker running (the interpreter's exit would wait for it)
+    with critical():  # a repeated stop must not leave a worker running (the interpreter's exit would wait for it)
         workers = list((getattr(ex, "_processes", None) or {}).values())
         for w in workers:
             w.terminate()
         ex.shutdown(wait=False, cancel_futures=True)
         for w in workers:
             w.join(timeout=1)
-            if w.is_alive():   # pragma: no cover - SIGTERM is not ignored by workers
+            if w.is_alive():  # pragma: no cover - SIGTERM is not ignored by workers
                 w.kill()
                 w.join(timeout=1)
 
@@ -258,10 +317,17 @@ def default_processes() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def run_replications(scenario: Scenario, allocation: Allocation, reps: int, days: int | None = None,
-                     seed: int | None = None, processes: int | None = None, keep_first_log: bool = False,
-                     log_dir: str | None = None,
-                     progress: Callable[[int], None] | None = None) -> Replications:
+def run_replications(
+    scenario: Scenario,
+    allocation: Allocation,
+    reps: int,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+    keep_first_log: bool = False,
+    log_dir: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Replications:
     """Run ``reps`` replications on ``processes`` local processes (default: all cores).
 
     ``progress`` is called with 1 after each finished replication.
@@ -271,7 +337,9 @@ def run_replications(scenario: Scenario, allocation: Allocation, reps: int, days
     days = days or scenario.spec.calendar.days
     seed = scenario.spec.seed if seed is None else seed
     seqs = replication_seeds(seed, reps)
-    tasks = [(scenario, allocation, days, seqs[r], r, keep_first_log and r == 0,
-              None if log_dir is None else str(log_dir)) for r in range(reps)]
+    tasks = [
+        (scenario, allocation, days, seqs[r], r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))
+        for r in range(reps)
+    ]
     outputs = map_tasks(_task, tasks, processes, progress)
     return Replications(outputs, seed, days)

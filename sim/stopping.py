@@ -11,7 +11,7 @@ printed as "Exception ignored" and lost). Code runs those inside
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 __all__ = ["critical", "stop_now"]
 

@@ -30,16 +30,22 @@ import pandas as pd
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
-from solvers.costs import FunderCosts, funder_costs
 from scenario.staffing import split_desk, staff_time
+from solvers.costs import FunderCosts, funder_costs
 from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
 from solvers.lpmodel import COVERAGE_UTILISATION, SERVICE_OBJECTIVES, AllocationOptions, LpModel, build_model
 from solvers.lpsolve import LpSolution, Status, residuals, solve
 from solvers.policy import check_policy, rule_requirements
 
-__all__ = ["AllocationResult", "allocate", "explain_infeasible", "deciding_constraints", "predicted_coverage",
-           "next_step_costs"]
+__all__ = [
+    "AllocationResult",
+    "allocate",
+    "explain_infeasible",
+    "deciding_constraints",
+    "predicted_coverage",
+    "next_step_costs",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +62,16 @@ class AllocationResult:
     options: AllocationOptions
     objective_value: float
     costs: FunderCosts
-    constraints: pd.DataFrame      # row, group, lhs, rhs, slack, binding, dual
-    shadow_prices: pd.DataFrame    # per rule and budget, in planners' units
+    constraints: pd.DataFrame  # row, group, lhs, rhs, slack, binding, dual
+    shadow_prices: pd.DataFrame  # per rule and budget, in planners' units
     expected_on_time_share: float  # from the curves, demand-weighted
     expected_overdue_cases: float
     model: LpModel
     solver: str
     curves: Curves
-    deciding_community: pd.DataFrame   # per community: lower bound of each constraint family, and the decider
-    deciding_street: pd.DataFrame      # per street office
-    expected_duty_coverage: float      # city, hours-weighted (1 when the scenario has no duties)
+    deciding_community: pd.DataFrame  # per community: lower bound of each constraint family, and the decider
+    deciding_street: pd.DataFrame  # per street office
+    expected_duty_coverage: float  # city, hours-weighted (1 when the scenario has no duties)
 
     def deciding_counts(self) -> pd.DataFrame:
         """How many communities and street offices each constraint family decides."""
@@ -76,7 +82,7 @@ class AllocationResult:
     def curves_table(self, scenario: Scenario, max_workers: int | None = None) -> pd.DataFrame:
         """The service curves used: expected on-time share per community and number of workers."""
         top = int(max_workers or min(self.curves.workers[-1], self.allocation.workers.max() + 10))
-        df = pd.DataFrame(self.curves.share[:, :top + 1], columns=[f"workers_{w}" for w in range(top + 1)])
+        df = pd.DataFrame(self.curves.share[:, : top + 1], columns=[f"workers_{w}" for w in range(top + 1)])
         df.insert(0, "cases_per_year", self.curves.cases_per_year)
         df.insert(0, "community", list(scenario.community_ids))
         return df
@@ -93,31 +99,46 @@ class AllocationResult:
 
         def agg(keys, v):
             return np.bincount(keys, weights=np.asarray(v, float), minlength=k)
+
         pay = scenario.spec.pay
+
         def cost(a):
-            return (agg(keys_c, a.workers * unit + a.work_fund_yuan + a.service_fund_yuan)
-                    + agg(keys_s, a.street_office_staff * pay.street_staff_cost_yuan_per_year
-                          + a.mobile_grid_workers * pay.mobile_worker_allowance_yuan_per_year))
-        return pd.DataFrame({
-            level: list(names),
-            "workers_baseline": agg(keys_c, base.workers), "workers_new": agg(keys_c, new.workers),
-            "workers_change": agg(keys_c, new.workers - base.workers),
-            "street_staff_change": agg(keys_s, new.street_office_staff - base.street_office_staff),
-            "mobile_change": agg(keys_s, new.mobile_grid_workers - base.mobile_grid_workers),
-            "cost_baseline_yuan": cost(base), "cost_new_yuan": cost(new),
-            "cost_change_yuan": cost(new) - cost(base),
-        })
+            return agg(keys_c, a.workers * unit + a.work_fund_yuan + a.service_fund_yuan) + agg(
+                keys_s,
+                a.street_office_staff * pay.street_staff_cost_yuan_per_year
+                + a.mobile_grid_workers * pay.mobile_worker_allowance_yuan_per_year,
+            )
+
+        return pd.DataFrame(
+            {
+                level: list(names),
+                "workers_baseline": agg(keys_c, base.workers),
+                "workers_new": agg(keys_c, new.workers),
+                "workers_change": agg(keys_c, new.workers - base.workers),
+                "street_staff_change": agg(keys_s, new.street_office_staff - base.street_office_staff),
+                "mobile_change": agg(keys_s, new.mobile_grid_workers - base.mobile_grid_workers),
+                "cost_baseline_yuan": cost(base),
+                "cost_new_yuan": cost(new),
+                "cost_change_yuan": cost(new) - cost(base),
+            }
+        )
 
 
 def _allocation_from_x(scenario: Scenario, m: LpModel, x: np.ndarray, source: str) -> Allocation:
     def blk(k):
         return x[m.blocks[k]]
+
     return Allocation(
-        community_ids=scenario.community_ids, street_ids=scenario.street_ids,
-        workers=np.round(blk("workers")), secretary_assistants=np.round(blk("secretary_assistants")),
-        work_fund_yuan=np.round(blk("work_fund_yuan"), 2), service_fund_yuan=np.round(blk("service_fund_yuan"), 2),
+        community_ids=scenario.community_ids,
+        street_ids=scenario.street_ids,
+        workers=np.round(blk("workers")),
+        secretary_assistants=np.round(blk("secretary_assistants")),
+        work_fund_yuan=np.round(blk("work_fund_yuan"), 2),
+        service_fund_yuan=np.round(blk("service_fund_yuan"), 2),
         street_office_staff=np.round(blk("street_office_staff")),
-        mobile_grid_workers=np.round(blk("mobile_grid_workers")), source=source)
+        mobile_grid_workers=np.round(blk("mobile_grid_workers")),
+        source=source,
+    )
 
 
 def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptions, solver: str) -> str:
@@ -126,28 +147,43 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
     unit = spec.pay.mean_worker_cost_yuan_per_year
     city_need = spec.funding.city_paid_workers_per_community * unit * scenario.n_communities
     if spec.funding.city_budget_yuan is not None and spec.funding.city_budget_yuan < city_need - 1:
-        return (f"city budget {_m(spec.funding.city_budget_yuan)} < {_m(city_need)} that the city's "
-                f"{spec.funding.city_paid_workers_per_community:g} posts per community require")
+        return (
+            f"city budget {_m(spec.funding.city_budget_yuan)} < {_m(city_need)} that the city's "
+            f"{spec.funding.city_paid_workers_per_community:g} posts per community require"
+        )
     service = opts.objective in SERVICE_OBJECTIVES
-    relaxed = replace(opts, objective="min-cost", district_budgets=False, total_budget_yuan=None,
-                      enforce_targets=opts.enforce_targets and not service,
-                      enforce_workload=opts.enforce_workload and not service)
+    relaxed = replace(
+        opts,
+        objective="min-cost",
+        district_budgets=False,
+        total_budget_yuan=None,
+        enforce_targets=opts.enforce_targets and not service,
+        enforce_workload=opts.enforce_workload and not service,
+    )
     m = build_model(scenario, curves, replace(relaxed, total_budget_yuan=None))
     if m.row_groups.get("budget_total") is not None:  # scenario total budget: drop it too
         m = _drop_rows(m, "budget_total")
     sol = solve(m, solver)
-    what = "the policy minimums" + (", workload" if spec.duties is not None and relaxed.enforce_workload else "") + \
-        (" and on-time targets" if relaxed.enforce_targets else "") + \
-        (" within the planner's limits" if opts.max_change_workers is not None or
-         opts.equity_spread_per_10k is not None else "")
+    what = (
+        "the policy minimums"
+        + (", workload" if spec.duties is not None and relaxed.enforce_workload else "")
+        + (" and on-time targets" if relaxed.enforce_targets else "")
+        + (
+            " within the planner's limits"
+            if opts.max_change_workers is not None or opts.equity_spread_per_10k is not None
+            else ""
+        )
+    )
     if sol.status is Status.optimal:
         a = _allocation_from_x(scenario, m, sol.x, "minimum")
         costs = funder_costs(scenario, a)
         msgs = []
         for d in spec.districts:
             if opts.district_budgets and d.budget_yuan is not None and d.budget_yuan < costs.district_yuan[d.id] - 1:
-                msgs.append(f"district {d.id} budget {_m(d.budget_yuan)} < {_m(costs.district_yuan[d.id])} "
-                            f"that {what} alone require")
+                msgs.append(
+                    f"district {d.id} budget {_m(d.budget_yuan)} < {_m(costs.district_yuan[d.id])} "
+                    f"that {what} alone require"
+                )
         total = opts.total_budget_yuan if opts.total_budget_yuan is not None else spec.funding.total_budget_yuan
         if total is not None and total < costs.total_yuan - 1:
             msgs.append(f"total budget {_m(total)} < {_m(costs.total_yuan)} that {what} alone require")
@@ -162,23 +198,33 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
             a = _allocation_from_x(scenario, m2, s2.x, "minimum")
             gap = a.workers - (scenario.baseline.workers + opts.max_change_workers)
             i = int(np.argmax(gap))
-            return (f"maximum change of {opts.max_change_workers} workers per community collides with the minimums: "
-                    f"community {scenario.community_ids[i]} needs {int(a.workers[i])} workers, baseline "
-                    f"{int(scenario.baseline.workers[i])} (short by {int(gap[i])}; {int((gap > 0).sum())} communities)")
+            return (
+                f"maximum change of {opts.max_change_workers} workers per community collides with the minimums: "
+                f"community {scenario.community_ids[i]} needs {int(a.workers[i])} workers, baseline "
+                f"{int(scenario.baseline.workers[i])} (short by {int(gap[i])}; {int((gap > 0).sum())} communities)"
+            )
     if opts.equity_spread_per_10k is not None:
-        return (f"equity spread of {opts.equity_spread_per_10k:g} workers per 10,000 residents collides with the "
-                f"minimums (whole-person rounding in small communities needs a wider spread)")
+        return (
+            f"equity spread of {opts.equity_spread_per_10k:g} workers per 10,000 residents collides with the "
+            f"minimums (whole-person rounding in small communities needs a wider spread)"
+        )
     return "the policy rules contradict each other"
 
 
 def _drop_rows(m: LpModel, group: str) -> LpModel:
     keep = np.setdiff1d(np.arange(len(m.b)), m.row_groups[group])
-    return replace(m, A=m.A[keep], b=m.b[keep], row_names=[m.row_names[i] for i in keep],
-                   row_groups={k: v for k, v in m.row_groups.items() if k != group})
+    return replace(
+        m,
+        A=m.A[keep],
+        b=m.b[keep],
+        row_names=[m.row_names[i] for i in keep],
+        row_groups={k: v for k, v in m.row_groups.items() if k != group},
+    )
 
 
-def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective: str,
-                   binding_rows: np.ndarray) -> pd.DataFrame:
+def _shadow_prices(
+    scenario: Scenario, m: LpModel, duals: np.ndarray, objective: str, binding_rows: np.ndarray
+) -> pd.DataFrame:
     """Shadow prices from the LP relaxation, per rule (per unit of its minimum) and per budget (per M yuan).
 
     These are marginal *rates* of the LP relaxation; ``next_step_costs`` gives the exact cost of the next
@@ -187,9 +233,12 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
     """
     spec = scenario.spec
     service = objective in SERVICE_OBJECTIVES
-    unit_word = {"min-cost": "yuan a year", "max-service": "on-time work hours a year",
-                 "rebalance": "capacity margin (available / planned hours of the busiest unit)",
-                 "equity": "workers per 10,000 (worst community)"}[objective]
+    unit_word = {
+        "min-cost": "yuan a year",
+        "max-service": "on-time work hours a year",
+        "rebalance": "capacity margin (available / planned hours of the busiest unit)",
+        "equity": "workers per 10,000 (worst community)",
+    }[objective]
     rows = []
     for rid, rule in spec.policy.rules.items():
         if not rule.active or rid not in m.row_groups:
@@ -222,11 +271,15 @@ def _shadow_prices(scenario: Scenario, m: LpModel, duals: np.ndarray, objective:
             elif objective == "equity":
                 text = f"one more million yuan for {name} raises the worst workers per 10,000 by {d:,.3f}"
             else:
-                text = f"the {name} budget does not limit the cheapest allocation" if abs(d) < 1e-9 else \
-                    f"one more million yuan for {name} saves {d:,.0f} yuan"
+                text = (
+                    f"the {name} budget does not limit the cheapest allocation"
+                    if abs(d) < 1e-9
+                    else f"one more million yuan for {name} saves {d:,.0f} yuan"
+                )
             rows.append(("budget", name, "+1 M yuan", d, unit_word, int(binding_rows[r]), 1, text))
-    return pd.DataFrame(rows, columns=["kind", "name", "change", "effect", "unit", "binding_rows", "rows",
-                                       "explanation"])
+    return pd.DataFrame(
+        rows, columns=["kind", "name", "change", "effect", "unit", "binding_rows", "rows", "explanation"]
+    )
 
 
 LARGE_CITY = 5_000  # communities; above this the bulk path (LP relaxation + rounding) is used
@@ -239,8 +292,13 @@ def _round_up(m: LpModel, x: np.ndarray) -> np.ndarray:
     return y
 
 
-def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: Curves | None = None,
-             solver: str = "auto", method: str = "auto") -> AllocationResult:
+def allocate(
+    scenario: Scenario,
+    opts: AllocationOptions | None = None,
+    curves: Curves | None = None,
+    solver: str = "auto",
+    method: str = "auto",
+) -> AllocationResult:
     """Solve the allocation model, re-check it, and explain it.
 
     ``solver``: "cbc", "highs", "scipy" or "auto" (CBC for min-cost, equity and rebalance; scipy's HiGHS
@@ -281,22 +339,34 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
     else:
         sol = solve(m, solver)
     if sol.status is Status.infeasible:
-        raise InfeasibleError("no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver))
+        raise InfeasibleError(
+            "no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver)
+        )
     if sol.status is Status.unbounded:
-        raise UnboundedError(f"objective {opts.objective} is unbounded: nothing limits it; give a budget "
-                             f"(--budget-yuan or district budgets)")
+        raise UnboundedError(
+            f"objective {opts.objective} is unbounded: nothing limits it; give a budget "
+            f"(--budget-yuan or district budgets)"
+        )
     if sol.status is not Status.optimal:
         # CBC reports some unbounded integer problems as 'not solved': ask the relaxation
         relax = solve(m, solver, relax=True)
         if relax.status is Status.unbounded:
-            raise UnboundedError(f"objective {opts.objective} is unbounded: nothing limits it; give a budget "
-                                 f"(--budget-yuan or district budgets)")
+            raise UnboundedError(
+                f"objective {opts.objective} is unbounded: nothing limits it; give a budget "
+                f"(--budget-yuan or district budgets)"
+            )
         raise SolverError(f"solver {solver} did not find an optimal allocation ({sol.message})")
     bad = residuals(m, sol.x)
     if bad:
-        what = "rounding the LP solution up" if method == "lp-round" else f"solver {solver} reported optimal, but the answer"
-        raise SolverError(f"{what} violates {len(bad)} constraint(s), e.g. {bad[0]}"
-                          + ("; use --method milp" if method == "lp-round" else ""))
+        what = (
+            "rounding the LP solution up"
+            if method == "lp-round"
+            else f"solver {solver} reported optimal, but the answer"
+        )
+        raise SolverError(
+            f"{what} violates {len(bad)} constraint(s), e.g. {bad[0]}"
+            + ("; use --method milp" if method == "lp-round" else "")
+        )
     x = sol.x.copy()
     ints = m.integer
     x[ints] = np.round(x[ints])
@@ -314,18 +384,36 @@ def allocate(scenario: Scenario, opts: AllocationOptions | None = None, curves: 
     group_of = np.full(len(m.b), "", dtype=object)
     for g, idx in m.row_groups.items():
         group_of[idx] = g
-    cons = pd.DataFrame({"row": m.row_names, "group": group_of, "lhs": lhs, "rhs": m.b, "slack": slack,
-                         "binding": np.abs(slack) <= 1e-6 * np.maximum(1, np.abs(m.b)), "dual_lp": duals})
+    cons = pd.DataFrame(
+        {
+            "row": m.row_names,
+            "group": group_of,
+            "lhs": lhs,
+            "rhs": m.b,
+            "slack": slack,
+            "binding": np.abs(slack) <= 1e-6 * np.maximum(1, np.abs(m.b)),
+            "dual_lp": duals,
+        }
+    )
     share = curves.evaluate(alloc.workers)
     cases = curves.cases_per_year
     dc, ds = deciding_constraints(scenario, alloc, curves, opts)
     return AllocationResult(
-        allocation=alloc, options=opts, objective_value=float(sol.objective),
-        costs=funder_costs(scenario, alloc), constraints=cons,
+        allocation=alloc,
+        options=opts,
+        objective_value=float(sol.objective),
+        costs=funder_costs(scenario, alloc),
+        constraints=cons,
         shadow_prices=_shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),
         expected_on_time_share=float(share @ cases / cases.sum()),
-        expected_overdue_cases=float(cases @ (1 - share)), model=m, solver=solver, curves=curves,
-        deciding_community=dc, deciding_street=ds, expected_duty_coverage=predicted_coverage(scenario, alloc)[2])
+        expected_overdue_cases=float(cases @ (1 - share)),
+        model=m,
+        solver=solver,
+        curves=curves,
+        deciding_community=dc,
+        deciding_street=ds,
+        expected_duty_coverage=predicted_coverage(scenario, alloc)[2],
+    )
 
 
 def next_step_costs(scenario: Scenario, res: AllocationResult, solver: str = "auto") -> AllocationResult:
@@ -347,31 +435,43 @@ def next_step_costs(scenario: Scenario, res: AllocationResult, solver: str = "au
         except InfeasibleError:
             continue
         exact[i] = nxt.costs.total_yuan - res.costs.total_yuan
-        table.loc[i, "explanation"] += (f"; re-solved with {rule.minimum + step:g}: {exact[i]:,.0f} yuan a year "
-                                        f"more (whole people, exact)")
+        table.loc[i, "explanation"] += (
+            f"; re-solved with {rule.minimum + step:g}: {exact[i]:,.0f} yuan a year more (whole people, exact)"
+        )
     table["exact_next_step_yuan"] = exact
     return replace(res, shadow_prices=table)
 
 
-def _rebalance(scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str,
-               method: str) -> AllocationResult:
+def _rebalance(
+    scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str, method: str
+) -> AllocationResult:
     """The largest capacity margin t the budget (default: the baseline's total cost) buys; see the module doc."""
-    budget = opts.total_budget_yuan if opts.total_budget_yuan is not None else \
-        funder_costs(scenario, scenario.baseline).total_yuan
+    budget = (
+        opts.total_budget_yuan
+        if opts.total_budget_yuan is not None
+        else funder_costs(scenario, scenario.baseline).total_yuan
+    )
     st = staff_time(scenario)
     hc, hs = st.available_per_person("community"), st.available_per_person("street")
     base_c = np.asarray(opts.min_workers if opts.min_workers is not None else np.zeros(scenario.n_communities))
-    base_s = np.asarray(opts.min_street_staff if opts.min_street_staff is not None
-                        else np.zeros(len(scenario.street_ids)))
+    base_s = np.asarray(
+        opts.min_street_staff if opts.min_street_staff is not None else np.zeros(len(scenario.street_ids))
+    )
 
     def at(t: float) -> AllocationResult:
         need_c = np.ceil(np.round(t * st.planned_community / hc, 9))
         need_s = np.ceil(np.round(t * st.planned_street / hs, 9))
-        o = replace(opts, objective="min-cost", total_budget_yuan=budget, enforce_workload=False,
-                    min_workers=tuple(np.maximum(base_c, need_c)), min_street_staff=tuple(np.maximum(base_s, need_s)))
+        o = replace(
+            opts,
+            objective="min-cost",
+            total_budget_yuan=budget,
+            enforce_workload=False,
+            min_workers=tuple(np.maximum(base_c, need_c)),
+            min_street_staff=tuple(np.maximum(base_s, need_s)),
+        )
         return allocate(scenario, o, curves=curves, solver=solver, method=method)
 
-    best = at(0.0)          # raises InfeasibleError (explained) when even the rules do not fit the budget
+    best = at(0.0)  # raises InfeasibleError (explained) when even the rules do not fit the budget
     lo, hi = 0.0, 2.0 / 0.05
     for _ in range(40):
         if hi - lo < 1e-4:
@@ -384,8 +484,14 @@ def _rebalance(scenario: Scenario, opts: AllocationOptions, curves: Curves, solv
     o = replace(opts, total_budget_yuan=budget)
     dc, ds = deciding_constraints(scenario, best.allocation, curves, o)
     # objective value: minus the capacity margin reached (available / planned hours of the busiest unit)
-    return replace(best, allocation=best.allocation.replace(source="allocate --objective rebalance"), options=o,
-                   objective_value=-lo, deciding_community=dc, deciding_street=ds)
+    return replace(
+        best,
+        allocation=best.allocation.replace(source="allocate --objective rebalance"),
+        options=o,
+        objective_value=-lo,
+        deciding_community=dc,
+        deciding_street=ds,
+    )
 
 
 def predicted_coverage(scenario: Scenario, alloc: Allocation) -> tuple[np.ndarray, np.ndarray, float]:
@@ -404,8 +510,14 @@ def predicted_coverage(scenario: Scenario, alloc: Allocation) -> tuple[np.ndarra
     free_grid = np.clip(grid * hc - st.case_hours_grid, 0, None) + free_desk - done_desk
     done_grid = np.minimum(d_grid, free_grid)
     due_c = d_desk + d_grid
-    done_s = np.minimum(d_s, np.clip(alloc.street_office_staff * st.available_per_person("street")
-                                     * COVERAGE_UTILISATION - st.case_hours_street, 0, None))
+    done_s = np.minimum(
+        d_s,
+        np.clip(
+            alloc.street_office_staff * st.available_per_person("street") * COVERAGE_UTILISATION - st.case_hours_street,
+            0,
+            None,
+        ),
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         cov_c = np.where(due_c > 0, (done_desk + done_grid) / np.where(due_c > 0, due_c, 1), 1.0)
         cov_s = np.where(d_s > 0, done_s / np.where(d_s > 0, d_s, 1), 1.0)
@@ -414,8 +526,7 @@ def predicted_coverage(scenario: Scenario, alloc: Allocation) -> tuple[np.ndarra
     return cov_c, cov_s, city
 
 
-def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions,
-                   alloc: Allocation) -> tuple[dict, dict]:
+def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions, alloc: Allocation) -> tuple[dict, dict]:
     """Lower bounds on workers per community and staff per street office, by constraint family."""
     spec = scenario.spec
     n, S = scenario.n_communities, len(scenario.street_ids)
@@ -425,8 +536,10 @@ def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions,
         if not rule.active or rule.scope.value not in ("community", "street"):
             continue
         units, req, member, per_street = rule_requirements(scenario, rule)
-        if rule.kind.value in ("workers_per_10k_residents", "secretary_assistants_per_community") \
-                and rule.scope.value == "community":
+        if (
+            rule.kind.value in ("workers_per_10k_residents", "secretary_assistants_per_community")
+            and rule.scope.value == "community"
+        ):
             floor_c = np.maximum(floor_c, req)
         elif rule.kind.value == "street_office_staff_per_street" and rule.scope.value == "street":
             floor_s = np.maximum(floor_s, req)
@@ -437,8 +550,10 @@ def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions,
         # the capacity margin reached: every unit gets what the busiest unit's margin asks of it
         hc, hs = st.available_per_person("community"), st.available_per_person("street")
         with np.errstate(divide="ignore"):
-            t = min(np.min(np.where(st.planned_community > 0, alloc.workers * hc / st.planned_community, np.inf)),
-                    np.min(np.where(st.planned_street > 0, alloc.street_office_staff * hs / st.planned_street, np.inf)))
+            t = min(
+                np.min(np.where(st.planned_community > 0, alloc.workers * hc / st.planned_community, np.inf)),
+                np.min(np.where(st.planned_street > 0, alloc.street_office_staff * hs / st.planned_street, np.inf)),
+            )
         com["capacity margin"] = np.ceil(np.round(t * st.planned_community / hc, 6) - 1e-6)
         street["capacity margin"] = np.ceil(np.round(t * st.planned_street / hs, 6) - 1e-6)
     elif spec.duties is not None and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_workload:
@@ -457,8 +572,9 @@ def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions,
     return com, street
 
 
-def deciding_constraints(scenario: Scenario, alloc: Allocation, curves: Curves,
-                         opts: AllocationOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+def deciding_constraints(
+    scenario: Scenario, alloc: Allocation, curves: Curves, opts: AllocationOptions
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Which constraint decides each community's workers and each street office's staff.
 
     A unit is decided by the families whose lower bound equals its staffing (the
@@ -466,8 +582,12 @@ def deciding_constraints(scenario: Scenario, alloc: Allocation, curves: Curves,
     budget ("budget (max-service)", "equity objective"), or by a planner's limit.
     """
     com, street = _family_bounds(scenario, curves, opts, alloc)
-    above = {"min-cost": "aggregate rule or planner's limit", "max-service": "budget (service objective)",
-             "rebalance": "budget (rebalance at equal money)", "equity": "equity objective"}[opts.objective]
+    above = {
+        "min-cost": "aggregate rule or planner's limit",
+        "max-service": "budget (service objective)",
+        "rebalance": "budget (rebalance at equal money)",
+        "equity": "equity objective",
+    }[opts.objective]
 
     def table(ids, staff, bounds, key):
         b = pd.DataFrame(bounds, index=pd.Index(ids, name=key))
@@ -482,5 +602,8 @@ def deciding_constraints(scenario: Scenario, alloc: Allocation, curves: Curves,
         out.insert(0, "staff", staff)
         out["decided_by"] = decided
         return out.reset_index()
-    return (table(scenario.community_ids, alloc.workers, com, "community"),
-            table(scenario.street_ids, alloc.street_office_staff, street, "street"))
+
+    return (
+        table(scenario.community_ids, alloc.workers, com, "community"),
+        table(scenario.street_ids, alloc.street_office_staff, street, "street"),
+    )

@@ -38,10 +38,15 @@ def funder_costs(scenario: Scenario, allocation: Allocation) -> FunderCosts:
     w = allocation.workers.astype(float)
     city_posts = np.minimum(w, scenario.spec.funding.city_paid_workers_per_community)
     community_district = (w - city_posts) * unit + allocation.work_fund_yuan + allocation.service_fund_yuan
-    street_district = (allocation.street_office_staff * pay.street_staff_cost_yuan_per_year
-                       + allocation.mobile_grid_workers * pay.mobile_worker_allowance_yuan_per_year)
+    street_district = (
+        allocation.street_office_staff * pay.street_staff_cost_yuan_per_year
+        + allocation.mobile_grid_workers * pay.mobile_worker_allowance_yuan_per_year
+    )
     nd = len(scenario.district_ids)
-    by_d = (np.bincount(scenario.community_district, weights=community_district, minlength=nd)
-            + np.bincount(scenario.street_district, weights=street_district, minlength=nd))
-    return FunderCosts(city_yuan=float(city_posts.sum() * unit),
-                       district_yuan={d: float(v) for d, v in zip(scenario.district_ids, by_d)})
+    by_d = np.bincount(scenario.community_district, weights=community_district, minlength=nd) + np.bincount(
+        scenario.street_district, weights=street_district, minlength=nd
+    )
+    return FunderCosts(
+        city_yuan=float(city_posts.sum() * unit),
+        district_yuan={d: float(v) for d, v in zip(scenario.district_ids, by_d)},
+    )

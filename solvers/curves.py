@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.distributions import from_uniforms
-from solvers.queueing import erlang_c_vector
 from scenario.load import Scenario
 from scenario.staffing import StaffTime, annual_cases, split_desk, staff_time, volunteer_share
+from sim.distributions import from_uniforms
+from solvers.queueing import erlang_c_vector
 
 __all__ = ["Curves", "service_curves", "structural_on_time"]
 
@@ -44,9 +44,9 @@ _SAMPLES = 20_000
 class Curves:
     """``share[c, i]`` = expected on-time share of community c with ``workers[i]`` workers."""
 
-    workers: np.ndarray          # (m,) worker counts evaluated, ascending, starting at 0
-    share: np.ndarray            # (communities, m)
-    cases_per_year: np.ndarray   # (communities,)
+    workers: np.ndarray  # (m,) worker counts evaluated, ascending, starting at 0
+    share: np.ndarray  # (communities, m)
+    cases_per_year: np.ndarray  # (communities,)
     source: str = "theory"
 
     def evaluate(self, workers: np.ndarray) -> np.ndarray:
@@ -100,7 +100,7 @@ def _path_samples(scenario: Scenario) -> tuple[list[np.ndarray], np.ndarray]:
     cal = spec.calendar
     fb = spec.ladder.feedback
     week = len(set(cal.working_weekdays)) * (cal.day_end_hour - cal.day_start_hour)
-    delay_w = fb.delay_hours * week / 168.0     # clock delay before a reopened visit, in working hours
+    delay_w = fb.delay_hours * week / 168.0  # clock delay before a reopened visit, in working hours
     p_reopen = min(1.0, fb.unsatisfied_base) * min(1.0, fb.reopen_given_unsatisfied_base)
     travel = spec.ladder.travel_minutes_max / 60.0
     rng = np.random.default_rng(20240601)
@@ -115,8 +115,7 @@ def _path_samples(scenario: Scenario) -> tuple[list[np.ndarray], np.ndarray]:
         x = x + street * from_uniforms(c.street_service, u[:, 6])
         x = x + city * from_uniforms(c.city_delay, u[:, 7])
         reopen = u[:, 8] < p_reopen
-        x = x + reopen * (delay_w + from_uniforms(c.grid_service, u[:, 8] / max(p_reopen, 1e-12) % 1.0)
-                          + travel / 2)
+        x = x + reopen * (delay_w + from_uniforms(c.grid_service, u[:, 8] / max(p_reopen, 1e-12) % 1.0) + travel / 2)
         out.append(x)
     return out, np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
 
@@ -133,8 +132,8 @@ def _tail_table(paths: list[np.ndarray], deadline: np.ndarray, thetas: np.ndarra
     for j, (x, d) in enumerate(zip(paths, deadline)):
         slack = d - x[x <= d]
         for i0 in range(0, len(thetas), 64):
-            th = thetas[i0:i0 + 64]
-            out[j, i0:i0 + 64] = np.exp(-np.outer(th, slack)).sum(axis=1) / len(x)
+            th = thetas[i0 : i0 + 64]
+            out[j, i0 : i0 + 64] = np.exp(-np.outer(th, slack)).sum(axis=1) / len(x)
     return out
 
 
@@ -153,13 +152,13 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
     grid_mean = np.array([c.grid_service.mean_hours for c in cats]) + travel_h
 
     cases = annual_cases(scenario)
-    taken = volunteer_share(scenario)                                        # of eligible cases
+    taken = volunteer_share(scenario)  # of eligible cases
     mix = p[None, :] * (1 - elig[None, :] * taken[:, None])
     nonvol = mix.sum(axis=1)
-    vol_share = 1 - nonvol                                                   # of all cases
-    mix = mix / np.where(nonvol > 0, nonvol, 1)[:, None]                    # category mix of staff cases
-    s_mean = mix @ grid_mean                                                 # per community
-    rate = cases * (1 - vol_share) * (1 + p_reopen) / st.working_hours_per_person   # per working hour
+    vol_share = 1 - nonvol  # of all cases
+    mix = mix / np.where(nonvol > 0, nonvol, 1)[:, None]  # category mix of staff cases
+    s_mean = mix @ grid_mean  # per community
+    rate = cases * (1 - vol_share) * (1 + p_reopen) / st.working_hours_per_person  # per working hour
     a = rate * s_mean
 
     top = max_workers or int(max(60, scenario.baseline.workers.max() * 3))
@@ -169,19 +168,24 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
     protected = duties.protected_share if duties is not None and duties.rule == "protected_share" else 0.0
     n = scenario.n_communities
     thetas = np.geomspace(1e-4, 1e3, 400)
-    table = _tail_table(paths, deadline, thetas)                              # (categories, thetas)
+    table = _tail_table(paths, deadline, thetas)  # (categories, thetas)
     share = np.zeros((n, len(ws)))
     for i, w in enumerate(ws):
         _, grid = split_desk(st, np.full(n, w))
-        x = grid * avail * (1 - protected)                                    # expected servers taking cases
+        x = grid * avail * (1 - protected)  # expected servers taking cases
         lo = np.floor(x)
         frac = x - lo
         val = np.zeros(n)
         for k, weight in ((lo, 1 - frac), (lo + 1, frac)):
             c_wait = erlang_c_vector(k, a)
             theta = np.where(k > a, (k - a) / np.where(s_mean > 0, s_mean, 1), 0.0)
-            tail = np.stack([np.interp(np.log(np.maximum(theta, 1e-12)), np.log(thetas), table[j],
-                                       left=table[j, 0], right=0.0) for j in range(len(cats))], axis=1)
+            tail = np.stack(
+                [
+                    np.interp(np.log(np.maximum(theta, 1e-12)), np.log(thetas), table[j], left=table[j, 0], right=0.0)
+                    for j in range(len(cats))
+                ],
+                axis=1,
+            )
             on = ((A[None, :] - c_wait[:, None] * tail) * mix).sum(axis=1)
             on = np.where(k > a, on, 0.0)
             val += weight * on

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from scenario.spec import RuleKind
 from scenario.load import Scenario
+from scenario.spec import RuleKind
 from scenario.staffing import staff_time
 from solvers.curves import Curves
 from solvers.names import OBJECTIVES  # one list for the model and the command line
@@ -36,16 +36,16 @@ class AllocationOptions:
     """The planner's choices for one allocation run."""
 
     objective: str = "min-cost"
-    total_budget_yuan: float | None = None     # overrides the scenario's total budget
-    district_budgets: bool = True              # enforce each district's budget
-    max_change_workers: int | None = None      # per community, from the baseline
-    min_workers: tuple[float, ...] | None = None       # extra lower bounds per community (simulation cuts)
+    total_budget_yuan: float | None = None  # overrides the scenario's total budget
+    district_budgets: bool = True  # enforce each district's budget
+    max_change_workers: int | None = None  # per community, from the baseline
+    min_workers: tuple[float, ...] | None = None  # extra lower bounds per community (simulation cuts)
     min_street_staff: tuple[float, ...] | None = None  # extra lower bounds per street office (simulation cuts)
-    target_exempt: tuple[int, ...] = ()        # communities whose on-time target no staffing can reach
+    target_exempt: tuple[int, ...] = ()  # communities whose on-time target no staffing can reach
     equity_spread_per_10k: float | None = None  # max - min workers per 10,000 over communities
-    free_mobile: bool = False                  # let the model change mobile grid workers
-    enforce_targets: bool = True               # on-time targets as constraints (min-cost, equity)
-    enforce_workload: bool = True              # planned hours <= available x max utilisation (min-cost, equity)
+    free_mobile: bool = False  # let the model change mobile grid workers
+    enforce_targets: bool = True  # on-time targets as constraints (min-cost, equity)
+    enforce_workload: bool = True  # planned hours <= available x max utilisation (min-cost, equity)
     integer: bool = True
 
 
@@ -62,8 +62,8 @@ class LpModel:
     row_names: list[str]
     var_names: list[str]
     blocks: dict[str, slice]
-    row_groups: dict[str, np.ndarray] = field(default_factory=dict)   # rule id -> row indices
-    row_scale: dict[str, np.ndarray] = field(default_factory=dict)    # d(rhs)/d(minimum) per row
+    row_groups: dict[str, np.ndarray] = field(default_factory=dict)  # rule id -> row indices
+    row_scale: dict[str, np.ndarray] = field(default_factory=dict)  # d(rhs)/d(minimum) per row
 
     @property
     def n(self) -> int:
@@ -94,16 +94,23 @@ class _Rows:
 def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> LpModel:
     """Build the matrix of the allocation model for ``opts.objective``."""
     if opts.objective not in OBJECTIVES or opts.objective == "rebalance":
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)} (rebalance is solved by "
-                         f"solvers.allocator.allocate, by bisection): {opts.objective!r}")
+        raise ValueError(
+            f"objective must be one of {', '.join(OBJECTIVES)} (rebalance is solved by "
+            f"solvers.allocator.allocate, by bisection): {opts.objective!r}"
+        )
     spec = scenario.spec
     n, S = scenario.n_communities, len(scenario.street_ids)
     cid, sid = scenario.community_ids, scenario.street_ids
     base = scenario.baseline
     unit = spec.pay.mean_worker_cost_yuan_per_year
-    blocks = {"workers": slice(0, n), "secretary_assistants": slice(n, 2 * n), "work_fund_yuan": slice(2 * n, 3 * n),
-              "service_fund_yuan": slice(3 * n, 4 * n), "street_office_staff": slice(4 * n, 4 * n + S),
-              "mobile_grid_workers": slice(4 * n + S, 4 * n + 2 * S)}
+    blocks = {
+        "workers": slice(0, n),
+        "secretary_assistants": slice(n, 2 * n),
+        "work_fund_yuan": slice(2 * n, 3 * n),
+        "service_fund_yuan": slice(3 * n, 4 * n),
+        "street_office_staff": slice(4 * n, 4 * n + S),
+        "mobile_grid_workers": slice(4 * n + S, 4 * n + 2 * S),
+    }
     nv = 4 * n + 2 * S
     service = opts.objective in SERVICE_OBJECTIVES
     st = staff_time(scenario)
@@ -120,9 +127,17 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
     if opts.equity_spread_per_10k is not None:
         blocks["rho"] = slice(nv, nv + 2)
         nv += 2
-    W, SA, WF, SF, ST, MB = (np.arange(nv)[blocks[k]] for k in
-                             ("workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan",
-                              "street_office_staff", "mobile_grid_workers"))
+    W, SA, WF, SF, ST, MB = (
+        np.arange(nv)[blocks[k]]
+        for k in (
+            "workers",
+            "secretary_assistants",
+            "work_fund_yuan",
+            "service_fund_yuan",
+            "street_office_staff",
+            "mobile_grid_workers",
+        )
+    )
     big = np.inf
     lb = np.zeros(nv)
     ub = np.full(nv, big)
@@ -145,8 +160,13 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
     rows = _Rows()
     groups: dict[str, np.ndarray] = {}
     scale: dict[str, np.ndarray] = {}
-    var_of = {"workers": W, "secretary_assistants": SA, "work_fund_yuan": WF, "service_fund_yuan": SF,
-              "street_office_staff": ST}
+    var_of = {
+        "workers": W,
+        "secretary_assistants": SA,
+        "work_fund_yuan": WF,
+        "service_fund_yuan": SF,
+        "street_office_staff": ST,
+    }
     for rid, rule in spec.policy.rules.items():
         if not rule.active:
             continue
@@ -155,20 +175,29 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
         r = member_unit
         groups[rid] = rows.add(r, cols, -np.ones(len(cols)), -req, [f"rule:{rid}:{u}" for u in units])
         # rhs per unit of `minimum` (unrounded), for shadow prices in planners' units
-        base_q = {RuleKind.workers_per_10k_residents: scenario.urban_residents / 10_000,
-                  RuleKind.work_fund_yuan_per_1000_households: scenario.households / 1_000,
-                  RuleKind.street_office_staff_per_street: np.ones(S)}.get(rule.kind, np.ones(n))
+        base_q = {
+            RuleKind.workers_per_10k_residents: scenario.urban_residents / 10_000,
+            RuleKind.work_fund_yuan_per_1000_households: scenario.households / 1_000,
+            RuleKind.street_office_staff_per_street: np.ones(S),
+        }.get(rule.kind, np.ones(n))
         scale[rid] = np.bincount(member_unit, weights=base_q, minlength=len(units))
     # secretary assistants are workers
-    rows.add(np.repeat(np.arange(n), 2), np.column_stack([SA, W]).ravel(), np.tile([1.0, -1.0], n), np.zeros(n),
-             [f"structure:secretary_within_workers:{c}" for c in cid])
+    rows.add(
+        np.repeat(np.arange(n), 2),
+        np.column_stack([SA, W]).ravel(),
+        np.tile([1.0, -1.0], n),
+        np.zeros(n),
+        [f"structure:secretary_within_workers:{c}" for c in cid],
+    )
     # workload: planned hours (duties + expected cases) <= available hours x max planned utilisation
     u_max = spec.duties.max_planned_utilisation if spec.duties is not None else 1.0
     if spec.duties is not None and opts.enforce_workload and not service and opts.objective != "rebalance":
-        groups["workload_community"] = rows.add(np.arange(n), W, -np.ones(n), -st.min_staff("community", u_max),
-                                                [f"workload:community:{c}" for c in cid])
-        groups["workload_street"] = rows.add(np.arange(S), ST, -np.ones(S), -st.min_staff("street", u_max),
-                                             [f"workload:street:{x}" for x in sid])
+        groups["workload_community"] = rows.add(
+            np.arange(n), W, -np.ones(n), -st.min_staff("community", u_max), [f"workload:community:{c}" for c in cid]
+        )
+        groups["workload_street"] = rows.add(
+            np.arange(S), ST, -np.ones(S), -st.min_staff("street", u_max), [f"workload:street:{x}" for x in sid]
+        )
     # on-time targets as minimum workers (from the curves)
     target = spec.targets.on_time_share_min
     if opts.enforce_targets and not service and target > 0:
@@ -179,19 +208,28 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
         bad = np.flatnonzero(need < 0)
         if bad.size:
             from solvers.errors import InfeasibleError
+
             c0 = int(bad[0])
             raise InfeasibleError(
                 f"on-time target {target:.0%} is unreachable in {len(bad)} communities (e.g. {cid[c0]}: at most "
-                f"{curves.share[c0].max():.1%} with {int(curves.workers[-1])} workers); lower targets.on_time_share_min")
-        groups["target"] = rows.add(np.arange(n), W, -np.ones(n), -need.astype(float),
-                                    [f"target:on_time:{c}" for c in cid])
+                f"{curves.share[c0].max():.1%} with {int(curves.workers[-1])} workers); lower targets.on_time_share_min"
+            )
+        groups["target"] = rows.add(
+            np.arange(n), W, -np.ones(n), -need.astype(float), [f"target:on_time:{c}" for c in cid]
+        )
     # budgets: districts and total; the city's share is fixed (2.5 posts per community)
     cd, sd = scenario.community_district, scenario.street_district
     nd = len(scenario.district_ids)
     cost_cols = np.concatenate([W, WF, SF, ST, MB])
-    cost_vals = np.concatenate([np.full(n, unit), np.ones(n), np.ones(n),
-                                np.full(S, spec.pay.street_staff_cost_yuan_per_year),
-                                np.full(S, spec.pay.mobile_worker_allowance_yuan_per_year)])
+    cost_vals = np.concatenate(
+        [
+            np.full(n, unit),
+            np.ones(n),
+            np.ones(n),
+            np.full(S, spec.pay.street_staff_cost_yuan_per_year),
+            np.full(S, spec.pay.mobile_worker_allowance_yuan_per_year),
+        ]
+    )
     cost_district = np.concatenate([cd, cd, cd, sd, sd])
     city_fixed = city_posts * unit * n
     if opts.district_budgets:
@@ -203,23 +241,42 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
             keep = pos[cost_district] >= 0
             city_share = city_posts * unit * np.bincount(cd, minlength=nd)
             groups["budget_district"] = rows.add(
-                pos[cost_district][keep], cost_cols[keep], cost_vals[keep],
+                pos[cost_district][keep],
+                cost_cols[keep],
+                cost_vals[keep],
                 np.array([bgt + city_share[i] for i, bgt in budgets]),
-                [f"budget:district:{scenario.district_ids[i]}" for i, _ in budgets])
+                [f"budget:district:{scenario.district_ids[i]}" for i, _ in budgets],
+            )
     total = opts.total_budget_yuan if opts.total_budget_yuan is not None else spec.funding.total_budget_yuan
     if total is not None:
-        groups["budget_total"] = rows.add(np.zeros(len(cost_cols), int), cost_cols, cost_vals, np.array([total]),
-                                          ["budget:total"])
+        groups["budget_total"] = rows.add(
+            np.zeros(len(cost_cols), int), cost_cols, cost_vals, np.array([total]), ["budget:total"]
+        )
     # equity bound: rho_min <= w_c / (residents_c / 10k) <= rho_max, rho_max - rho_min <= spread
     r10k = scenario.urban_residents / 10_000
     if opts.equity_spread_per_10k is not None:
         rmin, rmax = blocks["rho"].start, blocks["rho"].start + 1
-        rows.add(np.repeat(np.arange(n), 2), np.column_stack([W, np.full(n, rmax)]).ravel(),
-                 np.column_stack([np.ones(n), -r10k]).ravel(), np.zeros(n), [f"equity:max:{c}" for c in cid])
-        rows.add(np.repeat(np.arange(n), 2), np.column_stack([W, np.full(n, rmin)]).ravel(),
-                 np.column_stack([-np.ones(n), r10k]).ravel(), np.zeros(n), [f"equity:min:{c}" for c in cid])
-        groups["equity_spread"] = rows.add(np.array([0, 0]), np.array([rmax, rmin]), np.array([1.0, -1.0]),
-                                           np.array([opts.equity_spread_per_10k]), ["equity:spread"])
+        rows.add(
+            np.repeat(np.arange(n), 2),
+            np.column_stack([W, np.full(n, rmax)]).ravel(),
+            np.column_stack([np.ones(n), -r10k]).ravel(),
+            np.zeros(n),
+            [f"equity:max:{c}" for c in cid],
+        )
+        rows.add(
+            np.repeat(np.arange(n), 2),
+            np.column_stack([W, np.full(n, rmin)]).ravel(),
+            np.column_stack([-np.ones(n), r10k]).ravel(),
+            np.zeros(n),
+            [f"equity:min:{c}" for c in cid],
+        )
+        groups["equity_spread"] = rows.add(
+            np.array([0, 0]),
+            np.array([rmax, rmin]),
+            np.array([1.0, -1.0]),
+            np.array([opts.equity_spread_per_10k]),
+            ["equity:spread"],
+        )
     # objective
     c = np.zeros(nv)
     c[cost_cols] = cost_vals
@@ -241,13 +298,19 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
         hs = st.available_per_person("street") * COVERAGE_UTILISATION
         has_c, has_s = np.flatnonzero(duty_c > 0), np.flatnonzero(duty_s > 0)
         groups["coverage_community"] = rows.add(
-            np.repeat(np.arange(len(has_c)), 2), np.column_stack([Cc[has_c], W[has_c]]).ravel(),
-            np.column_stack([duty_c[has_c], np.full(len(has_c), -hc)]).ravel(), -case_hours[has_c],
-            [f"coverage:community:{cid[i]}" for i in has_c])
+            np.repeat(np.arange(len(has_c)), 2),
+            np.column_stack([Cc[has_c], W[has_c]]).ravel(),
+            np.column_stack([duty_c[has_c], np.full(len(has_c), -hc)]).ravel(),
+            -case_hours[has_c],
+            [f"coverage:community:{cid[i]}" for i in has_c],
+        )
         groups["coverage_street"] = rows.add(
-            np.repeat(np.arange(len(has_s)), 2), np.column_stack([Cs[has_s], ST[has_s]]).ravel(),
-            np.column_stack([duty_s[has_s], np.full(len(has_s), -hs)]).ravel(), -st.case_hours_street[has_s],
-            [f"coverage:street:{sid[i]}" for i in has_s])
+            np.repeat(np.arange(len(has_s)), 2),
+            np.column_stack([Cs[has_s], ST[has_s]]).ravel(),
+            np.column_stack([duty_s[has_s], np.full(len(has_s), -hs)]).ravel(),
+            -st.case_hours_street[has_s],
+            [f"coverage:street:{sid[i]}" for i in has_s],
+        )
         row_i, col_i, val, rhs, names = [], [], [], [], []
         k = 0
         top = int(curves.workers[-1])  # the curve is flat beyond its last point
@@ -264,21 +327,41 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
         t = blocks["worst_per_10k"].start
         c *= EPS_COST
         c[t] = -1.0
-        groups["equity_worst"] = rows.add(np.repeat(np.arange(n), 2), np.column_stack([np.full(n, t), W]).ravel(),
-                                          np.column_stack([r10k, -np.ones(n)]).ravel(), np.zeros(n),
-                                          [f"equity:worst:{c_}" for c_ in cid])
+        groups["equity_worst"] = rows.add(
+            np.repeat(np.arange(n), 2),
+            np.column_stack([np.full(n, t), W]).ravel(),
+            np.column_stack([r10k, -np.ones(n)]).ravel(),
+            np.zeros(n),
+            [f"equity:worst:{c_}" for c_ in cid],
+        )
         lb[t] = 0.0
         ub[t] = np.inf
-    A = sp.csr_matrix((np.concatenate(rows.vals), (np.concatenate(rows.rows), np.concatenate(rows.cols))),
-                      shape=(rows.count, nv))
+    A = sp.csr_matrix(
+        (np.concatenate(rows.vals), (np.concatenate(rows.rows), np.concatenate(rows.cols))), shape=(rows.count, nv)
+    )
     per_street = ("street_office_staff", "mobile_grid_workers", "duty_coverage_street")
-    per_community = ("workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan", "on_time_share",
-                     "duty_coverage_community")
+    per_community = (
+        "workers",
+        "secretary_assistants",
+        "work_fund_yuan",
+        "service_fund_yuan",
+        "on_time_share",
+        "duty_coverage_community",
+    )
     names = []
     for k, sl in blocks.items():
         ids = cid if k in per_community else sid if k in per_street else [str(i) for i in range(sl.stop - sl.start)]
         names += [f"{k}[{x}]" for x in ids]
-    return LpModel(c=c, A=A, b=np.concatenate(rows.b), lb=lb, ub=ub, integer=integer, row_names=rows.names,
-                   var_names=names, blocks=blocks, row_groups=groups, row_scale=scale)
-
-
+    return LpModel(
+        c=c,
+        A=A,
+        b=np.concatenate(rows.b),
+        lb=lb,
+        ub=ub,
+        integer=integer,
+        row_names=rows.names,
+        var_names=names,
+        blocks=blocks,
+        row_groups=groups,
+        row_scale=scale,
+    )

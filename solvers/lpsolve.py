@@ -11,7 +11,7 @@ import enum
 import logging
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,15 +37,17 @@ class LpSolution:
     status: Status
     x: np.ndarray | None
     objective: float | None
-    duals: np.ndarray | None      # d objective / d b per row (LP relaxation only)
+    duals: np.ndarray | None  # d objective / d b per row (LP relaxation only)
     message: str
     solver: str
 
 
 def _pulp_solver(name: str, msg: bool = False):
     import pulp
+
     if name == "cbc":
         import warnings
+
         with warnings.catch_warnings():
             # PuLP 3.3 warns that its bundled CBC leaves in 4.0; we pin <4 and use the bundled binary.
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -78,12 +80,18 @@ def _native_stdout_silenced(active: bool) -> Iterator[None]:
 
 def _solve_pulp(m: LpModel, solver: str, relax: bool) -> LpSolution:
     import pulp
+
     prob = pulp.LpProblem("gridplan_allocation", pulp.LpMinimize)
     # prob.add_variable is the PuLP 4 way (also in 3.3); LpVariable(...) alone is deprecated there.
-    xs = [prob.add_variable(f"x{i}", lowBound=None if np.isinf(-m.lb[i]) else float(m.lb[i]),
-                          upBound=None if np.isinf(m.ub[i]) else float(m.ub[i]),
-                          cat=pulp.LpInteger if (m.integer[i] and not relax) else pulp.LpContinuous)
-          for i in range(m.n)]
+    xs = [
+        prob.add_variable(
+            f"x{i}",
+            lowBound=None if np.isinf(-m.lb[i]) else float(m.lb[i]),
+            upBound=None if np.isinf(m.ub[i]) else float(m.ub[i]),
+            cat=pulp.LpInteger if (m.integer[i] and not relax) else pulp.LpContinuous,
+        )
+        for i in range(m.n)
+    ]
     nz = np.flatnonzero(m.c)
     prob += pulp.LpAffineExpression([(xs[i], float(m.c[i])) for i in nz])
     A = m.A.tocsr()
@@ -109,13 +117,18 @@ def _solve_pulp(m: LpModel, solver: str, relax: bool) -> LpSolution:
 
 def _solve_scipy(m: LpModel, relax: bool) -> LpSolution:
     from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
     ub = m.ub
     if relax or not m.integer.any():
         res = linprog(m.c, A_ub=m.A, b_ub=m.b, bounds=np.column_stack([m.lb, ub]), method="highs-ipm")
         duals = res.ineqlin.marginals if res.status == 0 else None
     else:
-        res = milp(m.c, constraints=LinearConstraint(m.A, -np.inf, m.b), integrality=m.integer.astype(int),
-                   bounds=Bounds(m.lb, ub))
+        res = milp(
+            m.c,
+            constraints=LinearConstraint(m.A, -np.inf, m.b),
+            integrality=m.integer.astype(int),
+            bounds=Bounds(m.lb, ub),
+        )
         duals = None
     status = {0: Status.optimal, 2: Status.infeasible, 3: Status.unbounded}.get(res.status, Status.not_solved)
     if status is not Status.optimal:

@@ -7,22 +7,23 @@ street rule, and so on).
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from scenario.allocation import Allocation
-from scenario.spec import RuleKind, RuleSpec, Scope
 from scenario.load import Scenario
+from scenario.spec import RuleKind, RuleSpec, Scope
 from solvers.costs import FunderCosts, funder_costs
 
-__all__ = ["PolicyReport", "check_policy", "rule_requirements", "scope_membership", "HEADCOUNT_RULES",
-           "ROUNDING_NOTE"]
+__all__ = ["PolicyReport", "check_policy", "rule_requirements", "scope_membership", "HEADCOUNT_RULES", "ROUNDING_NOTE"]
 
-HEADCOUNT_RULES = {RuleKind.workers_per_10k_residents, RuleKind.street_office_staff_per_street,
-                   RuleKind.secretary_assistants_per_community}
+HEADCOUNT_RULES = {
+    RuleKind.workers_per_10k_residents,
+    RuleKind.street_office_staff_per_street,
+    RuleKind.secretary_assistants_per_community,
+}
 ROUNDING_NOTE = "Headcount requirements are whole people: each unit's requirement is rounded up at the rule's scope."
 TOL = 1e-6
 BUDGET_TOL_YUAN = 1.0  # costs are compared to the yuan
@@ -92,16 +93,18 @@ class PolicyReport:
     def summary(self) -> pd.DataFrame:
         """One row per rule: units, failing units, total required and actual, worst slack."""
         g = self.rows.groupby("rule", sort=False)
-        return pd.DataFrame({
-            "scope": g["scope"].first(),
-            "bound": g["bound"].first(),
-            "units": g.size(),
-            "failing": g["passed"].apply(lambda s: int((~s).sum())),
-            "limit": g["limit"].sum(),
-            "actual": g["actual"].sum(),
-            "worst_slack": g["slack"].min(),
-            "passed": g["passed"].all(),
-        }).reset_index()
+        return pd.DataFrame(
+            {
+                "scope": g["scope"].first(),
+                "bound": g["bound"].first(),
+                "units": g.size(),
+                "failing": g["passed"].apply(lambda s: int((~s).sum())),
+                "limit": g["limit"].sum(),
+                "actual": g["actual"].sum(),
+                "worst_slack": g["slack"].min(),
+                "passed": g["passed"].all(),
+            }
+        ).reset_index()
 
 
 def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
@@ -114,18 +117,29 @@ def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
         values = getattr(allocation, ALLOCATION_FIELD[rule.kind]).astype(float)
         actual = np.bincount(member_unit, weights=values, minlength=len(units))
         for u, req, act in zip(units, required, actual):
-            records.append((rid, rule.scope.value, u, ">=", float(req), float(act), float(act - req),
-                            bool(act - req >= -TOL)))
+            records.append(
+                (rid, rule.scope.value, u, ">=", float(req), float(act), float(act - req), bool(act - req >= -TOL))
+            )
     # Structural: secretary assistants are community workers.
     over = allocation.secretary_assistants - allocation.workers
     for i in np.flatnonzero(over > 0):
-        records.append(("secretary_assistants_within_workers", "community", scenario.community_ids[i], "<=",
-                        float(allocation.workers[i]), float(allocation.secretary_assistants[i]),
-                        float(-over[i]), False))
+        records.append(
+            (
+                "secretary_assistants_within_workers",
+                "community",
+                scenario.community_ids[i],
+                "<=",
+                float(allocation.workers[i]),
+                float(allocation.secretary_assistants[i]),
+                float(-over[i]),
+                False,
+            )
+        )
     costs = funder_costs(scenario, allocation)
     funding = scenario.spec.funding
-    budgets: list[tuple[str, str, float | None, float]] = [("budget_city", "city", funding.city_budget_yuan,
-                                                            costs.city_yuan)]
+    budgets: list[tuple[str, str, float | None, float]] = [
+        ("budget_city", "city", funding.city_budget_yuan, costs.city_yuan)
+    ]
     for d in scenario.spec.districts:
         budgets.append(("budget_district", d.id, d.budget_yuan, costs.district_yuan[d.id]))
     budgets.append(("budget_total", "all funders", funding.total_budget_yuan, costs.total_yuan))
@@ -137,16 +151,19 @@ def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
         slack = 0.0 if abs(slack) < BUDGET_TOL_YUAN else slack
         records.append((rid, "funder", unit, "<=", float(limit), float(actual), slack, bool(slack >= 0)))
     rows = pd.DataFrame.from_records(
-        records, columns=["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"])
+        records, columns=["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"]
+    )
     residents = float(scenario.urban_residents.sum())
     return PolicyReport(
-        rows=rows, costs=costs, workers_total=allocation.total_workers,
+        rows=rows,
+        costs=costs,
+        workers_total=allocation.total_workers,
         workers_per_10k=allocation.total_workers / residents * 10_000,
         street_staff_total=int(allocation.street_office_staff.sum()),
         mobile_grid_workers_total=int(allocation.mobile_grid_workers.sum()),
-        notes=(ROUNDING_NOTE,
-               "Budgets: a '<=' row; cost of a worker = mean of the pay table over the post and level mix "
-               f"({scenario.mean_worker_cost_yuan:,.0f} yuan/year)."),
+        notes=(
+            ROUNDING_NOTE,
+            "Budgets: a '<=' row; cost of a worker = mean of the pay table over the post and level mix "
+            f"({scenario.mean_worker_cost_yuan:,.0f} yuan/year).",
+        ),
     )
-
-

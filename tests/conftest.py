@@ -15,12 +15,14 @@ SCENARIOS = ROOT / "scenarios"
 @pytest.fixture(scope="session")
 def tiny():
     from scenario.load import load_scenario
+
     return load_scenario(SCENARIOS / "tiny")
 
 
 @pytest.fixture(scope="session")
 def weihai():
     from scenario.load import load_scenario
+
     return load_scenario(SCENARIOS / "weihai")
 
 
@@ -57,4 +59,5 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_sep("-", "hostile inputs")
         terminalreporter.write_line(
             f"cases tried {t['tried']}, clean errors {t['clean']}, tracebacks {t['traceback']}, hangs {t['hang']}, "
-            f"accepted-but-invalid {t['accepted']}, other unclear errors {t['unclear']}")
+            f"accepted-but-invalid {t['accepted']}, other unclear errors {t['unclear']}"
+        )

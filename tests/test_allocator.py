@@ -46,21 +46,45 @@ def _independent_weihai_min_cost(s) -> float:
     n, S = s.n_communities, len(s.street_ids)
     unit = s.spec.pay.mean_worker_cost_yuan_per_year
     from scenario.staffing import staff_time
+
     need = service_curves(s).min_workers(s.spec.targets.on_time_share_min)
-    st = staff_time(s)       # planned hours are model inputs, like the curves; the solve is independent
+    st = staff_time(s)  # planned hours are model inputs, like the curves; the solve is independent
     u = s.spec.duties.max_planned_utilisation
     work = np.ceil(np.round(st.planned_community / (st.available_per_person("community") * u), 9))
     office = np.ceil(np.round(st.planned_street / (st.available_per_person("street") * u), 9))
     w_lo = np.maximum.reduce([np.ceil(np.round(18 * s.urban_residents / 10_000, 9)), np.full(n, 3.0), need, work])
     # variables: w (n), sa (n), wf (n), sf (n), st (S), mb (S)
     nv = 4 * n + 2 * S
-    c = np.concatenate([np.full(n, unit), np.zeros(n), np.ones(n), np.ones(n),
-                        np.full(S, s.spec.pay.street_staff_cost_yuan_per_year),
-                        np.full(S, s.spec.pay.mobile_worker_allowance_yuan_per_year)])
-    lo = np.concatenate([w_lo, np.ones(n), 36 * s.households, np.full(n, 300_000.0), np.maximum(6.0, office),
-                         s.baseline.mobile_grid_workers])
-    hi = np.concatenate([np.full(n, np.inf), np.full(n, np.inf), np.full(n, np.inf), np.full(n, np.inf),
-                         np.full(S, np.inf), s.baseline.mobile_grid_workers])
+    c = np.concatenate(
+        [
+            np.full(n, unit),
+            np.zeros(n),
+            np.ones(n),
+            np.ones(n),
+            np.full(S, s.spec.pay.street_staff_cost_yuan_per_year),
+            np.full(S, s.spec.pay.mobile_worker_allowance_yuan_per_year),
+        ]
+    )
+    lo = np.concatenate(
+        [
+            w_lo,
+            np.ones(n),
+            36 * s.households,
+            np.full(n, 300_000.0),
+            np.maximum(6.0, office),
+            s.baseline.mobile_grid_workers,
+        ]
+    )
+    hi = np.concatenate(
+        [
+            np.full(n, np.inf),
+            np.full(n, np.inf),
+            np.full(n, np.inf),
+            np.full(n, np.inf),
+            np.full(S, np.inf),
+            s.baseline.mobile_grid_workers,
+        ]
+    )
     # sa <= w
     A = sp.hstack([-sp.eye(n), sp.eye(n), sp.csr_matrix((n, 2 * n + 2 * S))]).tocsr()
     integrality = np.concatenate([np.ones(2 * n), np.zeros(2 * n), np.ones(2 * S)])
@@ -101,7 +125,9 @@ def test_equity_raises_the_worst_community(weihai):
 def test_budget_too_small_is_explained(tiny, capsys, tmp_path):
     with pytest.raises(InfeasibleError) as e:
         allocate(tiny, AllocationOptions(total_budget_yuan=2_000_000))
-    assert "total budget 2.00 M yuan < 2.67 M yuan that the policy minimums, workload and on-time targets" in str(e.value)
+    assert "total budget 2.00 M yuan < 2.67 M yuan that the policy minimums, workload and on-time targets" in str(
+        e.value
+    )
     out = tmp_path / "x"
     assert main(["allocate", str(SCENARIOS / "tiny"), "--budget-yuan", "2000000", "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -117,9 +143,11 @@ def test_city_budget_too_small(tiny_copy):
 def test_max_change_collision_is_named(tiny):
     """Community A would need 9 workers; the baseline has 10; max change 0 is fine, but a higher floor is not."""
     with pytest.raises(InfeasibleError, match="maximum change of 0 workers"):
-        allocate(tiny, AllocationOptions(max_change_workers=0, total_budget_yuan=None),
-                 curves=service_curves(tiny).replace(np.where(np.arange(61) >= 11, 1.0, 0.0)[None, :].repeat(3, 0),
-                                                    "test"))
+        allocate(
+            tiny,
+            AllocationOptions(max_change_workers=0, total_budget_yuan=None),
+            curves=service_curves(tiny).replace(np.where(np.arange(61) >= 11, 1.0, 0.0)[None, :].repeat(3, 0), "test"),
+        )
 
 
 def test_equity_without_budget_is_unbounded(tiny_copy):
@@ -137,6 +165,7 @@ def test_solver_answer_is_rechecked(tiny, monkeypatch):
             sol.x = sol.x.copy()
             sol.x[m.blocks["workers"].start] -= 1  # one worker short, still "optimal"
         return sol
+
     monkeypatch.setattr("solvers.allocator.solve", lying)
     with pytest.raises(SolverError, match="violates"):
         allocate(tiny)
@@ -155,8 +184,15 @@ def test_concave_cuts_cover_the_curve(weihai):
 def test_allocate_command_writes_tables(tmp_path, capsys):
     out = tmp_path / "alloc"
     assert main(["allocate", str(SCENARIOS / "tiny"), "--objective", "min-cost", "--out", str(out)]) == 0
-    for f in ("allocation.csv", "constraints.csv", "shadow_prices.csv", "changes_by_district.csv",
-              "changes_by_street.csv", "service_curves.csv", "metadata.json"):
+    for f in (
+        "allocation.csv",
+        "constraints.csv",
+        "shadow_prices.csv",
+        "changes_by_district.csv",
+        "changes_by_street.csv",
+        "service_curves.csv",
+        "metadata.json",
+    ):
         assert (out / f).is_file(), f
     text = capsys.readouterr().out
     assert "raising 'workers_per_10k' from 18 to 19: LP marginal rate 60,000 yuan a year" in text
@@ -191,8 +227,11 @@ def test_max_service_spends_the_budget_and_prices_it(tiny):
 
 def test_equity_spread_bound(tiny):
     cv = _rising_curves(tiny)
-    r = allocate(tiny, AllocationOptions(objective="max-service", total_budget_yuan=3_100_000,
-                                         equity_spread_per_10k=2.0), curves=cv)
+    r = allocate(
+        tiny,
+        AllocationOptions(objective="max-service", total_budget_yuan=3_100_000, equity_spread_per_10k=2.0),
+        curves=cv,
+    )
     per10k = r.allocation.workers / (tiny.urban_residents / 10_000)
     assert per10k.max() - per10k.min() <= 2.0 + 1e-9
 
@@ -201,22 +240,27 @@ def test_service_curve_matches_mmc_response_time_formula(tmp_path):
     """erlang_c scenario (M/M/c, no desk, no duties), deadline 6 minutes: P(wait + service <= D), closed form."""
     import math
     import shutil
+
     from solvers.queueing import erlang_c
+
     shutil.copytree(SCENARIOS / "erlang_c", tmp_path / "q")
     edit(tmp_path / "q" / "scenario.yaml", "deadline_working_hours: 1", "deadline_working_hours: 0.1")
     s = load_scenario(tmp_path / "q")
     cv = service_curves(s)
-    lam, mu = 200.0, 20.0                        # 200 calls an hour, 3-minute service
+    lam, mu = 200.0, 20.0  # 200 calls an hour, 3-minute service
     deadline = 0.1
     for k in (12, 13, 14, 16):
         a = lam / mu
         theta = k * mu - lam
         c = erlang_c(k, a)
         # P(W + S <= D) = 1 - e^{-mu D} - C mu e^{-theta D} (e^{(theta - mu) D} - 1) / (theta - mu)
-        expected = 1 - math.exp(-mu * deadline) - c * mu * math.exp(-theta * deadline) * (
-            math.exp((theta - mu) * deadline) - 1) / (theta - mu)
+        expected = (
+            1
+            - math.exp(-mu * deadline)
+            - c * mu * math.exp(-theta * deadline) * (math.exp((theta - mu) * deadline) - 1) / (theta - mu)
+        )
         assert cv.share[0, k] == pytest.approx(expected, abs=0.004), k
-    assert cv.share[0, 10] == 0.0          # load 10 on 10 servers: unstable
+    assert cv.share[0, 10] == 0.0  # load 10 on 10 servers: unstable
 
 
 def test_highs_prints_nothing_on_stdout(tiny, capfd):

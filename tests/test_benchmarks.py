@@ -63,12 +63,14 @@ def test_event_mode_overhead_mmc(benchmark, tmp_path):
     of later days that once made it 18x."""
     from sim.demand import draw_cases
     from sim.engine import simulate_cases
+
     n = 200_000
     scenario, days = mmc_scenario(tmp_path, n)
     cases = draw_cases(scenario, days, np.random.SeedSequence(1))
     reference = _best_of(lambda: reference_heapq(n), rounds=2)
-    benchmark.pedantic(simulate_cases, args=(scenario, cases, scenario.baseline), kwargs={"mode": "events"},
-                       rounds=2, iterations=1)
+    benchmark.pedantic(
+        simulate_cases, args=(scenario, cases, scenario.baseline), kwargs={"mode": "events"}, rounds=2, iterations=1
+    )
     ratio = benchmark.stats.stats.min / reference
     benchmark.extra_info.update(reference_heapq_s=reference, ratio=ratio)
     print(f"\nevent mode, 200k customers: ratio to heapq {ratio:.2f}")
@@ -82,6 +84,7 @@ def test_weihai_year_one_core(benchmark, weihai):
     The reference is timed right before each round (pedantic's untimed setup), so a machine that gets
     busier or quieter during the run moves both alike."""
     from sim.replications import run_replication
+
     refs: list[float] = []
 
     def setup():
@@ -89,14 +92,22 @@ def test_weihai_year_one_core(benchmark, weihai):
         # (a 0.6 s burst gets turbo clocks the 10 s year does not)
         refs.append(_best_of(lambda: reference_heapq(3 * CUSTOMERS), rounds=1) / 3)
         return (weihai, weihai.baseline, 365, np.random.SeedSequence(1), 0, True), {}
+
     out = benchmark.pedantic(run_replication, setup=setup, rounds=3, iterations=1)
     mem_mb = out.log.memory_usage(deep=True).sum() / 2**20
     heapq_reference = min(refs)
     ratio = benchmark.stats.stats.min / heapq_reference
-    benchmark.extra_info.update(seconds=benchmark.stats.stats.min, reference_heapq_s=heapq_reference, ratio=ratio,
-                                case_log_mb=mem_mb, cases=len(out.log))
-    print(f"\nWeihai year: {benchmark.stats.stats.min:.2f} s = {ratio:.2f}x heapq ({heapq_reference:.2f} s), "
-          f"{len(out.log):,} cases, log {mem_mb:.0f} MB")
+    benchmark.extra_info.update(
+        seconds=benchmark.stats.stats.min,
+        reference_heapq_s=heapq_reference,
+        ratio=ratio,
+        case_log_mb=mem_mb,
+        cases=len(out.log),
+    )
+    print(
+        f"\nWeihai year: {benchmark.stats.stats.min:.2f} s = {ratio:.2f}x heapq ({heapq_reference:.2f} s), "
+        f"{len(out.log):,} cases, log {mem_mb:.0f} MB"
+    )
     assert ratio <= WEIHAI_YEAR_RATIO
     assert mem_mb <= 200
 
@@ -107,9 +118,9 @@ def test_allocator_weihai(benchmark, weihai, heapq_reference):
     from solvers.allocator import allocate
     from solvers.curves import service_curves
     from solvers.lpmodel import AllocationOptions
+
     curves = service_curves(weihai)
-    benchmark.pedantic(allocate, args=(weihai, AllocationOptions()), kwargs={"curves": curves},
-                       rounds=3, iterations=1)
+    benchmark.pedantic(allocate, args=(weihai, AllocationOptions()), kwargs={"curves": curves}, rounds=3, iterations=1)
     ratio = benchmark.stats.stats.min / heapq_reference
     benchmark.extra_info.update(seconds=benchmark.stats.stats.min, reference_heapq_s=heapq_reference, ratio=ratio)
     print(f"\nWeihai allocate: {benchmark.stats.stats.min:.2f} s = {ratio:.2f}x heapq")
@@ -124,6 +135,7 @@ def test_allocator_national_scale_ratio(benchmark, tmp_path):
     from solvers.allocator import allocate
     from solvers.curves import service_curves
     from solvers.lpmodel import AllocationOptions, build_model
+
     s = national_scenario(tmp_path / "national")
     curves = service_curves(s)
     m = build_model(s, curves, AllocationOptions())
@@ -131,11 +143,13 @@ def test_allocator_national_scale_ratio(benchmark, tmp_path):
     def scipy_alone():
         r = linprog(m.c, A_ub=m.A, b_ub=m.b, bounds=np.column_stack([m.lb, m.ub]), method="highs-ipm")
         assert r.status == 0
+
     reference = _best_of(scipy_alone, rounds=2)
-    res = benchmark.pedantic(allocate, args=(s, AllocationOptions()), kwargs={"curves": curves},
-                             rounds=2, iterations=1)
+    res = benchmark.pedantic(allocate, args=(s, AllocationOptions()), kwargs={"curves": curves}, rounds=2, iterations=1)
     ratio = benchmark.stats.stats.min / reference
     benchmark.extra_info.update(scipy_highs_s=reference, ratio=ratio)
-    print(f"\nnational: scipy HiGHS alone {reference:.2f} s, gridplan {benchmark.stats.stats.min:.2f} s, "
-          f"ratio {ratio:.2f}, workers {res.allocation.total_workers:,}")
+    print(
+        f"\nnational: scipy HiGHS alone {reference:.2f} s, gridplan {benchmark.stats.stats.min:.2f} s, "
+        f"ratio {ratio:.2f}, workers {res.allocation.total_workers:,}"
+    )
     assert ratio <= 3.0

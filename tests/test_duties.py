@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.duties import busy_by_day
-from sim.replications import run_replication, run_replications
 from scenario.load import load_scenario
 from scenario.staffing import split_desk, staff_time
+from sim.duties import busy_by_day
+from sim.replications import run_replication, run_replications
 from solvers.allocator import allocate
 from solvers.lpmodel import AllocationOptions
 from tests.conftest import edit
 
-YEAR_DAYS = 365 / 7 * 5          # working days a year (Monday to Friday)
-PERSON_HOURS = YEAR_DAYS * 9     # 8:30-17:30
+YEAR_DAYS = 365 / 7 * 5  # working days a year (Monday to Friday)
+PERSON_HOURS = YEAR_DAYS * 9  # 8:30-17:30
 
 
 def test_tiny_duty_hours_by_hand(tiny):
@@ -60,8 +60,9 @@ def test_desk_people_are_counted_once(weihai):
 
 def test_busy_by_day_by_hand():
     # pool 0: [1, 3] and [2.5, 12]; pool 1: [9, 10]; days of 9 working hours: [0, 9), [9, 18)
-    out = busy_by_day(np.array([0, 0, 1]), np.array([1.0, 2.5, 9.0]), np.array([3.0, 12.0, 10.0]), 2,
-                      np.array([0.0, 9.0, 18.0]))
+    out = busy_by_day(
+        np.array([0, 0, 1]), np.array([1.0, 2.5, 9.0]), np.array([3.0, 12.0, 10.0]), 2, np.array([0.0, 9.0, 18.0])
+    )
     assert out.tolist() == [[2.0 + 6.5, 3.0], [0.0, 1.0]]
 
 
@@ -71,8 +72,10 @@ def test_cases_first_leaves_case_handling_untouched_by_scheduled_duties(tiny_cop
     edit(tiny_copy / "scenario.yaml", "times_per_year: 12, hours_each: 0.5,", "times_per_year: 12, hours_each: 3,")
     heavy = load_scenario(tiny_copy)
     # same desk split, so the same people take cases (the split follows planned hours)
-    assert np.array_equal(split_desk(staff_time(light), light.baseline.workers)[0],
-                          split_desk(staff_time(heavy), heavy.baseline.workers)[0])
+    assert np.array_equal(
+        split_desk(staff_time(light), light.baseline.workers)[0],
+        split_desk(staff_time(heavy), heavy.baseline.workers)[0],
+    )
     a = run_replication(light, light.baseline, 120, np.random.SeedSequence(11), 0)
     b = run_replication(heavy, heavy.baseline, 120, np.random.SeedSequence(11), 0)
     for k in ("on_time_share", "resolution_mean_hours", "resolution_p90_hours", "case_share_grid"):
@@ -116,8 +119,8 @@ def test_more_households_never_lower_min_cost_workers(heavy_tiny, community):
     before = allocate(load_scenario(heavy_tiny), AllocationOptions()).allocation.workers
     rows = (heavy_tiny / "communities.csv").read_text().splitlines()
     cells = rows[community + 1].split(",")
-    cells[3] = str(int(cells[3]) * 2)          # households
-    cells[4] = str(int(cells[4]) * 2)          # special households
+    cells[3] = str(int(cells[3]) * 2)  # households
+    cells[4] = str(int(cells[4]) * 2)  # special households
     rows[community + 1] = ",".join(cells)
     (heavy_tiny / "communities.csv").write_text("\n".join(rows) + "\n")
     after = allocate(load_scenario(heavy_tiny), AllocationOptions()).allocation.workers
@@ -131,20 +134,25 @@ def test_rebalance_keeps_the_baseline_cost_and_moves_workers_to_the_work(heavy_t
     edit(heavy_tiny / "baseline_allocation.csv", "community,B,6,", "community,B,3,")
     s = load_scenario(heavy_tiny)
     from solvers.costs import funder_costs
+
     r = allocate(s, AllocationOptions(objective="rebalance"))
     assert r.costs.total_yuan <= funder_costs(s, s.baseline).total_yuan + 1
-    base_cov = allocate(s, AllocationOptions(objective="max-service",
-                                             total_budget_yuan=funder_costs(s, s.baseline).total_yuan))
+    base_cov = allocate(
+        s, AllocationOptions(objective="max-service", total_budget_yuan=funder_costs(s, s.baseline).total_yuan)
+    )
     assert r.allocation.workers.tolist() == base_cov.allocation.workers.tolist()
     from solvers.allocator import predicted_coverage
+
     assert r.expected_duty_coverage > predicted_coverage(s, s.baseline)[2]
     assert r.allocation.workers[1] > 3 and r.allocation.workers[0] < 13
 
 
 def test_max_service_frontier_rises_with_the_budget(heavy_tiny):
     s = load_scenario(heavy_tiny)
-    cover = [allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=b)).expected_duty_coverage
-             for b in (2_700_000, 2_800_000, 2_900_000, 3_000_000)]
+    cover = [
+        allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=b)).expected_duty_coverage
+        for b in (2_700_000, 2_800_000, 2_900_000, 3_000_000)
+    ]
     assert all(b >= a for a, b in zip(cover, cover[1:])) and cover[-1] > cover[0]
 
 
@@ -152,6 +160,7 @@ def test_surge_weeks_are_visibly_worse_than_the_same_weeks_without_it():
     """March surge (demand x2.5 for 30 days, 72,000 mobilised members): the open-case backlog about doubles
     and duty coverage drops in the surge weeks; volunteers take every eligible case, so on-time holds."""
     from tests.conftest import SCENARIOS
+
     base = load_scenario(SCENARIOS / "weihai")
     surge = load_scenario(SCENARIOS / "weihai" / "surge.yaml")
     a = run_replication(base, base.baseline, 100, np.random.SeedSequence(3), 0)
@@ -162,6 +171,7 @@ def test_surge_weeks_are_visibly_worse_than_the_same_weeks_without_it():
     from sim.demand import draw_cases
     from sim.engine import simulate_cases
     from sim.replications import window_kpis
+
     cal = WorkCalendar(base.spec.calendar, 100)
     cases = draw_cases(base, 100, np.random.SeedSequence(3))
     r = simulate_cases(base, cases, base.baseline, cal)
@@ -180,6 +190,7 @@ CITY_BOUND, COMMUNITY_MAE_ON_TIME, COMMUNITY_MAE_COVERAGE = 0.01, 0.01, 0.015
 @pytest.mark.slow
 def test_allocator_predictions_match_simulation_within_the_stated_bound(weihai):
     from solvers.allocator import predicted_coverage
+
     r = allocate(weihai, AllocationOptions())
     sims = run_replications(weihai, r.allocation, 2, days=120, processes=2, seed=5)
     per = sims.group("community").reindex(list(weihai.community_ids))

@@ -28,14 +28,34 @@ PROMPT_S = 2.0
 # Long enough that a stop lands in the middle of the work (the tiny scenario, many long replications).
 LONG = {
     "simulate": ["simulate", TINY, "--reps", "40", "--days", "3600", "--processes", "2"],
-    "sweep": ["sweep", TINY, "--budget-yuan", "2600000:4000000:100000", "--reps", "4", "--days", "2000",
-              "--processes", "2"],
+    "sweep": [
+        "sweep",
+        TINY,
+        "--budget-yuan",
+        "2600000:4000000:100000",
+        "--reps",
+        "4",
+        "--days",
+        "2000",
+        "--processes",
+        "2",
+    ],
     "run": ["run", TINY, "--reps", "10", "--days", "2000", "--processes", "2"],
 }
 SHORT = {
     "simulate": ["simulate", TINY, "--reps", "2", "--days", "20", "--processes", "2"],
-    "sweep": ["sweep", TINY, "--budget-yuan", "2600000:2700000:100000", "--reps", "1", "--days", "20",
-              "--processes", "2"],
+    "sweep": [
+        "sweep",
+        TINY,
+        "--budget-yuan",
+        "2600000:2700000:100000",
+        "--reps",
+        "1",
+        "--days",
+        "20",
+        "--processes",
+        "2",
+    ],
     "run": ["run", TINY, "--reps", "1", "--days", "20", "--processes", "1"],
 }
 # Seed of the stop times; printed on failure so that a failing stop can be replayed.
@@ -47,7 +67,7 @@ def _stat(pid: int) -> list[str] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text.rsplit(")", 1)[1].split()   # state, ppid, pgrp, session, ...
+    return text.rsplit(")", 1)[1].split()  # state, ppid, pgrp, session, ...
 
 
 def session_members(sid: int) -> list[int]:
@@ -73,9 +93,13 @@ def start(argv: list[str], cwd: Path) -> subprocess.Popen:
     orphaned worker would make reading it hang instead of failing). --quiet: no progress lines, so the
     stop message is the only line."""
     with open(cwd / "stderr.txt", "w") as err:
-        return subprocess.Popen([sys.executable, "-m", "gridplan.cli", "--quiet", *argv], cwd=cwd,
-                                start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=err)
+        return subprocess.Popen(
+            [sys.executable, "-m", "gridplan.cli", "--quiet", *argv],
+            cwd=cwd,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
 
 
 def assert_no_debris(out: Path) -> None:
@@ -84,8 +108,9 @@ def assert_no_debris(out: Path) -> None:
     assert not debris, debris
     if out.exists():
         listed = json.loads((out / ".gridplan-result").read_text())["files"]
-        assert "metadata.json" in listed and sorted(listed) == sorted(p.name for p in out.iterdir()
-                                                                        if p.name != ".gridplan-result")
+        assert "metadata.json" in listed and sorted(listed) == sorted(
+            p.name for p in out.iterdir() if p.name != ".gridplan-result"
+        )
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to follow the process tree")
@@ -94,7 +119,7 @@ def assert_no_debris(out: Path) -> None:
 def test_stop_at_a_random_point(command, sig, tmp_path):
     rng = random.Random(f"{FAULT_SEED}-{command}-{sig}")
     delay = rng.uniform(0.3, 2.5)
-    to_group = sig == signal.SIGINT and rng.random() < 0.5   # Ctrl-C in a terminal reaches the whole group
+    to_group = sig == signal.SIGINT and rng.random() < 0.5  # Ctrl-C in a terminal reaches the whole group
     where = f"(GRIDPLAN_FAULT_SEED={FAULT_SEED}: {sig.name} after {delay:.2f} s{' to the group' if to_group else ''})"
     out = tmp_path / "out"
     p = start([*LONG[command], "--out", str(out)], tmp_path)
@@ -110,11 +135,11 @@ def test_stop_at_a_random_point(command, sig, tmp_path):
     elapsed = time.monotonic() - t0
     err = (tmp_path / "stderr.txt").read_text()
     left = wait_gone(p.pid, PROMPT_S)
-    for pid in left:   # a failing run must not leave them computing
+    for pid in left:  # a failing run must not leave them computing
         os.kill(pid, signal.SIGKILL)
     assert elapsed < PROMPT_S, f"took {elapsed:.2f} s to stop {where}"
     assert "Traceback" not in err, f"{err} {where}"
-    if rc != 0:    # 0: it finished before the stop
+    if rc != 0:  # 0: it finished before the stop
         assert rc == 128 + sig, f"exit code {rc}, stderr {err!r} {where}"
         assert len(err.strip().splitlines()) == 1 and ("interrupted" in err or "terminated" in err), (err, where)
     assert not left, f"processes {left} outlived the stop (there were {workers}) {where}"
@@ -129,7 +154,7 @@ def test_workers_die_with_a_killed_parent(tmp_path):
     """SIGKILL cannot be caught: the kernel ends the workers (parent-death signal)."""
     p = start([*LONG["simulate"], "--out", str(tmp_path / "out")], tmp_path)
     end = time.monotonic() + 10
-    while len(session_members(p.pid)) < 3 and time.monotonic() < end:   # the parent and two workers
+    while len(session_members(p.pid)) < 3 and time.monotonic() < end:  # the parent and two workers
         time.sleep(0.05)
     workers = [w for w in session_members(p.pid) if w != p.pid]
     assert len(workers) == 2, "the workers did not start"
@@ -148,6 +173,7 @@ def _interrupt_while_writing(monkeypatch) -> None:
     def write_then_stop(folder, reps, allocation):
         (folder / "kpis.csv").write_text("partial")
         raise KeyboardInterrupt
+
     monkeypatch.setattr(gridplan.commands, "write_simulation", write_then_stop)
 
 
@@ -165,10 +191,10 @@ def test_an_interrupted_write_leaves_nothing(tmp_path, monkeypatch, capsys):
 def test_an_interrupted_rewrite_keeps_the_earlier_result(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert main(["--quiet", *SIM, "--out", str(out)]) == 0
-    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob('*') if p.is_file()}
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     _interrupt_while_writing(monkeypatch)
     assert main(["--quiet", *SIM, "--out", str(out), "--seed", "3"]) == 130
-    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob('*') if p.is_file()} == before
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 
@@ -183,12 +209,12 @@ def tmpfs(tmp_path):
     def mount(options: str) -> Path:
         where = tmp_path / f"mnt{len(mounted)}"
         where.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True,
-                           text=True)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True)
         if r.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
         mounted.append(where)
         return where
+
     yield mount
     for where in mounted:
         subprocess.run(["umount", "-l", str(where)], capture_output=True)

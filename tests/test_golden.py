@@ -17,8 +17,8 @@ import shutil
 import numpy as np
 import pytest
 
-from sim.replications import run_replication
 from scenario.load import load_scenario
+from sim.replications import run_replication
 from tests.conftest import ROOT, SCENARIOS, drop_duties
 
 GOLDEN = ROOT / "tests" / "golden"

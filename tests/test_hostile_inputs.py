@@ -22,9 +22,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -38,7 +38,7 @@ from scenario.errors import ScenarioError
 from scenario.load import load_scenario
 from tests.conftest import HOSTILE_TALLY, SCENARIOS
 
-TIME_LIMIT_S = 10          # every case, however hostile, ends well within this
+TIME_LIMIT_S = 10  # every case, however hostile, ends well within this
 YAML, CSV, ALLOC = "scenario.yaml", "communities.csv", "baseline_allocation.csv"
 SIM = ["--reps", "1", "--days", "20", "--processes", "1", "--out", "{OUT}"]
 
@@ -51,6 +51,7 @@ class Hang(Exception):
 def time_limit(seconds: float) -> Iterator[None]:
     def on_alarm(signum: int, frame: object) -> None:
         raise Hang(f"still running after {seconds} s")
+
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
@@ -94,7 +95,7 @@ class Case:
     """A defect: how to make it in a copy of the tiny scenario, the command, and the words expected."""
 
     setup: Callable[[Path], None]
-    words: tuple[str, ...]                       # the first names the file or option
+    words: tuple[str, ...]  # the first names the file or option
     argv: tuple[str, ...] = ("validate", "{S}")
     extra: dict = field(default_factory=dict)
 
@@ -105,12 +106,14 @@ def _edit(fname: str, old: str, new: str) -> Callable[[Path], None]:
         text = p.read_text(encoding="utf-8")
         assert old in text, f"test setup: {old!r} not in {fname}"
         p.write_text(text.replace(old, new, 1), encoding="utf-8")
+
     return setup
 
 
 def _write(fname: str, data: bytes) -> Callable[[Path], None]:
     def setup(folder: Path) -> None:
         (folder / fname).write_bytes(data)
+
     return setup
 
 
@@ -118,6 +121,7 @@ def _both(*steps: Callable[[Path], None]) -> Callable[[Path], None]:
     def setup(folder: Path) -> None:
         for s in steps:
             s(folder)
+
     return setup
 
 
@@ -149,12 +153,14 @@ def _latin1(fname: str) -> Callable[[Path], None]:
     def setup(folder: Path) -> None:
         p = folder / fname
         p.write_bytes(p.read_bytes().replace(b"\n", " caf\u00e9\n".encode("latin-1"), 1))
+
     return setup
 
 
 SURGE = "  surges: [{name: s, start_day: 1, length_days: 5, multiplier: %s}]\n  hour_of_day_weights:"
 BOMB = "lol: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"l{i}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
+    f"l{i}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
 CASES: dict[str, Case] = {
     # --- integers
     "seed negative": Y("seed: 7", "seed: -1", "field 'seed'", "greater than or equal to 0"),
@@ -166,74 +172,131 @@ CASES: dict[str, Case] = {
     "days zero": Y("days: 91", "days: 0", "calendar.days", "greater than 0"),
     "days absurd": Y("days: 91", "days: 100000", "calendar.days", "3,660 days"),
     "warm-up not below days": Y("warmup_days: 7", "warmup_days: 91", "warmup_days must be < days"),
-    "weekday out of range": Y("start_weekday: 0", "start_weekday: 9", "calendar.start_weekday", "less than or equal to 6"),
+    "weekday out of range": Y(
+        "start_weekday: 0", "start_weekday: 9", "calendar.start_weekday", "less than or equal to 6"
+    ),
     "weekday as text": Y("start_weekday: 0", "start_weekday: monday", "calendar.start_weekday", "'monday'"),
     "pay levels zero": Y("levels: 1", "levels: 0", "pay.levels"),
-    "volunteers absurd": Y("targets:", "volunteers: {registered: 10000000000}\ntargets:",
-                           "volunteers.registered", "people"),
+    "volunteers absurd": Y(
+        "targets:", "volunteers: {registered: 10000000000}\ntargets:", "volunteers.registered", "people"
+    ),
     # --- floats and their units
-    "hour past midnight": Y("day_start_hour: 8.5", "day_start_hour: 25", "calendar.day_start_hour", "less than or equal to 24"),
+    "hour past midnight": Y(
+        "day_start_hour: 8.5", "day_start_hour: 25", "calendar.day_start_hour", "less than or equal to 24"
+    ),
     "hour not a number": Y("day_end_hour: 17.5", "day_end_hour: .nan", "calendar.day_end_hour", "finite"),
     "budget infinite": Y("budget_yuan: 2400000", "budget_yuan: .inf", "districts.0.budget_yuan", "finite"),
     "budget absurd": Y("budget_yuan: 2400000", "budget_yuan: 1.0e+20", "districts.0.budget_yuan", "yuan"),
-    "budget negative": Y("budget_yuan: 2400000", "budget_yuan: -5", "districts.0.budget_yuan", "greater than or equal to 0"),
-    "patrols not a number": Y("patrols_per_week: 5,", "patrols_per_week: .nan,",
-                              "grid_classes.busy.patrols_per_week", "finite"),
-    "patrol hours absurd": Y("patrol_hours_each: 0.5}", "patrol_hours_each: 1.0e+9}",
-                             "grid_classes.busy.patrol_hours_each", "hours"),
-    "duty hours absurd": Y("times_per_year: 2, hours_each: 0.5,", "times_per_year: 2, hours_each: 1.0e+9,",
-                           "duties.scheduled.visits_ordinary.hours_each", "hours a task"),
-    "duty frequency infinite": Y("times_per_year: 2, hours_each: 0.5,", "times_per_year: .inf, hours_each: 0.5,",
-                                 "duties.scheduled.visits_ordinary.times_per_year", "finite"),
-    "leave absurd": Y("leave_days_per_person_year: 10", "leave_days_per_person_year: 1e6",
-                      "duties.leave_days_per_person_year", "days"),
+    "budget negative": Y(
+        "budget_yuan: 2400000", "budget_yuan: -5", "districts.0.budget_yuan", "greater than or equal to 0"
+    ),
+    "patrols not a number": Y(
+        "patrols_per_week: 5,", "patrols_per_week: .nan,", "grid_classes.busy.patrols_per_week", "finite"
+    ),
+    "patrol hours absurd": Y(
+        "patrol_hours_each: 0.5}", "patrol_hours_each: 1.0e+9}", "grid_classes.busy.patrol_hours_each", "hours"
+    ),
+    "duty hours absurd": Y(
+        "times_per_year: 2, hours_each: 0.5,",
+        "times_per_year: 2, hours_each: 1.0e+9,",
+        "duties.scheduled.visits_ordinary.hours_each",
+        "hours a task",
+    ),
+    "duty frequency infinite": Y(
+        "times_per_year: 2, hours_each: 0.5,",
+        "times_per_year: .inf, hours_each: 0.5,",
+        "duties.scheduled.visits_ordinary.times_per_year",
+        "finite",
+    ),
+    "leave absurd": Y(
+        "leave_days_per_person_year: 10", "leave_days_per_person_year: 1e6", "duties.leave_days_per_person_year", "days"
+    ),
     "rule minimum infinite": Y("minimum: 18,", "minimum: .inf,", "policy.rules.workers_per_10k.minimum", "finite"),
-    "rule minimum absurd": Y("minimum: 18,", "minimum: 1.0e+12,", "policy.rules.workers_per_10k.minimum",
-                             "workers per 10,000 residents"),
+    "rule minimum absurd": Y(
+        "minimum: 18,", "minimum: 1.0e+12,", "policy.rules.workers_per_10k.minimum", "workers per 10,000 residents"
+    ),
     "pay infinite": Y("[60000]", "[.inf]", "pay_yuan_per_year_by_level", "finite"),
     "pay absurd": Y("[60000]", "[6.0e+9]", "pay_yuan_per_year_by_level", "entry 0", "yuan a year per person"),
-    "staff cost absurd": Y("street_staff_cost_yuan_per_year: 80000", "street_staff_cost_yuan_per_year: 1.0e+300",
-                           "pay.street_staff_cost_yuan_per_year", "yuan"),
+    "staff cost absurd": Y(
+        "street_staff_cost_yuan_per_year: 80000",
+        "street_staff_cost_yuan_per_year: 1.0e+300",
+        "pay.street_staff_cost_yuan_per_year",
+        "yuan",
+    ),
     "level share not a number": Y("level_shares: [1.0]", "level_shares: [.nan]", "pay.level_shares", "finite"),
-    "city-paid workers infinite": Y("city_paid_workers_per_community: 2.5", "city_paid_workers_per_community: .inf",
-                                    "funding.city_paid_workers_per_community", "finite"),
-    "rate infinite": Y("rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: .inf",
-                       "demand.channels.hotline_12345.rate_per_10k_per_day", "finite"),
-    "rate absurd": Y("rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 1.0e+7",
-                     "rate_per_10k_per_day", "cases per 10,000 residents a day"),
-    "deadline infinite": Y("deadline_working_hours: 18", "deadline_working_hours: .inf",
-                           "demand.categories.simple.deadline_working_hours", "finite"),
-    "deadline absurd": Y("deadline_working_hours: 18", "deadline_working_hours: 1.0e+9",
-                         "deadline_working_hours", "working hours"),
-    "service mean infinite": Y("mean_hours: 1.0}", "mean_hours: .inf}",
-                               "demand.categories.simple.grid_service.mean_hours", "finite"),
+    "city-paid workers infinite": Y(
+        "city_paid_workers_per_community: 2.5",
+        "city_paid_workers_per_community: .inf",
+        "funding.city_paid_workers_per_community",
+        "finite",
+    ),
+    "rate infinite": Y(
+        "rate_per_10k_per_day: 5.0",
+        "rate_per_10k_per_day: .inf",
+        "demand.channels.hotline_12345.rate_per_10k_per_day",
+        "finite",
+    ),
+    "rate absurd": Y(
+        "rate_per_10k_per_day: 5.0",
+        "rate_per_10k_per_day: 1.0e+7",
+        "rate_per_10k_per_day",
+        "cases per 10,000 residents a day",
+    ),
+    "deadline infinite": Y(
+        "deadline_working_hours: 18",
+        "deadline_working_hours: .inf",
+        "demand.categories.simple.deadline_working_hours",
+        "finite",
+    ),
+    "deadline absurd": Y(
+        "deadline_working_hours: 18", "deadline_working_hours: 1.0e+9", "deadline_working_hours", "working hours"
+    ),
+    "service mean infinite": Y(
+        "mean_hours: 1.0}", "mean_hours: .inf}", "demand.categories.simple.grid_service.mean_hours", "finite"
+    ),
     "service cv not a number": Y("mean_hours: 1.0}", "mean_hours: 1.0, cv: .nan}", "grid_service.cv", "finite"),
     "weights with infinity": Y("month_weights: [1, 1,", "month_weights: [.inf, 1,", "demand.month_weights", "finite"),
-    "weights too few": Y("day_of_week_weights: [1, 1, 1, 1, 1, 1, 1]", "day_of_week_weights: [1, 1]",
-                         "day_of_week_weights must have 7 entries"),
-    "weights all zero": Y("day_of_week_weights: [1, 1, 1, 1, 1, 1, 1]", "day_of_week_weights: [0, 0, 0, 0, 0, 0, 0]",
-                          "must not be all zero"),
+    "weights too few": Y(
+        "day_of_week_weights: [1, 1, 1, 1, 1, 1, 1]",
+        "day_of_week_weights: [1, 1]",
+        "day_of_week_weights must have 7 entries",
+    ),
+    "weights all zero": Y(
+        "day_of_week_weights: [1, 1, 1, 1, 1, 1, 1]",
+        "day_of_week_weights: [0, 0, 0, 0, 0, 0, 0]",
+        "must not be all zero",
+    ),
     "surge multiplier infinite": Y("  hour_of_day_weights:", SURGE % ".inf", "demand.surges.0.multiplier", "finite"),
-    "surge multiplier absurd": Y("  hour_of_day_weights:", SURGE % "1.0e+6", "demand.surges.0.multiplier",
-                                 "times the usual demand"),
-    "travel infinite": Y("targets:", "ladder: {travel_minutes_max: .inf}\ntargets:",
-                         "ladder.travel_minutes_max", "finite"),
-    "handling factor absurd": Y("targets:", "mobile_grid: {handling_time_factor: 1.0e+9}\ntargets:",
-                                "mobile_grid.handling_time_factor", "times the handling time"),
+    "surge multiplier absurd": Y(
+        "  hour_of_day_weights:", SURGE % "1.0e+6", "demand.surges.0.multiplier", "times the usual demand"
+    ),
+    "travel infinite": Y(
+        "targets:", "ladder: {travel_minutes_max: .inf}\ntargets:", "ladder.travel_minutes_max", "finite"
+    ),
+    "handling factor absurd": Y(
+        "targets:",
+        "mobile_grid: {handling_time_factor: 1.0e+9}\ntargets:",
+        "mobile_grid.handling_time_factor",
+        "times the handling time",
+    ),
     # --- shares, booleans, enums, strings, ids, structure
     "share above one": Y("share: 0.7", "share: 1.5", "demand.categories.simple.share", "less than or equal to 1"),
-    "escalation negative": Y("escalate_to_city: 0.3", "escalate_to_city: -0.1", "escalate_to_city", "greater than or equal to 0"),
+    "escalation negative": Y(
+        "escalate_to_city: 0.3", "escalate_to_city: -0.1", "escalate_to_city", "greater than or equal to 0"
+    ),
     "target not a number": Y("on_time_share_min: 0.9", "on_time_share_min: .nan", "targets.on_time_share_min"),
     "bool as text": Y("is_hotline: true", "is_hotline: yes please", "is_hotline", "boolean"),
-    "unknown distribution": Y("grid_service: {kind: exponential,", "grid_service: {kind: weibull,",
-                              "grid_service.kind", "'weibull'"),
-    "unknown rule kind": Y("kind: workers_per_10k_residents,", "kind: workers_per_resident,",
-                           "policy.rules.workers_per_10k.kind"),
+    "unknown distribution": Y(
+        "grid_service: {kind: exponential,", "grid_service: {kind: weibull,", "grid_service.kind", "'weibull'"
+    ),
+    "unknown rule kind": Y(
+        "kind: workers_per_10k_residents,", "kind: workers_per_resident,", "policy.rules.workers_per_10k.kind"
+    ),
     "unknown scope": Y("scope: community}", "scope: planet}", "policy.rules.workers_per_10k.scope", "'planet'"),
     "district kind": Y("kind: district,", "kind: county,", "districts.0.kind", "'county'"),
     "bad id": Y("busy:  {name:", "'busy one!':  {name:", "grid_classes"),
     "name with spaces": Y("name: tiny", "name: tiny city", "field 'name'", "'tiny city'"),
-    "description not text": Y("description: \"Three", "description: 5\nx_description: \"Three", "description"),
+    "description not text": Y('description: "Three', 'description: 5\nx_description: "Three', "description"),
     "unknown key": Y("seed: 7", "seed: 7\nsede: 8", "unknown field 'sede'"),
     "duplicate street": Y("streets:\n", "streets:\n  - {id: S1, name: again, district: D1}\n", "duplicate id 'S1'"),
     # --- YAML itself
@@ -249,17 +312,27 @@ CASES: dict[str, Case] = {
     "yaml too large": Case(_write(YAML, b"# x\n" * 1_300_000), (YAML, "larger than 5,000,000 bytes")),
     "extends outside": Y("seed: 7", "seed: 7\nextends: ../other.yaml", "'extends' must name a file in the same folder"),
     # --- table paths
-    "table absolute": Y("communities_table: communities.csv", "communities_table: /etc/passwd",
-                        "communities_table", "relative"),
-    "table escapes": Y("communities_table: communities.csv", "communities_table: ../../../../etc/passwd",
-                       "communities_table", "inside the scenario's folder"),
-    "table in proc": Y("baseline_allocation_table: baseline_allocation.csv",
-                       "baseline_allocation_table: /proc/self/environ", "baseline_allocation_table"),
-    "table symlink outside": Case(_both(_symlink_out, _edit(YAML, "communities_table: communities.csv",
-                                                            "communities_table: link.csv")),
-                                  (YAML, "communities_table", "symbolic links")),
-    "table name with NUL": Y("communities_table: communities.csv", 'communities_table: "a\\0b.csv"',
-                             "communities_table"),
+    "table absolute": Y(
+        "communities_table: communities.csv", "communities_table: /etc/passwd", "communities_table", "relative"
+    ),
+    "table escapes": Y(
+        "communities_table: communities.csv",
+        "communities_table: ../../../../etc/passwd",
+        "communities_table",
+        "inside the scenario's folder",
+    ),
+    "table in proc": Y(
+        "baseline_allocation_table: baseline_allocation.csv",
+        "baseline_allocation_table: /proc/self/environ",
+        "baseline_allocation_table",
+    ),
+    "table symlink outside": Case(
+        _both(_symlink_out, _edit(YAML, "communities_table: communities.csv", "communities_table: link.csv")),
+        (YAML, "communities_table", "symbolic links"),
+    ),
+    "table name with NUL": Y(
+        "communities_table: communities.csv", 'communities_table: "a\\0b.csv"', "communities_table"
+    ),
     "table empty name": Y("communities_table: communities.csv", "communities_table: ''", "communities_table"),
     # --- communities.csv
     "residents absurd": C("A,S1,5000", "A,S1,1e12", "line 2, column urban_residents", "residents per community"),
@@ -268,19 +341,29 @@ CASES: dict[str, Case] = {
     "residents not a number": C("A,S1,5000", "A,S1,nan", "column urban_residents", "finite"),
     "residents fraction": C("A,S1,5000", "A,S1,5000.5", "column urban_residents", "whole number"),
     "households negative": C("A,S1,5000,2000", "A,S1,5000,-1", "column households", "> 0"),
-    "grids absurd": C("A,S1,5000,2000,200,150,2", "A,S1,5000,2000,200,150,1e9", "column grids_busy",
-                      "grids per community"),
+    "grids absurd": C(
+        "A,S1,5000,2000,200,150,2", "A,S1,5000,2000,200,150,1e9", "column grids_busy", "grids per community"
+    ),
     "special households negative": C("A,S1,5000,2000,200", "A,S1,5000,2000,-200", "column special_households", ">= 0"),
     "ragged row": C("B,S1,3000,1200,120,90,1,1", "B,S1,3000,1200,120,90,1", "line 3", "expected 8 cells"),
     "field too large": C("B,S1,3000", "B" + "x" * 200_000 + ",S1,3000", "not a valid CSV line"),
     "csv in latin-1": Case(_latin1(CSV), (CSV, "not UTF-8", "byte offset")),
     "csv empty": Case(_write(CSV, b""), (CSV, "empty file")),
-    "csv header only": Case(_write(CSV, b"community_id,street_id,urban_residents,households,special_households,party_members,"
-                                   b"grids_busy,grids_quiet\n"),
-                            (CSV, "no communities")),
-    "demand too large": Case(_both(_edit(CSV, "A,S1,5000,2000", "A,S1,900000,2000"),
-                                   _edit(YAML, "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 9000")),
-                             (YAML, "cases a year", "50,000,000")),
+    "csv header only": Case(
+        _write(
+            CSV,
+            b"community_id,street_id,urban_residents,households,special_households,party_members,"
+            b"grids_busy,grids_quiet\n",
+        ),
+        (CSV, "no communities"),
+    ),
+    "demand too large": Case(
+        _both(
+            _edit(CSV, "A,S1,5000,2000", "A,S1,900000,2000"),
+            _edit(YAML, "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 9000"),
+        ),
+        (YAML, "cases a year", "50,000,000"),
+    ),
     # --- the baseline allocation table
     "workers overflow int64": A("community,A,10,", "community,A,1e20,", "column workers", "workers per community"),
     "fund infinite": A("community,A,10,1,72000", "community,A,10,1,inf", "column work_fund_yuan", "finite"),
@@ -296,35 +379,73 @@ CASES: dict[str, Case] = {
     "--days absurd": ARG("simulate", "{S}", "--days", "1000000", "--out", "{OUT}", words=("--days", "3,660 days")),
     "--reps absurd": ARG("simulate", "{S}", "--reps", "1e9", "--out", "{OUT}", words=("--reps",)),
     "--processes zero": ARG("simulate", "{S}", "--processes", "0", "--out", "{OUT}", words=("--processes",)),
-    "--budget-yuan infinite": ARG("allocate", "{S}", "--budget-yuan", "inf", "--out", "{OUT}",
-                                  words=("--budget-yuan", "finite")),
+    "--budget-yuan infinite": ARG(
+        "allocate", "{S}", "--budget-yuan", "inf", "--out", "{OUT}", words=("--budget-yuan", "finite")
+    ),
     "--budget-yuan nan": ARG("allocate", "{S}", "--budget-yuan", "nan", "--out", "{OUT}", words=("--budget-yuan",)),
     "--max-change absurd": ARG("allocate", "{S}", "--max-change", "1e12", "--out", "{OUT}", words=("--max-change",)),
-    "--equity-spread infinite": ARG("allocate", "{S}", "--equity-spread-per-10k", "inf", "--out", "{OUT}",
-                                    words=("--equity-spread-per-10k",)),
-    **{f"sweep {r}": ARG("sweep", "{S}", "--budget-yuan", r, "--out", "{OUT}", words=("--budget-yuan",))
-       for r in ("0:inf:1", "0:1e12:1", "0:1e7:1", "nan:1:1", "-5:-1:1", "3:1:1", "1:2:0", "1-3", "1:2:3:4")},
-    **{f"{cmd} --days below warm-up": ARG(cmd, "{S}", *pre, "--days", "5", "--out", "{OUT}",
-                                          words=("--days", "warmup_days"))
-       for cmd, pre in (("simulate", ()), ("compare", ("--allocation", "{S}/baseline_allocation.csv")),
-                        ("optimize", ()), ("sweep", ("--budget-yuan", "1:2:1")), ("run", ()))},
+    "--equity-spread infinite": ARG(
+        "allocate", "{S}", "--equity-spread-per-10k", "inf", "--out", "{OUT}", words=("--equity-spread-per-10k",)
+    ),
+    **{
+        f"sweep {r}": ARG("sweep", "{S}", "--budget-yuan", r, "--out", "{OUT}", words=("--budget-yuan",))
+        for r in ("0:inf:1", "0:1e12:1", "0:1e7:1", "nan:1:1", "-5:-1:1", "3:1:1", "1:2:0", "1-3", "1:2:3:4")
+    },
+    **{
+        f"{cmd} --days below warm-up": ARG(
+            cmd, "{S}", *pre, "--days", "5", "--out", "{OUT}", words=("--days", "warmup_days")
+        )
+        for cmd, pre in (
+            ("simulate", ()),
+            ("compare", ("--allocation", "{S}/baseline_allocation.csv")),
+            ("optimize", ()),
+            ("sweep", ("--budget-yuan", "1:2:1")),
+            ("run", ()),
+        )
+    },
     "--allocation missing": ARG("check", "{S}", "--allocation", "{S}/nowhere.csv", words=("nowhere.csv",)),
-    "--allocation latin-1": ARG("check", "{S}", "--allocation", "{S}/mine.csv", words=("mine.csv", "not UTF-8"),
-                                setup=lambda f: (f / "mine.csv").write_bytes(
-                                    (f / ALLOC).read_bytes() + "community,Caf\u00e9,1,1,1,1,,\n".encode("latin-1"))),
+    "--allocation latin-1": ARG(
+        "check",
+        "{S}",
+        "--allocation",
+        "{S}/mine.csv",
+        words=("mine.csv", "not UTF-8"),
+        setup=lambda f: (f / "mine.csv").write_bytes(
+            (f / ALLOC).read_bytes() + "community,Caf\u00e9,1,1,1,1,,\n".encode("latin-1")
+        ),
+    ),
     # --- output locations
-    "--out current folder": ARG("simulate", "{S}", "--reps", "1", "--days", "20", "--out", ".",
-                                words=("--out", "current folder")),
-    "--out parent of current": ARG("simulate", "{S}", "--reps", "1", "--days", "20", "--out", "..",
-                                   words=("--out",)),
-    "--out is a file": ARG("simulate", "{S}", "--reps", "1", "--days", "20", "--out", "{S}/../notes.txt",
-                           words=("--out", "not a folder"),
-                           setup=lambda f: (f.parent / "notes.txt").write_text("mine")),
-    "--out below a file": ARG("simulate", "{S}", "--reps", "1", "--days", "20", "--out", "{S}/../notes.txt/run",
-                              words=("--out", "not a folder"),
-                              setup=lambda f: (f.parent / "notes.txt").write_text("mine")),
-    "--out the scenario": ARG("simulate", "{S}", "--reps", "1", "--days", "20", "--out", "{S}",
-                              words=("--out", "holds the scenario")),
+    "--out current folder": ARG(
+        "simulate", "{S}", "--reps", "1", "--days", "20", "--out", ".", words=("--out", "current folder")
+    ),
+    "--out parent of current": ARG("simulate", "{S}", "--reps", "1", "--days", "20", "--out", "..", words=("--out",)),
+    "--out is a file": ARG(
+        "simulate",
+        "{S}",
+        "--reps",
+        "1",
+        "--days",
+        "20",
+        "--out",
+        "{S}/../notes.txt",
+        words=("--out", "not a folder"),
+        setup=lambda f: (f.parent / "notes.txt").write_text("mine"),
+    ),
+    "--out below a file": ARG(
+        "simulate",
+        "{S}",
+        "--reps",
+        "1",
+        "--days",
+        "20",
+        "--out",
+        "{S}/../notes.txt/run",
+        words=("--out", "not a folder"),
+        setup=lambda f: (f.parent / "notes.txt").write_text("mine"),
+    ),
+    "--out the scenario": ARG(
+        "simulate", "{S}", "--reps", "1", "--days", "20", "--out", "{S}", words=("--out", "holds the scenario")
+    ),
     "check --out a folder": ARG("check", "{S}", "--out", "{S}/..", words=("--out", "is a folder")),
 }
 
@@ -360,7 +481,7 @@ def test_hostile_case(name, tmp_path, monkeypatch, capsys):
         outcome = classify(rc, err, [case.words[0]])
     except Hang:
         rc, err, outcome = None, "", "hang"
-    except Exception as exc:   # an escaped exception is what a user sees as a traceback
+    except Exception as exc:  # an escaped exception is what a user sees as a traceback
         rc, err, outcome = None, f"{type(exc).__name__}: {exc}", "traceback"
     tally(outcome)
     assert outcome == "clean", (outcome, rc, err)
@@ -370,8 +491,15 @@ def test_hostile_case(name, tmp_path, monkeypatch, capsys):
 
 
 # ------------------------------------------------------------------ the same through the installed command line
-SUBPROCESS_SAMPLE = ["alias bomb", "yaml in latin-1", "residents overflow int64", "table escapes",
-                     "--seed negative", "sweep -5:-1:1", "--out current folder"]
+SUBPROCESS_SAMPLE = [
+    "alias bomb",
+    "yaml in latin-1",
+    "residents overflow int64",
+    "table escapes",
+    "--seed negative",
+    "sweep -5:-1:1",
+    "--out current folder",
+]
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_SAMPLE)
@@ -380,8 +508,13 @@ def test_hostile_case_through_the_command_line(name, tmp_path):
     folder, cwd, out = _prepare(tmp_path, case)
     before = snapshot(tmp_path)
     try:
-        r = subprocess.run([sys.executable, "-m", "gridplan.cli", *_argv(case, folder, out)], cwd=cwd,
-                           capture_output=True, text=True, timeout=TIME_LIMIT_S + 20)
+        r = subprocess.run(
+            [sys.executable, "-m", "gridplan.cli", *_argv(case, folder, out)],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=TIME_LIMIT_S + 20,
+        )
         outcome = classify(r.returncode, r.stderr, [case.words[0]])
     except subprocess.TimeoutExpired:
         outcome = "hang"
@@ -441,7 +574,7 @@ def _mutate(doc: dict, path: tuple, pick: int, done: list[tuple]) -> bool:
     Skipped (False) when the path no longer exists or lies on an earlier mutation's
     path (a second replacement could turn an invalid value back into a valid one).
     """
-    if any(path[:len(d)] == d or d[:len(path)] == path for d in done):
+    if any(path[: len(d)] == d or d[: len(path)] == path for d in done):
         return False
     parent = doc
     for k in path[:-1]:
@@ -486,17 +619,18 @@ def _scenario_copy() -> Iterator[Path]:
         yield folder
 
 
-HYPOTHESIS = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow],
-                      database=None)
-SOAK_FACTOR = 20     # pytest -m soak: twenty times the examples, fresh random ones each run
+HYPOTHESIS = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], database=None)
+SOAK_FACTOR = 20  # pytest -m soak: twenty times the examples, fresh random ones each run
 
 
 def _ci_and_soak(examples: int, *strategies: st.SearchStrategy) -> Callable:
     """Make two tests of one body: ``examples`` fixed examples by default, many more under ``-m soak``."""
+
     def make(body: Callable) -> tuple[Callable, Callable]:
         ci = settings(HYPOTHESIS, max_examples=examples)(given(*strategies)(body))
         soak = settings(HYPOTHESIS, max_examples=examples * SOAK_FACTOR, derandomize=False)(given(*strategies)(body))
         return ci, pytest.mark.soak(soak)
+
     return make
 
 
@@ -511,13 +645,13 @@ def _yaml_mutations(mutations: list[tuple[tuple, int]]) -> None:
 
 
 test_mutated_yaml_is_refused_clearly, test_soak_mutated_yaml = _ci_and_soak(
-    600, st.lists(st.tuples(st.sampled_from(NODES), st.integers(0, 10)), min_size=1, max_size=3))(_yaml_mutations)
+    600, st.lists(st.tuples(st.sampled_from(NODES), st.integers(0, 10)), min_size=1, max_size=3)
+)(_yaml_mutations)
 
 
 def _numeric_cells(fname: str) -> list[tuple[int, int]]:
     rows = list(csv.reader(io.StringIO((SCENARIOS / "tiny" / fname).read_text(encoding="utf-8"))))
-    return [(r, c) for r in range(1, len(rows)) for c, cell in enumerate(rows[r])
-            if cell.strip() and _is_number(cell)]
+    return [(r, c) for r in range(1, len(rows)) for c, cell in enumerate(rows[r]) if cell.strip() and _is_number(cell)]
 
 
 def _is_number(cell: str) -> bool:
@@ -544,7 +678,8 @@ def _cell_mutation(cell: tuple[str, int, int], bad: str) -> None:
 
 
 test_mutated_table_cell_is_refused_clearly, test_soak_mutated_table_cell = _ci_and_soak(
-    300, st.sampled_from(CELLS), st.sampled_from(BAD_CELLS))(_cell_mutation)
+    300, st.sampled_from(CELLS), st.sampled_from(BAD_CELLS)
+)(_cell_mutation)
 
 
 def _byte_mutation(fname: str, where: float, junk: bytes) -> None:
@@ -569,25 +704,42 @@ def test_a_utf8_byte_order_mark_is_accepted(tiny_copy):
     assert s.community_ids == ("A", "B", "C") and s.baseline.total_workers == 20
 
 
-@pytest.mark.parametrize("ids", [
-    ("a,b", 'say "hi"', "with space", "城市社区", "new\nline"),
-    ("=1+1", "'quoted'", ",", '"', "trailing,comma,"),
-])
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ("a,b", 'say "hi"', "with space", "城市社区", "new\nline"),
+        ("=1+1", "'quoted'", ",", '"', "trailing,comma,"),
+    ],
+)
 def test_allocation_table_round_trips_hostile_ids(ids, tmp_path):
     n = len(ids)
-    a = Allocation(community_ids=ids, street_ids=("S,1", 'S"2'), workers=np.arange(n) + 3,
-                   secretary_assistants=np.ones(n), work_fund_yuan=np.linspace(1000, 2000, n) + 0.25,
-                   service_fund_yuan=np.full(n, 300000.0), street_office_staff=[6, 7], mobile_grid_workers=[1, 2])
+    a = Allocation(
+        community_ids=ids,
+        street_ids=("S,1", 'S"2'),
+        workers=np.arange(n) + 3,
+        secretary_assistants=np.ones(n),
+        work_fund_yuan=np.linspace(1000, 2000, n) + 0.25,
+        service_fund_yuan=np.full(n, 300000.0),
+        street_office_staff=[6, 7],
+        mobile_grid_workers=[1, 2],
+    )
     path = tmp_path / "allocation.csv"
     write_allocation(a, path)
     b = read_allocation(path, ids, a.street_ids)
-    for col in ("workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan", "street_office_staff",
-                "mobile_grid_workers"):
+    for col in (
+        "workers",
+        "secretary_assistants",
+        "work_fund_yuan",
+        "service_fund_yuan",
+        "street_office_staff",
+        "mobile_grid_workers",
+    ):
         np.testing.assert_array_equal(getattr(a, col), getattr(b, col))
 
 
 def test_every_numeric_field_has_a_bound_with_a_unit():
     import scenario.spec as config
+
     generic = []
     for name in config.__all__:
         cls = getattr(config, name)

@@ -28,7 +28,7 @@ def test_out_refuses_a_folder_with_the_users_files(tmp_path, capsys):
     assert main([*SIM, "--out", str(mine)]) == 2
     _one_line_error(capsys, str(mine), "notes.txt", "did not write")
     assert (mine / "notes.txt").read_text() == "do not lose me"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]   # no temporary folder left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temporary folder left
 
 
 def test_out_refuses_the_scenario_folder_and_its_parents(tiny_copy, capsys):
@@ -51,7 +51,7 @@ def test_out_replaces_an_earlier_result_but_not_one_the_user_added_to(tmp_path, 
     out = tmp_path / "run"
     assert main([*SIM, "--out", str(out)]) == 0
     first = (out / "metadata.json").read_text()
-    assert main([*SIM, "--out", str(out), "--seed", "11"]) == 0      # our own result: replaced
+    assert main([*SIM, "--out", str(out), "--seed", "11"]) == 0  # our own result: replaced
     assert (out / "metadata.json").read_text() != first
     (out / "my_analysis.xlsx").write_text("user's work")
     capsys.readouterr()
@@ -69,6 +69,7 @@ def test_out_accepts_an_empty_folder(tmp_path):
 
 def test_bad_out_fails_before_any_computing(tmp_path, capsys, monkeypatch):
     import sim.replications
+
     called = []
     monkeypatch.setattr(sim.replications, "run_replications", lambda *a, **k: called.append(1))
     mine = tmp_path / "mine"
@@ -93,7 +94,7 @@ def test_out_in_a_read_only_folder(tmp_path, capsys):
 def test_check_out_file_rules(tmp_path, capsys):
     good = tmp_path / "check.csv"
     assert main(["check", str(SCENARIOS / "tiny"), "--out", str(good)]) == 0
-    assert main(["check", str(SCENARIOS / "tiny"), "--out", str(good)]) == 0     # its own earlier output
+    assert main(["check", str(SCENARIOS / "tiny"), "--out", str(good)]) == 0  # its own earlier output
     capsys.readouterr()
     other = tmp_path / "budget.csv"
     other.write_text("a,b\n1,2\n")
@@ -109,6 +110,7 @@ def test_check_out_file_rules(tmp_path, capsys):
 def test_check_header_matches_the_table(tiny):
     from gridplan.commands import CHECK_HEADER
     from solvers.policy import check_policy
+
     assert ",".join(check_policy(tiny, tiny.baseline).rows.columns) == CHECK_HEADER
 
 
@@ -116,15 +118,19 @@ ALLOC = str(SCENARIOS / "tiny" / "baseline_allocation.csv")
 SHORT = ["--reps", "1", "--days", "20", "--processes", "1"]
 
 
-@pytest.mark.parametrize("argv,used", [
-    (["simulate", "--allocation", ALLOC, *SHORT], {"seed": 7, "days": 20}),
-    (["compare", "--allocation", ALLOC, *SHORT, "--seed", "5"], {"seed": 5, "days": 20}),
-    (["optimize", *SHORT], {"seed": 7, "days": 20}),
-    (["sweep", "--budget-yuan", "2700000:2700000:1", *SHORT], {"seed": 7, "days": 20}),
-    (["run", *SHORT, "--seed", "3"], {"seed": 3, "days": 20, "compare_seed": 10}),
-])
+@pytest.mark.parametrize(
+    "argv,used",
+    [
+        (["simulate", "--allocation", ALLOC, *SHORT], {"seed": 7, "days": 20}),
+        (["compare", "--allocation", ALLOC, *SHORT, "--seed", "5"], {"seed": 5, "days": 20}),
+        (["optimize", *SHORT], {"seed": 7, "days": 20}),
+        (["sweep", "--budget-yuan", "2700000:2700000:1", *SHORT], {"seed": 7, "days": 20}),
+        (["run", *SHORT, "--seed", "3"], {"seed": 3, "days": 20, "compare_seed": 10}),
+    ],
+)
 def test_metadata_records_every_setting_and_input(argv, used, tmp_path):
     import json
+
     out = tmp_path / "out"
     assert main([argv[0], str(SCENARIOS / "tiny"), *argv[1:], "--out", str(out)]) in (0, 1)
     meta = json.loads((out / "metadata.json").read_text())
@@ -139,5 +145,5 @@ def test_metadata_records_every_setting_and_input(argv, used, tmp_path):
     assert {p.name for p in map(Path, inputs)} >= {"scenario.yaml", "communities.csv", "baseline_allocation.csv"}
     if "--allocation" in argv:
         assert ALLOC in inputs
-    if (ROOT / ".git").exists():     # a checkout (a worktree's .git is a file)
+    if (ROOT / ".git").exists():  # a checkout (a worktree's .git is a file)
         assert isinstance(meta["git_dirty"], bool) and len(meta["git_commit"]) == 40

@@ -5,16 +5,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from gridplan.cli import main
 from scenario.load import load_scenario
+from tests.conftest import SCENARIOS, edit
 from workflows.compare import compare_allocations
 from workflows.optimize import optimize
 from workflows.sweep import budget_points, sweep
-from tests.conftest import SCENARIOS, edit
 
 
 @pytest.fixture
@@ -31,13 +30,14 @@ def busy_tiny(tiny_copy):
 def test_optimize_cuts_until_targets_hold_on_fresh_replications(busy_tiny):
     o = optimize(busy_tiny, reps=3, processes=1, max_iterations=6)
     tune = o.iterations[o.iterations.phase == "tune"]
-    assert tune.communities_missing_coverage.iloc[0] > 0             # the planned hours were not enough
+    assert tune.communities_missing_coverage.iloc[0] > 0  # the planned hours were not enough
     assert tune.workers.is_monotonic_increasing and tune.workers.iloc[-1] > tune.workers.iloc[0]
     assert (o.result.deciding_community.decided_by == "simulation cut").any()
-    assert o.validation_missing == []                                # met on replications it was not tuned on
+    assert o.validation_missing == []  # met on replications it was not tuned on
     assert o.iterations.phase.iloc[-1] == "validate"
     assert set(o.iterations.seed[o.iterations.phase == "validate"]).isdisjoint(set(tune.seed.iloc[-1:]))
     from solvers.policy import check_policy
+
     assert check_policy(busy_tiny, o.result.allocation).passed
     assert "meets" in o.stop_reason
     # every community's prediction is reported against the fresh replications
@@ -52,17 +52,32 @@ def test_optimize_stops_cutting_where_workers_do_not_help(busy_tiny):
 
 def test_compare_paired_differences_and_partial_allocation(tiny, tmp_path, capsys):
     lean = tmp_path / "lean.csv"
-    lean.write_text("level,id,workers\ncommunity,A,4\n")   # a partial table: one row edited
+    lean.write_text("level,id,workers\ncommunity,A,4\n")  # a partial table: one row edited
     out = tmp_path / "cmp"
-    assert main(["compare", str(SCENARIOS / "tiny"), "--allocation", str(lean), "--reps", "4",
-                 "--processes", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(SCENARIOS / "tiny"),
+                "--allocation",
+                str(lean),
+                "--reps",
+                "4",
+                "--processes",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "3 row(s) missing from the table were taken from the baseline" in text
     city = pd.read_csv(out / "compare_city.csv")
     r = city[(city.kpi == "resolution_mean_hours") & (city.allocation == "lean")].iloc[0]
     assert r.diff_vs_first > 0 and r.diff_ci95_low > 0 and r.significant
     static = pd.read_csv(out / "compare_static.csv")
-    assert static.set_index("allocation").loc["lean", "policy_violations"] == 1   # A below its floor of 9
+    assert static.set_index("allocation").loc["lean", "policy_violations"] == 1  # A below its floor of 9
     assert {"district", "kpi", "allocation", "diff_vs_first"} <= set(pd.read_csv(out / "compare_district.csv").columns)
 
 
@@ -89,43 +104,98 @@ def _chromium() -> str | None:
 
 def test_run_writes_report_and_browser_renders_it(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["run", str(SCENARIOS / "tiny"), "--reps", "2", "--days", "60", "--processes", "1",
-                 "--out", str(out)]) == 0
-    for f in ("report.html", "allocation.csv", "allocation_baseline.csv", "compare_city.csv", "iterations.csv",
-              "shadow_prices.csv", "backlog.png", "resolution_time.png", "metadata.json"):
+    assert (
+        main(["run", str(SCENARIOS / "tiny"), "--reps", "2", "--days", "60", "--processes", "1", "--out", str(out)])
+        == 0
+    )
+    for f in (
+        "report.html",
+        "allocation.csv",
+        "allocation_baseline.csv",
+        "compare_city.csv",
+        "iterations.csv",
+        "shadow_prices.csv",
+        "backlog.png",
+        "resolution_time.png",
+        "metadata.json",
+    ):
         assert (out / f).is_file(), f
     html_text = (out / "report.html").read_text()
     assert 'id="headline"' in html_text and "data:image/png;base64," in html_text
     import re
+
     assert not re.search(r"\de-0\d", html_text.split("<img")[0]), "a raw scientific-notation number in the report"
-    for words in ("What decided this allocation", "Calibration against the source", "Where staff time goes",
-                  "Predictions against fresh simulation"):
+    for words in (
+        "What decided this allocation",
+        "Calibration against the source",
+        "Where staff time goes",
+        "Predictions against fresh simulation",
+    ):
         assert words in html_text
-    assert "src=\"http" not in html_text  # self-contained: nothing fetched
+    assert 'src="http' not in html_text  # self-contained: nothing fetched
     browser = _chromium()
     if browser is None:
         pytest.skip("no chromium installed: the HTML was checked, the browser rendering was not")
     profile = tmp_path / "profile"
-    r = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={profile}", "--dump-dom", (out / "report.html").as_uri()],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            (out / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr[-500:]
     dom = r.stdout
     assert '<table id="headline">' in dom
-    head = dom[dom.index('<table id="headline">'):]
-    head = head[:head.index("</table>")]
+    head = dom[dom.index('<table id="headline">') :]
+    head = head[: head.index("</table>")]
     assert "<th>baseline</th>" in head and "<th>min-cost</th>" in head and "<th>equal budget</th>" in head
-    for row in ("On-time share", "Total cost", "Street party-office staff", "Secretary assistants",
-                "Mobile grid workers", "Duty coverage", "Utilisation"):
+    for row in (
+        "On-time share",
+        "Total cost",
+        "Street party-office staff",
+        "Secretary assistants",
+        "Mobile grid workers",
+        "Duty coverage",
+        "Utilisation",
+    ):
         assert row in head, row
     assert "Uncaught" not in r.stderr
 
 
 def test_sweep_command(tmp_path, capsys):
     out = tmp_path / "sweep"
-    assert main(["sweep", str(SCENARIOS / "tiny"), "--budget-yuan", "2600000:2800000:200000", "--reps", "1",
-                 "--days", "30", "--processes", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(SCENARIOS / "tiny"),
+                "--budget-yuan",
+                "2600000:2800000:200000",
+                "--reps",
+                "1",
+                "--days",
+                "30",
+                "--processes",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     df = pd.read_csv(out / "frontier.csv")
     assert list(df.budget_yuan) == [2_600_000, 2_800_000] and list(df.feasible) == [False, True]
     assert (out / "frontier.png").is_file()
@@ -136,13 +206,32 @@ def test_sweep_command(tmp_path, capsys):
 def test_progress_on_a_pipe_and_quiet(tmp_path, monkeypatch):
     """Output to a pipe gets a progress line (stage, done/total, ETA) on stderr; --quiet silences it."""
     import sys
+
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    cmd = [sys.executable, "-m", "gridplan.cli", "simulate", str(SCENARIOS / "tiny"), "--reps", "2", "--days", "30",
-           "--processes", "1"]
-    r = subprocess.run([*cmd, "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=120, env=env,
-                       cwd=tmp_path)
+    cmd = [
+        sys.executable,
+        "-m",
+        "gridplan.cli",
+        "simulate",
+        str(SCENARIOS / "tiny"),
+        "--reps",
+        "2",
+        "--days",
+        "30",
+        "--processes",
+        "1",
+    ]
+    r = subprocess.run(
+        [*cmd, "--out", str(tmp_path / "a")], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     assert "simulating: 2/2 rep (100%)" in r.stderr and "elapsed" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "gridplan.cli", "--quiet", *cmd[3:], "--out", str(tmp_path / "b")],
-                       capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "gridplan.cli", "--quiet", *cmd[3:], "--out", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and r.stderr == "", r.stderr

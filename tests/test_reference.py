@@ -9,14 +9,21 @@ from gridplan.reference import REFERENCE_PATH, json_schema, reference_markdown
 
 
 def test_committed_reference_is_up_to_date():
-    assert REFERENCE_PATH.read_text(encoding="utf-8") == reference_markdown(), \
+    assert REFERENCE_PATH.read_text(encoding="utf-8") == reference_markdown(), (
         "docs/scenario-reference.md is out of date: run python -m gridplan.reference"
+    )
 
 
 def test_reference_lists_every_field_of_the_duty_model():
     text = reference_markdown()
-    for field in ("max_planned_utilisation", "leave_days_per_person_year", "due_within_days", "carry_over",
-                  "patrols_per_week", "duty_coverage_min"):
+    for field in (
+        "max_planned_utilisation",
+        "leave_days_per_person_year",
+        "due_within_days",
+        "carry_over",
+        "patrols_per_week",
+        "duty_coverage_min",
+    ):
         assert f"`{field}`" in text, field
 
 

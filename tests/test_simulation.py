@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scenario.load import load_scenario
 from sim.calendar import WorkCalendar
 from sim.demand import Cases, draw_cases
 from sim.engine import simulate_cases
-from solvers.queueing import erlang_c, mean_wait, service_level
 from sim.replications import confidence_interval, run_replications
-from scenario.load import load_scenario
+from solvers.queueing import erlang_c, mean_wait, service_level
 from tests.conftest import SCENARIOS
 
 NAN = np.nan
@@ -20,18 +20,27 @@ NAN = np.nan
 # ---------------------------------------------------------------- exact traces
 def _cases(arrival, community, category, service, esc=None, fb=None, days=14):
     n = len(arrival)
-    return Cases(arrival=np.array(arrival, float), community=np.array(community), channel=np.ones(n, int),
-                 category=np.array(category), grid=np.zeros(n, int), service=np.array(service, float),
-                 u_escalate=np.array(esc if esc is not None else [[1, 1, 1]] * n, float),
-                 u_feedback=np.array(fb if fb is not None else [[1, 1]] * n, float),
-                 u_mobile=np.ones(n), volunteer=np.zeros(n, bool), channel_ids=("hotline_12345", "grid_patrol",
-                                                                                  "mobile_grid"), days=days)
+    return Cases(
+        arrival=np.array(arrival, float),
+        community=np.array(community),
+        channel=np.ones(n, int),
+        category=np.array(category),
+        grid=np.zeros(n, int),
+        service=np.array(service, float),
+        u_escalate=np.array(esc if esc is not None else [[1, 1, 1]] * n, float),
+        u_feedback=np.array(fb if fb is not None else [[1, 1]] * n, float),
+        u_mobile=np.ones(n),
+        volunteer=np.zeros(n, bool),
+        channel_ids=("hotline_12345", "grid_patrol", "mobile_grid"),
+        days=days,
+    )
 
 
 def test_exact_trace_tiny(tiny_copy):
     """Tiny without duties; community C with 3 workers -> 1 at the desk, 2 in the grid pool; fixed services;
     Mon 8:30-17:30 working days."""
     from tests.conftest import drop_duties
+
     drop_duties(tiny_copy)
     tiny = load_scenario(tiny_copy)
     # day 0 is a Monday. Times in hours.
@@ -40,11 +49,13 @@ def test_exact_trace_tiny(tiny_copy):
         community=[2, 2, 2, 2, 2],
         category=[0, 0, 0, 0, 1],
         #         grid community street city reopen
-        service=[[2.0, 1.0, 1.0, 16.0, 1.0],
-                 [1.0, 1.0, 1.0, 16.0, 1.0],
-                 [1.0, 1.0, 1.0, 16.0, 1.0],
-                 [1.0, 1.0, 1.0, 16.0, 1.0],
-                 [3.0, 2.0, 1.0, 24.0, 1.0]],
+        service=[
+            [2.0, 1.0, 1.0, 16.0, 1.0],
+            [1.0, 1.0, 1.0, 16.0, 1.0],
+            [1.0, 1.0, 1.0, 16.0, 1.0],
+            [1.0, 1.0, 1.0, 16.0, 1.0],
+            [3.0, 2.0, 1.0, 24.0, 1.0],
+        ],
         # case 4 climbs to the city; the others stay at grid level
         esc=[[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1], [0, 0, 0]],
         # case 1's resident is unsatisfied and reopens
@@ -69,6 +80,7 @@ def test_exact_trace_tiny(tiny_copy):
 
 def test_calendar_round_trip():
     from scenario.spec import CalendarSpec
+
     cal = WorkCalendar(CalendarSpec(), 30)
     t = np.random.default_rng(0).uniform(0, 24 * 30, 1000)
     starts = np.array([cal.start_at(x) for x in t])
@@ -160,7 +172,7 @@ def test_surge_volunteers_take_cases():
     day = (cases.arrival // 24).astype(int)
     in_surge = (day >= 59) & (day < 89)
     weekday = day % 7 < 5
-    assert cases.volunteer[in_surge & weekday].mean() > 0.1        # surge volunteers work weekdays too
+    assert cases.volunteer[in_surge & weekday].mean() > 0.1  # surge volunteers work weekdays too
     assert cases.volunteer[~in_surge & weekday].mean() == 0
     # the surge multiplies demand
     per_day = np.bincount(day, minlength=120)
@@ -170,9 +182,13 @@ def test_surge_volunteers_take_cases():
 def test_feed_forward_equals_event_loop(tiny_copy):
     """Without reopening, the exact FCFS recursion and the SimPy event loop agree to the last bit."""
     from tests.conftest import drop_duties, edit
+
     drop_duties(tiny_copy)
-    edit(tiny_copy / "scenario.yaml", "targets:", "ladder: {feedback: {reopen_given_unsatisfied_base: 0, "
-         "reopen_given_unsatisfied_per_late_day: 0}}\ntargets:")
+    edit(
+        tiny_copy / "scenario.yaml",
+        "targets:",
+        "ladder: {feedback: {reopen_given_unsatisfied_base: 0, reopen_given_unsatisfied_per_late_day: 0}}\ntargets:",
+    )
     s = load_scenario(tiny_copy)
     lean = s.baseline.replace(workers=np.array([3, 2, 2]))  # busy enough to queue
     cases = draw_cases(s, 91, np.random.SeedSequence(9))
@@ -187,43 +203,105 @@ def test_feed_forward_equals_event_loop(tiny_copy):
 
 def test_simulate_command(tmp_path, capsys):
     import json
+
     from gridplan.cli import main
+
     out = tmp_path / "run"
-    assert main(["simulate", str(SCENARIOS / "tiny"), "--reps", "2", "--days", "60", "--seed", "3",
-                 "--processes", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(SCENARIOS / "tiny"),
+                "--reps",
+                "2",
+                "--days",
+                "60",
+                "--seed",
+                "3",
+                "--processes",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     screen = capsys.readouterr().out
     assert "on_time_share" in screen and "95% CI" in screen
-    for f in ("kpis.csv", "kpis_by_replication.csv", "kpis_by_community.csv", "kpis_by_district.csv",
-              "kpis_by_street.csv", "kpis_by_category.csv", "backlog.csv", "case_log_schema.csv",
-              "allocation.csv", "metadata.json", "duty_hours.csv"):
+    for f in (
+        "kpis.csv",
+        "kpis_by_replication.csv",
+        "kpis_by_community.csv",
+        "kpis_by_district.csv",
+        "kpis_by_street.csv",
+        "kpis_by_category.csv",
+        "backlog.csv",
+        "case_log_schema.csv",
+        "allocation.csv",
+        "metadata.json",
+        "duty_hours.csv",
+    ):
         assert (out / f).is_file(), f
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["seed"] == 3 and meta["replications"] == 2 and len(meta["scenario_sha256"]) == 64
     kpis = pd.read_csv(out / "kpis.csv", index_col="kpi")
     assert 0 < kpis.loc["on_time_share", "mean"] <= 1
     assert kpis.loc["on_time_share", "ci95_low"] <= kpis.loc["on_time_share", "mean"]
-    log = pd.read_parquet(out / "case_log")           # one partition per replication
+    log = pd.read_parquet(out / "case_log")  # one partition per replication
     assert sorted(log["replication"].astype(int).unique()) == [0, 1]
     from sim.caselog import CASE_LOG_COLUMNS
+
     assert set(log.columns) - {"replication"} == set(CASE_LOG_COLUMNS)
     schema = pd.read_csv(out / "case_log_schema.csv")
     assert list(schema.column) == list(CASE_LOG_COLUMNS)
-    assert {"case_id", "channel", "category", "community", "grid", "arrival_hours", "grid_start_hours",
-            "street_end_hours", "deadline_hours", "on_time", "reopened"} <= set(log.columns)
+    assert {
+        "case_id",
+        "channel",
+        "category",
+        "community",
+        "grid",
+        "arrival_hours",
+        "grid_start_hours",
+        "street_end_hours",
+        "deadline_hours",
+        "on_time",
+        "reopened",
+    } <= set(log.columns)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     # same seed, same numbers
     out2 = tmp_path / "run2"
-    assert main(["simulate", str(SCENARIOS / "tiny"), "--reps", "2", "--days", "60", "--seed", "3",
-                 "--processes", "2", "--out", str(out2)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(SCENARIOS / "tiny"),
+                "--reps",
+                "2",
+                "--days",
+                "60",
+                "--seed",
+                "3",
+                "--processes",
+                "2",
+                "--out",
+                str(out2),
+            ]
+        )
+        == 0
+    )
     pd.testing.assert_frame_equal(pd.read_csv(out / "kpis.csv"), pd.read_csv(out2 / "kpis.csv"))
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["--reps", "0"], "must be >= 1"),
-    (["--days", "3"], "--days must be > the scenario's calendar.warmup_days"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["--reps", "0"], "must be >= 1"),
+        (["--days", "3"], "--days must be > the scenario's calendar.warmup_days"),
+    ],
+)
 def test_simulate_bad_arguments(argv, words, tmp_path, capsys):
     from gridplan.cli import main
+
     assert main(["simulate", str(SCENARIOS / "tiny"), "--out", str(tmp_path / "x"), *argv]) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
@@ -233,8 +311,11 @@ def test_simulate_bad_arguments(argv, words, tmp_path, capsys):
 def test_simpy_internals_the_engine_relies_on():
     """The engine hands SimPy bare events: what Environment.step reads must still be there (pinned 4.1.x)."""
     import inspect
+
     import simpy
+
     from sim.engine import _Ev
+
     major, minor = (int(x) for x in simpy.__version__.split(".")[:2])
     assert (major, minor) == (4, 1)
     src = inspect.getsource(simpy.Environment.step)
@@ -252,22 +333,35 @@ def test_three_level_network_matches_its_product_form(tmp_path):
     -> half of those to the street office M/M/8 (load 6). Departures of an M/M/c queue are Poisson (Burke),
     so each level's mean time there is Erlang C's: C(c, a) / (c mu - lambda) + 1 / mu."""
     import shutil
-    from solvers.queueing import erlang_c
+
     from scenario.staffing import split_desk, staff_time
+    from solvers.queueing import erlang_c
     from tests.conftest import edit
+
     d = tmp_path / "net"
     shutil.copytree(SCENARIOS / "erlang_c", d)
     y = d / "scenario.yaml"
-    edit(y, "      deadline_working_hours: 1\n", "      deadline_working_hours: 1\n      escalate_to_community: 0.3\n"
-         "      escalate_to_street: 0.5\n")
-    edit(y, "community_service: {kind: exponential, mean_hours: 0.05}", "community_service: {kind: exponential, mean_hours: 0.1}")
-    edit(y, "street_service: {kind: exponential, mean_hours: 0.05}", "street_service: {kind: exponential, mean_hours: 0.2}")
+    edit(
+        y,
+        "      deadline_working_hours: 1\n",
+        "      deadline_working_hours: 1\n      escalate_to_community: 0.3\n      escalate_to_street: 0.5\n",
+    )
+    edit(
+        y,
+        "community_service: {kind: exponential, mean_hours: 0.05}",
+        "community_service: {kind: exponential, mean_hours: 0.1}",
+    )
+    edit(
+        y,
+        "street_service: {kind: exponential, mean_hours: 0.05}",
+        "street_service: {kind: exponential, mean_hours: 0.2}",
+    )
     edit(d / "baseline_allocation.csv", "community,Q,14,", "community,Q,22,")
     edit(d / "baseline_allocation.csv", "street,S,,,,,1,0", "street,S,,,,,8,0")
     s = load_scenario(d)
     desk, grid = split_desk(staff_time(s), s.baseline.workers)
     assert (int(grid[0]), int(desk[0])) == (14, 8)
-    levels = [(0, 200.0, 20.0, 14), (1, 60.0, 10.0, 8), (2, 30.0, 5.0, 8)]   # stage, lambda, mu, servers
+    levels = [(0, 200.0, 20.0, 14), (1, 60.0, 10.0, 8), (2, 30.0, 5.0, 8)]  # stage, lambda, mu, servers
     got = {k: [] for k, *_ in levels}
     for q in np.random.SeedSequence(77).spawn(8):
         cases = draw_cases(s, 12, q)
@@ -287,14 +381,22 @@ def test_three_level_network_matches_its_product_form(tmp_path):
 def test_waiting_kpis_reproduce_erlang_c(tmp_path):
     """The per-level waiting KPIs on the M/M/14 case: P(wait) 0.1741, mean wait 7.84 s, 88.8% within 20 s."""
     import shutil
+
     from tests.conftest import edit
+
     shutil.copytree(SCENARIOS / "erlang_c", tmp_path / "q")
-    edit(tmp_path / "q" / "scenario.yaml", "volunteers: {registered: 0}",
-         "volunteers: {registered: 0}\ntargets: {wait_threshold_working_hours: 0.005555555555555556}")
+    edit(
+        tmp_path / "q" / "scenario.yaml",
+        "volunteers: {registered: 0}",
+        "volunteers: {registered: 0}\ntargets: {wait_threshold_working_hours: 0.005555555555555556}",
+    )
     s = load_scenario(tmp_path / "q")
     runs = run_replications(s, s.baseline, 8, days=20, seed=2024, processes=2)
     summary = runs.summary()
-    for kpi, theory in (("wait_probability_grid", 0.1741), ("wait_mean_hours_grid", 7.84 / 3600),
-                        ("served_within_threshold_share_grid", 0.888)):
+    for kpi, theory in (
+        ("wait_probability_grid", 0.1741),
+        ("wait_mean_hours_grid", 7.84 / 3600),
+        ("served_within_threshold_share_grid", 0.888),
+    ):
         m, lo, hi = summary.loc[kpi]
         assert lo <= theory <= hi, (kpi, m, lo, hi, theory)

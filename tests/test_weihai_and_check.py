@@ -16,8 +16,18 @@ from solvers.policy import check_policy
 from tests.conftest import SCENARIOS, edit
 
 # Figures of the source document (../shared/domain.md).
-SOURCE = dict(districts=4, development_zones=3, streets=24, communities=340, workers=3529,
-              street_staff=433, mobile=400, grids=1896, city_subsidy_yuan=56_310_000, per_10k=22.6)
+SOURCE = dict(
+    districts=4,
+    development_zones=3,
+    streets=24,
+    communities=340,
+    workers=3529,
+    street_staff=433,
+    mobile=400,
+    grids=1896,
+    city_subsidy_yuan=56_310_000,
+    per_10k=22.6,
+)
 
 
 def test_weihai_totals_equal_source(weihai):
@@ -43,6 +53,7 @@ def test_weihai_totals_equal_source(weihai):
 def test_weihai_generator_reproduces_committed_tables(tmp_path):
     """The per-community split is exactly what the committed, seeded script makes."""
     import shutil
+
     d = tmp_path / "weihai"
     shutil.copytree(SCENARIOS / "weihai", d)
     subprocess.run([sys.executable, str(d / "generate.py")], check=True, capture_output=True)
@@ -104,7 +115,11 @@ def test_scope_changes_rounding(tiny_copy):
 
 
 def test_switched_off_rule_is_not_checked(tiny_copy):
-    edit(tiny_copy / "scenario.yaml", "minimum: 300000, scope: community}", "minimum: 300000, scope: community, active: false}")
+    edit(
+        tiny_copy / "scenario.yaml",
+        "minimum: 300000, scope: community}",
+        "minimum: 300000, scope: community, active: false}",
+    )
     s = load_scenario(tiny_copy)
     assert "service_fund" not in set(check_policy(s, s.baseline).rows.rule)
 
@@ -113,16 +128,22 @@ def test_short_allocation_fails(tiny, tmp_path, capsys):
     short = tmp_path / "short.csv"
     short.write_text(
         "level,id,workers,secretary_assistants,work_fund_yuan,service_fund_yuan,street_office_staff,mobile_grid_workers\n"
-        "community,A,8,1,72000,300000,,\n"       # one worker short of 9
-        "community,B,6,0,43200,300000,,\n"       # no secretary assistant
-        "community,C,4,1,28000,250000,,\n"       # funds short
-        "street,S1,,,,,5,2\n")                   # one street staff short
+        "community,A,8,1,72000,300000,,\n"  # one worker short of 9
+        "community,B,6,0,43200,300000,,\n"  # no secretary assistant
+        "community,C,4,1,28000,250000,,\n"  # funds short
+        "street,S1,,,,,5,2\n"
+    )  # one street staff short
     out = tmp_path / "res" / "check.csv"
     assert main(["check", str(SCENARIOS / "tiny"), "--allocation", str(short), "--out", str(out)]) == 1
     rows = pd.read_csv(out)
     failed = set(map(tuple, rows.loc[~rows.passed, ["rule", "unit"]].values))
-    assert failed == {("workers_per_10k", "A"), ("secretary_assistants", "B"), ("work_fund", "C"),
-                      ("service_fund", "C"), ("street_office_staff", "S1")}
+    assert failed == {
+        ("workers_per_10k", "A"),
+        ("secretary_assistants", "B"),
+        ("work_fund", "C"),
+        ("service_fund", "C"),
+        ("street_office_staff", "S1"),
+    }
     slack = rows.set_index(["rule", "unit"]).loc[("work_fund", "C"), "slack"]
     assert slack == pytest.approx(-800)
     assert "FAIL" in capsys.readouterr().out
@@ -155,6 +176,7 @@ def test_validate_prints_summary(capsys):
 def test_budget_slack_within_rounding_prints_zero(weihai):
     """The city pays 2.5 x 340 posts at 66,247.06 yuan: 56,310,000.15 against a budget of 56,310,000."""
     from solvers.policy import check_policy
+
     rows = check_policy(weihai, weihai.baseline).rows.set_index("rule")
     city = rows.loc["budget_city"]
     assert city.actual == pytest.approx(56_310_000.15, abs=0.01) and city.slack == 0.0 and city.passed

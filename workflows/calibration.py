@@ -7,14 +7,14 @@ replications; figures the model cannot express say why.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from scenario.load import Scenario, load_scenario
 from scenario.spec import CalibrationSpec
 from sim.replications import Replications, confidence_interval, kpi_range, run_replications
-from scenario.load import Scenario, load_scenario
 
 __all__ = ["calibration_table", "kpi_values", "static_figures", "shown"]
 
@@ -35,16 +35,23 @@ def _verdict(item: CalibrationSpec, m: float, lo: float, hi: float) -> str:
         return "reproduced" if (hi if not np.isnan(hi) else m) >= item.target else "NOT reproduced"
     if item.rule == "about":
         tol = item.tolerance * abs(item.target)
-        inside = (lo if not np.isnan(lo) else m) <= item.target + tol and (hi if not np.isnan(hi) else m) >= \
-            item.target - tol
+        inside = (lo if not np.isnan(lo) else m) <= item.target + tol and (
+            hi if not np.isnan(hi) else m
+        ) >= item.target - tol
         return "reproduced" if inside else "NOT reproduced"
     return ""
 
 
-def calibration_table(scenario: Scenario, baseline_runs: Replications | None, reps: int, days: int | None,
-                      seed: int, processes: int | None,
-                      progress: Callable[[str], None] | None = None,
-                      static: dict[str, float] | None = None) -> pd.DataFrame:
+def calibration_table(
+    scenario: Scenario,
+    baseline_runs: Replications | None,
+    reps: int,
+    days: int | None,
+    seed: int,
+    processes: int | None,
+    progress: Callable[[str], None] | None = None,
+    static: dict[str, float] | None = None,
+) -> pd.DataFrame:
     """One row per calibration figure: source value, model value, interval, verdict, note.
 
     ``static``: model values of inputs (e.g. ``workers_per_10k``) computed without simulation.
@@ -65,8 +72,9 @@ def calibration_table(scenario: Scenario, baseline_runs: Replications | None, re
                     if progress:
                         progress(f"calibration: simulating {item.variant}")
                     v = load_scenario(scenario.path.parent / item.variant)
-                    variant_runs[item.variant] = run_replications(v, v.baseline, reps, days=days, seed=seed,
-                                                                  processes=processes)
+                    variant_runs[item.variant] = run_replications(
+                        v, v.baseline, reps, days=days, seed=seed, processes=processes
+                    )
                 runs = variant_runs[item.variant]
             if runs is None:
                 runs = run_replications(scenario, scenario.baseline, reps, days=days, seed=seed, processes=processes)
@@ -74,11 +82,21 @@ def calibration_table(scenario: Scenario, baseline_runs: Replications | None, re
             name = item.kpi.rsplit(":", 1)[-1]
             m, lo, hi = confidence_interval(kpi_values(runs, item.kpi), bounds=kpi_range(name))
             verdict = _verdict(item, m, lo, hi)
-        rows.append({"figure": item.figure, "source": item.source_value, "model": m, "ci95_low": lo,
-                     "ci95_high": hi, "verdict": verdict, "scenario": item.variant or "this scenario",
-                     "note": item.note})
-    return pd.DataFrame(rows, columns=["figure", "source", "model", "ci95_low", "ci95_high", "verdict", "scenario",
-                                       "note"])
+        rows.append(
+            {
+                "figure": item.figure,
+                "source": item.source_value,
+                "model": m,
+                "ci95_low": lo,
+                "ci95_high": hi,
+                "verdict": verdict,
+                "scenario": item.variant or "this scenario",
+                "note": item.note,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["figure", "source", "model", "ci95_low", "ci95_high", "verdict", "scenario", "note"]
+    )
 
 
 def shown(value: float) -> str:
@@ -94,6 +112,7 @@ def static_figures(scenario: Scenario) -> dict[str, float]:
     """Model values of the figures that are inputs of the baseline (no simulation needed)."""
     from scenario.staffing import staff_time
     from solvers.costs import funder_costs
+
     b = scenario.baseline
     st = staff_time(scenario)
     out = {
@@ -108,7 +127,9 @@ def static_figures(scenario: Scenario) -> dict[str, float]:
     }
     if scenario.spec.duties is not None:
         out["planned_utilisation_community"] = float(
-            st.planned_community.sum() / (st.available_per_person("community") * b.workers.sum()))
+            st.planned_community.sum() / (st.available_per_person("community") * b.workers.sum())
+        )
         out["planned_utilisation_street"] = float(
-            st.planned_street.sum() / (st.available_per_person("street") * b.street_office_staff.sum()))
+            st.planned_street.sum() / (st.available_per_person("street") * b.street_office_staff.sum())
+        )
     return out

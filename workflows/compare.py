@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from scenario.allocation import Allocation
-from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from scenario.load import Scenario
+from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from solvers.policy import check_policy
 
 __all__ = ["Comparison", "compare_allocations", "CITY_KPIS", "GROUP_KPIS"]
 
-CITY_KPIS = ["on_time_share", "overdue_cases", "resolution_p90_hours", "duty_coverage", "duty_coverage_grid",
-             "duty_coverage_desk", "duty_coverage_street", "duty_coverage_min_community", "satisfaction_share",
-             "resolution_mean_hours", "utilisation_grid", "utilisation_desk", "utilisation_street"]
+CITY_KPIS = [
+    "on_time_share",
+    "overdue_cases",
+    "resolution_p90_hours",
+    "duty_coverage",
+    "duty_coverage_grid",
+    "duty_coverage_desk",
+    "duty_coverage_street",
+    "duty_coverage_min_community",
+    "satisfaction_share",
+    "resolution_mean_hours",
+    "utilisation_grid",
+    "utilisation_desk",
+    "utilisation_street",
+]
 GROUP_KPIS = ["on_time_share", "resolution_p90_hours", "overdue_cases"]
 
 
@@ -28,8 +40,8 @@ class Comparison:
     labels: list[str]
     allocations: list[Allocation]
     runs: list[Replications]
-    city: pd.DataFrame        # kpi, allocation, mean, ci95_low, ci95_high, diff, diff_low, diff_high, significant
-    static: pd.DataFrame      # allocation: costs, workers per 10k, policy violations
+    city: pd.DataFrame  # kpi, allocation, mean, ci95_low, ci95_high, diff, diff_low, diff_high, significant
+    static: pd.DataFrame  # allocation: costs, workers per 10k, policy violations
     groups: dict[str, pd.DataFrame]
 
 
@@ -39,13 +51,31 @@ def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, bool]:
     return d, lo, hi, sig
 
 
-def compare_allocations(scenario: Scenario, allocations: list[tuple[str, Allocation]], reps: int,
-                        days: int | None = None, seed: int | None = None, processes: int | None = None,
-                        progress: Callable[[int], None] | None = None, keep_first_log: bool = False) -> Comparison:
+def compare_allocations(
+    scenario: Scenario,
+    allocations: list[tuple[str, Allocation]],
+    reps: int,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    keep_first_log: bool = False,
+) -> Comparison:
     """Simulate every allocation on the same replications (same seed: common random numbers)."""
     labels = [l for l, _ in allocations]
-    runs = [run_replications(scenario, a, reps, days=days, seed=seed, processes=processes,
-                             keep_first_log=keep_first_log, progress=progress) for _, a in allocations]
+    runs = [
+        run_replications(
+            scenario,
+            a,
+            reps,
+            days=days,
+            seed=seed,
+            processes=processes,
+            keep_first_log=keep_first_log,
+            progress=progress,
+        )
+        for _, a in allocations
+    ]
     ref = runs[0]
     rows = []
     for k in CITY_KPIS:
@@ -53,23 +83,41 @@ def compare_allocations(scenario: Scenario, allocations: list[tuple[str, Allocat
             m, lo, hi = confidence_interval(run.per_rep[k].to_numpy(), bounds=kpi_range(k))
             d, dlo, dhi, sig = _paired(ref.per_rep[k].to_numpy(), run.per_rep[k].to_numpy())
             rows.append((k, label, m, lo, hi, d, dlo, dhi, sig))
-    city = pd.DataFrame(rows, columns=["kpi", "allocation", "mean", "ci95_low", "ci95_high", "diff_vs_first",
-                                       "diff_ci95_low", "diff_ci95_high", "significant"])
+    city = pd.DataFrame(
+        rows,
+        columns=[
+            "kpi",
+            "allocation",
+            "mean",
+            "ci95_low",
+            "ci95_high",
+            "diff_vs_first",
+            "diff_ci95_low",
+            "diff_ci95_high",
+            "significant",
+        ],
+    )
     static_rows = []
     res10k = scenario.urban_residents.sum() / 10_000
     for label, (_, a) in zip(labels, allocations):
         p = check_policy(scenario, a)
-        static_rows.append({"allocation": label, "workers": a.total_workers, "workers_per_10k": a.total_workers / res10k,
-                            "secretary_assistants": int(a.secretary_assistants.sum()),
-                            "street_office_staff": int(a.street_office_staff.sum()),
-                            "mobile_grid_workers": int(a.mobile_grid_workers.sum()),
-                            "work_fund_yuan": float(a.work_fund_yuan.sum()),
-                            "service_fund_yuan": float(a.service_fund_yuan.sum()),
-                            "cost_city_yuan": p.costs.city_yuan,
-                            "cost_districts_yuan": sum(p.costs.district_yuan.values()),
-                            "cost_total_yuan": p.costs.total_yuan,
-                            "policy_violations": int((~p.rows.passed).sum()),
-                            "rows_from_baseline": len(a.filled_from_baseline)})
+        static_rows.append(
+            {
+                "allocation": label,
+                "workers": a.total_workers,
+                "workers_per_10k": a.total_workers / res10k,
+                "secretary_assistants": int(a.secretary_assistants.sum()),
+                "street_office_staff": int(a.street_office_staff.sum()),
+                "mobile_grid_workers": int(a.mobile_grid_workers.sum()),
+                "work_fund_yuan": float(a.work_fund_yuan.sum()),
+                "service_fund_yuan": float(a.service_fund_yuan.sum()),
+                "cost_city_yuan": p.costs.city_yuan,
+                "cost_districts_yuan": sum(p.costs.district_yuan.values()),
+                "cost_total_yuan": p.costs.total_yuan,
+                "policy_violations": int((~p.rows.passed).sum()),
+                "rows_from_baseline": len(a.filled_from_baseline),
+            }
+        )
     static = pd.DataFrame(static_rows)
     groups = {}
     for g in ("district", "street"):
@@ -84,6 +132,8 @@ def compare_allocations(scenario: Scenario, allocations: list[tuple[str, Allocat
                     m = float(np.nanmean(b_.loc[unit].to_numpy()))
                     d, dlo, dhi, sig = _paired(a_.loc[unit].to_numpy(), b_.loc[unit].to_numpy())
                     out.append((unit, k, label, m, d, dlo, dhi, sig))
-        groups[g] = pd.DataFrame(out, columns=[g, "kpi", "allocation", "mean", "diff_vs_first", "diff_ci95_low",
-                                               "diff_ci95_high", "significant"])
+        groups[g] = pd.DataFrame(
+            out,
+            columns=[g, "kpi", "allocation", "mean", "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"],
+        )
     return Comparison(labels, [a for _, a in allocations], runs, city, static, groups)

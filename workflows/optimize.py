@@ -24,14 +24,14 @@ become tuning data and a new seed validates, up to ``validation_rounds``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from scenario.load import Scenario
+from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from solvers.allocator import AllocationResult, allocate
 from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError
@@ -46,16 +46,17 @@ VALIDATION_SEED_OFFSET = 1_000_003
 @dataclass
 class OptimizationResult:
     result: AllocationResult
-    iterations: pd.DataFrame          # iteration, phase, seed, cost, workers, misses, simulated KPIs
+    iterations: pd.DataFrame  # iteration, phase, seed, cost, workers, misses, simulated KPIs
     stop_reason: str
-    validation: Replications          # fresh replications
-    validation_missing: list[str]     # units missing a target on the fresh replications
+    validation: Replications  # fresh replications
+    validation_missing: list[str]  # units missing a target on the fresh replications
     curves: Curves
-    prediction: pd.DataFrame          # per community: predicted vs simulated (fresh replications)
+    prediction: pd.DataFrame  # per community: predicted vs simulated (fresh replications)
 
 
-def unit_misses(per_rep: pd.DataFrame, ids: tuple[str, ...], column: str,
-                target: float) -> tuple[np.ndarray, np.ndarray]:
+def unit_misses(
+    per_rep: pd.DataFrame, ids: tuple[str, ...], column: str, target: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Units whose simulated ``column`` is below ``target`` with 95% confidence, and their means."""
     means = np.full(len(ids), np.nan)
     miss = np.zeros(len(ids), bool)
@@ -73,16 +74,19 @@ def unit_misses(per_rep: pd.DataFrame, ids: tuple[str, ...], column: str,
 def prediction_error(scenario: Scenario, res: AllocationResult, sims: Replications) -> pd.DataFrame:
     """Per community: the allocator's predicted on-time share and duty coverage against the simulation."""
     from solvers.allocator import predicted_coverage
+
     per = sims.group("community").reindex(list(scenario.community_ids))
     cov_c, _, _ = predicted_coverage(scenario, res.allocation)
-    return pd.DataFrame({
-        "community": list(scenario.community_ids),
-        "workers": res.allocation.workers,
-        "on_time_predicted": res.curves.evaluate(res.allocation.workers),
-        "on_time_simulated": per["on_time_share"].to_numpy(),
-        "duty_coverage_predicted": cov_c,
-        "duty_coverage_simulated": per["duty_coverage"].to_numpy() if "duty_coverage" in per else np.nan,
-    })
+    return pd.DataFrame(
+        {
+            "community": list(scenario.community_ids),
+            "workers": res.allocation.workers,
+            "on_time_predicted": res.curves.evaluate(res.allocation.workers),
+            "on_time_simulated": per["on_time_share"].to_numpy(),
+            "duty_coverage_predicted": cov_c,
+            "duty_coverage_simulated": per["duty_coverage"].to_numpy() if "duty_coverage" in per else np.nan,
+        }
+    )
 
 
 @dataclass
@@ -100,7 +104,7 @@ class _Loop:
     curves: Curves = field(init=False)
     res: AllocationResult = field(init=False)
     rows: list[dict] = field(default_factory=list)
-    last_share: dict[int, float] = field(default_factory=dict)   # community -> on-time share when last cut
+    last_share: dict[int, float] = field(default_factory=dict)  # community -> on-time share when last cut
     stuck: set[int] = field(default_factory=set)
     min_workers: np.ndarray = field(init=False)
     min_street: np.ndarray = field(init=False)
@@ -116,8 +120,15 @@ class _Loop:
             self.progress(text)
 
     def simulate(self, seed: int) -> Replications:
-        return run_replications(self.scenario, self.res.allocation, self.reps, days=self.days, seed=seed,
-                                processes=self.processes, progress=self.tick)
+        return run_replications(
+            self.scenario,
+            self.res.allocation,
+            self.reps,
+            days=self.days,
+            seed=seed,
+            processes=self.processes,
+            progress=self.tick,
+        )
 
     def misses(self, sims: Replications) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(on-time misses, coverage misses per community, coverage misses per street, on-time means)."""
@@ -137,15 +148,22 @@ class _Loop:
 
     def record(self, it: int, phase: str, seed: int, sims: Replications, late, cov_c, cov_s) -> None:
         k = sims.per_rep
-        self.rows.append({
-            "iteration": it, "phase": phase, "seed": seed, "cost_total_yuan": self.res.costs.total_yuan,
-            "workers": self.res.allocation.total_workers,
-            "street_office_staff": int(self.res.allocation.street_office_staff.sum()),
-            "communities_missing_on_time": int(late.sum()), "communities_missing_coverage": int(cov_c.sum()),
-            "street_offices_missing_coverage": int(cov_s.sum()),
-            "on_time_share": float(k["on_time_share"].mean()),
-            "duty_coverage": float(k["duty_coverage"].mean()) if "duty_coverage" in k else np.nan,
-            "curves": self.curves.source})
+        self.rows.append(
+            {
+                "iteration": it,
+                "phase": phase,
+                "seed": seed,
+                "cost_total_yuan": self.res.costs.total_yuan,
+                "workers": self.res.allocation.total_workers,
+                "street_office_staff": int(self.res.allocation.street_office_staff.sum()),
+                "communities_missing_on_time": int(late.sum()),
+                "communities_missing_coverage": int(cov_c.sum()),
+                "street_offices_missing_coverage": int(cov_s.sum()),
+                "on_time_share": float(k["on_time_share"].mean()),
+                "duty_coverage": float(k["duty_coverage"].mean()) if "duty_coverage" in k else np.nan,
+                "curves": self.curves.source,
+            }
+        )
 
     def correct(self, sims: Replications, late, cov_c, cov_s, share) -> str | None:
         """Refit the curves, cut where coverage misses, allocate again; the stop reason if a budget binds."""
@@ -153,15 +171,18 @@ class _Loop:
         n_reps = sims.group_per_rep("community").groupby(level=0)["on_time_share"].count()
         reliable = n_reps.reindex(list(self.scenario.community_ids)).fillna(0).to_numpy() > 0
         self.last_share.update({int(c): float(share[c]) for c in np.flatnonzero(late)})
-        self.curves = self.curves.refit(a.workers, share, reliable & ~np.isin(
-            np.arange(len(share)), list(self.stuck)))
+        self.curves = self.curves.refit(a.workers, share, reliable & ~np.isin(np.arange(len(share)), list(self.stuck)))
         # a corrected curve that no staffing lifts to the target: its late cases come from elsewhere
         target = self.scenario.spec.targets.on_time_share_min
         self.stuck |= {int(c) for c in np.flatnonzero(self.curves.share.max(axis=1) < target - 1e-12)}
         self.min_workers = np.where(cov_c, np.maximum(self.min_workers, a.workers + 1), self.min_workers)
         self.min_street = np.where(cov_s, np.maximum(self.min_street, a.street_office_staff + 1), self.min_street)
-        opts = replace(self.opts, min_workers=tuple(self.min_workers), min_street_staff=tuple(self.min_street),
-                       target_exempt=tuple(sorted(self.stuck)))
+        opts = replace(
+            self.opts,
+            min_workers=tuple(self.min_workers),
+            min_street_staff=tuple(self.min_street),
+            target_exempt=tuple(sorted(self.stuck)),
+        )
         try:
             self.res = allocate(self.scenario, opts, curves=self.curves, solver=self.solver)
         except InfeasibleError as exc:
@@ -169,11 +190,19 @@ class _Loop:
         return None
 
 
-def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: int = 5, days: int | None = None,
-             seed: int | None = None, processes: int | None = None, max_iterations: int = 8,
-             validation_rounds: int = 3, solver: str = "auto",
-             progress: Callable[[str], None] | None = None,
-             tick: Callable[[int], None] | None = None) -> OptimizationResult:
+def optimize(
+    scenario: Scenario,
+    opts: AllocationOptions | None = None,
+    reps: int = 5,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+    max_iterations: int = 8,
+    validation_rounds: int = 3,
+    solver: str = "auto",
+    progress: Callable[[str], None] | None = None,
+    tick: Callable[[int], None] | None = None,
+) -> OptimizationResult:
     """Run the loop, then validate on fresh replications (see the module docstring).
 
     ``progress`` receives a line per iteration; ``tick`` is called with 1 per finished replication.
@@ -192,17 +221,27 @@ def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: in
             sims = loop.simulate(tune_seed)
             late, cov_c, cov_s, share = loop.misses(sims)
             loop.record(it, "tune", tune_seed, sims, late, cov_c, cov_s)
-            loop.say(f"iteration {it}: cost {loop.res.costs.total_yuan / 1e6:,.2f} M yuan, workers "
-                     f"{loop.res.allocation.total_workers:,}; missing on-time {int(late.sum())}, "
-                     f"missing duty coverage {int(cov_c.sum())} communities + {int(cov_s.sum())} street offices")
+            loop.say(
+                f"iteration {it}: cost {loop.res.costs.total_yuan / 1e6:,.2f} M yuan, workers "
+                f"{loop.res.allocation.total_workers:,}; missing on-time {int(late.sum())}, "
+                f"missing duty coverage {int(cov_c.sum())} communities + {int(cov_s.sum())} street offices"
+            )
             if not (late.any() or cov_c.any() or cov_s.any()):
-                stop = (f"every community meets the {t.on_time_share_min:.0%} on-time target"
-                        + (f" and every unit the {t.duty_coverage_min:.0%} duty-coverage target"
-                           if scenario.spec.duties is not None else "") + " in simulation")
+                stop = (
+                    f"every community meets the {t.on_time_share_min:.0%} on-time target"
+                    + (
+                        f" and every unit the {t.duty_coverage_min:.0%} duty-coverage target"
+                        if scenario.spec.duties is not None
+                        else ""
+                    )
+                    + " in simulation"
+                )
                 if loop.stuck:
-                    stop += (f"; no staffing lifts the on-time share of "
-                             f"{', '.join(scenario.community_ids[c] for c in sorted(loop.stuck))} (their late cases "
-                             f"come from escalation levels, not from grid staffing)")
+                    stop += (
+                        f"; no staffing lifts the on-time share of "
+                        f"{', '.join(scenario.community_ids[c] for c in sorted(loop.stuck))} (their late cases "
+                        f"come from escalation levels, not from grid staffing)"
+                    )
                 break
             binds = loop.correct(sims, late, cov_c, cov_s, share)
             if binds:
@@ -212,8 +251,9 @@ def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: in
         validation = loop.simulate(val_seed)
         vlate, vcov_c, vcov_s, vshare = loop.misses(validation)
         loop.record(it, "validate", val_seed, validation, vlate, vcov_c, vcov_s)
-        vmiss_ids = ([scenario.community_ids[i] for i in np.flatnonzero(vlate | vcov_c)]
-                     + [scenario.street_ids[i] for i in np.flatnonzero(vcov_s)])
+        vmiss_ids = [scenario.community_ids[i] for i in np.flatnonzero(vlate | vcov_c)] + [
+            scenario.street_ids[i] for i in np.flatnonzero(vcov_s)
+        ]
         loop.say(f"validation on fresh replications (seed {val_seed}): units missing a target {len(vmiss_ids)}")
         if not vmiss_ids or budget_binds or it >= max_iterations or rnd == validation_rounds:
             break
@@ -223,5 +263,12 @@ def optimize(scenario: Scenario, opts: AllocationOptions | None = None, reps: in
             break
         tune_seed = val_seed
     assert validation is not None
-    return OptimizationResult(loop.res, pd.DataFrame(loop.rows), stop, validation, vmiss_ids, loop.curves,
-                              prediction_error(scenario, loop.res, validation))
+    return OptimizationResult(
+        loop.res,
+        pd.DataFrame(loop.rows),
+        stop,
+        validation,
+        vmiss_ids,
+        loop.curves,
+        prediction_error(scenario, loop.res, validation),
+    )

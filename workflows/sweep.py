@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from sim.replications import confidence_interval, kpi_range, map_tasks, run_replications
 from scenario.load import Scenario
+from sim.replications import confidence_interval, kpi_range, map_tasks, run_replications
 from solvers.allocator import allocate
 from solvers.errors import InfeasibleError
 from solvers.lpmodel import AllocationOptions
@@ -38,19 +38,32 @@ def _point(args: tuple) -> dict:
         row.update(feasible=False, note=str(exc))
         return row
     sims = run_replications(scenario, res.allocation, reps, days=days, seed=seed, processes=1)
-    row.update(feasible=True, note="", cost_total_yuan=res.costs.total_yuan, workers=res.allocation.total_workers,
-               street_office_staff=int(res.allocation.street_office_staff.sum()),
-               on_time_share_predicted=res.expected_on_time_share,
-               duty_coverage_predicted=res.expected_duty_coverage)
+    row.update(
+        feasible=True,
+        note="",
+        cost_total_yuan=res.costs.total_yuan,
+        workers=res.allocation.total_workers,
+        street_office_staff=int(res.allocation.street_office_staff.sum()),
+        on_time_share_predicted=res.expected_on_time_share,
+        duty_coverage_predicted=res.expected_duty_coverage,
+    )
     for k in ("on_time_share", "duty_coverage", "overdue_cases"):
         m, lo, hi = confidence_interval(sims.per_rep[k].to_numpy(), bounds=kpi_range(k))
         row.update({k: m, f"{k}_ci95_low": lo, f"{k}_ci95_high": hi})
     return row
 
 
-def sweep(scenario: Scenario, budgets: list[float], reps: int = 3, days: int | None = None, seed: int | None = None,
-          processes: int | None = None, solver: str = "auto", opts: AllocationOptions | None = None,
-          progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+def sweep(
+    scenario: Scenario,
+    budgets: list[float],
+    reps: int = 3,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+    solver: str = "auto",
+    opts: AllocationOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
     """One max-service allocation per budget, each simulated on the same replications; points in parallel.
 
     Each row holds the allocator's prediction (on-time share from the curves, duty coverage from the
