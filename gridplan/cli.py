@@ -114,6 +114,7 @@ def _budget_range(text: str) -> list[float]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command (options are checked here, before any computing)."""
     from gridplan import __version__
 
     p = _Parser(prog="gridplan", description=__doc__.splitlines()[0] if __doc__ else None)

@@ -18,6 +18,7 @@ __all__ = ["validate", "check", "scenario_summary"]
 
 
 def scenario_summary(s: Scenario) -> str:
+    """A one-screen summary of a scenario: structure, baseline, rules, money, demand."""
     spec = s.spec
     res = int(s.urban_residents.sum())
     hh = int(s.households.sum())
@@ -48,8 +49,9 @@ def scenario_summary(s: Scenario) -> str:
         "Money",
         f"  mean worker cost {yuan(s.mean_worker_cost_yuan)} a year; city pays "
         f"{spec.funding.city_paid_workers_per_community} workers per community",
-        f"  budgets: city {yuan(spec.funding.city_budget_yuan) if spec.funding.city_budget_yuan is not None else 'none'}"
-        f", districts {yuan(sum(d.budget_yuan or 0 for d in spec.districts))}",
+        "  budgets: city "
+        + (yuan(spec.funding.city_budget_yuan) if spec.funding.city_budget_yuan is not None else "none")
+        + f", districts {yuan(sum(d.budget_yuan or 0 for d in spec.districts))}",
         "Demand",
         f"  {daily:,.0f} cases a day (~{daily * 365:,.0f} a year) from {len(spec.demand.channels)} channels, "
         f"{len(spec.demand.categories)} categories, {len(spec.demand.surges)} surge(s)",
@@ -83,6 +85,7 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> int:
+    """``gridplan validate``: load the scenario and print its summary."""
     s = load_scenario(args.scenario)
     print(scenario_summary(s))
     print("valid")
@@ -93,6 +96,7 @@ CHECK_HEADER = "rule,scope,unit,bound,limit,actual,slack,passed"  # first line o
 
 
 def check(args: argparse.Namespace) -> int:
+    """``gridplan check``: every rule and budget against an allocation; exit 1 if any fails."""
     from gridplan.results import check_out_file
 
     s = load_scenario(args.scenario)

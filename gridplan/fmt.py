@@ -13,6 +13,7 @@ def yuan(x: float) -> str:
 
 
 def number(x: float) -> str:
+    """A number with thousands separators and at most two decimals."""
     x = round(float(x), 2) + 0.0  # also turns -0.0 into 0.0
     if x.is_integer():
         return f"{int(x):,}"

@@ -17,11 +17,13 @@ _QUIET = False
 
 
 def set_quiet(value: bool) -> None:
+    """Silence (or restore) progress output for this process."""
     global _QUIET
     _QUIET = bool(value)
 
 
 def quiet() -> bool:
+    """Whether progress output is silenced."""
     return _QUIET
 
 

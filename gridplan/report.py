@@ -32,6 +32,7 @@ class Plan:
 
 
 def plot_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (the figure is closed)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
@@ -41,10 +42,12 @@ def plot_png(fig) -> bytes:
 
 
 def share(x: float, digits: int = 1) -> str:
+    """A share as a percentage ('–' when missing)."""
     return "–" if x is None or np.isnan(x) else f"{x:.{digits}%}"
 
 
 def money(x: float) -> str:
+    """Yuan with thousands separators, no decimals ('–' when missing)."""
     return "–" if np.isnan(x) else f"{x:,.0f}"
 
 

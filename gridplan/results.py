@@ -25,6 +25,7 @@ __all__ = ["result_folder", "check_out", "metadata", "default_out", "write_json"
 
 
 def default_out(scenario: Scenario, command: str) -> Path:
+    """results/SCENARIO/TIMESTAMP-COMMAND: where a command writes unless --out says otherwise."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("results") / scenario.name / f"{stamp}-{command}"
 
@@ -234,4 +235,5 @@ def metadata(scenario: Scenario, command: str, args: argparse.Namespace | None =
 
 
 def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as indented UTF-8 JSON."""
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

@@ -28,6 +28,7 @@ def hourly_profile(scenario: Scenario, days: int) -> np.ndarray:
 
 
 def surge_days(scenario: Scenario, days: int) -> np.ndarray:
+    """Per day of the horizon: whether a surge episode is on."""
     flag = np.zeros(days, bool)
     for s in scenario.spec.demand.surges:
         flag[s.start_day : s.start_day + s.length_days] = True

@@ -191,6 +191,8 @@ class CalendarSpec(Frozen):
 
 
 class DistrictSpec(Frozen):
+    """A district or development zone and its budget (yuan a year; none: no limit)."""
+
     id: Ident
     name: str
     kind: Literal["district", "development_zone"] = "district"
@@ -198,6 +200,8 @@ class DistrictSpec(Frozen):
 
 
 class StreetSpec(Frozen):
+    """A street and the district it belongs to."""
+
     id: Ident
     name: str
     district: Ident
@@ -217,6 +221,8 @@ class GridClassSpec(Frozen):
 
 
 class RuleKind(str, Enum):
+    """The kinds of policy minimum; each names the unit of its ``minimum``."""
+
     workers_per_10k_residents = "workers_per_10k_residents"
     street_office_staff_per_street = "street_office_staff_per_street"
     secretary_assistants_per_community = "secretary_assistants_per_community"
@@ -225,6 +231,8 @@ class RuleKind(str, Enum):
 
 
 class Scope(str, Enum):
+    """The unit a rule's requirement applies to."""
+
     community = "community"
     street = "street"
     district = "district"
@@ -261,6 +269,8 @@ class RuleSpec(Frozen):
 
 
 class PolicySpec(Frozen):
+    """The policy rules, by id."""
+
     rules: dict[Ident, RuleSpec]
 
 
@@ -315,6 +325,8 @@ class FundingSpec(Frozen):
 
 
 class ChannelSpec(Frozen):
+    """An intake channel and its rate of cases per 10,000 residents a day."""
+
     name: str
     rate_per_10k_per_day: NonNeg
     is_hotline: bool = False
@@ -337,6 +349,8 @@ class CategorySpec(Frozen):
 
 
 class SurgeSpec(Frozen):
+    """A demand surge: demand x ``multiplier`` for ``length_days`` from ``start_day``."""
+
     name: str
     start_day: Annotated[int, Field(ge=0)]
     length_days: Annotated[int, Field(gt=0)]
@@ -544,7 +558,8 @@ class CalibrationSpec(Frozen):
 
 
 _REPLACED = {
-    "routine": "'routine' was replaced by 'duties' (every duty with its driver, hours and source; see the README's duty model)",
+    "routine": "'routine' was replaced by 'duties' (every duty with its driver, hours and source; "
+    "see the README's duty model)",
     "ladder.street_staff_share_on_cases": "'ladder.street_staff_share_on_cases' was removed: the split of street staff "
     "between cases and party work now emerges from 'duties'",
     "ladder.community_desk_staff_per_secretary_assistant": "'ladder.community_desk_staff_per_secretary_assistant' was "

@@ -44,7 +44,8 @@ class CsvTable:
         unknown = [c for c in self.header if c not in known]
         if unknown:
             raise self._error(
-                f"{self.path}: unknown column(s) {', '.join(unknown)}; expected columns {', '.join(list(required) + list(optional))}"
+                f"{self.path}: unknown column(s) {', '.join(unknown)}; "
+                f"expected columns {', '.join(list(required) + list(optional))}"
             )
 
     def has(self, column: str) -> bool:

@@ -52,6 +52,7 @@ def write_case_log(log: pd.DataFrame, folder, replication: int) -> None:
 
 
 def case_log_schema() -> pd.DataFrame:
+    """The case log's columns as a table: column, dtype, unit, meaning."""
     return pd.DataFrame([(k, *v) for k, v in CASE_LOG_COLUMNS.items()], columns=["column", "dtype", "unit", "meaning"])
 
 

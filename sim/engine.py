@@ -355,6 +355,7 @@ class _Model:
 
 
 def reopening_possible(scenario: Scenario) -> bool:
+    """Whether the feedback parameters let any case be reopened."""
     fb = scenario.spec.ladder.feedback
     unsatisfied = fb.unsatisfied_base > 0 or fb.unsatisfied_per_late_day > 0
     reopen = fb.reopen_given_unsatisfied_base > 0 or fb.reopen_given_unsatisfied_per_late_day > 0

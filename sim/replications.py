@@ -56,6 +56,7 @@ GROUPS = ("category", "community", "street", "district")
 
 
 def replication_seeds(seed: int, reps: int) -> list[np.random.SeedSequence]:
+    """Replication r's seed: child r of SeedSequence(seed), the same for every allocation."""
     return np.random.SeedSequence(seed).spawn(reps)
 
 
@@ -314,6 +315,7 @@ def _stop(ex: ProcessPoolExecutor) -> None:
 
 
 def default_processes() -> int:
+    """The cores this process may use."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 

@@ -33,6 +33,7 @@ class FunderCosts:
 
 
 def funder_costs(scenario: Scenario, allocation: Allocation) -> FunderCosts:
+    """Annual cost of an allocation by funder (see the module docstring for who pays what)."""
     pay = scenario.spec.pay
     unit = pay.mean_worker_cost_yuan_per_year
     w = allocation.workers.astype(float)

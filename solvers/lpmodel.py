@@ -231,7 +231,6 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
         ]
     )
     cost_district = np.concatenate([cd, cd, cd, sd, sd])
-    city_fixed = city_posts * unit * n
     if opts.district_budgets:
         budgets = [(i, d.budget_yuan) for i, d in enumerate(spec.districts) if d.budget_yuan is not None]
         if budgets:

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class Status(enum.Enum):
+    """The solver's verdict, mapped explicitly from PuLP's and HiGHS's codes."""
+
     optimal = "optimal"
     infeasible = "infeasible"
     unbounded = "unbounded"
@@ -34,6 +36,8 @@ class Status(enum.Enum):
 
 @dataclass
 class LpSolution:
+    """A solve's status, values, objective, duals and message."""
+
     status: Status
     x: np.ndarray | None
     objective: float | None

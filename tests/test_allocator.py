@@ -54,7 +54,7 @@ def _independent_weihai_min_cost(s) -> float:
     office = np.ceil(np.round(st.planned_street / (st.available_per_person("street") * u), 9))
     w_lo = np.maximum.reduce([np.ceil(np.round(18 * s.urban_residents / 10_000, 9)), np.full(n, 3.0), need, work])
     # variables: w (n), sa (n), wf (n), sf (n), st (S), mb (S)
-    nv = 4 * n + 2 * S
+    # (4 n + 2 S variables)
     c = np.concatenate(
         [
             np.full(n, unit),

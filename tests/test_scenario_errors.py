@@ -170,7 +170,9 @@ def test_extends_cycle(tmp_path):
 def test_scenario_is_immutable(tiny):
     with pytest.raises(ValueError):
         tiny.urban_residents[0] = 1
-    with pytest.raises(Exception):
+    import pydantic
+
+    with pytest.raises(pydantic.ValidationError):
         tiny.spec.seed = 3  # type: ignore[misc]
     with pytest.raises(ValueError):
         tiny.baseline.workers[0] = 0

@@ -45,6 +45,8 @@ VALIDATION_SEED_OFFSET = 1_000_003
 
 @dataclass
 class OptimizationResult:
+    """The optimised allocation, its iterations, validation and predictions against simulation."""
+
     result: AllocationResult
     iterations: pd.DataFrame  # iteration, phase, seed, cost, workers, misses, simulated KPIs
     stop_reason: str
