@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from solvers.names import OBJECTIVES, SOLVER_CHOICES, SOLVER_HELP
 
@@ -44,7 +44,7 @@ MAX_SWEEP_POINTS = 200
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (the usage text is one ``--help`` away)."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # A value such as -5:-1:1 is a (bad) value, not an unknown option: let the type check report it.
         self._negative_number_matcher = re.compile(r"^-\.?\d")
@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
 
-    sp = sub.add_parser(
+    sp: argparse.ArgumentParser = sub.add_parser(
         "schema",
         help="write the scenario format's JSON Schema (for editors)",
         description="write the scenario format's JSON Schema (for editors that validate YAML)",
@@ -281,7 +281,7 @@ class _StopSignals:
             with self.lock:
                 if self.ending:
                     return
-                _thread.interrupt_main(self.signum)
+                _thread.interrupt_main(signal.Signals(self.signum or signal.SIGINT))
 
     def __exit__(self, *exc: object) -> None:
         with self.lock:  # no repeat is on its way once this is set

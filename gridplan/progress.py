@@ -62,11 +62,15 @@ class _Lines:
         print(text, file=sys.stderr, flush=True)
 
 
+def _ignore(n: int = 1) -> None:
+    """Progress that goes nowhere (--quiet)."""
+
+
 @contextlib.contextmanager
 def progress(total: int | None, desc: str, unit: str = "rep") -> Iterator[Callable[[int], None]]:
     """Yield an ``update(n=1)`` callable; see the module docstring for where progress shows."""
     if _QUIET:
-        yield lambda n=1: None
+        yield _ignore
         return
     if sys.stderr.isatty():
         from tqdm import tqdm

@@ -10,6 +10,7 @@ import base64
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,11 @@ def _plots(scenario: Scenario, cmp: Comparison) -> dict[str, bytes]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    styles = [dict(color="#444", lw=2.2), dict(color="#d9480f", lw=1.4, ls="--"), dict(color="#1971c2", lw=1.4, ls=":")]
+    styles: list[dict[str, Any]] = [
+        dict(color="#444", lw=2.2),
+        dict(color="#d9480f", lw=1.4, ls="--"),
+        dict(color="#1971c2", lw=1.4, ls=":"),
+    ]
     out = {}
     fig, ax = plt.subplots(figsize=(7.5, 3.5))
     for (label, run), st in zip(zip(cmp.labels, cmp.runs), styles):
@@ -244,7 +249,7 @@ def write_report(
     )
     moved = delta[delta.change != 0]
     movers = pd.concat([moved.nlargest(10, "change"), moved.nsmallest(10, "change")]).drop_duplicates()
-    duty_rows = [
+    duty_rows: list[tuple[str, str, str, str]] = [
         (did, d.level, d.driver, d.source)
         for did, d in (scenario.spec.duties.scheduled.items() if scenario.spec.duties else [])
     ]

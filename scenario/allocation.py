@@ -41,7 +41,7 @@ MAXIMUM: dict[str, tuple[float, str]] = {
 
 
 def _frozen(a: np.ndarray, dtype: type) -> np.ndarray:
-    out = np.array(a, dtype=dtype, copy=True)
+    out: np.ndarray = np.array(a, dtype=dtype, copy=True)
     out.setflags(write=False)
     return out
 

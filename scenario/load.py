@@ -223,7 +223,7 @@ def load_scenario(path: str | Path) -> Scenario:
             if users:
                 raise ScenarioError(
                     f"{table_path}: missing column {col}, needed by duty '{users[0]}' "
-                    f"(driver {spec.duties.scheduled[users[0]].driver})"
+                    f"(driver {spec.duties.scheduled[users[0]].driver if spec.duties else ''})"
                 )
             continue
         optional[col] = table.numbers(col, integer=True, minimum=0, maximum=TABLE_MAXIMUM[col]).astype(np.int64)

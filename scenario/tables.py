@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ class CsvTable:
         col = f", column {column}" if column else ""
         return self._error(f"{self.path}: line {row + 2}{col}: {message}")
 
-    def require_columns(self, required: list[str], optional: list[str] = ()) -> None:
+    def require_columns(self, required: list[str], optional: Sequence[str] = ()) -> None:
         missing = [c for c in required if c not in self._index]
         if missing:
             raise self._error(

@@ -126,7 +126,7 @@ class _Pool:
     def _wake_at(self, t: float, now: float) -> None:
         if t < self.wake_at:
             self.wake_at = t
-            self.m.env.schedule(_Ev(self._wake, t), 1, t - self.m.env._now)
+            self.m.env.schedule(_Ev(self._wake, t), 1, t - self.m.env._now)  # type: ignore[arg-type]  # a bare event
 
     def _wake(self, ev: _Ev) -> None:
         # compare the target, not the clock: now = before + (t - before) may differ from t in the last bit
@@ -298,7 +298,7 @@ class _Model:
         k = case * 5 + stage
         self.st[k], end = self.cal.start_and_end(now, self.svc[k])
         # the exact end travels with the event: SimPy's clock, now + (end - now), may differ in the last bit
-        self.env.schedule(_Ev(self._done, (pool, case, stage, end)), 1, end - self.env._now)
+        self.env.schedule(_Ev(self._done, (pool, case, stage, end)), 1, end - self.env._now)  # type: ignore[arg-type]  # a bare event
 
     def _done(self, ev: _Ev) -> None:
         pool, case, stage, now = ev._value
@@ -323,7 +323,7 @@ class _Model:
             self.street_pools[self.street[case]].push(now, case, 2)
         else:  # city departments: a delay in working hours, no queue
             self.st[case * 5 + 3], end = self.cal.start_and_end(now, self.svc[case * 5 + 3])
-            self.env.schedule(_Ev(self._city_done, (case, end)), 1, end - self.env._now)
+            self.env.schedule(_Ev(self._city_done, (case, end)), 1, end - self.env._now)  # type: ignore[arg-type]  # a bare event
 
     def _city_done(self, ev: _Ev) -> None:
         case, now = ev._value

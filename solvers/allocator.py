@@ -174,7 +174,7 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
             else ""
         )
     )
-    if sol.status is Status.optimal:
+    if sol.status is Status.optimal and sol.x is not None:
         a = _allocation_from_x(scenario, m, sol.x, "minimum")
         costs = funder_costs(scenario, a)
         msgs = []
@@ -194,7 +194,7 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
     if opts.max_change_workers is not None:
         m2 = build_model(scenario, curves, replace(relaxed, max_change_workers=None))
         s2 = solve(m2, solver)
-        if s2.status is Status.optimal:
+        if s2.status is Status.optimal and s2.x is not None:
             a = _allocation_from_x(scenario, m2, s2.x, "minimum")
             gap = a.workers - (scenario.baseline.workers + opts.max_change_workers)
             i = int(np.argmax(gap))
@@ -333,7 +333,7 @@ def allocate(
         solver = "scipy"
         relaxed = solve(m, "scipy", relax=True)
         sol = relaxed
-        if relaxed.status is Status.optimal:
+        if relaxed.status is Status.optimal and relaxed.x is not None:
             sol = LpSolution(Status.optimal, _round_up(m, relaxed.x), None, relaxed.duals, "optimal", "scipy")
             sol.objective = float(m.c @ sol.x)
     else:
@@ -356,6 +356,7 @@ def allocate(
                 f"(--budget-yuan or district budgets)"
             )
         raise SolverError(f"solver {solver} did not find an optimal allocation ({sol.message})")
+    assert sol.x is not None and sol.objective is not None  # an optimal solution carries both
     bad = residuals(m, sol.x)
     if bad:
         what = (

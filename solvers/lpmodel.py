@@ -338,8 +338,8 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
     A = sp.csr_matrix(
         (np.concatenate(rows.vals), (np.concatenate(rows.rows), np.concatenate(rows.cols))), shape=(rows.count, nv)
     )
-    per_street = ("street_office_staff", "mobile_grid_workers", "duty_coverage_street")
-    per_community = (
+    street_blocks = ("street_office_staff", "mobile_grid_workers", "duty_coverage_street")
+    community_blocks = (
         "workers",
         "secretary_assistants",
         "work_fund_yuan",
@@ -348,9 +348,15 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
         "duty_coverage_community",
     )
     names = []
-    for k, sl in blocks.items():
-        ids = cid if k in per_community else sid if k in per_street else [str(i) for i in range(sl.stop - sl.start)]
-        names += [f"{k}[{x}]" for x in ids]
+    for block, sl in blocks.items():
+        ids = (
+            cid
+            if block in community_blocks
+            else sid
+            if block in street_blocks
+            else [str(i) for i in range(sl.stop - sl.start)]
+        )
+        names += [f"{block}[{x}]" for x in ids]
     return LpModel(
         c=c,
         A=A,

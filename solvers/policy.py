@@ -143,13 +143,13 @@ def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
     for d in scenario.spec.districts:
         budgets.append(("budget_district", d.id, d.budget_yuan, costs.district_yuan[d.id]))
     budgets.append(("budget_total", "all funders", funding.total_budget_yuan, costs.total_yuan))
-    for rid, unit, limit, actual in budgets:
-        if limit is None:
+    for rid, unit, budget, spent in budgets:
+        if budget is None:
             continue
         # costs are compared to the yuan: a slack within the rounding tolerance is 0, not -0.15
-        slack = float(limit - actual)
-        slack = 0.0 if abs(slack) < BUDGET_TOL_YUAN else slack
-        records.append((rid, "funder", unit, "<=", float(limit), float(actual), slack, bool(slack >= 0)))
+        budget_slack = float(budget - spent)
+        budget_slack = 0.0 if abs(budget_slack) < BUDGET_TOL_YUAN else budget_slack
+        records.append((rid, "funder", unit, "<=", float(budget), float(spent), budget_slack, bool(budget_slack >= 0)))
     rows = pd.DataFrame.from_records(
         records, columns=["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"]
     )

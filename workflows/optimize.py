@@ -139,7 +139,7 @@ class _Loop:
         per_s = sims.group_per_rep("street")
         late, share = unit_misses(per_c, self.scenario.community_ids, "on_time_share", t.on_time_share_min)
         for c in np.flatnonzero(late):
-            if c in self.last_share and share[c] < self.last_share[c] + 0.001:
+            if int(c) in self.last_share and share[c] < self.last_share[int(c)] + 0.001:
                 self.stuck.add(int(c))
         late[list(self.stuck)] = False
         if self.scenario.spec.duties is None:
