@@ -31,7 +31,7 @@ import pandas as pd
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.staffing import split_desk, staff_time
-from solvers.costs import FunderCosts, funder_costs
+from solvers.costs import FunderCosts, cost_per_unit, funder_costs
 from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
 from solvers.lpmodel import COVERAGE_UTILISATION, SERVICE_OBJECTIVES, AllocationOptions, LpModel, build_model
@@ -95,18 +95,15 @@ class AllocationResult:
         else:
             keys_c, keys_s, names = scenario.community_street, np.arange(len(scenario.street_ids)), scenario.street_ids
         k = len(names)
-        unit = scenario.mean_worker_cost_yuan
+        per = cost_per_unit(scenario)
 
         def agg(keys, v):
             return np.bincount(keys, weights=np.asarray(v, float), minlength=k)
 
-        pay = scenario.spec.pay
-
         def cost(a):
-            return agg(keys_c, a.workers * unit + a.work_fund_yuan + a.service_fund_yuan) + agg(
+            return agg(keys_c, a.workers * per["workers"] + a.work_fund_yuan + a.service_fund_yuan) + agg(
                 keys_s,
-                a.street_office_staff * pay.street_staff_cost_yuan_per_year
-                + a.mobile_grid_workers * pay.mobile_worker_allowance_yuan_per_year,
+                a.street_office_staff * per["street_office_staff"] + a.mobile_grid_workers * per["mobile_grid_workers"],
             )
 
         return pd.DataFrame(
@@ -141,16 +138,24 @@ def _allocation_from_x(scenario: Scenario, m: LpModel, x: np.ndarray, source: st
     )
 
 
+def _city_budget_short(scenario: Scenario) -> str | None:
+    """Why the city's budget cannot pay its fixed posts, or None: the one home of the city-budget check."""
+    f = scenario.spec.funding
+    need = f.city_paid_workers_per_community * cost_per_unit(scenario)["workers"] * scenario.n_communities
+    if f.city_budget_yuan is not None and f.city_budget_yuan < need - 1:
+        return (
+            f"city budget {_m(f.city_budget_yuan)} < {_m(need)} that the city's "
+            f"{f.city_paid_workers_per_community:g} posts per community require"
+        )
+    return None
+
+
 def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptions, solver: str) -> str:
     """Name the constraints that collide and by how much, by re-solving with parts removed."""
     spec = scenario.spec
-    unit = spec.pay.mean_worker_cost_yuan_per_year
-    city_need = spec.funding.city_paid_workers_per_community * unit * scenario.n_communities
-    if spec.funding.city_budget_yuan is not None and spec.funding.city_budget_yuan < city_need - 1:
-        return (
-            f"city budget {_m(spec.funding.city_budget_yuan)} < {_m(city_need)} that the city's "
-            f"{spec.funding.city_paid_workers_per_community:g} posts per community require"
-        )
+    short = _city_budget_short(scenario)
+    if short:
+        return short
     service = opts.objective in SERVICE_OBJECTIVES
     relaxed = replace(
         opts,
@@ -320,9 +325,7 @@ def allocate(
         solver = "scipy" if opts.objective in SERVICE_OBJECTIVES else "cbc"
     if opts.objective == "rebalance":
         return _rebalance(scenario, opts, curves, solver, method)
-    unit = spec.pay.mean_worker_cost_yuan_per_year
-    city_need = spec.funding.city_paid_workers_per_community * unit * scenario.n_communities
-    if spec.funding.city_budget_yuan is not None and spec.funding.city_budget_yuan < city_need - 1:
+    if _city_budget_short(scenario):
         raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver))
     m = build_model(scenario, curves, opts)
     if method == "auto":

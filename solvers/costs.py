@@ -17,7 +17,7 @@ import numpy as np
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 
-__all__ = ["FunderCosts", "funder_costs"]
+__all__ = ["FunderCosts", "funder_costs", "cost_per_unit"]
 
 
 @dataclass(frozen=True)
@@ -32,16 +32,28 @@ class FunderCosts:
         return self.city_yuan + sum(self.district_yuan.values())
 
 
+def cost_per_unit(scenario: Scenario) -> dict[str, float]:
+    """Yuan a year per unit of each allocation field: the one home of the cost formula's coefficients."""
+    pay = scenario.spec.pay
+    return {
+        "workers": pay.mean_worker_cost_yuan_per_year,
+        "work_fund_yuan": 1.0,
+        "service_fund_yuan": 1.0,
+        "street_office_staff": pay.street_staff_cost_yuan_per_year,
+        "mobile_grid_workers": pay.mobile_worker_allowance_yuan_per_year,
+    }
+
+
 def funder_costs(scenario: Scenario, allocation: Allocation) -> FunderCosts:
     """Annual cost of an allocation by funder (see the module docstring for who pays what)."""
-    pay = scenario.spec.pay
-    unit = pay.mean_worker_cost_yuan_per_year
+    per = cost_per_unit(scenario)
+    unit = per["workers"]
     w = allocation.workers.astype(float)
     city_posts = np.minimum(w, scenario.spec.funding.city_paid_workers_per_community)
     community_district = (w - city_posts) * unit + allocation.work_fund_yuan + allocation.service_fund_yuan
     street_district = (
-        allocation.street_office_staff * pay.street_staff_cost_yuan_per_year
-        + allocation.mobile_grid_workers * pay.mobile_worker_allowance_yuan_per_year
+        allocation.street_office_staff * per["street_office_staff"]
+        + allocation.mobile_grid_workers * per["mobile_grid_workers"]
     )
     nd = len(scenario.district_ids)
     by_d = np.bincount(scenario.community_district, weights=community_district, minlength=nd) + np.bincount(

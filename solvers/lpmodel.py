@@ -16,11 +16,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from scenario.load import Scenario
-from scenario.spec import RuleKind
 from scenario.staffing import staff_time
+from solvers.costs import cost_per_unit
 from solvers.curves import Curves
 from solvers.names import OBJECTIVES  # one list for the model and the command line
-from solvers.policy import ALLOCATION_FIELD, rule_requirements
+from solvers.policy import ALLOCATION_FIELD, base_quantity, rule_requirements
 
 __all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES", "SERVICE_OBJECTIVES", "COVERAGE_UTILISATION"]
 
@@ -91,119 +91,124 @@ class _Rows:
         return idx
 
 
-def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> LpModel:
-    """Build the matrix of the allocation model for ``opts.objective``."""
-    if opts.objective not in OBJECTIVES or opts.objective == "rebalance":
-        raise ValueError(
-            f"objective must be one of {', '.join(OBJECTIVES)} (rebalance is solved by "
-            f"solvers.allocator.allocate, by bisection): {opts.objective!r}"
-        )
-    spec = scenario.spec
-    n, S = scenario.n_communities, len(scenario.street_ids)
-    cid, sid = scenario.community_ids, scenario.street_ids
-    base = scenario.baseline
-    unit = spec.pay.mean_worker_cost_yuan_per_year
-    blocks = {
-        "workers": slice(0, n),
-        "secretary_assistants": slice(n, 2 * n),
-        "work_fund_yuan": slice(2 * n, 3 * n),
-        "service_fund_yuan": slice(3 * n, 4 * n),
-        "street_office_staff": slice(4 * n, 4 * n + S),
-        "mobile_grid_workers": slice(4 * n + S, 4 * n + 2 * S),
-    }
-    nv = 4 * n + 2 * S
-    service = opts.objective in SERVICE_OBJECTIVES
-    st = staff_time(scenario)
-    duty_c, duty_s = st.duties_at("grid") + st.duties_at("desk"), st.duties_at("street")
-    if service:
-        blocks["on_time_share"] = slice(nv, nv + n)
-        nv += n
-        blocks["duty_coverage_community"] = slice(nv, nv + n)
-        blocks["duty_coverage_street"] = slice(nv + n, nv + n + S)
-        nv += n + S
-    if opts.objective == "equity":
-        blocks["worst_per_10k"] = slice(nv, nv + 1)
-        nv += 1
-    if opts.equity_spread_per_10k is not None:
-        blocks["rho"] = slice(nv, nv + 2)
-        nv += 2
-    W, SA, WF, SF, ST, MB = (
-        np.arange(nv)[blocks[k]]
-        for k in (
-            "workers",
-            "secretary_assistants",
-            "work_fund_yuan",
-            "service_fund_yuan",
-            "street_office_staff",
-            "mobile_grid_workers",
-        )
-    )
-    big = np.inf
-    lb = np.zeros(nv)
-    ub = np.full(nv, big)
-    integer = np.zeros(nv, bool)
-    integer[W] = integer[SA] = integer[ST] = integer[MB] = opts.integer
-    # the city-funded posts exist in every community
-    city_posts = spec.funding.city_paid_workers_per_community
-    lb[W] = np.ceil(city_posts - 1e-9)
-    ub[W] = np.inf
-    if opts.max_change_workers is not None:
-        lb[W] = np.maximum(lb[W], base.workers - opts.max_change_workers)
-        ub[W] = np.minimum(ub[W], base.workers + opts.max_change_workers)
-    if not opts.free_mobile:
-        lb[MB] = ub[MB] = base.mobile_grid_workers
-    if opts.min_workers is not None:
-        lb[W] = np.maximum(lb[W], np.asarray(opts.min_workers, float))
-    if opts.min_street_staff is not None:
-        lb[ST] = np.maximum(lb[ST], np.asarray(opts.min_street_staff, float))
+# Per community: these allocation fields are variables; per street: these.
+COMMUNITY_VARS = ("workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan")
+STREET_VARS = ("street_office_staff", "mobile_grid_workers")
+WHOLE_PEOPLE = ("workers", "secretary_assistants", "street_office_staff", "mobile_grid_workers")
 
-    rows = _Rows()
-    groups: dict[str, np.ndarray] = {}
-    scale: dict[str, np.ndarray] = {}
-    var_of = {
-        "workers": W,
-        "secretary_assistants": SA,
-        "work_fund_yuan": WF,
-        "service_fund_yuan": SF,
-        "street_office_staff": ST,
-    }
-    for rid, rule in spec.policy.rules.items():
-        if not rule.active:
-            continue
-        units, req, member_unit, per_street = rule_requirements(scenario, rule)
-        cols = var_of[ALLOCATION_FIELD[rule.kind]]
-        r = member_unit
-        groups[rid] = rows.add(r, cols, -np.ones(len(cols)), -req, [f"rule:{rid}:{u}" for u in units])
-        # rhs per unit of `minimum` (unrounded), for shadow prices in planners' units
-        base_q = {
-            RuleKind.workers_per_10k_residents: scenario.urban_residents / 10_000,
-            RuleKind.work_fund_yuan_per_1000_households: scenario.households / 1_000,
-            RuleKind.street_office_staff_per_street: np.ones(S),
-        }.get(rule.kind, np.ones(n))
-        scale[rid] = np.bincount(member_unit, weights=base_q, minlength=len(units))
-    # secretary assistants are workers
-    rows.add(
-        np.repeat(np.arange(n), 2),
-        np.column_stack([SA, W]).ravel(),
-        np.tile([1.0, -1.0], n),
-        np.zeros(n),
-        [f"structure:secretary_within_workers:{c}" for c in cid],
-    )
-    # workload: planned hours (duties + expected cases) <= available hours x max planned utilisation
-    u_max = spec.duties.max_planned_utilisation if spec.duties is not None else 1.0
-    if spec.duties is not None and opts.enforce_workload and not service and opts.objective != "rebalance":
-        groups["workload_community"] = rows.add(
-            np.arange(n), W, -np.ones(n), -st.min_staff("community", u_max), [f"workload:community:{c}" for c in cid]
+
+class _Builder:
+    """Builds the allocation model one constraint family at a time; each method adds named rows."""
+
+    def __init__(self, scenario: Scenario, curves: Curves, opts: AllocationOptions) -> None:
+        self.scenario, self.curves, self.opts = scenario, curves, opts
+        self.spec = scenario.spec
+        self.n, self.ns = scenario.n_communities, len(scenario.street_ids)
+        self.st = staff_time(scenario)
+        self.service = opts.objective in SERVICE_OBJECTIVES
+        self.blocks: dict[str, slice] = {}
+        self.nv = 0
+        for name in COMMUNITY_VARS:
+            self._block(name, self.n)
+        for name in STREET_VARS:
+            self._block(name, self.ns)
+        if self.service:
+            self._block("on_time_share", self.n)
+            self._block("duty_coverage_community", self.n)
+            self._block("duty_coverage_street", self.ns)
+        if opts.objective == "equity":
+            self._block("worst_per_10k", 1)
+        if opts.equity_spread_per_10k is not None:
+            self._block("rho", 2)
+        self.lb = np.zeros(self.nv)
+        self.ub = np.full(self.nv, np.inf)
+        self.integer = np.zeros(self.nv, bool)
+        for name in WHOLE_PEOPLE:
+            self.integer[self.var(name)] = opts.integer
+        self.rows = _Rows()
+        self.groups: dict[str, np.ndarray] = {}
+        self.scale: dict[str, np.ndarray] = {}
+        self.c = np.zeros(self.nv)
+
+    def _block(self, name: str, size: int) -> None:
+        self.blocks[name] = slice(self.nv, self.nv + size)
+        self.nv += size
+
+    def var(self, name: str) -> np.ndarray:
+        """Column indices of a variable block."""
+        return np.arange(self.nv)[self.blocks[name]]
+
+    def bounds(self) -> None:
+        """City-funded posts, the planner's maximum change, fixed mobile workers, simulation cuts."""
+        opts, base = self.opts, self.scenario.baseline
+        w, st_, mb = self.var("workers"), self.var("street_office_staff"), self.var("mobile_grid_workers")
+        self.lb[w] = np.ceil(self.spec.funding.city_paid_workers_per_community - 1e-9)
+        if opts.max_change_workers is not None:
+            self.lb[w] = np.maximum(self.lb[w], base.workers - opts.max_change_workers)
+            self.ub[w] = np.minimum(self.ub[w], base.workers + opts.max_change_workers)
+        if not opts.free_mobile:
+            self.lb[mb] = self.ub[mb] = base.mobile_grid_workers
+        if opts.min_workers is not None:
+            self.lb[w] = np.maximum(self.lb[w], np.asarray(opts.min_workers, float))
+        if opts.min_street_staff is not None:
+            self.lb[st_] = np.maximum(self.lb[st_], np.asarray(opts.min_street_staff, float))
+
+    def at_least(self, group: str, cols: np.ndarray, need: np.ndarray, names: list[str]) -> None:
+        """One row per column: x >= need (as -x <= -need)."""
+        k = len(cols)
+        self.groups[group] = self.rows.add(np.arange(k), cols, -np.ones(k), -np.asarray(need, float), names)
+
+    def policy_rules(self) -> None:
+        """Every active rule at its scope, with d(rhs)/d(minimum) kept for shadow prices."""
+        for rid, rule in self.spec.policy.rules.items():
+            if not rule.active:
+                continue
+            units, req, member_unit, _ = rule_requirements(self.scenario, rule)
+            cols = self.var(ALLOCATION_FIELD[rule.kind])
+            self.groups[rid] = self.rows.add(
+                member_unit, cols, -np.ones(len(cols)), -req, [f"rule:{rid}:{u}" for u in units]
+            )
+            base_q, _ = base_quantity(self.scenario, rule)
+            self.scale[rid] = np.bincount(member_unit, weights=base_q, minlength=len(units))
+
+    def secretaries_within_workers(self) -> None:
+        n = self.n
+        self.rows.add(
+            np.repeat(np.arange(n), 2),
+            np.column_stack([self.var("secretary_assistants"), self.var("workers")]).ravel(),
+            np.tile([1.0, -1.0], n),
+            np.zeros(n),
+            [f"structure:secretary_within_workers:{c}" for c in self.scenario.community_ids],
         )
-        groups["workload_street"] = rows.add(
-            np.arange(S), ST, -np.ones(S), -st.min_staff("street", u_max), [f"workload:street:{x}" for x in sid]
+
+    def workload(self) -> None:
+        """Planned hours (duties + expected cases) <= available hours x max planned utilisation."""
+        duties = self.spec.duties
+        if duties is None or not self.opts.enforce_workload or self.service:
+            return
+        u = duties.max_planned_utilisation
+        self.at_least(
+            "workload_community",
+            self.var("workers"),
+            self.st.min_staff("community", u),
+            [f"workload:community:{c}" for c in self.scenario.community_ids],
         )
-    # on-time targets as minimum workers (from the curves)
-    target = spec.targets.on_time_share_min
-    if opts.enforce_targets and not service and target > 0:
+        self.at_least(
+            "workload_street",
+            self.var("street_office_staff"),
+            self.st.min_staff("street", u),
+            [f"workload:street:{x}" for x in self.scenario.street_ids],
+        )
+
+    def on_time_targets(self) -> None:
+        """Each community's on-time target as a minimum number of workers, from its curve."""
+        target = self.spec.targets.on_time_share_min
+        if not self.opts.enforce_targets or self.service or target <= 0:
+            return
+        curves, cid = self.curves, self.scenario.community_ids
         need = curves.min_workers(target)
-        exempt = np.zeros(n, bool)
-        exempt[list(opts.target_exempt)] = True
+        exempt = np.zeros(self.n, bool)
+        exempt[list(self.opts.target_exempt)] = True
         need = np.where(exempt, 0, need)
         bad = np.flatnonzero(need < 0)
         if bad.size:
@@ -214,159 +219,169 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
                 f"on-time target {target:.0%} is unreachable in {len(bad)} communities (e.g. {cid[c0]}: at most "
                 f"{curves.share[c0].max():.1%} with {int(curves.workers[-1])} workers); lower targets.on_time_share_min"
             )
-        groups["target"] = rows.add(
-            np.arange(n), W, -np.ones(n), -need.astype(float), [f"target:on_time:{c}" for c in cid]
-        )
-    # budgets: districts and total; the city's share is fixed (2.5 posts per community)
-    cd, sd = scenario.community_district, scenario.street_district
-    nd = len(scenario.district_ids)
-    cost_cols = np.concatenate([W, WF, SF, ST, MB])
-    cost_vals = np.concatenate(
-        [
-            np.full(n, unit),
-            np.ones(n),
-            np.ones(n),
-            np.full(S, spec.pay.street_staff_cost_yuan_per_year),
-            np.full(S, spec.pay.mobile_worker_allowance_yuan_per_year),
-        ]
-    )
-    cost_district = np.concatenate([cd, cd, cd, sd, sd])
-    if opts.district_budgets:
-        budgets = [(i, d.budget_yuan) for i, d in enumerate(spec.districts) if d.budget_yuan is not None]
-        if budgets:
-            di = np.array([i for i, _ in budgets])
-            pos = np.full(nd, -1)
-            pos[di] = np.arange(len(di))
-            keep = pos[cost_district] >= 0
-            city_share = city_posts * unit * np.bincount(cd, minlength=nd)
-            groups["budget_district"] = rows.add(
-                pos[cost_district][keep],
-                cost_cols[keep],
-                cost_vals[keep],
-                np.array([bgt + city_share[i] for i, bgt in budgets]),
-                [f"budget:district:{scenario.district_ids[i]}" for i, _ in budgets],
+        self.at_least("target", self.var("workers"), need, [f"target:on_time:{c}" for c in cid])
+
+    def costs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cost columns, their yuan a year, and the district paying each (``solvers.costs`` has the formula)."""
+        s = self.scenario
+        per = cost_per_unit(s)
+        names = ("workers", "work_fund_yuan", "service_fund_yuan", "street_office_staff", "mobile_grid_workers")
+        cols = np.concatenate([self.var(k) for k in names])
+        vals = np.concatenate([np.full(len(self.var(k)), per[k]) for k in names])
+        cd, sd = s.community_district, s.street_district
+        return cols, vals, np.concatenate([cd, cd, cd, sd, sd])
+
+    def budgets(self) -> None:
+        """One row per district with a budget (the city's fixed posts added to it) and an optional total."""
+        s, opts = self.scenario, self.opts
+        cols, vals, district = self.costs()
+        if opts.district_budgets:
+            budgets = [(i, d.budget_yuan) for i, d in enumerate(self.spec.districts) if d.budget_yuan is not None]
+            if budgets:
+                nd = len(s.district_ids)
+                pos = np.full(nd, -1)
+                pos[[i for i, _ in budgets]] = np.arange(len(budgets))
+                keep = pos[district] >= 0
+                city_share = (
+                    self.spec.funding.city_paid_workers_per_community
+                    * cost_per_unit(s)["workers"]
+                    * np.bincount(s.community_district, minlength=nd)
+                )
+                self.groups["budget_district"] = self.rows.add(
+                    pos[district][keep],
+                    cols[keep],
+                    vals[keep],
+                    np.array([bgt + city_share[i] for i, bgt in budgets]),
+                    [f"budget:district:{s.district_ids[i]}" for i, _ in budgets],
+                )
+        total = opts.total_budget_yuan if opts.total_budget_yuan is not None else self.spec.funding.total_budget_yuan
+        if total is not None:
+            self.groups["budget_total"] = self.rows.add(
+                np.zeros(len(cols), int), cols, vals, np.array([total]), ["budget:total"]
             )
-    total = opts.total_budget_yuan if opts.total_budget_yuan is not None else spec.funding.total_budget_yuan
-    if total is not None:
-        groups["budget_total"] = rows.add(
-            np.zeros(len(cost_cols), int), cost_cols, cost_vals, np.array([total]), ["budget:total"]
+        self.c[cols] = vals
+
+    def equity_spread(self) -> None:
+        """rho_min <= workers_c / (residents_c / 10k) <= rho_max, rho_max - rho_min <= spread."""
+        spread = self.opts.equity_spread_per_10k
+        if spread is None:
+            return
+        n, w, cid = self.n, self.var("workers"), self.scenario.community_ids
+        r10k = self.scenario.urban_residents / 10_000
+        rmin, rmax = self.blocks["rho"].start, self.blocks["rho"].start + 1
+        for side, col, sign in (("max", rmax, 1.0), ("min", rmin, -1.0)):
+            self.rows.add(
+                np.repeat(np.arange(n), 2),
+                np.column_stack([w, np.full(n, col)]).ravel(),
+                np.column_stack([np.full(n, sign), -sign * r10k]).ravel(),
+                np.zeros(n),
+                [f"equity:{side}:{c}" for c in cid],
+            )
+        self.groups["equity_spread"] = self.rows.add(
+            np.array([0, 0]), np.array([rmax, rmin]), np.array([1.0, -1.0]), np.array([spread]), ["equity:spread"]
         )
-    # equity bound: rho_min <= w_c / (residents_c / 10k) <= rho_max, rho_max - rho_min <= spread
-    r10k = scenario.urban_residents / 10_000
-    if opts.equity_spread_per_10k is not None:
-        rmin, rmax = blocks["rho"].start, blocks["rho"].start + 1
-        rows.add(
-            np.repeat(np.arange(n), 2),
-            np.column_stack([W, np.full(n, rmax)]).ravel(),
-            np.column_stack([np.ones(n), -r10k]).ravel(),
-            np.zeros(n),
-            [f"equity:max:{c}" for c in cid],
+
+    def service_objective(self) -> None:
+        """Maximise on-time work hours: case hours on time (under the concave hull of each curve) plus duty
+        hours covered, coverage x duty hours <= staff x available hours - case hours."""
+        st, curves, n = self.st, self.curves, self.n
+        cid, sid = self.scenario.community_ids, self.scenario.street_ids
+        w, staff = self.var("workers"), self.var("street_office_staff")
+        share, cov_c, cov_s = (
+            self.var("on_time_share"),
+            self.var("duty_coverage_community"),
+            self.var("duty_coverage_street"),
         )
-        rows.add(
-            np.repeat(np.arange(n), 2),
-            np.column_stack([W, np.full(n, rmin)]).ravel(),
-            np.column_stack([-np.ones(n), r10k]).ravel(),
-            np.zeros(n),
-            [f"equity:min:{c}" for c in cid],
-        )
-        groups["equity_spread"] = rows.add(
-            np.array([0, 0]),
-            np.array([rmax, rmin]),
-            np.array([1.0, -1.0]),
-            np.array([opts.equity_spread_per_10k]),
-            ["equity:spread"],
-        )
-    # objective
-    c = np.zeros(nv)
-    c[cost_cols] = cost_vals
-    if service:
-        # maximise on-time work hours a year: case hours on time (s_c under the concave hull of the curve)
-        # plus scheduled duty hours covered, cov x duty hours <= staff x available hours - case hours
-        Sv = np.arange(nv)[blocks["on_time_share"]]
-        Cc = np.arange(nv)[blocks["duty_coverage_community"]]
-        Cs = np.arange(nv)[blocks["duty_coverage_street"]]
-        ub[Sv] = ub[Cc] = ub[Cs] = 1.0
-        c *= EPS_COST
+        duty_c, duty_s = st.duties_at("grid") + st.duties_at("desk"), st.duties_at("street")
         case_hours = st.case_hours_grid + st.case_hours_desk
-        c[Sv] = -case_hours
-        c[Cc] = -duty_c
-        c[Cs] = -duty_s
-        lb[Cc] = np.where(duty_c > 0, 0.0, 1.0)
-        lb[Cs] = np.where(duty_s > 0, 0.0, 1.0)
-        hc = st.available_per_person("community") * COVERAGE_UTILISATION
-        hs = st.available_per_person("street") * COVERAGE_UTILISATION
-        has_c, has_s = np.flatnonzero(duty_c > 0), np.flatnonzero(duty_s > 0)
-        groups["coverage_community"] = rows.add(
-            np.repeat(np.arange(len(has_c)), 2),
-            np.column_stack([Cc[has_c], W[has_c]]).ravel(),
-            np.column_stack([duty_c[has_c], np.full(len(has_c), -hc)]).ravel(),
-            -case_hours[has_c],
-            [f"coverage:community:{cid[i]}" for i in has_c],
-        )
-        groups["coverage_street"] = rows.add(
-            np.repeat(np.arange(len(has_s)), 2),
-            np.column_stack([Cs[has_s], ST[has_s]]).ravel(),
-            np.column_stack([duty_s[has_s], np.full(len(has_s), -hs)]).ravel(),
-            -st.case_hours_street[has_s],
-            [f"coverage:street:{sid[i]}" for i in has_s],
-        )
+        self.ub[share] = self.ub[cov_c] = self.ub[cov_s] = 1.0
+        self.lb[cov_c] = np.where(duty_c > 0, 0.0, 1.0)
+        self.lb[cov_s] = np.where(duty_s > 0, 0.0, 1.0)
+        self.c *= EPS_COST
+        self.c[share], self.c[cov_c], self.c[cov_s] = -case_hours, -duty_c, -duty_s
+        for group, cov, people, duty, cases, hours, ids in (
+            ("coverage_community", cov_c, w, duty_c, case_hours, st.available_per_person("community"), cid),
+            ("coverage_street", cov_s, staff, duty_s, st.case_hours_street, st.available_per_person("street"), sid),
+        ):
+            has = np.flatnonzero(duty > 0)
+            self.groups[group] = self.rows.add(
+                np.repeat(np.arange(len(has)), 2),
+                np.column_stack([cov[has], people[has]]).ravel(),
+                np.column_stack([duty[has], np.full(len(has), -hours * COVERAGE_UTILISATION)]).ravel(),
+                -cases[has],
+                [f"{group.replace('_', ':')}:{ids[i]}" for i in has],
+            )
         row_i, col_i, val, rhs, names = [], [], [], [], []
         k = 0
         top = int(curves.workers[-1])  # the curve is flat beyond its last point
         for i in range(n):
-            for a, slope in curves.concave_cuts(i, min(int(lb[W[i]]), top), int(min(ub[W[i]], top))):
+            for a, slope in curves.concave_cuts(i, min(int(self.lb[w[i]]), top), int(min(self.ub[w[i]], top))):
                 row_i += [k, k]
-                col_i += [Sv[i], W[i]]
+                col_i += [share[i], w[i]]
                 val += [1.0, -slope]
                 rhs.append(a)
                 names.append(f"curve:{cid[i]}:{k}")
                 k += 1
-        groups["curve"] = rows.add(np.array(row_i), np.array(col_i), np.array(val), np.array(rhs), names)
-    elif opts.objective == "equity":
-        t = blocks["worst_per_10k"].start
-        c *= EPS_COST
-        c[t] = -1.0
-        groups["equity_worst"] = rows.add(
+        self.groups["curve"] = self.rows.add(np.array(row_i), np.array(col_i), np.array(val), np.array(rhs), names)
+
+    def equity_objective(self) -> None:
+        """Maximise t with workers_c >= t x residents_c / 10,000 (raise the worst community first)."""
+        n, t = self.n, self.blocks["worst_per_10k"].start
+        self.c *= EPS_COST
+        self.c[t] = -1.0
+        self.groups["equity_worst"] = self.rows.add(
             np.repeat(np.arange(n), 2),
-            np.column_stack([np.full(n, t), W]).ravel(),
-            np.column_stack([r10k, -np.ones(n)]).ravel(),
+            np.column_stack([np.full(n, t), self.var("workers")]).ravel(),
+            np.column_stack([self.scenario.urban_residents / 10_000, -np.ones(n)]).ravel(),
             np.zeros(n),
-            [f"equity:worst:{c_}" for c_ in cid],
+            [f"equity:worst:{c}" for c in self.scenario.community_ids],
         )
-        lb[t] = 0.0
-        ub[t] = np.inf
-    A = sp.csr_matrix(
-        (np.concatenate(rows.vals), (np.concatenate(rows.rows), np.concatenate(rows.cols))), shape=(rows.count, nv)
-    )
-    street_blocks = ("street_office_staff", "mobile_grid_workers", "duty_coverage_street")
-    community_blocks = (
-        "workers",
-        "secretary_assistants",
-        "work_fund_yuan",
-        "service_fund_yuan",
-        "on_time_share",
-        "duty_coverage_community",
-    )
-    names = []
-    for block, sl in blocks.items():
-        ids = (
-            cid
-            if block in community_blocks
-            else sid
-            if block in street_blocks
-            else [str(i) for i in range(sl.stop - sl.start)]
+
+    def model(self) -> LpModel:
+        rows = self.rows
+        A = sp.csr_matrix(
+            (np.concatenate(rows.vals), (np.concatenate(rows.rows), np.concatenate(rows.cols))),
+            shape=(rows.count, self.nv),
         )
-        names += [f"{block}[{x}]" for x in ids]
-    return LpModel(
-        c=c,
-        A=A,
-        b=np.concatenate(rows.b),
-        lb=lb,
-        ub=ub,
-        integer=integer,
-        row_names=rows.names,
-        var_names=names,
-        blocks=blocks,
-        row_groups=groups,
-        row_scale=scale,
-    )
+        cid, sid = self.scenario.community_ids, self.scenario.street_ids
+        per_community = (*COMMUNITY_VARS, "on_time_share", "duty_coverage_community")
+        per_street = (*STREET_VARS, "duty_coverage_street")
+        names: list[str] = []
+        for block, sl in self.blocks.items():
+            ids = cid if block in per_community else sid if block in per_street else range(sl.stop - sl.start)
+            names += [f"{block}[{x}]" for x in ids]
+        return LpModel(
+            c=self.c,
+            A=A,
+            b=np.concatenate(rows.b),
+            lb=self.lb,
+            ub=self.ub,
+            integer=self.integer,
+            row_names=rows.names,
+            var_names=names,
+            blocks=self.blocks,
+            row_groups=self.groups,
+            row_scale=self.scale,
+        )
+
+
+def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> LpModel:
+    """Build the matrix of the allocation model for ``opts.objective``, one constraint family at a time."""
+    if opts.objective not in OBJECTIVES or opts.objective == "rebalance":
+        raise ValueError(
+            f"objective must be one of {', '.join(OBJECTIVES)} (rebalance is solved by "
+            f"solvers.allocator.allocate, by bisection): {opts.objective!r}"
+        )
+    b = _Builder(scenario, curves, opts)
+    b.bounds()
+    b.policy_rules()
+    b.secretaries_within_workers()
+    b.workload()
+    b.on_time_targets()
+    b.budgets()
+    b.equity_spread()
+    if b.service:
+        b.service_objective()
+    elif opts.objective == "equity":
+        b.equity_objective()
+    return b.model()

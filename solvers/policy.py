@@ -17,7 +17,15 @@ from scenario.load import Scenario
 from scenario.spec import RuleKind, RuleSpec, Scope
 from solvers.costs import FunderCosts, funder_costs
 
-__all__ = ["PolicyReport", "check_policy", "rule_requirements", "scope_membership", "HEADCOUNT_RULES", "ROUNDING_NOTE"]
+__all__ = [
+    "PolicyReport",
+    "check_policy",
+    "rule_requirements",
+    "scope_membership",
+    "base_quantity",
+    "HEADCOUNT_RULES",
+    "ROUNDING_NOTE",
+]
 
 HEADCOUNT_RULES = {
     RuleKind.workers_per_10k_residents,
@@ -40,7 +48,7 @@ def scope_membership(scenario: Scenario, scope: Scope) -> tuple[list[str], np.nd
     return ["city"], np.zeros(scenario.n_communities, dtype=int), np.zeros(len(scenario.street_ids), dtype=int)
 
 
-def _base_quantity(scenario: Scenario, rule: RuleSpec) -> tuple[np.ndarray, bool]:
+def base_quantity(scenario: Scenario, rule: RuleSpec) -> tuple[np.ndarray, bool]:
     """Per-community (or per-street) base the rule's minimum multiplies; True if per street."""
     n = scenario.n_communities
     k = rule.kind
@@ -65,7 +73,7 @@ ALLOCATION_FIELD = {
 def rule_requirements(scenario: Scenario, rule: RuleSpec) -> tuple[list[str], np.ndarray, np.ndarray, bool]:
     """Units, required amount per unit, unit index of each member, and whether members are streets."""
     units, c_unit, s_unit = scope_membership(scenario, rule.scope)
-    base, per_street = _base_quantity(scenario, rule)
+    base, per_street = base_quantity(scenario, rule)
     member_unit = s_unit if per_street else c_unit
     raw = np.bincount(member_unit, weights=base * rule.minimum, minlength=len(units))
     if rule.kind in HEADCOUNT_RULES:
