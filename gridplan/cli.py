@@ -220,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
     sim_args(sp, 3)
+    sp = add(
+        "scorecard",
+        _cmd("scorecard_cmd"),
+        "annual appraisal scores of every street and community from simulated KPIs, with intervals",
+    )
+    sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
+    sim_args(sp, 5)
     sp = add("run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
     opt_args(sp)
     sim_args(sp, 5)

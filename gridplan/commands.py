@@ -572,6 +572,58 @@ def sweep_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def scorecard_screen(cards: pd.DataFrame, level: str, threshold: float, show: int = 8) -> str:
+    """The best and worst units, and every unit likely to fall below the threshold."""
+    cols = [
+        level,
+        "score",
+        "score_ci95_low",
+        "score_ci95_high",
+        "rank_best",
+        "rank_worst",
+        "share_of_replications_below_threshold",
+    ]
+    flagged = cards[cards.likely_below_threshold]
+    lines = [f"{level.capitalize()} scorecards ({len(cards)}): likely below {threshold:g} points: {len(flagged)}"]
+    if len(cards) <= 2 * show:
+        lines.append(table(cards[cols]))
+    else:
+        lines += [table(cards[cols].head(show)), "   ...", table(cards[cols].tail(show))]
+    return "\n".join(lines)
+
+
+def scorecard_cmd(args: argparse.Namespace) -> int:
+    """``gridplan scorecard``: appraisal scores of every street and community, with intervals and ranks."""
+    from gridplan.results import check_out, default_out, metadata, result_folder, write_json
+    from scenario.errors import GridplanError
+    from workflows.scorecard import scorecards
+
+    s = load_scenario(args.scenario)
+    if s.spec.evaluation is None:
+        raise GridplanError(
+            f"{s.path}: no 'evaluation' section; add its indicators to compute scorecards "
+            f"(see docs/scenario-reference.md, EvaluationSpec)"
+        )
+    alloc = s.read_allocation(args.allocation, partial=True) if args.allocation else s.baseline
+    days = sim_days(args, s)
+    seed = s.spec.seed if args.seed is None else args.seed
+    out = check_out(args.out or default_out(s, "scorecard"), s)
+    runs = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating")
+    cards = {lv: scorecards(s, runs, lv) for lv in ("street", "community")}
+    with result_folder(out, s) as folder:
+        for lv, df in cards.items():
+            df.to_csv(folder / f"scorecard_{lv}.csv", index=False)
+        write_json(
+            folder / "metadata.json",
+            metadata(s, "scorecard", args, seed=seed, replications=args.reps, days=days, allocation=alloc.source),
+        )
+    thr = s.spec.evaluation.threshold_points
+    for lv, df in cards.items():
+        print(scorecard_screen(df, lv, thr))
+    print(f"wrote {out}")
+    return 0
+
+
 def run_cmd(args: argparse.Namespace) -> int:
     """The main job: validate, check the baseline, optimise (min-cost and at equal money), compare,
     calibrate, report."""
@@ -658,6 +710,15 @@ def run_cmd(args: argparse.Namespace) -> int:
     from solvers.allocator import next_step_costs
 
     plans[0].opt.result = next_step_costs(s, plans[0].opt.result, args.solver)
+    cards = {}
+    if s.spec.evaluation is not None:
+        from workflows.scorecard import scorecards
+
+        cards = {
+            (label, lv): scorecards(s, run, lv)
+            for label, run in zip(cmp.labels, cmp.runs)
+            for lv in ("street", "community")
+        }
     with result_folder(out, s) as folder:
         first = plans[0].opt
         write_allocation_result(folder, s, first.result)
@@ -677,7 +738,9 @@ def run_cmd(args: argparse.Namespace) -> int:
             df.to_csv(folder / f"compare_{g}.csv", index=False)
         cmp.runs[0].duty_hours_mean().to_csv(folder / "duty_hours_baseline.csv", index=False)
         calib.to_csv(folder / "calibration.csv", index=False)
-        write_report(folder, s, plans, cmp, calib, " ".join(sys.argv))
+        for (label, lv), df in cards.items():
+            df.to_csv(folder / f"scorecard_{lv}_{label.replace(' ', '_').replace('-', '_')}.csv", index=False)
+        write_report(folder, s, plans, cmp, calib, " ".join(sys.argv), cards)
         write_json(
             folder / "metadata.json",
             metadata(

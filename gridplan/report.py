@@ -203,8 +203,44 @@ def _decided(scenario: Scenario, plans: list[Plan]) -> tuple[list[str], str, str
     return words, _html(table), _html(pivot.reset_index())
 
 
+def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tuple[str, str]:
+    """Words and a table: units likely below the appraisal threshold under each allocation, and the
+    communities most at risk at the baseline with their score under every allocation."""
+    ev = scenario.spec.evaluation
+    if ev is None or not cards:
+        return "The scenario has no evaluation section.", ""
+    parts = []
+    for label in cmp.labels:
+        c, s_ = cards[(label, "community")], cards[(label, "street")]
+        parts.append(
+            f"{label}: {int(c.likely_below_threshold.sum())} communities and "
+            f"{int(s_.likely_below_threshold.sum())} streets likely below {ev.threshold_points:g} points"
+        )
+    base = cards[(cmp.labels[0], "community")].set_index("community")
+    worst = base.sort_values("score").head(10)
+    rows = {"community": list(worst.index)}
+    for label in cmp.labels:
+        c = cards[(label, "community")].set_index("community").loc[worst.index]
+        rows[f"{label}: score [95% CI]"] = [
+            f"{m:.1f} [{lo:.1f}, {hi:.1f}]" for m, lo, hi in zip(c.score, c.score_ci95_low, c.score_ci95_high)
+        ]
+        rows[f"{label}: rank range"] = [f"{a}-{b}" for a, b in zip(c.rank_best, c.rank_worst)]
+    words = (
+        "; ".join(parts) + ". Scores are the appraisal's indicators computed from each replication's KPIs "
+        "(weights and thresholds in the scenario's evaluation section); a rank is shown as the range it takes "
+        "over replications."
+    )
+    return words, _html(pd.DataFrame(rows))
+
+
 def write_report(
-    folder: Path, scenario: Scenario, plans: list[Plan], cmp: Comparison, calibration: pd.DataFrame, command_line: str
+    folder: Path,
+    scenario: Scenario,
+    plans: list[Plan],
+    cmp: Comparison,
+    calibration: pd.DataFrame,
+    command_line: str,
+    cards: dict | None = None,
 ) -> Path:
     """Write report.html and the plots into ``folder``; return the report's path."""
     plots = _plots(scenario, cmp)
@@ -314,6 +350,8 @@ def write_report(
             "Duty coverage is the share of scheduled duty hours done by their due date (a daily account of the "
             "time cases leave; see sim/duties.py).",
         ],
+        scorecard_words=_scorecard_section(scenario, cmp, cards or {})[0],
+        scorecards=_scorecard_section(scenario, cmp, cards or {})[1],
         sha=scenario.sha256,
         command=command_line,
     )

@@ -44,6 +44,8 @@ __all__ = [
     "VolunteerSpec",
     "TargetSpec",
     "CalibrationSpec",
+    "IndicatorSpec",
+    "EvaluationSpec",
     "ScenarioSpec",
 ]
 
@@ -76,6 +78,10 @@ FIELD_MAXIMUM: tuple[tuple[str, float, str], ...] = (
     ("on_time_share_min", 1, "(a share)"),
     ("tolerance", 100, "(relative tolerance)"),
     ("target", 1e12, "(the source figure's unit)"),
+    ("full_marks_at", 1e9, "(the indicator's unit)"),
+    ("zero_at", 1e9, "(the indicator's unit)"),
+    ("threshold_points", 100_000, "points"),
+    ("weight", 1_000, "points"),
     ("*_per_late_day", 1, "(probability per late day)"),
     ("*share*", 1, "(a share)"),
     ("escalate_to_*", 1, "(a probability)"),
@@ -529,6 +535,38 @@ class VolunteerSpec(Frozen):
     handling_hours: Positive = 4.0
 
 
+class IndicatorSpec(Frozen):
+    """One indicator of the annual appraisal: points = weight x the KPI's position between zero_at and
+    full_marks_at (linear, clipped; zero_at may lie above full_marks_at for a KPI where less is better)."""
+
+    kpi: Literal[
+        "on_time_share",
+        "satisfaction_share",
+        "reopened_share",
+        "duty_coverage",
+        "resolution_p90_hours",
+        "overdue_cases",
+    ]
+    weight: Annotated[float, Field(ge=0, le=1000)]
+    full_marks_at: float
+    zero_at: float
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> "IndicatorSpec":
+        if self.full_marks_at == self.zero_at:
+            raise ValueError("full_marks_at and zero_at must differ")
+        return self
+
+
+class EvaluationSpec(Frozen):
+    """The annual appraisal ("实事评价、年底考评"): each street and community scored from simulated KPIs."""
+
+    indicators: dict[Ident, IndicatorSpec]
+    threshold_points: Annotated[float, Field(ge=0, le=100_000)]
+    source: str = ""
+
+
 class TargetSpec(Frozen):
     """Targets the allocation must meet in every community (and street office, for duty coverage)."""
 
@@ -609,6 +647,7 @@ class ScenarioSpec(Frozen):
     volunteers: VolunteerSpec = VolunteerSpec()
     targets: TargetSpec = TargetSpec()
     calibration: tuple[CalibrationSpec, ...] = ()
+    evaluation: EvaluationSpec | None = None
 
     @model_validator(mode="after")
     def _time_left(self) -> "ScenarioSpec":

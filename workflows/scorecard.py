@@ -1,0 +1,75 @@
+"""Annual scorecards: each street's and community's appraisal score from simulated KPIs, with intervals.
+
+The scenario's ``evaluation:`` section names the indicators. An indicator's points are its weight times
+the KPI's position between ``zero_at`` and ``full_marks_at`` (linear, clipped to [0, 1]); a unit's score
+is the sum over indicators, computed in every replication. The card shows the mean score with its 95%
+interval, the rank (1 = best) with its 95% range over replications (a rank is uncertain: it is shown
+as a range, not a number), the share of replications below the threshold, and a flag when the unit is
+likely to fall below it (in more than half of the replications).
+
+KPIs per unit: communities use their cases' on-time share, satisfaction, reopened share, p90 and
+overdue cases, and the coverage of their grid and desk duties; streets use their cases' KPIs and their
+party office's duty coverage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scenario.load import Scenario
+from scenario.spec import EvaluationSpec, IndicatorSpec
+from sim.replications import Replications, confidence_interval
+
+__all__ = ["indicator_points", "scorecards"]
+
+# Where each indicator's KPI lives in the per-replication group tables.
+_COLUMN = {"community": {"duty_coverage": "duty_coverage"}, "street": {"duty_coverage": "office_duty_coverage"}}
+
+
+def indicator_points(ind: IndicatorSpec, value: np.ndarray) -> np.ndarray:
+    """weight x clip((value - zero_at) / (full_marks_at - zero_at), 0, 1); NaN (no cases) earns full marks."""
+    pos = (np.asarray(value, float) - ind.zero_at) / (ind.full_marks_at - ind.zero_at)
+    return ind.weight * np.where(np.isnan(pos), 1.0, np.clip(pos, 0.0, 1.0))
+
+
+def _scores(ev: EvaluationSpec, per_rep: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Per unit and replication: points per indicator and the total."""
+    out = pd.DataFrame({"unit": per_rep.index, "replication": per_rep["replication"].to_numpy()})
+    total = np.zeros(len(out))
+    for iid, ind in ev.indicators.items():
+        col = _COLUMN[level].get(ind.kpi, ind.kpi)
+        pts = indicator_points(ind, per_rep[col].to_numpy(dtype=float))
+        out[f"points_{iid}"] = pts
+        total += pts
+    out["score"] = total
+    return out
+
+
+def scorecards(scenario: Scenario, runs: Replications, level: str) -> pd.DataFrame:
+    """One row per community or street: score (mean, 95% CI), rank range, points per indicator, flag."""
+    ev = scenario.spec.evaluation
+    if ev is None:
+        raise ValueError("the scenario has no evaluation section")
+    per = _scores(ev, runs.group_per_rep(level), level)
+    per["rank"] = per.groupby("replication")["score"].rank(ascending=False, method="min")
+    rows = []
+    most = sum(i.weight for i in ev.indicators.values()) or 1.0
+    for unit, g in per.groupby("unit", sort=False):
+        # on the scale of the attainable points, so the interval stays within [0, all points]
+        m, lo, hi = (most * v for v in confidence_interval(g["score"].to_numpy() / most, bounds="share"))
+        below = float((g["score"] < ev.threshold_points).mean())
+        row = {
+            level: unit,
+            "score": m,
+            "score_ci95_low": lo,
+            "score_ci95_high": hi,
+            "rank_best": int(np.floor(np.percentile(g["rank"], 2.5))),
+            "rank_worst": int(np.ceil(np.percentile(g["rank"], 97.5))),
+            "share_of_replications_below_threshold": below,
+            "likely_below_threshold": below > 0.5,
+        }
+        for iid in ev.indicators:
+            row[f"points_{iid}"] = float(g[f"points_{iid}"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
