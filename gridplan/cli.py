@@ -220,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
     sim_args(sp, 3)
+    sp = add("serve", _cmd("serve_cmd"), "the planner's desk: a local web page to edit, check, simulate and allocate")
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    sp.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    sp.add_argument("--token", help="access token every request must carry; required for a non-local --host")
     sp = add(
         "scorecard",
         _cmd("scorecard_cmd"),

@@ -572,6 +572,28 @@ def sweep_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_cmd(args: argparse.Namespace) -> int:
+    """``gridplan serve``: the planner's desk on 127.0.0.1 (another address needs --token)."""
+    from scenario.errors import GridplanError
+
+    try:
+        from gridplan.desk import LOCAL_HOSTS, create_app
+    except ImportError:
+        raise GridplanError("gridplan serve needs Dash: pip install 'gridplan[serve]'") from None
+    if args.host not in LOCAL_HOSTS and not args.token:
+        raise GridplanError(
+            f"--host {args.host}: other machines could reach the page; give --token SECRET "
+            f"(every request must then carry it) or bind to 127.0.0.1"
+        )
+    if not 1 <= args.port <= 65535:
+        raise GridplanError(f"--port must be 1-65535, found {args.port}")
+    app = create_app(args.scenario, token=args.token)
+    url = f"http://{args.host}:{args.port}/" + (f"?token={args.token}" if args.token else "")
+    print(f"planner's desk for {args.scenario}: open {url} (Ctrl-C stops it)", flush=True)
+    app.run(host=args.host, port=args.port, debug=False)
+    return 0
+
+
 def scorecard_screen(cards: pd.DataFrame, level: str, threshold: float, show: int = 8) -> str:
     """The best and worst units, and every unit likely to fall below the threshold."""
     cols = [

@@ -143,7 +143,11 @@ def write_allocation(allocation: Allocation, path: Path) -> None:
 
 
 def read_allocation(
-    path: Path, community_ids: tuple[str, ...], street_ids: tuple[str, ...], baseline: Allocation | None = None
+    path: Path,
+    community_ids: tuple[str, ...],
+    street_ids: tuple[str, ...],
+    baseline: Allocation | None = None,
+    text: str | None = None,
 ) -> Allocation:
     """Read an allocation table for the given structure.
 
@@ -155,7 +159,7 @@ def read_allocation(
         AllocationError: a missing file or column, a non-numeric or negative cell,
             a duplicate or unknown id, or a missing row when no baseline is given.
     """
-    table = read_csv_table(path, AllocationError)
+    table = read_csv_table(path, AllocationError, text=text)
     table.require_columns(["level", "id"], COMMUNITY_COLUMNS + STREET_COLUMNS)
     levels = table.text("level")
     ids = table.text("id")

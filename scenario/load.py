@@ -119,9 +119,12 @@ class Scenario:
     def mean_worker_cost_yuan(self) -> float:
         return self.spec.pay.mean_worker_cost_yuan_per_year
 
-    def read_allocation(self, path: Path, partial: bool = False) -> Allocation:
-        """Read an allocation table for this scenario (``partial``: missing rows from the baseline)."""
-        return read_allocation(Path(path), self.community_ids, self.street_ids, self.baseline if partial else None)
+    def read_allocation(self, path: Path, partial: bool = False, text: str | None = None) -> Allocation:
+        """Read an allocation table for this scenario (``partial``: missing rows from the baseline; ``text``:
+        the table's CSV text, ``path`` then only names it in messages)."""
+        return read_allocation(
+            Path(path), self.community_ids, self.street_ids, self.baseline if partial else None, text=text
+        )
 
 
 def resolve_scenario_path(path: str | Path) -> Path:

@@ -111,16 +111,23 @@ class CsvTable:
 MAX_TABLE_BYTES = 500_000_000  # ~5 million communities; beyond that a file is not a planning table
 
 
-def read_csv_table(path: Path, error: type[Exception] = ScenarioError) -> CsvTable:
+def read_csv_table(path: Path, error: type[Exception] = ScenarioError, text: str | None = None) -> CsvTable:
     """Read a UTF-8 CSV with a header row (a byte-order mark is accepted).
+
+    With ``text``, parse that instead of a file (an edited table from the planner's desk); ``path``
+    then only names it in messages.
 
     Raises:
         error: the file is absent, unreadable, too large, not UTF-8, ragged or
             not CSV (one line naming the file and the line).
     """
-    if not path.is_file():
-        raise error(f"{path}: table file does not exist")
-    reader = csv.reader(io.StringIO(read_text(path, error, max_bytes=MAX_TABLE_BYTES), newline=""))
+    if text is None:
+        if not path.is_file():
+            raise error(f"{path}: table file does not exist")
+        text = read_text(path, error, max_bytes=MAX_TABLE_BYTES)
+    elif len(text.encode("utf-8")) > MAX_TABLE_BYTES:
+        raise error(f"{path}: table too large (more than {MAX_TABLE_BYTES:,} bytes)")
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         try:
             header = [h.strip() for h in next(reader)]

@@ -1,0 +1,140 @@
+"""The planner's desk (gridplan serve): tables, validation, safety, sessions, and a real browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from gridplan.cli import main
+from gridplan.desk import JOBS, check_text, community_rows, create_app, parse, street_rows, table_csv
+from tests.conftest import ROOT, SCENARIOS
+
+SCREENSHOT = ROOT / "docs" / "serve.png"
+
+
+def _tables(s, a=None):
+    a = a or s.baseline
+    return community_rows(s, a), street_rows(s, a)
+
+
+def test_tables_round_trip_to_the_allocation(tiny):
+    a = parse(tiny, table_csv(*_tables(tiny)))
+    for f in (
+        "workers",
+        "secretary_assistants",
+        "work_fund_yuan",
+        "service_fund_yuan",
+        "street_office_staff",
+        "mobile_grid_workers",
+    ):
+        assert np.array_equal(getattr(a, f), getattr(tiny.baseline, f)), f
+
+
+def test_check_updates_and_bad_cells_are_one_line(tiny):
+    comm, streets = _tables(tiny)
+    assert check_text(tiny, table_csv(comm, streets))[0]
+    comm[0]["workers"] = 2  # A needs 9 (18 per 10,000 of 5,000)
+    ok, text = check_text(tiny, table_csv(comm, streets))
+    assert not ok and text.startswith("FAIL") and "workers_per_10k at A" in text
+    comm[0]["workers"] = "nine"
+    ok, text = check_text(tiny, table_csv(comm, streets))
+    assert not ok and "Not a valid allocation" in text and "column workers" in text and "\n" not in text
+
+
+def test_token_is_required_when_set():
+    app = create_app(SCENARIOS / "tiny", token="s3cret")
+    client = app.server.test_client()
+    assert client.get("/").status_code == 403
+    assert client.get("/?token=wrong").status_code == 403
+    assert client.get("/?token=s3cret").status_code == 200
+    assert client.get("/_dash-layout").status_code == 200  # the cookie set above carries it
+    open_app = create_app(SCENARIOS / "tiny").server.test_client()
+    assert open_app.get("/").status_code == 200
+
+
+def test_serve_refuses_a_public_address_without_a_token(capsys):
+    assert main(["serve", str(SCENARIOS / "tiny"), "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "--token" in err and err.count("\n") == 1
+
+
+def test_two_sessions_do_not_see_each_others_runs(tiny):
+    job = JOBS.start("tab-one", tiny, [("baseline", tiny.baseline)], 2, 20, 1)
+    assert JOBS.get("tab-one", job) is not None
+    assert JOBS.get("tab-two", job) is None
+    for f in JOBS.get("tab-one", job).futures:
+        f.result(timeout=60)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_desk_in_a_real_browser(tmp_path):
+    """Load the page in headless Chromium, edit one cell, see the check change, run a short simulation and
+    read a result on the page; save a screenshot (docs/serve.png with GRIDPLAN_UPDATE_SCREENSHOT=1)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium installed: the desk's browser test needs Debian's chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gridplan.cli", "--quiet", "serve", str(SCENARIOS / "tiny"), "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "server.txt", "w"),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.3)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+            page = browser.new_page(viewport={"width": 1200, "height": 1600})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("#check >> text=PASS", timeout=60_000)
+            cell = page.locator('#communities td[data-dash-column="workers"]').first
+            cell.click()
+            page.keyboard.type("2")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("#check >> text=FAIL", timeout=30_000)
+            assert "workers_per_10k at A" in page.inner_text("#check")
+            page.fill("#reps", "2")
+            page.fill("#days", "30")
+            page.click("#simulate")
+            page.wait_for_selector("#progress >> text=done", timeout=180_000)
+            table = page.inner_text("#kpi-table")
+            assert "on_time_share" in table and "duty_coverage" in table and "%" in table
+            shot = tmp_path / "serve.png"
+            page.screenshot(path=str(shot), full_page=False)
+            browser.close()
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("GRIDPLAN_UPDATE_SCREENSHOT") == "1":
+            shutil.copy(shot, SCREENSHOT)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
