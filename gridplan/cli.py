@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--seed", type=_seed, help="random seed, 0 to 2**32-1 (default: the scenario's seed)")
         sp.add_argument("--processes", type=_processes, help="local processes (default: all cores)")
+        sp.add_argument("--scheduler", help="run replications and points on this Dask cluster (tcp://HOST:PORT)")
+        sp.add_argument(
+            "--dask-workers",
+            type=_processes,
+            help="run replications and points on a local Dask cluster of this many workers",
+        )
         out_arg(sp)
 
     def opt_args(sp: argparse.ArgumentParser) -> None:
@@ -219,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"FROM:TO:STEP in yuan a year (TO included; at most {MAX_SWEEP_POINTS} points)",
     )
     sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
+    sp.add_argument(
+        "--resume", action="store_true", help="reuse the points an interrupted sweep with the same --out finished"
+    )
     sim_args(sp, 3)
     sp = add("serve", _cmd("serve_cmd"), "the planner's desk: a local web page to edit, check, simulate and allocate")
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -317,7 +326,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.basicConfig(
                 level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
             )
-            return int(args.func(args) or 0)
+            from sim.dask_engine import dask_engine
+
+            with dask_engine(getattr(args, "scheduler", None), getattr(args, "dask_workers", None)):
+                return int(args.func(args) or 0)
         except KeyboardInterrupt as exc:
             stop.ending = True  # first, before any call: a repeated signal must not interrupt the report
             term = isinstance(exc, Terminated) or stop.signum == signal.SIGTERM

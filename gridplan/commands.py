@@ -524,14 +524,23 @@ def optimize_cmd(args: argparse.Namespace) -> int:
 
 
 def sweep_cmd(args: argparse.Namespace) -> int:
+    """``gridplan sweep``: the budget frontier, resumable after an interruption (--resume)."""
     from gridplan.progress import progress
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
+    from scenario.errors import GridplanError
     from workflows.sweep import sweep
 
     s = load_scenario(args.scenario)
     sim_days(args, s)
     budgets = args.budget_yuan  # parsed and bounded by the command line
     out = check_out(args.out or default_out(s, "sweep"), s)
+    # finished points live beside the result folder until the sweep completes (resumable with --resume)
+    points = out.parent / f".{out.name}.points"
+    if points.exists() and not args.resume:
+        raise GridplanError(
+            f"{points}: an interrupted sweep left its finished points there; rerun with "
+            f"--resume to reuse them, or remove the folder to start afresh"
+        )
     with progress(len(budgets), "budget points", "pt") as tick:
         df = sweep(
             s,
@@ -542,7 +551,10 @@ def sweep_cmd(args: argparse.Namespace) -> int:
             processes=args.processes,
             solver=args.solver,
             progress=tick,
+            points_dir=points,
         )
+    if df.resumed.any():
+        _say(f"resumed: {int(df.resumed.sum())} of {len(df)} points were finished before and not recomputed")
     with result_folder(out, s) as folder:
         df.to_csv(folder / "frontier.csv", index=False)
         if df.get("feasible", pd.Series(dtype=bool)).any():
@@ -564,7 +576,15 @@ def sweep_cmd(args: argparse.Namespace) -> int:
             ax.set_xlabel("total budget (M yuan)")
             ax.set_ylabel("simulated on-time share")
             (folder / "frontier.png").write_bytes(plot_png(fig))
-        write_json(folder / "metadata.json", metadata(s, "sweep", args, budgets_yuan=budgets, replications=args.reps))
+        write_json(
+            folder / "metadata.json",
+            metadata(
+                s, "sweep", args, budgets_yuan=budgets, replications=args.reps, resumed_points=int(df.resumed.sum())
+            ),
+        )
+    import shutil
+
+    shutil.rmtree(points, ignore_errors=True)  # ours; the complete result is in place
     print(table(df.drop(columns=["note"], errors="ignore")))
     for _, r in df[~df.get("feasible", pd.Series(True, index=df.index)).astype(bool)].iterrows():
         print(f"budget {r.budget_yuan:,.0f} yuan: no allocation; {r.note}")

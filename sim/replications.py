@@ -255,12 +255,18 @@ class Replications:
 def map_tasks(
     func: Callable, tasks: list, processes: int | None = None, progress: Callable[[int], None] | None = None
 ) -> list:
-    """``[func(t) for t in tasks]`` on local processes (default: all cores), results in task order.
+    """``[func(t) for t in tasks]`` on local processes (default: all cores), results in task order; on the
+    Dask cluster of an enclosing ``sim.dask_engine.dask_engine`` block when there is one.
 
     On any exception in the parent (Ctrl-C, SIGTERM turned into an exception by the
     command line, a failed task) the workers are terminated at once, not awaited.
     Workers ignore Ctrl-C (the parent stops them) and die with the parent.
     """
+    from sim.dask_engine import active_client, map_on_dask
+
+    client = active_client()
+    if client is not None:
+        return map_on_dask(client, func, tasks, progress)
     processes = min(len(tasks), processes or default_processes())
     if processes <= 1:
         out = []

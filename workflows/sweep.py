@@ -1,9 +1,20 @@
-"""Budget sweep: the frontier of total budget versus simulated on-time share and overdue cases."""
+"""Budget sweep: the frontier of total budget versus simulated on-time share and overdue cases.
+
+Resumable: with a ``points_dir`` every finished point is written there as soon as it is done (by the
+worker that computed it, through a temporary name and a rename, so no reader ever sees half a file),
+named by a key of everything that shaped it (scenario hash, budget, options, replications, days,
+seed, solver). A rerun with the same ``points_dir`` reads the finished points and computes only the
+others.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +25,7 @@ from solvers.allocator import allocate
 from solvers.errors import InfeasibleError
 from solvers.lpmodel import AllocationOptions
 
-__all__ = ["budget_points", "sweep"]
+__all__ = ["budget_points", "sweep", "point_key"]
 
 
 def budget_points(spec: str) -> list[float]:
@@ -29,8 +40,25 @@ def budget_points(spec: str) -> list[float]:
     return [a + i * s for i in range(n)]
 
 
+def point_key(
+    scenario: Scenario, budget: float, opts: AllocationOptions, reps: int, days: int | None, seed: int, solver: str
+) -> str:
+    """A stable name for one point: a hash of everything that shapes its numbers."""
+    text = json.dumps([scenario.sha256, repr(float(budget)), repr(opts), reps, days, seed, solver])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
 def _point(args: tuple) -> dict:
-    scenario, budget, opts, reps, days, seed, solver = args
+    scenario, budget, opts, reps, days, seed, solver, path = args
+    row = _compute_point(scenario, budget, opts, reps, days, seed, solver)
+    if path is not None:
+        tmp = Path(f"{path}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(row), encoding="utf-8")
+        os.replace(tmp, path)
+    return row
+
+
+def _compute_point(scenario, budget, opts, reps, days, seed, solver) -> dict:  # type: ignore[no-untyped-def]
     row = {"budget_yuan": budget}
     try:
         res = allocate(scenario, replace(opts, total_budget_yuan=budget), solver=solver)
@@ -63,14 +91,29 @@ def sweep(
     solver: str = "auto",
     opts: AllocationOptions | None = None,
     progress: Callable[[int], None] | None = None,
+    points_dir: Path | None = None,
 ) -> pd.DataFrame:
     """One max-service allocation per budget, each simulated on the same replications; points in parallel.
 
     Each row holds the allocator's prediction (on-time share from the curves, duty coverage from the
-    hours) beside the simulated value with its 95% interval.
+    hours) beside the simulated value with its 95% interval. With ``points_dir``, finished points are
+    kept there and reused (see the module docstring); the frame's ``resumed`` column says which.
     """
     opts = opts or AllocationOptions(objective="max-service")
     seed = scenario.spec.seed if seed is None else seed
-    tasks = [(scenario, b, opts, reps, days, seed, solver) for b in budgets]
-    rows = map_tasks(_point, tasks, processes, progress)
+    paths: list[Path | None] = [None] * len(budgets)
+    done: dict[int, dict] = {}
+    if points_dir is not None:
+        points_dir.mkdir(parents=True, exist_ok=True)
+        for i, b in enumerate(budgets):
+            path = points_dir / f"point-{point_key(scenario, b, opts, reps, days, seed, solver)}.json"
+            paths[i] = path
+            if path.is_file():
+                done[i] = json.loads(path.read_text(encoding="utf-8"))
+                if progress:
+                    progress(1)
+    todo = [i for i in range(len(budgets)) if i not in done]
+    tasks = [(scenario, budgets[i], opts, reps, days, seed, solver, paths[i]) for i in todo]
+    fresh = dict(zip(todo, map_tasks(_point, tasks, processes, progress)))
+    rows = [{**(done.get(i) or fresh[i]), "resumed": i in done} for i in range(len(budgets))]
     return pd.DataFrame(rows)
