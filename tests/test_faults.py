@@ -103,9 +103,16 @@ def start(argv: list[str], cwd: Path) -> subprocess.Popen:
 
 
 def assert_no_debris(out: Path) -> None:
-    """No temporary folder beside ``out``; ``out`` absent or a complete result."""
-    debris = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
+    """No temporary folder beside ``out``; ``out`` absent or a complete result. A sweep's finished points
+    (``.NAME.points``, kept on purpose for --resume) may stay, holding only complete point files."""
+    points = out.parent / f".{out.name}.points"
+    debris = [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p != points]
     assert not debris, debris
+    if points.exists():
+        for f in points.iterdir():
+            assert f.name.startswith("point-"), f.name
+            if f.suffix == ".json":
+                json.loads(f.read_text())  # complete; a write cut short keeps its .tmp- name, never read
     if out.exists():
         listed = json.loads((out / ".gridplan-result").read_text())["files"]
         assert "metadata.json" in listed and sorted(listed) == sorted(
@@ -144,7 +151,8 @@ def test_stop_at_a_random_point(command, sig, tmp_path):
         assert len(err.strip().splitlines()) == 1 and ("interrupted" in err or "terminated" in err), (err, where)
     assert not left, f"processes {left} outlived the stop (there were {workers}) {where}"
     assert_no_debris(out)
-    assert main(["--quiet", *SHORT[command], "--out", str(out)]) == 0, f"rerun failed {where}"
+    resume = ["--resume"] if command == "sweep" else []
+    assert main(["--quiet", *SHORT[command], "--out", str(out), *resume]) == 0, f"rerun failed {where}"
     assert_no_debris(out)
     assert (out / "metadata.json").is_file()
 

@@ -105,6 +105,8 @@ def sweep(
     done: dict[int, dict] = {}
     if points_dir is not None:
         points_dir.mkdir(parents=True, exist_ok=True)
+        for stale in points_dir.glob("point-*.json.tmp-*"):  # a write cut short by a stop: never read
+            stale.unlink(missing_ok=True)
         for i, b in enumerate(budgets):
             path = points_dir / f"point-{point_key(scenario, b, opts, reps, days, seed, solver)}.json"
             paths[i] = path
