@@ -194,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("simulate", _cmd("simulate"), "simulate a year of case handling under an allocation")
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
     sp.add_argument("--partial", action="store_true", help="missing rows of the allocation come from the baseline")
+    sp.add_argument(
+        "--split-districts",
+        action="store_true",
+        help="run each replication as one task per district (a large city on several cores); "
+        "bit-identical to the whole replication",
+    )
     sim_args(sp, 5)
     sp = add("allocate", _cmd("allocate_cmd"), "optimise workers and funds by linear programming")
     opt_args(sp)

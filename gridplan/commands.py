@@ -176,6 +176,7 @@ def run_sims(
     label: str,
     keep_first_log: bool = False,
     log_dir=None,
+    split_districts: bool = False,
 ):
     """Replications with progress (a bar on a terminal, a line every few seconds on a pipe)."""
     from gridplan.progress import progress
@@ -192,6 +193,7 @@ def run_sims(
             keep_first_log=keep_first_log,
             log_dir=log_dir,
             progress=tick,
+            split_districts=split_districts,
         )
 
 
@@ -282,7 +284,17 @@ def simulate(args: argparse.Namespace) -> int:
     out = check_out(args.out or default_out(s, "simulate"), s)
     with result_folder(out, s) as folder:
         # every replication writes its case log into the (temporary) result folder as it finishes
-        reps = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating", log_dir=folder / "case_log")
+        reps = run_sims(
+            s,
+            alloc,
+            args.reps,
+            days,
+            seed,
+            args.processes,
+            "simulating",
+            log_dir=folder / "case_log",
+            split_districts=args.split_districts,
+        )
         write_simulation(folder, reps, alloc)
         write_json(
             folder / "metadata.json",

@@ -138,11 +138,23 @@ def run_replication(
     replication: int = 0,
     keep_log: bool = False,
     log_dir: str | None = None,
+    split_processes: int | None = None,
 ) -> RepOutput:
-    """Draw the cases, run the event loop, compute KPIs from the log."""
+    """Draw the cases, run the event loop, compute KPIs from the log.
+
+    ``split_processes``: simulate each district as its own task on that many processes (or the Dask
+    cluster of an enclosing ``dask_engine``), merged bit for bit (``sim.split``).
+    """
     cal = WorkCalendar(scenario.spec.calendar, days)
     cases = draw_cases(scenario, days, seed_seq)
-    result = simulate_cases(scenario, cases, allocation, cal)
+    if split_processes is None:
+        result = simulate_cases(scenario, cases, allocation, cal)
+    else:
+        from sim.split import simulate_by_district
+
+        result = simulate_by_district(
+            scenario, cases, allocation, lambda f, t: map_tasks(f, t, processes=split_processes)
+        )
     log = case_log(scenario, cases, result)
     warm_days = min(scenario.spec.calendar.warmup_days, days - 1)
     warm, horizon = warm_days * 24.0, days * 24.0
@@ -335,10 +347,12 @@ def run_replications(
     keep_first_log: bool = False,
     log_dir: str | None = None,
     progress: Callable[[int], None] | None = None,
+    split_districts: bool = False,
 ) -> Replications:
     """Run ``reps`` replications on ``processes`` local processes (default: all cores).
 
-    ``progress`` is called with 1 after each finished replication.
+    ``progress`` is called with 1 after each finished replication. ``split_districts``: replications one
+    after another, each as one task per district on the processes (for a city too large for one core).
     """
     if reps < 1:
         raise ValueError(f"reps must be >= 1: {reps}")
@@ -349,5 +363,12 @@ def run_replications(
         (scenario, allocation, days, seqs[r], r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))
         for r in range(reps)
     ]
-    outputs = map_tasks(_task, tasks, processes, progress)
+    if split_districts:
+        outputs = []
+        for t in tasks:
+            outputs.append(run_replication(*t, split_processes=processes or default_processes()))
+            if progress:
+                progress(1)
+    else:
+        outputs = map_tasks(_task, tasks, processes, progress)
     return Replications(outputs, seed, days)
