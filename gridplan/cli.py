@@ -178,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
 
     sp: argparse.ArgumentParser = sub.add_parser(
+        "study",
+        help="run a study file: a grid of scenario variants, resumable, one table",
+        description="run a study file (a grid of scenario variants), resumable, into one table",
+    )
+    sp.set_defaults(func=_cmd("study_cmd"))
+    sp.add_argument("study", type=Path, help="study YAML file (in a scenario's folder), or a folder with study.yaml")
+    sp.add_argument("--processes", type=_processes, help="local processes (default: all cores)")
+    sp.add_argument("--scheduler", help="run the points on this Dask cluster (tcp://HOST:PORT)")
+    sp.add_argument("--dask-workers", type=_processes, help="run the points on a local Dask cluster")
+    sp.add_argument("--resume", action="store_true", help="reuse the points an interrupted run finished")
+    out_arg(sp)
+    sp = sub.add_parser(
         "schema",
         help="write the scenario format's JSON Schema (for editors)",
         description="write the scenario format's JSON Schema (for editors that validate YAML)",

@@ -604,6 +604,88 @@ def sweep_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def study_cmd(args: argparse.Namespace) -> int:
+    """``gridplan study STUDY.yaml``: every point of a grid of scenario variants, resumable, in one table."""
+    import shutil
+
+    from gridplan.progress import progress
+    from gridplan.results import check_out, metadata, result_folder, write_json
+    from scenario.errors import GridplanError
+    from workflows.study import load_study, run_study, study_points
+
+    path = Path(args.study)
+    if path.is_dir():
+        path = path / "study.yaml"
+    study = load_study(path)
+    base = load_scenario(path.parent / study.grid.scenario[0])
+    out = check_out(args.out or Path("results") / base.name / f"study-{study.name}", base)
+    points = out.parent / f".{out.name}.points"
+    if points.exists() and not args.resume:
+        raise GridplanError(
+            f"{points}: an interrupted study left its finished points there; rerun with --resume "
+            f"to reuse them, or remove the folder to start afresh"
+        )
+    n = len(study_points(study))
+    _say(f"study {study.name}: {n} points ({study.command}, objective {study.objective}, {study.reps} replications)")
+    with progress(n, "study points", "pt") as tick:
+        df = run_study(path, study, points, processes=args.processes, progress=tick)
+    with result_folder(out, base) as folder:
+        df.to_csv(folder / "study.csv", index=False)
+        df.to_parquet(folder / "study.parquet", index=False)
+        (folder / "study.html").write_text(study_page(study, df), encoding="utf-8")
+        write_json(
+            folder / "metadata.json",
+            metadata(
+                base, "study", args, study=study.model_dump(mode="json"), points=n, resumed_points=int(df.resumed.sum())
+            ),
+        )
+    shutil.rmtree(points, ignore_errors=True)
+    print(table(df.drop(columns=["note", "resumed"], errors="ignore").head(40)))
+    print(f"wrote {out}")
+    return 0
+
+
+def study_page(study, df: pd.DataFrame) -> str:
+    """The study's summary page: the table and, per variant and demand growth, KPIs against the budget."""
+    import base64
+    import html as html_mod
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gridplan.report import plot_png
+
+    imgs = []
+    ok = df[df.feasible] if "feasible" in df else df
+    for kpi in [
+        k
+        for k in ("duty_coverage", "on_time_share", "duty_coverage_predicted", "cost_total_yuan")
+        if k in ok and ok[k].notna().any()
+    ]:
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for (scen, growth, minimum), g in ok.groupby(
+            ["scenario", "demand_growth", "workers_per_10k_minimum"], dropna=False
+        ):
+            g = g.sort_values("budget_yuan")
+            label = f"{scen}, demand x{growth:g}" + ("" if pd.isna(minimum) else f", {minimum:g}/10k")
+            ax.plot(g.budget_yuan / 1e6, g[kpi], marker="o", label=label)
+        ax.set_xlabel("total budget (M yuan a year)")
+        ax.set_ylabel(kpi)
+        ax.legend(fontsize=7)
+        imgs.append(f'<img alt="{kpi}" src="data:image/png;base64,{base64.b64encode(plot_png(fig)).decode()}">')
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>study {html_mod.escape(study.name)}</title>"
+        "</head><body style='font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto'>"
+        f"<h1>Study {html_mod.escape(study.name)}</h1><p>{len(df)} points; command {study.command}, objective "
+        f"{study.objective}, {study.reps} replications.</p>"
+        + "".join(imgs)
+        + df.to_html(index=False, float_format=lambda v: f"{v:,.4g}")
+        + "</body></html>"
+    )
+
+
 def serve_cmd(args: argparse.Namespace) -> int:
     """``gridplan serve``: the planner's desk on 127.0.0.1 (another address needs --token)."""
     from scenario.errors import GridplanError
