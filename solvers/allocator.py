@@ -318,7 +318,6 @@ def allocate(
         SolverError: when the solver fails or its answer violates a constraint.
     """
     opts = opts or AllocationOptions()
-    spec = scenario.spec
     curves = curves or service_curves(scenario)
     if solver == "auto":
         # measured on Weihai: CBC solves min-cost in 0.1 s but max-service not in 120 s; HiGHS (scipy) in 1-2 s
@@ -332,13 +331,51 @@ def allocate(
         method = "milp" if scenario.n_communities <= LARGE_CITY else "lp-round"
     if method not in ("milp", "lp-round"):
         raise ValueError(f"method must be auto, milp or lp-round: {method!r}")
+    solver = "scipy" if method == "lp-round" else solver
+    sol = _solve_checked(scenario, m, curves, opts, solver, method)
+    x = sol.x.copy()  # type: ignore[union-attr]  # _solve_checked returns an optimal solution
+    x[m.integer] = np.round(x[m.integer])
+    alloc = _allocation_from_x(scenario, m, x, f"allocate --objective {opts.objective}")
+    _recheck_policy(scenario, alloc)
+    relax = sol if method == "lp-round" else solve(m, solver, relax=True)  # duals from the LP relaxation
+    duals = relax.duals if relax.status is Status.optimal and relax.duals is not None else np.zeros(len(m.b))
+    cons = _constraint_table(m, x, duals)
+    share = curves.evaluate(alloc.workers)
+    cases = curves.cases_per_year
+    dc, ds = deciding_constraints(scenario, alloc, curves, opts)
+    return AllocationResult(
+        allocation=alloc,
+        options=opts,
+        objective_value=float(sol.objective or 0.0),
+        costs=funder_costs(scenario, alloc),
+        constraints=cons,
+        shadow_prices=_shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),
+        expected_on_time_share=float(share @ cases / cases.sum()),
+        expected_overdue_cases=float(cases @ (1 - share)),
+        model=m,
+        solver=solver,
+        curves=curves,
+        deciding_community=dc,
+        deciding_street=ds,
+        expected_duty_coverage=predicted_coverage(scenario, alloc)[2],
+    )
+
+
+def _unbounded(opts: AllocationOptions) -> UnboundedError:
+    return UnboundedError(
+        f"objective {opts.objective} is unbounded: nothing limits it; give a budget (--budget-yuan or district budgets)"
+    )
+
+
+def _solve_checked(
+    scenario: Scenario, m: LpModel, curves: Curves, opts: AllocationOptions, solver: str, method: str
+) -> LpSolution:
+    """Solve (exactly, or the LP relaxation rounded up), name any failure, and re-check every row ourselves."""
     if method == "lp-round":
-        solver = "scipy"
-        relaxed = solve(m, "scipy", relax=True)
-        sol = relaxed
-        if relaxed.status is Status.optimal and relaxed.x is not None:
-            sol = LpSolution(Status.optimal, _round_up(m, relaxed.x), None, relaxed.duals, "optimal", "scipy")
-            sol.objective = float(m.c @ sol.x)
+        sol = solve(m, "scipy", relax=True)
+        if sol.status is Status.optimal and sol.x is not None:
+            x = _round_up(m, sol.x)
+            sol = LpSolution(Status.optimal, x, float(m.c @ x), sol.duals, "optimal", "scipy")
     else:
         sol = solve(m, solver)
     if sol.status is Status.infeasible:
@@ -346,18 +383,11 @@ def allocate(
             "no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver)
         )
     if sol.status is Status.unbounded:
-        raise UnboundedError(
-            f"objective {opts.objective} is unbounded: nothing limits it; give a budget "
-            f"(--budget-yuan or district budgets)"
-        )
+        raise _unbounded(opts)
     if sol.status is not Status.optimal:
         # CBC reports some unbounded integer problems as 'not solved': ask the relaxation
-        relax = solve(m, solver, relax=True)
-        if relax.status is Status.unbounded:
-            raise UnboundedError(
-                f"objective {opts.objective} is unbounded: nothing limits it; give a budget "
-                f"(--budget-yuan or district budgets)"
-            )
+        if solve(m, solver, relax=True).status is Status.unbounded:
+            raise _unbounded(opts)
         raise SolverError(f"solver {solver} did not find an optimal allocation ({sol.message})")
     assert sol.x is not None and sol.objective is not None  # an optimal solution carries both
     bad = residuals(m, sol.x)
@@ -371,24 +401,26 @@ def allocate(
             f"{what} violates {len(bad)} constraint(s), e.g. {bad[0]}"
             + ("; use --method milp" if method == "lp-round" else "")
         )
-    x = sol.x.copy()
-    ints = m.integer
-    x[ints] = np.round(x[ints])
-    alloc = _allocation_from_x(scenario, m, x, f"allocate --objective {opts.objective}")
+    return sol
+
+
+def _recheck_policy(scenario: Scenario, alloc: Allocation) -> None:
+    """The allocation against every rule, in the policy check's own code (not the model's)."""
     policy = check_policy(scenario, alloc)
-    failed = policy.rows[~policy.rows.passed & policy.rows.rule.isin(list(spec.policy.rules))]
+    failed = policy.rows[~policy.rows.passed & policy.rows.rule.isin(list(scenario.spec.policy.rules))]
     if len(failed):
         r = failed.iloc[0]
         raise SolverError(f"re-check failed: rule {r.rule} at {r.unit}: {r.actual:g} < {r.limit:g}")
-    # duals from the LP relaxation
-    relax = sol if method == "lp-round" else solve(m, solver, relax=True)
-    duals = relax.duals if relax.status is Status.optimal and relax.duals is not None else np.zeros(len(m.b))
+
+
+def _constraint_table(m: LpModel, x: np.ndarray, duals: np.ndarray) -> pd.DataFrame:
+    """Every row: its group, lhs, rhs, slack, whether it binds (zero slack: the one definition) and its LP dual."""
     lhs = m.A @ x
     slack = m.b - lhs
     group_of = np.full(len(m.b), "", dtype=object)
     for g, idx in m.row_groups.items():
         group_of[idx] = g
-    cons = pd.DataFrame(
+    return pd.DataFrame(
         {
             "row": m.row_names,
             "group": group_of,
@@ -398,25 +430,6 @@ def allocate(
             "binding": np.abs(slack) <= 1e-6 * np.maximum(1, np.abs(m.b)),
             "dual_lp": duals,
         }
-    )
-    share = curves.evaluate(alloc.workers)
-    cases = curves.cases_per_year
-    dc, ds = deciding_constraints(scenario, alloc, curves, opts)
-    return AllocationResult(
-        allocation=alloc,
-        options=opts,
-        objective_value=float(sol.objective),
-        costs=funder_costs(scenario, alloc),
-        constraints=cons,
-        shadow_prices=_shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),
-        expected_on_time_share=float(share @ cases / cases.sum()),
-        expected_overdue_cases=float(cases @ (1 - share)),
-        model=m,
-        solver=solver,
-        curves=curves,
-        deciding_community=dc,
-        deciding_street=ds,
-        expected_duty_coverage=predicted_coverage(scenario, alloc)[2],
     )
 
 
