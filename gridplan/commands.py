@@ -765,15 +765,11 @@ def run_cmd(args: argparse.Namespace) -> int:
     calibrate, report."""
     import datetime as dt
     import sys
-    from dataclasses import replace as dc_replace
 
-    from gridplan.progress import progress
-    from gridplan.report import Plan, write_report
-    from gridplan.results import check_out, metadata, result_folder, write_json
-    from scenario.allocation import write_allocation
+    from gridplan.report import write_report
+    from gridplan.results import check_out, result_folder
+    from solvers.allocator import next_step_costs
     from workflows.calibration import calibration_table, static_figures
-    from workflows.compare import compare_allocations
-    from workflows.optimize import optimize
 
     s = load_scenario(args.scenario)
     sim_days(args, s)
@@ -786,6 +782,39 @@ def run_cmd(args: argparse.Namespace) -> int:
         f"Baseline policy check: {'PASS' if base.passed else 'FAIL'} "
         f"({base.workers_total:,} workers = {base.workers_per_10k:.1f} per 10,000)"
     )
+    plans = _optimised_plans(s, args)
+    cmp = _compare_plans(s, args, plans, seed + 7)
+    print(_compare_screen(cmp))
+    calib = calibration_table(
+        s,
+        cmp.runs[0],
+        args.reps,
+        args.days,
+        seed + 7,
+        args.processes,
+        progress=lambda m: _say("  " + m),
+        static=static_figures(s),
+    )
+    if len(calib):
+        print("Calibration against the source:")
+        print(_calibration_screen(calib))
+    plans[0].opt.result = next_step_costs(s, plans[0].opt.result, args.solver)
+    cards = _scorecards_of(s, cmp)
+    with result_folder(out, s) as folder:
+        _write_run(folder, s, args, base, plans, cmp, calib, cards, seed)
+        write_report(folder, s, plans, cmp, calib, " ".join(sys.argv), cards)
+    print(f"wrote {out}/report.html")
+    return 0
+
+
+def _optimised_plans(s: Scenario, args: argparse.Namespace) -> list:
+    """Simulation-optimisation for the chosen objective and, unless that is it, for the equal budget."""
+    from dataclasses import replace as dc_replace
+
+    from gridplan.progress import progress
+    from gridplan.report import Plan
+    from workflows.optimize import optimize
+
     opts = _options(args)
     plans = []
     for label, o in (
@@ -809,88 +838,104 @@ def run_cmd(args: argparse.Namespace) -> int:
             )
         print(f"  stopped: {opt.stop_reason}")
         plans.append(Plan(label, opt))
+    return plans
+
+
+def _compare_plans(s: Scenario, args: argparse.Namespace, plans: list, seed: int):
+    """The baseline and every plan on the same simulated complaints."""
+    from gridplan.progress import progress
+    from workflows.compare import compare_allocations
+
     _say("Comparing the allocations on the same complaints:")
     with progress((len(plans) + 1) * args.reps, "comparing") as tick:
-        cmp = compare_allocations(
+        return compare_allocations(
             s,
             [("baseline", s.baseline)] + [(p.label, p.opt.result.allocation) for p in plans],
             args.reps,
             days=args.days,
-            seed=seed + 7,
+            seed=seed,
             processes=args.processes,
             keep_first_log=True,
             progress=tick,
         )
-    print(_compare_screen(cmp))
-    calib = calibration_table(
-        s,
-        cmp.runs[0],
-        args.reps,
-        args.days,
-        seed + 7,
-        args.processes,
-        progress=lambda m: _say("  " + m),
-        static=static_figures(s),
+
+
+def _calibration_screen(calib: pd.DataFrame) -> str:
+    from workflows.calibration import shown
+
+    view = calib.assign(
+        model=[
+            f"{shown(m)} [{shown(lo)}, {shown(hi)}]" if not np.isnan(lo) else shown(m)
+            for m, lo, hi in zip(calib.model, calib.ci95_low, calib.ci95_high)
+        ]
     )
-    if len(calib):
-        from workflows.calibration import shown
+    return table(view[["figure", "source", "model", "verdict"]])
 
-        print("Calibration against the source:")
-        view = calib.assign(
-            model=[
-                f"{shown(m)} [{shown(lo)}, {shown(hi)}]" if not np.isnan(lo) else shown(m)
-                for m, lo, hi in zip(calib.model, calib.ci95_low, calib.ci95_high)
-            ]
-        )
-        print(table(view[["figure", "source", "model", "verdict"]]))
-    from solvers.allocator import next_step_costs
 
-    plans[0].opt.result = next_step_costs(s, plans[0].opt.result, args.solver)
-    cards = {}
-    if s.spec.evaluation is not None:
-        from workflows.scorecard import scorecards
+def _scorecards_of(s: Scenario, cmp) -> dict:
+    """Street and community scorecards under every compared allocation (none without an evaluation section)."""
+    if s.spec.evaluation is None:
+        return {}
+    from workflows.scorecard import scorecards
 
-        cards = {
-            (label, lv): scorecards(s, run, lv)
-            for label, run in zip(cmp.labels, cmp.runs)
-            for lv in ("street", "community")
-        }
-    with result_folder(out, s) as folder:
-        first = plans[0].opt
-        write_allocation_result(folder, s, first.result)
-        write_allocation(s.baseline, folder / "allocation_baseline.csv")
-        for p in plans:
-            key = p.label.replace(" ", "_").replace("-", "_")
-            write_allocation(p.opt.result.allocation, folder / f"allocation_{key}.csv")
-            p.opt.result.deciding_community.to_csv(folder / f"deciding_community_{key}.csv", index=False)
-            p.opt.result.deciding_street.to_csv(folder / f"deciding_street_{key}.csv", index=False)
-            p.opt.iterations.to_csv(folder / f"iterations_{key}.csv", index=False)
-            p.opt.prediction.to_csv(folder / f"prediction_{key}.csv", index=False)
-        base.rows.to_csv(folder / "check_baseline.csv", index=False)
-        first.iterations.to_csv(folder / "iterations.csv", index=False)
-        cmp.city.to_csv(folder / "compare_city.csv", index=False)
-        cmp.static.to_csv(folder / "compare_static.csv", index=False)
-        for g, df in cmp.groups.items():
-            df.to_csv(folder / f"compare_{g}.csv", index=False)
-        cmp.runs[0].duty_hours_mean().to_csv(folder / "duty_hours_baseline.csv", index=False)
-        calib.to_csv(folder / "calibration.csv", index=False)
-        for (label, lv), df in cards.items():
-            df.to_csv(folder / f"scorecard_{lv}_{label.replace(' ', '_').replace('-', '_')}.csv", index=False)
-        write_report(folder, s, plans, cmp, calib, " ".join(sys.argv), cards)
-        write_json(
-            folder / "metadata.json",
-            metadata(
-                s,
-                "run",
-                args,
-                compare_seed=seed + 7,
-                validation_seeds=VALIDATION_SEEDS,
-                replications=args.reps,
-                plans={
-                    p.label: {"stop_reason": p.opt.stop_reason, "validation_missing": p.opt.validation_missing}
-                    for p in plans
-                },
-            ),
-        )
-    print(f"wrote {out}/report.html")
-    return 0
+    return {
+        (label, lv): scorecards(s, run, lv)
+        for label, run in zip(cmp.labels, cmp.runs)
+        for lv in ("street", "community")
+    }
+
+
+def _key(label: str) -> str:
+    return label.replace(" ", "_").replace("-", "_")
+
+
+def _write_run(
+    folder: Path,
+    s: Scenario,
+    args: argparse.Namespace,
+    base,
+    plans: list,
+    cmp,
+    calib: pd.DataFrame,
+    cards: dict,
+    seed: int,
+) -> None:
+    """Every table of the main job, and its metadata."""
+    from gridplan.results import metadata, write_json
+    from scenario.allocation import write_allocation
+
+    first = plans[0].opt
+    write_allocation_result(folder, s, first.result)
+    write_allocation(s.baseline, folder / "allocation_baseline.csv")
+    for p in plans:
+        key = _key(p.label)
+        write_allocation(p.opt.result.allocation, folder / f"allocation_{key}.csv")
+        p.opt.result.deciding_community.to_csv(folder / f"deciding_community_{key}.csv", index=False)
+        p.opt.result.deciding_street.to_csv(folder / f"deciding_street_{key}.csv", index=False)
+        p.opt.iterations.to_csv(folder / f"iterations_{key}.csv", index=False)
+        p.opt.prediction.to_csv(folder / f"prediction_{key}.csv", index=False)
+    base.rows.to_csv(folder / "check_baseline.csv", index=False)
+    first.iterations.to_csv(folder / "iterations.csv", index=False)
+    cmp.city.to_csv(folder / "compare_city.csv", index=False)
+    cmp.static.to_csv(folder / "compare_static.csv", index=False)
+    for g, df in cmp.groups.items():
+        df.to_csv(folder / f"compare_{g}.csv", index=False)
+    cmp.runs[0].duty_hours_mean().to_csv(folder / "duty_hours_baseline.csv", index=False)
+    calib.to_csv(folder / "calibration.csv", index=False)
+    for (label, lv), df in cards.items():
+        df.to_csv(folder / f"scorecard_{lv}_{_key(label)}.csv", index=False)
+    write_json(
+        folder / "metadata.json",
+        metadata(
+            s,
+            "run",
+            args,
+            compare_seed=seed + 7,
+            validation_seeds=VALIDATION_SEEDS,
+            replications=args.reps,
+            plans={
+                p.label: {"stop_reason": p.opt.stop_reason, "validation_missing": p.opt.validation_missing}
+                for p in plans
+            },
+        ),
+    )
