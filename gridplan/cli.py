@@ -209,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--split-districts",
         action="store_true",
-        help="run each replication as one task per district (a large city on several cores); "
-        "bit-identical to the whole replication",
+        help="run each replication as one task per district, each aggregating its own case log (a large "
+        "city on several cores, in bounded memory); the same numbers as the whole replication",
     )
     sim_args(sp, 5)
     sp = add("allocate", _cmd("allocate_cmd"), "optimise workers and funds by linear programming")

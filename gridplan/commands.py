@@ -182,7 +182,9 @@ def run_sims(
     from gridplan.progress import progress
     from sim.replications import run_replications
 
-    with progress(reps, label) as tick:
+    # a replication split by district reports each district task
+    steps = reps * len(scenario.district_ids) if split_districts else reps
+    with progress(steps, label, unit="district" if split_districts else "rep") as tick:
         return run_replications(
             scenario,
             allocation,

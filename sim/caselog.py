@@ -7,7 +7,8 @@ import pandas as pd
 
 from scenario.load import Scenario
 from sim.demand import Cases
-from sim.engine import STAGES, SimResult
+from sim.engine import SimResult
+from sim.routing import STAGES
 
 __all__ = ["case_log", "CASE_LOG_COLUMNS", "write_case_log", "case_log_schema"]
 
@@ -42,11 +43,16 @@ CASE_LOG_COLUMNS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def write_case_log(log: pd.DataFrame, folder, replication: int) -> None:
-    """Write one replication's log as ``folder/replication=R/part-0.parquet`` (a Hive-partitioned dataset)."""
+def write_case_log(log: pd.DataFrame, folder, replication: int, district: str | None = None) -> None:
+    """Write one replication's log as ``folder/replication=R/part-0.parquet`` (a Hive-partitioned dataset);
+    a replication run district by district writes ``folder/replication=R/district=D/part-0.parquet``
+    (the district column then lives in the folder name, as Hive partitioning has it)."""
     from pathlib import Path
 
     part = Path(folder) / f"replication={replication}"
+    if district is not None:
+        part = part / f"district={district}"
+        log = log.drop(columns="district")
     part.mkdir(parents=True, exist_ok=True)
     log.to_parquet(part / "part-0.parquet", index=False)
 

@@ -86,11 +86,12 @@ def busy_by_day(pool: np.ndarray, ws: np.ndarray, we: np.ndarray, n_pools: int, 
         p, v = pool[order], x[order]
         starts = np.searchsorted(p, np.arange(n_pools), side="left")
         ends = np.searchsorted(p, np.arange(n_pools), side="right")
-        csum = np.concatenate([[0.0], np.cumsum(v)])
         for q in np.flatnonzero(ends > starts):
             vals = v[starts[q] : ends[q]]
             k = np.searchsorted(vals, bounds, side="left")
-            s = csum[starts[q] + k] - csum[starts[q]]
+            # each pool's own running sum: a pool's hours do not depend on other pools' cases (a district
+            # simulated alone gives the same bits, ``sim.split``)
+            s = np.concatenate([[0.0], np.cumsum(vals)])[k]
             out[q] += sign * (k * bounds - s)
     return np.diff(out, axis=1)
 

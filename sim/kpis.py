@@ -59,6 +59,25 @@ KPI_DESCRIPTIONS = {
 }
 
 
+# the KPIs of a set of cases (``case_kpis``), in its order
+CASE_KPIS = (
+    "cases",
+    "on_time_share",
+    "overdue_cases",
+    "unresolved_cases",
+    "resolution_mean_hours",
+    "resolution_p50_hours",
+    "resolution_p90_hours",
+    "satisfaction_share",
+    "reopened_share",
+    "escalated_community",
+    "escalated_street",
+    "escalated_city",
+    "volunteer_share",
+    "mobile_share",
+)
+
+
 def _measured(log: pd.DataFrame, warmup_hours: float) -> pd.DataFrame:
     return log[log["arrival_hours"] >= warmup_hours]
 
@@ -67,7 +86,7 @@ def case_kpis(log: pd.DataFrame) -> dict[str, float]:
     """Outcome KPIs of a set of cases (any slice of the log)."""
     n = len(log)
     if n == 0:
-        return {k: np.nan for k in KPI_DESCRIPTIONS} | {"cases": 0}
+        return {k: np.nan for k in CASE_KPIS} | {"cases": 0.0}
     res = log["resolution_hours"].to_numpy()
     closed = ~np.isnan(res)
     q = np.percentile(res[closed], [50, 90]) if closed.any() else [np.nan, np.nan]

@@ -24,7 +24,7 @@ from scenario.load import Scenario
 from sim.calendar import WorkCalendar
 from sim.caselog import case_log, write_case_log
 from sim.demand import draw_cases
-from sim.duties import account_duties
+from sim.duties import DutyAccount, account_duties
 from sim.engine import simulate_cases
 from sim.kpis import (
     backlog,
@@ -139,44 +139,76 @@ def run_replication(
     keep_log: bool = False,
     log_dir: str | None = None,
     split_processes: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RepOutput:
     """Draw the cases, run the event loop, compute KPIs from the log.
 
     ``split_processes``: simulate each district as its own task on that many processes (or the Dask
-    cluster of an enclosing ``dask_engine``), merged bit for bit (``sim.split``).
+    cluster of an enclosing ``dask_engine``) and aggregate its log there (``sim.split``): the same
+    numbers, and memory bounded by the largest district rather than the city. ``progress`` is then
+    called with 1 after each district.
     """
+    if split_processes is not None:
+        from sim.split import run_by_district
+
+        def mapper(func: Callable, tasks: list) -> list:
+            return map_tasks(func, tasks, processes=split_processes, progress=progress)
+
+        return run_by_district(scenario, allocation, days, seed_seq, replication, keep_log, log_dir, mapper)
     cal = WorkCalendar(scenario.spec.calendar, days)
     cases = draw_cases(scenario, days, seed_seq)
-    if split_processes is None:
-        result = simulate_cases(scenario, cases, allocation, cal)
-    else:
-        from sim.split import simulate_by_district
-
-        result = simulate_by_district(
-            scenario, cases, allocation, lambda f, t: map_tasks(f, t, processes=split_processes)
-        )
+    result = simulate_cases(scenario, cases, allocation, cal)
     log = case_log(scenario, cases, result)
-    warm_days = min(scenario.spec.calendar.warmup_days, days - 1)
-    warm, horizon = warm_days * 24.0, days * 24.0
+    warm_days = measured_from(scenario, days)
     acct = account_duties(scenario, cases, result, cal, warm_days)
+    window = surge_window(scenario, days)
+    window_acct = None if window is None else account_duties(scenario, cases, result, cal, *window)
+    groups = {g: group_kpis(log, g, warm_days * 24.0) for g in LOCAL_GROUPS}
+    if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
+        write_case_log(log, log_dir, replication)
+    return assemble(scenario, log, acct, window_acct, groups, cal, days, replication, keep_log)
+
+
+LOCAL_GROUPS = ("community", "street", "district")  # groups that lie inside one district
+
+
+def measured_from(scenario: Scenario, days: int) -> int:
+    """The first measured day (the end of the warm-up, at most the last day)."""
+    return min(scenario.spec.calendar.warmup_days, days - 1)
+
+
+def surge_window(scenario: Scenario, days: int) -> tuple[int, int] | None:
+    """The first surge's days [start, end) within the run, to compare with the rest of the year."""
+    for surge in scenario.spec.demand.surges[:1]:
+        start, end = surge.start_day, min(days, surge.start_day + surge.length_days)
+        return (start, end) if start < end else None
+    return None
+
+
+def assemble(
+    scenario: Scenario,
+    log: pd.DataFrame,
+    acct: DutyAccount,
+    window_acct: DutyAccount | None,
+    groups: dict[str, pd.DataFrame],
+    cal: WorkCalendar,
+    days: int,
+    replication: int,
+    keep_log: bool,
+) -> RepOutput:
+    """One replication's KPIs from its case log (at least the columns of ``CITY_LOG_COLUMNS``), its duty
+    accounts and the KPIs of the groups that lie inside one district."""
+    warm_days = measured_from(scenario, days)
+    warm, horizon = warm_days * 24.0, days * 24.0
     n = scenario.n_communities
     k = city_kpis(log, acct, n, warm, horizon)
     k["escalated_city_per_year"] = k["escalated_city"] * 365.0 / max(days - warm_days, 1)
     k.update(waiting_kpis(log, cal, scenario.spec.targets.wait_threshold_working_hours, warm))
-    for surge in scenario.spec.demand.surges[:1]:  # the first surge's weeks, to compare with the rest of the year
-        k.update(
-            window_kpis(
-                scenario,
-                cases,
-                result,
-                log,
-                cal,
-                surge.start_day,
-                min(days, surge.start_day + surge.length_days),
-                "_surge",
-            )
-        )
-    groups = {g: group_kpis(log, g, warm) for g in GROUPS}
+    window = surge_window(scenario, days)
+    if window is not None and window_acct is not None:
+        k.update(window_kpis(log, window_acct, *window, "_surge"))
+    groups = dict(groups)
+    groups["category"] = group_kpis(log, "category", warm)
     groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
     staff = community_staff_kpis(acct, n)
     staff.index = pd.Index(scenario.community_ids, name="community")
@@ -184,27 +216,24 @@ def run_replication(
     office = street_staff_kpis(acct, n)
     office.index = pd.Index(scenario.street_ids, name="street")
     groups["street"] = groups["street"].join(office, how="outer")
-    if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
-        write_case_log(log, log_dir, replication)
+    groups = {g: groups[g] for g in GROUPS}
     return RepOutput(
         replication, k, groups, backlog(log, horizon), duty_hours_table(acct, n), log if keep_log else None
     )
 
 
 def window_kpis(
-    scenario: Scenario, cases, result, log: pd.DataFrame, cal: WorkCalendar, start_day: int, end_day: int, suffix: str
+    log: pd.DataFrame, window_acct: DutyAccount, start_day: int, end_day: int, suffix: str
 ) -> dict[str, float]:
-    """On-time share of the cases arriving in [start_day, end_day), duty coverage and mean open cases there."""
-    if start_day >= end_day:
-        return {}
+    """On-time share of the cases arriving in [start_day, end_day), duty coverage there (``window_acct``:
+    the duty account of those days) and mean open cases there."""
     arr = log["arrival_hours"].to_numpy()
     inside = log[(arr >= start_day * 24.0) & (arr < end_day * 24.0)]
-    acct = account_duties(scenario, cases, result, cal, start_day, end_day)
-    due = acct.due_hours.sum()
+    due = window_acct.due_hours.sum()
     b = backlog(log, end_day * 24.0)
     return {
         f"on_time_share{suffix}": float(inside["on_time"].mean()) if len(inside) else np.nan,
-        f"duty_coverage{suffix}": float(1 - acct.overdue_hours.sum() / due) if due > 0 else 1.0,
+        f"duty_coverage{suffix}": float(1 - window_acct.overdue_hours.sum() / due) if due > 0 else 1.0,
         f"backlog_mean_cases{suffix}": float(b.loc[b.time_hours > start_day * 24.0, "open_cases"].mean()),
     }
 
@@ -352,7 +381,8 @@ def run_replications(
     """Run ``reps`` replications on ``processes`` local processes (default: all cores).
 
     ``progress`` is called with 1 after each finished replication. ``split_districts``: replications one
-    after another, each as one task per district on the processes (for a city too large for one core).
+    after another, each as one task per district on the processes (for a city too large for one core or
+    one process's memory); ``progress`` is then called after each district task.
     """
     if reps < 1:
         raise ValueError(f"reps must be >= 1: {reps}")
@@ -363,12 +393,10 @@ def run_replications(
         (scenario, allocation, days, seqs[r], r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))
         for r in range(reps)
     ]
-    if split_districts:
-        outputs = []
-        for t in tasks:
-            outputs.append(run_replication(*t, split_processes=processes or default_processes()))
-            if progress:
-                progress(1)
+    if split_districts:  # progress: one tick per district task
+        outputs = [
+            run_replication(*t, split_processes=processes or default_processes(), progress=progress) for t in tasks
+        ]
     else:
         outputs = map_tasks(_task, tasks, processes, progress)
     return Replications(outputs, seed, days)

@@ -10,17 +10,21 @@ would couple districts if the model ever gained it (it returns None today).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
+import pandas as pd
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 from sim.calendar import WorkCalendar
-from sim.demand import Cases
+from sim.caselog import case_log, write_case_log
+from sim.demand import Cases, draw_cases
+from sim.duties import DutyAccount, account_duties
 from sim.engine import SimResult, simulate_cases
+from sim.kpis import group_kpis
 
-__all__ = ["district_coupling", "subset_cases", "simulate_by_district"]
+__all__ = ["district_coupling", "subset_cases", "simulate_by_district", "run_by_district", "CITY_LOG_COLUMNS"]
 
 _PER_CASE = (
     "arrival",
@@ -56,9 +60,7 @@ def simulate_by_district(
     scenario: Scenario, cases: Cases, allocation: Allocation, mapper: Callable[[Callable, list], list]
 ) -> SimResult:
     """Simulate each district's cases as its own task (``mapper`` runs them) and merge the results."""
-    why = district_coupling(scenario)
-    if why is not None:
-        raise ValueError(f"districts are coupled ({why}); run the replication whole")
+    _check_uncoupled(scenario)
     district = scenario.community_district[cases.community]
     tasks = [(scenario, cases, allocation, cases.days, district == d) for d in range(len(scenario.district_ids))]
     parts = mapper(_district_task, [t for t in tasks if t[4].any()])
@@ -77,3 +79,154 @@ def simulate_by_district(
                 out[idx] = getattr(part, f.name)
             merged[f.name] = out
     return SimResult(**merged)  # type: ignore[arg-type]
+
+
+def _check_uncoupled(scenario: Scenario) -> None:
+    why = district_coupling(scenario)
+    if why is not None:
+        raise ValueError(f"districts are coupled ({why}); run the replication whole")
+
+
+# The case-log columns the city-wide KPIs read (``sim.replications.assemble``); a district task returns
+# only these, so the parent holds a slim log, never the whole one.
+CITY_LOG_COLUMNS = (
+    "case_id",
+    "channel",
+    "category",
+    "arrival_hours",
+    "grid_start_hours",
+    "grid_end_hours",
+    "community_start_hours",
+    "community_end_hours",
+    "street_start_hours",
+    "closed_hours",
+    "resolution_hours",
+    "on_time",
+    "reopened",
+    "satisfied",
+    "volunteer",
+    "level_reached",
+)
+
+
+@dataclass
+class DistrictPart:
+    """What one district's task returns: its slim case log, duty accounts and local group KPIs."""
+
+    district: int
+    log: pd.DataFrame
+    acct: DutyAccount
+    window_acct: DutyAccount | None
+    groups: dict[str, pd.DataFrame]
+
+
+def _district_part(args: tuple) -> DistrictPart:
+    from sim.replications import LOCAL_GROUPS, measured_from, surge_window
+
+    scenario, allocation, cases, ids, days, district, replication, log_dir = args
+    cal = WorkCalendar(scenario.spec.calendar, days)
+    result = simulate_cases(scenario, cases, allocation, cal)
+    log = case_log(scenario, cases, result)
+    log["case_id"] = ids  # the city-wide case number
+    warm_days = measured_from(scenario, days)
+    acct = account_duties(scenario, cases, result, cal, warm_days)
+    window = surge_window(scenario, days)
+    window_acct = None if window is None else account_duties(scenario, cases, result, cal, *window)
+    communities = scenario.community_district == district
+    streets = scenario.street_district == district
+    keep = {"community": communities, "street": streets, "district": np.arange(len(scenario.district_ids)) == district}
+    groups = {g: group_kpis(log, g, warm_days * 24.0)[keep[g]] for g in LOCAL_GROUPS}
+    if log_dir is not None:
+        write_case_log(log, log_dir, replication, district=str(scenario.district_ids[district]))
+    return DistrictPart(district, log[list(CITY_LOG_COLUMNS)], acct, window_acct, groups)
+
+
+def _merge_accounts(scenario: Scenario, parts: list[DistrictPart], which: str) -> DutyAccount | None:
+    """One duty account from the districts' accounts: each pool's rows from its own district."""
+    accts = [getattr(p, which) for p in parts]
+    if accts[0] is None:
+        return None
+    cd = scenario.community_district
+    pool_district = np.concatenate([cd, cd, scenario.street_district])
+    merged: dict[str, object] = {}
+    for f in fields(DutyAccount):
+        value = getattr(accts[0], f.name)
+        if isinstance(value, np.ndarray):
+            owner = cd if f.name == "desk_help_hours" else pool_district
+            out = np.zeros_like(value)
+            for p, a in zip(parts, accts):
+                rows = owner == p.district
+                out[rows] = getattr(a, f.name)[rows]
+            merged[f.name] = out
+        else:
+            merged[f.name] = value
+    return DutyAccount(**merged)  # type: ignore[arg-type]
+
+
+def run_by_district(
+    scenario: Scenario,
+    allocation: Allocation,
+    days: int,
+    seed_seq: np.random.SeedSequence,
+    replication: int,
+    keep_log: bool,
+    log_dir: str | None,
+    mapper: Callable[[Callable, list], list],
+):
+    """One replication as one task per district: each simulates its district, writes its part of the case
+    log (``replication=R/district=D``) and aggregates it; the parent merges slim logs, accounts and group
+    KPIs into the replication's output, with the same numbers as the whole replication.
+
+    Memory: a task holds one district's event loop and log; the parent holds the cases until they are
+    handed out, then the slim logs (``CITY_LOG_COLUMNS``) for the city-wide percentiles; ``keep_log``
+    keeps that slim log (the whole log is in ``log_dir``).
+    """
+    from sim.replications import assemble
+
+    _check_uncoupled(scenario)
+    cal = WorkCalendar(scenario.spec.calendar, days)
+    cases = draw_cases(scenario, days, seed_seq)
+    n = len(cases)
+    district = scenario.community_district[cases.community]
+    tasks = []
+    for d in range(len(scenario.district_ids)):
+        ids = np.flatnonzero(district == d)
+        if ids.size:
+            tasks.append((scenario, allocation, subset_cases(cases, district == d), ids, days, d, replication, log_dir))
+    del cases, district  # the parent keeps only the districts' shares
+    parts: list[DistrictPart] = mapper(_district_part, tasks)
+    ids_of = [t[3] for t in tasks]
+    del tasks
+    log = _merge_logs(parts, ids_of, n)
+    acct = _merge_accounts(scenario, parts, "acct")
+    window_acct = _merge_accounts(scenario, parts, "window_acct")
+    assert acct is not None
+    groups = {}
+    for g, units in (
+        ("community", scenario.community_ids),
+        ("street", scenario.street_ids),
+        ("district", scenario.district_ids),
+    ):
+        groups[g] = pd.concat([p.groups[g] for p in parts]).reindex(pd.Index(list(units), name=g))
+    return assemble(scenario, log, acct, window_acct, groups, cal, days, replication, keep_log)
+
+
+def _merge_logs(parts: list[DistrictPart], ids_of: list[np.ndarray], n: int) -> pd.DataFrame:
+    """The districts' slim logs as one, in case order; each part's log is released once copied."""
+    first = parts[0].log
+    columns: dict[str, object] = {}
+    for col in CITY_LOG_COLUMNS:
+        kind = first[col].dtype
+        if isinstance(kind, pd.CategoricalDtype):
+            codes = np.empty(n, dtype=first[col].cat.codes.dtype)
+            for p, ids in zip(parts, ids_of):
+                codes[ids] = p.log[col].cat.codes.to_numpy()
+            columns[col] = pd.Categorical.from_codes(codes, dtype=kind)
+        else:
+            out = np.empty(n, dtype=kind)
+            for p, ids in zip(parts, ids_of):
+                out[ids] = p.log[col].to_numpy()
+            columns[col] = out
+        for p in parts:  # release this column of every part
+            p.log = p.log.drop(columns=col)
+    return pd.DataFrame(columns)

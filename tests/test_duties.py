@@ -169,13 +169,14 @@ def test_surge_weeks_are_visibly_worse_than_the_same_weeks_without_it():
     from sim.calendar import WorkCalendar
     from sim.caselog import case_log
     from sim.demand import draw_cases
+    from sim.duties import account_duties
     from sim.engine import simulate_cases
     from sim.replications import window_kpis
 
     cal = WorkCalendar(base.spec.calendar, 100)
     cases = draw_cases(base, 100, np.random.SeedSequence(3))
     r = simulate_cases(base, cases, base.baseline, cal)
-    same_weeks = window_kpis(base, cases, r, case_log(base, cases, r), cal, 59, 89, "_surge")
+    same_weeks = window_kpis(case_log(base, cases, r), account_duties(base, cases, r, cal, 59, 89), 59, 89, "_surge")
     assert b.kpis["backlog_mean_cases_surge"] > 1.5 * same_weeks["backlog_mean_cases_surge"]
     assert b.kpis["duty_coverage_surge"] < same_weeks["duty_coverage_surge"] - 0.004
     assert b.kpis["volunteer_share"] > 3 * a.kpis["volunteer_share"]
