@@ -208,9 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--partial", action="store_true", help="missing rows of the allocation come from the baseline")
     sp.add_argument(
         "--split-districts",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="run each replication as one task per district, each aggregating its own case log (a large "
-        "city on several cores, in bounded memory); the same numbers as the whole replication",
+        "city on several cores, in bounded memory); the same numbers as the whole replication "
+        "(default: split above 2 million expected cases, e.g. the megacity)",
     )
     sim_args(sp, 5)
     sp = add("allocate", _cmd("allocate_cmd"), "optimise workers and funds by linear programming")

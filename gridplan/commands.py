@@ -176,11 +176,18 @@ def run_sims(
     label: str,
     keep_first_log: bool = False,
     log_dir=None,
-    split_districts: bool = False,
+    split_districts: bool | None = None,
 ):
-    """Replications with progress (a bar on a terminal, a line every few seconds on a pipe)."""
+    """Replications with progress (a bar on a terminal, a line every few seconds on a pipe).
+
+    ``split_districts`` None: district by district when the city is large (``sim.split.split_by_default``).
+    """
     from gridplan.progress import progress
     from sim.replications import run_replications
+    from sim.split import split_by_default
+
+    if split_districts is None:
+        split_districts = split_by_default(scenario, days or scenario.spec.calendar.days)
 
     # a replication split by district reports each district task
     steps = reps * len(scenario.district_ids) if split_districts else reps

@@ -63,12 +63,14 @@ def map_on_dask(client: Any, func: Callable, tasks: list, progress: Callable[[in
     """``[func(t) for t in tasks]`` on the cluster, results in task order; progress per finished task."""
     from distributed import as_completed
 
-    futures = client.map(func, tasks, pure=False)
+    # the tasks' data go straight to the workers (no task graph of several hundred MB; dask warns of one)
+    data = client.scatter(tasks, hash=False)
+    futures = client.map(func, data, pure=False)
     try:
         for _ in as_completed(futures):
             if progress:
                 progress(1)
         return client.gather(futures)
     except BaseException:
-        client.cancel(futures)
+        client.cancel(futures + data)
         raise

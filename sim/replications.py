@@ -376,18 +376,23 @@ def run_replications(
     keep_first_log: bool = False,
     log_dir: str | None = None,
     progress: Callable[[int], None] | None = None,
-    split_districts: bool = False,
+    split_districts: bool | None = None,
 ) -> Replications:
     """Run ``reps`` replications on ``processes`` local processes (default: all cores).
 
     ``progress`` is called with 1 after each finished replication. ``split_districts``: replications one
     after another, each as one task per district on the processes (for a city too large for one core or
-    one process's memory); ``progress`` is then called after each district task.
+    one process's memory); ``progress`` is then called after each district task. None (the default):
+    split when the city is large (``sim.split.split_by_default``).
     """
     if reps < 1:
         raise ValueError(f"reps must be >= 1: {reps}")
     days = days or scenario.spec.calendar.days
     seed = scenario.spec.seed if seed is None else seed
+    if split_districts is None:
+        from sim.split import split_by_default
+
+        split_districts = split_by_default(scenario, days)
     seqs = replication_seeds(seed, reps)
     tasks = [
         (scenario, allocation, days, seqs[r], r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))

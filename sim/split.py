@@ -24,7 +24,16 @@ from sim.duties import DutyAccount, account_duties
 from sim.engine import SimResult, simulate_cases
 from sim.kpis import group_kpis
 
-__all__ = ["district_coupling", "subset_cases", "simulate_by_district", "run_by_district", "CITY_LOG_COLUMNS"]
+__all__ = [
+    "split_by_default",
+    "expected_cases",
+    "SPLIT_ABOVE_CASES",
+    "district_coupling",
+    "subset_cases",
+    "simulate_by_district",
+    "run_by_district",
+    "CITY_LOG_COLUMNS",
+]
 
 _PER_CASE = (
     "arrival",
@@ -43,6 +52,27 @@ _PER_CASE = (
 def district_coupling(scenario: Scenario) -> str | None:
     """Why districts cannot be simulated apart, or None when they can (always, in the current model)."""
     return None
+
+
+# Above this many expected cases a replication runs district by district unless told otherwise: one
+# process's event loop for the whole year would need several GB (Weihai, 0.47 M cases, runs whole).
+SPLIT_ABOVE_CASES = 2_000_000
+
+
+def expected_cases(scenario: Scenario, days: int) -> float:
+    """Cases a replication of ``days`` days should draw (the channels' rates; profiles average 1, surges
+    are left out)."""
+    rates = sum(c.rate_per_10k_per_day for c in scenario.spec.demand.channels.values())
+    return float(scenario.urban_residents.sum()) / 10_000 * rates * days
+
+
+def split_by_default(scenario: Scenario, days: int) -> bool:
+    """Whether a replication should run district by district when the planner did not say."""
+    return (
+        len(scenario.district_ids) > 1
+        and district_coupling(scenario) is None
+        and expected_cases(scenario, days) > SPLIT_ABOVE_CASES
+    )
 
 
 def subset_cases(cases: Cases, mask: np.ndarray) -> Cases:

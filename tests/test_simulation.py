@@ -464,3 +464,22 @@ def test_replication_by_district_gives_the_same_numbers_and_log(weihai, tmp_path
             assert np.array_equal(a[col].to_numpy(), b[col].to_numpy(), equal_nan=True), col
         else:  # ids: categories of the file, or of the partition folder's name
             assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), col
+
+
+def test_large_cities_run_district_by_district_by_default(weihai, monkeypatch):
+    """Above SPLIT_ABOVE_CASES expected cases a replication runs district by district unless told
+    otherwise (the megacity does; Weihai does not), with the same numbers."""
+    import sim.split
+    from sim.split import expected_cases, split_by_default
+
+    megacity = load_scenario(SCENARIOS / "megacity")
+    assert split_by_default(megacity, 365) and expected_cases(megacity, 365) > 8e6
+    assert not split_by_default(weihai, 365)
+    whole = run_replications(weihai, weihai.baseline, 1, days=20, seed=4, processes=1)
+    monkeypatch.setattr(sim.split, "SPLIT_ABOVE_CASES", 0)
+    ticks: list[int] = []
+    auto = run_replications(weihai, weihai.baseline, 1, days=20, seed=4, processes=2, progress=ticks.append)
+    assert len(ticks) == len(weihai.district_ids)  # one tick per district task: it was split
+    pd.testing.assert_frame_equal(whole.per_rep, auto.per_rep, check_exact=True)
+    forced = run_replications(weihai, weihai.baseline, 1, days=20, seed=4, processes=1, split_districts=False)
+    pd.testing.assert_frame_equal(whole.per_rep, forced.per_rep, check_exact=True)
