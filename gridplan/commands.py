@@ -257,7 +257,8 @@ def kpi_screen(reps) -> str:
         "mobile_share",
         "volunteer_share",
     ]
-    lines = [f"{'KPI':<24}{'mean':>14}   95% CI"]
+    kw = max(len(k) for k in show) + 1
+    lines = [f"{'KPI':<{kw}}{'mean':>14}   95% CI"]
     for k in show:
         m, lo, hi = s.loc[k]
         fmt = (
@@ -268,7 +269,7 @@ def kpi_screen(reps) -> str:
             else (lambda x: f"{x:,.1f}")
         )
         ci = f"[{fmt(lo)}, {fmt(hi)}]" if not np.isnan(lo) else "(one replication)"
-        lines.append(f"{k:<24}{fmt(m):>14}   {ci}")
+        lines.append(f"{k:<{kw}}{fmt(m):>14}   {ci}")
     return "\n".join(lines)
 
 

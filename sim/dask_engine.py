@@ -11,6 +11,7 @@ not the engine, decides them (tested with a LocalCluster). Dask is optional: ``p
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -40,6 +41,8 @@ def dask_engine(scheduler: str | None = None, workers: int | None = None) -> Ite
             "Dask is not installed: pip install 'gridplan[dask]' (or drop --scheduler and "
             "--dask-workers to use local processes)"
         ) from None
+    if not logging.getLogger("gridplan").isEnabledFor(logging.INFO):  # Dask's own news only with --verbose
+        logging.getLogger("distributed").setLevel(logging.WARNING)
     cluster = None
     try:
         if scheduler is not None:
