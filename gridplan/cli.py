@@ -127,56 +127,68 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress (bars on a terminal, a line every few seconds on a pipe or log)",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_study_and_schema(sub)
+    _add_scenario_commands(sub)
+    _add_planning_commands(sub)
+    return p
 
-    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_)
-        sp.set_defaults(func=func)
-        sp.add_argument("scenario", type=Path, help="scenario YAML file, or a folder holding scenario.yaml")
-        return sp
 
-    def out_arg(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
+def _add(sub, name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+    """A command that takes a scenario."""
+    sp = sub.add_parser(name, help=help_, description=help_)
+    sp.set_defaults(func=func)
+    sp.add_argument("scenario", type=Path, help="scenario YAML file, or a folder holding scenario.yaml")
+    return sp
 
-    def sim_args(sp: argparse.ArgumentParser, reps: int) -> None:
-        sp.add_argument("--reps", type=_reps, default=reps, help=f"replications (default {reps})")
-        sp.add_argument(
-            "--days", type=_days, help="simulated days (default: the scenario's calendar.days; more than its warm-up)"
-        )
-        sp.add_argument("--seed", type=_seed, help="random seed, 0 to 2**32-1 (default: the scenario's seed)")
-        sp.add_argument("--processes", type=_processes, help="local processes (default: all cores)")
-        sp.add_argument("--scheduler", help="run replications and points on this Dask cluster (tcp://HOST:PORT)")
-        sp.add_argument(
-            "--dask-workers",
-            type=_processes,
-            help="run replications and points on a local Dask cluster of this many workers",
-        )
-        out_arg(sp)
 
-    def opt_args(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--objective",
-            choices=OBJECTIVES,
-            default="min-cost",
-            help="min-cost, max-service (on-time work hours within a budget), rebalance (the baseline's "
-            "money moved to where the work is) or equity",
-        )
-        sp.add_argument("--budget-yuan", type=_budget, help="total budget of all funders (yuan a year)")
-        sp.add_argument(
-            "--max-change", type=_max_change, help="largest change of workers per community from the baseline"
-        )
-        sp.add_argument(
-            "--equity-spread-per-10k",
-            type=_spread,
-            help="largest difference in workers per 10,000 residents between communities",
-        )
-        sp.add_argument(
-            "--free-mobile",
-            action="store_true",
-            help="let the model change mobile grid workers "
-            "(default: kept at the baseline; the queueing curves do not value them)",
-        )
-        sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
+def _out_arg(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
 
+
+def _sim_args(sp: argparse.ArgumentParser, reps: int) -> None:
+    """Options of every simulating command."""
+    sp.add_argument("--reps", type=_reps, default=reps, help=f"replications (default {reps})")
+    sp.add_argument(
+        "--days", type=_days, help="simulated days (default: the scenario's calendar.days; more than its warm-up)"
+    )
+    sp.add_argument("--seed", type=_seed, help="random seed, 0 to 2**32-1 (default: the scenario's seed)")
+    sp.add_argument("--processes", type=_processes, help="local processes (default: all cores)")
+    sp.add_argument("--scheduler", help="run replications and points on this Dask cluster (tcp://HOST:PORT)")
+    sp.add_argument(
+        "--dask-workers",
+        type=_processes,
+        help="run replications and points on a local Dask cluster of this many workers",
+    )
+    _out_arg(sp)
+
+
+def _opt_args(sp: argparse.ArgumentParser) -> None:
+    """Options of every allocating command."""
+    sp.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="min-cost",
+        help="min-cost, max-service (on-time work hours within a budget), rebalance (the baseline's "
+        "money moved to where the work is) or equity",
+    )
+    sp.add_argument("--budget-yuan", type=_budget, help="total budget of all funders (yuan a year)")
+    sp.add_argument("--max-change", type=_max_change, help="largest change of workers per community from the baseline")
+    sp.add_argument(
+        "--equity-spread-per-10k",
+        type=_spread,
+        help="largest difference in workers per 10,000 residents between communities",
+    )
+    sp.add_argument(
+        "--free-mobile",
+        action="store_true",
+        help="let the model change mobile grid workers "
+        "(default: kept at the baseline; the queueing curves do not value them)",
+    )
+    sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
+
+
+def _add_study_and_schema(sub) -> None:
+    """The commands that take no scenario: study (a study file) and schema."""
     sp: argparse.ArgumentParser = sub.add_parser(
         "study",
         help="run a study file: a grid of scenario variants, resumable, one table",
@@ -188,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scheduler", help="run the points on this Dask cluster (tcp://HOST:PORT)")
     sp.add_argument("--dask-workers", type=_processes, help="run the points on a local Dask cluster")
     sp.add_argument("--resume", action="store_true", help="reuse the points an interrupted run finished")
-    out_arg(sp)
+    _out_arg(sp)
     sp = sub.add_parser(
         "schema",
         help="write the scenario format's JSON Schema (for editors)",
@@ -196,14 +208,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.set_defaults(func=_cmd("schema"))
     sp.add_argument("--out", type=Path, help="write here instead of printing")
-    add("validate", _cmd("validate"), "validate a scenario and print a one-screen summary")
-    sp = add("check", _cmd("check"), "check an allocation against every policy rule and budget (exit 1 if any fails)")
+
+
+def _add_scenario_commands(sub) -> None:
+    """validate, check, simulate and allocate: one scenario, one allocation."""
+    _add(sub, "validate", _cmd("validate"), "validate a scenario and print a one-screen summary")
+    sp = _add(
+        sub, "check", _cmd("check"), "check an allocation against every policy rule and budget (exit 1 if any fails)"
+    )
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
     sp.add_argument(
         "--partial", action="store_true", help="allow an allocation with missing rows; they are taken from the baseline"
     )
     sp.add_argument("--out", type=Path, help="write the per-unit check table as CSV here")
-    sp = add("simulate", _cmd("simulate"), "simulate a year of case handling under an allocation")
+    sp = _add(sub, "simulate", _cmd("simulate"), "simulate a year of case handling under an allocation")
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
     sp.add_argument("--partial", action="store_true", help="missing rows of the allocation come from the baseline")
     sp.add_argument(
@@ -214,12 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
         "city on several cores, in bounded memory); the same numbers as the whole replication "
         "(default: split above 2 million expected cases, e.g. the megacity)",
     )
-    sim_args(sp, 5)
-    sp = add("allocate", _cmd("allocate_cmd"), "optimise workers and funds by linear programming")
-    opt_args(sp)
-    out_arg(sp)
+    _sim_args(sp, 5)
+    sp = _add(sub, "allocate", _cmd("allocate_cmd"), "optimise workers and funds by linear programming")
+    _opt_args(sp)
+    _out_arg(sp)
 
-    sp = add("compare", _cmd("compare_cmd"), "simulate allocations on the same complaints and compare them")
+
+def _add_planning_commands(sub) -> None:
+    """compare, optimize, sweep, serve, scorecard and run: allocations against each other and the targets."""
+    sp = _add(sub, "compare", _cmd("compare_cmd"), "simulate allocations on the same complaints and compare them")
     sp.add_argument(
         "--allocation",
         type=Path,
@@ -233,11 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not include the baseline as the first allocation",
     )
-    sim_args(sp, 5)
-    sp = add("optimize", _cmd("optimize_cmd"), "allocate, simulate, correct the curves, repeat until targets are met")
-    opt_args(sp)
-    sim_args(sp, 5)
-    sp = add("sweep", _cmd("sweep_cmd"), "budget versus on-time frontier of max-service allocations")
+    _sim_args(sp, 5)
+    sp = _add(
+        sub, "optimize", _cmd("optimize_cmd"), "allocate, simulate, correct the curves, repeat until targets are met"
+    )
+    _opt_args(sp)
+    _sim_args(sp, 5)
+    sp = _add(sub, "sweep", _cmd("sweep_cmd"), "budget versus on-time frontier of max-service allocations")
     sp.add_argument(
         "--budget-yuan",
         required=True,
@@ -248,22 +271,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--resume", action="store_true", help="reuse the points an interrupted sweep with the same --out finished"
     )
-    sim_args(sp, 3)
-    sp = add("serve", _cmd("serve_cmd"), "the planner's desk: a local web page to edit, check, simulate and allocate")
+    _sim_args(sp, 3)
+    sp = _add(
+        sub, "serve", _cmd("serve_cmd"), "the planner's desk: a local web page to edit, check, simulate and allocate"
+    )
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sp.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     sp.add_argument("--token", help="access token every request must carry; required for a non-local --host")
-    sp = add(
+    sp = _add(
+        sub,
         "scorecard",
         _cmd("scorecard_cmd"),
         "annual appraisal scores of every street and community from simulated KPIs, with intervals",
     )
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
-    sim_args(sp, 5)
-    sp = add("run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
-    opt_args(sp)
-    sim_args(sp, 5)
-    return p
+    _sim_args(sp, 5)
+    sp = _add(sub, "run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
+    _opt_args(sp)
+    _sim_args(sp, 5)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -233,6 +233,63 @@ def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tupl
     return words, _html(pd.DataFrame(rows))
 
 
+NOTES = [
+    "Headcount requirements are whole people, rounded up at each rule's scope.",
+    "The workload rule: each community's and street office's planned hours (scheduled duties plus expected "
+    "case handling) stay within its available hours (after leave and fixed duties) x the scenario's "
+    "max_planned_utilisation.",
+    "Shadow prices are duals of the LP relaxation: marginal rates, valid for small changes.",
+    "Duty coverage is the share of scheduled duty hours done by their due date (a daily account of the "
+    "time cases leave; see sim/duties.py).",
+]
+
+
+def _paired_differences(cmp: Comparison) -> pd.DataFrame:
+    """City KPIs of each plan against the first, in points for shares."""
+    diffs = cmp.city[cmp.city.allocation != cmp.labels[0]][
+        ["kpi", "allocation", "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"]
+    ].copy()
+
+    def diff_fmt(row, col):
+        v = row[col]
+        if np.isnan(v):
+            return "–"
+        is_share = any(w in row.kpi for w in ("share", "coverage", "utilisation"))
+        return f"{v * 100:+.2f} pt" if is_share else f"{v:+,.1f}"
+
+    for col in ("diff_vs_first", "diff_ci95_low", "diff_ci95_high"):
+        diffs[col] = [diff_fmt(r, col) for _, r in diffs.iterrows()]
+    return diffs
+
+
+def _prediction(plan: Plan) -> tuple[str, pd.DataFrame]:
+    """The allocator's predictions against fresh simulation: in words, and the communities with the largest gaps."""
+    first = plan.opt
+    pred = first.prediction
+    err_on = (pred.on_time_predicted - pred.on_time_simulated).abs()
+    err_cov = (pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()
+    words = (
+        f"{plan.label}: the allocator predicted an on-time share within {err_on.mean():.2%} of the simulated "
+        f"one on average over communities (largest gap {err_on.max():.2%}) and a duty coverage within "
+        f"{err_cov.mean():.2%} (largest gap {err_cov.max():.2%}), on {first.validation.reps} fresh replications "
+        f"(seed {first.validation.seed}) the allocation was not tuned on."
+    )
+    worst = (
+        pred.assign(gap_on_time=err_on, gap_coverage=err_cov).nlargest(8, "gap_coverage").drop(columns=["gap_on_time"])
+    )
+    return words, worst
+
+
+def _duty_sources(scenario: Scenario) -> pd.DataFrame:
+    """Every duty with its level, driver and source."""
+    duties = scenario.spec.duties
+    rows: list[tuple[str, str, str, str]] = [
+        (did, d.level, d.driver, d.source) for did, d in (duties.scheduled.items() if duties else [])
+    ]
+    rows += [(fid, f.level, "per person", f.source) for fid, f in (duties.fixed.items() if duties else [])]
+    return pd.DataFrame(rows, columns=["duty", "level", "driver", "source"])
+
+
 def write_report(
     folder: Path,
     scenario: Scenario,
@@ -248,31 +305,7 @@ def write_report(
         (folder / name).write_bytes(png)
     first = plans[0].opt
     res = first.result
-    diffs = cmp.city[cmp.city.allocation != cmp.labels[0]][
-        ["kpi", "allocation", "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"]
-    ].copy()
-
-    def diff_fmt(row, col):
-        v = row[col]
-        if np.isnan(v):
-            return "–"
-        is_share = any(w in row.kpi for w in ("share", "coverage", "utilisation"))
-        return f"{v * 100:+.2f} pt" if is_share else f"{v:+,.1f}"
-
-    for col in ("diff_vs_first", "diff_ci95_low", "diff_ci95_high"):
-        diffs[col] = [diff_fmt(r, col) for _, r in diffs.iterrows()]
-    pred = first.prediction
-    err_on = (pred.on_time_predicted - pred.on_time_simulated).abs()
-    err_cov = (pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()
-    prediction_words = (
-        f"{plans[0].label}: the allocator predicted an on-time share within {err_on.mean():.2%} of the simulated "
-        f"one on average over communities (largest gap {err_on.max():.2%}) and a duty coverage within "
-        f"{err_cov.mean():.2%} (largest gap {err_cov.max():.2%}), on {first.validation.reps} fresh replications "
-        f"(seed {first.validation.seed}) the allocation was not tuned on."
-    )
-    worst = (
-        pred.assign(gap_on_time=err_on, gap_coverage=err_cov).nlargest(8, "gap_coverage").drop(columns=["gap_on_time"])
-    )
+    prediction_words, worst = _prediction(plans[0])
     words, counts, by_street = _decided(scenario, plans)
     delta = pd.DataFrame(
         {
@@ -285,14 +318,6 @@ def write_report(
     )
     moved = delta[delta.change != 0]
     movers = pd.concat([moved.nlargest(10, "change"), moved.nsmallest(10, "change")]).drop_duplicates()
-    duty_rows: list[tuple[str, str, str, str]] = [
-        (did, d.level, d.driver, d.source)
-        for did, d in (scenario.spec.duties.scheduled.items() if scenario.spec.duties else [])
-    ]
-    duty_rows += [
-        (fid, f.level, "per person", f.source)
-        for fid, f in (scenario.spec.duties.fixed.items() if scenario.spec.duties else [])
-    ]
     cal = calibration.copy()
     for col in ("model", "ci95_low", "ci95_high"):
         cal[col] = cal[col].map(shown)
@@ -331,7 +356,7 @@ def write_report(
             },
         ),
         duty_hours=_html(hours, {"coverage": share}),
-        diffs=_html(diffs),
+        diffs=_html(_paired_differences(cmp)),
         opt_note=f"{plans[0].label}: objective {res.options.objective}; stopped because {first.stop_reason}.",
         iterations=_html(first.iterations, {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money}),
         shadow=_html(res.shadow_prices[["kind", "name", "explanation"]]),
@@ -340,16 +365,8 @@ def write_report(
         movers=_html(movers),
         plots=[{"alt": n, "data": base64.b64encode(png).decode()} for n, png in plots.items()],
         assumptions=list(scenario.spec.assumptions),
-        duties=_html(pd.DataFrame(duty_rows, columns=["duty", "level", "driver", "source"])),
-        notes=[
-            "Headcount requirements are whole people, rounded up at each rule's scope.",
-            "The workload rule: each community's and street office's planned hours (scheduled duties plus expected "
-            "case handling) stay within its available hours (after leave and fixed duties) x the scenario's "
-            "max_planned_utilisation.",
-            "Shadow prices are duals of the LP relaxation: marginal rates, valid for small changes.",
-            "Duty coverage is the share of scheduled duty hours done by their due date (a daily account of the "
-            "time cases leave; see sim/duties.py).",
-        ],
+        duties=_html(_duty_sources(scenario)),
+        notes=NOTES,
         scorecard_words=_scorecard_section(scenario, cmp, cards or {})[0],
         scorecards=_scorecard_section(scenario, cmp, cards or {})[1],
         sha=scenario.sha256,

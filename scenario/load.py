@@ -14,7 +14,7 @@ from scenario.allocation import Allocation, read_allocation
 from scenario.errors import AllocationError, ScenarioError
 from scenario.spec import ScenarioSpec
 from scenario.tables import read_csv_table
-from scenario.yamlio import read_scenario_tree
+from scenario.yamlio import lists_as_tuples, read_scenario_tree
 
 __all__ = ["Scenario", "load_scenario", "resolve_scenario_path"]
 
@@ -167,10 +167,49 @@ def load_scenario(path: str | Path) -> Scenario:
     path = resolve_scenario_path(path)
     data, files = read_scenario_tree(path)
     try:
-        spec = ScenarioSpec.model_validate(_tuples(data))
+        spec = ScenarioSpec.model_validate(lists_as_tuples(data))
     except pydantic.ValidationError as exc:
         raise ScenarioError(_format_pydantic(path, exc)) from None
+    district_ids, street_ids, street_district = _places(path, spec)
+    c = _read_communities(path, spec, street_ids)
+    _check_demand(path, spec, c.residents)
+    alloc_path = _table_path(path, "baseline_allocation_table", spec.baseline_allocation_table)
+    try:
+        baseline = read_allocation(alloc_path, c.ids, street_ids)
+    except AllocationError as exc:
+        raise ScenarioError(str(exc)) from None
+    all_files = (*files, c.path, alloc_path)
+    return Scenario(
+        spec=spec,
+        path=path,
+        files=all_files,
+        sha256=_digest(all_files),
+        district_ids=district_ids,
+        street_ids=street_ids,
+        street_district=_ro(street_district),
+        community_ids=c.ids,
+        community_street=_ro(c.street),
+        urban_residents=_ro(c.residents),
+        households=_ro(c.households),
+        grids_by_class=_ro(c.grids),
+        grid_class_ids=tuple(spec.grid_classes),
+        baseline=baseline,
+        special_households=_ro(c.optional["special_households"]) if "special_households" in c.optional else None,
+        party_members=_ro(c.optional["party_members"]) if "party_members" in c.optional else None,
+    )
 
+
+def _digest(files: tuple[Path, ...]) -> str:
+    """SHA-256 over every file's name and bytes: the scenario's identity in results and resumed runs."""
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()
+
+
+def _places(path: Path, spec: ScenarioSpec) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
+    """District ids, street ids and each street's district index (ids unique, districts known)."""
     district_ids = tuple(d.id for d in spec.districts)
     _unique(path, "districts", district_ids)
     street_ids = tuple(s.id for s in spec.streets)
@@ -182,8 +221,24 @@ def load_scenario(path: str | Path) -> Scenario:
                 f"{path}: field 'streets.{i}.district': unknown district {s.district!r} "
                 f"(street {s.id}); known: {', '.join(district_ids)}"
             )
-    street_district = np.array([dindex[s.district] for s in spec.streets], dtype=np.int64)
+    return district_ids, street_ids, np.array([dindex[s.district] for s in spec.streets], dtype=np.int64)
 
+
+@dataclass(frozen=True)
+class _Communities:
+    """The communities table, checked."""
+
+    path: Path
+    ids: tuple[str, ...]
+    street: np.ndarray
+    residents: np.ndarray
+    households: np.ndarray
+    grids: np.ndarray  # (communities, grid classes)
+    optional: dict[str, np.ndarray]  # optional columns present (special_households, party_members)
+
+
+def _read_communities(path: Path, spec: ScenarioSpec, street_ids: tuple[str, ...]) -> _Communities:
+    """Read and check the communities table: known streets, residents >= households, grids, optional columns."""
     table_path = _table_path(path, "communities_table", spec.communities_table)
     table = read_csv_table(table_path)
     grid_cols = [f"grids_{g}" for g in spec.grid_classes]
@@ -203,15 +258,7 @@ def load_scenario(path: str | Path) -> Scenario:
     households = table.numbers(
         "households", integer=True, strictly_positive=True, maximum=TABLE_MAXIMUM["households"]
     ).astype(np.int64)
-    bad = np.flatnonzero(households > residents)
-    if bad.size:
-        r = int(bad[0])
-        raise table.fail(
-            r,
-            "households",
-            f"households must be <= urban_residents ({residents[r]}), "
-            f"found {households[r]} (community {community_ids[r]})",
-        )
+    _at_most(table, "households", households, residents, "urban_residents", community_ids)
     grids = np.column_stack(
         [table.numbers(c, integer=True, minimum=0, maximum=TABLE_MAXIMUM["grids"]) for c in grid_cols]
     ).astype(np.int64)
@@ -219,6 +266,27 @@ def load_scenario(path: str | Path) -> Scenario:
     if no_grid.size:
         r = int(no_grid[0])
         raise table.fail(r, None, f"community {community_ids[r]} has no grids; at least one grid is required")
+    optional = _optional_columns(table, table_path, spec)
+    if "special_households" in optional:
+        _at_most(table, "special_households", optional["special_households"], households, "households", community_ids)
+    empty_streets = sorted(set(range(len(street_ids))) - set(community_street.tolist()))
+    if empty_streets:
+        raise ScenarioError(
+            f"{path}: field 'streets': street {street_ids[empty_streets[0]]!r} has no communities in {table_path.name}"
+        )
+    return _Communities(table_path, community_ids, community_street, residents, households, grids, optional)
+
+
+def _at_most(table, col: str, values: np.ndarray, limit: np.ndarray, limit_col: str, ids: tuple[str, ...]) -> None:
+    """Every community's ``col`` at most its ``limit_col``; else one line naming the first row."""
+    bad = np.flatnonzero(values > limit)
+    if bad.size:
+        r = int(bad[0])
+        raise table.fail(r, col, f"{col} must be <= {limit_col} ({limit[r]}), found {values[r]} (community {ids[r]})")
+
+
+def _optional_columns(table, table_path: Path, spec: ScenarioSpec) -> dict[str, np.ndarray]:
+    """The optional columns present; one a duty's driver needs must be there."""
     optional = {}
     for col, drivers in COMMUNITY_OPTIONAL.items():
         users = [d for d, duty in (spec.duties.scheduled.items() if spec.duties else ()) if duty.driver in drivers]
@@ -230,61 +298,7 @@ def load_scenario(path: str | Path) -> Scenario:
                 )
             continue
         optional[col] = table.numbers(col, integer=True, minimum=0, maximum=TABLE_MAXIMUM[col]).astype(np.int64)
-    if "special_households" in optional:
-        bad = np.flatnonzero(optional["special_households"] > households)
-        if bad.size:
-            r = int(bad[0])
-            raise table.fail(
-                r,
-                "special_households",
-                f"special_households must be <= households ({households[r]}), "
-                f"found {optional['special_households'][r]}",
-            )
-    empty_streets = sorted(set(range(len(street_ids))) - set(community_street.tolist()))
-    if empty_streets:
-        raise ScenarioError(
-            f"{path}: field 'streets': street {street_ids[empty_streets[0]]!r} has no communities in {table_path.name}"
-        )
-
-    _check_demand(path, spec, residents)
-    alloc_path = _table_path(path, "baseline_allocation_table", spec.baseline_allocation_table)
-    try:
-        baseline = read_allocation(alloc_path, community_ids, street_ids)
-    except AllocationError as exc:
-        raise ScenarioError(str(exc)) from None
-
-    digest = hashlib.sha256()
-    for f in [*files, table_path, alloc_path]:
-        digest.update(f.name.encode())
-        digest.update(f.read_bytes())
-
-    return Scenario(
-        spec=spec,
-        path=path,
-        files=tuple(files) + (table_path, alloc_path),
-        sha256=digest.hexdigest(),
-        district_ids=district_ids,
-        street_ids=street_ids,
-        street_district=_ro(street_district),
-        community_ids=community_ids,
-        community_street=_ro(community_street),
-        urban_residents=_ro(residents),
-        households=_ro(households),
-        grids_by_class=_ro(grids),
-        grid_class_ids=tuple(spec.grid_classes),
-        baseline=baseline,
-        special_households=_ro(optional["special_households"]) if "special_households" in optional else None,
-        party_members=_ro(optional["party_members"]) if "party_members" in optional else None,
-    )
-
-
-def _tuples(x: object) -> object:
-    """YAML lists become tuples, so that strict validation accepts them for frozen fields."""
-    if isinstance(x, dict):
-        return {k: _tuples(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return tuple(_tuples(v) for v in x)
-    return x
+    return optional
 
 
 def _unique(path: Path, field: str, ids: tuple[str, ...]) -> None:

@@ -10,7 +10,7 @@ import yaml
 
 from scenario.errors import ScenarioError
 
-__all__ = ["read_yaml", "read_text", "read_scenario_tree", "MAX_YAML_BYTES"]
+__all__ = ["read_yaml", "read_text", "read_scenario_tree", "lists_as_tuples", "MAX_YAML_BYTES"]
 
 
 MAX_YAML_BYTES = 5_000_000  # a scenario file is a page or two; anything larger is not a scenario
@@ -141,3 +141,12 @@ def read_scenario_tree(path: Path, _seen: tuple[Path, ...] = ()) -> tuple[dict, 
         )
     base, base_files = read_scenario_tree(parent_path, _seen + (path,))
     return _deep_merge(base, data), base_files + files
+
+
+def lists_as_tuples(x: object) -> object:
+    """YAML lists become tuples, so that strict validation accepts them for frozen fields."""
+    if isinstance(x, dict):
+        return {k: lists_as_tuples(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return tuple(lists_as_tuples(v) for v in x)
+    return x

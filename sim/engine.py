@@ -213,17 +213,25 @@ def _capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.n
     return np.concatenate([cap, pad], axis=1).tolist()
 
 
+@dataclass(frozen=True)
+class _RunInputs:
+    """What both engines start from, once the allocation is applied to the cases."""
+
+    arrival: np.ndarray  # per case: clock hours (mobile grid workers may find a case earlier)
+    grid_service: np.ndarray  # per case: grid service hours under this allocation
+    deadline: np.ndarray  # per case: clock hours
+    people: np.ndarray  # per pool
+    present: np.ndarray  # (pools, days)
+    case_servers: np.ndarray  # (pools, days)
+
+
 class _Model:
     def __init__(
         self,
         scenario: Scenario,
         cases: Cases,
-        allocation: Allocation,
         cal: WorkCalendar,
-        arrival: np.ndarray,
-        grid_service: np.ndarray,
-        deadline: np.ndarray,
-        capacity: tuple[np.ndarray, np.ndarray, np.ndarray],
+        run: _RunInputs,
     ) -> None:
         spec = scenario.spec
         self.env = simpy.Environment()
@@ -238,11 +246,11 @@ class _Model:
         self.after_comm = np.where(esc_s, _STREET, CLOSE).tolist()
         self.after_street = np.where(esc_city, _CITY, CLOSE).tolist()
         svc = cases.service.copy()
-        svc[:, _GRID] = grid_service
+        svc[:, _GRID] = run.grid_service
         self.svc = svc.ravel().tolist()  # flat: case * N_STAGES + stage
         self.community = cases.community.tolist()
         self.street = scenario.community_street[cases.community].tolist()
-        self.deadline = deadline.tolist()
+        self.deadline = run.deadline.tolist()
         self.fb = spec.ladder.feedback
         self.u1 = cases.u_feedback[:, 0].tolist()
         self.u2 = cases.u_feedback[:, 1].tolist()
@@ -256,9 +264,9 @@ class _Model:
         self.always_on = cal.always_on
         self.now = 0.0  # the exact current time (SimPy's clock only orders the events)
 
-        people, _, case_servers = capacity
+        arrival = run.arrival
         nc = scenario.n_communities
-        capk = _capacity_by_key(case_servers, people, cal.day_len[: cases.days] > 0, len(cal.day_len))
+        capk = _capacity_by_key(run.case_servers, run.people, cal.day_len[: cases.days] > 0, len(cal.day_len))
         order = np.argsort(arrival, kind="stable")
         order = order[~cases.volunteer[order]]
         comm_sorted = order[np.argsort(cases.community[order], kind="stable")]
@@ -404,20 +412,11 @@ def _pools_in_order(
             end[idx[lo:hi]] = e
 
 
-def _feed_forward(
-    scenario: Scenario,
-    cases: Cases,
-    allocation: Allocation,
-    cal: WorkCalendar,
-    arrival: np.ndarray,
-    grid_service: np.ndarray,
-    deadline: np.ndarray,
-    capacity: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> SimResult:
+def _feed_forward(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: _RunInputs) -> SimResult:
     spec = scenario.spec
     n = len(cases)
     esc_c, esc_s, esc_city = routing(scenario, cases)
-    people = capacity[0]
+    arrival, grid_service, deadline, people = run.arrival, run.grid_service, run.deadline, run.people
     nc = scenario.n_communities
     grid_n, desk_n, street_n = people[:nc], people[nc : 2 * nc], people[2 * nc :]
     start = np.full((n, N_STAGES), np.nan)
@@ -464,8 +463,8 @@ def _feed_forward(
         satisfied=satisfied,
         reopened=np.zeros(n, bool),
         people=people,
-        present=capacity[1],
-        case_servers=capacity[2],
+        present=run.present,
+        case_servers=run.case_servers,
         events=0,
     )
 
@@ -492,17 +491,18 @@ def simulate_cases(
     arrival, channel, grid_service = apply_allocation(scenario, cases, allocation)
     limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
     deadline = cal.add_v(arrival, limits[cases.category])
+    run = _RunInputs(arrival, grid_service, deadline, *capacity)
     if mode == "feed_forward" or (mode == "auto" and constant and not reopening_possible(scenario)):
-        r = _feed_forward(scenario, cases, allocation, cal, arrival, grid_service, deadline, capacity)
+        r = _feed_forward(scenario, cases, cal, run)
         return SimResult(**{**r.__dict__, "channel": channel})
-    model = _Model(scenario, cases, allocation, cal, arrival, grid_service, deadline, capacity)
+    model = _Model(scenario, cases, cal, run)
     model.run(until=cal.horizon_hours - 24.0)
     n = len(cases)
     return SimResult(
         arrival=arrival,
         channel=channel,
-        start=np.array(model.st).reshape(n, 5),
-        end=np.array(model.en).reshape(n, 5),
+        start=np.array(model.st).reshape(n, N_STAGES),
+        end=np.array(model.en).reshape(n, N_STAGES),
         deadline=deadline,
         first_close=np.array(model.first_close),
         final_close=np.array(model.final_close),

@@ -37,7 +37,7 @@ from pydantic import Field
 from scenario.errors import ScenarioError
 from scenario.load import Scenario, load_scenario
 from scenario.spec import Frozen
-from scenario.yamlio import read_yaml
+from scenario.yamlio import lists_as_tuples, read_yaml
 from sim.replications import Replications, confidence_interval, kpi_range, map_tasks, run_replications
 from solvers.allocator import AllocationResult, allocate
 from solvers.errors import InfeasibleError
@@ -73,7 +73,7 @@ def load_study(path: Path) -> StudySpec:
     """Read and validate a study file (one-line errors naming the file and field)."""
     data = read_yaml(path)
     try:
-        spec = StudySpec.model_validate(_tuples(data))
+        spec = StudySpec.model_validate(lists_as_tuples(data))
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
@@ -85,14 +85,6 @@ def load_study(path: Path) -> StudySpec:
     if n > MAX_POINTS:
         raise ScenarioError(f"{path}: field 'grid': {n:,} points; at most {MAX_POINTS} in one study")
     return spec
-
-
-def _tuples(x: object) -> object:
-    if isinstance(x, dict):
-        return {k: _tuples(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return tuple(_tuples(v) for v in x)
-    return x
 
 
 def study_points(spec: StudySpec) -> list[dict]:
