@@ -545,6 +545,27 @@ def optimize_cmd(args: argparse.Namespace) -> int:
     return 0 if not opt.validation_missing else 1
 
 
+def _frontier_png(ok: pd.DataFrame) -> bytes:
+    """The simulated on-time share against the budget, with 95% intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gridplan.report import plot_png
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.errorbar(
+        ok.budget_yuan / 1e6,
+        ok.on_time_share,
+        yerr=[ok.on_time_share - ok.on_time_share_ci95_low, ok.on_time_share_ci95_high - ok.on_time_share],
+        marker="o",
+    )
+    ax.set_xlabel("total budget (M yuan)")
+    ax.set_ylabel("simulated on-time share")
+    return plot_png(fig)
+
+
 def sweep_cmd(args: argparse.Namespace) -> int:
     """``gridplan sweep``: the budget frontier, resumable after an interruption (--resume)."""
     from gridplan.progress import progress
@@ -580,24 +601,7 @@ def sweep_cmd(args: argparse.Namespace) -> int:
     with result_folder(out, s) as folder:
         df.to_csv(folder / "frontier.csv", index=False)
         if df.get("feasible", pd.Series(dtype=bool)).any():
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            from gridplan.report import plot_png
-
-            ok = df[df.feasible]
-            fig, ax = plt.subplots(figsize=(6, 3.5))
-            ax.errorbar(
-                ok.budget_yuan / 1e6,
-                ok.on_time_share,
-                yerr=[ok.on_time_share - ok.on_time_share_ci95_low, ok.on_time_share_ci95_high - ok.on_time_share],
-                marker="o",
-            )
-            ax.set_xlabel("total budget (M yuan)")
-            ax.set_ylabel("simulated on-time share")
-            (folder / "frontier.png").write_bytes(plot_png(fig))
+            (folder / "frontier.png").write_bytes(_frontier_png(df[df.feasible]))
         write_json(
             folder / "metadata.json",
             metadata(

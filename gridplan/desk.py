@@ -240,7 +240,11 @@ def report_html(s: Scenario, check: str, table: pd.DataFrame | None, cards: pd.D
 
 # ------------------------------------------------------------------ the app
 def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C901 - one callback per control
-    """The Dash app for one scenario. ``token``: when set, every request must carry it."""
+    """The Dash app for one scenario. ``token``: when set, every request must carry it.
+
+    Long because Dash registers callbacks on the app object: each control's callback is a short nested
+    function decorated with ``@app.callback`` that shares this scenario, its baseline cost and the page's
+    worker pool; taking them apart would pass that state through every one of them."""
     import dash
     from dash import Input, Output, State, dash_table, dcc, html
     from flask import abort, request
@@ -281,6 +285,8 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
     b_step = max(0.01, round((b_hi - b_lo) / 40, 2))
 
     def layout() -> Any:
+        """A fresh page for each load (its own session id). Long because it is one declarative tree of the
+        page's components, top to bottom."""
         return html.Div(
             [
                 dcc.Store(id="session", data=uuid.uuid4().hex),

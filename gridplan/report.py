@@ -280,6 +280,21 @@ def _prediction(plan: Plan) -> tuple[str, pd.DataFrame]:
     return words, worst
 
 
+def _movers(scenario: Scenario, res) -> pd.DataFrame:
+    """The ten communities that gain and the ten that lose most workers (none whose change is 0)."""
+    delta = pd.DataFrame(
+        {
+            "community": list(scenario.community_ids),
+            "workers_baseline": scenario.baseline.workers,
+            "workers_plan": res.allocation.workers,
+            "change": res.allocation.workers - scenario.baseline.workers,
+            "decided_by": res.deciding_community.decided_by,
+        }
+    )
+    moved = delta[delta.change != 0]
+    return pd.concat([moved.nlargest(10, "change"), moved.nsmallest(10, "change")]).drop_duplicates()
+
+
 def _duty_sources(scenario: Scenario) -> pd.DataFrame:
     """Every duty with its level, driver and source."""
     duties = scenario.spec.duties
@@ -299,7 +314,10 @@ def write_report(
     command_line: str,
     cards: dict | None = None,
 ) -> Path:
-    """Write report.html and the plots into ``folder``; return the report's path."""
+    """Write report.html and the plots into ``folder``; return the report's path.
+
+    Long because the template's context is one keyword call, a line or two per section of the page;
+    every table is built by its own function above."""
     plots = _plots(scenario, cmp)
     for name, png in plots.items():
         (folder / name).write_bytes(png)
@@ -307,17 +325,6 @@ def write_report(
     res = first.result
     prediction_words, worst = _prediction(plans[0])
     words, counts, by_street = _decided(scenario, plans)
-    delta = pd.DataFrame(
-        {
-            "community": list(scenario.community_ids),
-            "workers_baseline": scenario.baseline.workers,
-            "workers_plan": res.allocation.workers,
-            "change": res.allocation.workers - scenario.baseline.workers,
-            "decided_by": res.deciding_community.decided_by,
-        }
-    )
-    moved = delta[delta.change != 0]
-    movers = pd.concat([moved.nlargest(10, "change"), moved.nsmallest(10, "change")]).drop_duplicates()
     cal = calibration.copy()
     for col in ("model", "ci95_low", "ci95_high"):
         cal[col] = cal[col].map(shown)
@@ -362,7 +369,7 @@ def write_report(
         shadow=_html(res.shadow_prices[["kind", "name", "explanation"]]),
         changes_district=_html(res.changes(scenario, "district"), money_cols),
         changes_street=_html(res.changes(scenario, "street"), money_cols),
-        movers=_html(movers),
+        movers=_html(_movers(scenario, res)),
         plots=[{"alt": n, "data": base64.b64encode(png).decode()} for n, png in plots.items()],
         assumptions=list(scenario.spec.assumptions),
         duties=_html(_duty_sources(scenario)),

@@ -142,6 +142,23 @@ def write_allocation(allocation: Allocation, path: Path) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+def _start_values(columns: list[str], baseline: Allocation | None, n: int) -> dict[str, np.ndarray]:
+    """Each column's values before the file is read: the baseline's (a partial table) or NaN (to be filled)."""
+    if baseline is not None:
+        return {c: np.array(getattr(baseline, c), dtype=float) for c in columns}
+    return {c: np.full(n, np.nan) for c in columns}
+
+
+def _claim(table, r: int, rid: str, index: dict[str, int], seen: set[str], level: str) -> int:
+    """The position of row ``r``'s id among the scenario's ids at its level; unknown and repeated ids fail."""
+    if rid not in index:
+        raise table.fail(r, "id", f"unknown {level} {rid!r}")
+    if rid in seen:
+        raise table.fail(r, "id", f"duplicate {level} {rid!r}")
+    seen.add(rid)
+    return index[rid]
+
+
 def read_allocation(
     path: Path,
     community_ids: tuple[str, ...],
@@ -166,13 +183,10 @@ def read_allocation(
     cindex = {c: i for i, c in enumerate(community_ids)}
     sindex = {s: i for i, s in enumerate(street_ids)}
     n, s = len(community_ids), len(street_ids)
-    if baseline is not None:
-        cvals = {c: np.array(getattr(baseline, c), dtype=float) for c in COMMUNITY_COLUMNS}
-        svals = {c: np.array(getattr(baseline, c), dtype=float) for c in STREET_COLUMNS}
-    else:
-        cvals = {c: np.full(n, np.nan) for c in COMMUNITY_COLUMNS}
-        svals = {c: np.full(s, np.nan) for c in STREET_COLUMNS}
-    seen_c, seen_s = set(), set()
+    cvals = _start_values(COMMUNITY_COLUMNS, baseline, n)
+    svals = _start_values(STREET_COLUMNS, baseline, s)
+    seen_c: set[str] = set()
+    seen_s: set[str] = set()
     parsed = {
         c: table.numbers(
             c, integer=c not in ("work_fund_yuan", "service_fund_yuan"), minimum=0, maximum=MAXIMUM[c], allow_blank=True
@@ -183,19 +197,9 @@ def read_allocation(
     }
     for r, (level, rid) in enumerate(zip(levels, ids)):
         if level == "community":
-            if rid not in cindex:
-                raise table.fail(r, "id", f"unknown community {rid!r}")
-            if rid in seen_c:
-                raise table.fail(r, "id", f"duplicate community {rid!r}")
-            seen_c.add(rid)
-            cols, vals, k = COMMUNITY_COLUMNS, cvals, cindex[rid]
+            cols, vals, k = COMMUNITY_COLUMNS, cvals, _claim(table, r, rid, cindex, seen_c, level)
         elif level == "street":
-            if rid not in sindex:
-                raise table.fail(r, "id", f"unknown street {rid!r}")
-            if rid in seen_s:
-                raise table.fail(r, "id", f"duplicate street {rid!r}")
-            seen_s.add(rid)
-            cols, vals, k = STREET_COLUMNS, svals, sindex[rid]
+            cols, vals, k = STREET_COLUMNS, svals, _claim(table, r, rid, sindex, seen_s, level)
         else:
             raise table.fail(r, "level", f"expected 'community' or 'street', found {level!r}")
         for c in cols:

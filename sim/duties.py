@@ -165,13 +165,49 @@ def account_duties(
     order = np.concatenate([by_window[first[by_window]], by_window[~first[by_window]]]).astype(int)
     n_first = int(first.sum())
 
+    H, due, done_m, over, helped = _daily_account(avail, g, window, carry, order, n_first, measured, n)
+    case_h = (busy * measured[None, :]).sum(axis=1)
+    present_h = (present * day_len[wdays][None, :] * measured[None, :]).sum(axis=1)
+    fixed_h, leave_h = _away_hours(scenario, st, result.people, present_h, float((day_len[wdays] * measured).sum()))
+    return DutyAccount(
+        st.duty_ids,
+        st.duty_level,
+        due,
+        done_m,
+        over,
+        H.copy(),
+        case_h,
+        present_h,
+        fixed_h,
+        leave_h,
+        helped,
+        float(measured.sum()),
+        st.working_days_per_year / max(float(measured.sum()), 1.0),
+    )
+
+
+def _daily_account(
+    avail: np.ndarray,
+    g: np.ndarray,
+    window: np.ndarray,
+    carry: list[bool],
+    order: np.ndarray,
+    n_first: int,
+    measured: np.ndarray,
+    n: int,
+) -> tuple[np.ndarray, ...]:
+    """Day by day, each pool's spare hours (``avail``, pools x working days) go to its duties in ``order``
+    (desk and street duties first, then the desk's spare time joins its community's grid duties); ``g`` is
+    each duty's hours per working day. Returns hours undone at the end, and over the measured days: hours
+    due, done, overdue, and grid duty hours done by desk people."""
+    pools, k = g.shape
     H = np.zeros((pools, k))
     O = np.zeros((pools, k))
     due = np.zeros((pools, k))
     done_m = np.zeros((pools, k))
     over = np.zeros((pools, k))
     helped = np.zeros(n)  # grid duty hours done by desk people (measured)
-    for i in range(len(wdays)):
+    for i in range(avail.shape[1]):
         a = avail[:, i].copy()
         m = bool(measured[i])
         own_grid = a[:n].copy()
@@ -201,11 +237,17 @@ def account_duties(
         if m:
             spent_grid = own_grid + left_desk - a[:n]
             helped += np.clip(spent_grid - own_grid, 0.0, None)
+    return H, due, done_m, over, helped
 
-    case_h = (busy * measured[None, :]).sum(axis=1)
-    present_h = (present * day_len[wdays][None, :] * measured[None, :]).sum(axis=1)
-    people = result.people.astype(float)
-    head_h = people * float((day_len[wdays] * measured).sum())
+
+def _away_hours(
+    scenario: Scenario, st: StaffTime, people_i: np.ndarray, present_h: np.ndarray, measured_hours: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pool: hours away on fixed duties and on leave over the measured days (a community's absence
+    counted once, by headcount, between its grid pool and its desk)."""
+    n, ns = scenario.n_communities, len(scenario.street_ids)
+    people = people_i.astype(float)
+    head_h = people * measured_hours
     away_h = np.clip(head_h - present_h, 0.0, None)
     # a grid worker covering the desk is present at the desk: count a community's absence once, by headcount
     comm_people = people[:n] + people[n : 2 * n]
@@ -223,18 +265,4 @@ def account_duties(
         ]
     )
     leave_h = away_h * np.minimum(leave_share, 1.0)
-    return DutyAccount(
-        st.duty_ids,
-        st.duty_level,
-        due,
-        done_m,
-        over,
-        H.copy(),
-        case_h,
-        present_h,
-        away_h - leave_h,
-        leave_h,
-        helped,
-        float(measured.sum()),
-        st.working_days_per_year / max(float(measured.sum()), 1.0),
-    )
+    return away_h - leave_h, leave_h

@@ -76,6 +76,14 @@ def compare_allocations(
         )
         for _, a in allocations
     ]
+    city = _city_table(labels, runs)
+    static = _static_table(scenario, allocations)
+    groups = {g: _group_table(g, labels, runs) for g in ("district", "street")}
+    return Comparison(labels, [a for _, a in allocations], runs, city, static, groups)
+
+
+def _city_table(labels: list[str], runs: list[Replications]) -> pd.DataFrame:
+    """Every city KPI of every allocation with its interval and its paired difference from the first."""
     ref = runs[0]
     rows = []
     for k in CITY_KPIS:
@@ -83,25 +91,17 @@ def compare_allocations(
             m, lo, hi = confidence_interval(run.per_rep[k].to_numpy(), bounds=kpi_range(k))
             d, dlo, dhi, sig = _paired(ref.per_rep[k].to_numpy(), run.per_rep[k].to_numpy())
             rows.append((k, label, m, lo, hi, d, dlo, dhi, sig))
-    city = pd.DataFrame(
-        rows,
-        columns=[
-            "kpi",
-            "allocation",
-            "mean",
-            "ci95_low",
-            "ci95_high",
-            "diff_vs_first",
-            "diff_ci95_low",
-            "diff_ci95_high",
-            "significant",
-        ],
-    )
-    static_rows = []
+    columns = ["kpi", "allocation", "mean", "ci95_low", "ci95_high"]
+    return pd.DataFrame(rows, columns=[*columns, "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"])
+
+
+def _static_table(scenario: Scenario, allocations: list[tuple[str, Allocation]]) -> pd.DataFrame:
+    """Headcounts, funds, costs and policy violations of each allocation (exact: no simulation)."""
+    rows = []
     res10k = scenario.urban_residents.sum() / 10_000
-    for label, (_, a) in zip(labels, allocations):
+    for label, a in allocations:
         p = check_policy(scenario, a)
-        static_rows.append(
+        rows.append(
             {
                 "allocation": label,
                 "workers": a.total_workers,
@@ -118,22 +118,22 @@ def compare_allocations(
                 "rows_from_baseline": len(a.filled_from_baseline),
             }
         )
-    static = pd.DataFrame(static_rows)
-    groups = {}
-    for g in ("district", "street"):
-        ref_g = ref.group_per_rep(g)
-        out = []
-        for label, run in zip(labels, runs):
-            cur = run.group_per_rep(g)
-            for k in GROUP_KPIS:
-                a_ = ref_g.pivot_table(index=ref_g.index, columns="replication", values=k, observed=False)
-                b_ = cur.pivot_table(index=cur.index, columns="replication", values=k, observed=False)
-                for unit in a_.index:
-                    m = float(np.nanmean(b_.loc[unit].to_numpy()))
-                    d, dlo, dhi, sig = _paired(a_.loc[unit].to_numpy(), b_.loc[unit].to_numpy())
-                    out.append((unit, k, label, m, d, dlo, dhi, sig))
-        groups[g] = pd.DataFrame(
-            out,
-            columns=[g, "kpi", "allocation", "mean", "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"],
-        )
-    return Comparison(labels, [a for _, a in allocations], runs, city, static, groups)
+    return pd.DataFrame(rows)
+
+
+def _group_table(g: str, labels: list[str], runs: list[Replications]) -> pd.DataFrame:
+    """Per district or street: each group KPI's mean and paired difference from the first allocation."""
+    ref_g = runs[0].group_per_rep(g)
+    out = []
+    for label, run in zip(labels, runs):
+        cur = run.group_per_rep(g)
+        for k in GROUP_KPIS:
+            a_ = ref_g.pivot_table(index=ref_g.index, columns="replication", values=k, observed=False)
+            b_ = cur.pivot_table(index=cur.index, columns="replication", values=k, observed=False)
+            for unit in a_.index:
+                m = float(np.nanmean(b_.loc[unit].to_numpy()))
+                d, dlo, dhi, sig = _paired(a_.loc[unit].to_numpy(), b_.loc[unit].to_numpy())
+                out.append((unit, k, label, m, d, dlo, dhi, sig))
+    return pd.DataFrame(
+        out, columns=[g, "kpi", "allocation", "mean", "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"]
+    )

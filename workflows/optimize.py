@@ -192,6 +192,43 @@ class _Loop:
         return None
 
 
+def _tune(
+    scenario: Scenario, loop: "_Loop", tune_seed: int, it: int, max_iterations: int
+) -> tuple[int, str | None, bool]:
+    """Simulate, correct, repeat on the tuning seed until every unit meets its targets, the budget binds or
+    the iteration limit is reached. Returns the iteration count, why it stopped (None: the limit) and
+    whether the budget binds."""
+    t = scenario.spec.targets
+    while it < max_iterations:
+        it += 1
+        sims = loop.simulate(tune_seed)
+        late, cov_c, cov_s, share = loop.misses(sims)
+        loop.record(it, "tune", tune_seed, sims, late, cov_c, cov_s)
+        loop.say(
+            f"iteration {it}: cost {loop.res.costs.total_yuan / 1e6:,.2f} M yuan, workers "
+            f"{loop.res.allocation.total_workers:,}; missing on-time {int(late.sum())}, "
+            f"missing duty coverage {int(cov_c.sum())} communities + {int(cov_s.sum())} street offices"
+        )
+        if not (late.any() or cov_c.any() or cov_s.any()):
+            stop = f"every community meets the {t.on_time_share_min:.0%} on-time target" + (
+                f" and every unit the {t.duty_coverage_min:.0%} duty-coverage target"
+                if scenario.spec.duties is not None
+                else ""
+            )
+            stop += " in simulation"
+            if loop.stuck:
+                stop += (
+                    f"; no staffing lifts the on-time share of "
+                    f"{', '.join(scenario.community_ids[c] for c in sorted(loop.stuck))} (their late cases "
+                    f"come from escalation levels, not from grid staffing)"
+                )
+            return it, stop, False
+        binds = loop.correct(sims, late, cov_c, cov_s, share)
+        if binds:
+            return it, binds, True
+    return it, None, False
+
+
 def optimize(
     scenario: Scenario,
     opts: AllocationOptions | None = None,
@@ -211,44 +248,14 @@ def optimize(
     """
     opts = opts or AllocationOptions()
     seed = scenario.spec.seed if seed is None else seed
-    t = scenario.spec.targets
     loop = _Loop(scenario, opts, reps, days, processes, solver, progress, tick)
     tune_seed, it, budget_binds = seed, 0, False
     stop = f"iteration limit ({max_iterations}) reached"
     validation = None
     vmiss_ids: list[str] = []
     for rnd in range(1, validation_rounds + 1):
-        while it < max_iterations:
-            it += 1
-            sims = loop.simulate(tune_seed)
-            late, cov_c, cov_s, share = loop.misses(sims)
-            loop.record(it, "tune", tune_seed, sims, late, cov_c, cov_s)
-            loop.say(
-                f"iteration {it}: cost {loop.res.costs.total_yuan / 1e6:,.2f} M yuan, workers "
-                f"{loop.res.allocation.total_workers:,}; missing on-time {int(late.sum())}, "
-                f"missing duty coverage {int(cov_c.sum())} communities + {int(cov_s.sum())} street offices"
-            )
-            if not (late.any() or cov_c.any() or cov_s.any()):
-                stop = (
-                    f"every community meets the {t.on_time_share_min:.0%} on-time target"
-                    + (
-                        f" and every unit the {t.duty_coverage_min:.0%} duty-coverage target"
-                        if scenario.spec.duties is not None
-                        else ""
-                    )
-                    + " in simulation"
-                )
-                if loop.stuck:
-                    stop += (
-                        f"; no staffing lifts the on-time share of "
-                        f"{', '.join(scenario.community_ids[c] for c in sorted(loop.stuck))} (their late cases "
-                        f"come from escalation levels, not from grid staffing)"
-                    )
-                break
-            binds = loop.correct(sims, late, cov_c, cov_s, share)
-            if binds:
-                stop, budget_binds = binds, True
-                break
+        it, why, budget_binds = _tune(scenario, loop, tune_seed, it, max_iterations)
+        stop = why or stop
         val_seed = seed + rnd * VALIDATION_SEED_OFFSET
         validation = loop.simulate(val_seed)
         vlate, vcov_c, vcov_s, vshare = loop.misses(validation)
