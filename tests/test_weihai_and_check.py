@@ -180,3 +180,18 @@ def test_budget_slack_within_rounding_prints_zero(weihai):
     rows = check_policy(weihai, weihai.baseline).rows.set_index("rule")
     city = rows.loc["budget_city"]
     assert city.actual == pytest.approx(56_310_000.15, abs=0.01) and city.slack == 0.0 and city.passed
+
+
+def test_megacity_is_what_its_generator_makes_and_what_it_states(tmp_path):
+    """The megacity's committed files are exactly what its seeded generator writes, and its size is the
+    stated Beijing-like order: about 21 M residents, 16 districts, 340 streets, 7,000 communities."""
+    import shutil
+
+    for name in ("weihai", "megacity"):
+        shutil.copytree(SCENARIOS / name, tmp_path / name)
+    subprocess.run([sys.executable, str(tmp_path / "megacity" / "generate.py")], check=True, capture_output=True)
+    for f in sorted(p.name for p in (SCENARIOS / "megacity").iterdir() if p.suffix in (".csv", ".yaml")):
+        assert (tmp_path / "megacity" / f).read_text() == (SCENARIOS / "megacity" / f).read_text(), f
+    m = load_scenario(SCENARIOS / "megacity")
+    assert (len(m.district_ids), len(m.street_ids), m.n_communities) == (16, 340, 7_000)
+    assert 20.5e6 <= m.urban_residents.sum() <= 21.5e6
