@@ -509,11 +509,7 @@ def optimize_cmd(args: argparse.Namespace) -> int:
         opt = optimize(
             s,
             _options(args),
-            reps=args.reps,
-            days=args.days,
-            seed=args.seed,
-            processes=args.processes,
-            solver=args.solver,
+            **_run_settings(args),
             progress=_say,
             tick=tick,
         )
@@ -543,6 +539,11 @@ def optimize_cmd(args: argparse.Namespace) -> int:
     )
     print(f"wrote {out}")
     return 0 if not opt.validation_missing else 1
+
+
+def _run_settings(args: argparse.Namespace) -> dict:
+    """The simulation and solver settings of a command line, as keyword arguments of the workflows."""
+    return dict(reps=args.reps, days=args.days, seed=args.seed, processes=args.processes, solver=args.solver)
 
 
 def _frontier_png(ok: pd.DataFrame) -> bytes:
@@ -588,11 +589,7 @@ def sweep_cmd(args: argparse.Namespace) -> int:
         df = sweep(
             s,
             budgets,
-            reps=args.reps,
-            days=args.days,
-            seed=args.seed,
-            processes=args.processes,
-            solver=args.solver,
+            **_run_settings(args),
             progress=tick,
             points_dir=points,
         )
@@ -842,11 +839,7 @@ def _optimised_plans(s: Scenario, args: argparse.Namespace) -> list:
             opt = optimize(
                 s,
                 o,
-                reps=args.reps,
-                days=args.days,
-                seed=args.seed,
-                processes=args.processes,
-                solver=args.solver,
+                **_run_settings(args),
                 progress=lambda m: _say("  " + m),
                 tick=tick,
             )
