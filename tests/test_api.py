@@ -23,3 +23,18 @@ def test_api_is_lazy_and_complete():
     assert set(gridplan.API) <= set(dir(__import__("gridplan.api", fromlist=["x"])))
     for name in gridplan.API:
         assert callable(getattr(gridplan, name))
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    """CI (.ci/run) runs the README's second quick-start command word for word, and that command makes its own
+    virtual environment (it must work in a fresh shell, without the first command's)."""
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(commands) == 2
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip()]
+    assert ci[-1] == commands[1]
+    assert commands[1].startswith("python3 -m venv .venv && . .venv/bin/activate && pip install")
+    assert commands[0].startswith("python3 -m venv .venv && . .venv/bin/activate && pip install")
