@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -22,6 +23,8 @@ from scenario.load import Scenario
 from sim.stopping import critical
 
 __all__ = ["result_folder", "check_out", "metadata", "default_out", "write_json", "check_out_file", "MARKER"]
+
+log = logging.getLogger(__name__)
 
 
 def default_out(scenario: Scenario, command: str) -> Path:
@@ -139,6 +142,7 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
         try:
             yield tmp
             files = sorted(e.name for e in tmp.iterdir())
+            log.info("%d files written to %s; moving them to %s in one rename", len(files), tmp, out)
             (tmp / MARKER).write_text(json.dumps({"tool": "gridplan", "files": files}) + "\n", encoding="utf-8")
             with critical():  # a stop between the two renames would lose the earlier result
                 if out.exists():

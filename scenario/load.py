@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +18,8 @@ from scenario.tables import read_csv_table
 from scenario.yamlio import lists_as_tuples, read_scenario_tree
 
 __all__ = ["Scenario", "load_scenario", "resolve_scenario_path"]
+
+log = logging.getLogger(__name__)
 
 COMMUNITY_REQUIRED = ["community_id", "street_id", "urban_residents", "households"]
 # optional columns, required when a duty's driver uses them
@@ -179,6 +182,14 @@ def load_scenario(path: str | Path) -> Scenario:
     except AllocationError as exc:
         raise ScenarioError(str(exc)) from None
     all_files = (*files, c.path, alloc_path)
+    log.info(
+        "scenario %s: %d communities, %d streets, %d districts, from %s",
+        spec.name,
+        len(c.ids),
+        len(street_ids),
+        len(district_ids),
+        ", ".join(f.name for f in all_files),
+    )
     return Scenario(
         spec=spec,
         path=path,

@@ -8,9 +8,11 @@ numbers) and the same numbers whatever the number of processes.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +55,7 @@ __all__ = [
 ]
 
 GROUPS = ("category", "community", "street", "district")
+logger = logging.getLogger(__name__)
 
 
 def replication_seeds(seed: int, reps: int) -> list[np.random.SeedSequence]:
@@ -156,8 +159,16 @@ def run_replication(
 
         return run_by_district(scenario, allocation, days, seed_seq, replication, keep_log, log_dir, mapper)
     cal = WorkCalendar(scenario.spec.calendar, days)
+    t = time.perf_counter()
     cases = draw_cases(scenario, days, seed_seq)
     result = simulate_cases(scenario, cases, allocation, cal)
+    logger.info(
+        "replication %d: %d cases, %d completions, simulated in %.1f s",
+        replication,
+        len(cases),
+        result.events,
+        time.perf_counter() - t,
+    )
     log = case_log(scenario, cases, result)
     warm_days = measured_from(scenario, days)
     acct = account_duties(scenario, cases, result, cal, warm_days)
@@ -393,6 +404,13 @@ def run_replications(
         from sim.split import split_by_default
 
         split_districts = split_by_default(scenario, days)
+    logger.info(
+        "%d replication(s) of %d days, seed %d, %s",
+        reps,
+        days,
+        seed,
+        "each split by district" if split_districts else f"on up to {processes or default_processes()} process(es)",
+    )
     seqs = replication_seeds(seed, reps)
     tasks = [
         (scenario, allocation, days, seqs[r], r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))

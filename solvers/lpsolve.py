@@ -142,9 +142,21 @@ def _solve_scipy(m: LpModel, relax: bool) -> LpSolution:
 
 def solve(m: LpModel, solver: str = "cbc", relax: bool = False) -> LpSolution:
     """Solve the model (``relax``: LP relaxation, with duals)."""
-    if solver == "scipy":
-        return _solve_scipy(m, relax)
-    return _solve_pulp(m, solver, relax)
+    import time
+
+    t = time.perf_counter()
+    sol = _solve_scipy(m, relax) if solver == "scipy" else _solve_pulp(m, solver, relax)
+    log.info(
+        "%s %s: %d rows, %d variables: %s, objective %s, %.2f s",
+        sol.solver,
+        "LP relaxation" if relax else "model",
+        m.A.shape[0],
+        m.A.shape[1],
+        sol.status.name,
+        "-" if sol.objective is None else f"{sol.objective:,.2f}",
+        time.perf_counter() - t,
+    )
+    return sol
 
 
 def residuals(m: LpModel, x: np.ndarray, tol: float = 1e-6) -> list[str]:

@@ -483,3 +483,26 @@ def test_large_cities_run_district_by_district_by_default(weihai, monkeypatch):
     pd.testing.assert_frame_equal(whole.per_rep, auto.per_rep, check_exact=True)
     forced = run_replications(weihai, weihai.baseline, 1, days=20, seed=4, processes=1, split_districts=False)
     pd.testing.assert_frame_equal(whole.per_rep, forced.per_rep, check_exact=True)
+
+
+def test_verbose_logs_each_step_and_quiet_by_default(tmp_path):
+    """``-v`` logs the scenario read, the replications, the solver calls and the result's rename on stderr;
+    without it nothing but errors goes there (here: nothing at all, with --quiet)."""
+    import subprocess
+    import sys
+
+    def run(*flags: str) -> str:
+        r = subprocess.run(
+            [sys.executable, "-m", "gridplan.cli", "--quiet", *flags, "simulate", str(SCENARIOS / "tiny")]
+            + ["--reps", "2", "--days", "20", "--processes", "1", "--out", str(tmp_path / "out")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stderr
+
+    assert run() == ""
+    err = run("-v")
+    for words in ("scenario tiny: 3 communities", "2 replication(s) of 20 days", "replication 1:", "one rename"):
+        assert words in err, (words, err)

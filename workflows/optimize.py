@@ -122,6 +122,7 @@ class _Loop:
             self.progress(text)
 
     def simulate(self, seed: int) -> Replications:
+        log.info("simulating %d replications of the current allocation, seed %d", self.reps, seed)
         return run_replications(
             self.scenario,
             self.res.allocation,
