@@ -88,35 +88,40 @@ class _Pool:
         heap = self.heap
         key = int((now + self.m.shift) // 24.0)
         cap = self.capk[key]
+        ptr, n_static, s_ready = self.ptr, self.n_static, self.s_ready  # hot: locals, ``ptr`` written back
         while self.busy < cap:
-            if self.ptr < self.n_static:
-                sr = self.s_ready[self.ptr]
+            if ptr < n_static:
+                sr = s_ready[ptr]
                 if heap and heap[0][0] < sr:
                     ready, _, case, stage = heap[0]
                     from_heap = True
                 else:
-                    ready, case, stage, from_heap = sr, self.s_ids[self.ptr], _GRID, False
+                    ready, case, stage, from_heap = sr, self.s_ids[ptr], _GRID, False
             elif heap:
                 ready, _, case, stage = heap[0]
                 from_heap = True
             else:
+                self.ptr = ptr
                 return
             if ready > now:
-                self._wake_at(ready, now)
+                self.ptr = ptr
+                if ready < self.wake_at:
+                    self._wake_at(ready)
                 return
             if from_heap:
                 heapq.heappop(heap)
             else:
-                self.ptr += 1
+                ptr += 1
             self.busy += 1
             self.m.start(self, case, stage, now)
+        self.ptr = ptr
         # every server busy: a release will look again. Only a day with more people needs a wake-up: at the
         # first day boundary (or the next job's arrival, if later) where capacity exceeds the busy servers.
-        nxt = min(self.s_ready[self.ptr] if self.ptr < self.n_static else _INF, heap[0][0] if heap else _INF)
-        if nxt == _INF:
-            return
         up = self.up
         if up is None:
+            return
+        nxt = min(s_ready[ptr] if ptr < n_static else _INF, heap[0][0] if heap else _INF)
+        if nxt == _INF:
             return
         capk, busy = self.capk, self.busy
         k = up[key]
@@ -124,12 +129,14 @@ class _Pool:
             k = up[k]
         if k >= 0:
             boundary = (k - 1) * 24.0 + self.m.day_end
-            self._wake_at(nxt if nxt > boundary else boundary, now)
+            t = nxt if nxt > boundary else boundary
+            if t < self.wake_at:
+                self._wake_at(t)
 
-    def _wake_at(self, t: float, now: float) -> None:
-        if t < self.wake_at:
-            self.wake_at = t
-            self.m.env.schedule(_Ev(self._wake, t), 1, t - self.m.env._now)  # type: ignore[arg-type]  # a bare event
+    def _wake_at(self, t: float) -> None:
+        """A wake-up at ``t``, earlier than any already scheduled (callers check ``t < wake_at``)."""
+        self.wake_at = t
+        self.m.env.schedule(_Ev(self._wake, t), 1, t - self.m.env._now)  # type: ignore[arg-type]  # a bare event
 
     def _wake(self, ev: _Ev) -> None:
         # compare the target, not the clock: now = before + (t - before) may differ from t in the last bit
