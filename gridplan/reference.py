@@ -70,6 +70,95 @@ MEANING = {
     "TargetSpec.duty_coverage_min": "every community's and street office's duty coverage must reach this",
     "CalibrationSpec.kpi": "a city KPI or category:<id>:<column>",
     "CalibrationSpec.rule": "at_least, about (within tolerance), input, not_modelled",
+    # whole sections and plain texts
+    "ScenarioSpec.description": "one or two sentences shown at the top of reports and `validate`",
+    "ScenarioSpec.grid_classes": "the five-colour grid classes by id (grids_<id> columns of the communities table)",
+    "ScenarioSpec.evaluation": "the annual appraisal for `gridplan scorecard`; leave it out for no scorecards",
+    "CalendarSpec.day_start_hour": "clock hour the working day starts (cases wait for it; 0 with 24 = always on)",
+    "CalendarSpec.day_end_hour": "clock hour the working day ends (work in progress resumes the next working day)",
+    "CalendarSpec.days": "simulated days of a replication (the `--days` default), warm-up included",
+    "DistrictSpec.id": "identifier; streets name it in `district`",
+    "DistrictSpec.name": "name shown in tables and reports",
+    "StreetSpec.id": "identifier; the communities table names it in `street_id`",
+    "StreetSpec.name": "name shown in tables and reports",
+    "StreetSpec.district": "id of the district (or development zone) the street belongs to",
+    "GridClassSpec.name": "name shown in tables and reports (e.g. red: key attention)",
+    "GridClassSpec.patrol_hours_each": "hours one patrol of one grid of this class takes (the grid_patrols duty)",
+    "PolicySpec.rules": "the policy minimums by id; the check and the allocator enforce every active one",
+    "RuleSpec.kind": "which minimum: workers per 10,000 residents, street-office staff per street, secretary "
+    "assistants per community, work fund per 1,000 households or service fund per community",
+    "RuleSpec.active": "false keeps the rule in the file but out of the check and the allocator",
+    "RuleSpec.description": "the rule in words, with its source; shown in the policy check",
+    "PaySpec.levels": 'number of pay levels (18 in the "3 posts, 18 levels" table)',
+    "PaySpec.posts": "the posts by id, with their share of workers and pay by level",
+    "PaySpec.street_staff_cost_yuan_per_year": "cost of one street party-office staff member a year (the district "
+    "pays)",
+    "PaySpec.mobile_worker_allowance_yuan_per_year": "allowance of one mobile grid worker a year (the district pays)",
+    "PostSpec.name": "name of the post shown in tables",
+    "PostSpec.pay_yuan_per_year_by_level": "annual pay at each level (one entry per level)",
+    "FundingSpec.city_budget_yuan": "the city's budget a year for the posts it pays; none: no city budget row",
+    "FundingSpec.total_budget_yuan": "budget of all funders a year; none: no total budget (the `--budget-yuan` "
+    "default)",
+    "DemandSpec.channels": "the intake channels by id with their rates; together the complaint volume",
+    "DemandSpec.categories": "the complaint categories by id: share, deadline, escalation and service times",
+    "DemandSpec.hour_of_day_weights": "relative arrivals in each hour of the day (24 entries, normalised)",
+    "DemandSpec.day_of_week_weights": "relative arrivals on each weekday, Monday first (7 entries, normalised)",
+    "DemandSpec.month_weights": "relative arrivals in each month, January first (12 entries, normalised)",
+    "DemandSpec.surges": "periods of extra demand (a multiplier on every channel); volunteers mobilise then",
+    "ChannelSpec.name": "name shown in tables",
+    "ChannelSpec.rate_per_10k_per_day": "cases a day per 10,000 residents arriving on this channel (a year's "
+    "average; the weights shape it)",
+    "CategorySpec.name": "name shown in tables",
+    "CategorySpec.deadline_working_hours": "working hours from arrival by which the case must be closed for good to "
+    "count as on time",
+    "CategorySpec.grid_service": "hours a grid worker spends on a case (plus travel within the service circle)",
+    "CategorySpec.community_service": "hours the community desk spends on an escalated case",
+    "CategorySpec.street_service": "hours the street office spends on an escalated case",
+    "CategorySpec.city_delay": "working hours city departments take (a delay, no queue: departments are not staffed "
+    "here)",
+    "DistributionSpec.kind": "the shape of the distribution of service hours",
+    "DistributionSpec.mean_hours": "mean hours",
+    "SurgeSpec.name": "name shown in reports",
+    "SurgeSpec.start_day": "first day of the surge (day 0 is the run's first day)",
+    "SurgeSpec.length_days": "days the surge lasts",
+    "LadderSpec.travel_minutes_max": "longest walk within the service circle; each grid task adds a uniform travel "
+    "time up to this",
+    "LadderSpec.feedback": "the feedback call after closure: satisfaction and reopening",
+    "FeedbackSpec.delay_hours": "hours after closure before a reopened case returns to its grid worker",
+    "FeedbackSpec.unsatisfied_per_late_day": "added probability of an unsatisfied resident per day past the deadline",
+    "FeedbackSpec.reopen_given_unsatisfied_per_late_day": "added probability of reopening per day past the deadline",
+    "DutiesSpec.leave_days_per_person_year": "paid leave days a person takes a year (whole days, drawn at random)",
+    "DutiesSpec.leave_source": "where the leave figure comes from",
+    "DutiesSpec.fixed": "fixed duties by id: hours every person spends a week off cases and other duties",
+    "DutiesSpec.scheduled": "scheduled duties by id: tasks that arise with their driver and wait for spare time",
+    "FixedDutySpec.hours_per_person_week": "hours a week every person at the level spends on it",
+    "FixedDutySpec.source": "where the norm comes from (required)",
+    "DutySpec.times_per_year": "tasks a year per unit of the driver (give this or times_per_week)",
+    "DutySpec.times_per_week": "tasks a week per unit of the driver (give this or times_per_year)",
+    "DutySpec.hours_each": "hours one task takes (travel added when `travel`)",
+    "MobileGridSpec.discoveries_per_worker_day": "problems one mobile grid worker reports a day, taken from the "
+    "street's hotline cases",
+    "MobileGridSpec.discovery_lead_hours": "hours earlier a discovered case arrives than the resident's call would",
+    "VolunteerSpec.registered": "registered in-service party members who may volunteer on weekends",
+    "VolunteerSpec.surge_mobilised": "members mobilised every day of a surge",
+    "VolunteerSpec.cases_per_volunteer_day": "eligible cases one active volunteer takes a day",
+    "VolunteerSpec.handling_hours": "clock hours a volunteer takes to close a case",
+    "TargetSpec.wait_threshold_working_hours": "the `served_within_threshold_share` KPIs count cases whose wait "
+    "before service is at most this",
+    "CalibrationSpec.figure": "the figure of the source in words",
+    "CalibrationSpec.source_value": "its value as the source gives it (text, e.g. 5,000+)",
+    "CalibrationSpec.target": "the number the model's KPI is compared with (none for input and not_modelled)",
+    "CalibrationSpec.tolerance": "relative tolerance of the `about` rule (0.1 = within 10%)",
+    "CalibrationSpec.variant": "another scenario file of this folder to simulate for this figure",
+    "CalibrationSpec.note": "why the figure is not modelled, or how to read the comparison",
+    "EvaluationSpec.indicators": "the appraisal's indicators by id, each with weight and scale",
+    "EvaluationSpec.threshold_points": "a unit is flagged when its score is below this in most replications",
+    "EvaluationSpec.source": "where the appraisal's design comes from",
+    "IndicatorSpec.kpi": "the simulated KPI the indicator scores",
+    "IndicatorSpec.weight": "points at full marks",
+    "IndicatorSpec.full_marks_at": "KPI value that earns full marks (points are linear between, clipped)",
+    "IndicatorSpec.zero_at": "KPI value that earns no points (above full_marks_at where less is better)",
+    "IndicatorSpec.source": "where the weight and scale come from",
 }
 
 
@@ -129,6 +218,14 @@ def _type_name(prop: dict) -> str:
     }.get(t, t)
 
 
+def _section(annotation: object) -> str:
+    """A field that holds a section: the first line of that section's own description."""
+    for arg in _flatten(annotation):
+        if inspect.isclass(arg) and issubclass(arg, BaseModel) and arg.__doc__:
+            return inspect.cleandoc(arg.__doc__).splitlines()[0]
+    return ""
+
+
 def _default(f) -> str:
     if f.default is PydanticUndefined:
         return "required"
@@ -175,7 +272,9 @@ def reference_markdown() -> str:
             "|---|---|---|---|---|",
         ]
         for name, f in m.model_fields.items():
-            meaning = (f.description or MEANING.get(f"{m.__name__}.{name}", "")).replace("|", "\\|")
+            meaning = (f.description or MEANING.get(f"{m.__name__}.{name}") or _section(f.annotation)).replace(
+                "|", "\\|"
+            )
             lines.append(
                 f"| `{name}` | {_type_name(props.get(name, {}))} | {_default(f)} | "
                 f"{_unit(name, f.annotation)} | {meaning} |"

@@ -38,3 +38,20 @@ def test_schema_command(tmp_path, capsys):
     other = tmp_path / "notes.txt"
     other.write_text("mine")
     assert main(["schema", "--out", str(other)]) == 2 and other.read_text() == "mine"
+
+
+def test_every_field_has_a_meaning():
+    """No row of the reference leaves its meaning empty, and no MEANING entry names a field that does not exist."""
+    import re
+
+    from gridplan.reference import MEANING, _models
+    from scenario.spec import ScenarioSpec
+
+    rows = [re.split(r"(?<!\\)\|", line) for line in reference_markdown().splitlines() if line.startswith("| `")]
+    assert rows and all(len(cells) == 7 for cells in rows)  # "", field, type, default, unit, meaning, ""
+    empty = [cells[1].strip() for cells in rows if not cells[5].strip()]
+    assert not empty, f"fields without a meaning: {empty}"
+    models: list = []
+    _models(ScenarioSpec, models)
+    fields = {f"{m.__name__}.{name}" for m in models for name in m.model_fields}
+    assert set(MEANING) <= fields, sorted(set(MEANING) - fields)
