@@ -74,7 +74,8 @@ MEANING = {
     "ScenarioSpec.description": "one or two sentences shown at the top of reports and `validate`",
     "ScenarioSpec.grid_classes": "the five-colour grid classes by id (grids_<id> columns of the communities table)",
     "ScenarioSpec.evaluation": "the annual appraisal for `gridplan scorecard`; leave it out for no scorecards",
-    "CalendarSpec.day_start_hour": "clock hour the working day starts (cases wait for it; 0 with 24 = always on)",
+    "CalendarSpec.day_start_hour": "clock hour the working day starts (cases wait for it; 0 to 24 on all seven "
+    "days: always on)",
     "CalendarSpec.day_end_hour": "clock hour the working day ends (work in progress resumes the next working day)",
     "CalendarSpec.days": "simulated days of a replication (the `--days` default), warm-up included",
     "DistrictSpec.id": "identifier; streets name it in `district`",
