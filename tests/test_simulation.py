@@ -506,3 +506,11 @@ def test_verbose_logs_each_step_and_quiet_by_default(tmp_path):
     err = run("-v")
     for words in ("scenario tiny: 3 communities", "2 replication(s) of 20 days", "replication 1:", "one rename"):
         assert words in err, (words, err)
+
+
+def test_slim_log_columns_are_case_log_columns():
+    """The district tasks' slim log is a subset of the documented case-log schema."""
+    from sim.caselog import CASE_LOG_COLUMNS
+    from sim.split import CITY_LOG_COLUMNS
+
+    assert set(CITY_LOG_COLUMNS) <= set(CASE_LOG_COLUMNS)
