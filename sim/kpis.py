@@ -50,6 +50,12 @@ KPI_DESCRIPTIONS = {
     "duty_backlog_hours": "scheduled duty hours undone at the end of the run",
     "backlog_mean_cases": "mean number of open cases at the end of each day",
     "escalated_city_per_year": "cases escalated to city departments, scaled to a year",
+    "on_time_share_surge": "on-time share of the cases arriving in the first surge's days",
+    "duty_coverage_surge": "duty coverage over the first surge's days",
+    "backlog_mean_cases_surge": "mean number of open cases at the end of each day of the first surge",
+    "hotline_share": "a category's share of the cases that came in on hotline channels",
+    "office_duty_coverage": "a street office's share of its duty hours done by their due date",
+    "office_duty_backlog_hours": "a street office's duty hours undone at the end of the run",
     **{f"wait_mean_hours_{lv}": f"{lv}: mean wait before service, working hours" for lv in ("grid", "desk", "street")},
     **{f"wait_probability_{lv}": f"{lv}: share of cases that wait before service" for lv in ("grid", "desk", "street")},
     **{

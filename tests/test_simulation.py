@@ -514,3 +514,28 @@ def test_slim_log_columns_are_case_log_columns():
     from sim.split import CITY_LOG_COLUMNS
 
     assert set(CITY_LOG_COLUMNS) <= set(CASE_LOG_COLUMNS)
+
+
+def test_every_kpi_is_described_and_every_column_the_kpis_read_is_in_the_schema():
+    """KPI_DESCRIPTIONS covers every city and group KPI a replication returns (the surge variant, so the
+    window KPIs too), and every case-log column sim/kpis.py reads by name is in CASE_LOG_COLUMNS."""
+    import ast
+
+    from sim.caselog import CASE_LOG_COLUMNS
+    from sim.kpis import KPI_DESCRIPTIONS
+    from sim.replications import run_replication
+    from tests.conftest import ROOT
+
+    surge = load_scenario(SCENARIOS / "weihai" / "surge.yaml")
+    out = run_replication(surge, surge.baseline, 70, np.random.SeedSequence(2), 0)
+    names = set(out.kpis) | {c for g in out.groups.values() for c in g.columns}
+    assert not names - set(KPI_DESCRIPTIONS), sorted(names - set(KPI_DESCRIPTIONS))
+    read = set()
+    for node in ast.walk(ast.parse((ROOT / "sim" / "kpis.py").read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in ("log", "m"):
+            key = node.slice
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                read.add(key.value)
+            elif isinstance(key, ast.JoinedStr):  # f"{level}_start_hours": every stage's column exists
+                read.add("grid_start_hours")
+    assert len(read) >= 8 and read <= set(CASE_LOG_COLUMNS), sorted(read - set(CASE_LOG_COLUMNS))
