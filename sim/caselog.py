@@ -12,35 +12,46 @@ from sim.routing import STAGES
 
 __all__ = ["case_log", "CASE_LOG_COLUMNS", "write_case_log", "case_log_schema"]
 
-# The case log's columns: (dtype, unit, meaning). Written as case_log_schema.csv beside every case log.
-CASE_LOG_COLUMNS: dict[str, tuple[str, str, str]] = {
-    "case_id": ("int64", "", "case number within the replication, in arrival order"),
-    "channel": ("category", "", "intake channel (mobile_grid: discovered first by a mobile grid worker)"),
-    "category": ("category", "", "complaint category"),
-    "community": ("category", "", "community id"),
-    "street": ("category", "", "street id"),
-    "district": ("category", "", "district id"),
-    "grid": ("int32", "", "grid index within the community"),
-    "arrival_hours": ("float64", "clock hours from midnight of day 0", "arrival"),
-    **{
-        f"{stage}_{edge}_hours": (
-            "float64",
-            "clock hours",
-            f"{edge} of service at level {stage} (empty if not reached)",
-        )
-        for stage in STAGES
-        for edge in ("start", "end")
-    },
-    "deadline_hours": ("float64", "clock hours", "deadline (the category's working hours from arrival)"),
-    "first_close_hours": ("float64", "clock hours", "first closure (before any reopening)"),
-    "closed_hours": ("float64", "clock hours", "final closure (empty if still open at the end)"),
-    "resolution_hours": ("float64", "clock hours", "final closure minus arrival"),
-    "on_time": ("bool", "", "closed for good by the deadline"),
-    "reopened": ("bool", "", "reopened after an unsatisfied feedback call"),
-    "satisfied": ("bool", "", "satisfied at the first feedback call"),
-    "volunteer": ("bool", "", "handled by volunteers"),
-    "level_reached": ("int8", "", "highest level reached: 0 grid, 1 community desk, 2 street office, 3 city"),
-}
+# The case log's columns: name | dtype | unit | meaning, one a line (stage columns follow arrival_hours, one
+# start and one end per stage). Written as case_log_schema.csv beside every case log.
+_SCHEMA = """
+case_id | int64 | | case number within the replication, in arrival order
+channel | category | | intake channel (mobile_grid: discovered first by a mobile grid worker)
+category | category | | complaint category
+community | category | | community id
+street | category | | street id
+district | category | | district id
+grid | int32 | | grid index within the community
+arrival_hours | float64 | clock hours from midnight of day 0 | arrival
+deadline_hours | float64 | clock hours | deadline (the category's working hours from arrival)
+first_close_hours | float64 | clock hours | first closure (before any reopening)
+closed_hours | float64 | clock hours | final closure (empty if still open at the end)
+resolution_hours | float64 | clock hours | final closure minus arrival
+on_time | bool | | closed for good by the deadline
+reopened | bool | | reopened after an unsatisfied feedback call
+satisfied | bool | | satisfied at the first feedback call
+volunteer | bool | | handled by volunteers
+level_reached | int8 | | highest level reached: 0 grid, 1 community desk, 2 street office, 3 city
+"""
+
+
+def _schema() -> dict[str, tuple[str, str, str]]:
+    rows = [tuple(cell.strip() for cell in line.split("|")) for line in _SCHEMA.strip().splitlines()]
+    out: dict[str, tuple[str, str, str]] = {}
+    for name, dtype, unit, meaning in rows:
+        out[name] = (dtype, unit, meaning)
+        if name == "arrival_hours":
+            for stage in STAGES:
+                for edge in ("start", "end"):
+                    out[f"{stage}_{edge}_hours"] = (
+                        "float64",
+                        "clock hours",
+                        f"{edge} of service at level {stage} (empty if not reached)",
+                    )
+    return out
+
+
+CASE_LOG_COLUMNS: dict[str, tuple[str, str, str]] = _schema()
 
 
 def write_case_log(log: pd.DataFrame, folder, replication: int, district: str | None = None) -> None:
