@@ -166,19 +166,9 @@ def _say(message: str) -> None:
         print(message, flush=True)
 
 
-def run_sims(
-    scenario: Scenario,
-    allocation,
-    reps: int,
-    days: int | None,
-    seed: int | None,
-    processes: int | None,
-    label: str,
-    keep_first_log: bool = False,
-    log_dir=None,
-    split_districts: bool | None = None,
-):
-    """Replications with progress (a bar on a terminal, a line every few seconds on a pipe).
+def run_sims(scenario: Scenario, allocation, reps: int, label: str, **options):
+    """Replications with progress (a bar on a terminal, a line every few seconds on a pipe); ``options`` are
+    ``sim.replications.run_replications``'s (days, seed, processes, log_dir, split_districts...).
 
     ``split_districts`` None: district by district when the city is large (``sim.split.split_by_default``).
     """
@@ -186,24 +176,13 @@ def run_sims(
     from sim.replications import run_replications
     from sim.split import split_by_default
 
-    if split_districts is None:
-        split_districts = split_by_default(scenario, days or scenario.spec.calendar.days)
-
+    split = options.pop("split_districts", None)
+    if split is None:
+        split = split_by_default(scenario, options.get("days") or scenario.spec.calendar.days)
     # a replication split by district reports each district task
-    steps = reps * len(scenario.district_ids) if split_districts else reps
-    with progress(steps, label, unit="district" if split_districts else "rep") as tick:
-        return run_replications(
-            scenario,
-            allocation,
-            reps,
-            days=days,
-            seed=seed,
-            processes=processes,
-            keep_first_log=keep_first_log,
-            log_dir=log_dir,
-            progress=tick,
-            split_districts=split_districts,
-        )
+    steps = reps * len(scenario.district_ids) if split else reps
+    with progress(steps, label, unit="district" if split else "rep") as tick:
+        return run_replications(scenario, allocation, reps, progress=tick, split_districts=split, **options)
 
 
 def write_simulation(folder, reps, allocation) -> None:
@@ -298,10 +277,10 @@ def simulate(args: argparse.Namespace) -> int:
             s,
             alloc,
             args.reps,
-            days,
-            seed,
-            args.processes,
             "simulating",
+            days=days,
+            seed=seed,
+            processes=args.processes,
             log_dir=folder / "case_log",
             split_districts=args.split_districts,
         )
@@ -755,7 +734,7 @@ def scorecard_cmd(args: argparse.Namespace) -> int:
     days = sim_days(args, s)
     seed = s.spec.seed if args.seed is None else args.seed
     out = check_out(args.out or default_out(s, "scorecard"), s)
-    runs = run_sims(s, alloc, args.reps, days, seed, args.processes, "simulating")
+    runs = run_sims(s, alloc, args.reps, "simulating", days=days, seed=seed, processes=args.processes)
     cards = {lv: scorecards(s, runs, lv) for lv in ("street", "community")}
     with result_folder(out, s) as folder:
         for lv, df in cards.items():

@@ -362,6 +362,8 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
 
     app.layout = layout
 
+    edited_tables = (State("communities", "data"), State("streets", "data"))  # the allocation being edited
+
     @app.callback(Output("check", "children"), Input("communities", "data"), Input("streets", "data"))
     def _check(communities, streets):  # type: ignore[no-untyped-def]
         ok, text = check_text(s, table_csv(communities, streets))
@@ -370,8 +372,7 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
     @app.callback(
         Output("csv-file", "data"),
         Input("download-csv", "n_clicks"),
-        State("communities", "data"),
-        State("streets", "data"),
+        *edited_tables,
         prevent_initial_call=True,
     )
     def _csv(_, communities, streets):  # type: ignore[no-untyped-def]
@@ -382,8 +383,7 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
         Output("tick", "disabled"),
         Output("progress", "children"),
         Input("simulate", "n_clicks"),
-        State("communities", "data"),
-        State("streets", "data"),
+        *edited_tables,
         State("reps", "value"),
         State("days", "value"),
         State("session", "data"),
@@ -482,8 +482,7 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
         Output("report-file", "data"),
         Input("download-report", "n_clicks"),
         State("result", "data"),
-        State("communities", "data"),
-        State("streets", "data"),
+        *edited_tables,
         prevent_initial_call=True,
     )
     def _report(_, result, communities, streets):  # type: ignore[no-untyped-def]
