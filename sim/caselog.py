@@ -8,7 +8,7 @@ import pandas as pd
 from scenario.load import Scenario
 from sim.demand import Cases
 from sim.engine import SimResult
-from sim.routing import STAGES
+from sim.routing import STAGES, Stage
 
 __all__ = ["case_log", "CASE_LOG_COLUMNS", "write_case_log", "case_log_schema"]
 
@@ -79,9 +79,13 @@ def case_log(scenario: Scenario, cases: Cases, result: SimResult) -> pd.DataFram
     cats = list(scenario.spec.demand.categories)
     street = scenario.community_street[cases.community]
     reached = np.where(
-        ~np.isnan(result.start[:, 3]) | ~np.isnan(result.end[:, 3]),
-        3,
-        np.where(~np.isnan(result.start[:, 2]), 2, np.where(~np.isnan(result.start[:, 1]), 1, 0)),
+        ~np.isnan(result.start[:, Stage.CITY]) | ~np.isnan(result.end[:, Stage.CITY]),
+        Stage.CITY,
+        np.where(
+            ~np.isnan(result.start[:, Stage.STREET]),
+            Stage.STREET,
+            np.where(~np.isnan(result.start[:, Stage.COMMUNITY]), Stage.COMMUNITY, Stage.GRID),
+        ),
     )
     data = {
         "case_id": np.arange(len(cases), dtype=np.int64),

@@ -32,6 +32,7 @@ from scenario.staffing import StaffTime, staff_time
 from sim.calendar import WorkCalendar
 from sim.demand import Cases
 from sim.engine import SimResult
+from sim.routing import Stage
 
 __all__ = ["DutyAccount", "account_duties", "busy_by_day"]
 
@@ -103,10 +104,10 @@ def _case_busy(
     n = scenario.n_communities
     street = scenario.community_street[cases.community]
     parts = [
-        (cases.community, 0, ~cases.volunteer),
-        (cases.community, 4, None),
-        (n + cases.community, 1, None),
-        (2 * n + street, 2, None),
+        (cases.community, Stage.GRID, ~cases.volunteer),
+        (cases.community, Stage.REOPEN, None),
+        (n + cases.community, Stage.COMMUNITY, None),
+        (2 * n + street, Stage.STREET, None),
     ]
     pools, ws, we = [], [], []
     horizon = cal.cum[-1]
