@@ -58,7 +58,7 @@ class _Ev:
 class _Pool:
     """Servers that change by day (``capk``), FCFS over a static sorted stream and a heap of later jobs."""
 
-    __slots__ = ("m", "busy", "capk", "up", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at", "seq")
+    __slots__ = ("m", "busy", "capk", "up", "up_known", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at", "seq")
 
     def __init__(
         self,
@@ -70,7 +70,10 @@ class _Pool:
         self.m = model
         self.busy = 0
         self.capk = capk
-        self.up = _next_greater(capk)  # key -> next key with more servers (None: capacity never rises)
+        # key -> next key with more servers (None: capacity never rises); worked out the first time the pool
+        # is full, as most pools of a district-only run never see a case
+        self.up: list[int] | None = None
+        self.up_known = False
         self.s_ids = static_ids or []
         self.s_ready = static_ready or []
         self.ptr = 0
@@ -117,6 +120,8 @@ class _Pool:
         self.ptr = ptr
         # every server busy: a release will look again. Only a day with more people needs a wake-up: at the
         # first day boundary (or the next job's arrival, if later) where capacity exceeds the busy servers.
+        if not self.up_known:
+            self.up, self.up_known = _next_greater(self.capk), True
         up = self.up
         if up is None:
             return
@@ -309,7 +314,8 @@ class _Model:
         self.now = now
         self.en[case * N_STAGES + stage] = now
         self.events += 1
-        pool.release(now)
+        pool.busy -= 1  # the server is free: the pool looks for its next case (``_Pool.release``, inlined)
+        pool.dispatch(now)
         if stage == _GRID:
             nxt = self.after_grid[case]
         elif stage == _COMMUNITY:

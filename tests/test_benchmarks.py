@@ -25,7 +25,7 @@ CUSTOMERS = 1_000_000
 WEIHAI_YEAR_RATIO = 14.0
 # Weihai allocate / heapq reference: 0.12 measured here; 0.75 keeps the old "< 1 s on this machine".
 ALLOCATE_RATIO = 0.75
-# The event path on M/M/10: 5.3 measured (target 2, issue 10).
+# The event path on M/M/10: 3.5-4.4 measured (target 2, issue 10).
 EVENT_MODE_RATIO = 7.0
 
 
@@ -157,19 +157,19 @@ def test_allocator_national_scale_ratio(benchmark, tmp_path):
 
 def test_district_split_speed_up(benchmark, weihai):
     """One Weihai half-year as one task per district on 2 processes, against the whole replication timed in
-    the same run: the speed-up is recorded (1.2-2.2x measured here: pickling the cases and the serial KPIs stay);
-    the split must not be slower."""
+    the same run: the speed-up is recorded (1.1-1.9x measured here: drawing the cases and merging stay serial);
+    the split must not be slower. Best of 3 each way: this shared machine's speed varies by half."""
     from sim.replications import run_replication
 
     def whole():
         run_replication(weihai, weihai.baseline, 180, np.random.SeedSequence(1), 0)
 
-    reference = _best_of(whole, rounds=2)
+    reference = _best_of(whole, rounds=3)
     benchmark.pedantic(
         run_replication,
         args=(weihai, weihai.baseline, 180, np.random.SeedSequence(1), 0),
         kwargs={"split_processes": 2},
-        rounds=2,
+        rounds=3,
         iterations=1,
     )
     speed_up = reference / benchmark.stats.stats.min
