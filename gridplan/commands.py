@@ -297,7 +297,8 @@ def simulate(args: argparse.Namespace) -> int:
                 warmup_days=s.spec.calendar.warmup_days,
                 allocation=alloc.source,
                 filled_from_baseline=list(alloc.filled_from_baseline),
-                case_log="case_log/replication=R/part-0.parquet for every replication (columns: case_log_schema.csv)",
+                case_log="case_log/replication=R/part-0.parquet for every replication, or replication=R/"
+                "district=D/part-0.parquet when split by district (columns: case_log_schema.csv)",
             ),
         )
     print(
