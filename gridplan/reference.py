@@ -42,7 +42,8 @@ MEANING = {
     "RuleSpec.scope": "the unit each requirement applies to (rounded up there for headcounts)",
     "PaySpec.level_shares": "share of workers at each of the pay levels (sums to 1)",
     "PostSpec.share": "share of community workers on this post",
-    "FundingSpec.city_paid_workers_per_community": "posts the city pays in every community; districts pay the rest",
+    "FundingSpec.city_paid_workers_per_community": "posts the city pays in every community; districts pay the "
+    "rest; the allocator never plans fewer workers in a community (rounded up)",
     "ChannelSpec.is_hotline": "a hotline channel: mobile grid workers can discover its cases first",
     "CategorySpec.share": "share of all cases in this category",
     "CategorySpec.escalate_to_community": "probability a case goes from the grid worker to the community desk",

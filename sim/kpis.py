@@ -129,7 +129,9 @@ def hotline_shares(scenario, log: pd.DataFrame, warmup_hours: float) -> np.ndarr
 def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float) -> pd.DataFrame:
     """Outcome KPIs per category, community, street or district."""
     m = _measured(log, warmup_hours)
-    rows = {key: case_kpis(g) for key, g in m.groupby(by, observed=False)}
+    present = dict(iter(m.groupby(by, observed=True)))  # a district's run sees few of the city's units
+    empty = case_kpis(m.iloc[:0])
+    rows = {key: case_kpis(present[key]) if key in present else empty for key in m[by].cat.categories}
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = by
     return out
