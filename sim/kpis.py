@@ -127,14 +127,82 @@ def hotline_shares(scenario, log: pd.DataFrame, warmup_hours: float) -> np.ndarr
 
 
 def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float) -> pd.DataFrame:
-    """Outcome KPIs per category, community, street or district."""
-    m = _measured(log, warmup_hours)
-    present = dict(iter(m.groupby(by, observed=True)))  # a district's run sees few of the city's units
-    empty = case_kpis(m.iloc[:0])
-    rows = {key: case_kpis(present[key]) if key in present else empty for key in m[by].cat.categories}
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.name = by
-    return out
+    """Outcome KPIs per category, community, street or district: ``case_kpis`` of each group (every unit
+    of the column's categories, NaN KPIs and 0 cases where a unit has none), computed for all groups at
+    once with sorted arrays (a Weihai year's 340 communities: 0.05 s instead of 0.7 s)."""
+    keep = log["arrival_hours"].to_numpy() >= warmup_hours  # the measured cases, without copying the log
+
+    def col(name: str) -> np.ndarray:
+        return log[name].to_numpy()[keep]
+
+    units = log[by].cat.categories
+    g = log[by].cat.codes.to_numpy()[keep].astype(np.int64)
+    k = len(units)
+    n = np.bincount(g, minlength=k).astype(float)
+    res = col("resolution_hours")
+    closed = ~np.isnan(res)
+    n_closed = np.bincount(g[closed], minlength=k).astype(float)
+    reached = col("level_reached")
+
+    def share(x: np.ndarray) -> np.ndarray:
+        return np.bincount(g, weights=x.astype(float), minlength=k) / n
+
+    def count(x: np.ndarray) -> np.ndarray:
+        return np.bincount(g, weights=x.astype(float), minlength=k)
+
+    p50, p90 = _group_percentiles(g[closed], res[closed], k, (0.5, 0.9))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        on_time = share(col("on_time"))
+        out = {
+            "cases": n,
+            "on_time_share": on_time,
+            "overdue_cases": n - count(col("on_time")),
+            "unresolved_cases": n - n_closed,
+            "resolution_mean_hours": np.bincount(g[closed], weights=res[closed], minlength=k) / n_closed,
+            "resolution_p50_hours": p50,
+            "resolution_p90_hours": p90,
+            "satisfaction_share": share(col("satisfied")),
+            "reopened_share": share(col("reopened")),
+            "escalated_community": count(reached >= 1),
+            "escalated_street": count(reached >= 2),
+            "escalated_city": count(reached >= 3),
+            "volunteer_share": share(col("volunteer")),
+            "mobile_share": share(_is(log["channel"], "mobile_grid")[keep]),
+        }
+    frame = pd.DataFrame(out, index=pd.Index(list(units), name=by))
+    empty = n == 0
+    frame.loc[empty, [c for c in CASE_KPIS if c != "cases"]] = np.nan
+    return frame
+
+
+def _is(column: pd.Series, value: str) -> np.ndarray:
+    """``column == value`` for a categorical column, on its codes (no string comparison per row)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cats = column.cat.categories
+        return column.cat.codes.to_numpy() == (cats.get_loc(value) if value in cats else -2)
+    return (column == value).to_numpy()
+
+
+def _group_percentiles(g: np.ndarray, x: np.ndarray, k: int, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Per group, each q-quantile of ``x`` with numpy's default (linear) interpolation; NaN for an empty group.
+    One sort for all quantiles."""
+    by_x = np.argsort(x, kind="stable")  # then a stable sort by group: numpy sorts small ints by radix
+    order = by_x[np.argsort(g[by_x].astype(np.int16 if k < 2**15 else np.int64), kind="stable")]
+    g, x = g[order], x[order]
+    start = np.searchsorted(g, np.arange(k), side="left")
+    size = np.searchsorted(g, np.arange(k), side="right") - start
+    has = size > 0
+    outs = []
+    for q in qs:
+        out = np.full(k, np.nan)
+        pos = q * (size[has] - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, size[has] - 1)
+        t = pos - lo
+        a, b = x[start[has] + lo], x[start[has] + hi]
+        out[has] = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)  # numpy's lerp, both halves
+        outs.append(out)
+    return outs
 
 
 def backlog(log: pd.DataFrame, horizon_hours: float, step_hours: float = 24.0) -> pd.DataFrame:

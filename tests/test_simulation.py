@@ -539,3 +539,26 @@ def test_every_kpi_is_described_and_every_column_the_kpis_read_is_in_the_schema(
             elif isinstance(key, ast.JoinedStr):  # f"{level}_start_hours": every stage's column exists
                 read.add("grid_start_hours")
     assert len(read) >= 8 and read <= set(CASE_LOG_COLUMNS), sorted(read - set(CASE_LOG_COLUMNS))
+
+
+def test_group_kpis_equal_case_kpis_of_each_group(weihai):
+    """The all-groups-at-once KPIs equal case_kpis of each group's rows (percentiles with numpy's
+    interpolation), including units with no cases (a district's run) and categories."""
+    from sim.caselog import case_log
+    from sim.kpis import CASE_KPIS, case_kpis, group_kpis
+
+    cases = draw_cases(weihai, 40, np.random.SeedSequence(5))
+    log = case_log(weihai, cases, simulate_cases(weihai, cases, weihai.baseline))
+    one_district = log[log["district"] == weihai.district_ids[0]]
+    for frame, by in ((log, "community"), (log, "category"), (log, "street"), (one_district, "community")):
+        got = group_kpis(frame, by, 24.0 * 7)
+        measured = frame[frame["arrival_hours"] >= 24.0 * 7]
+        assert list(got.index) == list(frame[by].cat.categories) and list(got.columns) == list(CASE_KPIS)
+        for unit in got.index[:: max(1, len(got) // 40)]:
+            want = case_kpis(measured[measured[by] == unit])
+            for kpi in CASE_KPIS:
+                assert got.loc[unit, kpi] == pytest.approx(want[kpi], rel=1e-12, abs=1e-12, nan_ok=True), (
+                    by,
+                    unit,
+                    kpi,
+                )
