@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from scenario.allocation import Allocation, write_allocation
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,24 +64,13 @@ def national_scenario(
                 ]
             )
     workers = np.maximum(3, np.ceil(22 * residents / 10_000)).astype(int)
-    with (folder / "baseline_allocation.csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            [
-                "level",
-                "id",
-                "workers",
-                "secretary_assistants",
-                "work_fund_yuan",
-                "service_fund_yuan",
-                "street_office_staff",
-                "mobile_grid_workers",
-            ]
-        )
-        for i in range(communities):
-            w.writerow(["community", f"C{i}", workers[i], 1, 36 * households[i], 300000, "", ""])
-        for j in range(streets):
-            w.writerow(["street", f"S{j}", "", "", "", "", 10, 10])
+    ones = np.ones(communities, dtype=np.int64)
+    tens = np.full(streets, 10, dtype=np.int64)
+    ids = tuple(f"C{i}" for i in range(communities))
+    baseline = Allocation(
+        ids, tuple(f"S{j}" for j in range(streets)), workers, ones, 36.0 * households, 300_000.0 * ones, tens, tens
+    )
+    write_allocation(baseline, folder / "baseline_allocation.csv")
     structure = {
         "districts": [{"id": f"D{d}", "name": f"District {d}", "budget_yuan": 1e10} for d in range(districts)],
         "streets": [{"id": f"S{j}", "name": f"Street {j}", "district": f"D{j % districts}"} for j in range(streets)],

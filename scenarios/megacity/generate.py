@@ -1,4 +1,4 @@
-"""Generate the megacity scenario: a Beijing-sized city on Weihai's model (seeded; run from anywhere).
+"""Generate the megacity scenario: a Beijing-sized city on Weihai's model (seeded; gridplan installed).
 
     python scenarios/megacity/generate.py
 
@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
+from scenario.allocation import Allocation, write_allocation
 
 HERE = Path(__file__).resolve().parent
 
@@ -85,24 +87,9 @@ def main() -> None:
         )
         for i, cid in enumerate(cids):
             w.writerow([cid, sids[comm_street[i]], residents[i], households[i], special[i], party[i], *classes[i]])
-    with (HERE / "baseline_allocation.csv").open("w", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(
-            [
-                "level",
-                "id",
-                "workers",
-                "secretary_assistants",
-                "work_fund_yuan",
-                "service_fund_yuan",
-                "street_office_staff",
-                "mobile_grid_workers",
-            ]
-        )
-        for i, cid in enumerate(cids):
-            w.writerow(["community", cid, workers[i], 1, work_fund[i], 300_000, "", ""])
-        for j, sid in enumerate(sids):
-            w.writerow(["street", sid, "", "", "", "", staff[j], mobile[j]])
+    ones = np.ones(len(cids), dtype=np.int64)
+    baseline = Allocation(tuple(cids), tuple(sids), workers, ones, work_fund, 300_000.0 * ones, staff, mobile)
+    write_allocation(baseline, HERE / "baseline_allocation.csv")
 
     pay = weihai["pay"]
     unit = sum(

@@ -4,7 +4,7 @@ The source document gives city totals only. This script spreads them over
 communities from stated, seeded assumptions, so that every total equals the
 source figure exactly. Run it from anywhere:
 
-    python scenarios/weihai/generate.py
+    python scenarios/weihai/generate.py      (with gridplan installed: it writes the allocation with its writer)
 
 It writes ``structure.yaml`` (districts with budgets, streets), ``communities.csv``
 and ``baseline_allocation.csv`` beside itself. Assumptions (also in scenario.yaml):
@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
+from scenario.allocation import Allocation, write_allocation
 
 SEED = 20_240_601
 HERE = Path(__file__).resolve().parent
@@ -137,24 +139,10 @@ def main() -> None:
             w.writerow(
                 [cid, streets[comm_street[i]][0], residents[i], households[i], special[i], party[i], *grid_classes[i]]
             )
-    with (HERE / "baseline_allocation.csv").open("w", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(
-            [
-                "level",
-                "id",
-                "workers",
-                "secretary_assistants",
-                "work_fund_yuan",
-                "service_fund_yuan",
-                "street_office_staff",
-                "mobile_grid_workers",
-            ]
-        )
-        for i, cid in enumerate(cids):
-            w.writerow(["community", cid, workers[i], 1, work_fund[i], service_fund[i], "", ""])
-        for j, s in enumerate(streets):
-            w.writerow(["street", s[0], "", "", "", "", staff[j], mobile[j]])
+    sids = tuple(s[0] for s in streets)
+    ones = np.ones(len(cids), dtype=np.int64)
+    baseline = Allocation(tuple(cids), sids, workers, ones, work_fund, service_fund, staff, mobile)
+    write_allocation(baseline, HERE / "baseline_allocation.csv")
 
     # District budgets: baseline district cost + 5%.
     district_of = {s[0]: s[2] for s in streets}
