@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gridplan.limits import MAX_DAYS, MAX_PROCESSES, MAX_REPS, MAX_SEED, check_budget, check_whole
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.load import load_scenario as _load
@@ -47,6 +48,27 @@ def load_scenario(path: str | Path) -> Scenario:
     return _load(path)
 
 
+def _run_args(
+    scenario: Scenario, reps: int, days: int | None, seed: int | None, processes: int | None
+) -> tuple[int, int | None, int | None, int | None]:
+    """The bounds the command line applies, so that a typo (``days=10**9``) is one ValueError, not a full memory.
+
+    Raises:
+        ValueError: one line naming the argument, what was expected and the value.
+    """
+    reps = check_whole("reps", reps, 1, MAX_REPS, " replications")
+    if days is not None:
+        days = check_whole("days", days, 1, MAX_DAYS, " days")
+        warmup = scenario.spec.calendar.warmup_days
+        if days <= warmup:
+            raise ValueError(f"days must be > the scenario's calendar.warmup_days ({warmup}), found {days}")
+    if seed is not None:
+        seed = check_whole("seed", seed, 0, MAX_SEED)
+    if processes is not None:
+        processes = check_whole("processes", processes, 1, MAX_PROCESSES, " processes")
+    return reps, days, seed, processes
+
+
 def _allocation(scenario: Scenario, allocation: Allocation | str | Path | None) -> Allocation:
     if allocation is None:
         return scenario.baseline
@@ -72,6 +94,8 @@ def allocate(
     ``options`` are fields of ``AllocationOptions`` (e.g. ``max_change_workers``). The result holds
     ``allocation``, ``costs``, ``constraints``, ``shadow_prices`` and ``deciding_community``.
     """
+    if budget_yuan is not None:
+        budget_yuan = check_budget("budget_yuan", budget_yuan)
     opts = AllocationOptions(objective=objective, total_budget_yuan=budget_yuan, **options)  # type: ignore[arg-type]
     return _allocate(scenario, opts, solver=solver)
 
@@ -86,6 +110,7 @@ def simulate(
 ) -> Replications:
     """Independent replications; ``.summary()`` is the KPI table with 95% intervals, ``.group(name)`` by
     category, community, street or district, ``.duty_hours_mean()`` hours by duty and level."""
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
     return run_replications(
         scenario, _allocation(scenario, allocation), reps, days=days, seed=seed, processes=processes
     )
@@ -101,6 +126,7 @@ def compare(
 ) -> Comparison:
     """Allocations on the same simulated complaints; ``.city`` holds each KPI and its paired difference
     from the first allocation."""
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
     items = [(label, _allocation(scenario, a)) for label, a in allocations.items()]
     return compare_allocations(scenario, items, reps, days=days, seed=seed, processes=processes)
 
@@ -116,6 +142,7 @@ def optimize(
 ) -> OptimizationResult:
     """Simulation-optimisation; ``.result`` the allocation, ``.iterations``, ``.prediction`` against fresh
     replications, ``.stop_reason``."""
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
     opts = AllocationOptions(objective=objective, **options)  # type: ignore[arg-type]
     return _optimize(scenario, opts, reps=reps, days=days, seed=seed, processes=processes)
 
@@ -129,4 +156,6 @@ def sweep(
     processes: int | None = None,
 ) -> pd.DataFrame:
     """The budget frontier: one max-service allocation per budget, predicted and simulated side by side."""
-    return _sweep(scenario, list(budgets_yuan), reps=reps, days=days, seed=seed, processes=processes)
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
+    budgets = [check_budget("budgets_yuan", b) for b in budgets_yuan]
+    return _sweep(scenario, budgets, reps=reps, days=days, seed=seed, processes=processes)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from gridplan.limits import MAX_BUDGET_YUAN, MAX_DAYS, MAX_PROCESSES, MAX_REPS, MAX_SEED, MAX_SWEEP_POINTS
 from solvers.names import OBJECTIVES, SOLVER_CHOICES, SOLVER_HELP
 
 __all__ = ["main", "entry", "build_parser"]
@@ -30,15 +31,6 @@ def _cmd(name: str) -> Callable[[argparse.Namespace], int]:
         return getattr(commands, name)(args)
 
     return run
-
-
-# Plausible upper bounds of command-line values (the scenario's own numbers are bounded in scenario.spec).
-MAX_SEED = 2**32 - 1
-MAX_DAYS = 3_660
-MAX_REPS = 10_000
-MAX_PROCESSES = 1_024
-MAX_BUDGET_YUAN = 1e13
-MAX_SWEEP_POINTS = 200
 
 
 class _Parser(argparse.ArgumentParser):

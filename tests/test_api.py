@@ -38,3 +38,34 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert ci[-1] == commands[1]
     assert commands[1].startswith("python3 -m venv .venv && . .venv/bin/activate && pip install")
     assert commands[0].startswith("python3 -m venv .venv && . .venv/bin/activate && pip install")
+
+
+def test_api_bounds_run_values_like_the_command_line():
+    """A typo such as days=10**9 is one ValueError naming the argument, not a machine out of memory."""
+    import pytest
+
+    import gridplan
+
+    s = gridplan.load_scenario(ROOT / "scenarios" / "tiny")
+    bad = [
+        ({"days": 10**9}, "days must be <= 3,660"),
+        ({"days": -5}, "days must be >= 1"),
+        ({"days": 3}, "calendar.warmup_days"),
+        ({"reps": 0}, "reps must be >= 1"),
+        ({"reps": 2.5}, "reps must be a whole number"),
+        ({"reps": True}, "reps must be a whole number"),
+        ({"seed": -1}, "seed must be >= 0"),
+        ({"processes": float("inf")}, "processes must be a whole number"),
+    ]
+    for kw, message in bad:
+        for call in (gridplan.simulate, gridplan.optimize):
+            with pytest.raises(ValueError, match=re.escape(message)):
+                call(s, **kw)  # type: ignore[operator]
+        with pytest.raises(ValueError, match=re.escape(message)):
+            gridplan.compare(s, {"baseline": s.baseline}, **kw)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=re.escape(message)):
+            gridplan.sweep(s, [3e6], **kw)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="budgets_yuan must be a finite number"):
+        gridplan.sweep(s, [float("inf")])
+    with pytest.raises(ValueError, match=r"budget_yuan must be in \[0, "):
+        gridplan.allocate(s, budget_yuan=-1)
