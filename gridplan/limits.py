@@ -19,11 +19,12 @@ MAX_SWEEP_POINTS = 200
 
 def check_whole(name: str, value: object, low: int, high: int, unit: str = "") -> int:
     """``value`` as an int in [low, high]; ValueError naming ``name``, the bounds and the value otherwise."""
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+    if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name} must be a whole number, found {value!r}")
-    if float(value) != int(value):
+    f = float(value)
+    if not math.isfinite(f) or f != math.floor(f):
         raise ValueError(f"{name} must be a whole number, found {value!r}")
-    v = int(value)
+    v = int(f)
     if v < low:
         raise ValueError(f"{name} must be >= {low:,}{unit}, found {v:,}")
     if v > high:
