@@ -679,12 +679,15 @@ def study_page(study, df: pd.DataFrame) -> str:
 
 def serve_cmd(args: argparse.Namespace) -> int:
     """``gridplan serve``: the planner's desk on 127.0.0.1 (another address needs --token)."""
+    from gridplan.desk import LOCAL_HOSTS, create_app
     from scenario.errors import GridplanError
 
     try:
-        from gridplan.desk import LOCAL_HOSTS, create_app
+        import dash  # noqa: F401  # the desk imports it when the app is built; say what to install first
     except ImportError:
-        raise GridplanError("gridplan serve needs Dash: pip install 'gridplan[serve]'") from None
+        raise GridplanError(
+            "gridplan serve needs Dash, which is not installed: pip install -e '.[serve]' (or 'gridplan[serve]')"
+        ) from None
     if args.host not in LOCAL_HOSTS and not args.token:
         raise GridplanError(
             f"--host {args.host}: other machines could reach the page; give --token SECRET "

@@ -65,6 +65,14 @@ def test_serve_refuses_a_public_address_without_a_token(capsys):
     assert "--token" in err and err.count("\n") == 1
 
 
+def test_serve_without_dash_says_what_to_install(capsys, monkeypatch):
+    """Without the [serve] extra: one line naming the extra, exit 2, no traceback."""
+    monkeypatch.setitem(sys.modules, "dash", None)  # ``import dash`` now fails as if it were not installed
+    assert main(["serve", str(SCENARIOS / "tiny")]) == 2
+    err = capsys.readouterr().err
+    assert "[serve]" in err and "Traceback" not in err and err.count("\n") == 1
+
+
 def test_two_sessions_do_not_see_each_others_runs(tiny):
     job = JOBS.start("tab-one", tiny, [("baseline", tiny.baseline)], 2, 20, 1)
     assert JOBS.get("tab-one", job) is not None
