@@ -82,6 +82,17 @@ def _bounded(whole: bool = False, low: float = 0, high: float = float("inf"), un
 _seed = _bounded(whole=True, high=MAX_SEED)
 _days = _bounded(whole=True, low=1, high=MAX_DAYS, unit=" days")
 _reps = _bounded(whole=True, low=1, high=MAX_REPS, unit=" replications")
+
+
+# commands whose answer is an interval or a paired difference: one replication gives no interval
+def _reps_paired(text: str) -> int:
+    v = _reps(text)
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"must be >= 2 (an interval needs two replications), found {text}")
+    return int(v)
+
+
+_reps_paired.__name__ = "number"
 _processes = _bounded(whole=True, low=1, high=MAX_PROCESSES, unit=" processes")
 _budget = _bounded(high=MAX_BUDGET_YUAN, unit=" yuan")
 _max_change = _bounded(whole=True, high=100_000, unit=" workers")
@@ -137,9 +148,17 @@ def _out_arg(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
 
 
-def _sim_args(sp: argparse.ArgumentParser, reps: int) -> None:
-    """Options of every simulating command."""
-    sp.add_argument("--reps", type=_reps, default=reps, help=f"replications (default {reps})")
+def _sim_args(sp: argparse.ArgumentParser, reps: int, paired: bool = False) -> None:
+    """Options of every simulating command (``paired``: its answer is an interval, so at least 2 reps)."""
+    if paired:
+        sp.add_argument(
+            "--reps",
+            type=_reps_paired,
+            default=reps,
+            help=f"replications, at least 2: the answer's intervals need two (default {reps})",
+        )
+    else:
+        sp.add_argument("--reps", type=_reps, default=reps, help=f"replications (default {reps})")
     sp.add_argument(
         "--days", type=_days, help="simulated days (default: the scenario's calendar.days; more than its warm-up)"
     )
@@ -246,12 +265,12 @@ def _add_planning_commands(sub) -> None:
         action="store_false",
         help="do not include the baseline as the first allocation",
     )
-    _sim_args(sp, 5)
+    _sim_args(sp, 5, paired=True)
     sp = _add(
         sub, "optimize", _cmd("optimize_cmd"), "allocate, simulate, correct the curves, repeat until targets are met"
     )
     _opt_args(sp)
-    _sim_args(sp, 5)
+    _sim_args(sp, 5, paired=True)
     sp = _add(sub, "sweep", _cmd("sweep_cmd"), "budget versus on-time frontier of max-service allocations")
     sp.add_argument(
         "--budget-yuan",
@@ -263,7 +282,7 @@ def _add_planning_commands(sub) -> None:
     sp.add_argument(
         "--resume", action="store_true", help="reuse the points an interrupted sweep with the same --out finished"
     )
-    _sim_args(sp, 3)
+    _sim_args(sp, 3, paired=True)
     sp = _add(
         sub, "serve", _cmd("serve_cmd"), "the planner's desk: a local web page to edit, check, simulate and allocate"
     )
@@ -277,10 +296,10 @@ def _add_planning_commands(sub) -> None:
         "annual appraisal scores of every street and community from simulated KPIs, with intervals",
     )
     sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
-    _sim_args(sp, 5)
+    _sim_args(sp, 5, paired=True)
     sp = _add(sub, "run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
     _opt_args(sp)
-    _sim_args(sp, 5)
+    _sim_args(sp, 5, paired=True)
 
 
 class Interrupted(KeyboardInterrupt):

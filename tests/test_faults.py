@@ -50,13 +50,13 @@ SHORT = {
         "--budget-yuan",
         "2600000:2700000:100000",
         "--reps",
-        "1",
+        "2",
         "--days",
         "20",
         "--processes",
         "2",
     ],
-    "run": ["run", TINY, "--reps", "1", "--days", "20", "--processes", "1"],
+    "run": ["run", TINY, "--reps", "2", "--days", "20", "--processes", "1"],
 }
 # Seed of the stop times; printed on failure so that a failing stop can be replayed.
 FAULT_SEED = int(os.environ.get("GRIDPLAN_FAULT_SEED", time.time_ns() % 1_000_000))

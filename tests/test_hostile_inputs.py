@@ -388,6 +388,16 @@ CASES: dict[str, Case] = {
         "allocate", "{S}", "--equity-spread-per-10k", "inf", "--out", "{OUT}", words=("--equity-spread-per-10k",)
     ),
     **{
+        f"{cmd} --reps 1": ARG(cmd, "{S}", *pre, "--reps", "1", "--out", "{OUT}", words=("--reps", "two replications"))
+        for cmd, pre in (
+            ("compare", ("--allocation", "{S}/baseline_allocation.csv")),
+            ("optimize", ()),
+            ("sweep", ("--budget-yuan", "1:2:1")),
+            ("scorecard", ()),
+            ("run", ()),
+        )
+    },
+    **{
         f"sweep {r}": ARG("sweep", "{S}", "--budget-yuan", r, "--out", "{OUT}", words=("--budget-yuan",))
         for r in ("0:inf:1", "0:1e12:1", "0:1e7:1", "nan:1:1", "-5:-1:1", "3:1:1", "1:2:0", "1-3", "1:2:3:4")
     },

@@ -115,7 +115,7 @@ def test_check_header_matches_the_table(tiny):
 
 
 ALLOC = str(SCENARIOS / "tiny" / "baseline_allocation.csv")
-SHORT = ["--reps", "1", "--days", "20", "--processes", "1"]
+SHORT = ["--reps", "2", "--days", "20", "--processes", "1"]
 
 
 @pytest.mark.parametrize(
@@ -137,7 +137,7 @@ def test_metadata_records_every_setting_and_input(argv, used, tmp_path):
     for k, v in used.items():
         assert meta[k] == v, (k, meta.get(k))
     settings = meta["settings"]
-    assert {"reps", "days", "seed", "processes"} <= set(settings) and settings["reps"] == 1
+    assert {"reps", "days", "seed", "processes"} <= set(settings) and settings["reps"] == 2
     if argv[0] in ("optimize", "run"):
         assert settings["objective"] == "min-cost" and "validation_seeds" in meta
     inputs = meta["input_files_sha256"]

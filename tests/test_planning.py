@@ -185,7 +185,7 @@ def test_sweep_command(tmp_path, capsys):
                 "--budget-yuan",
                 "2600000:2800000:200000",
                 "--reps",
-                "1",
+                "2",
                 "--days",
                 "30",
                 "--processes",

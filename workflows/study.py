@@ -63,7 +63,7 @@ class StudySpec(Frozen):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
     command: Literal["allocate", "compare", "optimize"] = "compare"
     objective: Literal["min-cost", "max-service", "rebalance", "equity"] = "max-service"
-    reps: Annotated[int, Field(ge=1, le=1000)] = 2
+    reps: Annotated[int, Field(ge=2, le=1000)] = 2
     days: Annotated[int, Field(ge=2, le=3660)] | None = None
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
     grid: GridSpec = GridSpec()
