@@ -17,6 +17,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from scenario.load import Scenario
+from sim.replications import measured_from
 from workflows.calibration import shown
 from workflows.compare import Comparison
 from workflows.optimize import OptimizationResult
@@ -147,7 +148,11 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
         [f"{money(st.loc[l, 'work_fund_yuan'])} / {money(st.loc[l, 'service_fund_yuan'])}" for l in labels],
     )
     add("On-time share [95% CI]", kpi("on_time_share", share))
-    add("Overdue cases a year", kpi("overdue_cases", _count))
+    measured = cmp.runs[0].days - measured_from(scenario, cmp.runs[0].days)
+    add(
+        f"Overdue cases in the {measured} measured days (after the warm-up)",
+        kpi("overdue_cases", _count),
+    )
     add("Resolution time p90 (hours)", kpi("resolution_p90_hours", lambda v: f"{v:,.1f}"))
     add("Duty coverage, all levels", kpi("duty_coverage", share))
     add(

@@ -100,6 +100,9 @@ class AllocationResult:
         def agg(keys, v):
             return np.bincount(keys, weights=np.asarray(v, float), minlength=k)
 
+        def heads(keys, v):  # people are whole: integers in the CSV and the report, not 97.0
+            return agg(keys, v).round().astype(np.int64)
+
         def cost(a):
             return agg(keys_c, a.workers * per["workers"] + a.work_fund_yuan + a.service_fund_yuan) + agg(
                 keys_s,
@@ -109,11 +112,11 @@ class AllocationResult:
         return pd.DataFrame(
             {
                 level: list(names),
-                "workers_baseline": agg(keys_c, base.workers),
-                "workers_new": agg(keys_c, new.workers),
-                "workers_change": agg(keys_c, new.workers - base.workers),
-                "street_staff_change": agg(keys_s, new.street_office_staff - base.street_office_staff),
-                "mobile_change": agg(keys_s, new.mobile_grid_workers - base.mobile_grid_workers),
+                "workers_baseline": heads(keys_c, base.workers),
+                "workers_new": heads(keys_c, new.workers),
+                "workers_change": heads(keys_c, new.workers - base.workers),
+                "street_staff_change": heads(keys_s, new.street_office_staff - base.street_office_staff),
+                "mobile_change": heads(keys_s, new.mobile_grid_workers - base.mobile_grid_workers),
                 "cost_baseline_yuan": cost(base),
                 "cost_new_yuan": cost(new),
                 "cost_change_yuan": cost(new) - cost(base),
