@@ -195,3 +195,28 @@ def test_megacity_is_what_its_generator_makes_and_what_it_states(tmp_path):
     m = load_scenario(SCENARIOS / "megacity")
     assert (len(m.district_ids), len(m.street_ids), m.n_communities) == (16, 340, 7_000)
     assert 20.5e6 <= m.urban_residents.sum() <= 21.5e6
+
+
+def test_calibration_notes_state_what_published_norms_alone_give(tmp_path):
+    """The scenario's calibration notes (and the README) say what the baseline would plan at without the two
+    calibrated duties: recompute it with those duties at zero hours."""
+    import re
+    import shutil
+
+    from workflows.calibration import static_figures
+
+    d = tmp_path / "weihai"
+    shutil.copytree(SCENARIOS / "weihai", d)
+    (d / "nocal.yaml").write_text(
+        "extends: scenario.yaml\nname: nocal\nduties:\n  scheduled:\n"
+        "    community_services: {hours_each: 0.0}\n    street_party_building: {hours_each: 0.0}\n"
+    )
+    s = load_scenario(d / "scenario.yaml")
+    bare = static_figures(load_scenario(d / "nocal.yaml"))
+    notes = {c.kpi: c.note for c in s.spec.calibration}
+    for kpi in ("planned_utilisation_community", "planned_utilisation_street"):
+        stated = re.search(r"would plan at (\d+)%", notes[kpi])
+        assert stated, kpi
+        assert int(stated.group(1)) == round(100 * bare[kpi]), (kpi, bare[kpi])
+    readme = (SCENARIOS.parent / "README.md").read_text()
+    assert f"published norms alone give {round(100 * bare['planned_utilisation_community'])}% / " in readme
