@@ -646,6 +646,7 @@ def study_page(study, df: pd.DataFrame) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from gridplan.fmt import formatted
     from gridplan.report import plot_png
 
     imgs = []
@@ -672,7 +673,7 @@ def study_page(study, df: pd.DataFrame) -> str:
         f"<h1>Study {html_mod.escape(study.name)}</h1><p>{len(df)} points; command {study.command}, objective "
         f"{study.objective}, {study.reps} replications.</p>"
         + "".join(imgs)
-        + df.to_html(index=False, float_format=lambda v: f"{v:,.4g}")
+        + formatted(df).to_html(index=False, na_rep="–")
         + "</body></html>"
     )
 

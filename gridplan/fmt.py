@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["yuan", "number", "table"]
+__all__ = ["yuan", "number", "table", "formatted"]
 
 
 def yuan(x: float) -> str:
@@ -13,7 +13,9 @@ def yuan(x: float) -> str:
 
 
 def number(x: float) -> str:
-    """A number with thousands separators and at most two decimals."""
+    """A number with thousands separators and at most two decimals; "–" where there is none (NaN)."""
+    if pd.isna(x):
+        return "–"
     x = round(float(x), 2) + 0.0  # also turns -0.0 into 0.0
     if x.is_integer():
         return f"{int(x):,}"
@@ -22,6 +24,12 @@ def number(x: float) -> str:
 
 def table(df: pd.DataFrame) -> str:
     """Right-aligned text table; floats shown with thousands separators."""
+    return formatted(df).to_string(index=False)
+
+
+def formatted(df: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as shown to a reader: shares as percentages, yuan and other numbers with thousands
+    separators, "–" for no value, checks as pass/FAIL and other flags as yes/no (the console and study pages)."""
     shown = df.copy()
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]) and any(w in col for w in ("share", "coverage", "utilisation")):
@@ -31,5 +39,8 @@ def table(df: pd.DataFrame) -> str:
         elif pd.api.types.is_float_dtype(shown[col]):
             shown[col] = shown[col].map(number)
         elif pd.api.types.is_bool_dtype(shown[col]):
-            shown[col] = shown[col].map({True: "pass", False: "FAIL"})
-    return shown.to_string(index=False)
+            # a check passes or fails; any other flag (feasible, resumed, significant) is yes or no
+            shown[col] = shown[col].map(
+                {True: "pass", False: "FAIL"} if col == "passed" else {True: "yes", False: "no"}
+            )
+    return shown

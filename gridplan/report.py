@@ -149,10 +149,7 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
     )
     add("On-time share [95% CI]", kpi("on_time_share", share))
     measured = cmp.runs[0].days - measured_from(scenario, cmp.runs[0].days)
-    add(
-        f"Overdue cases in the {measured} measured days (after the warm-up)",
-        kpi("overdue_cases", _count),
-    )
+    add(f"Overdue cases in the {measured} measured days (after the warm-up)", kpi("overdue_cases", _count))
     add("Resolution time p90 (hours)", kpi("resolution_p90_hours", lambda v: f"{v:,.1f}"))
     add("Duty coverage, all levels", kpi("duty_coverage", share))
     add(

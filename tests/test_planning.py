@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -206,6 +207,9 @@ def test_sweep_command(tmp_path, capsys):
     df = pd.read_csv(out / "frontier.csv")
     assert list(df.budget_yuan) == [2_600_000, 2_800_000] and list(df.feasible) == [False, True]
     assert (out / "frontier.png").is_file()
+    screen = capsys.readouterr().out
+    assert not re.search(r"\bnan\b", screen, re.IGNORECASE), "the infeasible point prints nan"
+    assert "FAIL" not in screen  # 'resumed' and 'feasible' are flags (yes/no), not checks
     assert main(["sweep", str(SCENARIOS / "tiny"), "--budget-yuan", "2-3"]) == 2
     assert "FROM:TO:STEP" in capsys.readouterr().err
 

@@ -25,6 +25,12 @@ def test_bundled_example_study(tmp_path, capsys):
     assert pd.read_parquet(out / "study.parquet").shape == df.shape
     page = (out / "study.html").read_text()
     assert "data:image/png;base64," in page and "Study budget_growth_floor" in page
+    import re
+
+    cells = re.sub(r"<img[^>]*>", "", page)
+    assert not re.search(r"\bnan\b", cells, re.IGNORECASE), "an infeasible point shows NaN"
+    assert not re.search(r"\de[+-]\d", cells), "a raw scientific-notation number"
+    assert "<td>2,700,000</td>" in cells and "%</td>" in cells  # yuan with separators, shares as percentages
     # more demand, same money: more overdue cases
     g = df.groupby("demand_growth").overdue_cases.mean()
     assert g.loc[1.5] > g.loc[1.0]
