@@ -497,6 +497,7 @@ def optimize_cmd(args: argparse.Namespace) -> int:
         write_allocation_result(folder, s, opt.result)
         opt.iterations.to_csv(folder / "iterations.csv", index=False)
         opt.validation.summary().to_csv(folder / "validation_kpis.csv")
+        opt.prediction.to_csv(folder / "prediction.csv", index=False)  # per community: predicted vs fresh runs
         write_json(
             folder / "metadata.json",
             metadata(

@@ -246,3 +246,14 @@ def test_progress_on_a_pipe_and_quiet(tmp_path, monkeypatch):
         cwd=tmp_path,
     )
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_optimize_command_writes_its_predictions(tmp_path):
+    """optimize writes what the README promises: the allocation, the iterations and the predictions per
+    community against fresh replications."""
+    out = tmp_path / "opt"
+    argv = ["--quiet", "optimize", str(SCENARIOS / "tiny"), "--reps", "2", "--days", "30", "--processes", "1"]
+    assert main([*argv, "--out", str(out)]) == 0
+    pred = pd.read_csv(out / "prediction.csv")
+    assert {"community", "on_time_predicted", "on_time_simulated"} <= set(pred.columns) and len(pred) == 3
+    assert (out / "iterations.csv").is_file() and (out / "allocation.csv").is_file()
