@@ -17,6 +17,11 @@ from solvers.policy import check_policy
 __all__ = ["validate", "check", "scenario_summary"]
 
 
+def _overlap(surge, days: int) -> int:
+    """Days of a surge inside the simulated horizon."""
+    return max(0, min(surge.start_day + surge.length_days, days) - surge.start_day)
+
+
 def scenario_summary(s: Scenario) -> str:
     """A one-screen summary of a scenario: structure, baseline, rules, money, demand."""
     spec = s.spec
@@ -55,6 +60,12 @@ def scenario_summary(s: Scenario) -> str:
         "Demand",
         f"  {daily:,.0f} cases a day (~{daily * 365:,.0f} a year) from {len(spec.demand.channels)} channels, "
         f"{len(spec.demand.categories)} categories, {len(spec.demand.surges)} surge(s)",
+        *(
+            f"  surge {u.name!r}: demand x{u.multiplier:g} for {u.length_days} days from day {u.start_day} "
+            f"(~{daily * (u.multiplier - 1) * _overlap(u, spec.calendar.days):+,.0f} cases in the "
+            f"{spec.calendar.days}-day horizon)"
+            for u in spec.demand.surges
+        ),
         f"  target: on-time share >= {spec.targets.on_time_share_min:.0%}",
         f"Assumptions: {len(spec.assumptions)} stated in the scenario file",
     ]

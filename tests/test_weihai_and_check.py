@@ -220,3 +220,10 @@ def test_calibration_notes_state_what_published_norms_alone_give(tmp_path):
         assert int(stated.group(1)) == round(100 * bare[kpi]), (kpi, bare[kpi])
     readme = (SCENARIOS.parent / "README.md").read_text()
     assert f"published norms alone give {round(100 * bare['planned_utilisation_community'])}% / " in readme
+
+
+def test_validate_shows_the_surge(capsys):
+    assert main(["validate", str(SCENARIOS / "weihai" / "surge.yaml")]) == 0
+    out = capsys.readouterr().out
+    # 1,283.4 cases a day x 1.5 extra x 30 days
+    assert "surge 'March epidemic rebound': demand x2.5 for 30 days from day 59 (~+57,754 cases" in out
