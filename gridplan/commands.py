@@ -435,6 +435,21 @@ def _compare_screen(cmp) -> str:
     return "\n".join(lines)
 
 
+def _allocation_labels(paths: list[Path], taken: list[str]) -> list[str]:
+    """Each file's stem; folder/stem for every file whose stem another shares (e.g. two results'
+    allocation.csv); the path itself if that still clashes. The same file twice is refused."""
+    from scenario.errors import GridplanError
+
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        if p.resolve() in seen:
+            raise GridplanError(f"--allocation {p}: the same file as {seen[p.resolve()]}; give each allocation once")
+        seen[p.resolve()] = p
+    stems = [p.stem for p in paths] + taken
+    labels = [p.stem if stems.count(p.stem) == 1 else f"{p.parent.name}/{p.stem}" for p in paths]
+    return [str(p) if (labels + taken).count(x) > 1 else x for p, x in zip(paths, labels)]
+
+
 def compare_cmd(args: argparse.Namespace) -> int:
     from gridplan.progress import progress
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
@@ -443,11 +458,8 @@ def compare_cmd(args: argparse.Namespace) -> int:
     s = load_scenario(args.scenario)
     sim_days(args, s)
     allocs = [("baseline", s.baseline)] if args.with_baseline else []
-    for p in args.allocation:
-        a = s.read_allocation(p, partial=True)
-        # the file's stem, or folder/stem when two files share a stem (e.g. two results' allocation.csv)
-        label = p.stem if p.stem not in [x for x, _ in allocs] else f"{p.parent.name}/{p.stem}"
-        allocs.append((label if label not in [x for x, _ in allocs] else str(p), a))
+    for p, label in zip(args.allocation, _allocation_labels(args.allocation, taken=[x for x, _ in allocs])):
+        allocs.append((label, s.read_allocation(p, partial=True)))
     if len(allocs) < 2:
         from scenario.errors import GridplanError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -257,3 +258,17 @@ def test_optimize_command_writes_its_predictions(tmp_path):
     pred = pd.read_csv(out / "prediction.csv")
     assert {"community", "on_time_predicted", "on_time_simulated"} <= set(pred.columns) and len(pred) == 3
     assert (out / "iterations.csv").is_file() and (out / "allocation.csv").is_file()
+
+
+def test_compare_labels_files_that_share_a_name_and_refuses_one_given_twice(tmp_path, capsys):
+    from gridplan.commands import _allocation_labels
+
+    a, b = Path("run_a/allocation.csv"), Path("run_b/allocation.csv")
+    assert _allocation_labels([a, b], taken=["baseline"]) == ["run_a/allocation", "run_b/allocation"]
+    assert _allocation_labels([Path("plan.csv")], taken=["baseline"]) == ["plan"]
+    alloc = str(SCENARIOS / "tiny" / "baseline_allocation.csv")
+    again = str(SCENARIOS / "tiny" / ".." / "tiny" / "baseline_allocation.csv")
+    argv = ["compare", str(SCENARIOS / "tiny"), "--allocation", alloc, "--allocation", again, "--reps", "2"]
+    assert main([*argv, "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the same file as" in err and not (tmp_path / "c").exists()
