@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -147,7 +148,16 @@ def _format_pydantic(path: Path, exc: pydantic.ValidationError) -> str:
     if kind == "extra_forbidden":
         return f"{path}: unknown field '{loc}'"
     if kind == "missing":
-        return f"{path}: missing required field '{loc}'"
+        # a misspelt required field shows up as missing here and as unknown beside it: name both
+        parent = err["loc"][:-1]
+        unknown = [
+            str(e["loc"][-1])
+            for e in exc.errors()
+            if e["type"] == "extra_forbidden" and tuple(e["loc"][:-1]) == tuple(parent)
+        ]
+        close = difflib.get_close_matches(str(err["loc"][-1]), unknown, n=1)
+        hint = f" (found unknown field '{close[0]}': a misspelling?)" if close else ""
+        return f"{path}: missing required field '{loc}'{hint}"
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     shown = f"; found {_short(value)}" if not isinstance(value, (dict, list, tuple)) else ""

@@ -17,6 +17,12 @@ ALLOC = "baseline_allocation.csv"
 CASES = {
     "unknown key": (YAML, "seed: 7", "seed: 7\nsede: 8", ["unknown field 'sede'"]),
     "missing key": (YAML, "communities_table: communities.csv\n", "", ["missing required field 'communities_table'"]),
+    "misspelt required key": (
+        YAML,
+        "deadline_working_hours: 18",
+        "deadline_workng_hours: 18",
+        ["missing required field", ".deadline_working_hours'", "found unknown field 'deadline_workng_hours'"],
+    ),
     "wrong type": (YAML, "seed: 7", 'seed: "seven"', ["field 'seed'", "valid integer", "'seven'"]),
     "negative count": (
         YAML,
