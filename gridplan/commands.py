@@ -12,6 +12,7 @@ import pandas as pd
 from gridplan.fmt import number, table, yuan
 from scenario.allocation import atomic_write_text
 from scenario.load import Scenario, load_scenario
+from scenario.text import percent
 from solvers.policy import check_policy
 
 __all__ = ["validate", "check", "scenario_summary"]
@@ -66,7 +67,7 @@ def scenario_summary(s: Scenario) -> str:
             f"{spec.calendar.days}-day horizon)"
             for u in spec.demand.surges
         ),
-        f"  target: on-time share >= {spec.targets.on_time_share_min:.0%}",
+        f"  target: on-time share >= {percent(spec.targets.on_time_share_min)}",
         f"Assumptions: {len(spec.assumptions)} stated in the scenario file",
     ]
     return "\n".join(line for line in lines if line)
@@ -84,7 +85,7 @@ def schema(args: argparse.Namespace) -> int:
         return 0
     from gridplan.results import check_out_file
 
-    check_out_file(args.out, "{")
+    check_out_file(args.out, "{", example="scenario.schema.json")
     try:
         atomic_write_text(args.out, text)
     except OSError as exc:

@@ -82,7 +82,7 @@ def _check_parent(out: Path, resolved: Path) -> None:
         )
 
 
-def check_out_file(out: Path, header: str, scenario: Scenario | None = None) -> Path:
+def check_out_file(out: Path, header: str, scenario: Scenario | None = None, example: str = "check.csv") -> Path:
     """Refuse an output file gridplan may not write: a folder, a scenario file, or a file it did not write.
 
     An existing file is replaced only when its first line is ``header`` (an earlier
@@ -95,7 +95,7 @@ def check_out_file(out: Path, header: str, scenario: Scenario | None = None) -> 
     if scenario is not None and any(out.resolve() == f.resolve() for f in scenario.files):
         raise GridplanError(f"--out {out}: is a file of the scenario; choose another file name")
     if out.is_dir():
-        raise GridplanError(f"--out {out}: is a folder; give a file name such as {out / 'check.csv'}")
+        raise GridplanError(f"--out {out}: is a folder; give a file name such as {out / example}")
     if out.exists() or out.is_symlink():
         try:
             with open(out, encoding="utf-8", errors="replace") as fh:

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from scenario.load import Scenario
 from scenario.staffing import staff_time
+from scenario.text import percent
 from solvers.costs import cost_per_unit
 from solvers.curves import Curves
 from solvers.names import OBJECTIVES  # one list for the model and the command line
@@ -216,7 +217,7 @@ class _Builder:
 
             c0 = int(bad[0])
             raise InfeasibleError(
-                f"on-time target {target:.0%} is unreachable in {len(bad)} communities (e.g. {cid[c0]}: at most "
+                f"on-time target {percent(target)} is unreachable in {len(bad)} communities (e.g. {cid[c0]}: at most "
                 f"{curves.share[c0].max():.1%} with {int(curves.workers[-1])} workers); lower targets.on_time_share_min"
             )
         self.at_least("target", self.var("workers"), need, [f"target:on_time:{c}" for c in cid])

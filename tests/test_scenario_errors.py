@@ -182,3 +182,10 @@ def test_scenario_is_immutable(tiny):
         tiny.spec.seed = 3  # type: ignore[misc]
     with pytest.raises(ValueError):
         tiny.baseline.workers[0] = 0
+
+
+def test_targets_in_messages_are_not_rounded_up():
+    """A 99.9% target is not printed as 100% (nor 0.855 as 86%)."""
+    from scenario.text import percent
+
+    assert [percent(x) for x in (0.9, 0.999, 0.855, 1.0)] == ["90%", "99.9%", "85.5%", "100%"]

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from scenario.load import Scenario
+from scenario.text import percent
 from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from solvers.allocator import AllocationResult, allocate
 from solvers.curves import Curves, service_curves
@@ -211,8 +212,8 @@ def _tune(
             f"missing duty coverage {int(cov_c.sum())} communities + {int(cov_s.sum())} street offices"
         )
         if not (late.any() or cov_c.any() or cov_s.any()):
-            stop = f"every community meets the {t.on_time_share_min:.0%} on-time target" + (
-                f" and every unit the {t.duty_coverage_min:.0%} duty-coverage target"
+            stop = f"every community meets the {percent(t.on_time_share_min)} on-time target" + (
+                f" and every unit the {percent(t.duty_coverage_min)} duty-coverage target"
                 if scenario.spec.duties is not None
                 else ""
             )

@@ -1,0 +1,15 @@
+"""How a scenario's numbers are written in messages, for every layer above it."""
+
+from __future__ import annotations
+
+__all__ = ["percent"]
+
+
+def percent(share: float) -> str:
+    """A share as a percentage with as few decimals as it needs (0.9 -> 90%, 0.999 -> 99.9%, never 100% for
+    a share below 1)."""
+    for decimals in range(4):
+        text = f"{share:.{decimals}%}"
+        if abs(float(text.rstrip("%")) / 100 - share) < 1e-12 or decimals == 3:
+            return text
+    return f"{share:%}"
