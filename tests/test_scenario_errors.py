@@ -189,3 +189,13 @@ def test_targets_in_messages_are_not_rounded_up():
     from scenario.text import percent
 
     assert [percent(x) for x in (0.9, 0.999, 0.855, 1.0)] == ["90%", "99.9%", "85.5%", "100%"]
+
+
+def test_exponent_without_a_point_is_a_number(tiny_copy):
+    """PyYAML (YAML 1.1) reads 1e9 as text and the field then fails as 'not a number'; a planner means 10^9."""
+    from scenario.load import load_scenario
+
+    text = (tiny_copy / "scenario.yaml").read_text()
+    assert "street_staff_cost_yuan_per_year: 80000" in text
+    (tiny_copy / "scenario.yaml").write_text(text.replace("cost_yuan_per_year: 80000", "cost_yuan_per_year: 8e4"))
+    assert load_scenario(tiny_copy).spec.pay.street_staff_cost_yuan_per_year == 80_000
