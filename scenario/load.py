@@ -16,7 +16,7 @@ from scenario.allocation import Allocation, read_allocation
 from scenario.errors import AllocationError, ScenarioError
 from scenario.spec import ScenarioSpec
 from scenario.tables import read_csv_table
-from scenario.yamlio import lists_as_tuples, read_scenario_tree
+from scenario.yamlio import display_path, lists_as_tuples, read_scenario_tree
 
 __all__ = ["Scenario", "load_scenario", "resolve_scenario_path"]
 
@@ -146,7 +146,7 @@ def _format_pydantic(path: Path, exc: pydantic.ValidationError) -> str:
     loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
-        return f"{path}: unknown field '{loc}'"
+        return f"{display_path(path)}: unknown field '{loc}'"
     if kind == "missing":
         # a misspelt required field shows up as missing here and as unknown beside it: name both
         parent = err["loc"][:-1]
@@ -157,12 +157,12 @@ def _format_pydantic(path: Path, exc: pydantic.ValidationError) -> str:
         ]
         close = difflib.get_close_matches(str(err["loc"][-1]), unknown, n=1)
         hint = f" (found unknown field '{close[0]}': a misspelling?)" if close else ""
-        return f"{path}: missing required field '{loc}'{hint}"
+        return f"{display_path(path)}: missing required field '{loc}'{hint}"
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     shown = f"; found {_short(value)}" if not isinstance(value, (dict, list, tuple)) else ""
     more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-    return f"{path}: field '{loc}': {msg}{shown}{more}"
+    return f"{display_path(path)}: field '{loc}': {msg}{shown}{more}"
 
 
 def _short(value: object, limit: int = 80) -> str:

@@ -11,7 +11,7 @@ import yaml
 
 from scenario.errors import ScenarioError
 
-__all__ = ["read_yaml", "read_text", "read_scenario_tree", "lists_as_tuples", "MAX_YAML_BYTES"]
+__all__ = ["read_yaml", "read_text", "read_scenario_tree", "lists_as_tuples", "display_path", "MAX_YAML_BYTES"]
 
 
 MAX_YAML_BYTES = 5_000_000  # a scenario file is a page or two; anything larger is not a scenario
@@ -79,22 +79,23 @@ def read_text(path: Path, error: type[Exception] = ScenarioError, max_bytes: int
     """
     try:
         if max_bytes is not None and path.stat().st_size > max_bytes:
-            raise error(f"{path}: file is larger than {max_bytes:,} bytes; not a plausible scenario file")
+            raise error(f"{display_path(path)}: file is larger than {max_bytes:,} bytes; not a plausible scenario file")
         data = path.read_bytes()
     except OSError as exc:
-        raise error(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+        raise error(f"{display_path(path)}: cannot read the file ({exc.strerror or exc})") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise error(
-            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte offset {exc.start}); save the file as UTF-8"
+            f"{display_path(path)}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte offset {exc.start}); "
+            "save the file as UTF-8"
         ) from None
 
 
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file; raise ScenarioError naming the file and line on any problem."""
     if not path.is_file():
-        raise ScenarioError(f"{path}: file does not exist")
+        raise ScenarioError(f"{display_path(path)}: file does not exist")
     text = read_text(path, max_bytes=MAX_YAML_BYTES)
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (strict safe loader)
@@ -102,11 +103,22 @@ def read_yaml(path: Path) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = exc.problem or exc.context or "syntax error"
-        raise ScenarioError(f"{path}: YAML error at {where}: {_one_line(problem)}") from None
+        raise ScenarioError(f"{display_path(path)}: YAML error at {where}: {_one_line(problem)}") from None
     except yaml.YAMLError as exc:  # e.g. a reader error: a control character in the text
-        raise ScenarioError(f"{path}: YAML error: {_one_line(exc)}") from None
+        raise ScenarioError(f"{display_path(path)}: YAML error: {_one_line(exc)}") from None
     except ValueError:  # Python refuses to convert an integer of more than 4,300 digits
-        raise ScenarioError(f"{path}: YAML error: a number has too many digits (more than 4,300)") from None
+        raise ScenarioError(
+            f"{display_path(path)}: YAML error: a number has too many digits (more than 4,300)"
+        ) from None
+
+
+def display_path(path: Path) -> str:
+    """A path as messages show it: relative to the current folder when inside it (as the planner typed
+    it), else absolute; the same whether or not it was resolved on the way."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _one_line(x: object) -> str:
@@ -130,20 +142,21 @@ def read_scenario_tree(path: Path, _seen: tuple[Path, ...] = ()) -> tuple[dict, 
     """
     path = path.resolve()
     if path in _seen:
-        raise ScenarioError(f"{path}: 'extends' forms a cycle")
+        raise ScenarioError(f"{display_path(path)}: 'extends' forms a cycle")
     data = read_yaml(path)
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: expected a mapping at the top level, found {type(data).__name__}")
+        raise ScenarioError(f"{display_path(path)}: expected a mapping at the top level, found {type(data).__name__}")
     files = [path]
     parent = data.pop("extends", None)
     if parent is None:
         return data, files
     if not isinstance(parent, str):
-        raise ScenarioError(f"{path}: field 'extends' must be a file name, found {parent!r}")
+        raise ScenarioError(f"{display_path(path)}: field 'extends' must be a file name, found {parent!r}")
     parent_path = path.parent / parent
     if parent_path.parent.resolve() != path.parent:
         raise ScenarioError(
-            f"{path}: field 'extends' must name a file in the same folder (tables resolve there), found {parent!r}"
+            f"{display_path(path)}: field 'extends' must name a file in the same folder (tables resolve there), "
+            f"found {parent!r}"
         )
     base, base_files = read_scenario_tree(parent_path, _seen + (path,))
     return _deep_merge(base, data), base_files + files

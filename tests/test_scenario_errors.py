@@ -199,3 +199,28 @@ def test_exponent_without_a_point_is_a_number(tiny_copy):
     assert "street_staff_cost_yuan_per_year: 80000" in text
     (tiny_copy / "scenario.yaml").write_text(text.replace("cost_yuan_per_year: 80000", "cost_yuan_per_year: 8e4"))
     assert load_scenario(tiny_copy).spec.pay.street_staff_cost_yuan_per_year == 80_000
+
+
+def test_messages_show_one_path_style(tmp_path, monkeypatch, capsys):
+    """YAML, extends and field errors name the file the same way: relative to the current folder when inside."""
+    import shutil
+
+    from gridplan.cli import main
+    from tests.conftest import SCENARIOS
+
+    shutil.copytree(SCENARIOS / "tiny", tmp_path / "t")
+    monkeypatch.chdir(tmp_path)
+    yaml_file = tmp_path / "t" / "scenario.yaml"
+    good = yaml_file.read_text()
+    errors = []
+    for text in (good + "a: [1,\n", good + "sede: 1\n"):
+        yaml_file.write_text(text)
+        assert main(["validate", "t"]) == 2 and main(["validate", str(tmp_path / "t")]) == 2
+        errors += capsys.readouterr().err.splitlines()
+    (tmp_path / "t" / "v.yaml").write_text("extends: nowhere.yaml\n")
+    assert main(["validate", "t/v.yaml"]) == 2
+    errors += capsys.readouterr().err.splitlines()
+    assert len(errors) == 5
+    assert all(
+        e.startswith(("gridplan: error: t/scenario.yaml: ", "gridplan: error: t/nowhere.yaml: ")) for e in errors
+    )
