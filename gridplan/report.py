@@ -342,8 +342,9 @@ def write_report(
         headline_note=(
             f"On-time share, overdue cases, duty coverage and utilisation come from the simulation "
             f"({cmp.runs[0].reps} replications of {cmp.runs[0].days} days, the same complaints for every "
-            f"allocation); intervals are 95% over replications (shares on the logit scale, counts on the "
-            f"log scale, so they stay in range). Costs and headcounts are exact."
+            f"allocation); intervals are 95% over replications (shares on the logit scale, or clipped to "
+            f"[0, 100%] when a replication is at 0% or 100%; counts on the log scale, so they stay in range). "
+            f"Costs and headcounts are exact."
         ),
         decided_words=words,
         decided_counts=counts,

@@ -92,7 +92,9 @@ def confidence_interval(x: np.ndarray, level: float = 0.95, bounds: str | None =
 
     Student-t on the original scale; with ``bounds="share"`` on the logit scale and with
     ``bounds="nonneg"`` on the log scale, so the interval stays inside the KPI's range.
-    The mean is always the plain mean.
+    A share that some replication has exactly at 0 or 1 has no logit: its interval is Student-t on
+    the original scale, clipped to [0, 1] (clipping it to 1 - 5e-7 instead gave [0%, 100%] for
+    replications of 99.4% and 100%). The mean is always the plain mean.
     """
     x = np.asarray(x, dtype=float)
     x = x[~np.isnan(x)]
@@ -106,8 +108,10 @@ def confidence_interval(x: np.ndarray, level: float = 0.95, bounds: str | None =
     if bounds == "share":
         if np.all(x == x[0]):
             return m, m, m
-        eps = 0.5 / 1e6
-        y = np.log(np.clip(x, eps, 1 - eps) / (1 - np.clip(x, eps, 1 - eps)))
+        if np.any((x <= 0) | (x >= 1)):
+            h = float(t * x.std(ddof=1) / np.sqrt(n))
+            return m, max(0.0, m - h), min(1.0, m + h)
+        y = np.log(x / (1 - x))
         h = t * y.std(ddof=1) / np.sqrt(n)
         c = y.mean()
         lo, hi = 1 / (1 + np.exp(-(c - h))), 1 / (1 + np.exp(-(c + h)))

@@ -37,6 +37,14 @@ def test_tiny_scores_equal_the_hand_formula(tiny):
         assert 1 <= cards.loc[c, "rank_best"] <= cards.loc[c, "rank_worst"] <= 3
 
 
+def test_rank_range_is_ranks_that_happened():
+    from workflows.scorecard import rank_range
+
+    assert rank_range(np.array([1, 52])) == (1, 52)
+    assert rank_range(np.array([3, 3, 3])) == (3, 3)
+    assert rank_range(np.arange(1, 201)) == (5, 196)
+
+
 def test_scorecard_command_and_missing_section(tiny_copy, tmp_path, capsys):
     out = tmp_path / "cards"
     assert (

@@ -562,3 +562,16 @@ def test_group_kpis_equal_case_kpis_of_each_group(weihai):
                     unit,
                     kpi,
                 )
+
+
+def test_share_intervals_stay_in_range_and_near_the_data():
+    """Shares: inside [0, 1], and a replication at exactly 100% does not blow the interval up to [0%, 100%]
+    (it did when 1.0 was clipped to 1 - 5e-7 before the logit)."""
+    m, lo, hi = confidence_interval(np.array([1.0, 0.994]), bounds="share")
+    assert m == pytest.approx(0.997) and 0.9 < lo < m and hi == 1.0
+    m, lo, hi = confidence_interval(np.array([0.0, 0.01, 0.02]), bounds="share")
+    assert lo == 0.0 and m < hi < 0.1
+    m, lo, hi = confidence_interval(np.array([0.80, 0.90, 0.95]), bounds="share")  # the logit scale inside
+    assert 0 < lo < 0.80 and 0.95 < hi < 1
+    m, lo, hi = confidence_interval(np.array([2.0, 30.0]), bounds="nonneg")
+    assert lo >= 0

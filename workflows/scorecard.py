@@ -46,6 +46,12 @@ def _scores(ev: EvaluationSpec, per_rep: pd.DataFrame, level: str) -> pd.DataFra
     return out
 
 
+def rank_range(ranks: np.ndarray) -> tuple[int, int]:
+    """The 95% range of a unit's rank over replications, as ranks that happened (2.5% and 97.5% points
+    without interpolation: ranks 1 and 52 in two replications give 1-52, not 2-51)."""
+    return int(np.percentile(ranks, 2.5, method="lower")), int(np.percentile(ranks, 97.5, method="higher"))
+
+
 def scorecards(scenario: Scenario, runs: Replications, level: str) -> pd.DataFrame:
     """One row per community or street: score (mean, 95% CI), rank range, points per indicator, flag."""
     ev = scenario.spec.evaluation
@@ -64,8 +70,8 @@ def scorecards(scenario: Scenario, runs: Replications, level: str) -> pd.DataFra
             "score": m,
             "score_ci95_low": lo,
             "score_ci95_high": hi,
-            "rank_best": int(np.floor(np.percentile(g["rank"], 2.5))),
-            "rank_worst": int(np.ceil(np.percentile(g["rank"], 97.5))),
+            "rank_best": rank_range(g["rank"].to_numpy())[0],
+            "rank_worst": rank_range(g["rank"].to_numpy())[1],
             "share_of_replications_below_threshold": below,
             "likely_below_threshold": below > 0.5,
         }
