@@ -15,7 +15,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 API = ("load_scenario", "check", "allocate", "simulate", "compare", "optimize", "sweep")
-__all__ = ["__version__", *API]
+__all__ = ["__version__", *API, "ScenarioError"]
 
 
 def __getattr__(name: str):  # PEP 562: import the API lazily
@@ -23,4 +23,8 @@ def __getattr__(name: str):  # PEP 562: import the API lazily
         from gridplan import api
 
         return getattr(api, name)
+    if name == "ScenarioError":  # what a bad scenario or table raises (one line: file, field, value)
+        from scenario.errors import ScenarioError
+
+        return ScenarioError
     raise AttributeError(f"module 'gridplan' has no attribute {name!r}")

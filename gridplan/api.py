@@ -49,14 +49,19 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def _run_args(
-    scenario: Scenario, reps: int, days: int | None, seed: int | None, processes: int | None
+    scenario: Scenario,
+    reps: int,
+    days: int | None,
+    seed: int | None,
+    processes: int | None,
+    min_reps: int = 1,
 ) -> tuple[int, int | None, int | None, int | None]:
     """The bounds the command line applies, so that a typo (``days=10**9``) is one ValueError, not a full memory.
 
     Raises:
         ValueError: one line naming the argument, what was expected and the value.
     """
-    reps = check_whole("reps", reps, 1, MAX_REPS, " replications")
+    reps = check_whole("reps", reps, min_reps, MAX_REPS, " replications")
     if days is not None:
         days = check_whole("days", days, 1, MAX_DAYS, " days")
         warmup = scenario.spec.calendar.warmup_days
@@ -69,6 +74,21 @@ def _run_args(
     return reps, days, seed, processes
 
 
+# compare, optimize and sweep answer with intervals and paired differences: two replications at least
+PAIRED_REPS = 2
+
+
+def _scenario(scenario: Scenario | str | Path) -> Scenario:
+    """A loaded scenario, or a path to load (a YAML file or a folder holding scenario.yaml)."""
+    if isinstance(scenario, (str, Path)):
+        return _load(scenario)
+    if not isinstance(scenario, Scenario):
+        raise TypeError(
+            f"scenario must be a Scenario (gridplan.load_scenario) or a path, found {type(scenario).__name__}"
+        )
+    return scenario
+
+
 def _allocation(scenario: Scenario, allocation: Allocation | str | Path | None) -> Allocation:
     if allocation is None:
         return scenario.baseline
@@ -77,13 +97,14 @@ def _allocation(scenario: Scenario, allocation: Allocation | str | Path | None) 
     return scenario.read_allocation(Path(allocation), partial=True)
 
 
-def check(scenario: Scenario, allocation: Allocation | str | Path | None = None) -> PolicyReport:
+def check(scenario: Scenario | str | Path, allocation: Allocation | str | Path | None = None) -> PolicyReport:
     """Every active policy rule and budget against an allocation (default: the baseline); ``.rows`` per unit."""
+    scenario = _scenario(scenario)
     return check_policy(scenario, _allocation(scenario, allocation))
 
 
 def allocate(
-    scenario: Scenario,
+    scenario: Scenario | str | Path,
     objective: str = "min-cost",
     budget_yuan: float | None = None,
     solver: str = "auto",
@@ -94,6 +115,7 @@ def allocate(
     ``options`` are fields of ``AllocationOptions`` (e.g. ``max_change_workers``). The result holds
     ``allocation``, ``costs``, ``constraints``, ``shadow_prices`` and ``deciding_community``.
     """
+    scenario = _scenario(scenario)
     if budget_yuan is not None:
         budget_yuan = check_budget("budget_yuan", budget_yuan)
     opts = AllocationOptions(objective=objective, total_budget_yuan=budget_yuan, **options)  # type: ignore[arg-type]
@@ -101,7 +123,7 @@ def allocate(
 
 
 def simulate(
-    scenario: Scenario,
+    scenario: Scenario | str | Path,
     allocation: Allocation | str | Path | None = None,
     reps: int = 5,
     days: int | None = None,
@@ -110,6 +132,7 @@ def simulate(
 ) -> Replications:
     """Independent replications; ``.summary()`` is the KPI table with 95% intervals, ``.group(name)`` by
     category, community, street or district, ``.duty_hours_mean()`` hours by duty and level."""
+    scenario = _scenario(scenario)
     reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
     return run_replications(
         scenario, _allocation(scenario, allocation), reps, days=days, seed=seed, processes=processes
@@ -117,7 +140,7 @@ def simulate(
 
 
 def compare(
-    scenario: Scenario,
+    scenario: Scenario | str | Path,
     allocations: Mapping[str, Allocation | str | Path],
     reps: int = 5,
     days: int | None = None,
@@ -126,13 +149,18 @@ def compare(
 ) -> Comparison:
     """Allocations on the same simulated complaints; ``.city`` holds each KPI and its paired difference
     from the first allocation."""
-    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
+    scenario = _scenario(scenario)
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes, min_reps=PAIRED_REPS)
+    if len(allocations) < 2:
+        raise ValueError(
+            f"compare needs at least two allocations (a mapping label -> allocation), found {len(allocations)}"
+        )
     items = [(label, _allocation(scenario, a)) for label, a in allocations.items()]
     return compare_allocations(scenario, items, reps, days=days, seed=seed, processes=processes)
 
 
 def optimize(
-    scenario: Scenario,
+    scenario: Scenario | str | Path,
     objective: str = "min-cost",
     reps: int = 5,
     days: int | None = None,
@@ -142,13 +170,14 @@ def optimize(
 ) -> OptimizationResult:
     """Simulation-optimisation; ``.result`` the allocation, ``.iterations``, ``.prediction`` against fresh
     replications, ``.stop_reason``."""
-    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
+    scenario = _scenario(scenario)
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes, min_reps=PAIRED_REPS)
     opts = AllocationOptions(objective=objective, **options)  # type: ignore[arg-type]
     return _optimize(scenario, opts, reps=reps, days=days, seed=seed, processes=processes)
 
 
 def sweep(
-    scenario: Scenario,
+    scenario: Scenario | str | Path,
     budgets_yuan: list[float],
     reps: int = 3,
     days: int | None = None,
@@ -156,6 +185,9 @@ def sweep(
     processes: int | None = None,
 ) -> pd.DataFrame:
     """The budget frontier: one max-service allocation per budget, predicted and simulated side by side."""
-    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
+    scenario = _scenario(scenario)
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes, min_reps=PAIRED_REPS)
     budgets = [check_budget("budgets_yuan", b) for b in budgets_yuan]
+    if not budgets:
+        raise ValueError("budgets_yuan is empty; give at least one total budget in yuan")
     return _sweep(scenario, budgets, reps=reps, days=days, seed=seed, processes=processes)

@@ -58,6 +58,10 @@ def test_api_bounds_run_values_like_the_command_line():
         ({"processes": float("inf")}, "processes must be a whole number"),
     ]
     for kw, message in bad:
+        if kw.get("reps") == 0:
+            with pytest.raises(ValueError, match=re.escape(message)):
+                gridplan.simulate(s, **kw)  # type: ignore[arg-type]
+            continue
         for call in (gridplan.simulate, gridplan.optimize):
             with pytest.raises(ValueError, match=re.escape(message)):
                 call(s, **kw)  # type: ignore[operator]
@@ -69,3 +73,31 @@ def test_api_bounds_run_values_like_the_command_line():
         gridplan.sweep(s, [float("inf")])
     with pytest.raises(ValueError, match=r"budget_yuan must be in \[0, "):
         gridplan.allocate(s, budget_yuan=-1)
+
+
+def test_api_refuses_what_the_command_line_refuses():
+    """compare / optimize / sweep answer with intervals (two replications at least); compare needs two
+    allocations; sweep at least one budget; a scenario may be given as a path, and a wrong type is named."""
+    import pytest
+
+    import gridplan
+
+    tiny = ROOT / "scenarios" / "tiny"
+    s = gridplan.load_scenario(tiny)
+    for call in (
+        lambda: gridplan.compare(s, {"a": s.baseline, "b": s.baseline}, reps=1),
+        lambda: gridplan.optimize(s, reps=1),
+        lambda: gridplan.sweep(s, [3e6], reps=1),
+    ):
+        with pytest.raises(ValueError, match="reps must be >= 2"):
+            call()
+    for allocations in ({}, {"baseline": s.baseline}):
+        with pytest.raises(ValueError, match="at least two allocations"):
+            gridplan.compare(s, allocations)
+    with pytest.raises(ValueError, match="budgets_yuan is empty"):
+        gridplan.sweep(s, [])
+    assert gridplan.check(str(tiny)).passed and gridplan.allocate(tiny).costs.total_yuan > 0
+    with pytest.raises(gridplan.ScenarioError, match="does not exist"):
+        gridplan.check("does/not/exist")
+    with pytest.raises(TypeError, match="scenario must be a Scenario"):
+        gridplan.check(42)  # type: ignore[arg-type]
