@@ -359,6 +359,11 @@ def allocate(
     share = curves.evaluate(alloc.workers)
     cases = curves.cases_per_year
     dc, ds = deciding_constraints(scenario, alloc, curves, opts)
+    budgets = cons[cons.group.isin(["budget_district", "budget_total"])]
+    if opts.objective in SERVICE_OBJECTIVES and (budgets.slack < cost_per_unit(scenario)["workers"]).any():
+        # a budget with less than one worker's cost left stops the service objective (otherwise the
+        # service curves saturate first and the money left over is not spent)
+        dc, ds = (d.replace({"decided_by": {"service objective": "budget (service objective)"}}) for d in (dc, ds))
     return AllocationResult(
         allocation=alloc,
         options=opts,
@@ -656,12 +661,12 @@ def deciding_constraints(
 
     A unit is decided by the families whose lower bound equals its staffing (the
     largest bound); a unit above every bound is decided by the objective within the
-    budget ("budget (max-service)", "equity objective"), or by a planner's limit.
+    budget ("service objective", "equity objective"), or by a planner's limit.
     """
     com, street = _family_bounds(scenario, curves, opts, alloc)
     above = {
         "min-cost": "aggregate rule or planner's limit",
-        "max-service": "budget (service objective)",
+        "max-service": "service objective",
         "rebalance": "budget (rebalance at equal money)",
         "equity": "equity objective",
     }[opts.objective]

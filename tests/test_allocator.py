@@ -281,3 +281,13 @@ def test_max_service_does_not_buy_millionths(tiny):
     ms = allocate(tiny, AllocationOptions(objective="max-service"))
     assert ms.costs.total_yuan <= mc.costs.total_yuan + 1e-6
     assert ms.expected_on_time_share == pytest.approx(mc.expected_on_time_share, abs=1e-4)
+
+
+def test_max_service_names_the_budget_only_where_it_stops_the_objective(weihai):
+    """Weihai's own budgets leave 1-17 M yuan per district unspent at max-service (the curves saturate):
+    units above their floors are decided by the service objective. At 350 M the total budget stops it."""
+    free = allocate(weihai, AllocationOptions(objective="max-service"))
+    assert "budget (service objective)" not in set(free.deciding_community.decided_by)
+    assert "service objective" in set(free.deciding_community.decided_by)
+    tight = allocate(weihai, AllocationOptions(objective="max-service", total_budget_yuan=350e6))
+    assert "budget (service objective)" in set(tight.deciding_community.decided_by)
