@@ -271,9 +271,10 @@ def _prediction(plan: Plan) -> tuple[str, pd.DataFrame]:
     err_on = (pred.on_time_predicted - pred.on_time_simulated).abs()
     err_cov = (pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()
     words = (
-        f"{plan.label}: the allocator predicted an on-time share within {err_on.mean():.2%} of the simulated "
-        f"one on average over communities (largest gap {err_on.max():.2%}) and a duty coverage within "
-        f"{err_cov.mean():.2%} (largest gap {err_cov.max():.2%}), on {first.validation.reps} fresh replications "
+        f"{plan.label}: the allocator predicted an on-time share within {100 * err_on.mean():.2f} percentage "
+        f"points of the simulated one on average over communities (largest gap {100 * err_on.max():.2f} points) "
+        f"and a duty coverage within {100 * err_cov.mean():.2f} points (largest gap {100 * err_cov.max():.2f} "
+        f"points), on {first.validation.reps} fresh replications "
         f"(seed {first.validation.seed}) the allocation was not tuned on."
     )
     worst = (
