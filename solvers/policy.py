@@ -154,10 +154,12 @@ def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
     for rid, unit, budget, spent in budgets:
         if budget is None:
             continue
-        # costs are compared to the yuan: a slack within the rounding tolerance is 0, not -0.15
+        # costs are compared to the whole yuan, and shown so: 56,310,000.15 (the pay table's mean cost x 2.5
+        # x 340) is 56,310,000 against a budget of 56,310,000, slack 0, not -0.15 marked "pass"
+        spent = float(round(spent))
         budget_slack = float(budget - spent)
         budget_slack = 0.0 if abs(budget_slack) < BUDGET_TOL_YUAN else budget_slack
-        records.append((rid, "funder", unit, "<=", float(budget), float(spent), budget_slack, bool(budget_slack >= 0)))
+        records.append((rid, "funder", unit, "<=", float(budget), spent, budget_slack, bool(budget_slack >= 0)))
     rows = pd.DataFrame.from_records(
         records, columns=["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"]
     )
