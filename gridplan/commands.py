@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import io
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from gridplan.fmt import number, table, yuan
+from gridplan.fmt import difference, number, table, yuan
 from scenario.allocation import atomic_write_text
 from scenario.load import Scenario, load_scenario
 from scenario.text import percent
@@ -421,7 +422,7 @@ def _compare_screen(cmp) -> str:
     for _, r in cmp.city.iterrows():
         share = "share" in r.kpi or "coverage" in r.kpi or "utilisation" in r.kpi
         f = (lambda x: f"{x:.2%}") if share else (lambda x: f"{x:,.1f}")
-        d = (lambda x: f"{x * 100:+.2f} pt") if share else (lambda x: f"{x:+,.1f}")
+        d = partial(difference, share=share)
         diff = (
             ""
             if r.allocation == cmp.labels[0]

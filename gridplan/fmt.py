@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["yuan", "number", "table", "formatted"]
+__all__ = ["yuan", "number", "table", "formatted", "difference"]
 
 
 def yuan(x: float) -> str:
@@ -20,6 +20,16 @@ def number(x: float) -> str:
     if x.is_integer():
         return f"{int(x):,}"
     return f"{x:,.2f}"
+
+
+def difference(v: float, share: bool) -> str:
+    """A paired difference with its sign: shares in percentage points (+0.39 pt), others with one decimal;
+    never "-0.00" (a difference that rounds to zero is "0.00 pt"); "–" for none."""
+    if pd.isna(v):
+        return "–"
+    x = round(float(v) * (100 if share else 1), 2 if share else 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+    text = f"{x:+.2f} pt" if share else f"{x:+,.1f}"
+    return text.lstrip("+") if x == 0 else text
 
 
 def table(df: pd.DataFrame) -> str:

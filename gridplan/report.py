@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from gridplan.fmt import difference
 from scenario.load import Scenario
 from sim.replications import measured_from
 from workflows.calibration import shown
@@ -253,11 +254,7 @@ def _paired_differences(cmp: Comparison) -> pd.DataFrame:
     ].copy()
 
     def diff_fmt(row, col):
-        v = row[col]
-        if np.isnan(v):
-            return "–"
-        is_share = any(w in row.kpi for w in ("share", "coverage", "utilisation"))
-        return f"{v * 100:+.2f} pt" if is_share else f"{v:+,.1f}"
+        return difference(row[col], share=any(w in row.kpi for w in ("share", "coverage", "utilisation")))
 
     for col in ("diff_vs_first", "diff_ci95_low", "diff_ci95_high"):
         diffs[col] = [diff_fmt(r, col) for _, r in diffs.iterrows()]

@@ -493,7 +493,7 @@ def _constraint_table(m: LpModel, x: np.ndarray, duals: np.ndarray) -> pd.DataFr
             "rhs": m.b,
             "slack": slack,
             "binding": np.abs(slack) <= 1e-6 * np.maximum(1, np.abs(m.b)),
-            "dual_lp": duals,
+            "dual_lp": duals + 0.0,  # + 0.0: no -0.0 in the CSV
         }
     )
 

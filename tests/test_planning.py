@@ -139,6 +139,8 @@ def test_run_writes_report_and_browser_renders_it(tmp_path, capsys):
     assert not re.search(r"\bnan\b", text, re.IGNORECASE), "a nan in the report"
     # 60 days less the 7-day warm-up: the count is not a year's
     assert "Overdue cases in the 53 measured days" in text and "Overdue cases a year" not in text
+    assert not re.search(r"-0\.0+\b(?! *[1-9])", text), "a negative zero in the report"
+    assert not (pd.read_csv(out / "constraints.csv").dual_lp.map(str) == "-0.0").any()
     # gaps between shares are percentage points, not percent
     assert re.search(r"predicted an on-time share within [0-9.]+ percentage points of the simulated", text)
     changes = pd.read_csv(out / "changes_by_street.csv")
