@@ -270,7 +270,7 @@ def duty_screen(reps) -> str:
     d = reps.duty_hours_mean()
     lines = [f"{'level':<8}{'work':<24}{'kind':<11}{'hours a year':>14}{'coverage':>10}{'backlog h':>11}"]
     for _, r in d.iterrows():
-        cov = "" if np.isnan(r.coverage) else f"{r.coverage:.1%}"
+        cov = ("–" if r.kind == "scheduled" else "") if np.isnan(r.coverage) else f"{r.coverage:.1%}"
         bl = "" if np.isnan(r.backlog_end_hours) else f"{r.backlog_end_hours:,.0f}"
         lines.append(f"{r.level:<8}{r.work:<24}{r.kind:<11}{r.hours_done_per_year:>14,.0f}{cov:>10}{bl:>11}")
     return "\n".join(lines)
@@ -314,9 +314,11 @@ def simulate(args: argparse.Namespace) -> int:
                 "district=D/part-0.parquet when split by district (columns: case_log_schema.csv)",
             ),
         )
+    measured = days - min(s.spec.calendar.warmup_days, days - 1)
     print(
         f"Simulation of {s.name}: {args.reps} replication(s) of {days} days, seed {seed}, "
-        f"warm-up {s.spec.calendar.warmup_days} days"
+        f"warm-up {s.spec.calendar.warmup_days} days; counts (cases, overdue, escalated) are over the "
+        f"{measured} measured days"
     )
     print(kpi_screen(reps))
     if s.spec.duties is not None:

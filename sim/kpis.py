@@ -309,7 +309,8 @@ def duty_hours_table(acct: DutyAccount, n: int) -> pd.DataFrame:
                     due,
                     acct.done_hours[sl, j].sum(),
                     acct.overdue_hours[sl, j].sum(),
-                    1 - acct.overdue_hours[sl, j].sum() / due if due > 0 else 1.0,
+                    # none came due (a short run, or a yearly duty): no coverage to show, not 100%
+                    1 - acct.overdue_hours[sl, j].sum() / due if due > 0 else np.nan,
                     acct.backlog_hours[sl, j].sum(),
                 )
             )

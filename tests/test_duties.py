@@ -201,3 +201,12 @@ def test_allocator_predictions_match_simulation_within_the_stated_bound(weihai):
     assert abs(city_cov - sims.per_rep["duty_coverage"].mean()) <= CITY_BOUND
     assert np.mean(np.abs(on_pred - per["on_time_share"].to_numpy())) <= COMMUNITY_MAE_ON_TIME
     assert np.mean(np.abs(cov_pred - per["duty_coverage"].to_numpy())) <= COMMUNITY_MAE_COVERAGE
+
+
+def test_a_duty_that_never_came_due_has_no_coverage(tiny):
+    """In a short run some duties never come due: their coverage is unknown ('–'), not 100%."""
+    d = run_replications(tiny, tiny.baseline, 2, days=20, processes=1).duty_hours_mean()
+    sched = d[d.kind == "scheduled"]
+    assert (sched.hours_due == 0).any()
+    assert sched[sched.hours_due == 0].coverage.isna().all()
+    assert sched[sched.hours_due > 0].coverage.between(0, 1).all()
