@@ -933,6 +933,10 @@ def _write_run(
         p.opt.result.deciding_street.to_csv(folder / f"deciding_street_{key}.csv", index=False)
         p.opt.iterations.to_csv(folder / f"iterations_{key}.csv", index=False)
         p.opt.prediction.to_csv(folder / f"prediction_{key}.csv", index=False)
+        r = p.opt.result
+        r.changes(s, "district").to_csv(folder / f"changes_by_district_{key}.csv", index=False)
+        r.changes(s, "street").to_csv(folder / f"changes_by_street_{key}.csv", index=False)
+        r.shadow_prices.to_csv(folder / f"shadow_prices_{key}.csv", index=False)
     base.rows.to_csv(folder / "check_baseline.csv", index=False)
     first.iterations.to_csv(folder / "iterations.csv", index=False)
     cmp.city.to_csv(folder / "compare_city.csv", index=False)

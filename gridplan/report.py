@@ -365,6 +365,7 @@ def write_report(
         ),
         duty_hours=_html(hours, {"coverage": share}),
         diffs=_html(_paired_differences(cmp)),
+        plan=plans[0].label,
         opt_note=f"{plans[0].label}: objective {res.options.objective}; stopped because {first.stop_reason}.",
         iterations=_html(first.iterations, {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money}),
         shadow=_html(res.shadow_prices[["kind", "name", "explanation"]]),

@@ -120,6 +120,9 @@ def test_run_writes_report_and_browser_renders_it(tmp_path, capsys):
         "backlog.png",
         "resolution_time.png",
         "metadata.json",
+        "changes_by_street_equal_budget.csv",
+        "shadow_prices_equal_budget.csv",
+        "prediction_equal_budget.csv",
     ):
         assert (out / f).is_file(), f
     html_text = (out / "report.html").read_text()
@@ -141,6 +144,7 @@ def test_run_writes_report_and_browser_renders_it(tmp_path, capsys):
     assert "Overdue cases in the 53 measured days" in text and "Overdue cases a year" not in text
     assert not re.search(r"-0\.0+\b(?! *[1-9])", text), "a negative zero in the report"
     assert not (pd.read_csv(out / "constraints.csv").dual_lp.map(str) == "-0.0").any()
+    assert "<h2>Changes by street (min-cost against the baseline)</h2>" in text  # which plan a section shows
     # gaps between shares are percentage points, not percent
     assert re.search(r"predicted an on-time share within [0-9.]+ percentage points of the simulated", text)
     changes = pd.read_csv(out / "changes_by_street.csv")
