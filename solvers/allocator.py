@@ -518,7 +518,8 @@ def next_step_costs(scenario: Scenario, res: AllocationResult, solver: str = "au
             continue
         exact[i] = nxt.costs.total_yuan - res.costs.total_yuan
         table.loc[i, "explanation"] += (
-            f"; re-solved with {rule.minimum + step:g}: {exact[i]:,.0f} yuan a year more (whole people, exact)"
+            f"; re-solved with {rule.minimum + step:g}: {exact[i]:,.0f} yuan a year more (exact"
+            + (", whole people)" if "yuan" not in rule.kind.value else ")")
         )
     table["exact_next_step_yuan"] = exact
     return replace(res, shadow_prices=table)
