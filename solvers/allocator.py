@@ -567,8 +567,20 @@ def _rebalance(
     o = replace(opts, total_budget_yuan=budget)
     dc, ds = deciding_constraints(scenario, best.allocation, curves, o)
     # objective value: minus the capacity margin reached (available / planned hours of the busiest unit)
+    # the budget defines rebalance: its LP dual (from the last min-cost solve) says nothing about what more
+    # money would buy; say what does
+    prices = best.shadow_prices.copy()
+    on_budget = prices.kind == "budget"
+    prices.loc[on_budget, "explanation"] = [
+        f"rebalance spends the {name} budget on capacity margin (the busiest unit at {1 / lo:.0%} of its "
+        f"available hours); what more money buys: gridplan sweep, or rebalance with --budget-yuan"
+        if name == "total"
+        else f"the {name} budget: rebalance moves money within the budgets; see the total budget"
+        for name in prices.loc[on_budget, "name"]
+    ]
     return replace(
         best,
+        shadow_prices=prices,
         allocation=best.allocation.replace(source="allocate --objective rebalance"),
         options=o,
         objective_value=-lo,

@@ -291,3 +291,10 @@ def test_max_service_names_the_budget_only_where_it_stops_the_objective(weihai):
     assert "service objective" in set(free.deciding_community.decided_by)
     tight = allocate(weihai, AllocationOptions(objective="max-service", total_budget_yuan=350e6))
     assert "budget (service objective)" in set(tight.deciding_community.decided_by)
+
+
+def test_rebalance_says_what_its_budget_does(tiny):
+    """Rebalance is defined by its budget: the budget row says so, not 'does not limit the allocation'."""
+    r = allocate(tiny, AllocationOptions(objective="rebalance"))
+    total = r.shadow_prices.set_index("name").loc["total", "explanation"]
+    assert "spends the total budget on capacity margin" in total and "does not limit" not in total
