@@ -383,7 +383,8 @@ def allocation_screen(scenario: Scenario, res) -> str:
     lines += [f"  {t}" for t in res.shadow_prices.explanation]
     ch = res.changes(scenario, "district")
     lines.append("Change from the baseline by district:")
-    lines.append(table(ch[["district", "workers_baseline", "workers_new", "workers_change", "cost_change_yuan"]]))
+    cols = ["district", "workers_baseline", "workers_new", "workers_change", "street_staff_change", "cost_change_yuan"]
+    lines.append(table(ch[cols]))
     return "\n".join(lines)
 
 
@@ -405,7 +406,7 @@ def allocate_cmd(args: argparse.Namespace) -> int:
                 "allocate",
                 args,
                 objective=args.objective,
-                solver=args.solver,
+                solver=res.solver,  # the solver used (--solver auto picks one per objective)
                 options=res.options.__dict__,
                 objective_value=res.objective_value,
                 cost_by_funder_yuan={"city": res.costs.city_yuan, **res.costs.district_yuan},

@@ -137,6 +137,11 @@ def test_budget_too_small_is_explained(tiny, capsys, tmp_path):
     assert main(["allocate", str(SCENARIOS / "tiny"), "--budget-yuan", "2000000", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "total budget" in err and not out.exists()
+    assert main(["allocate", str(SCENARIOS / "tiny"), "--out", str(out)]) == 0
+    import json
+
+    assert json.loads((out / "metadata.json").read_text())["solver"] == "cbc"  # the one used, not "auto"
+    assert "street_staff_change" in capsys.readouterr().out  # the console's change table explains costs
 
 
 def test_city_budget_too_small(tiny_copy):
