@@ -358,12 +358,7 @@ def allocate(
     cons = _constraint_table(m, x, duals)
     share = curves.evaluate(alloc.workers)
     cases = curves.cases_per_year
-    dc, ds = deciding_constraints(scenario, alloc, curves, opts)
-    budgets = cons[cons.group.isin(["budget_district", "budget_total"])]
-    if opts.objective in SERVICE_OBJECTIVES and (budgets.slack < cost_per_unit(scenario)["workers"]).any():
-        # a budget with less than one worker's cost left stops the service objective (otherwise the
-        # service curves saturate first and the money left over is not spent)
-        dc, ds = (d.replace({"decided_by": {"service objective": "budget (service objective)"}}) for d in (dc, ds))
+    dc, ds = _deciding(scenario, alloc, curves, opts, cons)
     return AllocationResult(
         allocation=alloc,
         options=opts,
@@ -424,6 +419,19 @@ def _cheapest_near_best(
     assert sol.x is not None
     log.info("max-service second phase: cost %.0f -> %.0f yuan", (m.c - svc) @ best.x / EPS_COST, near.c @ sol.x)
     return replace(sol, objective=best.objective)
+
+
+def _deciding(
+    scenario: Scenario, alloc: Allocation, curves: Curves, opts: AllocationOptions, cons: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``deciding_constraints``, naming a budget for the service objective only where one stops it."""
+    dc, ds = deciding_constraints(scenario, alloc, curves, opts)
+    budgets = cons[cons.group.isin(["budget_district", "budget_total"])]
+    if opts.objective in SERVICE_OBJECTIVES and (budgets.slack < cost_per_unit(scenario)["workers"]).any():
+        # a budget with less than one worker's cost left stops the service objective (otherwise the
+        # service curves saturate first and the money left over is not spent)
+        dc, ds = (d.replace({"decided_by": {"service objective": "budget (service objective)"}}) for d in (dc, ds))
+    return dc, ds
 
 
 def _unbounded(opts: AllocationOptions) -> UnboundedError:
