@@ -661,6 +661,9 @@ def study_cmd(args: argparse.Namespace) -> int:
         )
     shutil.rmtree(points, ignore_errors=True)
     print(table(df.drop(columns=["note", "resumed"], errors="ignore").head(40)))
+    if "feasible" in df:  # why a point has no allocation (the table's 'feasible' column says only 'no')
+        for i, r in df[~df.feasible.astype(bool)].iterrows():
+            print(f"point {i + 1} ({r.scenario}, budget {r.budget_yuan:,.0f} yuan): no allocation; {r.note}")
     print(f"wrote {out}")
     return 0
 

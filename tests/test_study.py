@@ -22,6 +22,8 @@ def test_bundled_example_study(tmp_path, capsys):
     bad = df[~df.feasible]
     assert set(zip(bad.budget_yuan, bad.workers_per_10k_minimum)) == {(2_700_000, 20)}
     assert bad.note.str.contains("policy minimums alone require").all()
+    screen = capsys.readouterr().out
+    assert "budget 2,700,000 yuan): no allocation; " in screen and "policy minimums alone require" in screen
     assert pd.read_parquet(out / "study.parquet").shape == df.shape
     page = (out / "study.html").read_text()
     assert "data:image/png;base64," in page and "Study budget_growth_floor" in page
