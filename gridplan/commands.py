@@ -379,6 +379,12 @@ def allocation_screen(scenario: Scenario, res) -> str:
             f"  capacity margin reached: the busiest unit plans at {1 / -res.objective_value:.1%} of its "
             f"available hours"
         )
+    if res.options.objective == "equity":
+        per10k = scenario.urban_residents / 10_000
+        lines.append(
+            f"  the worst community has {np.min(res.allocation.workers / per10k):.2f} workers per 10,000 "
+            f"(baseline {np.min(scenario.baseline.workers / per10k):.2f})"
+        )
     lines.append("Shadow prices (LP marginal rates; 'exact' where a re-solve with the next whole step was run):")
     lines += [f"  {t}" for t in res.shadow_prices.explanation]
     ch = res.changes(scenario, "district")

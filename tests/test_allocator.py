@@ -125,6 +125,11 @@ def test_equity_raises_the_worst_community(weihai):
     new = r.allocation.workers / (weihai.urban_residents / 10_000)
     assert new.min() > base.min() + 1
     assert check_policy(weihai, r.allocation).passed  # budgets included
+    from gridplan.commands import allocation_screen
+
+    assert f"the worst community has {new.min():.2f} workers per 10,000 (baseline {base.min():.2f})" in (
+        allocation_screen(weihai, r)
+    )
 
 
 def test_budget_too_small_is_explained(tiny, capsys, tmp_path):
