@@ -368,7 +368,8 @@ def allocation_screen(scenario: Scenario, res) -> str:
         f"  expected on-time share (service curves) {res.expected_on_time_share:.1%}; "
         f"expected overdue cases {res.expected_overdue_cases:,.0f} a year; expected duty coverage "
         f"{res.expected_duty_coverage:.1%}",
-        "Binding constraints (count of rows):",
+        "Binding constraints (rows with zero slack; a workload row keeps the part of a person it rounds up, so "
+        "what sets each unit is under 'Deciding constraint'):",
     ]
     b = res.constraints[res.constraints.binding].groupby("group").size()
     lines += [f"  {g or 'other'}: {n}" for g, n in b.items()]
