@@ -280,3 +280,14 @@ def test_compare_labels_files_that_share_a_name_and_refuses_one_given_twice(tmp_
     assert main([*argv, "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the same file as" in err and not (tmp_path / "c").exists()
+
+
+def test_paired_differences_never_hide_a_significant_change():
+    """Weihai's min-cost plan moves the on-time share by +0.002 points, significantly: that must not print as
+    '0.00 pt [0.00 pt, 0.00 pt] significant'; nor may a rounding zero print as '-0.00'."""
+    from gridplan.fmt import difference
+
+    assert difference(2.1e-5, share=True) == "+0.0021 pt"
+    assert difference(-1e-9, share=True) == "0.0000 pt"
+    assert difference(0.0039, share=True) == "+0.39 pt" and difference(-0.004, share=False) == "0.0"
+    assert difference(float("nan"), share=True) == "–"
