@@ -96,7 +96,8 @@ class AllocationResult:
         return df
 
     def changes(self, scenario: Scenario, level: str) -> pd.DataFrame:
-        """Change from the baseline by district or street: workers, staff, cost."""
+        """Change from the baseline by district or street: workers, staff, cost (to all funders: the city's
+        2.5 workers per community included; the budget check tests a district's own share)."""
         base, new = scenario.baseline, self.allocation
         if level == "district":
             keys_c, keys_s, names = scenario.community_district, scenario.street_district, scenario.district_ids
