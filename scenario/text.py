@@ -8,8 +8,8 @@ __all__ = ["percent"]
 def percent(share: float) -> str:
     """A share as a percentage with as few decimals as it needs (0.9 -> 90%, 0.999 -> 99.9%, never 100% for
     a share below 1)."""
-    for decimals in range(4):
+    for decimals in range(3):
         text = f"{share:.{decimals}%}"
-        if abs(float(text.rstrip("%")) / 100 - share) < 1e-12 or decimals == 3:
+        if abs(float(text.rstrip("%")) / 100 - share) < 1e-12:
             return text
-    return f"{share:%}"
+    return f"{share:.3%}"

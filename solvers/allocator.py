@@ -38,6 +38,7 @@ from solvers.errors import InfeasibleError, SolverError, UnboundedError
 from solvers.lpmodel import (
     COVERAGE_UTILISATION,
     EPS_COST,
+    SERVICE_BLOCKS,
     SERVICE_OBJECTIVES,
     AllocationOptions,
     LpModel,
@@ -405,7 +406,7 @@ def _cheapest_near_best(
     first phase's (the best on-time work hours, which every solver agrees on); the allocation reaches it to
     within the tolerance."""
     svc = np.zeros(m.n)
-    for block in ("on_time_share", "duty_coverage_community", "duty_coverage_street"):
+    for block in SERVICE_BLOCKS:
         svc[m.blocks[block]] = m.c[m.blocks[block]]
     assert best.x is not None  # an optimal first phase
     bound = float(svc @ best.x)  # minus the best on-time work hours

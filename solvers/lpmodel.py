@@ -26,6 +26,8 @@ from solvers.policy import ALLOCATION_FIELD, base_quantity, rule_requirements
 __all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES", "SERVICE_OBJECTIVES", "COVERAGE_UTILISATION"]
 
 SERVICE_OBJECTIVES = ("max-service",)
+# max-service's benefit variables: on-time share per community, duty coverage per community and street office
+SERVICE_BLOCKS = ("on_time_share", "duty_coverage_community", "duty_coverage_street")
 EPS_COST = 1e-9  # tie-break per yuan in max-service and equity: cheapest among the best
 # Share of available hours a unit can turn into cases and duties done on time (prediction of coverage in
 # max-service); the simulation's coverage against planned utilisation is measured in tests/test_duties.py.
@@ -288,11 +290,7 @@ class _Builder:
         st, curves, n = self.st, self.curves, self.n
         cid, sid = self.scenario.community_ids, self.scenario.street_ids
         w, staff = self.var("workers"), self.var("street_office_staff")
-        share, cov_c, cov_s = (
-            self.var("on_time_share"),
-            self.var("duty_coverage_community"),
-            self.var("duty_coverage_street"),
-        )
+        share, cov_c, cov_s = (self.var(b) for b in SERVICE_BLOCKS)
         duty_c, duty_s = st.duties_at("grid") + st.duties_at("desk"), st.duties_at("street")
         case_hours = st.case_hours_grid + st.case_hours_desk
         self.ub[share] = self.ub[cov_c] = self.ub[cov_s] = 1.0

@@ -65,13 +65,14 @@ def scorecards(scenario: Scenario, runs: Replications, level: str) -> pd.DataFra
         # on the scale of the attainable points, so the interval stays within [0, all points]
         m, lo, hi = (most * v for v in confidence_interval(g["score"].to_numpy() / most, bounds="share"))
         below = float((g["score"] < ev.threshold_points).mean())
+        best, worst = rank_range(g["rank"].to_numpy())
         row = {
             level: unit,
             "score": m,
             "score_ci95_low": lo,
             "score_ci95_high": hi,
-            "rank_best": rank_range(g["rank"].to_numpy())[0],
-            "rank_worst": rank_range(g["rank"].to_numpy())[1],
+            "rank_best": best,
+            "rank_worst": worst,
             "share_of_replications_below_threshold": below,
             "likely_below_threshold": below > 0.5,
         }
