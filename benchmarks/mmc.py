@@ -19,8 +19,12 @@ SERVICE_HOURS = 0.05
 RATE_PER_HOUR = 0.9 * SERVERS / SERVICE_HOURS  # 180 an hour
 
 
-def mmc_scenario(tmp: Path, customers: int):
-    """The erlang_c scenario with 10 servers at load 0.9 and enough days for ``customers`` arrivals."""
+def mmc_scenario(tmp: Path, customers: int, leave_days_per_person_year: float = 0.0):
+    """The erlang_c scenario with 10 servers at load 0.9 and enough days for ``customers`` arrivals.
+
+    With leave, the servers present change by day (a day with one of them away runs at load 1): the
+    branch of the engine that a city's pools take, as their people present change with leave and duties.
+    """
     from scenario.load import load_scenario
 
     d = tmp / "mmc"
@@ -30,6 +34,12 @@ def mmc_scenario(tmp: Path, customers: int):
         "extends: scenario.yaml\nname: mmc\n"
         f"calendar: {{days: {days}, warmup_days: 0}}\n"
         f"demand: {{channels: {{calls: {{rate_per_10k_per_day: {RATE_PER_HOUR * 24}}}}}}}\n"
+        + (
+            f"duties: {{leave_days_per_person_year: {leave_days_per_person_year}, "
+            'leave_source: "benchmark: people present that change by day"}\n'
+            if leave_days_per_person_year
+            else ""
+        )
     )
     (d / "baseline_allocation.csv").write_text(
         (d / "baseline_allocation.csv").read_text().replace("community,Q,14,", f"community,Q,{SERVERS},")

@@ -1,4 +1,4 @@
-"""The event loop: one year of case handling on SimPy, with lean events.
+"""One year of case handling: an exact recursion that every scenario runs, and SimPy's event loop as its oracle.
 
 Levels: grid workers (a pool per community: the community's workers not at
 its desk cover each other), the community desk (a pool per community), the
@@ -7,24 +7,35 @@ pool serves first come, first served within working hours, with as many
 servers as its people present that day take cases (``scenario.staffing``: leave,
 fixed duties and a protected share for scheduled duties come off). Scheduled
 duties fill the time cases leave; they are accounted after the run
-(``sim.duties``). There is no process per case: a pool pulls the next case
-itself when a server frees, so each service costs exactly one scheduled event
-(a completion), plus a wake-up when servers sit idle or a new day may bring
-more people.
+(``sim.duties``).
 
-When no case can be reopened (the feedback parameters make reopening
-impossible) and every pool keeps its headcount every day (no duties), the
-network is feed-forward: grid → community → street → city.
-Then each pool is solved exactly, in that order, by the first-come-first-served
-multi-server recursion (each job takes the earliest-free server), without
-events. Both modes give the same numbers; ``tests/test_simulation.py`` checks it.
+Two engines make the same decisions and give the same numbers to the last bit
+(``tests/test_invariants.py``: random networks with volunteers, mobile grid
+workers, both calendars, duties, reopening; ``tests/test_golden.py``: every
+bundled scenario):
+
+- ``_recursion`` (``mode="recursion"``, what ``auto`` runs): no event list. A
+  case takes the earliest moment at or after it is ready, and after the case
+  before it in its pool, when a server is free (a release, or a day with more
+  people). The network is feed-forward except for reopening, which comes back
+  ``ladder.feedback.delay_hours`` after the close, so the pools are solved level
+  by level in windows of that length. About 1.2x a bare heapq M/M/10 loop.
+- ``_Model`` (``mode="events"``): SimPy's environment with lean events (no
+  process per case; a pool pulls its next case when a server frees, one
+  scheduled event per service, a wake-up when servers sit idle or a new day may
+  bring more people). It is the oracle the recursion is tested against, and it
+  runs the one network the recursion cannot: reopened cases coming back with no
+  delay at all (``delay_hours: 0``). About 4x the heapq loop.
 """
 
 from __future__ import annotations
 
+import array
 import gc
 import heapq
 import math
+from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +53,7 @@ __all__ = ["SimResult", "simulate_cases", "pool_sizes", "pool_capacity", "routin
 # stage codes as plain ints in the hot loop (an IntEnum member costs an attribute lookup per use)
 _GRID, _COMMUNITY, _STREET, _CITY, _REOPEN = (int(s) for s in Stage)
 _INF = math.inf
+_UNKNOWN = object()
 
 
 class _Ev:
@@ -358,127 +370,262 @@ class _Model:
             self.satisfied[case] = True
 
     def run(self, until: float) -> None:
-        # The loop creates millions of short-lived acyclic objects (events, heap entries) next to long
-        # lists of per-case results; the cyclic collector would traverse those lists again and again for
-        # nothing (27% of a Weihai year, 45% of a megacity district). Reference counting frees everything
-        # the loop drops; the collector runs again afterwards.
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _collector_paused():
             for p in self.grid_pools:
                 p.dispatch(0.0)
             self.env.run(until=until)
-        finally:
-            if was_enabled:
-                gc.enable()
 
 
-def _fcfs(ready: np.ndarray, service: np.ndarray, servers: int, cal: WorkCalendar) -> tuple[np.ndarray, np.ndarray]:
-    """Start and end of jobs (sorted by ready time) on ``servers`` identical FCFS servers."""
-    n = len(ready)
-    start = np.full(n, np.nan)
-    end = np.full(n, np.nan)
-    if servers <= 0 or n == 0:
-        return start, end
-    free = [0.0] * servers
-    rl, sl = ready.tolist(), service.tolist()
-    st, en = [0.0] * n, [0.0] * n
-    replace = heapq.heapreplace
-    if cal.always_on:
-        for i in range(n):
-            f = free[0]
-            t = rl[i] if rl[i] > f else f
-            e = t + sl[i]
-            replace(free, e)
-            st[i] = t
-            en[i] = e
-    else:
-        start_at, to_work, from_work = cal.start_at, cal.to_work, cal.from_work
-        for i in range(n):
-            f = free[0]
-            t = start_at(rl[i] if rl[i] > f else f)
-            e = from_work(to_work(t) + sl[i])
-            replace(free, e)
-            st[i] = t
-            en[i] = e
-    return np.array(st), np.array(en)
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off while a loop runs, on again after.
+
+    The loops create millions of short-lived acyclic objects (events, heap entries) next to long lists of
+    per-case values; the cyclic collector would traverse those lists again and again for nothing (27% of a
+    Weihai year's event loop, 45% of a megacity district). Reference counting frees everything the loops drop.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
-def _pools_in_order(
-    group: np.ndarray,
-    ready: np.ndarray,
-    service: np.ndarray,
-    servers: np.ndarray,
-    cal: WorkCalendar,
-    start: np.ndarray,
-    end: np.ndarray,
-    idx: np.ndarray,
-) -> None:
-    """Solve every pool of one level; ``idx`` are the case ids reaching it, ``group`` their pool."""
-    order = np.lexsort((ready, group))
-    idx, group, ready, service = idx[order], group[order], ready[order], service[order]
-    bounds = np.flatnonzero(np.diff(group)) + 1
-    for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(idx)]])):
-        if hi > lo:
-            s, e = _fcfs(ready[lo:hi], service[lo:hi], int(servers[group[lo]]), cal)
-            start[idx[lo:hi]] = s
-            end[idx[lo:hi]] = e
+def _c_array(a: np.ndarray) -> array.array:
+    """A numpy vector as a C array of doubles or 64-bit integers: read by index about as fast as a list, made
+    four times faster than ``tolist`` (a memory copy, no Python object per element)."""
+    out = array.array("d" if a.dtype.kind == "f" else "q")
+    out.frombytes(np.ascontiguousarray(a, dtype=np.float64 if a.dtype.kind == "f" else np.int64).tobytes())
+    return out
 
 
-def _feed_forward(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: _RunInputs) -> SimResult:
+def _wait_for_server(t: float, ends: list[float], capk: list[int], up: list[int] | None, shift: float, day_end: float):
+    """The earliest time at or after ``t`` when a server is free: the first release, or the first day with
+    more people than are busy. ``ends`` (a heap of busy servers' end times) loses the releases it passes."""
+    while True:
+        busy = len(ends)
+        key = int((t + shift) // 24.0)
+        if busy < capk[key]:
+            return t
+        nxt = ends[0] if ends else _INF
+        boundary = _INF
+        if up is not None:
+            k = up[key]
+            while k >= 0 and capk[k] <= busy:
+                k = up[k]
+            if k >= 0:
+                boundary = (k - 1) * 24.0 + day_end
+        if nxt == _INF and boundary == _INF:
+            return _INF
+        if nxt <= boundary:
+            t = nxt
+            while ends and ends[0] <= t:
+                heapq.heappop(ends)
+        else:
+            t = boundary
+
+
+def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: _RunInputs, window: float) -> SimResult:
+    """The exact recursion: every pool first come, first served, each case taking the earliest moment a
+    server is free (a release, or a day with more people), level by level in windows of ``window`` hours.
+
+    The only loop in the network is the reopening: a case closed at ``c`` is back at its grid pool at
+    ``c + delay_hours``. So within a window of ``delay_hours`` starting at the earliest pending job,
+    every job any pool will see is known before the pool needs it: grid pools first (their arrivals and
+    the reopened cases of earlier windows), then desks, then street offices, then the city's delay and
+    the feedback calls, whose reopened cases fall into a later window. Each decision is the one the event
+    loop makes at the same moment (``tests/test_invariants.py`` checks the case records are equal to the
+    last bit), without an event list: per pool, a heap of its servers' free times.
+
+    Long because the loop keeps its state in local variables and two closures: attribute lookups on a
+    state object would cost about a third of its time, and this is the path every scenario runs.
+    """
     spec = scenario.spec
-    n = len(cases)
-    esc_c, esc_s, esc_city = routing(scenario, cases)
-    arrival, grid_service, deadline, people = run.arrival, run.grid_service, run.deadline, run.people
-    nc = scenario.n_communities
-    grid_n, desk_n, street_n = people[:nc], people[nc : 2 * nc], people[2 * nc :]
-    start = np.full((n, N_STAGES), np.nan)
-    end = np.full((n, N_STAGES), np.nan)
-    vol = cases.volunteer
-    g = _GRID
-    start[vol, g] = arrival[vol]
-    end[vol, g] = arrival[vol] + spec.volunteers.handling_hours
-    s0, e0 = start[:, g].copy(), end[:, g].copy()
-    idx = np.flatnonzero(~vol)
-    _pools_in_order(cases.community[idx], arrival[idx], grid_service[idx], grid_n, cal, s0, e0, idx)
-    start[:, g], end[:, g] = s0, e0
-    street_of = scenario.community_street[cases.community]
-    for stage, mask, group, servers in (
-        (_COMMUNITY, esc_c, cases.community, desk_n),
-        (_STREET, esc_s, street_of, street_n),
-    ):
-        idx = np.flatnonzero(mask)
-        s1, e1 = start[:, stage].copy(), end[:, stage].copy()
-        _pools_in_order(group[idx], end[idx, stage - 1], cases.service[idx, stage], servers, cal, s1, e1, idx)
-        start[:, stage], end[:, stage] = s1, e1
-    idx = np.flatnonzero(esc_city)
-    if idx.size:
-        s3 = np.array([cal.start_at(t) for t in end[idx, _STREET].tolist()])
-        start[idx, _CITY] = s3
-        # the scalar add, as in the event loop: the vectorised one may differ in the last bit
-        end[idx, _CITY] = [cal.add(a, b) for a, b in zip(s3.tolist(), cases.service[idx, _CITY].tolist())]
-    close = np.where(
-        esc_city,
-        end[:, _CITY],
-        np.where(esc_s, end[:, _STREET], np.where(esc_c, end[:, _COMMUNITY], end[:, _GRID])),
-    )
     fb = spec.ladder.feedback
-    satisfied = ~unsatisfied(fb, cases.u_feedback[:, 0], late_days(close, deadline))
-    satisfied &= ~np.isnan(close)
+    n = len(cases)
+    until = cal.horizon_hours - 24.0
+    shift = 0.0 if cal.always_on else 24.0 - spec.calendar.day_end_hour
+    day_end = 24.0 if cal.always_on else spec.calendar.day_end_hour
+    start_and_end, always_on = cal.start_and_end, cal.always_on
+    esc_c, esc_s, esc_city = routing(scenario, cases)
+    # per case: next stage after the grid, the desk, the street office (CLOSE: closed there)
+    after_grid = _c_array(np.where(esc_c, _COMMUNITY, CLOSE))
+    after_comm = _c_array(np.where(esc_s, _STREET, CLOSE))
+    after_street = _c_array(np.where(esc_city, _CITY, CLOSE))
+    svc_a = cases.service.copy()
+    svc_a[:, _GRID] = run.grid_service
+    svc = _c_array(svc_a.ravel())  # flat: case * N_STAGES + stage
+    community = _c_array(cases.community)
+    # C arrays of doubles: written as fast as lists, and numpy reads them without a copy
+    st = array.array("d", [math.nan]) * (n * N_STAGES)
+    en = array.array("d", [math.nan]) * (n * N_STAGES)
+    first_close = array.array("d", [math.nan]) * n
+    arrival = run.arrival
+    nc = scenario.n_communities
+    capk = _capacity_by_key(run.case_servers, run.people, cal.day_len[: cases.days] > 0, len(cal.day_len))
+    # A pool whose servers never change (``const[p]`` servers): a heap of each server's free time, and a case
+    # starts at max(ready, earliest free) (the multi-server FCFS recursion). A pool whose servers change by
+    # day (``const[p]`` = -1): a heap of busy servers' end times, its last start, and ``_wait_for_server``.
+    const = [c[0] if min(c) == max(c) else -1 for c in capk]
+    free: list[list[float]] = [[-_INF] * c if c >= 0 else [] for c in const]
+    last = [-_INF] * len(capk)
+    ups: list = [_UNKNOWN] * len(capk)  # per pool, ``_next_greater`` of its servers, worked out when needed
+    reopen_q: list[tuple[float, int, int]] = []  # (ready, order pushed, case): reopened cases back at the grid
+    desk_q: list[tuple[float, int, int]] = []  # (ready, order pushed, case): cases escalated to the desks
+    street_q: list[tuple[float, int, int]] = []
+    pushed = 0
+    closed: list[int] = []  # cases closed in this window: their feedback calls at the window's end
+    sat = np.zeros(n, dtype=bool)
+    reopened = np.zeros(n, dtype=bool)
+    deadline, u_fb, delay = run.deadline, cases.u_feedback, fb.delay_hours
+    heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
+    stages, close_, community_, street_, city_, reopen_ = N_STAGES, CLOSE, _COMMUNITY, _STREET, _CITY, _REOPEN
+
+    def feedback() -> None:
+        """The feedback calls of the cases closed in this window (the event loop's ``_Model._close``):
+        unsatisfied residents may reopen, more likely when late. A reopened case is back at its grid pool
+        ``delay_hours`` later, in a later window, so the calls can wait for the window's end."""
+        nonlocal pushed
+        ci = np.array(closed, dtype=np.int64)
+        closed.clear()
+        tc = np.frombuffer(first_close)[ci]
+        late = late_days(tc, deadline[ci])
+        uns = unsatisfied(fb, u_fb[ci, 0], late)
+        sat[ci] = ~uns
+        if window < _INF:
+            again = uns & reopens(fb, u_fb[ci, 1], late)
+            reopened[ci[again]] = True
+            for case, t in zip(ci[again].tolist(), tc[again].tolist()):
+                pushed += 1
+                heappush(reopen_q, (t + delay, pushed, case))
+
+    vol = np.flatnonzero(cases.volunteer)
+    handling = spec.volunteers.handling_hours
+    for i in vol.tolist():  # closed by volunteers after handling_hours; their feedback may reopen them
+        t = arrival[i] + handling
+        st[i * N_STAGES + _GRID] = arrival[i]
+        en[i * N_STAGES + _GRID] = first_close[i] = t
+        closed.append(i)
+    if closed:
+        feedback()
+    order = np.argsort(arrival, kind="stable")
+    order = order[~cases.volunteer[order]]
+    # per level: its new cases in order of arrival (the grid's only), the queue of cases passed on to it,
+    # the stage of each, every case's pool at this level, where a case goes next
+    no_cases: list = []
+    street_pool = _c_array(2 * nc + scenario.community_street[cases.community])
+    levels: tuple[tuple[Sequence, Sequence, list, int, int, Sequence, Sequence], ...] = (
+        (arrival[order].tolist(), _c_array(order), reopen_q, _GRID, _REOPEN, community, after_grid),
+        (no_cases, no_cases, desk_q, _COMMUNITY, _COMMUNITY, _c_array(nc + cases.community), after_comm),
+        (no_cases, no_cases, street_q, _STREET, _STREET, street_pool, after_street),
+    )
+    s_next = [0, 0, 0]
+    while True:
+        first = min(
+            [lv[0][s_next[j]] for j, lv in enumerate(levels) if s_next[j] < len(lv[0])]
+            + [lv[2][0][0] for lv in levels if lv[2]],
+            default=_INF,
+        )  # the earliest case waiting at any level: this window starts there
+        if first >= until:
+            break
+        w_end = first + window
+        for j, (s_ready, s_case, q, s_stage, q_stage, pool_of, after) in enumerate(levels):
+            si, n_static = s_next[j], len(s_ready)
+            while True:  # this level's cases in order of readiness (a new case first on a tie)
+                if si < n_static and s_ready[si] < w_end and not (q and q[0][0] < s_ready[si]):
+                    ready, case, stage = s_ready[si], s_case[si], s_stage
+                    si += 1
+                elif q and q[0][0] < w_end:
+                    ready, _, case = heappop(q)
+                    stage = q_stage
+                else:
+                    break
+                k = case * stages + stage
+                p = pool_of[case]
+                e = free[p]
+                c = const[p]
+                if c > 0:  # servers that never change: the earliest free one
+                    f = e[0]
+                    t = ready if ready > f else f
+                    if t >= until:
+                        continue
+                    if always_on:
+                        st[k] = t
+                        end = t + svc[k]
+                    else:
+                        st[k], end = start_and_end(t, svc[k])
+                    heapreplace(e, end)
+                elif c < 0:  # servers that change by day: after the last start, when one is free
+                    t = last[p]
+                    if ready > t:
+                        t = ready
+                    if t >= until:
+                        continue
+                    while e and e[0] <= t:
+                        heappop(e)
+                    key = int((t + shift) // 24.0)
+                    cap, busy = capk[p][key], len(e)
+                    if busy >= cap:  # nobody free now
+                        if busy == cap and busy and int((e[0] + shift) // 24.0) == key:
+                            t = heappop(e)  # the first release is today: it frees one
+                        else:
+                            if ups[p] is _UNKNOWN:
+                                ups[p] = _next_greater(capk[p])
+                            t = _wait_for_server(t, e, capk[p], ups[p], shift, day_end)
+                        if t >= until:
+                            last[p] = t
+                            continue
+                    last[p] = t
+                    if always_on:
+                        st[k] = t
+                        end = t + svc[k]
+                    else:
+                        st[k], end = start_and_end(t, svc[k])
+                    heappush(e, end)
+                else:  # nobody, ever
+                    continue
+                if end >= until:
+                    continue
+                en[k] = end
+                if stage == reopen_:
+                    continue
+                nxt = after[case]
+                if nxt == close_:
+                    first_close[case] = end
+                    closed.append(case)
+                elif nxt == community_:
+                    pushed += 1
+                    heappush(desk_q, (end, pushed, case))
+                elif nxt == street_:
+                    pushed += 1
+                    heappush(street_q, (end, pushed, case))
+                else:  # city departments: a delay in working hours, no queue
+                    k = case * stages + city_
+                    st[k], end = start_and_end(end, svc[k])
+                    if end < until:
+                        en[k] = first_close[case] = end
+                        closed.append(case)
+            s_next[j] = si
+        if closed:
+            feedback()
+    end_a = np.frombuffer(en).reshape(n, N_STAGES)
+    first = np.frombuffer(first_close)
     return SimResult(
         arrival=arrival,
         channel=np.empty(0, int),
-        start=start,
-        end=end,
+        start=np.frombuffer(st).reshape(n, N_STAGES),
+        end=end_a,
         deadline=deadline,
-        first_close=close,
-        final_close=close.copy(),
-        satisfied=satisfied,
-        reopened=np.zeros(n, bool),
-        people=people,
+        first_close=first,
+        final_close=np.where(reopened, end_a[:, _REOPEN], first),  # a reopened case closes for good there
+        satisfied=sat,
+        reopened=reopened,
+        people=run.people,
         present=run.present,
         case_servers=run.case_servers,
-        events=0,
+        events=int(np.count_nonzero(~np.isnan(end_a))) - len(vol),  # services ended (the event loop's count)
     )
 
 
@@ -487,26 +634,26 @@ def simulate_cases(
 ) -> SimResult:
     """Run one replication's cases under an allocation.
 
-    ``mode``: "events" (SimPy event loop), "feed_forward" (exact recursion; only valid
-    when no case can be reopened and every pool keeps its headcount every day) or
-    "auto" (feed_forward when valid, else events).
+    ``mode``: "recursion" (the exact level-by-level recursion, ``_recursion``), "events" (the SimPy event
+    loop, kept as the recursion's test oracle) or "auto": the recursion, unless a reopened case comes back
+    with no delay at all (``ladder.feedback.delay_hours: 0`` with reopening possible), which only the event
+    loop can run. Both give the same numbers to the last bit (tested).
     """
-    if mode not in ("auto", "events", "feed_forward"):
-        raise ValueError(f"mode must be auto, events or feed_forward: {mode!r}")
-    if mode == "feed_forward" and reopening_possible(scenario):
-        raise ValueError("mode 'feed_forward' is invalid: this scenario's feedback calls can reopen cases")
+    if mode not in ("auto", "events", "recursion"):
+        raise ValueError(f"mode must be auto, events or recursion: {mode!r}")
     spec = scenario.spec
+    window = spec.ladder.feedback.delay_hours if reopening_possible(scenario) else _INF
+    if mode == "recursion" and window <= 0:
+        raise ValueError("mode 'recursion' is invalid: reopened cases come back with no delay (delay_hours: 0)")
     cal = cal or WorkCalendar(spec.calendar, cases.days)
     capacity = pool_capacity(scenario, allocation, cases, cal)
-    constant = bool(np.all(capacity[2] == capacity[0][:, None]))
-    if mode == "feed_forward" and not constant:
-        raise ValueError("mode 'feed_forward' is invalid: people present change from day to day (duties, leave)")
     arrival, channel, grid_service = apply_allocation(scenario, cases, allocation)
     limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
     deadline = cal.add_v(arrival, limits[cases.category])
     run = _RunInputs(arrival, grid_service, deadline, *capacity)
-    if mode == "feed_forward" or (mode == "auto" and constant and not reopening_possible(scenario)):
-        r = _feed_forward(scenario, cases, cal, run)
+    if mode == "recursion" or (mode == "auto" and window > 0):
+        with _collector_paused():
+            r = _recursion(scenario, cases, cal, run, window)
         return SimResult(**{**r.__dict__, "channel": channel})
     model = _Model(scenario, cases, cal, run)
     model.run(until=cal.horizon_hours - 24.0)

@@ -148,7 +148,7 @@ def run_replication(
     split_processes: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> RepOutput:
-    """Draw the cases, run the event loop, compute KPIs from the log.
+    """Draw the cases, simulate them (``sim.engine``), compute KPIs from the log.
 
     ``split_processes``: simulate each district as its own task on that many processes (or the Dask
     cluster of an enclosing ``dask_engine``) and aggregate its log there (``sim.split``): the same

@@ -55,7 +55,7 @@ def district_coupling(scenario: Scenario) -> str | None:
 
 
 # Above this many expected cases a replication runs district by district unless told otherwise: one
-# process's event loop for the whole year would need several GB (Weihai, 0.47 M cases, runs whole).
+# process's engine for the whole year would need several GB (Weihai, 0.47 M cases, runs whole).
 SPLIT_ABOVE_CASES = 2_000_000
 
 
@@ -207,7 +207,7 @@ def run_by_district(
     log (``replication=R/district=D``) and aggregates it; the parent merges slim logs, accounts and group
     KPIs into the replication's output, with the same numbers as the whole replication.
 
-    Memory: a task holds one district's event loop and log; the parent holds the cases until they are
+    Memory: a task holds one district's simulation and log; the parent holds the cases until they are
     handed out, then the slim logs (``CITY_LOG_COLUMNS``) for the city-wide percentiles; ``keep_log``
     keeps that slim log (the whole log is in ``log_dir``).
     """

@@ -1,4 +1,4 @@
-"""Property-based invariants (Hypothesis) of the calendar and the FCFS pools."""
+"""Property-based invariants (Hypothesis) of the calendar, the pools, and the two engines' agreement."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 from scenario.spec import CalendarSpec
 from sim.calendar import WorkCalendar
-from sim.engine import _fcfs
 
 CAL = WorkCalendar(CalendarSpec(), 60)
 ALWAYS = WorkCalendar(CalendarSpec(day_start_hour=0, day_end_hour=24, working_weekdays=(0, 1, 2, 3, 4, 5, 6)), 60)
@@ -25,55 +24,31 @@ def test_add_spends_exactly_the_working_hours(t, h):
     assert abs((CAL.to_work(e) - CAL.to_work(s)) - h) < 1e-6
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(times, hours), min_size=1, max_size=40), st.integers(1, 4), st.booleans())
-def test_fcfs_pool_invariants(jobs, servers, always):
-    cal = ALWAYS if always else CAL
-    jobs.sort()
-    ready = np.array([j[0] for j in jobs])
-    service = np.array([j[1] for j in jobs])
-    start, end = _fcfs(ready, service, servers, cal)
-    assert np.all(start >= ready - 1e-9)  # never before the job is ready
-    assert np.all(np.diff(start) >= -1e-9)  # first come, first served
-    for t in np.concatenate([start, end - 1e-7]):  # never more than c jobs at once
-        assert ((start <= t) & (end > t)).sum() <= servers
-    if servers >= len(jobs):  # an M/G/inf pool never makes anyone wait
-        assert np.allclose(start, [cal.start_at(r) for r in ready])
-
-
 # ---------------------------------------------------------------- the two engines agree
-@settings(max_examples=25, deadline=None)
-@given(
-    always_on=st.booleans(),
-    registered=st.sampled_from([0, 3000, 40000]),
-    weekend=st.sampled_from([0.02, 0.3]),
-    mobile=st.integers(0, 8),
-    workers=st.lists(st.integers(2, 9), min_size=3, max_size=3),
-    staff=st.integers(1, 4),
-    rate=st.sampled_from([5.0, 20.0]),
-    seed=st.integers(0, 10_000),
-)
-def test_event_engine_equals_recursion_without_reopening(
-    tmp_path_factory, always_on, registered, weekend, mobile, workers, staff, rate, seed
-):
-    """Random small networks with volunteers, mobile grid workers, either calendar and two categories,
-    reopening off, no duties: the event loop and the FCFS recursion give identical case records."""
+def _random_network(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate):
+    """A copy of ``tiny`` (three communities, one street, two categories) varied as asked: calendar, duties
+    (leave and fixed duties make the people present change by day), the feedback delay (None: reopening off),
+    volunteers, mobile grid workers, headcounts, demand. Returns the scenario and the allocation."""
     import shutil
 
     from scenario.load import load_scenario
-    from sim.demand import draw_cases
-    from sim.engine import simulate_cases
     from tests.conftest import SCENARIOS, drop_duties, edit
 
     d = tmp_path_factory.mktemp("net") / "tiny"
     shutil.copytree(SCENARIOS / "tiny", d)
-    drop_duties(d)
+    if not duties:
+        drop_duties(d)
     y = d / "scenario.yaml"
+    feedback = (
+        "reopen_given_unsatisfied_base: 0, reopen_given_unsatisfied_per_late_day: 0"
+        if delay is None
+        else f"delay_hours: {delay}, unsatisfied_base: 0.3, reopen_given_unsatisfied_base: 0.5"
+    )
     edit(
         y,
         "targets:",
-        "ladder: {feedback: {reopen_given_unsatisfied_base: 0, reopen_given_unsatisfied_per_late_day: 0}}\n"
-        f"volunteers: {{registered: {registered}, weekend_active_share: {weekend}, cases_per_volunteer_day: 0.5}}\n"
+        f"ladder: {{feedback: {{{feedback}}}}}\n"
+        f"volunteers: {{registered: {registered}, weekend_active_share: 0.3, cases_per_volunteer_day: 0.5}}\n"
         "targets:",
     )
     edit(y, "rate_per_10k_per_day: 5.0", f"rate_per_10k_per_day: {rate}")
@@ -87,10 +62,91 @@ def test_event_engine_equals_recursion_without_reopening(
     alloc = s.baseline.replace(
         workers=np.array(workers), street_office_staff=np.array([staff]), mobile_grid_workers=np.array([mobile])
     )
+    return s, alloc
+
+
+NETWORKS = dict(
+    always_on=st.booleans(),
+    duties=st.booleans(),
+    delay=st.sampled_from([None, 0.5, 24.0, 200.0]),
+    registered=st.sampled_from([0, 3000, 40000]),
+    mobile=st.integers(0, 8),
+    workers=st.lists(st.integers(2, 9), min_size=3, max_size=3),
+    staff=st.integers(1, 4),
+    rate=st.sampled_from([5.0, 20.0, 60.0]),
+    seed=st.integers(0, 10_000),
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(**NETWORKS)
+def test_event_engine_equals_recursion(
+    tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, seed
+):
+    """Random small networks with volunteers, mobile grid workers, either calendar, two categories, people
+    present changing by day or not, reopening after 0.5, 24 or 200 hours or not at all, up to overload:
+    the SimPy event loop and the recursion give identical case records, to the last bit."""
+    from sim.demand import draw_cases
+    from sim.engine import simulate_cases
+
+    s, alloc = _random_network(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate)
     cases = draw_cases(s, 40, np.random.SeedSequence(seed))
     a = simulate_cases(s, cases, alloc, mode="events")
-    b = simulate_cases(s, cases, alloc, mode="feed_forward")
-    for f in ("start", "end", "first_close", "final_close", "satisfied"):
+    b = simulate_cases(s, cases, alloc, mode="recursion")
+    for f in ("start", "end", "first_close", "final_close", "satisfied", "reopened"):
         assert np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True), f
+    assert a.events == b.events
     # volunteer-handled cases never climb the ladder
     assert np.isnan(a.start[cases.volunteer, 1:4]).all()
+
+
+@settings(max_examples=20, deadline=None)
+@given(**{**NETWORKS, "always_on": st.just(True)})
+def test_pool_invariants(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, seed):
+    """What the recursion promises of every pool, checked on its output (24/7, so a start is the moment a
+    server takes the case): no case starts before it is ready; cases start in the order they became ready
+    (first come, first served); a case starts only while fewer cases are in service than people take cases
+    that day; and no case waits while a server is free that day (work-conserving)."""
+    from sim.demand import draw_cases
+    from sim.engine import simulate_cases
+    from sim.routing import Stage
+
+    s, alloc = _random_network(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate)
+    cases = draw_cases(s, 40, np.random.SeedSequence(seed))
+    r = simulate_cases(s, cases, alloc, mode="recursion")
+    nc = s.n_communities
+    g, c, rp = int(Stage.GRID), int(Stage.COMMUNITY), int(Stage.REOPEN)
+    fb_delay = s.spec.ladder.feedback.delay_hours
+    on_grid = ~cases.volunteer
+    jobs = [  # (pool, ready, start, end) of every service at the grid pools and desks
+        (cases.community[on_grid], r.arrival[on_grid], r.start[on_grid, g], r.end[on_grid, g]),
+        (
+            cases.community[r.reopened],
+            r.first_close[r.reopened] + fb_delay,
+            r.start[r.reopened, rp],
+            r.end[r.reopened, rp],
+        ),
+        (nc + cases.community, r.end[:, g], r.start[:, c], r.end[:, c]),
+    ]
+    pool, ready, start, end = (np.concatenate(x) for x in zip(*jobs))
+    started = ~np.isnan(start)
+    pool, ready, start, end = pool[started], ready[started], start[started], end[started]
+    end = np.where(np.isnan(end), np.inf, end)  # still in service when the run ends
+    assert np.all(start >= ready)
+    for p in np.unique(pool):
+        m = pool == p
+        rd, sp, ep = ready[m], start[m], end[m]
+        order = np.lexsort((sp, rd))
+        assert np.all(np.diff(sp[order]) >= 0), "first come, first served"
+        for i in range(len(sp)):
+            day = int(sp[i] // 24)
+            servers = r.case_servers[p, day] if day < r.case_servers.shape[1] else r.people[p]
+            others = np.delete(np.arange(len(sp)), i)
+            in_service = ((sp[others] <= sp[i]) & (ep[others] > sp[i])).sum()
+            assert in_service < servers, "a case started with every server busy"
+            if sp[i] > rd[i]:  # it waited: every server busy just before it started
+                t = sp[i] - 1e-9
+                busy = ((sp[others] <= t) & (ep[others] > t)).sum()
+                day_t = int(t // 24)
+                servers_t = r.case_servers[p, day_t] if day_t < r.case_servers.shape[1] else r.people[p]
+                assert busy >= servers_t or day_t != day, "a case waited while a server was free"

@@ -179,26 +179,28 @@ def test_surge_volunteers_take_cases():
     assert per_day[59:89].mean() > 2 * per_day[20:50].mean()
 
 
-def test_feed_forward_equals_event_loop(tiny_copy):
-    """Without reopening, the exact FCFS recursion and the SimPy event loop agree to the last bit."""
-    from tests.conftest import drop_duties, edit
+def test_recursion_equals_event_loop(tiny_copy):
+    """On tiny as bundled (duties, leave, reopening after 24 h), run lean enough to queue: the recursion and
+    the SimPy event loop agree to the last bit; and a scenario whose reopened cases come back with no delay
+    runs on the event loop (the recursion refuses it: its windows would be empty)."""
+    from tests.conftest import edit
 
-    drop_duties(tiny_copy)
-    edit(
-        tiny_copy / "scenario.yaml",
-        "targets:",
-        "ladder: {feedback: {reopen_given_unsatisfied_base: 0, reopen_given_unsatisfied_per_late_day: 0}}\ntargets:",
-    )
-    s = load_scenario(tiny_copy)
-    lean = s.baseline.replace(workers=np.array([3, 2, 2]))  # busy enough to queue
+    s = load_scenario(SCENARIOS / "tiny")
+    lean = s.baseline.replace(workers=np.array([3, 2, 2]))
     cases = draw_cases(s, 91, np.random.SeedSequence(9))
     a = simulate_cases(s, cases, lean, mode="events")
-    b = simulate_cases(s, cases, lean, mode="feed_forward")
-    assert a.events > 500
-    for f in ("start", "end", "first_close", "final_close", "satisfied"):
+    b = simulate_cases(s, cases, lean)
+    assert a.events > 500 and a.reopened.sum() > 10
+    for f in ("start", "end", "first_close", "final_close", "satisfied", "reopened"):
         assert np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True), f
-    with pytest.raises(ValueError, match="feed_forward"):
-        simulate_cases(load_scenario(SCENARIOS / "tiny"), cases, lean, mode="feed_forward")
+    edit(tiny_copy / "scenario.yaml", "targets:", "ladder: {feedback: {delay_hours: 0}}\ntargets:")
+    s0 = load_scenario(tiny_copy)
+    with pytest.raises(ValueError, match="no delay"):
+        simulate_cases(s0, cases, lean, mode="recursion")
+    c = simulate_cases(s0, cases, lean)  # auto: the event loop
+    assert c.reopened.sum() > 10
+    back = c.reopened & ~np.isnan(c.start[:, 4])
+    assert back.any() and np.all(c.start[back, 4] >= c.first_close[back])  # back at once, served after
 
 
 def test_simulate_command(tmp_path, capsys):
