@@ -126,7 +126,8 @@ MEANING = {
     "LadderSpec.travel_minutes_max": "longest walk within the service circle; each grid task adds a uniform travel "
     "time up to this",
     "LadderSpec.feedback": "the feedback call after closure: satisfaction and reopening",
-    "FeedbackSpec.delay_hours": "hours after closure before a reopened case returns to its grid worker (0 with reopening possible: the simulation runs on the event loop, about 3x slower)",
+    "FeedbackSpec.delay_hours": "hours after closure before a reopened case returns to its grid worker "
+    "(0 with reopening possible: the simulation runs on the event loop, about 3x slower)",
     "FeedbackSpec.unsatisfied_per_late_day": "added probability of an unsatisfied resident per day past the deadline",
     "FeedbackSpec.reopen_given_unsatisfied_per_late_day": "added probability of reopening per day past the deadline",
     "DutiesSpec.leave_days_per_person_year": "paid leave days a person takes a year (whole days, drawn at random)",
