@@ -78,12 +78,27 @@ class WorkCalendar:
         return self._wd_start[k] + (w - self._wd_cum[k])
 
     def start_and_end(self, t: float, hours: float) -> tuple[float, float]:
-        """(start_at(t), add(start_at(t), hours)) with one conversion: the event loop's hot path."""
+        """(start_at(t), add(start_at(t), hours)) with one conversion: the engines' hot path.
+
+        ``to_work`` and ``from_work`` written out (the same arithmetic, so the same bits): two method calls
+        fewer per service."""
         if self.always_on:
             return t, t + hours
-        w = self.to_work(t)
-        k = bisect_right(self._wd_cum, w) - 1
-        return self._wd_start[k] + (w - self._wd_cum[k]), self.from_work(w + hours)
+        day = int(t // 24.0)
+        x = t - self._start_l[day]
+        ln = self._len_l[day]
+        w = self._cum_l[day] + (0.0 if x <= 0 else (ln if x >= ln else x))
+        wd_cum, wd_start = self._wd_cum, self._wd_start
+        k = bisect_right(wd_cum, w) - 1
+        start = wd_start[k] + (w - wd_cum[k])
+        w += hours
+        k = bisect_right(wd_cum, w) - 1
+        if k < 0:
+            k = 0
+        off = w - wd_cum[k]
+        if off == 0.0 and k > 0 and w > 0:
+            return start, wd_start[k - 1] + self._wd_len[k - 1]
+        return start, wd_start[k] + off
 
     def add(self, t: float, hours: float) -> float:
         """Clock time when a job needing ``hours`` of work, ready at ``t``, finishes."""

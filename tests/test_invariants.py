@@ -16,6 +16,14 @@ times = st.floats(min_value=0, max_value=24 * 40, allow_nan=False)
 hours = st.floats(min_value=0.01, max_value=40, allow_nan=False)
 
 
+@given(times, hours, st.booleans())
+def test_start_and_end_is_start_at_then_add(t, h, always):
+    """The engines' one-conversion shortcut gives the same bits as the two plain conversions."""
+    cal = ALWAYS if always else CAL
+    s = cal.start_at(t)
+    assert cal.start_and_end(t, h) == (s, cal.add(s, h))
+
+
 @given(times, hours)
 def test_add_spends_exactly_the_working_hours(t, h):
     s = CAL.start_at(t)
