@@ -20,7 +20,8 @@ class WorkCalendar:
     """Piecewise-linear map between clock hours ``t`` and working hours ``w``.
 
     ``always_on`` calendars (24 hours, 7 days) map identically and skip all work.
-    Days beyond the horizon repeat the weekly pattern, so any time is valid.
+    Days beyond the horizon repeat the weekly pattern; the calendar ends with a working day, so any time
+    before its last day (where the engines stop) maps to a working instant at or after it.
     """
 
     def __init__(self, spec: CalendarSpec, horizon_days: int | None = None, always_on: bool = False):
@@ -28,6 +29,10 @@ class WorkCalendar:
             spec.day_start_hour == 0 and spec.day_end_hour == 24 and len(set(spec.working_weekdays)) == 7
         )
         days = (horizon_days or spec.days) + 400  # room for work spilling past the horizon
+        # The engines stop a day before the calendar ends (``horizon_hours - 24``): the last day must be a
+        # working day, or a time after the last working day would map to an instant before it.
+        while (spec.start_weekday + days - 1) % 7 not in spec.working_weekdays:
+            days += 1
         d = np.arange(days)
         weekday = (spec.start_weekday + d) % 7
         works = np.isin(weekday, spec.working_weekdays)

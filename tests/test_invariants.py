@@ -24,6 +24,16 @@ def test_start_and_end_is_start_at_then_add(t, h, always):
     assert cal.start_and_end(t, h) == (s, cal.add(s, h))
 
 
+@given(st.integers(1, 60), st.integers(0, 6), st.sampled_from([(0, 1, 2, 3, 4), (5, 6), (2,)]), st.floats(0, 1))
+def test_every_time_before_the_last_day_starts_at_or_after_itself(days, weekday, weekdays, x):
+    """Whatever weekday the calendar would end on, a time before its last day (the engines' stop) maps to a
+    working instant at or after it, and the work it starts ends after that."""
+    cal = WorkCalendar(CalendarSpec(days=days, warmup_days=0, start_weekday=weekday, working_weekdays=weekdays))
+    t = x * (cal.horizon_hours - 24.0)
+    s, e = cal.start_and_end(t, 1.0)
+    assert t <= s < e
+
+
 @given(times, hours)
 def test_add_spends_exactly_the_working_hours(t, h):
     s = CAL.start_at(t)
