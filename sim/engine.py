@@ -1,4 +1,4 @@
-"""One year of case handling: an exact recursion that every scenario runs, and SimPy's event loop as its oracle.
+"""One year of case handling: an exact recursion that every scenario runs, checked against SimPy's event loop.
 
 Levels: grid workers (a pool per community: the community's workers not at
 its desk cover each other), the community desk (a pool per community), the
@@ -9,43 +9,44 @@ fixed duties and a protected share for scheduled duties come off). Scheduled
 duties fill the time cases leave; they are accounted after the run
 (``sim.duties``).
 
-Two engines make the same decisions and give the same numbers to the last bit
-(``tests/test_invariants.py``: random networks with volunteers, mobile grid
-workers, both calendars, duties, reopening; ``tests/test_golden.py``: every
-bundled scenario):
+Two engines make the same decisions under one tie rule (``sim.pools``) and give
+identical case records (``tests/test_invariants.py``: random networks with
+volunteers, mobile grid workers, both calendars, duties, reopening, and fixed
+service times that make events coincide; ``tests/test_golden.py``: every bundled
+scenario):
 
 - ``_recursion`` (``mode="recursion"``, what ``auto`` runs): no event list. A
-  case takes the earliest moment at or after it is ready, and after the case
+  case takes the earliest moment, at or after it is ready and after the case
   before it in its pool, when a server is free (a release, or a day with more
   people). The network is feed-forward except for reopening, which comes back
   ``ladder.feedback.delay_hours`` after the close, so the pools are solved level
-  by level in windows of that length. About 1.2x a bare heapq M/M/10 loop.
-- ``_Model`` (``mode="events"``): SimPy's environment with lean events (no
-  process per case; a pool pulls its next case when a server frees, one
-  scheduled event per service, a wake-up when servers sit idle or a new day may
-  bring more people). It is the oracle the recursion is tested against, and it
-  runs the one network the recursion cannot: reopened cases coming back with no
-  delay at all (``delay_hours: 0``). About 4x the heapq loop.
+  by level in windows of that length.
+- ``sim.eventloop`` (``mode="events"``): SimPy, event by event; the recursion's
+  oracle, and the engine of the one network the recursion cannot run: reopened
+  cases back with no delay (``delay_hours: 0``, or one too small to move the
+  clock at the horizon).
+
+Their speed against a bare heapq loop is measured in ``tests/test_benchmarks.py``.
 """
 
 from __future__ import annotations
 
 import array
-import gc
 import heapq
 import math
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
-import simpy
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.staffing import cover_desk, daily_capacity, split_desk, staff_time
 from sim.calendar import WorkCalendar
 from sim.demand import Cases, apply_allocation
+from sim.eventloop import EventLoop
+from sim.pools import RunInputs, capacity_by_key, collector_paused, day_key_shift, more_servers_from, next_greater
 from sim.routing import CLOSE, N_STAGES, STAGES, Stage, late_days, reopening_possible, reopens, routing, unsatisfied
 
 __all__ = ["SimResult", "simulate_cases", "pool_sizes", "pool_capacity", "routing", "reopening_possible", "STAGES"]
@@ -54,117 +55,7 @@ __all__ = ["SimResult", "simulate_cases", "pool_sizes", "pool_capacity", "routin
 _GRID, _COMMUNITY, _STREET, _CITY, _REOPEN = (int(s) for s in Stage)
 _INF = math.inf
 _UNKNOWN = object()
-
-
-class _Ev:
-    """A bare SimPy-compatible event: what ``Environment.step`` reads, nothing more."""
-
-    __slots__ = ("callbacks", "_ok", "_value")
-
-    def __init__(self, callback, value) -> None:
-        self.callbacks = [callback]
-        self._ok = True
-        self._value = value
-
-
-class _Pool:
-    """Servers that change by day (``capk``), FCFS over a static sorted stream and a heap of later jobs."""
-
-    __slots__ = ("m", "busy", "capk", "up", "up_known", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at", "seq")
-
-    def __init__(
-        self,
-        model: "_Model",
-        capk: list[int],
-        static_ids: list[int] | None = None,
-        static_ready: list[float] | None = None,
-    ) -> None:
-        self.m = model
-        self.busy = 0
-        self.capk = capk
-        # key -> next key with more servers (None: capacity never rises); worked out the first time the pool
-        # is full, as most pools of a district-only run never see a case
-        self.up: list[int] | None = None
-        self.up_known = False
-        self.s_ids = static_ids or []
-        self.s_ready = static_ready or []
-        self.ptr = 0
-        self.n_static = len(self.s_ids)
-        self.heap: list[tuple[float, int, int, int]] = []
-        self.wake_at = _INF
-        self.seq = 0
-
-    def push(self, ready: float, case: int, stage: int) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (ready, self.seq, case, stage))
-        self.dispatch(self.m.now)
-
-    def dispatch(self, now: float) -> None:
-        heap = self.heap
-        key = int((now + self.m.shift) // 24.0)
-        cap = self.capk[key]
-        ptr, n_static, s_ready = self.ptr, self.n_static, self.s_ready  # hot: locals, ``ptr`` written back
-        while self.busy < cap:
-            if ptr < n_static:
-                sr = s_ready[ptr]
-                if heap and heap[0][0] < sr:
-                    ready, _, case, stage = heap[0]
-                    from_heap = True
-                else:
-                    ready, case, stage, from_heap = sr, self.s_ids[ptr], _GRID, False
-            elif heap:
-                ready, _, case, stage = heap[0]
-                from_heap = True
-            else:
-                self.ptr = ptr
-                return
-            if ready > now:
-                self.ptr = ptr
-                if ready < self.wake_at:
-                    self._wake_at(ready)
-                return
-            if from_heap:
-                heapq.heappop(heap)
-            else:
-                ptr += 1
-            self.busy += 1
-            self.m.start(self, case, stage, now)
-        self.ptr = ptr
-        # every server busy: a release will look again. Only a day with more people needs a wake-up: at the
-        # first day boundary (or the next job's arrival, if later) where capacity exceeds the busy servers.
-        if not self.up_known:
-            self.up, self.up_known = _next_greater(self.capk), True
-        up = self.up
-        if up is None:
-            return
-        nxt = min(s_ready[ptr] if ptr < n_static else _INF, heap[0][0] if heap else _INF)
-        if nxt == _INF:
-            return
-        capk, busy = self.capk, self.busy
-        k = up[key]
-        while k >= 0 and capk[k] <= busy:
-            k = up[k]
-        if k >= 0:
-            boundary = (k - 1) * 24.0 + self.m.day_end
-            t = nxt if nxt > boundary else boundary
-            if t < self.wake_at:
-                self._wake_at(t)
-
-    def _wake_at(self, t: float) -> None:
-        """A wake-up at ``t``, earlier than any already scheduled (callers check ``t < wake_at``)."""
-        self.wake_at = t
-        self.m.env.schedule(_Ev(self._wake, t), 1, t - self.m.env._now)  # type: ignore[arg-type]  # a bare event
-
-    def _wake(self, ev: _Ev) -> None:
-        # compare the target, not the clock: now = before + (t - before) may differ from t in the last bit
-        if ev._value == self.wake_at:
-            self.wake_at = _INF
-        self.m.now = ev._value
-        self.dispatch(ev._value)
-
-    def release(self, now: float) -> None:
-        self.busy -= 1
-        self.dispatch(now)
+_SMALL_BATCH = 16  # feedback calls of fewer closed cases: one by one (numpy's fixed cost is larger)
 
 
 def pool_sizes(scenario: Scenario, allocation: Allocation) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -212,282 +103,117 @@ class SimResult:
     events: int
 
 
-def _next_greater(capk: list[int]) -> list[int] | None:
-    """For each key, the next key with more servers (-1: none); None when the capacity never changes."""
-    if min(capk) == max(capk):
-        return None
-    out = [-1] * len(capk)
-    stack: list[int] = []
-    for k, c in enumerate(capk):
-        while stack and capk[stack[-1]] < c:
-            out[stack.pop()] = k
-        stack.append(k)
-    return out
-
-
-def _capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.ndarray, total_days: int) -> list:
-    """Per pool, case servers for each day key (see ``_Model.shift``): the next working day's people."""
-    days = case_servers.shape[1]
-    idx = np.arange(days)
-    nxt = np.where(working, idx, days)
-    nxt = np.minimum.accumulate(nxt[::-1])[::-1]  # next working day at or after each day
-    full = np.concatenate([case_servers, people[:, None]], axis=1)  # column ``days``: beyond the horizon
-    cap = full[:, nxt]
-    pad = np.repeat(people[:, None], total_days - days + 1, axis=1)
-    return np.concatenate([cap, pad], axis=1).tolist()
-
-
-@dataclass(frozen=True)
-class _RunInputs:
-    """What both engines start from, once the allocation is applied to the cases."""
-
-    arrival: np.ndarray  # per case: clock hours (mobile grid workers may find a case earlier)
-    grid_service: np.ndarray  # per case: grid service hours under this allocation
-    deadline: np.ndarray  # per case: clock hours
-    people: np.ndarray  # per pool
-    present: np.ndarray  # (pools, days)
-    case_servers: np.ndarray  # (pools, days)
-
-
-class _Model:
-    def __init__(
-        self,
-        scenario: Scenario,
-        cases: Cases,
-        cal: WorkCalendar,
-        run: _RunInputs,
-    ) -> None:
-        spec = scenario.spec
-        self.env = simpy.Environment()
-        self.cal = cal
-        # day key of a clock time: the working day whose working hours come next
-        self.shift = 0.0 if cal.always_on else 24.0 - spec.calendar.day_end_hour
-        self.day_end = 24.0 if cal.always_on else spec.calendar.day_end_hour
-        n = len(cases)
-        esc_c, esc_s, esc_city = routing(scenario, cases)
-        # next stage after each stage (-1: close)
-        self.after_grid = np.where(esc_c, _COMMUNITY, CLOSE).tolist()
-        self.after_comm = np.where(esc_s, _STREET, CLOSE).tolist()
-        self.after_street = np.where(esc_city, _CITY, CLOSE).tolist()
-        svc = cases.service.copy()
-        svc[:, _GRID] = run.grid_service
-        self.svc = svc.ravel().tolist()  # flat: case * N_STAGES + stage
-        self.community = cases.community.tolist()
-        self.street = scenario.community_street[cases.community].tolist()
-        self.deadline = run.deadline.tolist()
-        self.fb = spec.ladder.feedback
-        self.u1 = cases.u_feedback[:, 0].tolist()
-        self.u2 = cases.u_feedback[:, 1].tolist()
-        self.st = [math.nan] * (n * N_STAGES)  # flat: case * N_STAGES + stage
-        self.en = [math.nan] * (n * N_STAGES)
-        self.first_close = [math.nan] * n
-        self.final_close = [math.nan] * n
-        self.satisfied = [False] * n
-        self.reopened = [False] * n
-        self.events = 0
-        self.always_on = cal.always_on
-        self.now = 0.0  # the exact current time (SimPy's clock only orders the events)
-
-        arrival = run.arrival
-        nc = scenario.n_communities
-        capk = _capacity_by_key(run.case_servers, run.people, cal.day_len[: cases.days] > 0, len(cal.day_len))
-        order = np.argsort(arrival, kind="stable")
-        order = order[~cases.volunteer[order]]
-        comm_sorted = order[np.argsort(cases.community[order], kind="stable")]
-        bounds = np.cumsum(np.bincount(cases.community[comm_sorted], minlength=nc))
-        lo = np.concatenate([[0], bounds[:-1]])
-        arr_l = arrival
-        self.grid_pools = [
-            _Pool(
-                self, capk[c], comm_sorted[lo[c] : bounds[c]].tolist(), arr_l[comm_sorted[lo[c] : bounds[c]]].tolist()
-            )
-            for c in range(nc)
-        ]
-        self.desk_pools = [_Pool(self, capk[nc + c]) for c in range(nc)]
-        self.street_pools = [_Pool(self, capk[2 * nc + j]) for j in range(len(scenario.street_ids))]
-
-        # Volunteer cases: closed after handling_hours; their feedback may reopen them.
-        vol = np.flatnonzero(cases.volunteer)
-        handling = spec.volunteers.handling_hours
-        for i in vol.tolist():
-            t = arrival[i] + handling
-            self.st[i * N_STAGES + _GRID] = arrival[i]
-            self.en[i * N_STAGES + _GRID] = t
-            self._close(i, t)
-
-    def start(self, pool: _Pool, case: int, stage: int, now: float) -> None:
-        k = case * N_STAGES + stage
-        self.st[k], end = self.cal.start_and_end(now, self.svc[k])
-        # the exact end travels with the event: SimPy's clock, now + (end - now), may differ in the last bit
-        self.env.schedule(_Ev(self._done, (pool, case, stage, end)), 1, end - self.env._now)  # type: ignore[arg-type]  # a bare event
-
-    def _done(self, ev: _Ev) -> None:
-        pool, case, stage, now = ev._value
-        self.now = now
-        self.en[case * N_STAGES + stage] = now
-        self.events += 1
-        pool.busy -= 1  # the server is free: the pool looks for its next case (``_Pool.release``, inlined)
-        pool.dispatch(now)
-        if stage == _GRID:
-            nxt = self.after_grid[case]
-        elif stage == _COMMUNITY:
-            nxt = self.after_comm[case]
-        elif stage == _STREET:
-            nxt = self.after_street[case]
-        else:  # _REOPEN: the reopened case is closed for good
-            self.final_close[case] = now
-            return
-        if nxt == CLOSE:
-            self._close(case, now)
-        elif nxt == _COMMUNITY:
-            self.desk_pools[self.community[case]].push(now, case, _COMMUNITY)
-        elif nxt == _STREET:
-            self.street_pools[self.street[case]].push(now, case, _STREET)
-        else:  # city departments: a delay in working hours, no queue
-            k = case * N_STAGES + _CITY
-            self.st[k], end = self.cal.start_and_end(now, self.svc[k])
-            self.env.schedule(_Ev(self._city_done, (case, end)), 1, end - self.env._now)  # type: ignore[arg-type]  # a bare event
-
-    def _city_done(self, ev: _Ev) -> None:
-        case, now = ev._value
-        self.now = now
-        self.en[case * N_STAGES + _CITY] = now
-        self.events += 1
-        self._close(case, now)
-
-    def _close(self, case: int, now: float) -> None:
-        """Closure and feedback call: unsatisfied residents may reopen, more likely when late."""
-        self.first_close[case] = now
-        self.final_close[case] = now
-        fb = self.fb
-        late = late_days(now, self.deadline[case])
-        if unsatisfied(fb, self.u1[case], late):
-            if reopens(fb, self.u2[case], late):
-                self.reopened[case] = True
-                self.final_close[case] = math.nan
-                self.grid_pools[self.community[case]].push(now + fb.delay_hours, case, _REOPEN)
-        else:
-            self.satisfied[case] = True
-
-    def run(self, until: float) -> None:
-        with _collector_paused():
-            for p in self.grid_pools:
-                p.dispatch(0.0)
-            self.env.run(until=until)
-
-
-@contextmanager
-def _collector_paused():
-    """Python's cyclic garbage collector off while a loop runs, on again after.
-
-    The loops create millions of short-lived acyclic objects (events, heap entries) next to long lists of
-    per-case values; the cyclic collector would traverse those lists again and again for nothing (27% of a
-    Weihai year's event loop, 45% of a megacity district). Reference counting frees everything the loops drop.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _c_array(a: np.ndarray) -> array.array:
-    """A numpy vector as a C array of doubles or 64-bit integers: read by index about as fast as a list, made
-    four times faster than ``tolist`` (a memory copy, no Python object per element)."""
-    out = array.array("d" if a.dtype.kind == "f" else "q")
-    out.frombytes(np.ascontiguousarray(a, dtype=np.float64 if a.dtype.kind == "f" else np.int64).tobytes())
+    """A numpy vector as a C array of doubles or 64-bit integers: one memory copy, no Python object per
+    element (10-60x faster to make than ``tolist``); each read makes its object, about 1.7x a list read."""
+    as_float = a.dtype.kind == "f"
+    out = array.array("d" if as_float else "q")
+    out.frombytes(np.ascontiguousarray(a, dtype=np.float64 if as_float else np.int64).data.cast("B"))
     return out
 
 
-def _wait_for_server(t: float, ends: list[float], capk: list[int], up: list[int] | None, shift: float, day_end: float):
-    """The earliest time at or after ``t`` when a server is free: the first release, or the first day with
-    more people than are busy. ``ends`` (a heap of busy servers' end times) loses the releases it passes."""
+def _wait_for_server(t: float, busy_ends: list[float], capk: list[int], up: list[int] | None, day: tuple) -> float:
+    """The earliest time at or after ``t`` at which a pool whose servers change by day has one free: the next
+    release, or the beginning of the first day with more case servers than are busy (inf: never).
+
+    ``busy_ends`` (a heap of the busy servers' end times) loses the releases passed; ``day`` is
+    ``day_key_shift``'s (shift, day_end)."""
+    shift, day_end = day
     while True:
-        busy = len(ends)
+        busy = len(busy_ends)
         key = int((t + shift) // 24.0)
         if busy < capk[key]:
             return t
-        nxt = ends[0] if ends else _INF
-        boundary = _INF
-        if up is not None:
-            k = up[key]
-            while k >= 0 and capk[k] <= busy:
-                k = up[k]
-            if k >= 0:
-                boundary = (k - 1) * 24.0 + day_end
-        if nxt == _INF and boundary == _INF:
+        release = busy_ends[0] if busy_ends else _INF
+        more = more_servers_from(capk, up, key, busy, day_end)
+        if release == _INF and more == _INF:
             return _INF
-        if nxt <= boundary:
-            t = nxt
-            while ends and ends[0] <= t:
-                heapq.heappop(ends)
+        if release <= more:
+            t = release
+            while busy_ends and busy_ends[0] <= t:
+                heapq.heappop(busy_ends)
         else:
-            t = boundary
+            t = more
 
 
-def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: _RunInputs, window: float) -> SimResult:
+class _Level(NamedTuple):
+    """One level of the ladder, as the recursion walks it."""
+
+    new_ready: Sequence[float]  # cases new to this level (the grid's only), in order of arrival
+    new_case: Sequence[int]
+    queue: list[tuple[float, int]]  # (ready, case) cases handed over to this level, a heap
+    new_stage: int  # the stage of a new case, and of a handed-over one
+    queue_stage: int
+    pool_of: Sequence[int]  # per case: its pool at this level
+    after: Sequence[int]  # per case: the stage after this level (CLOSE: closed here)
+
+
+def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInputs) -> SimResult:
     """The exact recursion: every pool first come, first served, each case taking the earliest moment a
-    server is free (a release, or a day with more people), level by level in windows of ``window`` hours.
+    server is free (a release, or a day with more people), level by level in windows of the feedback delay.
 
     The only loop in the network is the reopening: a case closed at ``c`` is back at its grid pool at
-    ``c + delay_hours``. So within a window of ``delay_hours`` starting at the earliest pending job,
-    every job any pool will see is known before the pool needs it: grid pools first (their arrivals and
-    the reopened cases of earlier windows), then desks, then street offices, then the city's delay and
-    the feedback calls, whose reopened cases fall into a later window. Each decision is the one the event
-    loop makes at the same moment (``tests/test_invariants.py`` checks the case records are equal to the
-    last bit), without an event list: per pool, a heap of its servers' free times.
+    ``c + delay_hours``. So within a window of ``delay_hours`` starting at the earliest waiting case, every
+    case any pool will see is known before the pool needs it: grid pools first (their arrivals and the
+    reopened cases of earlier windows), then desks, then street offices, then the city's delay; the feedback
+    calls come at the window's end, and the cases they reopen fall into a later window. A pool takes its
+    cases in order of (ready, new before handed over, case number): ``sim.pools``' tie rule, which the
+    event loop follows too.
 
-    Long because the loop keeps its state in local variables and two closures: attribute lookups on a
-    state object would cost about a third of its time, and this is the path every scenario runs.
+    Long because the loop keeps its state in local variables (attribute lookups on a state object would
+    cost about a third of its time) and serves all three levels with one body: this is the path every
+    scenario runs.
     """
     spec = scenario.spec
     fb = spec.ladder.feedback
+    window = fb.delay_hours if reopening_possible(scenario) else _INF
     n = len(cases)
     until = cal.horizon_hours - 24.0
-    shift = 0.0 if cal.always_on else 24.0 - spec.calendar.day_end_hour
-    day_end = 24.0 if cal.always_on else spec.calendar.day_end_hour
+    day = day_key_shift(cal.always_on, spec.calendar.day_end_hour)
+    shift = day[0]
     start_and_end, always_on = cal.start_and_end, cal.always_on
     esc_c, esc_s, esc_city = routing(scenario, cases)
-    # per case: next stage after the grid, the desk, the street office (CLOSE: closed there)
-    after_grid = _c_array(np.where(esc_c, _COMMUNITY, CLOSE))
-    after_comm = _c_array(np.where(esc_s, _STREET, CLOSE))
-    after_street = _c_array(np.where(esc_city, _CITY, CLOSE))
     svc_a = cases.service.copy()
     svc_a[:, _GRID] = run.grid_service
     svc = _c_array(svc_a.ravel())  # flat: case * N_STAGES + stage
-    community = _c_array(cases.community)
     # C arrays of doubles: written as fast as lists, and numpy reads them without a copy
     st = array.array("d", [math.nan]) * (n * N_STAGES)
     en = array.array("d", [math.nan]) * (n * N_STAGES)
     first_close = array.array("d", [math.nan]) * n
     arrival = run.arrival
     nc = scenario.n_communities
-    capk = _capacity_by_key(run.case_servers, run.people, cal.day_len[: cases.days] > 0, len(cal.day_len))
-    # A pool whose servers never change (``const[p]`` servers): a heap of each server's free time, and a case
-    # starts at max(ready, earliest free) (the multi-server FCFS recursion). A pool whose servers change by
-    # day (``const[p]`` = -1): a heap of busy servers' end times, its last start, and ``_wait_for_server``.
+    capk = capacity_by_key(run.case_servers, run.people, cal.day_len[: cases.days] > 0, len(cal.day_len))
+    # A pool whose servers never change (``const[p]`` of them): a heap of each server's free time, and a case
+    # starts at max(ready, earliest free): the multi-server FCFS recursion. A pool whose servers change by
+    # day (``const[p]`` = -1): a heap of its busy servers' end times, its last start, ``_wait_for_server``.
     const = [c[0] if min(c) == max(c) else -1 for c in capk]
     free: list[list[float]] = [[-_INF] * c if c >= 0 else [] for c in const]
     last = [-_INF] * len(capk)
-    ups: list = [_UNKNOWN] * len(capk)  # per pool, ``_next_greater`` of its servers, worked out when needed
-    reopen_q: list[tuple[float, int, int]] = []  # (ready, order pushed, case): reopened cases back at the grid
-    desk_q: list[tuple[float, int, int]] = []  # (ready, order pushed, case): cases escalated to the desks
-    street_q: list[tuple[float, int, int]] = []
-    pushed = 0
+    ups: list = [_UNKNOWN] * len(capk)  # per pool, ``next_greater`` of its servers, worked out when needed
+    reopen_q: list[tuple[float, int]] = []  # (ready, case): reopened cases back at the grid
+    desk_q: list[tuple[float, int]] = []
+    street_q: list[tuple[float, int]] = []
     closed: list[int] = []  # cases closed in this window: their feedback calls at the window's end
     sat = np.zeros(n, dtype=bool)
     reopened = np.zeros(n, dtype=bool)
     deadline, u_fb, delay = run.deadline, cases.u_feedback, fb.delay_hours
     heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
-    stages, close_, community_, street_, city_, reopen_ = N_STAGES, CLOSE, _COMMUNITY, _STREET, _CITY, _REOPEN
+    to_close, to_desk, to_street, reopen_stage, stages = CLOSE, _COMMUNITY, _STREET, _REOPEN, N_STAGES
 
     def feedback() -> None:
-        """The feedback calls of the cases closed in this window (the event loop's ``_Model._close``):
-        unsatisfied residents may reopen, more likely when late. A reopened case is back at its grid pool
-        ``delay_hours`` later, in a later window, so the calls can wait for the window's end."""
-        nonlocal pushed
+        """The feedback calls of the cases closed in this window (as ``EventLoop._close``): unsatisfied
+        residents may reopen, more likely when late; a reopened case is back ``delay_hours`` later."""
+        if len(closed) < _SMALL_BATCH:  # one by one: the same arithmetic on Python floats, the same bits
+            for case in closed:
+                t = first_close[case]
+                late = late_days(t, deadline[case])
+                if not unsatisfied(fb, u_fb[case, 0], late):
+                    sat[case] = True
+                elif window < _INF and reopens(fb, u_fb[case, 1], late):
+                    reopened[case] = True
+                    heappush(reopen_q, (t + delay, case))
+            closed.clear()
+            return
         ci = np.array(closed, dtype=np.int64)
         closed.clear()
         tc = np.frombuffer(first_close)[ci]
@@ -498,8 +224,7 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: _RunInp
             again = uns & reopens(fb, u_fb[ci, 1], late)
             reopened[ci[again]] = True
             for case, t in zip(ci[again].tolist(), tc[again].tolist()):
-                pushed += 1
-                heappush(reopen_q, (t + delay, pushed, case))
+                heappush(reopen_q, (t + delay, case))
 
     vol = np.flatnonzero(cases.volunteer)
     handling = spec.volunteers.handling_hours
@@ -512,33 +237,55 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: _RunInp
         feedback()
     order = np.argsort(arrival, kind="stable")
     order = order[~cases.volunteer[order]]
-    # per level: its new cases in order of arrival (the grid's only), the queue of cases passed on to it,
-    # the stage of each, every case's pool at this level, where a case goes next
-    no_cases: list = []
-    street_pool = _c_array(2 * nc + scenario.community_street[cases.community])
-    levels: tuple[tuple[Sequence, Sequence, list, int, int, Sequence, Sequence], ...] = (
-        (arrival[order].tolist(), _c_array(order), reopen_q, _GRID, _REOPEN, community, after_grid),
-        (no_cases, no_cases, desk_q, _COMMUNITY, _COMMUNITY, _c_array(nc + cases.community), after_comm),
-        (no_cases, no_cases, street_q, _STREET, _STREET, street_pool, after_street),
+    grid = _Level(
+        arrival[order].tolist(),
+        _c_array(order),
+        reopen_q,
+        _GRID,
+        _REOPEN,
+        _c_array(cases.community),
+        _c_array(np.where(esc_c, _COMMUNITY, CLOSE)),
     )
-    s_next = [0, 0, 0]
+    levels = (
+        grid,
+        _Level(
+            (),
+            (),
+            desk_q,
+            _COMMUNITY,
+            _COMMUNITY,
+            _c_array(nc + cases.community),
+            _c_array(np.where(esc_s, _STREET, CLOSE)),
+        ),
+        _Level(
+            (),
+            (),
+            street_q,
+            _STREET,
+            _STREET,
+            _c_array(2 * nc + scenario.community_street[cases.community]),
+            _c_array(np.where(esc_city, _CITY, CLOSE)),
+        ),
+    )
+    n_new, next_new = len(grid.new_ready), 0
     while True:
-        first = min(
-            [lv[0][s_next[j]] for j, lv in enumerate(levels) if s_next[j] < len(lv[0])]
-            + [lv[2][0][0] for lv in levels if lv[2]],
-            default=_INF,
-        )  # the earliest case waiting at any level: this window starts there
-        if first >= until:
+        start = min(
+            grid.new_ready[next_new] if next_new < n_new else _INF,
+            reopen_q[0][0] if reopen_q else _INF,
+            desk_q[0][0] if desk_q else _INF,
+            street_q[0][0] if street_q else _INF,
+        )  # the earliest case waiting anywhere: this window starts there
+        if start >= until:
             break
-        w_end = first + window
-        for j, (s_ready, s_case, q, s_stage, q_stage, pool_of, after) in enumerate(levels):
-            si, n_static = s_next[j], len(s_ready)
+        w_end = start + window
+        for new_ready, new_case, q, new_stage, q_stage, pool_of, after in levels:
+            si, n_static = (next_new, n_new) if new_ready is grid.new_ready else (0, 0)
             while True:  # this level's cases in order of readiness (a new case first on a tie)
-                if si < n_static and s_ready[si] < w_end and not (q and q[0][0] < s_ready[si]):
-                    ready, case, stage = s_ready[si], s_case[si], s_stage
+                if si < n_static and new_ready[si] < w_end and not (q and q[0][0] < new_ready[si]):
+                    ready, case, stage = new_ready[si], new_case[si], new_stage
                     si += 1
                 elif q and q[0][0] < w_end:
-                    ready, _, case = heappop(q)
+                    ready, case = heappop(q)
                     stage = q_stage
                 else:
                     break
@@ -569,11 +316,11 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: _RunInp
                     cap, busy = capk[p][key], len(e)
                     if busy >= cap:  # nobody free now
                         if busy == cap and busy and int((e[0] + shift) // 24.0) == key:
-                            t = heappop(e)  # the first release is today: it frees one
+                            t = heappop(e)  # the first release is the same day: it frees one
                         else:
                             if ups[p] is _UNKNOWN:
-                                ups[p] = _next_greater(capk[p])
-                            t = _wait_for_server(t, e, capk[p], ups[p], shift, day_end)
+                                ups[p] = next_greater(capk[p])
+                            t = _wait_for_server(t, e, capk[p], ups[p], day)
                         if t >= until:
                             last[p] = t
                             continue
@@ -589,37 +336,36 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: _RunInp
                 if end >= until:
                     continue
                 en[k] = end
-                if stage == reopen_:
+                if stage == reopen_stage:
                     continue
                 nxt = after[case]
-                if nxt == close_:
+                if nxt == to_close:
                     first_close[case] = end
                     closed.append(case)
-                elif nxt == community_:
-                    pushed += 1
-                    heappush(desk_q, (end, pushed, case))
-                elif nxt == street_:
-                    pushed += 1
-                    heappush(street_q, (end, pushed, case))
+                elif nxt == to_desk:
+                    heappush(desk_q, (end, case))
+                elif nxt == to_street:
+                    heappush(street_q, (end, case))
                 else:  # city departments: a delay in working hours, no queue
-                    k = case * stages + city_
+                    k = case * stages + _CITY
                     st[k], end = start_and_end(end, svc[k])
                     if end < until:
                         en[k] = first_close[case] = end
                         closed.append(case)
-            s_next[j] = si
+            if new_ready is grid.new_ready:
+                next_new = si
         if closed:
             feedback()
     end_a = np.frombuffer(en).reshape(n, N_STAGES)
-    first = np.frombuffer(first_close)
+    first_close_a = np.frombuffer(first_close)
     return SimResult(
         arrival=arrival,
-        channel=np.empty(0, int),
+        channel=run.channel,
         start=np.frombuffer(st).reshape(n, N_STAGES),
         end=end_a,
         deadline=deadline,
-        first_close=first,
-        final_close=np.where(reopened, end_a[:, _REOPEN], first),  # a reopened case closes for good there
+        first_close=first_close_a,
+        final_close=np.where(reopened, end_a[:, _REOPEN], first_close_a),  # a reopened case closes for good there
         satisfied=sat,
         reopened=reopened,
         people=run.people,
@@ -629,34 +375,45 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: _RunInp
     )
 
 
+def _recursion_can_run(scenario: Scenario, cal: WorkCalendar) -> bool:
+    """Whether the recursion's windows move the clock: reopening impossible, or a feedback delay that still
+    changes the time at the horizon (``delay_hours: 0`` cannot, and neither can 1e-13 hours at hour 10,000)."""
+    if not reopening_possible(scenario):
+        return True
+    until = cal.horizon_hours - 24.0
+    return until + scenario.spec.ladder.feedback.delay_hours > until
+
+
 def simulate_cases(
     scenario: Scenario, cases: Cases, allocation: Allocation, cal: WorkCalendar | None = None, mode: str = "auto"
 ) -> SimResult:
     """Run one replication's cases under an allocation.
 
-    ``mode``: "recursion" (the exact level-by-level recursion, ``_recursion``), "events" (the SimPy event
-    loop, kept as the recursion's test oracle) or "auto": the recursion, unless a reopened case comes back
-    with no delay at all (``ladder.feedback.delay_hours: 0`` with reopening possible), which only the event
-    loop can run. Both give the same numbers to the last bit (tested).
+    ``mode``: "recursion" (``_recursion``), "events" (SimPy's event loop, ``sim.eventloop``) or "auto": the
+    recursion, unless reopened cases come back with no delay (``_recursion_can_run``). Both give the same
+    case records (tested).
     """
     if mode not in ("auto", "events", "recursion"):
         raise ValueError(f"mode must be auto, events or recursion: {mode!r}")
     spec = scenario.spec
-    window = spec.ladder.feedback.delay_hours if reopening_possible(scenario) else _INF
-    if mode == "recursion" and window <= 0:
-        raise ValueError("mode 'recursion' is invalid: reopened cases come back with no delay (delay_hours: 0)")
     cal = cal or WorkCalendar(spec.calendar, cases.days)
+    can_recurse = _recursion_can_run(scenario, cal)
+    if mode == "recursion" and not can_recurse:
+        raise ValueError(
+            "mode 'recursion' is invalid: reopened cases come back with no delay "
+            f"(delay_hours: {spec.ladder.feedback.delay_hours:g})"
+        )
     capacity = pool_capacity(scenario, allocation, cases, cal)
     arrival, channel, grid_service = apply_allocation(scenario, cases, allocation)
     limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
     deadline = cal.add_v(arrival, limits[cases.category])
-    run = _RunInputs(arrival, grid_service, deadline, *capacity)
-    if mode == "recursion" or (mode == "auto" and window > 0):
-        with _collector_paused():
-            r = _recursion(scenario, cases, cal, run, window)
-        return SimResult(**{**r.__dict__, "channel": channel})
-    model = _Model(scenario, cases, cal, run)
-    model.run(until=cal.horizon_hours - 24.0)
+    run = RunInputs(arrival, channel, grid_service, deadline, *capacity)
+    if mode == "recursion" or (mode == "auto" and can_recurse):
+        with collector_paused():
+            return _recursion(scenario, cases, cal, run)
+    model = EventLoop(scenario, cases, cal, run)
+    with collector_paused():
+        model.run(until=cal.horizon_hours - 24.0)
     n = len(cases)
     return SimResult(
         arrival=arrival,

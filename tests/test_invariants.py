@@ -43,10 +43,12 @@ def test_add_spends_exactly_the_working_hours(t, h):
 
 
 # ---------------------------------------------------------------- the two engines agree
-def _random_network(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate):
+def _random_network(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, fixed=False):
     """A copy of ``tiny`` (three communities, one street, two categories) varied as asked: calendar, duties
     (leave and fixed duties make the people present change by day), the feedback delay (None: reopening off),
-    volunteers, mobile grid workers, headcounts, demand. Returns the scenario and the allocation."""
+    volunteers, mobile grid workers, headcounts, demand; ``fixed``: every service a fixed time and no travel,
+    so that cases finish, arrive at the next level and come back reopened at the same instant (ties).
+    Returns the scenario and the allocation."""
     import shutil
 
     from scenario.load import load_scenario
@@ -70,6 +72,9 @@ def _random_network(tmp_path_factory, always_on, duties, delay, registered, mobi
         "targets:",
     )
     edit(y, "rate_per_10k_per_day: 5.0", f"rate_per_10k_per_day: {rate}")
+    if fixed:
+        y.write_text(y.read_text().replace("_service: {kind: exponential", "_service: {kind: fixed"))
+        edit(y, "ladder: {", "ladder: {travel_minutes_max: 0, ")
     if always_on:
         edit(
             y,
@@ -93,21 +98,25 @@ NETWORKS = dict(
     staff=st.integers(1, 4),
     rate=st.sampled_from([5.0, 20.0, 60.0]),
     seed=st.integers(0, 10_000),
+    fixed=st.booleans(),
 )
 
 
 @settings(max_examples=30, deadline=None)
 @given(**NETWORKS)
 def test_event_engine_equals_recursion(
-    tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, seed
+    tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, seed, fixed
 ):
     """Random small networks with volunteers, mobile grid workers, either calendar, two categories, people
-    present changing by day or not, reopening after 0.5, 24 or 200 hours or not at all, up to overload:
-    the SimPy event loop and the recursion give identical case records, to the last bit."""
+    present changing by day or not, reopening after 0.5, 24 or 200 hours or not at all, up to overload, and
+    fixed service times that make events coincide: the SimPy event loop and the recursion give identical
+    case records, to the last bit."""
     from sim.demand import draw_cases
     from sim.engine import simulate_cases
 
-    s, alloc = _random_network(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate)
+    s, alloc = _random_network(
+        tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, fixed
+    )
     cases = draw_cases(s, 40, np.random.SeedSequence(seed))
     a = simulate_cases(s, cases, alloc, mode="events")
     b = simulate_cases(s, cases, alloc, mode="recursion")
@@ -120,7 +129,9 @@ def test_event_engine_equals_recursion(
 
 @settings(max_examples=20, deadline=None)
 @given(**{**NETWORKS, "always_on": st.just(True)})
-def test_pool_invariants(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, seed):
+def test_pool_invariants(
+    tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, seed, fixed
+):
     """What the recursion promises of every pool, checked on its output (24/7, so a start is the moment a
     server takes the case): no case starts before it is ready; cases start in the order they became ready
     (first come, first served); a case starts only while fewer cases are in service than people take cases
@@ -129,7 +140,9 @@ def test_pool_invariants(tmp_path_factory, always_on, duties, delay, registered,
     from sim.engine import simulate_cases
     from sim.routing import Stage
 
-    s, alloc = _random_network(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate)
+    s, alloc = _random_network(
+        tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, fixed
+    )
     cases = draw_cases(s, 40, np.random.SeedSequence(seed))
     r = simulate_cases(s, cases, alloc, mode="recursion")
     nc = s.n_communities

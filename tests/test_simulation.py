@@ -201,6 +201,100 @@ def test_recursion_equals_event_loop(tiny_copy):
     assert c.reopened.sum() > 10
     back = c.reopened & ~np.isnan(c.start[:, 4])
     assert back.any() and np.all(c.start[back, 4] >= c.first_close[back])  # back at once, served after
+    # a delay too small to move the clock at the horizon is no delay (the recursion's windows would not
+    # advance: a reviewer's 1e-13 hours hung it)
+    edit(tiny_copy / "scenario.yaml", "delay_hours: 0}", "delay_hours: 1.0e-13}")
+    s13 = load_scenario(tiny_copy)
+    with pytest.raises(ValueError, match="no delay"):
+        simulate_cases(s13, cases, lean, mode="recursion")
+    assert simulate_cases(s13, cases, lean).reopened.sum() > 10
+
+
+def _two_level_cases(arrival, community, service, u_escalate, u_feedback) -> Cases:
+    n = len(arrival)
+    return Cases(
+        arrival=np.array(arrival),
+        community=np.array(community),
+        channel=np.ones(n, int),
+        category=np.zeros(n, int),
+        grid=np.zeros(n, int),
+        service=np.array(service, float),  # per case: grid, desk, street, city, reopened
+        u_escalate=np.array(u_escalate, float),
+        u_feedback=np.array(u_feedback, float),
+        u_mobile=np.ones(n),
+        volunteer=np.zeros(n, bool),
+        channel_ids=("hotline_12345", "grid_patrol", "mobile_grid"),
+        days=14,
+    )
+
+
+@pytest.mark.parametrize("mode", ["events", "recursion"])
+def test_simultaneous_events_follow_one_tie_rule(tiny_copy, mode):
+    """Cases handed over, or reopened, at the same instant are taken in order of case number, after every
+    completion at that instant, in both engines (a reviewer found the two engines ordering them differently:
+    the event loop by when the previous services started, the recursion by when the cases became ready)."""
+    from tests.conftest import drop_duties
+
+    drop_duties(tiny_copy)
+    s = load_scenario(tiny_copy)
+    one_desk_each = s.baseline.replace(workers=np.array([3, 3, 3]), street_office_staff=np.array([1]))
+    # Two desks finish at 12.5 and hand over to the one street officer. Case "a" was ready at its desk
+    # first (9.75) but waited behind another case there (desk 11.5-12.5); case "b" was ready at 10.0 and
+    # started at once (10.0-12.5). Numbered either way round, the lower number goes first.
+    for a, b in ((1, 2), (2, 1)):
+        arrival, community, service = [9.0, 0.0, 0.0], [0, 0, 0], [[0.5, 2.0, 1, 1, 1], [], []]
+        arrival[a], community[a], service[a] = 9.25, 0, [0.5, 1.0, 1, 1, 1]
+        arrival[b], community[b], service[b] = 9.5, 1, [0.5, 2.5, 1, 1, 1]
+        u_esc = [[0, 1, 1], [0, 0, 1], [0, 0, 1]]
+        cases = _two_level_cases(arrival, community, service, u_esc, np.ones((3, 2)))
+        r = simulate_cases(s, cases, one_desk_each, mode=mode)
+        assert r.end[1:, 1].tolist() == [12.5, 12.5]
+        assert r.start[1:, 2].tolist() == [12.5, 13.5]
+    # The street officer frees at 12.5 (case 2) as cases 1 and 0 are handed over at 12.5; case 1's desk
+    # service started first (9.0), case 0's last (12.0): the officer waits for the instant to end, takes 0.
+    cases = _two_level_cases(
+        [11.0, 8.5, 9.0],
+        [1, 0, 2],
+        [[1.0, 0.5, 1, 1, 1], [0.5, 3.5, 1, 1, 1], [0.5, 2.0, 1, 1, 1]],
+        [[0, 0, 1]] * 3,
+        np.ones((3, 2)),
+    )
+    r = simulate_cases(s, cases, one_desk_each, mode=mode)
+    assert r.end[:, 1].tolist() == [12.5, 12.5, 11.5] and r.end[2, 2] == 12.5
+    assert r.start[:2, 2].tolist() == [12.5, 13.5]
+    # One case closes at the desk, one at the grid, both at 11.5; both reopen and are back at 35.5 with one
+    # grid worker: case 0 first.
+    one_grid_worker = s.baseline.replace(workers=np.array([2, 3, 3]), street_office_staff=np.array([1]))
+    cases = _two_level_cases(
+        [9.0, 10.5], [0, 0], [[0.5, 2.0, 1, 1, 1], [1.0, 1.0, 1, 1, 1]], [[0, 1, 1], [1, 1, 1]], np.zeros((2, 2))
+    )
+    r = simulate_cases(s, cases, one_grid_worker, mode=mode)
+    assert r.first_close.tolist() == [11.5, 11.5]
+    assert r.start[:, 4].tolist() == [35.5, 36.5]
+
+
+def test_engines_agree_when_events_coincide(tiny_copy):
+    """Fixed service times, no travel and a busy quarter (the reviewer's case): many completions, hand-overs
+    and reopenings at the same instant, and identical case records from both engines."""
+    from tests.conftest import edit
+
+    y = tiny_copy / "scenario.yaml"
+    y.write_text(
+        y.read_text()
+        .replace("grid_service: {kind: exponential", "grid_service: {kind: fixed")
+        .replace("community_service: {kind: exponential", "community_service: {kind: fixed")
+    )
+    edit(y, "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 40.0")
+    edit(y, "targets:", "ladder: {travel_minutes_max: 0}\ntargets:")
+    s = load_scenario(tiny_copy)
+    for seed in range(3):
+        cases = draw_cases(s, 91, np.random.SeedSequence(seed))
+        a = simulate_cases(s, cases, s.baseline, mode="events")
+        b = simulate_cases(s, cases, s.baseline, mode="recursion")
+        for f in ("start", "end", "first_close", "final_close", "satisfied", "reopened"):
+            assert np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True), (seed, f)
+        ties = np.unique(a.end[:, 0][~np.isnan(a.end[:, 0])], return_counts=True)[1]
+        assert (ties > 1).any()  # events did coincide
 
 
 def test_simulate_command(tmp_path, capsys):
@@ -316,7 +410,7 @@ def test_simpy_internals_the_engine_relies_on():
 
     import simpy
 
-    from sim.engine import _Ev
+    from sim.eventloop import _Ev
 
     major, minor = (int(x) for x in simpy.__version__.split(".")[:2])
     assert (major, minor) == (4, 1)

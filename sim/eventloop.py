@@ -1,0 +1,254 @@
+"""SimPy's event loop, event by event: the test oracle of the recursion (``sim.engine``).
+
+It also runs the one network the recursion cannot: reopened cases back at their grid worker with no delay
+at all. There is no process per case: a pool pulls its next case itself, so each service costs one
+scheduled completion, plus a dispatch event when a case is handed over or a server frees (after every
+completion at that instant: the shared tie rule of ``sim.pools``) and a wake-up when servers sit idle
+or a new day may bring more people.
+
+It leans on two SimPy internals, ``Environment.schedule`` with bare events shaped like what
+``Environment.step`` reads, and ``env._now``; ``pyproject.toml`` pins SimPy 4.1.x and
+``tests/test_simulation.py`` tests what ``step`` reads.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+import simpy
+
+from scenario.load import Scenario
+from sim.calendar import WorkCalendar
+from sim.demand import Cases
+from sim.pools import RunInputs, capacity_by_key, day_key_shift, more_servers_from, next_greater
+from sim.routing import CLOSE, N_STAGES, Stage, late_days, reopens, routing, unsatisfied
+
+__all__ = ["EventLoop"]
+
+# stage codes as plain ints in the hot loop (an IntEnum member costs an attribute lookup per use)
+_GRID, _COMMUNITY, _STREET, _CITY, _REOPEN = (int(s) for s in Stage)
+_INF = math.inf
+_DONE = 1  # SimPy's NORMAL priority: completions
+_DISPATCH = 2  # a pool takes its next case after every completion and hand-over at the same instant
+
+
+class _Ev:
+    """A bare SimPy-compatible event: what ``Environment.step`` reads, nothing more."""
+
+    __slots__ = ("callbacks", "_ok", "_value")
+
+    def __init__(self, callback, value) -> None:
+        self.callbacks = [callback]
+        self._ok = True
+        self._value = value
+
+
+class _Pool:
+    """Servers that change by day (``capk``), FCFS over a static sorted stream and a heap of later jobs."""
+
+    __slots__ = ("m", "busy", "capk", "up", "up_known", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at")
+
+    def __init__(
+        self,
+        model: EventLoop,
+        capk: list[int],
+        static_ids: list[int] | None = None,
+        static_ready: list[float] | None = None,
+    ) -> None:
+        self.m = model
+        self.busy = 0
+        self.capk = capk
+        # key -> next key with more servers (None: capacity never rises); worked out the first time the pool
+        # is full, as most pools of a district-only run never see a case
+        self.up: list[int] | None = None
+        self.up_known = False
+        self.s_ids = static_ids or []
+        self.s_ready = static_ready or []
+        self.ptr = 0
+        self.n_static = len(self.s_ids)
+        self.heap: list[tuple[float, int, int]] = []  # (ready, case, stage): a case is in one place at a time
+        self.wake_at = _INF
+
+    def push(self, ready: float, case: int, stage: int) -> None:
+        """A case handed over (or reopened), ready at ``ready``: the pool looks at it then."""
+        heapq.heappush(self.heap, (ready, case, stage))
+        if ready < self.wake_at:
+            self._wake_at(ready)
+
+    def dispatch(self, now: float) -> None:
+        heap = self.heap
+        key = int((now + self.m.shift) // 24.0)
+        cap = self.capk[key]
+        ptr, n_static, s_ready = self.ptr, self.n_static, self.s_ready  # hot: locals, ``ptr`` written back
+        while self.busy < cap:
+            if ptr < n_static:
+                sr = s_ready[ptr]
+                if heap and heap[0][0] < sr:  # a new case first on a tie
+                    ready, case, stage = heap[0]
+                    from_heap = True
+                else:
+                    ready, case, stage, from_heap = sr, self.s_ids[ptr], _GRID, False
+            elif heap:
+                ready, case, stage = heap[0]
+                from_heap = True
+            else:
+                self.ptr = ptr
+                return
+            if ready > now:
+                self.ptr = ptr
+                if ready < self.wake_at:
+                    self._wake_at(ready)
+                return
+            if from_heap:
+                heapq.heappop(heap)
+            else:
+                ptr += 1
+            self.busy += 1
+            self.m.start(self, case, stage, now)
+        self.ptr = ptr
+        # every server busy: a release will look again. Only a day with more people needs a wake-up: at the
+        # first day boundary (or the next job's arrival, if later) where capacity exceeds the busy servers.
+        if not self.up_known:
+            self.up, self.up_known = next_greater(self.capk), True
+        if self.up is None:
+            return
+        nxt = min(s_ready[ptr] if ptr < n_static else _INF, heap[0][0] if heap else _INF)
+        if nxt == _INF:
+            return
+        boundary = more_servers_from(self.capk, self.up, key, self.busy, self.m.day_end)
+        t = nxt if nxt > boundary else boundary
+        if t < self.wake_at:
+            self._wake_at(t)
+
+    def _wake_at(self, t: float) -> None:
+        """A dispatch at ``t``, earlier than any already scheduled (callers check ``t < wake_at``)."""
+        self.wake_at = t
+        self.m.env.schedule(_Ev(self._wake, t), _DISPATCH, t - self.m.env._now)  # type: ignore[arg-type]  # a bare event
+
+    def _wake(self, ev: _Ev) -> None:
+        # compare the target, not the clock: now = before + (t - before) may differ from t in the last bit
+        if ev._value == self.wake_at:
+            self.wake_at = _INF
+        self.m.now = ev._value
+        self.dispatch(ev._value)
+
+
+class EventLoop:
+    """One replication's cases on SimPy; ``run`` fills the per-case lists (``st``, ``en``, closes, flags)."""
+
+    def __init__(self, scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInputs) -> None:
+        spec = scenario.spec
+        self.env = simpy.Environment()
+        self.cal = cal
+        self.shift, self.day_end = day_key_shift(cal.always_on, spec.calendar.day_end_hour)
+        n = len(cases)
+        esc_c, esc_s, esc_city = routing(scenario, cases)
+        # next stage after each stage (-1: close)
+        self.after_grid = np.where(esc_c, _COMMUNITY, CLOSE).tolist()
+        self.after_comm = np.where(esc_s, _STREET, CLOSE).tolist()
+        self.after_street = np.where(esc_city, _CITY, CLOSE).tolist()
+        svc = cases.service.copy()
+        svc[:, _GRID] = run.grid_service
+        self.svc = svc.ravel().tolist()  # flat: case * N_STAGES + stage
+        self.community = cases.community.tolist()
+        self.street = scenario.community_street[cases.community].tolist()
+        self.deadline = run.deadline.tolist()
+        self.fb = spec.ladder.feedback
+        self.u1 = cases.u_feedback[:, 0].tolist()
+        self.u2 = cases.u_feedback[:, 1].tolist()
+        self.st = [math.nan] * (n * N_STAGES)  # flat: case * N_STAGES + stage
+        self.en = [math.nan] * (n * N_STAGES)
+        self.first_close = [math.nan] * n
+        self.final_close = [math.nan] * n
+        self.satisfied = [False] * n
+        self.reopened = [False] * n
+        self.events = 0
+        self.now = 0.0  # the exact current time (SimPy's clock only orders the events)
+
+        arrival = run.arrival
+        nc = scenario.n_communities
+        capk = capacity_by_key(run.case_servers, run.people, cal.day_len[: cases.days] > 0, len(cal.day_len))
+        order = np.argsort(arrival, kind="stable")
+        order = order[~cases.volunteer[order]]
+        comm_sorted = order[np.argsort(cases.community[order], kind="stable")]
+        bounds = np.cumsum(np.bincount(cases.community[comm_sorted], minlength=nc))
+        lo = np.concatenate([[0], bounds[:-1]])
+        self.grid_pools = [
+            _Pool(
+                self, capk[c], comm_sorted[lo[c] : bounds[c]].tolist(), arrival[comm_sorted[lo[c] : bounds[c]]].tolist()
+            )
+            for c in range(nc)
+        ]
+        self.desk_pools = [_Pool(self, capk[nc + c]) for c in range(nc)]
+        self.street_pools = [_Pool(self, capk[2 * nc + j]) for j in range(len(scenario.street_ids))]
+
+        # Volunteer cases: closed after handling_hours; their feedback may reopen them.
+        vol = np.flatnonzero(cases.volunteer)
+        handling = spec.volunteers.handling_hours
+        for i in vol.tolist():
+            t = arrival[i] + handling
+            self.st[i * N_STAGES + _GRID] = arrival[i]
+            self.en[i * N_STAGES + _GRID] = t
+            self._close(i, t)
+
+    def start(self, pool: _Pool, case: int, stage: int, now: float) -> None:
+        k = case * N_STAGES + stage
+        self.st[k], end = self.cal.start_and_end(now, self.svc[k])
+        # the exact end travels with the event: SimPy's clock, now + (end - now), may differ in the last bit
+        self.env.schedule(_Ev(self._done, (pool, case, stage, end)), _DONE, end - self.env._now)  # type: ignore[arg-type]  # a bare event
+
+    def _done(self, ev: _Ev) -> None:
+        pool, case, stage, now = ev._value
+        self.now = now
+        self.en[case * N_STAGES + stage] = now
+        self.events += 1
+        pool.busy -= 1  # the server is free: the pool looks for its next case after this instant's completions
+        if now < pool.wake_at:
+            pool._wake_at(now)
+        if stage == _GRID:
+            nxt = self.after_grid[case]
+        elif stage == _COMMUNITY:
+            nxt = self.after_comm[case]
+        elif stage == _STREET:
+            nxt = self.after_street[case]
+        else:  # _REOPEN: the reopened case is closed for good
+            self.final_close[case] = now
+            return
+        if nxt == CLOSE:
+            self._close(case, now)
+        elif nxt == _COMMUNITY:
+            self.desk_pools[self.community[case]].push(now, case, _COMMUNITY)
+        elif nxt == _STREET:
+            self.street_pools[self.street[case]].push(now, case, _STREET)
+        else:  # city departments: a delay in working hours, no queue
+            k = case * N_STAGES + _CITY
+            self.st[k], end = self.cal.start_and_end(now, self.svc[k])
+            self.env.schedule(_Ev(self._city_done, (case, end)), _DONE, end - self.env._now)  # type: ignore[arg-type]  # a bare event
+
+    def _city_done(self, ev: _Ev) -> None:
+        case, now = ev._value
+        self.now = now
+        self.en[case * N_STAGES + _CITY] = now
+        self.events += 1
+        self._close(case, now)
+
+    def _close(self, case: int, now: float) -> None:
+        """Closure and feedback call: unsatisfied residents may reopen, more likely when late."""
+        self.first_close[case] = now
+        self.final_close[case] = now
+        fb = self.fb
+        late = late_days(now, self.deadline[case])
+        if unsatisfied(fb, self.u1[case], late):
+            if reopens(fb, self.u2[case], late):
+                self.reopened[case] = True
+                self.final_close[case] = math.nan
+                self.grid_pools[self.community[case]].push(now + fb.delay_hours, case, _REOPEN)
+        else:
+            self.satisfied[case] = True
+
+    def run(self, until: float) -> None:
+        for p in self.grid_pools:
+            p.dispatch(0.0)
+        self.env.run(until=until)
