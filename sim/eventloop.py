@@ -204,9 +204,14 @@ class EventLoop:
         self.now = now
         self.en[case * N_STAGES + stage] = now
         self.events += 1
-        pool.busy -= 1  # the server is free: the pool looks for its next case after this instant's completions
-        if now < pool.wake_at:
-            pool._wake_at(now)
+        pool.busy -= 1  # the server is free: the pool looks at its next case after this instant's completions
+        waiting = pool.s_ready[pool.ptr] if pool.ptr < pool.n_static else _INF
+        if pool.heap and pool.heap[0][0] < waiting:
+            waiting = pool.heap[0][0]
+        if waiting < _INF:
+            t = waiting if waiting > now else now
+            if t < pool.wake_at:
+                pool._wake_at(t)
         if stage == _GRID:
             nxt = self.after_grid[case]
         elif stage == _COMMUNITY:

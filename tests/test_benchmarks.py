@@ -32,7 +32,8 @@ WEIHAI_YEAR_RATIO = 8.0
 # Weihai allocate / heapq reference: 0.12 measured here; 0.75 keeps the old "< 1 s on this machine".
 ALLOCATE_RATIO = 0.75
 # The SimPy event loop (the recursion's test oracle, and the engine of a network whose reopened cases come back
-# with no delay) on M/M/10: 3.5-4.4 measured here, about 6.3 on a CI machine. Gated at 9, which still catches
+# with no delay) on M/M/10: 4.4-4.5 measured here with its dispatch after each instant's completions (the shared
+# tie rule; 3.5-4.4 before it), about 6.3 on a CI machine for the older loop. Gated at 9, which still catches
 # regressions such as the per-dispatch scan of later days that once made it 18x.
 EVENT_MODE_RATIO = 9.0
 # District split / whole replication on a Weihai half-year: 0.75-0.8 measured here (see the test).
@@ -79,7 +80,7 @@ def test_engine_overhead_mmc_daily(benchmark, tmp_path, heapq_reference):
 
 def test_event_mode_overhead_mmc(benchmark, tmp_path):
     """The SimPy event loop on the same queue (200,000 customers): the recursion's oracle in the tests, and the
-    engine of a scenario whose reopened cases come back with no delay. 3.5-4.4x the heapq loop here."""
+    engine of a scenario whose reopened cases come back with no delay. About 4.4x the heapq loop here."""
     from sim.demand import draw_cases
     from sim.engine import simulate_cases
 
