@@ -24,13 +24,14 @@ def number(x: float) -> str:
 
 def difference(v: float, share: bool) -> str:
     """A paired difference with its sign: shares in percentage points (+0.39 pt; +0.0021 pt under 0.005),
-    others with one decimal; never "-0.00" (a difference that rounds to zero is "0.0000 pt"); "–" for none."""
+    others with one decimal (+0.003 under 0.05); never "-0.00" (a difference that rounds to zero is
+    "0.0000 pt" or "0.000"); "–" for none."""
     if pd.isna(v):
         return "–"
     raw = float(v) * (100 if share else 1)
-    # a share difference under 0.005 points keeps 4 decimals, so that a significant +0.0021 pt does not
-    # print as "0.00 pt [0.00 pt, 0.00 pt] significant"
-    digits = (4 if abs(raw) < 0.005 else 2) if share else 1
+    # a difference too small for the usual decimals keeps two more, so that a significant +0.0021 pt (or
+    # +0.003 hours) does not print as "0.00 pt [0.00 pt, 0.00 pt] significant"
+    digits = (4 if abs(raw) < 0.005 else 2) if share else (3 if abs(raw) < 0.05 else 1)
     x = round(raw, digits) + 0.0  # + 0.0 turns -0.0 into 0.0
     text = f"{x:+.{digits}f} pt" if share else f"{x:+,.{digits}f}"
     return text.lstrip("+") if x == 0 else text

@@ -289,5 +289,6 @@ def test_paired_differences_never_hide_a_significant_change():
 
     assert difference(2.1e-5, share=True) == "+0.0021 pt"
     assert difference(-1e-9, share=True) == "0.0000 pt"
-    assert difference(0.0039, share=True) == "+0.39 pt" and difference(-0.004, share=False) == "0.0"
+    assert difference(0.0039, share=True) == "+0.39 pt" and difference(-0.00004, share=False) == "0.000"
+    assert difference(0.003, share=False) == "+0.003" and difference(-1.26, share=False) == "-1.3"
     assert difference(float("nan"), share=True) == "–"
