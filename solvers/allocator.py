@@ -69,7 +69,8 @@ class AllocationResult:
 
     allocation: Allocation
     options: AllocationOptions
-    objective_value: float
+    objective_value: float  # cost in yuan (min-cost), minus the on-time work hours (max-service), minus the
+    # worst community's workers per 10,000 (equity), minus the busiest unit's capacity margin (rebalance)
     costs: FunderCosts
     constraints: pd.DataFrame  # row, group, lhs, rhs, slack, binding, dual
     shadow_prices: pd.DataFrame  # per rule and budget, in planners' units
@@ -361,10 +362,13 @@ def allocate(
     share = curves.evaluate(alloc.workers)
     cases = curves.cases_per_year
     dc, ds = _deciding(scenario, alloc, curves, opts, cons)
+    objective = float(sol.objective or 0.0)
+    if opts.objective == "equity":  # the objective itself, without its 1e-9-per-yuan tie-break
+        objective = -float(x[m.blocks["worst_per_10k"].start])
     return AllocationResult(
         allocation=alloc,
         options=opts,
-        objective_value=float(sol.objective or 0.0),
+        objective_value=objective,
         costs=funder_costs(scenario, alloc),
         constraints=cons,
         shadow_prices=_shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),

@@ -124,6 +124,9 @@ def test_equity_raises_the_worst_community(weihai):
     r = allocate(weihai, AllocationOptions(objective="equity"))
     new = r.allocation.workers / (weihai.urban_residents / 10_000)
     assert new.min() > base.min() + 1
+    # the objective value is the worst community's workers per 10,000 (negated), not blurred by the cost
+    # tie-break (1e-9 per yuan: about 0.4 on Weihai)
+    assert -r.objective_value == pytest.approx(new.min(), abs=1e-6)
     assert check_policy(weihai, r.allocation).passed  # budgets included
     from gridplan.commands import allocation_screen
 
