@@ -72,7 +72,7 @@ class AllocationResult:
     objective_value: float  # cost in yuan (min-cost), minus the on-time work hours (max-service), minus the
     # worst community's workers per 10,000 (equity), minus the busiest unit's capacity margin (rebalance)
     costs: FunderCosts
-    constraints: pd.DataFrame  # row, group, lhs, rhs, slack, binding, dual
+    constraints: pd.DataFrame  # row, group, lhs, sense, rhs, slack, binding, dual_lp
     shadow_prices: pd.DataFrame  # per rule and budget, in planners' units
     expected_on_time_share: float  # from the curves, demand-weighted
     expected_overdue_cases: float
@@ -420,6 +420,7 @@ def _cheapest_near_best(
         A=sp.vstack([m.A, sp.csr_matrix(svc)]).tocsr(),
         b=np.append(m.b, bound + abs(bound) * SERVICE_TOLERANCE),
         row_names=[*m.row_names, "service:within_tolerance_of_best"],
+        at_least=np.append(m.at_least, False),
     )
     sol = _solve_checked(scenario, near, curves, opts, solver, method)
     assert sol.x is not None
@@ -493,9 +494,12 @@ def _recheck_policy(scenario: Scenario, alloc: Allocation) -> None:
 
 
 def _constraint_table(m: LpModel, x: np.ndarray, duals: np.ndarray) -> pd.DataFrame:
-    """Every row: its group, lhs, rhs, slack, whether it binds (zero slack: the one definition) and its LP dual."""
+    """Every row as written: its group, lhs, sense, rhs, slack (how far from binding, >= 0 when met), whether
+    it binds (zero slack: the one definition) and its LP dual: the objective's change per unit more of the
+    rhs as written (a minimum one worker higher: + that worker's cost)."""
     lhs = m.A @ x
     slack = m.b - lhs
+    sign = np.where(m.at_least, -1.0, 1.0)  # a ">=" row was stored negated: shown as written
     group_of = np.full(len(m.b), "", dtype=object)
     for g, idx in m.row_groups.items():
         group_of[idx] = g
@@ -503,11 +507,12 @@ def _constraint_table(m: LpModel, x: np.ndarray, duals: np.ndarray) -> pd.DataFr
         {
             "row": m.row_names,
             "group": group_of,
-            "lhs": lhs,
-            "rhs": m.b,
+            "lhs": sign * lhs + 0.0,
+            "sense": np.where(m.at_least, ">=", "<="),
+            "rhs": sign * m.b + 0.0,
             "slack": slack,
             "binding": np.abs(slack) <= 1e-6 * np.maximum(1, np.abs(m.b)),
-            "dual_lp": duals + 0.0,  # + 0.0: no -0.0 in the CSV
+            "dual_lp": sign * duals + 0.0,  # per unit more of rhs as written; + 0.0: no -0.0 in the CSV
         }
     )
 

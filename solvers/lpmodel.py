@@ -65,6 +65,7 @@ class LpModel:
     row_names: list[str]
     var_names: list[str]
     blocks: dict[str, slice]
+    at_least: np.ndarray  # per row: a ">=" statement stored negated (-a.x <= -need), shown as written
     row_groups: dict[str, np.ndarray] = field(default_factory=dict)  # rule id -> row indices
     row_scale: dict[str, np.ndarray] = field(default_factory=dict)  # d(rhs)/d(minimum) per row
 
@@ -80,11 +81,16 @@ class _Rows:
         self.vals: list[np.ndarray] = []
         self.b: list[np.ndarray] = []
         self.names: list[str] = []
+        self.at_least: list[np.ndarray] = []
         self.count = 0
 
-    def add(self, r: np.ndarray, cidx: np.ndarray, v: np.ndarray, rhs: np.ndarray, names: list[str]) -> np.ndarray:
-        """Add len(rhs) rows; ``r`` are row offsets (0..len(rhs)-1) of each coefficient."""
+    def add(
+        self, r: np.ndarray, cidx: np.ndarray, v: np.ndarray, rhs: np.ndarray, names: list[str], at_least=False
+    ) -> np.ndarray:
+        """Add len(rhs) rows; ``r`` are row offsets (0..len(rhs)-1) of each coefficient; ``at_least``: the rows
+        state a.x >= need, given here negated."""
         idx = np.arange(self.count, self.count + len(rhs))
+        self.at_least.append(np.full(len(rhs), at_least))
         self.rows.append(r + self.count)
         self.cols.append(np.asarray(cidx))
         self.vals.append(np.asarray(v, float))
@@ -159,7 +165,9 @@ class _Builder:
     def at_least(self, group: str, cols: np.ndarray, need: np.ndarray, names: list[str]) -> None:
         """One row per column: x >= need (as -x <= -need)."""
         k = len(cols)
-        self.groups[group] = self.rows.add(np.arange(k), cols, -np.ones(k), -np.asarray(need, float), names)
+        self.groups[group] = self.rows.add(
+            np.arange(k), cols, -np.ones(k), -np.asarray(need, float), names, at_least=True
+        )
 
     def policy_rules(self) -> None:
         """Every active rule at its scope, with d(rhs)/d(minimum) kept for shadow prices."""
@@ -169,7 +177,7 @@ class _Builder:
             units, req, member_unit, _ = rule_requirements(self.scenario, rule)
             cols = self.var(ALLOCATION_FIELD[rule.kind])
             self.groups[rid] = self.rows.add(
-                member_unit, cols, -np.ones(len(cols)), -req, [f"rule:{rid}:{u}" for u in units]
+                member_unit, cols, -np.ones(len(cols)), -req, [f"rule:{rid}:{u}" for u in units], at_least=True
             )
             base_q, _ = base_quantity(self.scenario, rule)
             self.scale[rid] = np.bincount(member_unit, weights=base_q, minlength=len(units))
@@ -359,6 +367,7 @@ class _Builder:
             row_names=rows.names,
             var_names=names,
             blocks=self.blocks,
+            at_least=np.concatenate(rows.at_least),
             row_groups=self.groups,
             row_scale=self.scale,
         )

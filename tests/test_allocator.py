@@ -311,3 +311,17 @@ def test_rebalance_says_what_its_budget_does(tiny):
     r = allocate(tiny, AllocationOptions(objective="rebalance"))
     total = r.shadow_prices.set_index("name").loc["total", "explanation"]
     assert "spends the total budget on capacity margin" in total and "does not limit" not in total
+
+
+def test_constraint_table_shows_rows_as_written(tiny):
+    """constraints.csv: a minimum reads 'workers >= 9', not '-workers <= -9' (rows the model stores negated are
+    shown as written, with their sense); slack is how far from binding, positive when met."""
+    r = allocate(tiny, AllocationOptions())
+    t = r.constraints
+    rules = t[t.row.str.startswith("rule:workers_per_10k:")]
+    assert len(rules) == tiny.n_communities and (rules.sense == ">=").all()
+    assert (rules.rhs > 0).all() and (rules.lhs >= rules.rhs - 1e-9).all()
+    assert (rules.dual_lp[rules.binding] > 0).all()  # a higher minimum costs more
+    ge, le = t.sense == ">=", t.sense == "<="
+    assert ge.any() and le.any() and (ge | le).all()
+    assert np.allclose(t.slack[ge], (t.lhs - t.rhs)[ge]) and np.allclose(t.slack[le], (t.rhs - t.lhs)[le])
