@@ -362,13 +362,10 @@ def allocate(
     share = curves.evaluate(alloc.workers)
     cases = curves.cases_per_year
     dc, ds = _deciding(scenario, alloc, curves, opts, cons)
-    objective = float(sol.objective or 0.0)
-    if opts.objective == "equity":  # the objective itself, without its 1e-9-per-yuan tie-break
-        objective = -float(x[m.blocks["worst_per_10k"].start])
     return AllocationResult(
         allocation=alloc,
         options=opts,
-        objective_value=objective,
+        objective_value=_objective_value(m, sol, x, opts),
         costs=funder_costs(scenario, alloc),
         constraints=cons,
         shadow_prices=_shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),
@@ -491,6 +488,14 @@ def _recheck_policy(scenario: Scenario, alloc: Allocation) -> None:
     if len(failed):
         r = failed.iloc[0]
         raise SolverError(f"re-check failed: rule {r.rule} at {r.unit}: {r.actual:g} < {r.limit:g}")
+
+
+def _objective_value(m: LpModel, sol: LpSolution, x: np.ndarray, opts: AllocationOptions) -> float:
+    """The solver's objective, but equity's without its 1e-9-per-yuan tie-break: minus the worst
+    community's workers per 10,000."""
+    if opts.objective == "equity":
+        return -float(x[m.blocks["worst_per_10k"].start])
+    return float(sol.objective or 0.0)
 
 
 def _constraint_table(m: LpModel, x: np.ndarray, duals: np.ndarray) -> pd.DataFrame:
