@@ -112,14 +112,19 @@ def _c_array(a: np.ndarray) -> array.array:
     return out
 
 
-def _wait_for_server(t: float, busy_ends: list[float], capk: list[int], up: list[int] | None, day: tuple) -> float:
+def _wait_for_server(
+    t: float, busy_ends: list[float], capk: list[int], up: list[int] | None, day: tuple, until: float
+) -> float:
     """The earliest time at or after ``t`` at which a pool whose servers change by day has one free: the next
-    release, or the beginning of the first day with more case servers than are busy (inf: never).
+    release, or the beginning of the first day with more case servers than are busy (inf: never); any time
+    at or after ``until`` (the run's end, where nothing starts) as soon as the search passes it.
 
     ``busy_ends`` (a heap of the busy servers' end times) loses the releases passed; ``day`` is
     ``day_key_shift``'s (shift, day_end)."""
     shift, day_end = day
     while True:
+        if t >= until:  # a release after the run's end may lie past the calendar's last day key
+            return t
         busy = len(busy_ends)
         key = int((t + shift) // 24.0)
         if busy < capk[key]:
@@ -320,7 +325,7 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
                         else:
                             if ups[p] is _UNKNOWN:
                                 ups[p] = next_greater(capk[p])
-                            t = _wait_for_server(t, e, capk[p], ups[p], day)
+                            t = _wait_for_server(t, e, capk[p], ups[p], day, until)
                         if t >= until:
                             last[p] = t
                             continue

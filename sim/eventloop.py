@@ -6,9 +6,11 @@ scheduled completion, plus a dispatch event when a case is handed over or a serv
 completion at that instant: the shared tie rule of ``sim.pools``) and a wake-up when servers sit idle
 or a new day may bring more people.
 
-It leans on two SimPy internals, ``Environment.schedule`` with bare events shaped like what
-``Environment.step`` reads, and ``env._now``; ``pyproject.toml`` pins SimPy 4.1.x and
-``tests/test_simulation.py`` tests what ``step`` reads.
+It leans on SimPy internals: bare events shaped like what ``Environment.step`` reads, put on the
+environment's queue (``_queue``, ordered by ``_eid``) at their exact time. ``Environment.schedule`` takes a
+delay and adds it to the clock, and ``now + (t - now)`` may differ from ``t`` in the last bit: two events
+meant for the same instant would then fall on different ones and break the tie rule. ``pyproject.toml``
+pins SimPy 4.1.x and ``tests/test_simulation.py`` tests what the loop relies on.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ __all__ = ["EventLoop"]
 _GRID, _COMMUNITY, _STREET, _CITY, _REOPEN = (int(s) for s in Stage)
 _INF = math.inf
 _DONE = 1  # SimPy's NORMAL priority: completions
-_DISPATCH = 2  # a pool takes its next case after every completion and hand-over at the same instant
+# A pool takes its next case after every completion and hand-over at the same instant, level by level (grid,
+# desk, street office): a service too short to move the clock ends at the instant it starts, and the next
+# level must see its case, as the recursion's level-by-level windows do.
+_DISPATCH_GRID, _DISPATCH_DESK, _DISPATCH_STREET = 2, 3, 4
 
 
 class _Ev:
@@ -48,16 +53,31 @@ class _Ev:
 class _Pool:
     """Servers that change by day (``capk``), FCFS over a static sorted stream and a heap of later jobs."""
 
-    __slots__ = ("m", "busy", "capk", "up", "up_known", "s_ids", "s_ready", "ptr", "n_static", "heap", "wake_at")
+    __slots__ = (
+        "m",
+        "priority",
+        "busy",
+        "capk",
+        "up",
+        "up_known",
+        "s_ids",
+        "s_ready",
+        "ptr",
+        "n_static",
+        "heap",
+        "wake_at",
+    )
 
     def __init__(
         self,
         model: EventLoop,
+        priority: int,
         capk: list[int],
         static_ids: list[int] | None = None,
         static_ready: list[float] | None = None,
     ) -> None:
         self.m = model
+        self.priority = priority  # of its dispatches: after the completions, level by level
         self.busy = 0
         self.capk = capk
         # key -> next key with more servers (None: capacity never rises); worked out the first time the pool
@@ -125,10 +145,9 @@ class _Pool:
     def _wake_at(self, t: float) -> None:
         """A dispatch at ``t``, earlier than any already scheduled (callers check ``t < wake_at``)."""
         self.wake_at = t
-        self.m.env.schedule(_Ev(self._wake, t), _DISPATCH, t - self.m.env._now)  # type: ignore[arg-type]  # a bare event
+        self.m.at(t, self.priority, _Ev(self._wake, t))
 
     def _wake(self, ev: _Ev) -> None:
-        # compare the target, not the clock: now = before + (t - before) may differ from t in the last bit
         if ev._value == self.wake_at:
             self.wake_at = _INF
         self.m.now = ev._value
@@ -165,7 +184,8 @@ class EventLoop:
         self.satisfied = [False] * n
         self.reopened = [False] * n
         self.events = 0
-        self.now = 0.0  # the exact current time (SimPy's clock only orders the events)
+        self.now = 0.0  # the current time (SimPy's clock: the events carry their exact times)
+        self._queue, self._eid = self.env._queue, self.env._eid
 
         arrival = run.arrival
         nc = scenario.n_communities
@@ -177,12 +197,16 @@ class EventLoop:
         lo = np.concatenate([[0], bounds[:-1]])
         self.grid_pools = [
             _Pool(
-                self, capk[c], comm_sorted[lo[c] : bounds[c]].tolist(), arrival[comm_sorted[lo[c] : bounds[c]]].tolist()
+                self,
+                _DISPATCH_GRID,
+                capk[c],
+                comm_sorted[lo[c] : bounds[c]].tolist(),
+                arrival[comm_sorted[lo[c] : bounds[c]]].tolist(),
             )
             for c in range(nc)
         ]
-        self.desk_pools = [_Pool(self, capk[nc + c]) for c in range(nc)]
-        self.street_pools = [_Pool(self, capk[2 * nc + j]) for j in range(len(scenario.street_ids))]
+        self.desk_pools = [_Pool(self, _DISPATCH_DESK, capk[nc + c]) for c in range(nc)]
+        self.street_pools = [_Pool(self, _DISPATCH_STREET, capk[2 * nc + j]) for j in range(len(scenario.street_ids))]
 
         # Volunteer cases: closed after handling_hours; their feedback may reopen them.
         vol = np.flatnonzero(cases.volunteer)
@@ -193,11 +217,14 @@ class EventLoop:
             self.en[i * N_STAGES + _GRID] = t
             self._close(i, t)
 
+    def at(self, t: float, priority: int, ev: _Ev) -> None:
+        """``ev`` on SimPy's queue at exactly ``t`` (what ``Environment.schedule`` does, without the delay)."""
+        heapq.heappush(self._queue, (t, priority, next(self._eid), ev))  # type: ignore[arg-type, misc]  # a bare event
+
     def start(self, pool: _Pool, case: int, stage: int, now: float) -> None:
         k = case * N_STAGES + stage
         self.st[k], end = self.cal.start_and_end(now, self.svc[k])
-        # the exact end travels with the event: SimPy's clock, now + (end - now), may differ in the last bit
-        self.env.schedule(_Ev(self._done, (pool, case, stage, end)), _DONE, end - self.env._now)  # type: ignore[arg-type]  # a bare event
+        self.at(end, _DONE, _Ev(self._done, (pool, case, stage, end)))
 
     def _done(self, ev: _Ev) -> None:
         pool, case, stage, now = ev._value
@@ -230,7 +257,7 @@ class EventLoop:
         else:  # city departments: a delay in working hours, no queue
             k = case * N_STAGES + _CITY
             self.st[k], end = self.cal.start_and_end(now, self.svc[k])
-            self.env.schedule(_Ev(self._city_done, (case, end)), _DONE, end - self.env._now)  # type: ignore[arg-type]  # a bare event
+            self.at(end, _DONE, _Ev(self._city_done, (case, end)))
 
     def _city_done(self, ev: _Ev) -> None:
         case, now = ev._value

@@ -3,8 +3,10 @@
 Pools are ordered grid pools (one per community), desks, street offices. A pool's servers are the people
 present that day who take cases; a clock time belongs to the day whose working hours come next (its
 *day key*). Simultaneous events follow one rule in both engines: every release and every hand-over at an
-instant happens before any pool takes its next case at that instant, and a pool takes its waiting cases in
-order of (ready time, a new case before a passed-on one, case number).
+instant happens before any pool takes its next case at that instant, pools take their next cases level by
+level (grid, desk, street office: a service too short to move the clock hands its case on within the
+instant), and a pool takes its waiting cases in order of (ready time, a new case before a passed-on one,
+case number). Times are compared exactly: the event loop queues each event at its exact time.
 """
 
 from __future__ import annotations

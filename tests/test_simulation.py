@@ -262,6 +262,18 @@ def test_simultaneous_events_follow_one_tie_rule(tiny_copy, mode):
     r = simulate_cases(s, cases, one_desk_each, mode=mode)
     assert r.end[:, 1].tolist() == [12.5, 12.5, 11.5] and r.end[2, 2] == 12.5
     assert r.start[:2, 2].tolist() == [12.5, 13.5]
+    # A desk service too short to move the clock (case 0, 1e-300 h, started at 10.5 when case 1 leaves the
+    # desk) ends at the instant another desk hands case 2 over: the street office sees both, takes case 0.
+    cases = _two_level_cases(
+        [9.0, 9.0, 9.0],
+        [1, 1, 0],
+        [[0.75, 1e-300, 1, 1, 1], [0.5, 1.0, 1, 1, 1], [0.25, 1.25, 1, 1, 1]],
+        [[0, 0, 1], [0, 1, 1], [0, 0, 1]],
+        np.ones((3, 2)),
+    )
+    r = simulate_cases(s, cases, one_desk_each, mode=mode)
+    assert r.end[:, 1].tolist() == [10.5, 10.5, 10.5]
+    assert r.start[[0, 2], 2].tolist() == [10.5, 11.5]
     # One case closes at the desk, one at the grid, both at 11.5; both reopen and are back at 35.5 with one
     # grid worker: case 0 first.
     one_grid_worker = s.baseline.replace(workers=np.array([2, 3, 3]), street_office_staff=np.array([1]))
@@ -273,9 +285,31 @@ def test_simultaneous_events_follow_one_tie_rule(tiny_copy, mode):
     assert r.start[:, 4].tolist() == [35.5, 36.5]
 
 
-def test_engines_agree_when_events_coincide(tiny_copy):
-    """Fixed service times, no travel and a busy quarter (the reviewer's case): many completions, hand-overs
-    and reopenings at the same instant, and identical case records from both engines."""
+def test_cases_still_waiting_when_the_run_ends(tiny_copy):
+    """Tiny at 80 times its demand with one street officer (a reviewer's case): a case still waits at the end,
+    and the one busy server is released after the calendar's last working moment. The recursion found that
+    release past its last day and failed (IndexError); now it leaves the case unstarted, as the event loop does."""
+    from tests.conftest import edit
+
+    edit(tiny_copy / "scenario.yaml", "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 400.0")
+    s = load_scenario(tiny_copy)
+    cases = draw_cases(s, 91, np.random.SeedSequence(18))
+    alloc = s.baseline.replace(street_office_staff=np.array([1]))
+    a = simulate_cases(s, cases, alloc, mode="events")
+    b = simulate_cases(s, cases, alloc)
+    assert np.isnan(a.first_close).sum() > 100
+    for f in ("start", "end", "first_close", "final_close", "satisfied", "reopened"):
+        assert np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True), f
+
+
+@pytest.mark.parametrize("grid_desk_hours", [None, (2.1, 0.4)])
+def test_engines_agree_when_events_coincide(tiny_copy, grid_desk_hours):
+    """Fixed service times, no travel and a busy quarter (the reviewers' cases): many completions, hand-overs
+    and reopenings at the same instant, and identical case records from both engines. With 2.1 and 0.4 hours
+    the same instant is reached by different sums (8.5 + 2.1 and others), which a clock that adds delays
+    (SimPy's ``schedule``) put one ulp apart: the event loop now queues events at their exact times."""
+    import re
+
     from tests.conftest import edit
 
     y = tiny_copy / "scenario.yaml"
@@ -284,10 +318,23 @@ def test_engines_agree_when_events_coincide(tiny_copy):
         .replace("grid_service: {kind: exponential", "grid_service: {kind: fixed")
         .replace("community_service: {kind: exponential", "community_service: {kind: fixed")
     )
+    if grid_desk_hours:
+        text = y.read_text()
+        text = re.sub(
+            r"grid_service: \{kind: fixed, mean_hours: [0-9.]+\}",
+            f"grid_service: {{kind: fixed, mean_hours: {grid_desk_hours[0]}}}",
+            text,
+        )
+        text = re.sub(
+            r"community_service: \{kind: fixed, mean_hours: [0-9.]+\}",
+            f"community_service: {{kind: fixed, mean_hours: {grid_desk_hours[1]}}}",
+            text,
+        )
+        y.write_text(text)
     edit(y, "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 40.0")
     edit(y, "targets:", "ladder: {travel_minutes_max: 0}\ntargets:")
     s = load_scenario(tiny_copy)
-    for seed in range(3):
+    for seed in range(3) if grid_desk_hours is None else (4, 0):
         cases = draw_cases(s, 91, np.random.SeedSequence(seed))
         a = simulate_cases(s, cases, s.baseline, mode="events")
         b = simulate_cases(s, cases, s.baseline, mode="recursion")
@@ -422,6 +469,10 @@ def test_simpy_internals_the_engine_relies_on():
     env.schedule(_Ev(lambda ev: seen.append((env.now, ev._value)), "x"), 1, 2.5)
     env.run()
     assert seen == [(2.5, "x")] and env._now == 2.5
+    # the loop puts events on the queue itself, at their exact times: what schedule does, without the delay
+    assert "heappush(self._queue, (self._now + delay, priority, next(self._eid), event))" in inspect.getsource(
+        simpy.Environment.schedule
+    )
 
 
 def test_three_level_network_matches_its_product_form(tmp_path):
