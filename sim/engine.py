@@ -303,12 +303,6 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
                     t = ready if ready > f else f
                     if t >= until:
                         continue
-                    if always_on:
-                        st[k] = t
-                        end = t + svc[k]
-                    else:
-                        st[k], end = start_and_end(t, svc[k])
-                    heapreplace(e, end)
                 elif c < 0:  # servers that change by day: after the last start, when one is free
                     t = last[p]
                     if ready > t:
@@ -330,14 +324,17 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
                             last[p] = t
                             continue
                     last[p] = t
-                    if always_on:
-                        st[k] = t
-                        end = t + svc[k]
-                    else:
-                        st[k], end = start_and_end(t, svc[k])
-                    heappush(e, end)
                 else:  # nobody, ever
                     continue
+                if always_on:
+                    st[k] = t
+                    end = t + svc[k]
+                else:
+                    st[k], end = start_and_end(t, svc[k])
+                if c > 0:
+                    heapreplace(e, end)  # the earliest free server is this one now
+                else:
+                    heappush(e, end)  # one more busy server
                 if end >= until:
                     continue
                 en[k] = end
