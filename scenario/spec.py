@@ -19,6 +19,10 @@ __all__ = [
     "field_maximum",
     "FIELD_MAXIMUM",
     "DistributionSpec",
+    "CostSpec",
+    "ResolutionSpec",
+    "ServiceFundSpec",
+    "DiscoverySpec",
     "CalendarSpec",
     "DistrictSpec",
     "StreetSpec",
@@ -68,6 +72,7 @@ FIELD_MAXIMUM: tuple[tuple[str, float, str], ...] = (
     ("surge_mobilised", 100_000_000, "people"),
     ("city_paid_workers_per_community", 1_000, "workers per community"),
     ("handling_time_factor", 100, "times the handling time"),
+    ("*_factor", 100, "times"),
     ("travel_minutes_max", 1_440, "minutes"),
     ("hours_per_person_week", 168, "hours a week per person"),
     ("leave_days_per_person_year", 366, "days a year"),
@@ -169,6 +174,50 @@ class DistributionSpec(Frozen):
     kind: Literal["exponential", "lognormal", "gamma", "fixed"]
     mean_hours: Positive
     cv: NonNeg = 1.0
+
+    @property
+    def mean(self) -> float:
+        """The mean in the distribution's unit (hours)."""
+        return self.mean_hours
+
+
+class CostSpec(Frozen):
+    """The cost of one fix in yuan (``cv``: coefficient of variation; ignored for exponential and fixed)."""
+
+    kind: Literal["exponential", "lognormal", "gamma", "fixed"]
+    mean_yuan: Positive
+    cv: NonNeg = 1.0
+
+    @property
+    def mean(self) -> float:
+        """The mean in the distribution's unit (yuan)."""
+        return self.mean_yuan
+
+
+class ResolutionSpec(Frozen):
+    """Whether a closed case is actually resolved (the problem solved, not only explained or referred).
+
+    ``grid`` ... ``city``: the probability that a case closed at that level is resolved when it has what it
+    needs; ``volunteer``: for cases volunteers handle. ``needs_money_share``: the share of the category's
+    cases whose fix costs money (a small repair, a purchased service, a subsidy), paid from the community's
+    people-service fund (``service_fund``), with ``fix_cost`` in yuan. ``source`` says where the figures
+    come from (or that they are assumptions).
+    """
+
+    grid: Share = 1.0
+    community: Share = 1.0
+    street: Share = 1.0
+    city: Share = 1.0
+    volunteer: Share = 1.0
+    needs_money_share: Share = 0.0
+    fix_cost: CostSpec | None = None
+    source: Annotated[str, Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _check(self) -> "ResolutionSpec":
+        if self.needs_money_share > 0 and self.fix_cost is None:
+            raise ValueError("fix_cost is required when needs_money_share > 0")
+        return self
 
 
 class CalendarSpec(Frozen):
@@ -352,6 +401,8 @@ class CategorySpec(Frozen):
     community_service: DistributionSpec
     street_service: DistributionSpec
     city_delay: DistributionSpec
+    response_working_hours: Positive | None = None  # first contact within; None: no response limit
+    resolution: ResolutionSpec | None = None  # None: every closed case counts as resolved
 
 
 class SurgeSpec(Frozen):
@@ -397,6 +448,10 @@ class FeedbackSpec(Frozen):
     unsatisfied_per_late_day: NonNeg = 0.05
     reopen_given_unsatisfied_base: Share = 0.3
     reopen_given_unsatisfied_per_late_day: NonNeg = 0.1
+    # an unresolved problem: more likely unsatisfied, and then more likely to come back (a repeat complaint)
+    unsatisfied_if_unresolved: Share = 0.0
+    reopen_if_unresolved: Share = 0.0
+    revisit_resolution_share: Share = 0.0  # chance the reopened visit solves a problem still unresolved
 
 
 class LadderSpec(Frozen):
@@ -443,9 +498,14 @@ class DutySpec(Frozen):
     due_within_days: Annotated[int, Field(gt=0)] | None = None
     carry_over: bool = True
     source: Annotated[str, Field(min_length=1)]
+    # category -> share of that category's problems on the grid channel this duty finds (``discovery``)
+    finds: dict[Ident, Share] = {}
+    urgent_when_missed: bool = False  # a problem it misses surfaces as an urgent case (shorter deadline)
 
     @model_validator(mode="after")
     def _check(self) -> "DutySpec":
+        if self.finds and self.level != "grid":
+            raise ValueError(f"finds needs level grid (grid workers find problems), found {self.level}")
         given = [self.times_per_year is not None, self.times_per_week is not None]
         if self.driver == "grid_patrols":
             if any(given) or self.hours_each is not None:
@@ -516,6 +576,51 @@ class DutiesSpec(Frozen):
         return self
 
 
+class ServiceFundSpec(Frozen):
+    """How a community spends its people-service fund (``service_fund_yuan`` of the allocation).
+
+    The year's fund is released in equal tranches (``release``) and pays, in the order cases arrive, the fix of
+    each case that needs money (``ResolutionSpec.needs_money_share``). A fix above ``approval_limit_yuan``
+    needs the street office's approval: the case goes up to the street office (its service there is the
+    approval). A case the fund cannot pay (spent for now) goes up to city departments with probability
+    ``unfunded_to_city_share`` (they pay, slower: resolved with the category's ``city`` probability), else it
+    closes at its level, resolved with probability ``unfunded_resolution_share`` (explained, referred).
+    """
+
+    release: Literal["yearly", "quarterly", "monthly"] = "quarterly"
+    approval_limit_yuan: NonNeg | None = None
+    unfunded_to_city_share: Share = 0.0
+    unfunded_resolution_share: Share = 0.0
+    source: Annotated[str, Field(min_length=1)]
+
+    @property
+    def tranches_per_year(self) -> int:
+        return {"yearly": 1, "quarterly": 4, "monthly": 12}[self.release]
+
+
+class DiscoverySpec(Frozen):
+    """What a grid duty left undone costs residents: problems found late.
+
+    A problem on ``grid_channel`` of a category some duty ``finds`` is found by that duty (the share it
+    finds) only as often as the duty was done: with the share of the duty's hours done in its community over
+    the last ``lookback_working_days`` working days. Otherwise nobody finds it early: it surfaces
+    ``surface_delay`` (clock hours) later on ``surfaced_channel`` (a resident's call), escalates
+    ``escalation_factor`` times as often at each level (capped at 1), is resolved ``resolution_factor`` times as
+    often and leaves the resident unsatisfied with ``unsatisfied_extra`` more probability; a duty marked
+    ``urgent_when_missed`` makes it urgent (deadline x ``urgent_deadline_factor``).
+    """
+
+    grid_channel: Ident
+    surfaced_channel: Ident
+    lookback_working_days: Annotated[int, Field(ge=1, le=260)] = 5
+    surface_delay: DistributionSpec
+    escalation_factor: Annotated[float, Field(ge=0)] = 1.0
+    resolution_factor: Share = 1.0
+    unsatisfied_extra: Share = 0.0
+    urgent_deadline_factor: Annotated[float, Field(gt=0, le=1)] = 0.5
+    source: Annotated[str, Field(min_length=1)]
+
+
 class MobileGridSpec(Frozen):
     """Mobile grid workers (couriers, riders) discover problems before residents call."""
 
@@ -573,6 +678,10 @@ class TargetSpec(Frozen):
     on_time_share_min: Share = 0.9
     duty_coverage_min: Share = 0.95  # share of scheduled duty hours done by their due date
     wait_threshold_working_hours: Annotated[float, Field(gt=0, le=1000)] = 1.0  # "served within" KPI per level
+    # the three rates residents see, per community (None: no target)
+    resolution_share_min: Share | None = None
+    satisfaction_share_min: Share | None = None
+    response_share_min: Share | None = None
 
 
 class CalibrationSpec(Frozen):
@@ -645,6 +754,8 @@ class ScenarioSpec(Frozen):
     duties: DutiesSpec | None = None
     mobile_grid: MobileGridSpec = MobileGridSpec()
     volunteers: VolunteerSpec = VolunteerSpec()
+    service_fund: ServiceFundSpec | None = None
+    discovery: DiscoverySpec | None = None
     targets: TargetSpec = TargetSpec()
     calibration: tuple[CalibrationSpec, ...] = ()
     evaluation: EvaluationSpec | None = None
@@ -667,4 +778,39 @@ class ScenarioSpec(Frozen):
                     f"duties: leave and fixed duties at level {level} take {share:.0%} of working time; "
                     f"they must leave some time for work"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _references(self) -> "ScenarioSpec":
+        """Ids named by discovery, duties' ``finds`` and the fund must exist; money needs a fund section."""
+        cats, chans = self.demand.categories, self.demand.channels
+        scheduled = self.duties.scheduled if self.duties is not None else {}
+        finders = {did: d for did, d in scheduled.items() if d.finds}
+        found: dict[str, float] = {}
+        for did, d in finders.items():
+            for cid, share in d.finds.items():
+                if cid not in cats:
+                    raise ValueError(
+                        f"duties.scheduled.{did}.finds: unknown category {cid!r} (known: {', '.join(cats)})"
+                    )
+                found[cid] = found.get(cid, 0.0) + share
+        for cid, total in found.items():
+            if total > 1 + 1e-9:
+                raise ValueError(f"duties: the shares of category {cid!r} that duties find sum to {total:g}; at most 1")
+        disc = self.discovery
+        if finders and disc is None:
+            raise ValueError(f"duties.scheduled.{next(iter(finders))}.finds needs a discovery section")
+        if disc is not None:
+            for field in ("grid_channel", "surfaced_channel"):
+                if getattr(disc, field) not in chans:
+                    raise ValueError(
+                        f"discovery.{field}: unknown channel {getattr(disc, field)!r} (known: {', '.join(chans)})"
+                    )
+            if disc.grid_channel == disc.surfaced_channel:
+                raise ValueError("discovery.surfaced_channel must differ from discovery.grid_channel")
+        money = [cid for cid, c in cats.items() if c.resolution is not None and c.resolution.needs_money_share > 0]
+        if money and self.service_fund is None:
+            raise ValueError(
+                f"demand.categories.{money[0]}.resolution.needs_money_share > 0 needs a service_fund section"
+            )
         return self

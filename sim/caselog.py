@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from scenario.load import Scenario
-from sim.demand import Cases
+from sim.calendar import WorkCalendar
 from sim.engine import SimResult
 from sim.routing import STAGES, Stage
 
@@ -15,7 +15,7 @@ __all__ = ["case_log", "CASE_LOG_COLUMNS", "write_case_log", "case_log_schema"]
 # The case log's columns: name | dtype | unit | meaning, one a line (stage columns follow arrival_hours, one
 # start and one end per stage). Written as case_log_schema.csv beside every case log.
 _SCHEMA = """
-case_id | int64 | | case number within the replication, in arrival order
+case_id | int64 | | case number within the replication: the drawn cases in arrival order, then the problems found late
 channel | category | | intake channel (mobile_grid: discovered first by a mobile grid worker)
 category | category | | complaint category
 community | category | | community id
@@ -32,6 +32,13 @@ reopened | bool | | reopened after an unsatisfied feedback call
 satisfied | bool | | satisfied at the first feedback call
 volunteer | bool | | handled by volunteers
 level_reached | int8 | | highest level reached: 0 grid, 1 community desk, 2 street office, 3 city
+found_late | bool | | a problem a grid duty would have found, left undone: it surfaced later as a resident's call
+response_hours | float64 | working hours | arrival to first contact (the start of grid handling; volunteers at once)
+responded_in_time | float64 | | 1: first contact within the category's response limit, 0: not, empty: no limit
+resolved | bool | | the problem was solved (at closure or at the reopened visit), not only closed
+needs_money | bool | | the fix costs money, paid from the community's people-service fund
+fund_status | int8 | | 0 no money needed, 1 paid by the fund, 2 unpaid: sent to the city, 3 unpaid: closed at its level
+paid_yuan | float64 | yuan | paid from the community's people-service fund
 """
 
 
@@ -73,45 +80,71 @@ def case_log_schema() -> pd.DataFrame:
     return pd.DataFrame([(k, *v) for k, v in CASE_LOG_COLUMNS.items()], columns=["column", "dtype", "unit", "meaning"])
 
 
-def case_log(scenario: Scenario, cases: Cases, result: SimResult) -> pd.DataFrame:
-    """Columns: ids, channel, category, places, arrival, each stage's start and end, deadline,
-    closure, resolution time, flags. Times are clock hours from the start of day 0."""
+def case_log(scenario: Scenario, result: SimResult, cal: WorkCalendar) -> pd.DataFrame:
+    """One row per case that reached someone (``SimResult.active``): ids, channel, category, places, arrival,
+    each stage's start and end, deadline, closure, resolution time, response, flags. Times are clock hours
+    from the start of day 0."""
+    keep = np.flatnonzero(result.active)
+    rows = result.rows
     cats = list(scenario.spec.demand.categories)
-    street = scenario.community_street[cases.community]
+    community = rows.community[keep]
+    street = scenario.community_street[community]
+    start, end = result.start[keep], result.end[keep]
     reached = np.where(
-        ~np.isnan(result.start[:, Stage.CITY]) | ~np.isnan(result.end[:, Stage.CITY]),
+        ~np.isnan(start[:, Stage.CITY]) | ~np.isnan(end[:, Stage.CITY]),
         Stage.CITY,
         np.where(
-            ~np.isnan(result.start[:, Stage.STREET]),
+            ~np.isnan(start[:, Stage.STREET]),
             Stage.STREET,
-            np.where(~np.isnan(result.start[:, Stage.COMMUNITY]), Stage.COMMUNITY, Stage.GRID),
+            np.where(~np.isnan(start[:, Stage.COMMUNITY]), Stage.COMMUNITY, Stage.GRID),
         ),
     )
+    arrival = result.arrival[keep]
+    volunteer = rows.volunteer[keep]
+    first = np.where(volunteer, arrival, start[:, Stage.GRID])
+    reached_w = cal.to_work_v(np.nan_to_num(first, nan=0.0))
+    response = np.where(np.isnan(first), np.nan, np.maximum(reached_w - cal.to_work_v(arrival), 0.0))
+    limit = np.array(
+        [
+            np.nan if c.response_working_hours is None else c.response_working_hours
+            for c in scenario.spec.demand.categories.values()
+        ]
+    )[rows.category[keep]]
+    in_time = np.where(np.isnan(limit), np.nan, (response <= limit).astype(float))  # never reached: NaN <= x is False
     data = {
-        "case_id": np.arange(len(cases), dtype=np.int64),
-        "channel": pd.Categorical.from_codes(result.channel, categories=list(cases.channel_ids)),
-        "category": pd.Categorical.from_codes(cases.category, categories=cats),
-        "community": pd.Categorical.from_codes(cases.community, categories=list(scenario.community_ids)),
+        "case_id": keep.astype(np.int64),
+        "channel": pd.Categorical.from_codes(result.channel[keep], categories=list(rows.channel_ids)),
+        "category": pd.Categorical.from_codes(rows.category[keep], categories=cats),
+        "community": pd.Categorical.from_codes(community, categories=list(scenario.community_ids)),
         "street": pd.Categorical.from_codes(street, categories=list(scenario.street_ids)),
         "district": pd.Categorical.from_codes(scenario.street_district[street], categories=list(scenario.district_ids)),
-        "grid": cases.grid.astype(np.int32),
-        "arrival_hours": result.arrival,
+        "grid": rows.grid[keep].astype(np.int32),
+        "arrival_hours": arrival,
     }
     for j, stage in enumerate(STAGES):
-        data[f"{stage}_start_hours"] = result.start[:, j]
-        data[f"{stage}_end_hours"] = result.end[:, j]
-    closed = result.final_close
+        data[f"{stage}_start_hours"] = start[:, j]
+        data[f"{stage}_end_hours"] = end[:, j]
+    closed = result.final_close[keep]
+    deadline = result.deadline[keep]
+    twin_of = rows.twin_of if rows.twin_of is not None else np.full(len(rows), -1)
     data.update(
         {
-            "deadline_hours": result.deadline,
-            "first_close_hours": result.first_close,
+            "deadline_hours": deadline,
+            "first_close_hours": result.first_close[keep],
             "closed_hours": closed,
-            "resolution_hours": closed - result.arrival,
-            "on_time": closed <= result.deadline,  # NaN (never closed) compares False
-            "reopened": result.reopened,
-            "satisfied": result.satisfied,
-            "volunteer": cases.volunteer,
+            "resolution_hours": closed - arrival,
+            "on_time": closed <= deadline,  # NaN (never closed) compares False
+            "reopened": result.reopened[keep],
+            "satisfied": result.satisfied[keep],
+            "volunteer": volunteer,
             "level_reached": reached.astype(np.int8),
+            "found_late": twin_of[keep] >= 0,
+            "response_hours": response,
+            "responded_in_time": in_time,
+            "resolved": result.resolved[keep],
+            "needs_money": result.funded[keep] > 0,
+            "fund_status": result.funded[keep].astype(np.int8),
+            "paid_yuan": result.paid_yuan[keep],
         }
     )
     return pd.DataFrame(data)

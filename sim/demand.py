@@ -18,11 +18,50 @@ from scenario.load import Scenario
 from scenario.profile import hourly_profile, surge_days
 from sim.distributions import from_uniforms
 
-__all__ = ["Cases", "draw_cases", "apply_allocation", "hourly_profile", "surge_days", "STREAMS", "MOBILE_CHANNEL"]
+__all__ = [
+    "PER_CASE",
+    "Cases",
+    "draw_cases",
+    "apply_allocation",
+    "hourly_profile",
+    "surge_days",
+    "STREAMS",
+    "MOBILE_CHANNEL",
+]
 
 # New streams go at the end: SeedSequence.spawn keeps the earlier children, so old streams do not move.
-STREAMS = ("arrivals", "marks", "service", "escalation", "feedback", "mobile", "volunteers", "absence")
+STREAMS = (
+    "arrivals",
+    "marks",
+    "service",
+    "escalation",
+    "feedback",
+    "mobile",
+    "volunteers",
+    "absence",
+    "discovery",
+    "resolution",
+    "money",
+)
 MOBILE_CHANNEL = "mobile_grid"
+# The fields of ``Cases`` with one entry per case (the rest describe the replication)
+PER_CASE = (
+    "arrival",
+    "community",
+    "channel",
+    "category",
+    "grid",
+    "service",
+    "u_escalate",
+    "u_feedback",
+    "u_mobile",
+    "volunteer",
+    "u_discovery",
+    "surface_delay_hours",
+    "u_resolve",
+    "u_money",
+    "fix_cost_yuan",
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +82,14 @@ class Cases:
     days: int
     # (grid pools + desks + street offices, days, 2) uniforms for daily availability; None: 0.5 (round half up)
     u_absence: np.ndarray | None = None
+    # What a case buys (``sim.outcomes``); None: the neutral value (found early, resolved when it can be,
+    # no money needed)
+    u_discovery: np.ndarray | None = None  # (n, 2): which duty finds the problem; whether it was done
+    surface_delay_hours: np.ndarray | None = None  # clock hours until a problem found late surfaces
+    u_resolve: np.ndarray | None = None  # (n, 2): resolved at closure; at a reopened visit
+    u_money: np.ndarray | None = None  # (n, 2): needs money; where an unfunded case goes
+    fix_cost_yuan: np.ndarray | None = None  # the fix's cost where the category's fixes cost money, else 0
+    twin_of: np.ndarray | None = None  # rows the engine adds: the drawn case a late-found problem is (-1: drawn)
 
     def __len__(self) -> int:
         return len(self.arrival)
@@ -90,6 +137,15 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     service[:, 4] += travel
 
     volunteer = _volunteers(scenario, days, arrival, community, category, rng["volunteers"])
+    disc = spec.discovery
+    u_disc = rng["discovery"].random((n, 3), dtype=np.float32)
+    delay = from_uniforms(disc.surface_delay, u_disc[:, 2].astype(float)) if disc is not None else np.zeros(n)
+    u_money = rng["money"].random((n, 3))
+    cost = np.zeros(n)
+    for j, c in enumerate(cats):
+        if c.resolution is not None and c.resolution.fix_cost is not None:
+            idx = np.flatnonzero(category == j)
+            cost[idx] = from_uniforms(c.resolution.fix_cost, u_money[idx, 2])
     return Cases(
         arrival=arrival,
         community=community,
@@ -106,6 +162,11 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
         ),
         channel_ids=tuple(channels) + (MOBILE_CHANNEL,),
         days=days,
+        u_discovery=u_disc[:, :2],
+        surface_delay_hours=delay,
+        u_resolve=rng["resolution"].random((n, 2), dtype=np.float32),
+        u_money=u_money[:, :2].astype(np.float32),
+        fix_cost_yuan=cost,
     )
 
 

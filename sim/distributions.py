@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scenario.spec import DistributionSpec
+from scenario.spec import CostSpec, DistributionSpec
 
 __all__ = ["sample", "mean_and_variance", "from_uniforms"]
 
@@ -31,11 +31,12 @@ def sample(d: DistributionSpec, n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.gamma(shape, m / shape, n)
 
 
-def from_uniforms(d: DistributionSpec, u: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draws from given uniforms (keeps common random numbers aligned by case)."""
+def from_uniforms(d: DistributionSpec | CostSpec, u: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draws from given uniforms (keeps common random numbers aligned by case), in the
+    distribution's unit (hours, or yuan for a ``CostSpec``)."""
     from scipy import special, stats
 
-    m = d.mean_hours
+    m = d.mean
     if d.kind == "fixed" or (d.kind != "exponential" and d.cv == 0):
         return np.full(u.shape, m)
     if d.kind == "exponential":

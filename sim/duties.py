@@ -24,17 +24,19 @@ run; hours by duty and level; utilisation including duties.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from scenario.load import Scenario
 from scenario.staffing import StaffTime, staff_time
 from sim.calendar import WorkCalendar
-from sim.demand import Cases
-from sim.engine import SimResult
-from sim.routing import Stage
+from sim.dayledger import DutyStepper, working_days
 
-__all__ = ["DutyAccount", "account_duties", "busy_by_day"]
+if TYPE_CHECKING:
+    from sim.engine import SimResult
+
+__all__ = ["DutyAccount", "DutyPlan", "account_duties", "duty_plan", "spare_hours"]
 
 
 @dataclass(frozen=True)
@@ -75,81 +77,27 @@ class DutyAccount:
             return np.where(self.present_hours > 0, work / self.present_hours, np.nan)
 
 
-def busy_by_day(pool: np.ndarray, ws: np.ndarray, we: np.ndarray, n_pools: int, bounds: np.ndarray) -> np.ndarray:
-    """Busy hours of each pool between consecutive ``bounds`` (cumulative working hours).
+@dataclass(frozen=True)
+class DutyPlan:
+    """What the daily account needs besides the hours: each duty's hours per working day, its window and
+    carry-over, and the order duties are worked in (``sim.dayledger.DutyStepper``)."""
 
-    Intervals [ws, we] in cumulative working hours; F_p(c) = sum_i (c - ws_i)+ - (c - we_i)+ is the
-    busy time of pool p before c, evaluated with sorted arrays; returns (n_pools, len(bounds) - 1).
-    """
-    out = np.zeros((n_pools, len(bounds)))
-    for x, sign in ((ws, 1.0), (we, -1.0)):
-        order = np.lexsort((x, pool))
-        p, v = pool[order], x[order]
-        starts = np.searchsorted(p, np.arange(n_pools), side="left")
-        ends = np.searchsorted(p, np.arange(n_pools), side="right")
-        for q in np.flatnonzero(ends > starts):
-            vals = v[starts[q] : ends[q]]
-            k = np.searchsorted(vals, bounds, side="left")
-            # each pool's own running sum: a pool's hours do not depend on other pools' cases (a district
-            # simulated alone gives the same bits, ``sim.split``)
-            s = np.concatenate([[0.0], np.cumsum(vals)])[k]
-            out[q] += sign * (k * bounds - s)
-    return np.diff(out, axis=1)
+    g: np.ndarray  # (pools, duties) hours per working day
+    window: np.ndarray  # (duties,) working days a task may wait
+    carry: list[bool]
+    order: np.ndarray
+    n_first: int
+    n: int
+
+    def stepper(self) -> DutyStepper:
+        return DutyStepper(self.g, self.window, self.carry, self.order, self.n_first, self.n)
 
 
-def _case_busy(
-    scenario: Scenario, cases: Cases, result: SimResult, cal: WorkCalendar, bounds: np.ndarray
-) -> np.ndarray:
-    """(pools, working days) case handling hours per pool and working day."""
-    n = scenario.n_communities
-    street = scenario.community_street[cases.community]
-    parts = [
-        (cases.community, Stage.GRID, ~cases.volunteer),
-        (cases.community, Stage.REOPEN, None),
-        (n + cases.community, Stage.COMMUNITY, None),
-        (2 * n + street, Stage.STREET, None),
-    ]
-    pools, ws, we = [], [], []
-    horizon = cal.cum[-1]
-    for pool, stage, keep in parts:
-        s, e = result.start[:, stage], result.end[:, stage]
-        ok = ~np.isnan(s)
-        if keep is not None:
-            ok &= keep
-        w0 = cal.to_work_v(s[ok])
-        w1 = np.where(np.isnan(e[ok]), horizon, cal.to_work_v(np.nan_to_num(e[ok], nan=0.0)))
-        pools.append(pool[ok])
-        ws.append(w0)
-        we.append(np.maximum(w1, w0))
-    return busy_by_day(
-        np.concatenate(pools), np.concatenate(ws), np.concatenate(we), 2 * n + len(scenario.street_ids), bounds
-    )
-
-
-def account_duties(
-    scenario: Scenario,
-    cases: Cases,
-    result: SimResult,
-    cal: WorkCalendar,
-    warmup_days: int,
-    until_day: int | None = None,
-) -> DutyAccount:
-    """Run the daily duty account of one replication (see the module docstring).
-
-    Hours are measured on days ``warmup_days <= day < until_day`` (default: to the end).
-    """
+def duty_plan(scenario: Scenario) -> DutyPlan:
+    """The duties of ``scenario`` as the daily account works them (see the module docstring)."""
     st: StaffTime = staff_time(scenario)
     n, ns = scenario.n_communities, len(scenario.street_ids)
     pools = 2 * n + ns
-    days = cases.days
-    day_len = cal.day_len[:days]
-    wdays = np.flatnonzero(day_len > 0)
-    bounds = np.concatenate([cal.cum[wdays], [cal.cum[wdays[-1]] + day_len[wdays[-1]]]]) if wdays.size else np.zeros(1)
-    busy = _case_busy(scenario, cases, result, cal, bounds) if wdays.size else np.zeros((pools, 0))
-    present = result.present[:, wdays].astype(float)
-    avail = np.clip(present * day_len[wdays][None, :] - busy, 0.0, None)
-    measured = (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
-
     k = len(st.duty_ids)
     g = np.zeros((pools, k))  # hours per working day
     unit_slice = {"grid": slice(0, n), "desk": slice(n, 2 * n), "street": slice(2 * n, pools)}
@@ -164,19 +112,58 @@ def account_duties(
     first = np.array([lv != "grid" for lv in st.duty_level], dtype=bool)
     by_window = np.argsort(window, kind="stable")
     order = np.concatenate([by_window[first[by_window]], by_window[~first[by_window]]]).astype(int)
-    n_first = int(first.sum())
+    return DutyPlan(g, window, carry, order, int(first.sum()), n)
 
-    H, due, done_m, over, helped = _daily_account(avail, g, window, carry, order, n_first, measured, n)
+
+def spare_hours(present: np.ndarray, day_len: np.ndarray, busy: np.ndarray) -> np.ndarray:
+    """Hours the people present have left after case handling (pools x working days), never below 0."""
+    return np.clip(present * day_len[None, :] - busy, 0.0, None)
+
+
+def account_duties(
+    scenario: Scenario,
+    result: SimResult,
+    cal: WorkCalendar,
+    warmup_days: int,
+    until_day: int | None = None,
+) -> DutyAccount:
+    """Run the daily duty account of one replication (see the module docstring) on the engine's case hours
+    (``SimResult.busy``), with the arithmetic the engine used while it ran.
+
+    Hours are measured on days ``warmup_days <= day < until_day`` (default: to the end).
+    """
+    st: StaffTime = staff_time(scenario)
+    days = result.present.shape[1]
+    wdays = working_days(cal, days)
+    day_len = cal.day_len[wdays]
+    present = result.present[:, wdays].astype(float)
+    busy = result.busy
+    avail = spare_hours(present, day_len, busy)
+    measured = (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
+    plan = duty_plan(scenario)
+    stepper = plan.stepper()
+    pools, k = plan.g.shape
+    due = np.zeros((pools, k))
+    done_m = np.zeros((pools, k))
+    over = np.zeros((pools, k))
+    helped = np.zeros(plan.n)
+    for i in range(avail.shape[1]):
+        done, new_over, due_now, help_ = stepper.step(avail[:, i])
+        if measured[i]:
+            done_m += done
+            over += new_over
+            due += plan.g * due_now[None, :]
+            helped += help_
     case_h = (busy * measured[None, :]).sum(axis=1)
-    present_h = (present * day_len[wdays][None, :] * measured[None, :]).sum(axis=1)
-    fixed_h, leave_h = _away_hours(scenario, st, result.people, present_h, float((day_len[wdays] * measured).sum()))
+    present_h = (present * day_len[None, :] * measured[None, :]).sum(axis=1)
+    fixed_h, leave_h = _away_hours(scenario, st, result.people, present_h, float((day_len * measured).sum()))
     return DutyAccount(
         st.duty_ids,
         st.duty_level,
         due,
         done_m,
         over,
-        H.copy(),
+        stepper.H.copy(),
         case_h,
         present_h,
         fixed_h,
@@ -185,60 +172,6 @@ def account_duties(
         float(measured.sum()),
         st.working_days_per_year / max(float(measured.sum()), 1.0),
     )
-
-
-def _daily_account(
-    avail: np.ndarray,
-    g: np.ndarray,
-    window: np.ndarray,
-    carry: list[bool],
-    order: np.ndarray,
-    n_first: int,
-    measured: np.ndarray,
-    n: int,
-) -> tuple[np.ndarray, ...]:
-    """Day by day, each pool's spare hours (``avail``, pools x working days) go to its duties in ``order``
-    (desk and street duties first, then the desk's spare time joins its community's grid duties); ``g`` is
-    each duty's hours per working day. Returns hours undone at the end, and over the measured days: hours
-    due, done, overdue, and grid duty hours done by desk people."""
-    pools, k = g.shape
-    H = np.zeros((pools, k))
-    O = np.zeros((pools, k))
-    due = np.zeros((pools, k))
-    done_m = np.zeros((pools, k))
-    over = np.zeros((pools, k))
-    helped = np.zeros(n)  # grid duty hours done by desk people (measured)
-    for i in range(avail.shape[1]):
-        a = avail[:, i].copy()
-        m = bool(measured[i])
-        own_grid = a[:n].copy()
-        left_desk = np.zeros(n)
-        for step, j in enumerate(order):
-            if step == n_first:
-                left_desk = a[n : 2 * n].copy()
-                a[:n] += left_desk
-                a[n : 2 * n] = 0.0
-            gj = g[:, j]
-            H[:, j] += gj
-            done = np.minimum(H[:, j], a)
-            a -= done
-            H[:, j] -= done
-            O[:, j] -= np.minimum(done, O[:, j])
-            new_o = np.maximum(O[:, j], H[:, j] - gj * (window[j] - 1))
-            if m:
-                done_m[:, j] += done
-                over[:, j] += new_o - O[:, j]
-                if i - window[j] + 1 >= 0:
-                    due[:, j] += gj
-            if carry[j]:
-                O[:, j] = new_o
-            else:
-                H[:, j] -= new_o
-                O[:, j] = 0.0
-        if m:
-            spent_grid = own_grid + left_desk - a[:n]
-            helped += np.clip(spent_grid - own_grid, 0.0, None)
-    return H, due, done_m, over, helped
 
 
 def _away_hours(

@@ -46,7 +46,16 @@ from scenario.staffing import cover_desk, daily_capacity, split_desk, staff_time
 from sim.calendar import WorkCalendar
 from sim.demand import Cases, apply_allocation
 from sim.eventloop import EventLoop
-from sim.pools import RunInputs, capacity_by_key, collector_paused, day_key_shift, more_servers_from, next_greater
+from sim.outcomes import Outcomes, extend_rows
+from sim.pools import (
+    CaseRecord,
+    RunInputs,
+    capacity_by_key,
+    collector_paused,
+    day_key_shift,
+    more_servers_from,
+    next_greater,
+)
 from sim.routing import CLOSE, N_STAGES, STAGES, Stage, late_days, reopening_possible, reopens, routing, unsatisfied
 
 __all__ = ["SimResult", "simulate_cases", "pool_sizes", "pool_capacity", "routing", "reopening_possible", "STAGES"]
@@ -86,8 +95,11 @@ def pool_capacity(
 
 @dataclass(frozen=True)
 class SimResult:
-    """Per-case outcomes of one replication (arrays aligned with the Cases)."""
+    """Per-row outcomes of one replication (arrays aligned with ``rows``: the drawn cases, then the problems
+    found late, ``sim.outcomes``; a row that is not ``active`` never reached anyone)."""
 
+    rows: Cases
+    active: np.ndarray
     arrival: np.ndarray
     channel: np.ndarray
     start: np.ndarray  # (n, 5) clock hours per stage, NaN if not reached
@@ -97,9 +109,16 @@ class SimResult:
     final_close: np.ndarray
     satisfied: np.ndarray  # at the first feedback call
     reopened: np.ndarray
+    resolved: np.ndarray  # the problem solved, at closure or at the reopened visit
+    funded: np.ndarray  # int8: sim.outcomes.NO_MONEY, FUNDED, UNFUNDED_TO_CITY, UNFUNDED_CLOSED
+    paid_yuan: np.ndarray  # from the community's people-service fund
     people: np.ndarray  # per pool: grid pools, desks, street offices
     present: np.ndarray  # (pools, days) people present each calendar day
     case_servers: np.ndarray  # (pools, days) people taking cases each calendar day
+    busy: np.ndarray  # (pools, working days of the run) case handling hours
+    fund_spent_yuan: np.ndarray  # per community
+    fund_exhausted_day: np.ndarray  # per community: the first day a fix found the fund spent (NaN: never)
+    unfunded_cases: np.ndarray  # per community
     events: int
 
 
@@ -153,7 +172,7 @@ class _Level(NamedTuple):
     after: Sequence[int]  # per case: the stage after this level (CLOSE: closed here)
 
 
-def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInputs) -> SimResult:
+def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInputs, out: Outcomes) -> CaseRecord:
     """The exact recursion: every pool first come, first served, each case taking the earliest moment a
     server is free (a release, or a day with more people), level by level in windows of the feedback delay.
 
@@ -177,7 +196,6 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
     day = day_key_shift(cal.always_on, spec.calendar.day_end_hour)
     shift = day[0]
     start_and_end, always_on = cal.start_and_end, cal.always_on
-    esc_c, esc_s, esc_city = routing(scenario, cases)
     svc_a = cases.service.copy()
     svc_a[:, _GRID] = run.grid_service
     svc = _c_array(svc_a.ravel())  # flat: case * N_STAGES + stage
@@ -202,6 +220,10 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
     sat = np.zeros(n, dtype=bool)
     reopened = np.zeros(n, dtype=bool)
     deadline, u_fb, delay = run.deadline, cases.u_feedback, fb.delay_hours
+    unsat_x, reopen_x = out.unsat_extra, out.reopen_extra
+    active, log = out.active, out.log
+    log_extend = log.extend
+    incremental = out.incremental
     heappush, heappop, heapreplace = heapq.heappush, heapq.heappop, heapq.heapreplace
     to_close, to_desk, to_street, reopen_stage, stages = CLOSE, _COMMUNITY, _STREET, _REOPEN, N_STAGES
 
@@ -212,9 +234,9 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
             for case in closed:
                 t = first_close[case]
                 late = late_days(t, deadline[case])
-                if not unsatisfied(fb, u_fb[case, 0], late):
+                if not unsatisfied(fb, u_fb[case, 0], late, unsat_x[case]):
                     sat[case] = True
-                elif window < _INF and reopens(fb, u_fb[case, 1], late):
+                elif window < _INF and reopens(fb, u_fb[case, 1], late, reopen_x[case]):
                     reopened[case] = True
                     heappush(reopen_q, (t + delay, case))
             closed.clear()
@@ -223,10 +245,10 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
         closed.clear()
         tc = np.frombuffer(first_close)[ci]
         late = late_days(tc, deadline[ci])
-        uns = unsatisfied(fb, u_fb[ci, 0], late)
+        uns = unsatisfied(fb, u_fb[ci, 0], late, unsat_x[ci])
         sat[ci] = ~uns
         if window < _INF:
-            again = uns & reopens(fb, u_fb[ci, 1], late)
+            again = uns & reopens(fb, u_fb[ci, 1], late, reopen_x[ci])
             reopened[ci[again]] = True
             for case, t in zip(ci[again].tolist(), tc[again].tolist()):
                 heappush(reopen_q, (t + delay, case))
@@ -249,7 +271,7 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
         _GRID,
         _REOPEN,
         _c_array(cases.community),
-        _c_array(np.where(esc_c, _COMMUNITY, CLOSE)),
+        out.after_grid,
     )
     levels = (
         grid,
@@ -260,7 +282,7 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
             _COMMUNITY,
             _COMMUNITY,
             _c_array(nc + cases.community),
-            _c_array(np.where(esc_s, _STREET, CLOSE)),
+            out.after_comm,
         ),
         _Level(
             (),
@@ -269,7 +291,7 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
             _STREET,
             _STREET,
             _c_array(2 * nc + scenario.community_street[cases.community]),
-            _c_array(np.where(esc_city, _CITY, CLOSE)),
+            out.after_street,
         ),
     )
     n_new, next_new = len(grid.new_ready), 0
@@ -282,13 +304,25 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
         )  # the earliest case waiting anywhere: this window starts there
         if start >= until:
             break
-        w_end = start + window
+        if incremental:  # decide the day's cases first; a window never crosses into the next day key
+            key = int((start + shift) // 24.0)
+            if key >= out.next_key:
+                out.close_through(key)
+                decided = out.boundary(out.next_key)
+                while next_new < n_new and grid.new_ready[next_new] < decided and not active[grid.new_case[next_new]]:
+                    next_new += 1  # a problem nobody found early: its twin comes later
+                continue
+            w_end = min(start + window, out.boundary(key + 1))
+        else:
+            w_end = start + window
         for new_ready, new_case, q, new_stage, q_stage, pool_of, after in levels:
             si, n_static = (next_new, n_new) if new_ready is grid.new_ready else (0, 0)
             while True:  # this level's cases in order of readiness (a new case first on a tie)
                 if si < n_static and new_ready[si] < w_end and not (q and q[0][0] < new_ready[si]):
                     ready, case, stage = new_ready[si], new_case[si], new_stage
                     si += 1
+                    if not active[case]:
+                        continue
                 elif q and q[0][0] < w_end:
                     ready, case = heappop(q)
                     stage = q_stage
@@ -331,6 +365,7 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
                     end = t + svc[k]
                 else:
                     st[k], end = start_and_end(t, svc[k])
+                log_extend((k, st[k], end))
                 if c > 0:
                     heapreplace(e, end)  # the earliest free server is this one now
                 else:
@@ -360,19 +395,13 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
             feedback()
     end_a = np.frombuffer(en).reshape(n, N_STAGES)
     first_close_a = np.frombuffer(first_close)
-    return SimResult(
-        arrival=arrival,
-        channel=run.channel,
+    return CaseRecord(
         start=np.frombuffer(st).reshape(n, N_STAGES),
         end=end_a,
-        deadline=deadline,
         first_close=first_close_a,
         final_close=np.where(reopened, end_a[:, _REOPEN], first_close_a),  # a reopened case closes for good there
         satisfied=sat,
         reopened=reopened,
-        people=run.people,
-        present=run.present,
-        case_servers=run.case_servers,
         events=int(np.count_nonzero(~np.isnan(end_a))) - len(vol),  # services ended (the event loop's count)
     )
 
@@ -409,26 +438,36 @@ def simulate_cases(
     arrival, channel, grid_service = apply_allocation(scenario, cases, allocation)
     limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
     deadline = cal.add_v(arrival, limits[cases.category])
-    run = RunInputs(arrival, channel, grid_service, deadline, *capacity)
-    if mode == "recursion" or (mode == "auto" and can_recurse):
-        with collector_paused():
-            return _recursion(scenario, cases, cal, run)
-    model = EventLoop(scenario, cases, cal, run)
+    rows, run = extend_rows(scenario, cases, cal, RunInputs(arrival, channel, grid_service, deadline, *capacity))
+    out = Outcomes(scenario, rows, run, cal, allocation.service_fund_yuan)
     with collector_paused():
-        model.run(until=cal.horizon_hours - 24.0)
-    n = len(cases)
+        if mode == "recursion" or (mode == "auto" and can_recurse):
+            rec = _recursion(scenario, rows, cal, run, out)
+        else:
+            rec = EventLoop(scenario, rows, cal, run, out).run(until=cal.horizon_hours - 24.0)
+    busy = out.finish()
+    revisited = ~np.isnan(rec.end[:, _REOPEN])
     return SimResult(
-        arrival=arrival,
-        channel=channel,
-        start=np.array(model.st).reshape(n, N_STAGES),
-        end=np.array(model.en).reshape(n, N_STAGES),
-        deadline=deadline,
-        first_close=np.array(model.first_close),
-        final_close=np.array(model.final_close),
-        satisfied=np.array(model.satisfied),
-        reopened=np.array(model.reopened),
-        people=capacity[0],
-        present=capacity[1],
-        case_servers=capacity[2],
-        events=model.events,
+        rows=rows,
+        active=out.is_active,
+        arrival=run.arrival,
+        channel=run.channel,
+        start=rec.start,
+        end=rec.end,
+        deadline=run.deadline,
+        first_close=rec.first_close,
+        final_close=rec.final_close,
+        satisfied=rec.satisfied,
+        reopened=rec.reopened,
+        resolved=out.resolved_final(rec.reopened, revisited) & ~np.isnan(rec.first_close),
+        funded=out.funded,
+        paid_yuan=out.paid_yuan,
+        people=run.people,
+        present=run.present,
+        case_servers=run.case_servers,
+        busy=busy,
+        fund_spent_yuan=out.spent_yuan,
+        fund_exhausted_day=out.exhausted_day,
+        unfunded_cases=out.unfunded,
+        events=rec.events,
     )

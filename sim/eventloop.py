@@ -24,14 +24,16 @@ import simpy
 from scenario.load import Scenario
 from sim.calendar import WorkCalendar
 from sim.demand import Cases
-from sim.pools import RunInputs, capacity_by_key, day_key_shift, more_servers_from, next_greater
-from sim.routing import CLOSE, N_STAGES, Stage, late_days, reopens, routing, unsatisfied
+from sim.outcomes import Outcomes
+from sim.pools import CaseRecord, RunInputs, capacity_by_key, day_key_shift, more_servers_from, next_greater
+from sim.routing import CLOSE, N_STAGES, Stage, late_days, reopens, unsatisfied
 
 __all__ = ["EventLoop"]
 
 # stage codes as plain ints in the hot loop (an IntEnum member costs an attribute lookup per use)
 _GRID, _COMMUNITY, _STREET, _CITY, _REOPEN = (int(s) for s in Stage)
 _INF = math.inf
+_BOUNDARY = 0  # a new day key: its cases are decided (``sim.outcomes``) before anything else at that instant
 _DONE = 1  # SimPy's NORMAL priority: completions
 # A pool takes its next case after every completion and hand-over at the same instant, level by level (grid,
 # desk, street office): a service too short to move the clock ends at the instant it starts, and the next
@@ -66,6 +68,7 @@ class _Pool:
         "n_static",
         "heap",
         "wake_at",
+        "active",
     )
 
     def __init__(
@@ -90,6 +93,7 @@ class _Pool:
         self.n_static = len(self.s_ids)
         self.heap: list[tuple[float, int, int]] = []  # (ready, case, stage): a case is in one place at a time
         self.wake_at = _INF
+        self.active = model.out.active
 
     def push(self, ready: float, case: int, stage: int) -> None:
         """A case handed over (or reopened), ready at ``ready``: the pool looks at it then."""
@@ -125,6 +129,8 @@ class _Pool:
                 heapq.heappop(heap)
             else:
                 ptr += 1
+                if not self.active[case]:  # a problem nobody found early: its twin comes later
+                    continue
             self.busy += 1
             self.m.start(self, case, stage, now)
         self.ptr = ptr
@@ -157,17 +163,18 @@ class _Pool:
 class EventLoop:
     """One replication's cases on SimPy; ``run`` fills the per-case lists (``st``, ``en``, closes, flags)."""
 
-    def __init__(self, scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInputs) -> None:
+    def __init__(self, scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInputs, out: Outcomes) -> None:
         spec = scenario.spec
         self.env = simpy.Environment()
         self.cal = cal
+        self.out = out
         self.shift, self.day_end = day_key_shift(cal.always_on, spec.calendar.day_end_hour)
         n = len(cases)
-        esc_c, esc_s, esc_city = routing(scenario, cases)
-        # next stage after each stage (-1: close)
-        self.after_grid = np.where(esc_c, _COMMUNITY, CLOSE).tolist()
-        self.after_comm = np.where(esc_s, _STREET, CLOSE).tolist()
-        self.after_street = np.where(esc_city, _CITY, CLOSE).tolist()
+        # next stage after each stage (-1: close), decided day by day by ``out``
+        self.after_grid, self.after_comm, self.after_street = out.after_grid, out.after_comm, out.after_street
+        self.unsat_x = out.unsat_extra
+        self.reopen_x = out.reopen_extra
+        self.log_extend = out.log.extend
         svc = cases.service.copy()
         svc[:, _GRID] = run.grid_service
         self.svc = svc.ravel().tolist()  # flat: case * N_STAGES + stage
@@ -224,6 +231,7 @@ class EventLoop:
     def start(self, pool: _Pool, case: int, stage: int, now: float) -> None:
         k = case * N_STAGES + stage
         self.st[k], end = self.cal.start_and_end(now, self.svc[k])
+        self.log_extend((k, self.st[k], end))
         self.at(end, _DONE, _Ev(self._done, (pool, case, stage, end)))
 
     def _done(self, ev: _Ev) -> None:
@@ -272,15 +280,39 @@ class EventLoop:
         self.final_close[case] = now
         fb = self.fb
         late = late_days(now, self.deadline[case])
-        if unsatisfied(fb, self.u1[case], late):
-            if reopens(fb, self.u2[case], late):
+        if unsatisfied(fb, self.u1[case], late, self.unsat_x[case]):
+            if reopens(fb, self.u2[case], late, self.reopen_x[case]):
                 self.reopened[case] = True
                 self.final_close[case] = math.nan
                 self.grid_pools[self.community[case]].push(now + fb.delay_hours, case, _REOPEN)
         else:
             self.satisfied[case] = True
 
-    def run(self, until: float) -> None:
+    def _boundary(self, ev: _Ev) -> None:
+        k = ev._value
+        self.now = self.out.boundary(k)
+        self.out.close_through(k)
+        t = self.out.boundary(k + 1)
+        if t < self.until:
+            self.at(t, _BOUNDARY, _Ev(self._boundary, k + 1))
+
+    def run(self, until: float) -> CaseRecord:
+        """Simulate until ``until`` (clock hours); the case record."""
+        self.until = until
+        if self.out.incremental:
+            self.out.close_through(0)
+            self.at(self.out.boundary(1), _BOUNDARY, _Ev(self._boundary, 1))
         for p in self.grid_pools:
             p.dispatch(0.0)
         self.env.run(until=until)
+        n = len(self.first_close)
+        end = np.array(self.en).reshape(n, N_STAGES)
+        return CaseRecord(
+            start=np.array(self.st).reshape(n, N_STAGES),
+            end=end,
+            first_close=np.array(self.first_close),
+            final_close=np.array(self.final_close),
+            satisfied=np.array(self.satisfied),
+            reopened=np.array(self.reopened),
+            events=self.events,
+        )

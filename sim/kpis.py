@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from sim.duties import DutyAccount
 
 __all__ = [
+    "late_level",
+    "fund_kpis",
+    "FundUse",
+    "LATE_LEVELS",
     "case_kpis",
     "city_kpis",
     "group_kpis",
@@ -31,6 +37,21 @@ KPI_DESCRIPTIONS = {
     "resolution_p90_hours": "90th percentile of resolution time (clock hours)",
     "satisfaction_share": "share of residents satisfied at the first feedback call",
     "reopened_share": "share of cases reopened after the feedback call",
+    "response_share": "share of cases with first contact within their category's response limit (working hours)",
+    "resolution_share": "share of cases whose problem was solved (at closure or a reopened visit), not only closed",
+    "repeat_complaints": "cases that came back after an unsatisfied feedback call (reopened)",
+    "found_late_share": "share of cases a grid duty left undone would have found: they surfaced as residents' calls",
+    "unfunded_share": "share of cases whose fix needed money the people-service fund could not pay",
+    "late_at_grid_share": "of the overdue cases, the share still at the grid (waiting or in handling) at the deadline",
+    "late_at_desk_share": "of the overdue cases, the share at the community desk at the deadline",
+    "late_at_street_share": "of the overdue cases, the share at the street office at the deadline",
+    "late_at_city_share": "of the overdue cases, the share with city departments at the deadline",
+    "late_after_reopen_share": "of the overdue cases, the share reopened after closure (closed in time, late for good)",
+    "fund_spent_yuan": "people-service fund paid for fixes over the run",
+    "fund_spent_share": "people-service fund paid for fixes, as a share of the fund released over the run",
+    "fund_exhausted_day": "a community's first day a fix found its fund spent (empty: never)",
+    "fund_exhausted_communities": "communities whose fund ran out at least once",
+    "unfunded_cases": "fixes the people-service fund could not pay over the run",
     "escalated_community": "cases escalated to the community desk",
     "escalated_street": "cases escalated to the street office",
     "escalated_city": "cases escalated to city departments",
@@ -81,7 +102,43 @@ CASE_KPIS = (
     "escalated_city",
     "volunteer_share",
     "mobile_share",
+    "response_share",
+    "resolution_share",
+    "repeat_complaints",
+    "found_late_share",
+    "unfunded_share",
+    "late_at_grid_share",
+    "late_at_desk_share",
+    "late_at_street_share",
+    "late_at_city_share",
+    "late_after_reopen_share",
 )
+LATE_LEVELS = ("grid", "desk", "street", "city", "after_reopen")
+
+
+def late_level(log: pd.DataFrame) -> np.ndarray:
+    """Per case, where it was when its deadline passed: 0 grid, 1 desk, 2 street office, 3 city departments,
+    4 reopened after closing in time; -1 for a case on time. A case never closed is placed by the stage it
+    had reached."""
+    deadline = log["deadline_hours"].to_numpy()
+    on_time = log["on_time"].to_numpy()
+
+    def col(name: str) -> np.ndarray:
+        return np.nan_to_num(log[name].to_numpy(), nan=np.inf)  # not ended (or not reached): still there
+
+    grid_end, desk_end, street_end = col("grid_end_hours"), col("community_end_hours"), col("street_end_hours")
+    first = col("first_close_hours")
+    level = np.where(
+        deadline < grid_end,
+        0,
+        np.where(deadline < desk_end, 1, np.where(deadline < street_end, 2, np.where(deadline < first, 3, 4))),
+    )
+    # a stage not reached has no end (inf above): the case closed before it, so the deadline passed later on
+    reached = log["level_reached"].to_numpy()
+    level = np.where((level == 1) & (reached < 1), 4, level)
+    level = np.where((level == 2) & (reached < 2), 4, level)
+    level = np.where((level == 3) & (reached < 3), 4, level)
+    return np.where(on_time, -1, level)
 
 
 def _measured(log: pd.DataFrame, warmup_hours: float) -> pd.DataFrame:
@@ -98,6 +155,9 @@ def case_kpis(log: pd.DataFrame) -> dict[str, float]:
     q = np.percentile(res[closed], [50, 90]) if closed.any() else [np.nan, np.nan]
     on_time = log["on_time"].to_numpy()
     reached = log["level_reached"].to_numpy()
+    late = late_level(log)
+    n_late = int((late >= 0).sum())
+    resp = log["responded_in_time"].to_numpy()
     return {
         "cases": float(n),
         "on_time_share": float(on_time.mean()),
@@ -113,6 +173,17 @@ def case_kpis(log: pd.DataFrame) -> dict[str, float]:
         "escalated_city": float((reached >= 3).sum()),
         "volunteer_share": float(log["volunteer"].mean()),
         "mobile_share": float((log["channel"] == "mobile_grid").mean()),
+        "response_share": float(np.nanmean(resp)) if (~np.isnan(resp)).any() else np.nan,
+        "resolution_share": float(log["resolved"].mean()),
+        "repeat_complaints": float(log["reopened"].sum()),
+        "found_late_share": float(log["found_late"].mean()),
+        "unfunded_share": float((log["fund_status"].to_numpy() >= 2).mean()),
+        **{
+            f"late_at_{lv}_share" if lv != "after_reopen" else "late_after_reopen_share": (
+                float((late == i).sum() / n_late) if n_late else np.nan
+            )
+            for i, lv in enumerate(LATE_LEVELS)
+        },
     }
 
 
@@ -151,6 +222,11 @@ def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float) -> pd.DataFrame:
         return np.bincount(g, weights=x.astype(float), minlength=k)
 
     p50, p90 = _group_percentiles(g[closed], res[closed], k, (0.5, 0.9))
+    late = late_level(log)[keep]
+    n_late = np.bincount(g[late >= 0], minlength=k).astype(float)
+    resp = col("responded_in_time")
+    has_limit = ~np.isnan(resp)
+    n_resp = np.bincount(g[has_limit], minlength=k).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         on_time = share(col("on_time"))
         out = {
@@ -168,6 +244,17 @@ def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float) -> pd.DataFrame:
             "escalated_city": count(reached >= 3),
             "volunteer_share": share(col("volunteer")),
             "mobile_share": share(_is(log["channel"], "mobile_grid")[keep]),
+            "response_share": np.bincount(g[has_limit], weights=resp[has_limit], minlength=k) / n_resp,
+            "resolution_share": share(col("resolved")),
+            "repeat_complaints": count(col("reopened")),
+            "found_late_share": share(col("found_late")),
+            "unfunded_share": share(col("fund_status") >= 2),
+            **{
+                f"late_at_{lv}_share" if lv != "after_reopen" else "late_after_reopen_share": (
+                    np.bincount(g, weights=(late == i).astype(float), minlength=k) / n_late
+                )
+                for i, lv in enumerate(LATE_LEVELS)
+            },
         }
     frame = pd.DataFrame(out, index=pd.Index(list(units), name=by))
     empty = n == 0
@@ -333,3 +420,35 @@ def city_kpis(
     b = backlog(log, horizon_hours)
     k["backlog_mean_cases"] = float(b.loc[b.time_hours > warmup_hours, "open_cases"].mean())
     return k
+
+
+@dataclass(frozen=True)
+class FundUse:
+    """Per community, over the run: the people-service fund spent, the first day it ran out, unpaid fixes."""
+
+    spent_yuan: np.ndarray
+    exhausted_day: np.ndarray
+    unfunded: np.ndarray
+
+
+def fund_kpis(spent: np.ndarray, fund: np.ndarray, exhausted_day: np.ndarray, unfunded: np.ndarray, released: float):
+    """Per community and city: the people-service fund spent (yuan and share of what was released over the
+    run, ``released`` years' worth), the first day it ran out, the fixes it could not pay."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(fund > 0, spent / (fund * released), np.nan)
+    per = pd.DataFrame(
+        {
+            "fund_spent_yuan": spent,
+            "fund_spent_share": share,
+            "fund_exhausted_day": exhausted_day,
+            "unfunded_cases": unfunded.astype(float),
+        }
+    )
+    total = float((fund * released).sum())
+    city = {
+        "fund_spent_yuan": float(spent.sum()),
+        "fund_spent_share": float(spent.sum() / total) if total > 0 else np.nan,
+        "fund_exhausted_communities": float((~np.isnan(exhausted_day)).sum()),
+        "unfunded_cases": float(unfunded.sum()),
+    }
+    return per, city

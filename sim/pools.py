@@ -15,10 +15,19 @@ import gc
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["RunInputs", "capacity_by_key", "next_greater", "more_servers_from", "day_key_shift", "collector_paused"]
+__all__ = [
+    "CaseRecord",
+    "RunInputs",
+    "capacity_by_key",
+    "next_greater",
+    "more_servers_from",
+    "day_key_shift",
+    "collector_paused",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,19 @@ class RunInputs:
     people: np.ndarray  # per pool
     present: np.ndarray  # (pools, days)
     case_servers: np.ndarray  # (pools, days)
+
+
+class CaseRecord(NamedTuple):
+    """What an engine returns: per row and stage, service start and end (clock hours, NaN: not reached);
+    closures and the first feedback call."""
+
+    start: np.ndarray
+    end: np.ndarray
+    first_close: np.ndarray
+    final_close: np.ndarray
+    satisfied: np.ndarray
+    reopened: np.ndarray
+    events: int
 
 
 def day_key_shift(always_on: bool, day_end_hour: float) -> tuple[float, float]:

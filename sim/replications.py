@@ -29,15 +29,18 @@ from sim.demand import draw_cases
 from sim.duties import DutyAccount, account_duties
 from sim.engine import simulate_cases
 from sim.kpis import (
+    FundUse,
     backlog,
     city_kpis,
     community_staff_kpis,
     duty_hours_table,
+    fund_kpis,
     group_kpis,
     hotline_shares,
     street_staff_kpis,
     waiting_kpis,
 )
+from sim.outcomes import released_years
 from sim.stopping import critical
 
 __all__ = [
@@ -173,15 +176,16 @@ def run_replication(
         result.events,
         time.perf_counter() - t,
     )
-    log = case_log(scenario, cases, result)
+    log = case_log(scenario, result, cal)
     warm_days = measured_from(scenario, days)
-    acct = account_duties(scenario, cases, result, cal, warm_days)
+    acct = account_duties(scenario, result, cal, warm_days)
     window = surge_window(scenario, days)
-    window_acct = None if window is None else account_duties(scenario, cases, result, cal, *window)
+    window_acct = None if window is None else account_duties(scenario, result, cal, *window)
     groups = {g: group_kpis(log, g, warm_days * 24.0) for g in LOCAL_GROUPS}
     if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
         write_case_log(log, log_dir, replication)
-    return assemble(scenario, log, acct, window_acct, groups, cal, days, replication, keep_log)
+    fund = FundUse(result.fund_spent_yuan, result.fund_exhausted_day, result.unfunded_cases)
+    return assemble(scenario, allocation, log, acct, window_acct, groups, fund, cal, days, replication, keep_log)
 
 
 LOCAL_GROUPS = ("community", "street", "district")  # groups that lie inside one district
@@ -202,10 +206,12 @@ def surge_window(scenario: Scenario, days: int) -> tuple[int, int] | None:
 
 def assemble(
     scenario: Scenario,
+    allocation: Allocation,
     log: pd.DataFrame,
     acct: DutyAccount,
     window_acct: DutyAccount | None,
     groups: dict[str, pd.DataFrame],
+    fund: FundUse,
     cal: WorkCalendar,
     days: int,
     replication: int,
@@ -226,6 +232,12 @@ def assemble(
     groups["category"] = group_kpis(log, "category", warm)
     groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
     staff = community_staff_kpis(acct, n)
+    released = released_years(scenario.spec.service_fund, days - 1)
+    fund_c, fund_city = fund_kpis(
+        fund.spent_yuan, allocation.service_fund_yuan, fund.exhausted_day, fund.unfunded, released
+    )
+    k.update(fund_city)
+    staff = staff.join(fund_c)
     staff.index = pd.Index(scenario.community_ids, name="community")
     groups["community"] = groups["community"].join(staff, how="outer")
     office = street_staff_kpis(acct, n)

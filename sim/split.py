@@ -19,10 +19,10 @@ from scenario.allocation import Allocation
 from scenario.load import Scenario
 from sim.calendar import WorkCalendar
 from sim.caselog import case_log, write_case_log
-from sim.demand import Cases, draw_cases
+from sim.demand import PER_CASE, Cases, draw_cases
 from sim.duties import DutyAccount, account_duties
 from sim.engine import SimResult, simulate_cases
-from sim.kpis import group_kpis
+from sim.kpis import FundUse, group_kpis
 
 __all__ = [
     "split_by_default",
@@ -34,19 +34,6 @@ __all__ = [
     "run_by_district",
     "CITY_LOG_COLUMNS",
 ]
-
-_PER_CASE = (
-    "arrival",
-    "community",
-    "channel",
-    "category",
-    "grid",
-    "service",
-    "u_escalate",
-    "u_feedback",
-    "u_mobile",
-    "volunteer",
-)
 
 
 def district_coupling(scenario: Scenario) -> str | None:
@@ -77,7 +64,16 @@ def split_by_default(scenario: Scenario, days: int) -> bool:
 
 def subset_cases(cases: Cases, mask: np.ndarray) -> Cases:
     """The cases selected by ``mask``, in the same (arrival) order, with the same random numbers."""
-    return replace(cases, **{f: getattr(cases, f)[mask] for f in _PER_CASE})
+    return replace(cases, **{f: getattr(cases, f)[mask] for f in PER_CASE if getattr(cases, f) is not None})
+
+
+def _city_rows(ids: np.ndarray, twin_of: np.ndarray | None, n: int) -> np.ndarray:
+    """A district's rows as city-wide case numbers: a drawn case its city number, a problem found late
+    ``n`` + its drawn case's city number (the whole replication's order: drawn cases, then twins by their case)."""
+    if twin_of is None:
+        return ids
+    local = np.arange(len(twin_of))
+    return np.where(twin_of < 0, ids[np.minimum(local, len(ids) - 1)], n + ids[np.maximum(twin_of, 0)])
 
 
 def _district_task(args: tuple) -> tuple[np.ndarray, SimResult]:
@@ -89,12 +85,15 @@ def _district_task(args: tuple) -> tuple[np.ndarray, SimResult]:
 def simulate_by_district(
     scenario: Scenario, cases: Cases, allocation: Allocation, mapper: Callable[[Callable, list], list]
 ) -> SimResult:
-    """Simulate each district's cases as its own task (``mapper`` runs them) and merge the results."""
+    """Simulate each district's cases as its own task (``mapper`` runs them) and merge the results: rows in the
+    whole replication's order (drawn cases, then each problem found late after them, by its drawn case)."""
     _check_uncoupled(scenario)
     district = scenario.community_district[cases.community]
     tasks = [(scenario, cases, allocation, cases.days, district == d) for d in range(len(scenario.district_ids))]
     parts = mapper(_district_task, [t for t in tasks if t[4].any()])
     n = len(cases)
+    keys = [_city_rows(idx, p.rows.twin_of, n) for idx, p in parts]
+    order = np.argsort(np.concatenate(keys), kind="stable")
     merged: dict[str, object] = {}
     first = parts[0][1]
     for f in fields(SimResult):
@@ -103,11 +102,22 @@ def simulate_by_district(
             merged[f.name] = sum(p.events for _, p in parts)
         elif f.name in ("people", "present", "case_servers"):
             merged[f.name] = value  # per pool, the same in every part
+        elif f.name in ("busy", "fund_spent_yuan", "unfunded_cases"):
+            merged[f.name] = sum(getattr(p, f.name) for _, p in parts)  # each pool and community in one part
+        elif f.name == "fund_exhausted_day":
+            merged[f.name] = np.fmin.reduce([p.fund_exhausted_day for _, p in parts])
+        elif f.name == "rows":
+            rows = [p.rows for _, p in parts]
+            merged[f.name] = replace(
+                rows[0],
+                **{
+                    g: np.concatenate([getattr(r, g) for r in rows])[order]
+                    for g in (*PER_CASE, "twin_of")
+                    if getattr(rows[0], g) is not None
+                },
+            )
         else:
-            out = np.empty((n, *value.shape[1:]), dtype=value.dtype)
-            for idx, part in parts:
-                out[idx] = getattr(part, f.name)
-            merged[f.name] = out
+            merged[f.name] = np.concatenate([getattr(p, f.name) for _, p in parts])[order]
     return SimResult(**merged)  # type: ignore[arg-type]
 
 
@@ -129,6 +139,9 @@ CITY_LOG_COLUMNS = (
     "community_start_hours",
     "community_end_hours",
     "street_start_hours",
+    "street_end_hours",
+    "deadline_hours",
+    "first_close_hours",
     "closed_hours",
     "resolution_hours",
     "on_time",
@@ -136,6 +149,10 @@ CITY_LOG_COLUMNS = (
     "satisfied",
     "volunteer",
     "level_reached",
+    "found_late",
+    "responded_in_time",
+    "resolved",
+    "fund_status",
 )
 
 
@@ -148,27 +165,30 @@ class DistrictPart:
     acct: DutyAccount
     window_acct: DutyAccount | None
     groups: dict[str, pd.DataFrame]
+    fund: FundUse
 
 
 def _district_part(args: tuple) -> DistrictPart:
     from sim.replications import LOCAL_GROUPS, measured_from, surge_window
 
-    scenario, allocation, cases, ids, days, district, replication, log_dir = args
+    scenario, allocation, cases, ids, ids_total, days, district, replication, log_dir = args
     cal = WorkCalendar(scenario.spec.calendar, days)
     result = simulate_cases(scenario, cases, allocation, cal)
-    log = case_log(scenario, cases, result)
-    log["case_id"] = ids  # the city-wide case number
+    log = case_log(scenario, result, cal)
+    n_city = int(ids_total)
+    log["case_id"] = _city_rows(ids, result.rows.twin_of, n_city)[log["case_id"].to_numpy()]
     warm_days = measured_from(scenario, days)
-    acct = account_duties(scenario, cases, result, cal, warm_days)
+    acct = account_duties(scenario, result, cal, warm_days)
     window = surge_window(scenario, days)
-    window_acct = None if window is None else account_duties(scenario, cases, result, cal, *window)
+    window_acct = None if window is None else account_duties(scenario, result, cal, *window)
     communities = scenario.community_district == district
     streets = scenario.street_district == district
     keep = {"community": communities, "street": streets, "district": np.arange(len(scenario.district_ids)) == district}
     groups = {g: group_kpis(log, g, warm_days * 24.0)[keep[g]] for g in LOCAL_GROUPS}
     if log_dir is not None:
         write_case_log(log, log_dir, replication, district=str(scenario.district_ids[district]))
-    return DistrictPart(district, log[list(CITY_LOG_COLUMNS)], acct, window_acct, groups)
+    fund = FundUse(result.fund_spent_yuan, result.fund_exhausted_day, result.unfunded_cases)
+    return DistrictPart(district, log[list(CITY_LOG_COLUMNS)], acct, window_acct, groups, fund)
 
 
 def _merge_accounts(scenario: Scenario, parts: list[DistrictPart], which: str) -> DutyAccount | None:
@@ -222,12 +242,13 @@ def run_by_district(
     for d in range(len(scenario.district_ids)):
         ids = np.flatnonzero(district == d)
         if ids.size:
-            tasks.append((scenario, allocation, subset_cases(cases, district == d), ids, days, d, replication, log_dir))
+            tasks.append(
+                (scenario, allocation, subset_cases(cases, district == d), ids, n, days, d, replication, log_dir)
+            )
     del cases, district  # the parent keeps only the districts' shares
     parts: list[DistrictPart] = mapper(_district_part, tasks)
-    ids_of = [t[3] for t in tasks]
     del tasks
-    log = _merge_logs(parts, ids_of, n)
+    log = _merge_logs(parts)
     acct = _merge_accounts(scenario, parts, "acct")
     window_acct = _merge_accounts(scenario, parts, "window_acct")
     assert acct is not None
@@ -238,25 +259,27 @@ def run_by_district(
         ("district", scenario.district_ids),
     ):
         groups[g] = pd.concat([p.groups[g] for p in parts]).reindex(pd.Index(list(units), name=g))
-    return assemble(scenario, log, acct, window_acct, groups, cal, days, replication, keep_log)
+    fund = FundUse(
+        np.sum([p.fund.spent_yuan for p in parts], axis=0),
+        np.fmin.reduce([p.fund.exhausted_day for p in parts]),
+        np.sum([p.fund.unfunded for p in parts], axis=0),
+    )
+    return assemble(scenario, allocation, log, acct, window_acct, groups, fund, cal, days, replication, keep_log)
 
 
-def _merge_logs(parts: list[DistrictPart], ids_of: list[np.ndarray], n: int) -> pd.DataFrame:
-    """The districts' slim logs as one, in case order; each part's log is released once copied."""
+def _merge_logs(parts: list[DistrictPart]) -> pd.DataFrame:
+    """The districts' slim logs as one, in case order (the whole replication's); each part's log is released
+    once copied."""
+    order = np.argsort(np.concatenate([p.log["case_id"].to_numpy() for p in parts]), kind="stable")
     first = parts[0].log
     columns: dict[str, object] = {}
     for col in CITY_LOG_COLUMNS:
         kind = first[col].dtype
         if isinstance(kind, pd.CategoricalDtype):
-            codes = np.empty(n, dtype=first[col].cat.codes.dtype)
-            for p, ids in zip(parts, ids_of):
-                codes[ids] = p.log[col].cat.codes.to_numpy()
+            codes = np.concatenate([p.log[col].cat.codes.to_numpy() for p in parts])[order]
             columns[col] = pd.Categorical.from_codes(codes, dtype=kind)
         else:
-            out = np.empty(n, dtype=kind)
-            for p, ids in zip(parts, ids_of):
-                out[ids] = p.log[col].to_numpy()
-            columns[col] = out
+            columns[col] = np.concatenate([p.log[col].to_numpy() for p in parts])[order]
         for p in parts:  # release this column of every part
             p.log = p.log.drop(columns=col)
     return pd.DataFrame(columns)

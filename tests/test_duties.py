@@ -7,7 +7,6 @@ import pytest
 
 from scenario.load import load_scenario
 from scenario.staffing import split_desk, staff_time
-from sim.duties import busy_by_day
 from sim.replications import run_replication, run_replications
 from solvers.allocator import allocate
 from solvers.lpmodel import AllocationOptions
@@ -58,12 +57,29 @@ def test_desk_people_are_counted_once(weihai):
     assert np.array_equal(desk, np.clip(np.floor(w * st.desk_share + 0.5), 1, w - 1))
 
 
-def test_busy_by_day_by_hand():
-    # pool 0: [1, 3] and [2.5, 12]; pool 1: [9, 10]; days of 9 working hours: [0, 9), [9, 18)
-    out = busy_by_day(
-        np.array([0, 0, 1]), np.array([1.0, 2.5, 9.0]), np.array([3.0, 12.0, 10.0]), 2, np.array([0.0, 9.0, 18.0])
-    )
-    assert out.tolist() == [[2.0 + 6.5, 3.0], [0.0, 1.0]]
+def test_case_hours_by_hand_and_in_any_order():
+    """Working days 8:30-17:30 from a Monday. Pool 0: Monday 9:30-11:30, Monday 11:00 to Tuesday 10:00 (6.5 h
+    on Monday, 1.5 h on Tuesday); pool 1: Tuesday 9:00-10:00. The same bits whatever order the services are
+    added in and however the days are closed (the two engines start services in different orders)."""
+    from scenario.spec import CalendarSpec
+    from sim.calendar import WorkCalendar
+    from sim.dayledger import CaseHours
+
+    cal = WorkCalendar(CalendarSpec(days=7, warmup_days=0), 7)
+    k = np.array([0, 5, 7])
+    pool = np.array([0, 0, 1])
+    start = np.array([9.5, 11.0, 33.0])
+    end = np.array([11.5, 34.0, 34.0])
+    a = CaseHours(cal, 7, 2)
+    a.add(k, pool, start, end)
+    a.close(5)
+    assert a.busy[:, :2].tolist() == [[2.0 + 6.5, 1.5], [0.0, 1.0]]
+    b = CaseHours(cal, 7, 2)
+    b.add(k[1::-1], pool[1::-1], start[1::-1], end[1::-1])  # the other order
+    b.close(1)  # Monday closes once everything touching it has started
+    b.add(k[2:], pool[2:], start[2:], end[2:])
+    b.close(5)
+    assert np.array_equal(a.busy, b.busy)
 
 
 def test_cases_first_leaves_case_handling_untouched_by_scheduled_duties(tiny_copy):
@@ -176,7 +192,7 @@ def test_surge_weeks_are_visibly_worse_than_the_same_weeks_without_it():
     cal = WorkCalendar(base.spec.calendar, 100)
     cases = draw_cases(base, 100, np.random.SeedSequence(3))
     r = simulate_cases(base, cases, base.baseline, cal)
-    same_weeks = window_kpis(case_log(base, cases, r), account_duties(base, cases, r, cal, 59, 89), 59, 89, "_surge")
+    same_weeks = window_kpis(case_log(base, r, cal), account_duties(base, r, cal, 59, 89), 59, 89, "_surge")
     assert b.kpis["backlog_mean_cases_surge"] > 1.5 * same_weeks["backlog_mean_cases_surge"]
     assert b.kpis["duty_coverage_surge"] < same_weeks["duty_coverage_surge"] - 0.004
     assert b.kpis["volunteer_share"] > 3 * a.kpis["volunteer_share"]

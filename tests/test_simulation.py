@@ -695,7 +695,8 @@ def test_group_kpis_equal_case_kpis_of_each_group(weihai):
     from sim.kpis import CASE_KPIS, case_kpis, group_kpis
 
     cases = draw_cases(weihai, 40, np.random.SeedSequence(5))
-    log = case_log(weihai, cases, simulate_cases(weihai, cases, weihai.baseline))
+    cal = WorkCalendar(weihai.spec.calendar, 40)
+    log = case_log(weihai, simulate_cases(weihai, cases, weihai.baseline, cal), cal)
     one_district = log[log["district"] == weihai.district_ids[0]]
     for frame, by in ((log, "community"), (log, "category"), (log, "street"), (one_district, "community")):
         got = group_kpis(frame, by, 24.0 * 7)

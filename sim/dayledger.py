@@ -1,0 +1,130 @@
+"""Day by day: the case hours each pool spent and the duties its people did with the rest.
+
+Both engines keep a ``CaseHours`` as they go and close each working day once every service that touches it
+has started (at the next day's boundary): a pool's case hours of a day are the overlaps of its services with
+the day, summed in one order (by service number) whatever order the engine started them in, so the two
+engines give the same bits. ``DutyStepper`` then works one day of the duty account (``sim.duties``): the
+simulation reads it while it runs (``sim.outcomes``: a duty left undone means problems found late) and
+``sim.duties.account_duties`` replays it after the run for the KPIs, with the same arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.calendar import WorkCalendar
+
+__all__ = ["CaseHours", "DutyStepper", "working_days"]
+
+
+def working_days(cal: WorkCalendar, days: int) -> np.ndarray:
+    """Calendar indices of the run's working days."""
+    return np.flatnonzero(cal.day_len[:days] > 0)
+
+
+class CaseHours:
+    """Case handling hours per pool and working day of the run (``busy``: pools x working days).
+
+    ``add`` takes services as they start (flat number ``case * stages + stage``, pool, clock start and end);
+    ``close(upto)`` accounts every working day before working-day index ``upto``: call it only when every
+    service touching those days has been added.
+    """
+
+    def __init__(self, cal: WorkCalendar, days: int, n_pools: int) -> None:
+        self.cal = cal
+        wd = working_days(cal, days)
+        self.lo = cal.cum[wd]
+        self.hi = self.lo + cal.day_len[wd]
+        self.busy = np.zeros((n_pools, len(wd)))
+        self.closed = 0  # working days accounted
+        self._k = np.zeros(0, np.int64)
+        self._pool = np.zeros(0, np.int64)
+        self._ws = np.zeros(0)
+        self._we = np.zeros(0)
+
+    @property
+    def n_days(self) -> int:
+        return len(self.lo)
+
+    def add(self, k: np.ndarray, pool: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        """Services that started (clock hours; an end past the calendar's last day counts to its end)."""
+        if len(k) == 0:
+            return
+        ws = self.cal.to_work_v(start)
+        we = np.maximum(self.cal.to_work_v(np.minimum(end, self.cal.horizon_hours - 1e-9)), ws)
+        keep = (we > ws) & (we > (self.lo[self.closed] if self.closed < self.n_days else np.inf))
+        self._k = np.concatenate([self._k, k[keep]])
+        self._pool = np.concatenate([self._pool, pool[keep]])
+        self._ws = np.concatenate([self._ws, ws[keep]])
+        self._we = np.concatenate([self._we, we[keep]])
+
+    def close(self, upto: int) -> None:
+        """Account working days ``closed <= i < upto``."""
+        upto = min(upto, self.n_days)
+        if upto <= self.closed:
+            return
+        lo, hi = self.lo, self.hi
+        first = np.maximum(np.searchsorted(hi, self._ws, side="right"), self.closed)
+        last = np.minimum(np.searchsorted(lo, self._we, side="left") - 1, upto - 1)
+        span = np.maximum(last - first + 1, 0)
+        if span.any():
+            idx = np.repeat(np.arange(len(span)), span)
+            day = first[idx] + (np.arange(len(idx)) - np.repeat(np.cumsum(span) - span, span))
+            ov = np.minimum(self._we[idx], hi[day]) - np.maximum(self._ws[idx], lo[day])
+            order = np.lexsort((self._k[idx], day))  # by day, then service number: one order for both engines
+            np.add.at(self.busy, (self._pool[idx][order], day[order]), ov[order])
+        self.closed = upto
+        left = self._we > (lo[upto] if upto < self.n_days else np.inf)  # still touching a day not closed
+        self._k, self._pool, self._ws, self._we = self._k[left], self._pool[left], self._ws[left], self._we[left]
+
+
+class DutyStepper:
+    """The duty account, one working day at a time (``sim.duties`` states the rule).
+
+    ``g`` (pools x duties): each duty's hours per working day; ``window``: days a task may wait; ``carry``:
+    whether undone tasks stay in the backlog; ``order``: the duties in the order they are worked, desk and
+    street duties (the first ``n_first``) before the desk's spare time joins its community's grid duties;
+    ``n`` communities (pools are grid pools, desks, street offices).
+    """
+
+    def __init__(
+        self, g: np.ndarray, window: np.ndarray, carry: list[bool], order: np.ndarray, n_first: int, n: int
+    ) -> None:
+        self.g, self.window, self.carry, self.order, self.n_first, self.n = g, window, carry, order, n_first, n
+        pools, k = g.shape
+        self.H = np.zeros((pools, k))  # hours undone
+        self.O = np.zeros((pools, k))  # of which overdue
+        self.day = 0
+
+    def step(self, avail: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Work one day with ``avail`` spare hours per pool. Returns hours done and newly overdue (pools x
+        duties), whether each duty's first tasks are due by now, and grid duty hours done by desk people."""
+        n, g, H, O = self.n, self.g, self.H, self.O
+        a = avail.copy()
+        done_d = np.zeros_like(H)
+        over_d = np.zeros_like(H)
+        own_grid = a[:n].copy()
+        left_desk = np.zeros(n)
+        for step, j in enumerate(self.order):
+            if step == self.n_first:
+                left_desk = a[n : 2 * n].copy()
+                a[:n] += left_desk
+                a[n : 2 * n] = 0.0
+            gj = g[:, j]
+            H[:, j] += gj
+            done = np.minimum(H[:, j], a)
+            a -= done
+            H[:, j] -= done
+            O[:, j] -= np.minimum(done, O[:, j])
+            new_o = np.maximum(O[:, j], H[:, j] - gj * (self.window[j] - 1))
+            done_d[:, j] = done
+            over_d[:, j] = new_o - O[:, j]
+            if self.carry[j]:
+                O[:, j] = new_o
+            else:
+                H[:, j] -= new_o
+                O[:, j] = 0.0
+        due_now = self.day - self.window + 1 >= 0
+        self.day += 1
+        spent_grid = own_grid + left_desk - a[:n]
+        return done_d, over_d, due_now, np.clip(spent_grid - own_grid, 0.0, None)

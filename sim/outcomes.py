@@ -1,0 +1,421 @@
+"""What staff time and money buy residents: problems found early or late, the fund, resolution.
+
+One definition for both engines (``sim.engine``'s recursion and ``sim.eventloop``), decided day by day while
+they run:
+
+* **Found early or late** (``discovery``). A problem on the grid channel of a category a grid duty ``finds``
+  (patrols, household visits) is found by that duty as often as the duty was done lately: the share of its
+  hours done in the community over the last ``lookback_working_days`` working days (``sim.dayledger``).
+  Otherwise it surfaces later on a hotline as a resident's call: another row of the case record, its
+  *twin* (``Cases.twin_of``), drawn with the case (same community, category and service times; arrival later
+  by ``surface_delay``), escalating more, resolved less often and leaving the resident less satisfied.
+  Exactly one of the two is *active*; the other never reaches anyone.
+* **The people-service fund** (``service_fund``). Cases whose fix costs money pay it from their community's
+  fund, released in tranches over the year, in the order they arrive. A fix above the approval limit goes up
+  to the street office for approval. An unpaid case goes up to city departments (they pay; slower) or closes
+  at its level, rarely resolved.
+* **Resolved, not only closed.** Whether the problem was solved depends on the category, the level that
+  closes it, the money (above) and how it was found; an unresolved case makes the resident more likely to
+  be unsatisfied at the feedback call and to complain again (``sim.routing``).
+
+Day keys (``sim.pools.day_key_shift``): a clock time belongs to the working day whose hours come next; day
+key ``k`` begins at ``B_k = (k - 1) * 24 + day_end``. At ``B_k`` every service of earlier working days has
+started, so the duty account of those days is complete: the engines call ``close_through(k)`` there, before
+any case of key ``k`` is taken, and every decision about cases of key ``k`` is made then, from those days
+only. Without discovery nothing depends on the run, and everything is decided before it starts.
+"""
+
+from __future__ import annotations
+
+import array
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from scenario.load import Scenario
+from scenario.spec import ServiceFundSpec
+from sim.calendar import WorkCalendar
+from sim.dayledger import CaseHours, working_days
+from sim.demand import PER_CASE, Cases
+from sim.duties import duty_plan, spare_hours
+from sim.pools import RunInputs, day_key_shift
+from sim.routing import CLOSE, Stage, routing
+
+__all__ = [
+    "Outcomes",
+    "extend_rows",
+    "released_years",
+    "FUNDED",
+    "NO_MONEY",
+    "UNFUNDED_TO_CITY",
+    "UNFUNDED_CLOSED",
+    "LEVELS",
+]
+
+# ``Outcomes.funded`` per row
+NO_MONEY, FUNDED, UNFUNDED_TO_CITY, UNFUNDED_CLOSED = 0, 1, 2, 3
+LEVELS = ("grid", "community", "street", "city")  # the level that closes a case, by highest stage reached
+
+
+def _finding_duties(scenario: Scenario) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Duty columns (in ``duties.scheduled`` order) that find problems, the share of each category's grid-channel
+    problems each finds (categories x those duties) and whether a miss makes the case urgent."""
+    duties = scenario.spec.duties
+    if duties is None or scenario.spec.discovery is None:
+        return [], np.zeros((len(scenario.spec.demand.categories), 0)), np.zeros(0, bool)
+    cats = list(scenario.spec.demand.categories)
+    cols, shares, urgent = [], [], []
+    for j, d in enumerate(duties.scheduled.values()):
+        if d.finds:
+            cols.append(j)
+            shares.append([d.finds.get(c, 0.0) for c in cats])
+            urgent.append(d.urgent_when_missed)
+    return cols, np.array(shares, float).T.reshape(len(cats), len(cols)), np.array(urgent, bool)
+
+
+def extend_rows(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInputs) -> tuple[Cases, RunInputs]:
+    """The drawn cases and, after them, one twin per problem a grid duty finds: the same problem surfacing late
+    (see the module docstring). Returns the rows and the run's per-row inputs for them."""
+    n = len(cases)
+    spec = scenario.spec
+    disc = spec.discovery
+    cols, shares, urgent = _finding_duties(scenario)
+    finder = np.full(n, -1, np.int64)
+    if cols and cases.u_discovery is not None and cases.surface_delay_hours is not None:
+        grid_channel = list(spec.demand.channels).index(disc.grid_channel)  # type: ignore[union-attr]
+        cum = np.cumsum(shares, axis=1)[cases.category]  # (n, finding duties)
+        u = cases.u_discovery[:, 0].astype(float)
+        hit = u[:, None] < cum
+        cand = (cases.channel == grid_channel) & ~cases.volunteer & hit.any(axis=1)
+        finder = np.where(cand, np.argmax(hit, axis=1), -1)
+    twins = np.flatnonzero(finder >= 0)
+    base = replace(cases, twin_of=np.full(n, -1, np.int64))
+    if twins.size == 0:
+        return base, run
+    assert disc is not None and cases.surface_delay_hours is not None
+    fields: dict[str, object] = {}
+    for f in PER_CASE:
+        x = getattr(cases, f)
+        if x is not None:
+            fields[f] = np.concatenate([x, x[twins]])
+    arrival_t = cases.arrival[twins] + cases.surface_delay_hours[twins]
+    fields["arrival"] = np.concatenate([cases.arrival, arrival_t])
+    surfaced = list(spec.demand.channels).index(disc.surfaced_channel)
+    fields["channel"] = np.concatenate([cases.channel, np.full(twins.size, surfaced)])
+    fields["volunteer"] = np.concatenate([cases.volunteer, np.zeros(twins.size, bool)])
+    rows = replace(cases, **fields, twin_of=np.concatenate([np.full(n, -1, np.int64), twins]))  # type: ignore[arg-type]
+    limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
+    factor = np.where(urgent[finder[twins]], disc.urgent_deadline_factor, 1.0)
+    deadline_t = cal.add_v(arrival_t, limits[cases.category[twins]] * factor)
+    ext = RunInputs(
+        arrival=np.concatenate([run.arrival, arrival_t]),
+        channel=np.concatenate([run.channel, np.full(twins.size, surfaced)]),
+        grid_service=np.concatenate([run.grid_service, cases.service[twins, 0]]),
+        deadline=np.concatenate([run.deadline, deadline_t]),
+        people=run.people,
+        present=run.present,
+        case_servers=run.case_servers,
+    )
+    return rows, ext
+
+
+def released_years(fund: ServiceFundSpec | None, key: int) -> float:
+    """Years' worth of fund released by day key ``key``: equal tranches from day 0, the year repeating (no
+    fund section: the whole year at once)."""
+    per = 1 if fund is None else fund.tranches_per_year
+    year, day = divmod(max(key, 0), 365)
+    return year + (math.floor(day * per / 365.0) + 1) / per
+
+
+def _c_ints(a: np.ndarray) -> array.array:
+    out = array.array("q")
+    out.frombytes(np.ascontiguousarray(a, dtype=np.int64).data.cast("B"))
+    return out
+
+
+class Outcomes:
+    """The per-row decisions of one replication, made day by day (see the module docstring).
+
+    The engines read ``active`` (skip a row that is not), ``after_grid``, ``after_comm``, ``after_street``
+    (the stage after each level, ``sim.routing.CLOSE`` when a case closes there) and the feedback extras
+    ``unsat_extra`` and ``reopen_extra``; they report every service they start (``log``: flat triples of
+    service number, clock start and end) and call ``close_through(k)`` at each day key's boundary (when
+    ``incremental``) and ``finish()`` at the end.
+    """
+
+    def __init__(
+        self, scenario: Scenario, rows: Cases, run: RunInputs, cal: WorkCalendar, service_fund_yuan: np.ndarray
+    ) -> None:
+        spec = scenario.spec
+        self.scenario, self.rows, self.run, self.cal = scenario, rows, run, cal
+        n_rows = len(rows)
+        twin_of = rows.twin_of if rows.twin_of is not None else np.full(n_rows, -1, np.int64)
+        self.twin_of = twin_of
+        is_twin = twin_of >= 0
+        self.n_drawn = int((~is_twin).sum())
+        self.twin = np.full(self.n_drawn, -1, np.int64)
+        self.twin[twin_of[is_twin]] = np.flatnonzero(is_twin)
+        disc = spec.discovery
+        factor = np.where(is_twin, disc.escalation_factor, 1.0) if disc is not None else None
+        esc_c, esc_s, esc_city = routing(scenario, rows, factor)
+        self._active = np.frombuffer(bytearray((~is_twin).astype(np.uint8).tobytes()), dtype=np.uint8)
+        self.active = self._active.data  # a memoryview the engines index
+        self.after_grid = _c_ints(np.where(esc_c, int(Stage.COMMUNITY), CLOSE))
+        self.after_comm = _c_ints(np.where(esc_s, int(Stage.STREET), CLOSE))
+        self.after_street = _c_ints(np.where(esc_city, int(Stage.CITY), CLOSE))
+        self._ag, self._ac, self._as = (
+            np.frombuffer(a, dtype=np.int64) for a in (self.after_grid, self.after_comm, self.after_street)
+        )
+        self.unsat_extra = np.zeros(n_rows)
+        self.reopen_extra = np.zeros(n_rows)
+        self.resolved_first = np.zeros(n_rows, bool)
+        self.funded = np.zeros(n_rows, np.int8)
+        self.paid_yuan = np.zeros(n_rows)
+        cats = list(spec.demand.categories.values())
+        self._res = np.array(  # (categories, closing level)
+            [
+                [1.0] * 4
+                if c.resolution is None
+                else [c.resolution.grid, c.resolution.community, c.resolution.street, c.resolution.city]
+                for c in cats
+            ]
+        )
+        self._res_vol = np.array([1.0 if c.resolution is None else c.resolution.volunteer for c in cats])
+        money_share = np.array(
+            [0.0 if c.resolution is None else c.resolution.needs_money_share for c in cats], dtype=float
+        )
+        u_money = rows.u_money if rows.u_money is not None else np.ones((n_rows, 2), np.float32)
+        self._u_money = u_money
+        self.needs_money = (u_money[:, 0] < money_share[rows.category]) & ~rows.volunteer
+        fb = spec.ladder.feedback
+        self._fb = fb
+        self._u_res = rows.u_resolve if rows.u_resolve is not None else np.zeros((n_rows, 2), np.float32)
+        # the fund: per community, tranches released by day key
+        nc = scenario.n_communities
+        self.fund = spec.service_fund
+        self.spent_yuan = np.zeros(nc)
+        self.exhausted_day = np.full(nc, np.nan)  # first day key a fix found the fund empty
+        self.unfunded = np.zeros(nc, np.int64)
+        self.fund_yuan = np.asarray(service_fund_yuan, float)  # a year, per community
+        # day keys and the order decisions are made in: by key, then readiness, then row
+        self.shift, self.day_end = day_key_shift(cal.always_on, spec.calendar.day_end_hour)
+        key = np.floor((run.arrival + self.shift) / 24.0).astype(np.int64)
+        todo = np.flatnonzero(~rows.volunteer)
+        todo = todo[np.lexsort((todo, run.arrival[todo], key[todo]))]
+        self._order = todo
+        self._order_key = key[todo]
+        self._ptr = 0
+        self.next_key = 0  # the first day key not decided yet
+        # the day ledger: case hours, and the duty account when a duty finds problems
+        self.days = rows.days
+        n_pools = len(run.people)
+        self.hours = CaseHours(cal, self.days, n_pools)
+        self.log: list[float] = []  # services started: flat (service number, start, end)
+        self._logged = 0
+        self._wdays = working_days(cal, self.days)
+        self._pool_of_stage = self._pools(scenario, rows)
+        cols, self._finds, _ = _finding_duties(scenario)
+        self._cols = np.array(cols, np.int64)
+        self.incremental = bool(cols) and spec.duties is not None
+        if self.incremental:
+            assert disc is not None
+            self._plan = duty_plan(scenario)
+            self._stepper = self._plan.stepper()
+            self._present = run.present[:, self._wdays].astype(float)
+            self._day_len = cal.day_len[self._wdays]
+            look = disc.lookback_working_days
+            self._recent = np.zeros((look, nc, len(cols)))
+            self._recent_days = 0
+            self._due_per_day = self._plan.g[:nc][:, self._cols]
+            self._stepped = 0
+        self._decide_volunteers()
+        if not self.incremental:
+            self._decide_keys(int(self._order_key[-1]) if len(todo) else -1)
+
+    @staticmethod
+    def _pools(scenario: Scenario, rows: Cases) -> np.ndarray:
+        """(rows, stages): the pool each stage of each row is served by (-1: no pool)."""
+        nc = scenario.n_communities
+        out = np.full((len(rows), len(Stage)), -1, np.int64)
+        out[:, Stage.GRID] = rows.community
+        out[:, Stage.REOPEN] = rows.community
+        out[:, Stage.COMMUNITY] = nc + rows.community
+        out[:, Stage.STREET] = 2 * nc + scenario.community_street[rows.community]
+        return out
+
+    def boundary(self, k: int) -> float:
+        """The clock time at which day key ``k`` begins."""
+        return (k - 1) * 24.0 + self.day_end
+
+    # ------------------------------------------------------------------ the day ledger
+    def _take_log(self) -> None:
+        if self._logged == len(self.log):
+            return
+        x = np.array(self.log[self._logged :]).reshape(-1, 3)
+        self._logged = len(self.log)
+        k = x[:, 0].astype(np.int64)
+        pool = self._pool_of_stage.ravel()[k]
+        self.hours.add(k, pool, x[:, 1], x[:, 2])
+
+    def _close_days(self, upto: int) -> None:
+        """Close working days before index ``upto`` and work them in the duty account."""
+        self._take_log()
+        self.hours.close(upto)
+        if not self.incremental:
+            return
+        nc = self.scenario.n_communities
+        look = self._recent.shape[0]
+        while self._stepped < self.hours.closed:
+            i = self._stepped
+            avail = spare_hours(self._present[:, i : i + 1], self._day_len[i : i + 1], self.hours.busy[:, i : i + 1])
+            done, _, _, _ = self._stepper.step(avail[:, 0])
+            self._recent[i % look] = done[:nc][:, self._cols]
+            self._recent_days = min(self._recent_days + 1, look)
+            self._stepped += 1
+
+    def activity(self) -> np.ndarray:
+        """(communities, finding duties): share of each finding duty's hours done over the lookback (1 before
+        any day is worked, and where the duty asks nothing)."""
+        if self._recent_days == 0:
+            return np.ones(self._due_per_day.shape)
+        due = self._due_per_day * self._recent_days
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(due > 0, np.minimum(1.0, self._recent.sum(axis=0) / np.where(due > 0, due, 1.0)), 1.0)
+
+    def close_through(self, k: int) -> None:
+        """Everything up to day key ``k``: close the working days before it, decide its cases."""
+        while self.next_key <= k:
+            kk = self.next_key
+            self._close_days(int(np.searchsorted(self._wdays, kk, side="left")))
+            self._decide_keys(kk)
+
+    def finish(self) -> np.ndarray:
+        """Close every working day of the run; returns case hours per pool and working day."""
+        self._close_days(self.hours.n_days)
+        return self.hours.busy
+
+    # ------------------------------------------------------------------ decisions
+    def _decide_volunteers(self) -> None:
+        vol = np.flatnonzero(self.rows.volunteer)
+        p = self._res_vol[self.rows.category[vol]]
+        self.resolved_first[vol] = self._u_res[vol, 0] < p
+        self.reopen_extra[vol] = np.where(self.resolved_first[vol], 0.0, self._fb.reopen_if_unresolved)
+        self.unsat_extra[vol] = np.where(self.resolved_first[vol], 0.0, self._fb.unsatisfied_if_unresolved)
+
+    def _decide_keys(self, upto: int) -> None:
+        """Decide every row of day keys ``next_key .. upto`` (in key order, one key at a time)."""
+        end = int(np.searchsorted(self._order_key, upto, side="right"))
+        while self._ptr < end:
+            key = int(self._order_key[self._ptr])
+            stop = int(np.searchsorted(self._order_key, key, side="right"))
+            self._decide(self._order[self._ptr : stop], key)
+            self._ptr = stop
+        self.next_key = max(self.next_key, upto + 1)
+
+    def _decide(self, rows_k: np.ndarray, key: int) -> None:
+        r = self.rows
+        if self.incremental:  # found early when its duty was done lately, else its twin surfaces
+            orig = rows_k[(self.twin_of[rows_k] < 0)]
+            orig = orig[self.twin[orig] >= 0]
+            if orig.size:
+                finder = self._finder(orig)
+                act = self.activity()[r.community[orig], finder]
+                missed = orig[r.u_discovery[orig, 1] >= act]  # type: ignore[index]
+                self._active[missed] = 0
+                self._active[self.twin[missed]] = 1
+        live = rows_k[self._active[rows_k] == 1]
+        if live.size == 0:
+            return
+        if self.fund is not None:
+            self._pay(live[self.needs_money[live]], key)
+        self._resolve(live)
+
+    def _finder(self, orig: np.ndarray) -> np.ndarray:
+        """The finding duty (column of ``_cols``) of drawn rows that have a twin."""
+        cum = np.cumsum(self._finds, axis=1)[self.rows.category[orig]]
+        u = self.rows.u_discovery[orig, 0].astype(float)  # type: ignore[index]
+        return np.argmax(u[:, None] < cum, axis=1)
+
+    def _released(self, key: int) -> float:
+        assert self.fund is not None
+        return released_years(self.fund, key)
+
+    def _pay(self, rows_m: np.ndarray, key: int) -> None:
+        """Pay the fixes of the day's cases in order; an approval above the limit goes up to the street."""
+        fund = self.fund
+        assert fund is not None
+        if rows_m.size == 0:
+            return
+        budget = self.fund_yuan
+        released = self._released(key)
+        limit = fund.approval_limit_yuan
+        comm = self.rows.community[rows_m].tolist()
+        cost = self.rows.fix_cost_yuan[rows_m].tolist()  # type: ignore[index]
+        to_city = (self._u_money[rows_m, 1] < fund.unfunded_to_city_share).tolist()
+        spent = self.spent_yuan
+        for row, c, x, city in zip(rows_m.tolist(), comm, cost, to_city):
+            if spent[c] + x <= budget[c] * released:
+                spent[c] += x
+                self.paid_yuan[row] = x
+                self.funded[row] = FUNDED
+                if limit is not None and x > limit:  # the street office approves it
+                    self._climb(row, Stage.STREET)
+                continue
+            self.unfunded[c] += 1
+            if math.isnan(self.exhausted_day[c]):
+                self.exhausted_day[c] = key
+            if city:
+                self.funded[row] = UNFUNDED_TO_CITY
+                self._climb(row, Stage.CITY)
+            else:
+                self.funded[row] = UNFUNDED_CLOSED
+
+    def _climb(self, row: int, to: Stage) -> None:
+        """Send a case at least up to ``to`` (the street office, or city departments)."""
+        if self._ag[row] == CLOSE:
+            self._ag[row] = int(Stage.COMMUNITY)
+        if self._ac[row] == CLOSE:
+            self._ac[row] = int(Stage.STREET)
+        if to == Stage.CITY and self._as[row] == CLOSE:
+            self._as[row] = int(Stage.CITY)
+
+    def _resolve(self, live: np.ndarray) -> None:
+        """Whether each case will be resolved at its closure, and its feedback extras."""
+        r = self.rows
+        level = np.where(
+            self._as[live] != CLOSE,
+            3,
+            np.where(self._ac[live] != CLOSE, 2, np.where(self._ag[live] != CLOSE, 1, 0)),
+        )
+        p = self._res[r.category[live], level]
+        f = self.funded[live]
+        if self.fund is not None:
+            p = np.where(f == UNFUNDED_CLOSED, self.fund.unfunded_resolution_share, p)
+        late_found = self.twin_of[live] >= 0
+        disc = self.scenario.spec.discovery
+        if disc is not None:
+            p = np.where(late_found, p * disc.resolution_factor, p)
+        ok = self._u_res[live, 0] < p
+        self.resolved_first[live] = ok
+        fb = self._fb
+        extra = np.where(ok, 0.0, fb.unsatisfied_if_unresolved)
+        if disc is not None:
+            extra = extra + np.where(late_found, disc.unsatisfied_extra, 0.0)
+        self.unsat_extra[live] = extra
+        self.reopen_extra[live] = np.where(ok, 0.0, fb.reopen_if_unresolved)
+
+    def resolved_final(self, reopened: np.ndarray, revisited: np.ndarray) -> np.ndarray:
+        """Resolved at closure, or at the reopened visit (``revisited``: the visit ended within the run)."""
+        again = reopened & revisited & (self._u_res[:, 1] < self._fb.revisit_resolution_share)
+        return self.resolved_first | again
+
+    def closing_level(self) -> np.ndarray:
+        """Per row, the level that closes it as routed (0 grid ... 3 city)."""
+        return np.where(self._as != CLOSE, 3, np.where(self._ac != CLOSE, 2, np.where(self._ag != CLOSE, 1, 0))).astype(
+            np.int8
+        )
+
+    @property
+    def is_active(self) -> np.ndarray:
+        return self._active.astype(bool)
