@@ -162,6 +162,53 @@ MEANING = {
     "IndicatorSpec.full_marks_at": "KPI value that earns full marks (points are linear between, clipped)",
     "IndicatorSpec.zero_at": "KPI value that earns no points (above full_marks_at where less is better)",
     "IndicatorSpec.source": "where the weight and scale come from",
+    "CategorySpec.response_working_hours": "first contact (the start of grid handling) is due within this many "
+    "working hours of arrival (the response rate); none: no response limit",
+    "CategorySpec.resolution": "whether closed cases are actually resolved, and what their fixes cost; none: every "
+    "closed case counts as resolved",
+    "ResolutionSpec.grid": "probability a case closed by its grid worker is resolved (with what it needs)",
+    "ResolutionSpec.community": "probability a case closed at the community desk is resolved",
+    "ResolutionSpec.street": "probability a case closed at the street office is resolved",
+    "ResolutionSpec.city": "probability a case closed by city departments is resolved",
+    "ResolutionSpec.volunteer": "probability a case volunteers handle is resolved",
+    "ResolutionSpec.needs_money_share": "share of the category's cases whose fix costs money (repairs, purchased "
+    "services, subsidies), paid from the community's people-service fund",
+    "ResolutionSpec.fix_cost": "the cost of one fix (yuan)",
+    "ResolutionSpec.source": "where the figures come from, or that they are assumptions (required)",
+    "CostSpec.kind": "the cost distribution's family",
+    "CostSpec.mean_yuan": "the mean cost of one fix",
+    "CostSpec.cv": "coefficient of variation (ignored for exponential and fixed)",
+    "FeedbackSpec.unsatisfied_if_unresolved": "added to the probability of an unsatisfied feedback call when the "
+    "problem was not resolved",
+    "FeedbackSpec.reopen_if_unresolved": "added to the probability an unsatisfied resident complains again (the "
+    "case is reopened) when the problem was not resolved",
+    "FeedbackSpec.revisit_resolution_share": "probability the reopened visit resolves a problem still unresolved",
+    "DutySpec.finds": "category -> share of its problems on the grid channel this duty finds; a duty left undone "
+    "lets them surface later (`discovery`)",
+    "DutySpec.urgent_when_missed": "a problem this duty misses surfaces as an urgent case (shorter deadline)",
+    "ServiceFundSpec.release": "how the year's fund is released: all at once, in 4 or in 12 equal tranches",
+    "ServiceFundSpec.approval_limit_yuan": "a fix above this needs the street office's approval (the case goes up "
+    "to it); none: no limit",
+    "ServiceFundSpec.unfunded_to_city_share": "probability a fix the fund cannot pay goes up to city departments "
+    "(they pay; slower)",
+    "ServiceFundSpec.unfunded_resolution_share": "otherwise, probability the case closing at its level unpaid is "
+    "still resolved (explained, referred)",
+    "ServiceFundSpec.source": "where the release schedule and limits come from (required)",
+    "DiscoverySpec.grid_channel": "the channel of grid workers' own discoveries",
+    "DiscoverySpec.surfaced_channel": "the channel a problem nobody found early surfaces on (a hotline)",
+    "DiscoverySpec.lookback_working_days": "a duty's recent coverage is its share of hours done over this many "
+    "working days",
+    "DiscoverySpec.surface_delay": "clock hours from when a duty would have found the problem to the resident's call",
+    "DiscoverySpec.escalation_factor": "a problem found late escalates this many times as often at each level "
+    "(capped at 1)",
+    "DiscoverySpec.resolution_factor": "a problem found late is resolved this many times as often",
+    "DiscoverySpec.unsatisfied_extra": "added to the probability its resident is unsatisfied",
+    "DiscoverySpec.urgent_deadline_factor": "deadline multiplier of a problem a duty marked `urgent_when_missed` "
+    "missed",
+    "DiscoverySpec.source": "where the figures come from, or that they are assumptions (required)",
+    "TargetSpec.resolution_share_min": "every community's resolution rate must reach this (none: no target)",
+    "TargetSpec.satisfaction_share_min": "every community's satisfaction rate must reach this (none: no target)",
+    "TargetSpec.response_share_min": "every community's response rate must reach this (none: no target)",
 }
 
 

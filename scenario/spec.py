@@ -88,12 +88,22 @@ FIELD_MAXIMUM: tuple[tuple[str, float, str], ...] = (
     ("threshold_points", 100_000, "points"),
     ("weight", 1_000, "points"),
     ("*_per_late_day", 1, "(probability per late day)"),
+    ("*_extra", 1, "(a probability)"),
+    ("*_if_unresolved", 1, "(a probability)"),
+    ("finds", 1, "(a share)"),
+    ("grid", 1, "(a probability of resolution)"),
+    ("community", 1, "(a probability of resolution)"),
+    ("street", 1, "(a probability of resolution)"),
+    ("city", 1, "(a probability of resolution)"),
+    ("volunteer", 1, "(a probability of resolution)"),
     ("*share*", 1, "(a share)"),
     ("escalate_to_*", 1, "(a probability)"),
     ("*_base", 1, "(a probability)"),
     ("*_hour", 24, "o'clock"),
     ("*weekday*", 6, "(weekday, Monday = 0)"),
     ("*_weights", 1e6, "(relative weight)"),
+    ("mean_yuan", 1e8, "yuan a fix"),
+    ("approval_limit_yuan", 1e8, "yuan a fix"),
     ("*_yuan_per_year", 1e7, "yuan a year per person"),
     ("*_yuan_per_year_by_level", 1e7, "yuan a year per person"),
     ("*_yuan", 1e13, "yuan a year"),
@@ -690,15 +700,16 @@ class CalibrationSpec(Frozen):
     ``kpi``: a city KPI (e.g. ``escalated_city_per_year``) or ``category:<id>:<column>`` of the KPIs by
     category (e.g. ``category:property_management:hotline_share``); ``variant``: another scenario file
     of the same folder to simulate instead of this one; ``target`` with ``rule`` (``at_least``,
-    ``about``: within ``tolerance`` relative, ``input``: the figure is an input, reproduced by
-    construction, ``not_modelled``: say why in ``note``).
+    ``about``: within ``tolerance`` relative, ``calibrated``: as ``about``, but a parameter was set to give it,
+    so agreement is by construction; ``input``: the figure is an input, reproduced by construction,
+    ``not_modelled``: say why in ``note``).
     """
 
     figure: Annotated[str, Field(min_length=1)]
     source_value: Annotated[str, Field(min_length=1)]
     kpi: str = ""
     target: float | None = None
-    rule: Literal["at_least", "about", "input", "not_modelled"] = "about"
+    rule: Literal["at_least", "about", "calibrated", "input", "not_modelled"] = "about"
     tolerance: NonNeg = 0.1
     variant: str | None = None
     note: str = ""

@@ -80,6 +80,21 @@ def case_log_schema() -> pd.DataFrame:
     return pd.DataFrame([(k, *v) for k, v in CASE_LOG_COLUMNS.items()], columns=["column", "dtype", "unit", "meaning"])
 
 
+def _response(
+    scenario: Scenario, cal: WorkCalendar, arrival: np.ndarray, first: np.ndarray, category: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Working hours from arrival to first contact, and 1/0 for within the category's limit (NaN: no limit)."""
+    reached_w = cal.to_work_v(np.nan_to_num(first, nan=0.0))
+    response = np.where(np.isnan(first), np.nan, np.maximum(reached_w - cal.to_work_v(arrival), 0.0))
+    limit = np.array(
+        [
+            np.nan if c.response_working_hours is None else c.response_working_hours
+            for c in scenario.spec.demand.categories.values()
+        ]
+    )[category]
+    return response, np.where(np.isnan(limit), np.nan, (response <= limit).astype(float))  # never: NaN <= x False
+
+
 def case_log(scenario: Scenario, result: SimResult, cal: WorkCalendar) -> pd.DataFrame:
     """One row per case that reached someone (``SimResult.active``): ids, channel, category, places, arrival,
     each stage's start and end, deadline, closure, resolution time, response, flags. Times are clock hours
@@ -101,18 +116,14 @@ def case_log(scenario: Scenario, result: SimResult, cal: WorkCalendar) -> pd.Dat
     )
     arrival = result.arrival[keep]
     volunteer = rows.volunteer[keep]
-    first = np.where(volunteer, arrival, start[:, Stage.GRID])
-    reached_w = cal.to_work_v(np.nan_to_num(first, nan=0.0))
-    response = np.where(np.isnan(first), np.nan, np.maximum(reached_w - cal.to_work_v(arrival), 0.0))
-    limit = np.array(
-        [
-            np.nan if c.response_working_hours is None else c.response_working_hours
-            for c in scenario.spec.demand.categories.values()
-        ]
-    )[rows.category[keep]]
-    in_time = np.where(np.isnan(limit), np.nan, (response <= limit).astype(float))  # never reached: NaN <= x is False
+    response, in_time = _response(
+        scenario, cal, arrival, np.where(volunteer, arrival, start[:, Stage.GRID]), rows.category[keep]
+    )
+    twin_of = rows.twin_of if rows.twin_of is not None else np.full(len(rows), -1)
+    n_drawn = int((twin_of < 0).sum())
     data = {
-        "case_id": keep.astype(np.int64),
+        # a problem found late: the drawn cases' count + its drawn case (the same number, district by district)
+        "case_id": np.where(twin_of[keep] < 0, keep, n_drawn + twin_of[keep]).astype(np.int64),
         "channel": pd.Categorical.from_codes(result.channel[keep], categories=list(rows.channel_ids)),
         "category": pd.Categorical.from_codes(rows.category[keep], categories=cats),
         "community": pd.Categorical.from_codes(community, categories=list(scenario.community_ids)),
@@ -126,7 +137,6 @@ def case_log(scenario: Scenario, result: SimResult, cal: WorkCalendar) -> pd.Dat
         data[f"{stage}_end_hours"] = end[:, j]
     closed = result.final_close[keep]
     deadline = result.deadline[keep]
-    twin_of = rows.twin_of if rows.twin_of is not None else np.full(len(rows), -1)
     data.update(
         {
             "deadline_hours": deadline,

@@ -137,15 +137,7 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     service[:, 4] += travel
 
     volunteer = _volunteers(scenario, days, arrival, community, category, rng["volunteers"])
-    disc = spec.discovery
-    u_disc = rng["discovery"].random((n, 3), dtype=np.float32)
-    delay = from_uniforms(disc.surface_delay, u_disc[:, 2].astype(float)) if disc is not None else np.zeros(n)
-    u_money = rng["money"].random((n, 3))
-    cost = np.zeros(n)
-    for j, c in enumerate(cats):
-        if c.resolution is not None and c.resolution.fix_cost is not None:
-            idx = np.flatnonzero(category == j)
-            cost[idx] = from_uniforms(c.resolution.fix_cost, u_money[idx, 2])
+    u_disc, delay, u_money, cost = _outcome_draws(scenario, category, rng["discovery"], rng["money"])
     return Cases(
         arrival=arrival,
         community=community,
@@ -162,12 +154,30 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
         ),
         channel_ids=tuple(channels) + (MOBILE_CHANNEL,),
         days=days,
-        u_discovery=u_disc[:, :2],
+        u_discovery=u_disc,
         surface_delay_hours=delay,
         u_resolve=rng["resolution"].random((n, 2), dtype=np.float32),
-        u_money=u_money[:, :2].astype(np.float32),
+        u_money=u_money,
         fix_cost_yuan=cost,
     )
+
+
+def _outcome_draws(
+    scenario: Scenario, category: np.ndarray, rng_discovery: np.random.Generator, rng_money: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What a case may buy (``sim.outcomes``): discovery uniforms and the delay until a problem found late
+    surfaces (clock hours); money uniforms and the fix's cost in yuan (0 where the category's fixes are free)."""
+    n = len(category)
+    disc = scenario.spec.discovery
+    u_disc = rng_discovery.random((n, 3), dtype=np.float32)
+    delay = from_uniforms(disc.surface_delay, u_disc[:, 2].astype(float)) if disc is not None else np.zeros(n)
+    u_money = rng_money.random((n, 3))
+    cost = np.zeros(n)
+    for j, c in enumerate(scenario.spec.demand.categories.values()):
+        if c.resolution is not None and c.resolution.fix_cost is not None:
+            idx = np.flatnonzero(category == j)
+            cost[idx] = from_uniforms(c.resolution.fix_cost, u_money[idx, 2])
+    return u_disc[:, :2], delay, u_money[:, :2].astype(np.float32), cost
 
 
 def _volunteers(

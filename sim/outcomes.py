@@ -198,6 +198,17 @@ class Outcomes:
         self.exhausted_day = np.full(nc, np.nan)  # first day key a fix found the fund empty
         self.unfunded = np.zeros(nc, np.int64)
         self.fund_yuan = np.asarray(service_fund_yuan, float)  # a year, per community
+        self._init_ledger(scenario, rows, run, cal)
+        self._decide_volunteers()
+        if not self.incremental:
+            self._decide_keys(int(self._order_key[-1]) if len(self._order) else -1)
+
+    def _init_ledger(self, scenario: Scenario, rows: Cases, run: RunInputs, cal: WorkCalendar) -> None:
+        """Day keys and the order decisions are made in; the day ledger (case hours, and the duty account when a
+        duty finds problems)."""
+        spec = scenario.spec
+        nc = scenario.n_communities
+        disc = spec.discovery
         # day keys and the order decisions are made in: by key, then readiness, then row
         self.shift, self.day_end = day_key_shift(cal.always_on, spec.calendar.day_end_hour)
         key = np.floor((run.arrival + self.shift) / 24.0).astype(np.int64)
@@ -229,9 +240,6 @@ class Outcomes:
             self._recent_days = 0
             self._due_per_day = self._plan.g[:nc][:, self._cols]
             self._stepped = 0
-        self._decide_volunteers()
-        if not self.incremental:
-            self._decide_keys(int(self._order_key[-1]) if len(todo) else -1)
 
     @staticmethod
     def _pools(scenario: Scenario, rows: Cases) -> np.ndarray:

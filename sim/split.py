@@ -175,8 +175,10 @@ def _district_part(args: tuple) -> DistrictPart:
     cal = WorkCalendar(scenario.spec.calendar, days)
     result = simulate_cases(scenario, cases, allocation, cal)
     log = case_log(scenario, result, cal)
-    n_city = int(ids_total)
-    log["case_id"] = _city_rows(ids, result.rows.twin_of, n_city)[log["case_id"].to_numpy()]
+    local = log["case_id"].to_numpy()  # a district's own numbering: its drawn cases, then len(ids) + drawn case
+    log["case_id"] = np.where(
+        local < len(ids), ids[np.minimum(local, len(ids) - 1)], ids_total + ids[np.maximum(local - len(ids), 0)]
+    )
     warm_days = measured_from(scenario, days)
     acct = account_duties(scenario, result, cal, warm_days)
     window = surge_window(scenario, days)

@@ -53,6 +53,8 @@ __all__ = [
     "explain_infeasible",
     "deciding_constraints",
     "predicted_coverage",
+    "predicted_outcomes",
+    "fund_deciders",
     "next_step_costs",
 ]
 
@@ -82,6 +84,8 @@ class AllocationResult:
     deciding_community: pd.DataFrame  # per community: lower bound of each constraint family, and the decider
     deciding_street: pd.DataFrame  # per street office
     expected_duty_coverage: float  # city, hours-weighted (1 when the scenario has no duties)
+    expected_resolution_share: float = float("nan")  # city, case-weighted (outcome curves)
+    expected_satisfaction_share: float = float("nan")
 
     def deciding_counts(self) -> pd.DataFrame:
         """How many communities and street offices each constraint family decides."""
@@ -164,6 +168,40 @@ def _city_budget_short(scenario: Scenario) -> str | None:
     return None
 
 
+def _cost_part(m: LpModel) -> np.ndarray:
+    """The objective of a service model without its service terms, in yuan (its cost)."""
+    c = m.c.copy()
+    for block in SERVICE_BLOCKS:
+        c[m.blocks[block]] = 0.0
+    return c / EPS_COST
+
+
+def _what_is_required(spec, relaxed: AllocationOptions, opts: AllocationOptions) -> str:
+    """The constraints a minimum-cost re-solve kept, in words ("the policy minimums, workload and ...")."""
+    service = opts.objective in SERVICE_OBJECTIVES
+    return (
+        "the policy minimums"
+        + (", workload" if spec.duties is not None and relaxed.enforce_workload else "")
+        + (" and on-time targets" if relaxed.enforce_targets else "")
+        + (
+            " and resolution targets"
+            if relaxed.enforce_targets
+            and (spec.targets.resolution_share_min is not None or spec.targets.satisfaction_share_min is not None)
+            else ""
+        )
+        + (
+            f" and the {spec.targets.duty_coverage_min:.0%} duty-coverage target in every unit"
+            if service and spec.duties is not None
+            else ""
+        )
+        + (
+            " within the planner's limits"
+            if opts.max_change_workers is not None or opts.equity_spread_per_10k is not None
+            else ""
+        )
+    )
+
+
 def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptions, solver: str) -> str:
     """Name the constraints that collide and by how much, by re-solving with parts removed."""
     spec = scenario.spec
@@ -179,20 +217,15 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
         enforce_targets=opts.enforce_targets and not service,
         enforce_workload=opts.enforce_workload and not service,
     )
-    m = build_model(scenario, curves, replace(relaxed, total_budget_yuan=None))
+    if service:  # max-service's floors: the duty-coverage target in every unit; its cheapest cost
+        m = build_model(scenario, curves, replace(opts, district_budgets=False, total_budget_yuan=None))
+        m = replace(m, c=_cost_part(m))
+    else:
+        m = build_model(scenario, curves, replace(relaxed, total_budget_yuan=None))
     if m.row_groups.get("budget_total") is not None:  # scenario total budget: drop it too
         m = _drop_rows(m, "budget_total")
     sol = solve(m, solver)
-    what = (
-        "the policy minimums"
-        + (", workload" if spec.duties is not None and relaxed.enforce_workload else "")
-        + (" and on-time targets" if relaxed.enforce_targets else "")
-        + (
-            " within the planner's limits"
-            if opts.max_change_workers is not None or opts.equity_spread_per_10k is not None
-            else ""
-        )
-    )
+    what = _what_is_required(spec, relaxed, opts)
     if sol.status is Status.optimal and sol.x is not None:
         a = _allocation_from_x(scenario, m, sol.x, "minimum")
         costs = funder_costs(scenario, a)
@@ -377,7 +410,18 @@ def allocate(
         deciding_community=dc,
         deciding_street=ds,
         expected_duty_coverage=predicted_coverage(scenario, alloc)[2],
+        **_expected_outcomes(scenario, curves, alloc),
     )
+
+
+def _expected_outcomes(scenario: Scenario, curves: Curves, alloc: Allocation) -> dict[str, float]:
+    """City resolution and satisfaction the outcome curves predict (case-weighted)."""
+    _, res, sat = predicted_outcomes(scenario, curves, alloc)
+    w = curves.cases_per_year
+    return {
+        "expected_resolution_share": float(res @ w / w.sum()),
+        "expected_satisfaction_share": float(sat @ w / w.sum()),
+    }
 
 
 def _whole(v: float) -> str:
@@ -386,11 +430,11 @@ def _whole(v: float) -> str:
     return "0" if text == "-0" else text
 
 
-# max-service keeps the cheapest allocation within this share of the best on-time work hours: the curves
-# keep rising by millionths of a share past saturation, and a 1e-9-per-yuan tie-break alone spent 180,000
-# yuan (3 workers on tiny) for 2e-6 of on-time share. 1e-4 of Weihai's on-time work hours is about 600 h a
-# year, a third of one worker's year.
-SERVICE_TOLERANCE = 1e-4
+# max-service keeps the cheapest allocation within this many outcomes (a case on time, resolved, or a resident
+# satisfied) per case a year of the best: the curves keep rising by millionths past saturation, and a
+# 1e-9-per-yuan tie-break alone spent 180,000 yuan (3 workers on tiny) for 2e-6 of on-time share. On Weihai
+# it is about 5 outcomes a year, worth some 20,000 yuan of staff or 7,000 of fund.
+SERVICE_TOLERANCE = 1e-5
 
 
 def _cheapest_near_best(
@@ -402,20 +446,18 @@ def _cheapest_near_best(
     solver: str,
     method: str,
 ) -> LpSolution:
-    """Second phase of max-service: the cheapest allocation whose on-time work hours are within
-    SERVICE_TOLERANCE of the best (lexicographic: service first, then cost). Its objective value is the
-    first phase's (the best on-time work hours, which every solver agrees on); the allocation reaches it to
-    within the tolerance."""
-    svc = np.zeros(m.n)
-    for block in SERVICE_BLOCKS:
-        svc[m.blocks[block]] = m.c[m.blocks[block]]
+    """Second phase of max-service: the cheapest allocation whose outcomes are within SERVICE_TOLERANCE per case
+    of the best (lexicographic: service first, then cost). Its objective value is the first phase's (the best
+    outcomes, which every solver agrees on); the allocation reaches it to within the tolerance."""
+    cost = _cost_part(m)
+    svc = m.c - cost * EPS_COST
     assert best.x is not None  # an optimal first phase
-    bound = float(svc @ best.x)  # minus the best on-time work hours
+    bound = float(svc @ best.x)  # minus the best outcomes
     near = replace(
         m,
-        c=(m.c - svc) / EPS_COST,  # yuan
+        c=cost,  # yuan
         A=sp.vstack([m.A, sp.csr_matrix(svc)]).tocsr(),
-        b=np.append(m.b, bound + abs(bound) * SERVICE_TOLERANCE),
+        b=np.append(m.b, bound + curves.cases_per_year.sum() * SERVICE_TOLERANCE),
         row_names=[*m.row_names, "service:within_tolerance_of_best"],
         at_least=np.append(m.at_least, False),
     )
@@ -645,6 +687,54 @@ def predicted_coverage(scenario: Scenario, alloc: Allocation) -> tuple[np.ndarra
     return cov_c, cov_s, city
 
 
+def predicted_outcomes(
+    scenario: Scenario, curves: Curves, alloc: Allocation
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per community: the predicted share of cases found late (duty hours left undone at the predicted coverage,
+    falling first on the duty with the longest due window), resolution and satisfaction rates
+    (``solvers.outcomecurves``); NaN rates when the scenario has no outcome model."""
+    oc = curves.outcomes
+    n = scenario.n_communities
+    if oc is None:
+        return np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
+    st = staff_time(scenario)
+    cov_c, _, _ = predicted_coverage(scenario, alloc)
+    undone = (st.duties_at("grid") + st.duties_at("desk")) * (1 - cov_c)
+    late = np.minimum(oc.late_max, oc.late_per_undone_hour * undone)
+    fund = alloc.service_fund_yuan
+    return late, oc.resolution(fund, late), oc.satisfaction(fund, late)
+
+
+def fund_deciders(scenario: Scenario, curves: Curves, opts: AllocationOptions, alloc: Allocation) -> pd.DataFrame:
+    """Which constraint decides each community's service fund: the policy floor, the resolution or satisfaction
+    target (the fund the outcome curves need), or the objective above both."""
+    spec = scenario.spec
+    n = scenario.n_communities
+    floor = np.zeros(n)
+    for rule in spec.policy.rules.values():
+        if rule.active and rule.kind.value == "service_fund_yuan_per_community" and rule.scope.value == "community":
+            floor = np.maximum(floor, rule_requirements(scenario, rule)[1])
+    bounds = {"policy floor": floor}
+    t, oc = spec.targets, curves.outcomes
+    if oc is not None and opts.enforce_targets and opts.objective not in SERVICE_OBJECTIVES:
+        if t.resolution_share_min is not None or t.satisfaction_share_min is not None:
+            bounds["resolution target"] = oc.min_fund_yuan(
+                oc.min_funded(t.resolution_share_min, t.satisfaction_share_min)
+            )
+    fund = alloc.service_fund_yuan
+    top = np.max(np.column_stack(list(bounds.values())), axis=1)
+    above = "service objective" if opts.objective in SERVICE_OBJECTIVES else "aggregate rule or planner's limit"
+    decided = [
+        above if f > top[i] + 0.5 else " = ".join(k for k, b in bounds.items() if abs(b[i] - top[i]) <= 0.5)
+        for i, f in enumerate(fund)
+    ]
+    out = pd.DataFrame({"community": list(scenario.community_ids), "service_fund_yuan": fund})
+    for k, b in bounds.items():
+        out[f"min_fund_{k.replace(' ', '_')}_yuan"] = b
+    out["fund_decided_by"] = decided
+    return out
+
+
 def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions, alloc: Allocation) -> tuple[dict, dict]:
     """Lower bounds on workers per community and staff per street office, by constraint family."""
     spec = scenario.spec
@@ -723,6 +813,8 @@ def deciding_constraints(
         return out.reset_index()
 
     return (
-        table(scenario.community_ids, alloc.workers, com, "community"),
+        table(scenario.community_ids, alloc.workers, com, "community").merge(
+            fund_deciders(scenario, curves, opts, alloc), on="community"
+        ),
         table(scenario.street_ids, alloc.street_office_staff, street, "street"),
     )

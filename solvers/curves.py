@@ -33,6 +33,7 @@ import numpy as np
 from scenario.load import Scenario
 from scenario.staffing import StaffTime, annual_cases, split_desk, staff_time, volunteer_share
 from sim.distributions import from_uniforms
+from solvers.outcomecurves import OutcomeCurves, outcome_curves
 from solvers.queueing import erlang_c_vector
 
 __all__ = ["Curves", "service_curves", "structural_on_time"]
@@ -48,6 +49,7 @@ class Curves:
     share: np.ndarray  # (communities, m)
     cases_per_year: np.ndarray  # (communities,)
     source: str = "theory"
+    outcomes: OutcomeCurves | None = None  # resolution and satisfaction against the fund and duties
 
     def evaluate(self, workers: np.ndarray) -> np.ndarray:
         w = np.clip(np.asarray(workers, dtype=int), 0, int(self.workers[-1]))
@@ -82,7 +84,7 @@ class Curves:
         return cuts
 
     def replace(self, share: np.ndarray, source: str) -> "Curves":
-        return Curves(self.workers, np.asarray(share, float), self.cases_per_year, source)
+        return Curves(self.workers, np.asarray(share, float), self.cases_per_year, source, self.outcomes)
 
     def refit(self, workers: np.ndarray, simulated: np.ndarray, which: np.ndarray) -> "Curves":
         """Scale the curves of ``which`` communities so that they pass through the simulated share
@@ -194,4 +196,4 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
         share[:, i] = np.where(w > 0, staff_part + vol_part, vol_part)
     # more workers never hurt: keep the curve monotone against rounding in the desk split
     share = np.maximum.accumulate(np.clip(share, 0.0, 1.0), axis=1)
-    return Curves(ws, share, cases)
+    return Curves(ws, share, cases, outcomes=outcome_curves(scenario))

@@ -26,8 +26,10 @@ from solvers.policy import ALLOCATION_FIELD, base_quantity, rule_requirements
 __all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES", "SERVICE_OBJECTIVES", "COVERAGE_UTILISATION"]
 
 SERVICE_OBJECTIVES = ("max-service",)
-# max-service's benefit variables: on-time share per community, duty coverage per community and street office
-SERVICE_BLOCKS = ("on_time_share", "duty_coverage_community", "duty_coverage_street")
+# max-service's benefit variables: per community the on-time share, the share of fixes the fund pays and the
+# share of cases found late (a penalty); duty coverage (floored at the target) only limits the last
+SERVICE_BLOCKS = ("on_time_share", "funded_share", "found_late")
+COVERAGE_BLOCKS = ("duty_coverage_community", "duty_coverage_street")
 EPS_COST = 1e-9  # tie-break per yuan in max-service and equity: cheapest among the best
 # Share of available hours a unit can turn into cases and duties done on time (prediction of coverage in
 # max-service); the simulation's coverage against planned utilisation is measured in tests/test_duties.py.
@@ -122,7 +124,8 @@ class _Builder:
         for name in STREET_VARS:
             self._block(name, self.ns)
         if self.service:
-            self._block("on_time_share", self.n)
+            for block in SERVICE_BLOCKS:
+                self._block(block, self.n)
             self._block("duty_coverage_community", self.n)
             self._block("duty_coverage_street", self.ns)
         if opts.objective == "equity":
@@ -232,6 +235,31 @@ class _Builder:
             )
         self.at_least("target", self.var("workers"), need, [f"target:on_time:{c}" for c in cid])
 
+    def outcome_targets(self) -> None:
+        """Each community's resolution and satisfaction targets as a minimum service fund, from its outcome
+        curve (``solvers.outcomecurves``) with every problem found early (the workload rows plan the duties)."""
+        t, oc = self.spec.targets, self.curves.outcomes
+        wanted = t.resolution_share_min is not None or t.satisfaction_share_min is not None
+        if not self.opts.enforce_targets or self.service or not wanted or oc is None:
+            return
+        need = oc.min_fund_yuan(oc.min_funded(t.resolution_share_min, t.satisfaction_share_min))
+        bad = np.flatnonzero(~np.isfinite(need))
+        if bad.size:
+            from solvers.errors import InfeasibleError
+
+            c0, cid = int(bad[0]), self.scenario.community_ids
+            best_r = oc.resolution(np.full(self.n, 1e12))[c0]
+            raise InfeasibleError(
+                f"the resolution or satisfaction target is unreachable in {len(bad)} communities however much "
+                f"service fund they get (e.g. {cid[c0]}: resolution at most {best_r:.1%}); lower "
+                "targets.resolution_share_min or targets.satisfaction_share_min"
+            )
+        has = np.flatnonzero(need > 0)
+        cols = self.var("service_fund_yuan")[has]
+        self.at_least(
+            "target_outcome", cols, need[has], [f"target:resolution:{self.scenario.community_ids[i]}" for i in has]
+        )
+
     def costs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Cost columns, their yuan a year, and the district paying each (``solvers.costs`` has the formula)."""
         s = self.scenario
@@ -293,20 +321,44 @@ class _Builder:
         )
 
     def service_objective(self) -> None:
-        """Maximise on-time work hours: case hours on time (under the concave hull of each curve) plus duty
-        hours covered, coverage x duty hours <= staff x available hours - case hours."""
+        """Maximise what residents see a year: cases on time + cases resolved + residents satisfied (the three
+        rates x cases; ``solvers.outcomecurves``). The fund buys paid fixes (under the concave funded-share
+        curve); staff buys duty coverage, whose shortfall falls first on the duty with the longest due window
+        and lets the problems it finds surface late; coverage is floored at ``targets.duty_coverage_min``."""
         st, curves, n = self.st, self.curves, self.n
         cid, sid = self.scenario.community_ids, self.scenario.street_ids
-        w, staff = self.var("workers"), self.var("street_office_staff")
-        share, cov_c, cov_s = (self.var(b) for b in SERVICE_BLOCKS)
+        w, staff, fund = self.var("workers"), self.var("street_office_staff"), self.var("service_fund_yuan")
+        share, funded, late = (self.var(b) for b in SERVICE_BLOCKS)
+        cov_c, cov_s = self.var("duty_coverage_community"), self.var("duty_coverage_street")
         duty_c, duty_s = st.duties_at("grid") + st.duties_at("desk"), st.duties_at("street")
         case_hours = st.case_hours_grid + st.case_hours_desk
-        self.ub[share] = self.ub[cov_c] = self.ub[cov_s] = 1.0
-        self.lb[cov_c] = np.where(duty_c > 0, 0.0, 1.0)
-        self.lb[cov_s] = np.where(duty_s > 0, 0.0, 1.0)
+        floor = self.spec.targets.duty_coverage_min
+        self.ub[share] = self.ub[funded] = self.ub[cov_c] = self.ub[cov_s] = 1.0
+        self.lb[cov_c] = np.where(duty_c > 0, floor, 1.0)
+        self.lb[cov_s] = np.where(duty_s > 0, floor, 1.0)
         self.c *= EPS_COST
-        self.c[share], self.c[cov_c], self.c[cov_s] = -case_hours, -duty_c, -duty_s
-        for group, cov, people, duty, cases, hours, ids in (
+        oc = curves.outcomes
+        cases = curves.cases_per_year
+        self.c[share] = -cases
+        if oc is not None:
+            # d(resolved + satisfied)/d(first-closure resolution), per case
+            per_r = (1 - oc.revisit) + oc.unsat_unresolved
+            self.c[funded] = -cases * per_r * oc.res_per_funded
+            self.c[late] = cases * (per_r * oc.res_per_late + oc.unsat_late)
+            self.ub[late] = oc.late_max
+            slope = oc.late_per_undone_hour * duty_c  # late >= slope x (1 - coverage)
+            has = np.flatnonzero(slope > 0)
+            self.groups["found_late"] = self.rows.add(
+                np.repeat(np.arange(len(has)), 2),
+                np.column_stack([late[has], cov_c[has]]).ravel(),
+                np.column_stack([-np.ones(len(has)), -slope[has]]).ravel(),
+                -slope[has],
+                [f"found_late:{cid[i]}" for i in has],
+            )
+            self._funded_curves(oc, funded, fund)
+        else:
+            self.ub[funded] = self.ub[late] = 0.0
+        for group, cov, people, duty, cases_h, hours, ids in (
             ("coverage_community", cov_c, w, duty_c, case_hours, st.available_per_person("community"), cid),
             ("coverage_street", cov_s, staff, duty_s, st.case_hours_street, st.available_per_person("street"), sid),
         ):
@@ -315,21 +367,35 @@ class _Builder:
                 np.repeat(np.arange(len(has)), 2),
                 np.column_stack([cov[has], people[has]]).ravel(),
                 np.column_stack([duty[has], np.full(len(has), -hours * COVERAGE_UTILISATION)]).ravel(),
-                -cases[has],
+                -cases_h[has],
                 [f"{group.replace('_', ':')}:{ids[i]}" for i in has],
             )
         row_i, col_i, val, rhs, names = [], [], [], [], []
         k = 0
         top = int(curves.workers[-1])  # the curve is flat beyond its last point
         for i in range(n):
-            for a, slope in curves.concave_cuts(i, min(int(self.lb[w[i]]), top), int(min(self.ub[w[i]], top))):
+            for a, slope_i in curves.concave_cuts(i, min(int(self.lb[w[i]]), top), int(min(self.ub[w[i]], top))):
                 row_i += [k, k]
                 col_i += [share[i], w[i]]
-                val += [1.0, -slope]
+                val += [1.0, -slope_i]
                 rhs.append(a)
                 names.append(f"curve:{cid[i]}:{k}")
                 k += 1
         self.groups["curve"] = self.rows.add(np.array(row_i), np.array(col_i), np.array(val), np.array(rhs), names)
+
+    def _funded_curves(self, oc, funded: np.ndarray, fund: np.ndarray) -> None:
+        """funded share <= each tangent of the community's funded-share curve in its fund."""
+        cid = self.scenario.community_ids
+        a, slope = oc.fund_cuts()  # (communities, tangents)
+        m = a.shape[1]
+        k = np.arange(self.n * m)
+        self.groups["fund_curve"] = self.rows.add(
+            np.repeat(k, 2),
+            np.column_stack([np.repeat(funded, m), np.repeat(fund, m)]).ravel(),
+            np.column_stack([np.ones(self.n * m), -slope.ravel()]).ravel(),
+            a.ravel(),
+            [f"fund_curve:{cid[i]}:{j}" for i in range(self.n) for j in range(m)],
+        )
 
     def equity_objective(self) -> None:
         """Maximise t with workers_c >= t x residents_c / 10,000 (raise the worst community first)."""
@@ -351,7 +417,7 @@ class _Builder:
             shape=(rows.count, self.nv),
         )
         cid, sid = self.scenario.community_ids, self.scenario.street_ids
-        per_community = (*COMMUNITY_VARS, "on_time_share", "duty_coverage_community")
+        per_community = (*COMMUNITY_VARS, *SERVICE_BLOCKS, "duty_coverage_community")
         per_street = (*STREET_VARS, "duty_coverage_street")
         names: list[str] = []
         for block, sl in self.blocks.items():
@@ -386,6 +452,7 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
     b.secretaries_within_workers()
     b.workload()
     b.on_time_targets()
+    b.outcome_targets()
     b.budgets()
     b.equity_spread()
     if b.service:

@@ -43,6 +43,26 @@ def test_add_spends_exactly_the_working_hours(t, h):
 
 
 # ---------------------------------------------------------------- the two engines agree
+# every per-row and per-pool field of the case record, and the fund's ledger
+ENGINE_FIELDS = (
+    "active",
+    "arrival",
+    "start",
+    "end",
+    "first_close",
+    "final_close",
+    "satisfied",
+    "reopened",
+    "resolved",
+    "funded",
+    "paid_yuan",
+    "busy",
+    "fund_spent_yuan",
+    "fund_exhausted_day",
+    "unfunded_cases",
+)
+
+
 def _random_network(tmp_path_factory, always_on, duties, delay, registered, mobile, workers, staff, rate, fixed=False):
     """A copy of ``tiny`` (three communities, one street, two categories) varied as asked: calendar, duties
     (leave and fixed duties make the people present change by day), the feedback delay (None: reopening off),
@@ -60,9 +80,10 @@ def _random_network(tmp_path_factory, always_on, duties, delay, registered, mobi
         drop_duties(d)
     y = d / "scenario.yaml"
     feedback = (
-        "reopen_given_unsatisfied_base: 0, reopen_given_unsatisfied_per_late_day: 0"
+        "reopen_given_unsatisfied_base: 0, reopen_given_unsatisfied_per_late_day: 0, unsatisfied_if_unresolved: 0.6"
         if delay is None
-        else f"delay_hours: {delay}, unsatisfied_base: 0.3, reopen_given_unsatisfied_base: 0.5"
+        else f"delay_hours: {delay}, unsatisfied_base: 0.3, reopen_given_unsatisfied_base: 0.5, "
+        "unsatisfied_if_unresolved: 0.6, reopen_if_unresolved: 0.3, revisit_resolution_share: 0.5"
     )
     edit(
         y,
@@ -120,11 +141,14 @@ def test_event_engine_equals_recursion(
     cases = draw_cases(s, 40, np.random.SeedSequence(seed))
     a = simulate_cases(s, cases, alloc, mode="events")
     b = simulate_cases(s, cases, alloc, mode="recursion")
-    for f in ("start", "end", "first_close", "final_close", "satisfied", "reopened"):
+    for f in ENGINE_FIELDS:
         assert np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True), f
     assert a.events == b.events
     # volunteer-handled cases never climb the ladder
-    assert np.isnan(a.start[cases.volunteer, 1:4]).all()
+    assert np.isnan(a.start[a.rows.volunteer, 1:4]).all()
+    # a problem is either found early or surfaces late, never both, never neither
+    twin = a.rows.twin_of >= 0
+    assert np.array_equal(a.active[a.rows.twin_of[twin]], ~a.active[twin])
 
 
 @settings(max_examples=20, deadline=None)
@@ -145,10 +169,11 @@ def test_pool_invariants(
     )
     cases = draw_cases(s, 40, np.random.SeedSequence(seed))
     r = simulate_cases(s, cases, alloc, mode="recursion")
+    cases = r.rows  # the drawn cases and the problems found late (inactive rows never reach a pool)
     nc = s.n_communities
     g, c, rp = int(Stage.GRID), int(Stage.COMMUNITY), int(Stage.REOPEN)
     fb_delay = s.spec.ladder.feedback.delay_hours
-    on_grid = ~cases.volunteer
+    on_grid = ~cases.volunteer & r.active
     jobs = [  # (pool, ready, start, end) of every service at the grid pools and desks
         (cases.community[on_grid], r.arrival[on_grid], r.start[on_grid, g], r.end[on_grid, g]),
         (

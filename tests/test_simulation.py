@@ -121,14 +121,14 @@ def test_littles_law_at_every_level(weihai):
     """Bookkeeping, not theory: the case log's start and end times are consistent at every level
     (time-average number present = arrival rate x mean time there, within 3%). Theory is tested by
     the Erlang C and product-form tests."""
-    days = 90
+    days = 150
     cases = draw_cases(weihai, days, np.random.SeedSequence(5))
     r = simulate_cases(weihai, cases, weihai.baseline)
     t0, t1 = 14 * 24.0, days * 24.0
     entry = {0: r.arrival, 1: r.end[:, 0], 2: r.end[:, 1], 3: r.end[:, 2]}
     for stage in range(4):
         enter, leave = entry[stage], r.end[:, stage]
-        ok = ~np.isnan(r.start[:, stage]) & ~cases.volunteer
+        ok = ~np.isnan(r.start[:, stage]) & ~r.rows.volunteer & r.active
         enter, leave = enter[ok], np.where(np.isnan(leave[ok]), np.inf, leave[ok])
         # exact time-average of the number present in [t0, t1)
         L = np.clip(np.minimum(leave, t1) - np.maximum(enter, t0), 0, None).sum() / (t1 - t0)

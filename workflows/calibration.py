@@ -33,11 +33,13 @@ def _verdict(item: CalibrationSpec, m: float, lo: float, hi: float) -> str:
         return ""
     if item.rule == "at_least":
         return "reproduced" if (hi if not np.isnan(hi) else m) >= item.target else "NOT reproduced"
-    if item.rule == "about":
+    if item.rule in ("about", "calibrated"):
         tol = item.tolerance * abs(item.target)
         inside = (lo if not np.isnan(lo) else m) <= item.target + tol and (
             hi if not np.isnan(hi) else m
         ) >= item.target - tol
+        if item.rule == "calibrated":  # a parameter was set to give it: agreement is by construction
+            return "by construction (calibrated)" if inside else "calibrated, but NOT reproduced"
         return "reproduced" if inside else "NOT reproduced"
     return ""
 

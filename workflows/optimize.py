@@ -75,19 +75,28 @@ def unit_misses(
 
 
 def prediction_error(scenario: Scenario, res: AllocationResult, sims: Replications) -> pd.DataFrame:
-    """Per community: the allocator's predicted on-time share and duty coverage against the simulation."""
-    from solvers.allocator import predicted_coverage
+    """Per community: the allocator's predicted on-time share, duty coverage, share found late, resolution and
+    satisfaction against the simulation."""
+    from solvers.allocator import predicted_coverage, predicted_outcomes
 
     per = sims.group("community").reindex(list(scenario.community_ids))
     cov_c, _, _ = predicted_coverage(scenario, res.allocation)
+    late, resolution, satisfaction = predicted_outcomes(scenario, res.curves, res.allocation)
     return pd.DataFrame(
         {
             "community": list(scenario.community_ids),
             "workers": res.allocation.workers,
+            "service_fund_yuan": res.allocation.service_fund_yuan,
             "on_time_predicted": res.curves.evaluate(res.allocation.workers),
             "on_time_simulated": per["on_time_share"].to_numpy(),
             "duty_coverage_predicted": cov_c,
             "duty_coverage_simulated": per["duty_coverage"].to_numpy() if "duty_coverage" in per else np.nan,
+            "found_late_predicted": late,
+            "found_late_simulated": per["found_late_share"].to_numpy(),
+            "resolution_predicted": resolution,
+            "resolution_simulated": per["resolution_share"].to_numpy(),
+            "satisfaction_predicted": satisfaction,
+            "satisfaction_simulated": per["satisfaction_share"].to_numpy(),
         }
     )
 
@@ -144,6 +153,9 @@ class _Loop:
             if int(c) in self.last_share and share[c] < self.last_share[int(c)] + 0.001:
                 self.stuck.add(int(c))
         late[list(self.stuck)] = False
+        if t.resolution_share_min is not None:  # the fund decides it: a miss is late for the loop too
+            unresolved, _ = unit_misses(per_c, self.scenario.community_ids, "resolution_share", t.resolution_share_min)
+            late |= unresolved
         if self.scenario.spec.duties is None:
             return late, np.zeros_like(late), np.zeros(len(self.scenario.street_ids), bool), share
         cov_c, _ = unit_misses(per_c, self.scenario.community_ids, "duty_coverage", t.duty_coverage_min)
@@ -169,6 +181,21 @@ class _Loop:
             }
         )
 
+    def _refit_outcomes(self, sims: Replications) -> Curves:
+        """Each community's resolution and satisfaction curves through its simulated rates (at its fund and the
+        found-late share the simulation saw)."""
+        oc = self.curves.outcomes
+        if oc is None:
+            return self.curves
+        per = sims.group("community").reindex(list(self.scenario.community_ids))
+        fitted = oc.refit(
+            self.res.allocation.service_fund_yuan,
+            per["found_late_share"].to_numpy(),
+            per["resolution_share"].to_numpy(),
+            per["satisfaction_share"].to_numpy(),
+        )
+        return replace(self.curves, outcomes=fitted)
+
     def correct(self, sims: Replications, late, cov_c, cov_s, share) -> str | None:
         """Refit the curves, cut where coverage misses, allocate again; the stop reason if a budget binds."""
         a = self.res.allocation
@@ -176,6 +203,7 @@ class _Loop:
         reliable = n_reps.reindex(list(self.scenario.community_ids)).fillna(0).to_numpy() > 0
         self.last_share.update({int(c): float(share[c]) for c in np.flatnonzero(late)})
         self.curves = self.curves.refit(a.workers, share, reliable & ~np.isin(np.arange(len(share)), list(self.stuck)))
+        self.curves = self._refit_outcomes(sims)
         # a corrected curve that no staffing lifts to the target: its late cases come from elsewhere
         target = self.scenario.spec.targets.on_time_share_min
         self.stuck |= {int(c) for c in np.flatnonzero(self.curves.share.max(axis=1) < target - 1e-12)}
