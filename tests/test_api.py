@@ -107,20 +107,10 @@ def test_api_refuses_what_the_command_line_refuses():
 
 def _edited(s, **changes):
     """The tiny baseline's values with some arrays changed (built from plain lists, as a notebook would)."""
-    from scenario.allocation import Allocation
+    from scenario.allocation import COLUMNS, Allocation
 
     b = s.baseline
-    fields = {
-        f: list(getattr(b, f))
-        for f in (
-            "workers",
-            "secretary_assistants",
-            "work_fund_yuan",
-            "service_fund_yuan",
-            "street_office_staff",
-            "mobile_grid_workers",
-        )
-    }
+    fields = {f: list(getattr(b, f)) for f in COLUMNS[2:]}  # the number columns
     fields.update(changes.pop("values", {}))
     return Allocation(
         community_ids=changes.pop("community_ids", b.community_ids),
