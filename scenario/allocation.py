@@ -265,6 +265,9 @@ def read_allocation(
             cols, vals, k = STREET_COLUMNS, svals, _claim(table, r, rid, sindex, seen_s, level)
         else:
             raise table.fail(r, "level", f"expected 'community' or 'street', found {level!r}")
+        for c in STREET_COLUMNS if level == "community" else COMMUNITY_COLUMNS:
+            if not np.isnan(parsed[c][r]):  # a value the row's level has no use for: never ignored silently
+                raise table.fail(r, c, f"a {level} row has no {c}; leave the cell empty, found {parsed[c][r]:g}")
         for c in cols:
             v = parsed[c][r]
             if np.isnan(v):
