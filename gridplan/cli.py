@@ -42,7 +42,14 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(message: object) -> str:
+    """A message as one line that cannot drive the terminal (a value typed or read may hold escapes)."""
+    from scenario.textrules import printable
+
+    return printable(" ".join(str(message).split()))
 
 
 def _number(
@@ -394,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 143 if term else 130
         except GridplanError as exc:
-            print(f"gridplan: error: {exc}", file=sys.stderr)
+            print(f"gridplan: error: {_one_line(exc)}", file=sys.stderr)
             return 2
 
 
@@ -404,9 +411,19 @@ def entry() -> NoReturn:
     After a stop, everything of ours is cleaned up and the workers are gone; the
     process then ends at once rather than in the interpreter's exit handlers, which
     join the process pool's manager thread and could wait on a worker killed in
-    the middle of sending its result.
+    the middle of sending its result. A reader that closes the pipe early ends the
+    program quietly with 141 (128 + SIGPIPE), as it ends any Unix filter.
     """
-    code = main()
+    for stream in (sys.stdout, sys.stderr):  # a character the terminal cannot show is escaped, never fatal
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    try:
+        code = main()
+    except BrokenPipeError:  # the reader went away (gridplan validate ... | head -1): stop quietly, like head's writer
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+        sys.exit(128 + signal.SIGPIPE)
     if code in (130, 143):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -140,8 +140,10 @@ def check(args: argparse.Namespace) -> int:
     if args.out:
         buf = io.StringIO()
         rep.rows.to_csv(buf, index=False)
+        from gridplan.spreadsheet import inert_csv_text
+
         try:
-            atomic_write_text(args.out, buf.getvalue())
+            atomic_write_text(args.out, inert_csv_text(buf.getvalue()))
         except OSError as exc:
             from scenario.errors import GridplanError
 

@@ -265,3 +265,17 @@ def test_read_only_disk(tmpfs, capsys):
     assert main(["check", TINY, "--out", str(disk / "check.csv")]) == 2
     _one_line(capsys, "--out", "cannot write")
     assert list(disk.iterdir()) == []
+
+
+def test_a_reader_that_closes_the_pipe_early_is_no_error(tmp_path):
+    """``gridplan validate ... | head -1``: the reader goes away; the command ends quietly (141, as a filter
+    killed by SIGPIPE), with no BrokenPipeError traceback."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "gridplan.cli", "validate", str(SCENARIOS / "weihai")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    p.stdout.close()  # before it writes: every write meets a closed pipe
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141, err
+    assert err == ""

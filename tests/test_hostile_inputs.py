@@ -469,6 +469,13 @@ CASES: dict[str, Case] = {
             (f / ALLOC).read_bytes() + "community,Caf\u00e9,1,1,1,1,,\n".encode("latin-1")
         ),
     ),
+    # --- issue 20: what is printed cannot drive the terminal; names the file system would refuse
+    "path with a terminal escape": ARG("validate", "{S}/\x1b[2Jnowhere", words=("nowhere", "\\x1b[2J")),
+    "argument with a terminal escape": ARG("validate", "{S}", "\x1b]0;pwned\x07", words=("unrecognized", "\\x1b")),
+    "--out name too long": ARG(
+        "simulate", "{S}", "--reps", "1", "--days", "20", "--out", "{S}/../" + "x" * 300, words=("--out", "at most")
+    ),
+    "check --out name too long": ARG("check", "{S}", "--out", "{S}/../" + "c" * 300, words=("--out", "at most")),
     # --- output locations
     "--out current folder": ARG(
         "simulate", "{S}", "--reps", "1", "--days", "20", "--out", ".", words=("--out", "current folder")
@@ -542,6 +549,7 @@ def test_hostile_case(name, tmp_path, monkeypatch, capsys):
     assert outcome == "clean", (outcome, rc, err)
     for w in case.words:
         assert w in err, f"{w!r} not in {err!r}"
+    assert "\x1b" not in err and "\x07" not in err, "a terminal escape was printed raw"
     assert snapshot(tmp_path) == before, "a file was written or removed"
 
 
