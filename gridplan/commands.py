@@ -623,9 +623,9 @@ def sweep_cmd(args: argparse.Namespace) -> int:
                 s, "sweep", args, budgets_yuan=budgets, replications=args.reps, resumed_points=int(df.resumed.sum())
             ),
         )
-    import shutil
+    from workflows.points import remove_points
 
-    shutil.rmtree(points, ignore_errors=True)  # ours; the complete result is in place
+    remove_points(points)  # the files gridplan wrote there; the complete result is in place
     print(table(df.drop(columns=["note"], errors="ignore")))
     for _, r in df[~df.get("feasible", pd.Series(True, index=df.index)).astype(bool)].iterrows():
         print(f"budget {r.budget_yuan:,.0f} yuan: no allocation; {r.note}")
@@ -635,8 +635,6 @@ def sweep_cmd(args: argparse.Namespace) -> int:
 
 def study_cmd(args: argparse.Namespace) -> int:
     """``gridplan study STUDY.yaml``: every point of a grid of scenario variants, resumable, in one table."""
-    import shutil
-
     from gridplan.progress import progress
     from gridplan.results import check_out, metadata, result_folder, write_json
     from scenario.errors import GridplanError
@@ -668,7 +666,9 @@ def study_cmd(args: argparse.Namespace) -> int:
                 base, "study", args, study=study.model_dump(mode="json"), points=n, resumed_points=int(df.resumed.sum())
             ),
         )
-    shutil.rmtree(points, ignore_errors=True)
+    from workflows.points import remove_points
+
+    remove_points(points)
     print(table(df.drop(columns=["note", "resumed"], errors="ignore").head(40)))
     if "feasible" in df:  # why a point has no allocation (the table's 'feasible' column says only 'no')
         for i, r in df[~df.feasible.astype(bool)].iterrows():

@@ -155,12 +155,12 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-        mark_temporary(tmp)
         tmp.chmod(0o755)
     except OSError as exc:
         raise GridplanError(f"--out {out}: cannot create the result folder ({exc.strerror or exc})") from None
     try:
         try:
+            mark_temporary(tmp)
             yield tmp
             (tmp / TEMPORARY_MARKER).unlink()
             make_csvs_inert(tmp)
