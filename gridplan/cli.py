@@ -295,7 +295,12 @@ def _add_planning_commands(sub) -> None:
     )
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sp.add_argument("--port", type=int, default=8050, help="port (default 8050)")
-    sp.add_argument("--token", help="access token every request must carry; required for a non-local --host")
+    sp.add_argument(
+        "--token",
+        help="access token every request must carry (at least 8 characters); required for a non-local --host. "
+        "Prefer the GRIDPLAN_TOKEN environment variable or --token-file: other users see a command line",
+    )
+    sp.add_argument("--token-file", type=Path, help="read the access token from this file (its first line)")
     sp = _add(
         sub,
         "scorecard",
@@ -392,7 +397,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sim.dask_engine import dask_engine
 
             with dask_engine(getattr(args, "scheduler", None), getattr(args, "dask_workers", None)):
-                return int(args.func(args) or 0)
+                code = int(args.func(args) or 0)
+                if stop.signum is not None:  # a library's loop (the desk's web server) swallowed the stop
+                    raise Terminated() if stop.signum == signal.SIGTERM else Interrupted()
+                return code
         except KeyboardInterrupt as exc:
             stop.ending = True  # first, before any call: a repeated signal must not interrupt the report
             term = isinstance(exc, Terminated) or stop.signum == signal.SIGTERM

@@ -720,8 +720,7 @@ def study_page(study, df: pd.DataFrame) -> str:
 
 
 def serve_cmd(args: argparse.Namespace) -> int:
-    """``gridplan serve``: the planner's desk on 127.0.0.1 (another address needs --token)."""
-    from gridplan.desk import LOCAL_HOSTS, create_app
+    """``gridplan serve``: the planner's desk on 127.0.0.1 (another address needs a token)."""
     from scenario.errors import GridplanError
 
     try:
@@ -730,18 +729,18 @@ def serve_cmd(args: argparse.Namespace) -> int:
         raise GridplanError(
             "gridplan serve needs Dash, which is not installed: pip install -e '.[serve]' (or 'gridplan[serve]')"
         ) from None
-    if args.host not in LOCAL_HOSTS and not args.token:
+    from gridplan.desk import LOCAL_HOSTS, serve
+    from gridplan.deskguard import resolve_token
+
+    token = resolve_token(args.token, args.token_file)
+    if args.host not in LOCAL_HOSTS and not token:
         raise GridplanError(
-            f"--host {args.host}: other machines could reach the page; give --token SECRET "
-            f"(every request must then carry it) or bind to 127.0.0.1"
+            f"--host {args.host}: other machines could reach the page; set GRIDPLAN_TOKEN (or --token-file "
+            f"FILE; every request must then carry the token) or bind to 127.0.0.1"
         )
     if not 1 <= args.port <= 65535:
         raise GridplanError(f"--port must be 1-65535, found {args.port}")
-    app = create_app(args.scenario, token=args.token)
-    url = f"http://{args.host}:{args.port}/" + (f"?token={args.token}" if args.token else "")
-    print(f"planner's desk for {args.scenario}: open {url} (Ctrl-C stops it)", flush=True)
-    app.run(host=args.host, port=args.port, debug=False)
-    return 0
+    return serve(args.scenario, args.host, args.port, token)
 
 
 def scorecard_screen(cards: pd.DataFrame, level: str, threshold: float, show: int = 8) -> str:

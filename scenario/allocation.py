@@ -222,6 +222,13 @@ def _claim(table, r: int, rid: str, index: dict[str, int], seen: set[str], level
     return index[rid]
 
 
+def _refuse_other_level(table, r: int, level: str, parsed: dict[str, np.ndarray]) -> None:
+    """A value in a column the row's level has no use for (staff on a community row) is refused, never ignored."""
+    for c in STREET_COLUMNS if level == "community" else COMMUNITY_COLUMNS:
+        if not np.isnan(parsed[c][r]):
+            raise table.fail(r, c, f"a {level} row has no {c}; leave the cell empty, found {parsed[c][r]:g}")
+
+
 def read_allocation(
     path: Path,
     community_ids: tuple[str, ...],
@@ -265,9 +272,7 @@ def read_allocation(
             cols, vals, k = STREET_COLUMNS, svals, _claim(table, r, rid, sindex, seen_s, level)
         else:
             raise table.fail(r, "level", f"expected 'community' or 'street', found {level!r}")
-        for c in STREET_COLUMNS if level == "community" else COMMUNITY_COLUMNS:
-            if not np.isnan(parsed[c][r]):  # a value the row's level has no use for: never ignored silently
-                raise table.fail(r, c, f"a {level} row has no {c}; leave the cell empty, found {parsed[c][r]:g}")
+        _refuse_other_level(table, r, level, parsed)
         for c in cols:
             v = parsed[c][r]
             if np.isnan(v):
