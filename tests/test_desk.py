@@ -585,3 +585,14 @@ def test_the_desks_workers_die_with_it_even_after_sigkill(tmp_path, tiny):
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_the_downloaded_csv_has_no_cell_a_spreadsheet_would_run(tiny):
+    """Ids cannot start like a formula (validation), and the download makes any such cell inert anyway: a
+    forged table's '=HYPERLINK(...)' arrives as text; numbers stay numbers."""
+    comm, streets = _tables(tiny)
+    comm[0]["community"] = '=HYPERLINK("http://evil.example","x")'
+    comm[1]["work_fund_yuan"] = -5
+    text = table_csv(comm, streets)
+    assert "'=HYPERLINK(" in text and "\n=" not in text and ",=" not in text
+    assert ",-5," in text
