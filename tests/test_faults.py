@@ -389,3 +389,20 @@ def test_a_full_disk_during_a_sweep(tmpfs, capsys):
     _one_line(capsys, "No space left on device")
     left = [p for p in disk.rglob("*") if p.name != "filler"]
     assert all(p.is_dir() for p in left), left  # at most the empty points folder, no temporary file
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to follow the process tree")
+def test_the_next_run_removes_what_a_killed_run_left(tmp_path):
+    """SIGKILL leaves the hidden temporary folder (nothing can be cleaned at that moment); the next run into
+    the same --out removes it (issue 20: no later run did)."""
+    out = tmp_path / "out"
+    p = start([*LONG["simulate"], "--out", str(out)], tmp_path)
+    end = time.monotonic() + 30
+    while not list(tmp_path.glob(".out.tmp-*")) and time.monotonic() < end:
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait(timeout=10)
+    wait_gone(p.pid, PROMPT_S)
+    assert len(list(tmp_path.glob(".out.tmp-*"))) == 1
+    assert main(["--quiet", *SHORT["simulate"], "--out", str(out)]) == 0
+    assert_no_debris(out)
