@@ -401,8 +401,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if stop.signum is not None:  # a library's loop (the desk's web server) swallowed the stop
                     raise Terminated() if stop.signum == signal.SIGTERM else Interrupted()
                 return code
-        except KeyboardInterrupt as exc:
-            stop.ending = True  # first, before any call: a repeated signal must not interrupt the report
+        except (KeyboardInterrupt, ImportError) as exc:
+            # A stop that lands while an extension module initialises (scipy's, under load) comes out of the
+            # import as "ImportError: initialization failed" caused by it: a stop all the same.
+            if isinstance(exc, ImportError) and not isinstance(exc.__cause__, KeyboardInterrupt):
+                raise
+            stop.ending = True  # first, before any other call: a repeated signal must not interrupt the report
             term = isinstance(exc, Terminated) or stop.signum == signal.SIGTERM
             print(
                 f"gridplan: {'terminated' if term else 'interrupted'}; nothing half-written was left", file=sys.stderr

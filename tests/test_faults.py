@@ -406,3 +406,21 @@ def test_the_next_run_removes_what_a_killed_run_left(tmp_path):
     assert len(list(tmp_path.glob(".out.tmp-*"))) == 1
     assert main(["--quiet", *SHORT["simulate"], "--out", str(out)]) == 0
     assert_no_debris(out)
+
+
+def test_a_stop_inside_an_extension_modules_import_is_a_stop(monkeypatch, capsys):
+    """SIGTERM that lands while a C extension initialises comes out of the import as ImportError("initialization
+    failed") caused by the stop (seen with scipy's HiGHS wrapper under load): one line and 143, no traceback."""
+    import gridplan.commands
+
+    def import_interrupted(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises the stop here, as in a module's init
+            time.sleep(5)
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+        return 0
+
+    monkeypatch.setattr(gridplan.commands, "validate", import_interrupted)
+    assert main(["validate", TINY]) == 143
+    assert capsys.readouterr().err.strip().splitlines() == ["gridplan: terminated; nothing half-written was left"]
