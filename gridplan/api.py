@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from gridplan.limits import MAX_DAYS, MAX_PROCESSES, MAX_REPS, MAX_SEED, check_budget, check_whole
-from scenario.allocation import Allocation
+from scenario.allocation import Allocation, align
 from scenario.load import Scenario
 from scenario.load import load_scenario as _load
 from sim.replications import Replications, run_replications
@@ -90,10 +90,22 @@ def _scenario(scenario: Scenario | str | Path) -> Scenario:
 
 
 def _allocation(scenario: Scenario, allocation: Allocation | str | Path | None) -> Allocation:
+    """The baseline (None), a table file read as ``--allocation`` is, or an ``Allocation`` matched to the
+    scenario by id (an ``Allocation`` already refuses negative, fractional, infinite or NaN values).
+
+    Raises:
+        ValueError: the allocation's ids are not the scenario's (an unknown or a missing one).
+        TypeError: ``allocation`` is none of these.
+    """
     if allocation is None:
         return scenario.baseline
     if isinstance(allocation, Allocation):
-        return allocation
+        return align(allocation, scenario.community_ids, scenario.street_ids)
+    if not isinstance(allocation, (str, Path)):
+        raise TypeError(
+            "allocation must be an Allocation, a path to an allocation table or None, "
+            f"found {type(allocation).__name__}"
+        )
     return scenario.read_allocation(Path(allocation), partial=True)
 
 
@@ -151,6 +163,11 @@ def compare(
     from the first allocation."""
     scenario = _scenario(scenario)
     reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes, min_reps=PAIRED_REPS)
+    if not isinstance(allocations, Mapping):
+        raise TypeError(
+            "allocations must be a mapping label -> allocation, e.g. {'baseline': s.baseline, 'plan': a}, "
+            f"found {type(allocations).__name__}"
+        )
     if len(allocations) < 2:
         raise ValueError(
             f"compare needs at least two allocations (a mapping label -> allocation), found {len(allocations)}"

@@ -42,7 +42,14 @@ class _Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(message: object) -> str:
+    """A message as one line that cannot drive the terminal (a value typed or read may hold escapes)."""
+    from scenario.textrules import printable
+
+    return printable(" ".join(str(message).split()))
 
 
 def _number(
@@ -288,7 +295,12 @@ def _add_planning_commands(sub) -> None:
     )
     sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     sp.add_argument("--port", type=int, default=8050, help="port (default 8050)")
-    sp.add_argument("--token", help="access token every request must carry; required for a non-local --host")
+    sp.add_argument(
+        "--token",
+        help="access token every request must carry (at least 8 characters); required for a non-local --host. "
+        "Prefer the GRIDPLAN_TOKEN environment variable or --token-file: other users see a command line",
+    )
+    sp.add_argument("--token-file", type=Path, help="read the access token from this file (its first line)")
     sp = _add(
         sub,
         "scorecard",
@@ -385,16 +397,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             from sim.dask_engine import dask_engine
 
             with dask_engine(getattr(args, "scheduler", None), getattr(args, "dask_workers", None)):
-                return int(args.func(args) or 0)
-        except KeyboardInterrupt as exc:
-            stop.ending = True  # first, before any call: a repeated signal must not interrupt the report
+                code = int(args.func(args) or 0)
+                if stop.signum is not None:  # a library's loop (the desk's web server) swallowed the stop
+                    raise Terminated() if stop.signum == signal.SIGTERM else Interrupted()
+                return code
+        except (KeyboardInterrupt, ImportError) as exc:
+            # A stop that lands while an extension module initialises (scipy's, under load) comes out of the
+            # import as "ImportError: initialization failed" caused by it: a stop all the same.
+            if isinstance(exc, ImportError) and not isinstance(exc.__cause__, KeyboardInterrupt):
+                raise
+            stop.ending = True  # first, before any other call: a repeated signal must not interrupt the report
             term = isinstance(exc, Terminated) or stop.signum == signal.SIGTERM
             print(
                 f"gridplan: {'terminated' if term else 'interrupted'}; nothing half-written was left", file=sys.stderr
             )
             return 143 if term else 130
         except GridplanError as exc:
-            print(f"gridplan: error: {exc}", file=sys.stderr)
+            print(f"gridplan: error: {_one_line(exc)}", file=sys.stderr)
             return 2
 
 
@@ -404,9 +423,19 @@ def entry() -> NoReturn:
     After a stop, everything of ours is cleaned up and the workers are gone; the
     process then ends at once rather than in the interpreter's exit handlers, which
     join the process pool's manager thread and could wait on a worker killed in
-    the middle of sending its result.
+    the middle of sending its result. A reader that closes the pipe early ends the
+    program quietly with 141 (128 + SIGPIPE), as it ends any Unix filter.
     """
-    code = main()
+    for stream in (sys.stdout, sys.stderr):  # a character the terminal cannot show is escaped, never fatal
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    try:
+        code = main()
+    except BrokenPipeError:  # the reader went away (gridplan validate ... | head -1): stop quietly, like head's writer
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+        sys.exit(128 + signal.SIGPIPE)
     if code in (130, 143):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -140,8 +140,10 @@ def check(args: argparse.Namespace) -> int:
     if args.out:
         buf = io.StringIO()
         rep.rows.to_csv(buf, index=False)
+        from gridplan.spreadsheet import inert_csv_text
+
         try:
-            atomic_write_text(args.out, buf.getvalue())
+            atomic_write_text(args.out, inert_csv_text(buf.getvalue()))
         except OSError as exc:
             from scenario.errors import GridplanError
 
@@ -621,9 +623,9 @@ def sweep_cmd(args: argparse.Namespace) -> int:
                 s, "sweep", args, budgets_yuan=budgets, replications=args.reps, resumed_points=int(df.resumed.sum())
             ),
         )
-    import shutil
+    from workflows.points import remove_points
 
-    shutil.rmtree(points, ignore_errors=True)  # ours; the complete result is in place
+    remove_points(points)  # the files gridplan wrote there; the complete result is in place
     print(table(df.drop(columns=["note"], errors="ignore")))
     for _, r in df[~df.get("feasible", pd.Series(True, index=df.index)).astype(bool)].iterrows():
         print(f"budget {r.budget_yuan:,.0f} yuan: no allocation; {r.note}")
@@ -633,8 +635,6 @@ def sweep_cmd(args: argparse.Namespace) -> int:
 
 def study_cmd(args: argparse.Namespace) -> int:
     """``gridplan study STUDY.yaml``: every point of a grid of scenario variants, resumable, in one table."""
-    import shutil
-
     from gridplan.progress import progress
     from gridplan.results import check_out, metadata, result_folder, write_json
     from scenario.errors import GridplanError
@@ -666,7 +666,9 @@ def study_cmd(args: argparse.Namespace) -> int:
                 base, "study", args, study=study.model_dump(mode="json"), points=n, resumed_points=int(df.resumed.sum())
             ),
         )
-    shutil.rmtree(points, ignore_errors=True)
+    from workflows.points import remove_points
+
+    remove_points(points)
     print(table(df.drop(columns=["note", "resumed"], errors="ignore").head(40)))
     if "feasible" in df:  # why a point has no allocation (the table's 'feasible' column says only 'no')
         for i, r in df[~df.feasible.astype(bool)].iterrows():
@@ -718,8 +720,7 @@ def study_page(study, df: pd.DataFrame) -> str:
 
 
 def serve_cmd(args: argparse.Namespace) -> int:
-    """``gridplan serve``: the planner's desk on 127.0.0.1 (another address needs --token)."""
-    from gridplan.desk import LOCAL_HOSTS, create_app
+    """``gridplan serve``: the planner's desk on 127.0.0.1 (another address needs a token)."""
     from scenario.errors import GridplanError
 
     try:
@@ -728,18 +729,18 @@ def serve_cmd(args: argparse.Namespace) -> int:
         raise GridplanError(
             "gridplan serve needs Dash, which is not installed: pip install -e '.[serve]' (or 'gridplan[serve]')"
         ) from None
-    if args.host not in LOCAL_HOSTS and not args.token:
+    from gridplan.desk import LOCAL_HOSTS, serve
+    from gridplan.deskguard import resolve_token
+
+    token = resolve_token(args.token, args.token_file)
+    if args.host not in LOCAL_HOSTS and not token:
         raise GridplanError(
-            f"--host {args.host}: other machines could reach the page; give --token SECRET "
-            f"(every request must then carry it) or bind to 127.0.0.1"
+            f"--host {args.host}: other machines could reach the page; set GRIDPLAN_TOKEN (or --token-file "
+            f"FILE; every request must then carry the token) or bind to 127.0.0.1"
         )
     if not 1 <= args.port <= 65535:
         raise GridplanError(f"--port must be 1-65535, found {args.port}")
-    app = create_app(args.scenario, token=args.token)
-    url = f"http://{args.host}:{args.port}/" + (f"?token={args.token}" if args.token else "")
-    print(f"planner's desk for {args.scenario}: open {url} (Ctrl-C stops it)", flush=True)
-    app.run(host=args.host, port=args.port, debug=False)
-    return 0
+    return serve(args.scenario, args.host, args.port, token)
 
 
 def scorecard_screen(cards: pd.DataFrame, level: str, threshold: float, show: int = 8) -> str:

@@ -8,39 +8,43 @@ processes, with progress; the page stays responsive), calls the allocator (objec
 draws the budget frontier, shows the scorecards, and offers the allocation CSV and a report.
 
 Safety: it binds to 127.0.0.1 unless told otherwise, and then every request must carry the access
-token (``?token=...`` once; a cookie after that). Edits pass the same validation as the command line
-and fail with the same one-line messages. It writes no file: downloads are made in memory. Each page
-load gets its own session id, so two tabs never see each other's runs.
+token (``?token=...`` once; a cookie after that); requests under another host name or from another
+site's page, and bodies above a size limit, are refused (``gridplan.deskguard``). Simulations queue
+within limits per page and in all, can be cancelled, and run in workers that die with the desk
+(``gridplan.deskjobs``). Edits and every value a callback receives pass the same validation and bounds
+as the command line and fail with one-line messages; a forged request gets 400, never a traceback. It
+writes no file: downloads are made in memory, their cells made inert for spreadsheets. Each page load
+gets its own session id, so two tabs never see each other's runs.
 """
 
 from __future__ import annotations
 
-import atexit
-import hmac
 import html as html_escape
 import io
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gridplan import deskinput as given
+from gridplan.deskguard import LOCAL_HOSTS, desk_url, install
+from gridplan.deskjobs import JOBS, Job
+from gridplan.spreadsheet import inert_cell
 from scenario.allocation import Allocation
 from scenario.errors import GridplanError
 from scenario.load import Scenario, load_scenario
-from sim.replications import Replications, RepOutput, replication_seeds, run_replication
+from sim.replications import Replications, RepOutput
 from solvers.allocator import allocate
 from solvers.lpmodel import AllocationOptions
 from solvers.policy import check_policy
 
-__all__ = ["create_app", "check_text", "table_csv", "JOBS", "LOCAL_HOSTS"]
+__all__ = ["create_app", "check_text", "table_csv", "serve", "JOBS", "LOCAL_HOSTS", "SOLVER_SLOTS"]
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+SOLVER_SLOTS = 2  # allocator and frontier requests computing at once; more are told to try again
 KPIS = [
     "on_time_share",
     "overdue_cases",
@@ -85,17 +89,33 @@ def street_rows(s: Scenario, a: Allocation) -> list[dict[str, Any]]:
     ]
 
 
+def _rows(value: object, name: str) -> list[dict]:
+    """A table as the page sends it: a list of rows, each a mapping (a forged request may send anything).
+
+    Raises:
+        GridplanError: naming the table and what was found instead.
+    """
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise GridplanError(f"the {name} table must be a list of rows, found {type(value).__name__}")
+    return value
+
+
 def table_csv(communities: list[dict], streets: list[dict]) -> str:
-    """The two edited tables as one allocation CSV (the format every command reads)."""
+    """The two edited tables as one allocation CSV (the format every command reads), its cells inert for a
+    spreadsheet.
+
+    Raises:
+        GridplanError: a table that is not a list of rows.
+    """
     rows = [["level", "id", *COMMUNITY_COLS, *STREET_COLS]]
-    for r in communities:
-        rows.append(["community", r.get("community", ""), *(_cell(r.get(c)) for c in COMMUNITY_COLS), "", ""])
-    for r in streets:
-        rows.append(["street", r.get("street", ""), "", "", "", "", *(_cell(r.get(c)) for c in STREET_COLS)])
+    for r in _rows(communities, "communities"):
+        rows.append(["community", _cell(r.get("community")), *(_cell(r.get(c)) for c in COMMUNITY_COLS), "", ""])
+    for r in _rows(streets, "streets"):
+        rows.append(["street", _cell(r.get("street")), "", "", "", "", *(_cell(r.get(c)) for c in STREET_COLS)])
     buf = io.StringIO()
     import csv
 
-    csv.writer(buf, lineterminator="\n").writerows(rows)
+    csv.writer(buf, lineterminator="\n").writerows([[inert_cell(c) for c in row] for row in rows])
     return buf.getvalue()
 
 
@@ -112,15 +132,16 @@ def parse(s: Scenario, text: str) -> Allocation:
     return s.read_allocation(Path("edited allocation"), text=text)
 
 
-def check_text(s: Scenario, text: str) -> tuple[bool, str]:
-    """(passes, a short summary) of the policy check of an edited table; an invalid edit explains itself."""
+def check_text(s: Scenario, text: str, base: float | None = None) -> tuple[bool, str]:
+    """(passes, a short summary) of the policy check of an edited table; an invalid edit explains itself.
+    ``base``: the baseline's cost, when the caller knows it."""
     try:
         a = parse(s, text)
     except GridplanError as exc:
         return False, f"Not a valid allocation: {exc}"
     rep = check_policy(s, a)
     failing = rep.rows[~rep.rows.passed]
-    base = check_policy(s, s.baseline).costs.total_yuan
+    base = check_policy(s, s.baseline).costs.total_yuan if base is None else base
     head = (
         f"{'PASS' if rep.passed else 'FAIL'}: {rep.workers_total:,} workers = {rep.workers_per_10k:.1f} per "
         f"10,000; {rep.street_staff_total:,} street staff; cost {rep.costs.total_yuan / 1e6:,.2f} M yuan "
@@ -133,61 +154,15 @@ def check_text(s: Scenario, text: str) -> tuple[bool, str]:
     return rep.passed, head
 
 
-# ------------------------------------------------------------------ background jobs
-@dataclass
-class Job:
-    """A simulation of the edited allocation and the baseline on the same complaints, one task per replication."""
+# ------------------------------------------------------------------ results of a job
+def _page_job(session: object, job_id: object) -> Job | None:
+    """The job a page keeps in its stores, checked (None: no job, or one dropped since).
 
-    session: str
-    futures: list[Future]
-    labels: list[str]
-    reps: int
-    seed: int
-    days: int
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def done(self) -> int:
-        return sum(f.done() for f in self.futures)
-
-
-class JobRegistry:
-    """Jobs by id, each tied to the session (page load) that started it."""
-
-    def __init__(self) -> None:
-        self.jobs: dict[str, Job] = {}
-        self.lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-
-    @property
-    def pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            import os
-
-            self._pool = ProcessPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1)))
-            atexit.register(self._pool.shutdown, cancel_futures=True)
-        return self._pool
-
-    def start(
-        self, session: str, s: Scenario, allocations: list[tuple[str, Allocation]], reps: int, days: int, seed: int
-    ) -> str:
-        seqs = replication_seeds(seed, reps)
-        futures = [
-            self.pool.submit(run_replication, s, a, days, seqs[r], r) for _, a in allocations for r in range(reps)
-        ]
-        job_id = uuid.uuid4().hex
-        with self.lock:
-            self.jobs[job_id] = Job(session, futures, [label for label, _ in allocations], reps, seed, days)
-        return job_id
-
-    def get(self, session: str, job_id: str) -> Job | None:
-        """The job, only for the session that started it."""
-        with self.lock:
-            job = self.jobs.get(job_id)
-        return job if job is not None and job.session == session else None
-
-
-JOBS = JobRegistry()
+    Raises:
+        GridplanError: the page's session or job id is not one the desk gave.
+    """
+    job = given.job_id(job_id)
+    return JOBS.get(given.session_id(session), job) if job else None
 
 
 def job_runs(job: Job) -> list[Replications]:
@@ -224,6 +199,30 @@ def shown(kpi: str, v: float) -> str:
     return f"{v:,.1f}"
 
 
+def kpi_html(table: pd.DataFrame) -> Any:
+    """The comparison table as the page shows it (id ``kpi-table``)."""
+    from dash import html
+
+    return html.Table(
+        [html.Tr([html.Th(h) for h in ("KPI", "baseline", "edited", "difference [95% CI]")])]
+        + [
+            html.Tr(
+                [
+                    html.Td(r.kpi),
+                    html.Td(shown(r.kpi, r.baseline)),
+                    html.Td(shown(r.kpi, r.edited)),
+                    html.Td(
+                        f"{shown(r.kpi, r.difference)} [{shown(r.kpi, r.ci95_low)}, "
+                        f"{shown(r.kpi, r.ci95_high)}]" + (" significant" if r.significant else "")
+                    ),
+                ]
+            )
+            for r in table.itertuples()
+        ],
+        id="kpi-table",
+    )
+
+
 def report_html(s: Scenario, check: str, table: pd.DataFrame | None, cards: pd.DataFrame | None) -> str:
     """A self-contained what-if report of the page's last results."""
     parts = [f"<h1>gridplan what-if: {html_escape.escape(s.name)}</h1>", f"<p>{html_escape.escape(check)}</p>"]
@@ -239,38 +238,24 @@ def report_html(s: Scenario, check: str, table: pd.DataFrame | None, cards: pd.D
 
 
 # ------------------------------------------------------------------ the app
-def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C901 - one callback per control
-    """The Dash app for one scenario. ``token``: when set, every request must carry it.
+def create_app(  # noqa: C901 - one callback per control
+    scenario_path: str | Path, token: str | None = None, host: str = "127.0.0.1"
+):
+    """The Dash app for one scenario bound to ``host``. ``token``: when set, every request must carry it.
 
     Long because Dash registers callbacks on the app object: each control's callback is a short nested
     function decorated with ``@app.callback`` that shares this scenario, its baseline cost and the page's
     worker pool; taking them apart would pass that state through every one of them."""
     import dash
     from dash import Input, Output, State, dash_table, dcc, html
-    from flask import abort, request
 
     s = load_scenario(scenario_path)
     base_cost = check_policy(s, s.baseline).costs.total_yuan
     app = dash.Dash(__name__, title=f"gridplan: {s.name}", update_title="")
-
-    if token:
-
-        @app.server.before_request
-        def _require_token() -> None:
-            given = (
-                request.args.get("token")
-                or request.cookies.get("gridplan_token")
-                or request.headers.get("X-Gridplan-Token")
-                or ""
-            )
-            if not hmac.compare_digest(given, token):
-                abort(403)
-
-        @app.server.after_request
-        def _remember_token(resp):  # type: ignore[no-untyped-def]
-            if request.args.get("token") == token:
-                resp.set_cookie("gridplan_token", token, httponly=True, samesite="Strict")
-            return resp
+    install(app.server, host, token)
+    solver_slots = threading.BoundedSemaphore(SOLVER_SLOTS)
+    frontier: list[dict] = []  # the frontier's figure once drawn
+    busy = f"the allocator is busy with {SOLVER_SLOTS} other requests; try again in a moment"
 
     numeric = {"type": "numeric"}
     comm_columns = [
@@ -318,16 +303,17 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
                 dcc.Download(id="csv-file"),
                 html.H2("Simulate against the baseline"),
                 html.Label("replications "),
-                dcc.Input(id="reps", type="number", min=2, max=20, value=3),
+                dcc.Input(id="reps", type="number", min=2, max=given.MAX_REPS, value=3),
                 html.Label(" days "),
                 dcc.Input(
                     id="days",
                     type="number",
                     min=s.spec.calendar.warmup_days + 1,
-                    max=366,
+                    max=given.MAX_DAYS,
                     value=min(91, s.spec.calendar.days),
                 ),
                 html.Button("Run short simulation", id="simulate"),
+                html.Button("Cancel", id="cancel"),
                 html.Div(id="progress"),
                 html.Div(id="sim-result"),
                 html.Div(id="scorecards"),
@@ -366,7 +352,10 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
 
     @app.callback(Output("check", "children"), Input("communities", "data"), Input("streets", "data"))
     def _check(communities, streets):  # type: ignore[no-untyped-def]
-        ok, text = check_text(s, table_csv(communities, streets))
+        try:
+            ok, text = check_text(s, table_csv(communities, streets), base_cost)
+        except GridplanError as exc:
+            ok, text = False, f"Not a valid allocation: {exc}"
         return html.P(text, style={"color": "#1a7f37" if ok else "#b42318", "fontWeight": "bold"})
 
     @app.callback(
@@ -376,7 +365,10 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
         prevent_initial_call=True,
     )
     def _csv(_, communities, streets):  # type: ignore[no-untyped-def]
-        return dict(content=table_csv(communities, streets), filename=f"{s.name}_allocation.csv")
+        try:
+            return dict(content=table_csv(communities, streets), filename=f"{s.name}_allocation.csv")
+        except GridplanError:  # the check line above the table already says what is wrong
+            return dash.no_update
 
     @app.callback(
         Output("job", "data"),
@@ -391,16 +383,31 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
     )
     def _simulate(_, communities, streets, reps, days, session):  # type: ignore[no-untyped-def]
         try:
+            session = given.session_id(session)
             a = parse(s, table_csv(communities, streets))
-            reps, days = int(reps or 3), int(days or 91)
-            if not 2 <= reps <= 20 or not s.spec.calendar.warmup_days < days <= 366:
-                raise GridplanError(
-                    f"replications 2-20 and days {s.spec.calendar.warmup_days + 1}-366, found {reps} and {days}"
-                )
-        except (GridplanError, ValueError, TypeError) as exc:
-            return None, True, f"Cannot simulate: {exc}"
-        job = JOBS.start(session, s, [("baseline", s.baseline), ("edited", a)], reps, days, s.spec.seed)
+            reps, days = given.run_values(reps, days, s.spec.calendar.warmup_days, s.spec.calendar.days)
+            job = JOBS.start(session, s, [("baseline", s.baseline), ("edited", a)], reps, days, s.spec.seed)
+        except GridplanError as exc:
+            return dash.no_update, dash.no_update, f"Cannot simulate: {exc}"
         return job, False, f"simulating 0/{2 * reps} replications"
+
+    @app.callback(
+        Output("progress", "children", allow_duplicate=True),
+        Output("tick", "disabled", allow_duplicate=True),
+        Input("cancel", "n_clicks"),
+        State("job", "data"),
+        State("session", "data"),
+        prevent_initial_call=True,
+    )
+    def _cancel(_, job_id, session):  # type: ignore[no-untyped-def]
+        try:
+            job = _page_job(session, job_id)
+        except GridplanError as exc:
+            return f"Cannot cancel: {exc}", True
+        if job is None or job.done == len(job.futures):
+            return "no simulation is running", True
+        dropped = JOBS.cancel(session, job_id)
+        return f"cancelled: {job.done} of {len(job.futures)} replications had run, {dropped} dropped", True
 
     @app.callback(
         Output("progress", "children", allow_duplicate=True),
@@ -414,9 +421,12 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
         prevent_initial_call=True,
     )
     def _poll(_, job_id, session):  # type: ignore[no-untyped-def]
-        job = JOBS.get(session, job_id) if job_id else None
-        if job is None:
-            return "", dash.no_update, dash.no_update, True, dash.no_update
+        try:
+            job = _page_job(session, job_id)
+        except GridplanError as exc:
+            return str(exc), dash.no_update, dash.no_update, True, dash.no_update
+        if job is None or job.cancelled:
+            return dash.no_update, dash.no_update, dash.no_update, True, dash.no_update
         total = len(job.futures)
         if job.done < total:
             return (
@@ -431,24 +441,7 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
         except Exception as exc:  # a worker's error is shown, not raised into the page
             return f"the simulation failed: {exc}", dash.no_update, dash.no_update, True, dash.no_update
         table = comparison_table(runs, ["baseline", "edited"])
-        shown_table = html.Table(
-            [html.Tr([html.Th(h) for h in ("KPI", "baseline", "edited", "difference [95% CI]")])]
-            + [
-                html.Tr(
-                    [
-                        html.Td(r.kpi),
-                        html.Td(shown(r.kpi, r.baseline)),
-                        html.Td(shown(r.kpi, r.edited)),
-                        html.Td(
-                            f"{shown(r.kpi, r.difference)} [{shown(r.kpi, r.ci95_low)}, "
-                            f"{shown(r.kpi, r.ci95_high)}]" + (" significant" if r.significant else "")
-                        ),
-                    ]
-                )
-                for r in table.itertuples()
-            ],
-            id="kpi-table",
-        )
+        shown_table = kpi_html(table)
         cards_div: Any = ""
         cards_json = None
         if s.spec.evaluation is not None:
@@ -486,9 +479,13 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
         prevent_initial_call=True,
     )
     def _report(_, result, communities, streets):  # type: ignore[no-untyped-def]
-        _, text = check_text(s, table_csv(communities, streets))
-        table = pd.read_json(io.StringIO(result["table"]), orient="split") if result else None
-        cards = pd.read_json(io.StringIO(result["cards"]), orient="split") if result and result["cards"] else None
+        try:
+            _, text = check_text(s, table_csv(communities, streets), base_cost)
+            kept = given.stored_result(result)
+            table = pd.read_json(io.StringIO(kept[0]), orient="split") if kept else None
+            cards = pd.read_json(io.StringIO(kept[1]), orient="split") if kept and kept[1] else None
+        except (GridplanError, ValueError):  # a forged table or result: nothing to report
+            return dash.no_update
         return dict(content=report_html(s, text, table, cards), filename=f"{s.name}_what_if.html")
 
     @app.callback(
@@ -500,11 +497,16 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
         prevent_initial_call=True,
     )
     def _allocate(_, objective, budget):  # type: ignore[no-untyped-def]
-        budget_yuan = None if objective == "min-cost" else float(budget) * 1e6
+        if not solver_slots.acquire(blocking=False):
+            return html.P(f"No allocation: {busy}", style={"color": "#b42318"}), None
         try:
-            r = allocate(s, AllocationOptions(objective=objective, total_budget_yuan=budget_yuan))
+            objective = given.objective(objective)
+            budget_yuan = None if objective == "min-cost" else given.budget_yuan(budget)
+            r = allocate(s, AllocationOptions(objective=objective, total_budget_yuan=budget_yuan))  # type: ignore[arg-type]
         except GridplanError as exc:
             return html.P(f"No allocation: {exc}", style={"color": "#b42318"}), None
+        finally:
+            solver_slots.release()
         counts = r.deciding_counts()
         text = (
             f"{objective}: {r.allocation.total_workers:,} workers, "
@@ -526,28 +528,51 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
         prevent_initial_call=True,
     )
     def _use(_, proposal):  # type: ignore[no-untyped-def]
-        if not proposal:
-            return dash.no_update, dash.no_update
-        return proposal["communities"], proposal["streets"]
+        try:
+            kept = given.proposal(proposal)
+        except GridplanError:
+            kept = None
+        return kept if kept else (dash.no_update, dash.no_update)
 
     @app.callback(Output("frontier-graph", "figure"), Input("frontier", "n_clicks"), prevent_initial_call=True)
     def _frontier(_):  # type: ignore[no-untyped-def]
+        if frontier:  # the same for every page: drawn once
+            return frontier[0]
         budgets = np.linspace(b_lo, b_hi, 7)
-        cov, workers = [], []
-        for b in budgets:
-            try:
-                r = allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=float(b) * 1e6))
-                cov.append(r.expected_duty_coverage)
-                workers.append(r.allocation.total_workers)
-            except GridplanError:
-                cov.append(None)
-                workers.append(None)
-        return {
-            "data": [{"x": list(budgets), "y": cov, "mode": "lines+markers", "name": "duty coverage"}],
-            "layout": {
-                "xaxis": {"title": "total budget (M yuan a year)"},
-                "yaxis": {"title": "predicted duty coverage", "tickformat": ".0%"},
-            },
-        }
+        if not solver_slots.acquire(blocking=False):
+            return {"data": [], "layout": {"title": {"text": busy}}}
+        cov = []
+        try:
+            for b in budgets:
+                try:
+                    r = allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=float(b) * 1e6))
+                    cov.append(r.expected_duty_coverage)
+                except GridplanError:
+                    cov.append(None)
+        finally:
+            solver_slots.release()
+        frontier[:] = [
+            {
+                "data": [{"x": list(budgets), "y": cov, "mode": "lines+markers", "name": "duty coverage"}],
+                "layout": {
+                    "xaxis": {"title": "total budget (M yuan a year)"},
+                    "yaxis": {"title": "predicted duty coverage", "tickformat": ".0%"},
+                },
+            }
+        ]
+        return frontier[0]
 
     return app
+
+
+def serve(scenario_path: str | Path, host: str, port: int, token: str | None) -> int:
+    """Serve the desk until stopped; the workers end with it at once (running replications are killed, not
+    awaited). A stop (Ctrl-C, SIGTERM) reaches the caller as the exception it raised; the web server's own
+    loop swallows it, so the command line reports it from the signal it saw."""
+    app = create_app(scenario_path, token=token, host=host)
+    print(f"planner's desk for {scenario_path}: open {desk_url(host, port, token)} (Ctrl-C stops it)", flush=True)
+    try:
+        app.run(host=host, port=port, debug=False)
+    finally:
+        JOBS.shutdown()
+    return 0

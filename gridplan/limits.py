@@ -25,10 +25,11 @@ def check_whole(name: str, value: object, low: int, high: int, unit: str = "") -
     if not math.isfinite(f) or f != math.floor(f):
         raise ValueError(f"{name} must be a whole number, found {value!r}")
     v = int(f)
+    shown = f"{v:,}" if abs(f) < 1e15 else f"{f:g}"
     if v < low:
-        raise ValueError(f"{name} must be >= {low:,}{unit}, found {v:,}")
+        raise ValueError(f"{name} must be >= {low:,}{unit}, found {shown}")
     if v > high:
-        raise ValueError(f"{name} must be <= {high:,}{unit} (a plausible upper bound), found {v:,}")
+        raise ValueError(f"{name} must be <= {high:,}{unit} (a plausible upper bound), found {shown}")
     return v
 
 
@@ -38,5 +39,6 @@ def check_budget(name: str, value: object) -> float:
         raise ValueError(f"{name} must be a finite number of yuan, found {value!r}")
     v = float(value)
     if not 0 <= v <= MAX_BUDGET_YUAN:
-        raise ValueError(f"{name} must be in [0, {MAX_BUDGET_YUAN:,.0f}] yuan, found {v:,.0f}")
+        shown = f"{v:,.0f}" if abs(v) < 1e15 else f"{v:g}"
+        raise ValueError(f"{name} must be in [0, {MAX_BUDGET_YUAN:,.0f}] yuan, found {shown}")
     return v

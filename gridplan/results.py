@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from gridplan.manifest import MARKER, TEMPORARY_MARKER, mark_temporary, not_ours, record, remove_stale_temporaries
+from gridplan.spreadsheet import make_csvs_inert
 from scenario.errors import GridplanError
 from scenario.load import Scenario
 from sim.stopping import critical
@@ -33,21 +35,20 @@ def default_out(scenario: Scenario, command: str) -> Path:
     return Path("results") / scenario.name / f"{stamp}-{command}"
 
 
-MARKER = ".gridplan-result"  # written into every result folder: the files this tool wrote there
-
-
 def check_out(out: Path, scenario: Scenario | None = None) -> Path:
     """Refuse an output folder gridplan may not (re)place, before any computing starts.
 
     ``out`` may be new, an empty folder, or an earlier gridplan result folder
-    (it holds our marker file and nothing but the files listed in it). Anything
-    else, or a folder that holds the scenario being run, is refused: gridplan
-    never deletes or overwrites a file it did not create.
+    (it holds our marker file and, at any depth, nothing but the files and folders
+    listed in it, unchanged: ``gridplan.manifest``). Anything else, or a folder that
+    holds the scenario being run, is refused: gridplan never deletes or overwrites a
+    file it did not create.
 
     Raises:
         GridplanError: one line naming the folder and what to do instead.
     """
     out = Path(out)
+    check_name_length(out)
     resolved = out.resolve()
     cwd = Path.cwd().resolve()
     if resolved == cwd or resolved in cwd.parents:
@@ -59,14 +60,41 @@ def check_out(out: Path, scenario: Scenario | None = None) -> Path:
     if out.exists() or out.is_symlink():
         if out.is_symlink() or not out.is_dir():
             raise GridplanError(f"--out {out}: exists and is not a folder; choose a new folder name")
-        foreign = sorted({e.name for e in out.iterdir()} - _ours(out))
+        foreign, changed = not_ours(out)
         if foreign:
             raise GridplanError(
-                f"--out {out}: folder holds {len(foreign)} file(s) gridplan did not write "
-                f"(e.g. {foreign[0]!r}); choose a new or empty folder"
+                f"--out {out}: folder holds {len(foreign)} file(s) or folder(s) gridplan did not write "
+                f"(e.g. {foreign[0].rstrip('/')!r}); choose a new or empty folder"
+            )
+        if changed:
+            raise GridplanError(
+                f"--out {out}: {len(changed)} file(s) changed since gridplan wrote them (e.g. {changed[0]!r}); "
+                f"choose a new or empty folder"
             )
     _check_parent(out, resolved)
     return out
+
+
+NAME_MAX = 255  # bytes in one file name (Linux, macOS, Windows)
+PATH_MAX = 4096  # bytes in a whole path (Linux)
+TEMPORARY_EXTRA = 14  # a temporary name beside it: '.' + name + '.tmp-' and 8 random characters
+
+
+def check_name_length(out: Path, extra: int = TEMPORARY_EXTRA) -> None:
+    """Refuse a name the file system would refuse (ENAMETOOLONG) once gridplan adds ``extra`` characters
+    for the temporary file or folder it writes first.
+
+    Raises:
+        GridplanError: one line giving the length found and the limit.
+    """
+    longest = max((len(os.fsencode(part)) for part in out.parts), default=0)
+    if len(os.fsencode(out.name)) + extra > NAME_MAX or longest > NAME_MAX:
+        raise GridplanError(
+            f"--out: a name of at most {NAME_MAX - extra} bytes is needed (gridplan adds up to {extra} to it "
+            f"for its temporary files), found {longest:,} bytes; choose a shorter name"
+        )
+    if len(os.fsencode(os.path.abspath(out))) + extra >= PATH_MAX:
+        raise GridplanError(f"--out: the path is longer than {PATH_MAX - extra:,} bytes; choose a shorter path")
 
 
 def _check_parent(out: Path, resolved: Path) -> None:
@@ -92,6 +120,7 @@ def check_out_file(out: Path, header: str, scenario: Scenario | None = None, exa
         GridplanError: one line naming the file and what to do instead.
     """
     out = Path(out)
+    check_name_length(out)
     if scenario is not None and any(out.resolve() == f.resolve() for f in scenario.files):
         raise GridplanError(f"--out {out}: is a file of the scenario; choose another file name")
     if out.is_dir():
@@ -108,17 +137,6 @@ def check_out_file(out: Path, header: str, scenario: Scenario | None = None, exa
     return out
 
 
-def _ours(folder: Path) -> set[str]:
-    """Names in ``folder`` that an earlier gridplan run wrote (empty if it is not a gridplan result)."""
-    try:
-        listed = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    if not isinstance(listed, dict) or listed.get("tool") != "gridplan" or not isinstance(listed.get("files"), list):
-        return set()
-    return {MARKER, *map(str, listed["files"])}
-
-
 @contextlib.contextmanager
 def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]:
     """Yield a temporary folder beside ``out``; on success it replaces ``out`` in one rename.
@@ -132,6 +150,8 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
             disk refuses the write.
     """
     out = check_out(Path(os.path.abspath(out)), scenario)
+    for stale in remove_stale_temporaries(out):
+        log.info("removed %s, left by a gridplan run that was killed", stale)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
@@ -140,14 +160,18 @@ def result_folder(out: Path, scenario: Scenario | None = None) -> Iterator[Path]
         raise GridplanError(f"--out {out}: cannot create the result folder ({exc.strerror or exc})") from None
     try:
         try:
+            mark_temporary(tmp)
             yield tmp
-            files = sorted(e.name for e in tmp.iterdir())
-            log.info("%d files written to %s; moving them to %s in one rename", len(files), tmp, out)
-            (tmp / MARKER).write_text(json.dumps({"tool": "gridplan", "files": files}) + "\n", encoding="utf-8")
+            (tmp / TEMPORARY_MARKER).unlink()
+            make_csvs_inert(tmp)
+            manifest = record(tmp)
+            log.info("%d files written to %s; moving them to %s in one rename", len(manifest["tree"]), tmp, out)
+            (tmp / MARKER).write_text(json.dumps(manifest) + "\n", encoding="utf-8")
             with critical():  # a stop between the two renames would lose the earlier result
                 if out.exists():
                     check_out(out, scenario)  # still ours (nothing added meanwhile)
                     old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+                    mark_temporary(old)
                     os.replace(out, old / "x")
                     os.replace(tmp, out)
                     shutil.rmtree(old, ignore_errors=True)

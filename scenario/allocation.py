@@ -22,7 +22,7 @@ import numpy as np
 from scenario.errors import AllocationError
 from scenario.tables import read_csv_table
 
-__all__ = ["Allocation", "read_allocation", "write_allocation", "atomic_write_text", "COLUMNS"]
+__all__ = ["Allocation", "read_allocation", "write_allocation", "atomic_write_text", "align", "COLUMNS"]
 
 COMMUNITY_COLUMNS = ["workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan"]
 STREET_COLUMNS = ["street_office_staff", "mobile_grid_workers"]
@@ -38,6 +38,25 @@ MAXIMUM: dict[str, tuple[float, str]] = {
     "street_office_staff": (100_000, "staff per street"),
     "mobile_grid_workers": (1_000_000, "mobile grid workers per street"),
 }
+
+
+FUND_COLUMNS = ("work_fund_yuan", "service_fund_yuan")
+
+
+def _check_values(name: str, ids: tuple[str, ...], values: np.ndarray, whole: bool) -> None:
+    """Every value finite, >= 0, at most its bound and, for people, whole (the table reader's rules)."""
+    bound, unit = MAXIMUM[name]
+    rules = (
+        (~np.isfinite(values), "must be a finite number"),
+        (values < 0, "must be >= 0"),
+        (values > bound, f"must be <= {bound:,.0f} {unit} (a plausible upper bound)"),
+        (values != np.round(values) if whole else np.zeros(len(values), bool), "must be a whole number"),
+    )
+    for bad, rule in rules:
+        hit = np.flatnonzero(bad)
+        if hit.size:
+            i = int(hit[0])
+            raise ValueError(f"Allocation.{name} of {ids[i]!r}: {rule}, found {float(values[i])!r}")
 
 
 def _frozen(a: np.ndarray, dtype: type) -> np.ndarray:
@@ -62,18 +81,29 @@ class Allocation:
     filled_from_baseline: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        n, s = len(self.community_ids), len(self.street_ids)
-        for name in COMMUNITY_COLUMNS:
-            dtype = np.int64 if name in ("workers", "secretary_assistants") else float
-            arr = _frozen(getattr(self, name), dtype)
-            if arr.shape != (n,):
-                raise ValueError(f"Allocation.{name} must have shape ({n},), found {arr.shape}")
-            object.__setattr__(self, name, arr)
-        for name in STREET_COLUMNS:
-            arr = _frozen(getattr(self, name), np.int64)
-            if arr.shape != (s,):
-                raise ValueError(f"Allocation.{name} must have shape ({s},), found {arr.shape}")
-            object.__setattr__(self, name, arr)
+        """Freeze the arrays; refuse what the allocation table reader refuses.
+
+        Raises:
+            ValueError: ids that are not unique text, an array of the wrong shape, or a value that is not
+                finite, is negative, is above its plausible bound (``MAXIMUM``) or is not a whole number
+                where people are counted (8.99 workers are refused, not cut to 8); the message names the
+                field, the id, the rule and the value.
+        """
+        for ids, level in ((self.community_ids, "community"), (self.street_ids, "street")):
+            if not all(isinstance(x, str) for x in ids) or len(set(ids)) != len(ids):
+                raise ValueError(f"Allocation.{level}_ids must be distinct texts, found {list(ids)[:5]!r}")
+        for name in COLUMNS[2:]:
+            ids = self.community_ids if name in COMMUNITY_COLUMNS else self.street_ids
+            raw = np.asarray(getattr(self, name))
+            if raw.shape != (len(ids),):
+                raise ValueError(f"Allocation.{name} must have shape ({len(ids)},), found {raw.shape}")
+            try:
+                values = raw.astype(float)
+            except (TypeError, ValueError):
+                raise ValueError(f"Allocation.{name} must hold numbers, found {raw.tolist()[:5]!r}") from None
+            whole = name not in FUND_COLUMNS
+            _check_values(name, ids, values, whole)
+            object.__setattr__(self, name, _frozen(values, np.int64 if whole else float))
 
     def replace(self, **changes: object) -> "Allocation":
         """A copy with some fields changed (arrays are copied, never shared mutably)."""
@@ -114,6 +144,39 @@ class Allocation:
                 ]
             )
         return rows
+
+
+def align(allocation: Allocation, community_ids: tuple[str, ...], street_ids: tuple[str, ...]) -> Allocation:
+    """``allocation`` in the order of the given ids, matched by id (never by position).
+
+    Raises:
+        ValueError: naming an id of the allocation that the scenario does not know, or one it lacks.
+    """
+    if allocation.community_ids == tuple(community_ids) and allocation.street_ids == tuple(street_ids):
+        return allocation
+    order = {}
+    for level, have, want in (
+        ("community", allocation.community_ids, community_ids),
+        ("street", allocation.street_ids, street_ids),
+    ):
+        want_set, have_set = set(want), set(have)
+        unknown = [x for x in have if x not in want_set]
+        missing = [x for x in want if x not in have_set]
+        if unknown or missing:
+            what = f"unknown {level} {unknown[0]!r}" if unknown else f"no row for {level} {missing[0]!r}"
+            raise ValueError(
+                f"allocation ({allocation.source}) does not match the scenario's {level} ids: {what} "
+                f"({len(unknown)} unknown, {len(missing)} missing)"
+            )
+        index = {x: i for i, x in enumerate(have)}
+        order[level] = np.array([index[x] for x in want], dtype=np.int64)
+    c, s = order["community"], order["street"]
+    return allocation.replace(
+        community_ids=tuple(community_ids),
+        street_ids=tuple(street_ids),
+        **{name: getattr(allocation, name)[c] for name in COMMUNITY_COLUMNS},
+        **{name: getattr(allocation, name)[s] for name in STREET_COLUMNS},
+    )
 
 
 def _fmt(x: float) -> str:
@@ -159,6 +222,13 @@ def _claim(table, r: int, rid: str, index: dict[str, int], seen: set[str], level
     return index[rid]
 
 
+def _refuse_other_level(table, r: int, level: str, parsed: dict[str, np.ndarray]) -> None:
+    """A value in a column the row's level has no use for (staff on a community row) is refused, never ignored."""
+    for c in STREET_COLUMNS if level == "community" else COMMUNITY_COLUMNS:
+        if not np.isnan(parsed[c][r]):
+            raise table.fail(r, c, f"a {level} row has no {c}; leave the cell empty, found {parsed[c][r]:g}")
+
+
 def read_allocation(
     path: Path,
     community_ids: tuple[str, ...],
@@ -202,6 +272,7 @@ def read_allocation(
             cols, vals, k = STREET_COLUMNS, svals, _claim(table, r, rid, sindex, seen_s, level)
         else:
             raise table.fail(r, "level", f"expected 'community' or 'street', found {level!r}")
+        _refuse_other_level(table, r, level, parsed)
         for c in cols:
             v = parsed[c][r]
             if np.isnan(v):

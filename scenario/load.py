@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +17,7 @@ from scenario.allocation import Allocation, read_allocation
 from scenario.errors import AllocationError, ScenarioError
 from scenario.spec import ScenarioSpec
 from scenario.tables import read_csv_table
+from scenario.textrules import id_problem, text_problem
 from scenario.yamlio import display_path, lists_as_tuples, read_scenario_tree
 
 __all__ = ["Scenario", "load_scenario", "resolve_scenario_path"]
@@ -267,6 +269,9 @@ def _read_communities(path: Path, spec: ScenarioSpec, street_ids: tuple[str, ...
     if len(table) == 0:
         raise ScenarioError(f"{table_path}: no communities")
     community_ids = tuple(table.unique_ids("community_id"))
+    _check_text_cells(table, "community_id", id_problem)
+    if table.has("name"):
+        _check_text_cells(table, "name", text_problem)
     sindex = {s: i for i, s in enumerate(street_ids)}
     community_street = np.empty(len(table), dtype=np.int64)
     for r, sid in enumerate(table.text("street_id")):
@@ -290,12 +295,23 @@ def _read_communities(path: Path, spec: ScenarioSpec, street_ids: tuple[str, ...
     optional = _optional_columns(table, table_path, spec)
     if "special_households" in optional:
         _at_most(table, "special_households", optional["special_households"], households, "households", community_ids)
+    if "party_members" in optional:
+        _at_most(table, "party_members", optional["party_members"], residents, "urban_residents", community_ids)
     empty_streets = sorted(set(range(len(street_ids))) - set(community_street.tolist()))
     if empty_streets:
         raise ScenarioError(
             f"{path}: field 'streets': street {street_ids[empty_streets[0]]!r} has no communities in {table_path.name}"
         )
     return _Communities(table_path, community_ids, community_street, residents, households, grids, optional)
+
+
+def _check_text_cells(table, col: str, problem_of: Callable[[str], str | None]) -> None:
+    """Every cell of a text column passes ``problem_of`` (``scenario.textrules``); one line naming the first
+    that does not."""
+    for r, cell in enumerate(table.text(col)):
+        problem = problem_of(cell)
+        if problem:
+            raise table.fail(r, col, f"{cell!r} {problem}")
 
 
 def _at_most(table, col: str, values: np.ndarray, limit: np.ndarray, limit_col: str, ids: tuple[str, ...]) -> None:

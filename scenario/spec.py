@@ -56,7 +56,8 @@ __all__ = [
 Positive = Annotated[float, Field(gt=0)]
 NonNeg = Annotated[float, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
-Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$", min_length=1)]
+# letters, digits, '_' and '-', not first: a leading '-' makes a spreadsheet read the id as a formula
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$", min_length=1)]
 
 
 # Plausible upper bounds, by field name (a shell-style pattern; names end in their unit).
@@ -246,6 +247,8 @@ class CalendarSpec(Frozen):
             raise ValueError(f"day_end_hour must be > day_start_hour: {self.day_end_hour} <= {self.day_start_hour}")
         if not self.working_weekdays:
             raise ValueError("working_weekdays must list at least one day")
+        if len(set(self.working_weekdays)) != len(self.working_weekdays):
+            raise ValueError(f"working_weekdays must list each day once, found {list(self.working_weekdays)}")
         if self.warmup_days >= self.days:
             raise ValueError(f"warmup_days must be < days: {self.warmup_days} >= {self.days}")
         return self
@@ -680,6 +683,12 @@ class EvaluationSpec(Frozen):
     indicators: dict[Ident, IndicatorSpec]
     threshold_points: Annotated[float, Field(ge=0, le=100_000)]
     source: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> "EvaluationSpec":
+        if not any(i.weight > 0 for i in self.indicators.values()):
+            raise ValueError("at least one indicator must have a weight > 0 (all weights 0 score every unit 0)")
+        return self
 
 
 class TargetSpec(Frozen):

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from scenario.errors import ScenarioError
+from scenario.textrules import printable, text_problem
 
 __all__ = ["read_yaml", "read_text", "read_scenario_tree", "lists_as_tuples", "display_path", "MAX_YAML_BYTES"]
 
@@ -69,6 +70,31 @@ _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
 )
 
+# Plain scalars that YAML 1.1 (PyYAML) and YAML 1.2 read differently: ``010`` is 8 in 1.1 and 10 in 1.2,
+# ``1:30`` is 90 (base 60) in 1.1 and text in 1.2, ``0b11`` is 3 in 1.1 and text in 1.2. Neither reading
+# is safe to guess, so they are refused with what to write instead. Checked before PyYAML's own resolvers.
+_AMBIGUOUS = "tag:gridplan:yaml-1.1-only"
+_AMBIGUOUS_NUMBER = re.compile(r"^(?:[-+]?0[0-9_]+|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?|[-+]?0b[01_]+)$")
+_StrictLoader.yaml_implicit_resolvers = {
+    first: ([(_AMBIGUOUS, _AMBIGUOUS_NUMBER)] if first in "-+0123456789" else []) + list(resolvers)
+    for first, resolvers in _StrictLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _refuse_ambiguous(loader: _StrictLoader, node: yaml.ScalarNode) -> None:
+    text = node.value
+    if ":" in text:
+        why = "is a base-60 number in YAML 1.1 and text in YAML 1.2; write the number you mean (1.5 for an "
+        why += "hour and a half)"
+    elif "b" in text:
+        why = "is a binary number in YAML 1.1 and text in YAML 1.2; write it in decimal"
+    else:
+        why = "has a leading zero: octal in YAML 1.1, decimal in YAML 1.2; write it without the zero"
+    raise yaml.constructor.ConstructorError(None, None, f"{text} {why} (or quote it if it is text)", node.start_mark)
+
+
+_StrictLoader.add_constructor(_AMBIGUOUS, _refuse_ambiguous)
+
 
 def read_text(path: Path, error: type[Exception] = ScenarioError, max_bytes: int | None = None) -> str:
     """Read a UTF-8 text file (a UTF-8 byte-order mark is accepted and dropped).
@@ -98,7 +124,7 @@ def read_yaml(path: Path) -> Any:
         raise ScenarioError(f"{display_path(path)}: file does not exist")
     text = read_text(path, max_bytes=MAX_YAML_BYTES)
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (strict safe loader)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (strict safe loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -110,6 +136,25 @@ def read_yaml(path: Path) -> Any:
         raise ScenarioError(
             f"{display_path(path)}: YAML error: a number has too many digits (more than 4,300)"
         ) from None
+    _check_texts(path, data)
+    return data
+
+
+def _check_texts(path: Path, node: Any, where: str = "") -> None:
+    """Every text of the document (keys too) free of control characters, direction controls and lone
+    surrogates (``scenario.textrules``); one line naming the field otherwise."""
+    if isinstance(node, str):
+        problem = text_problem(node)
+        if problem:
+            raise ScenarioError(f"{display_path(path)}: field '{where or '(top level)'}': text {problem}")
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            name = f"{where}.{key}" if where else str(key)
+            _check_texts(path, key, printable(name))
+            _check_texts(path, value, printable(name))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_texts(path, value, f"{where}.{i}" if where else str(i))
 
 
 def display_path(path: Path) -> str:

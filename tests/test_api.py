@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -101,3 +103,77 @@ def test_api_refuses_what_the_command_line_refuses():
         gridplan.check("does/not/exist")
     with pytest.raises(TypeError, match="scenario must be a Scenario"):
         gridplan.check(42)  # type: ignore[arg-type]
+
+
+def _edited(s, **changes):
+    """The tiny baseline's values with some arrays changed (built from plain lists, as a notebook would)."""
+    from scenario.allocation import COLUMNS, Allocation
+
+    b = s.baseline
+    fields = {f: list(getattr(b, f)) for f in COLUMNS[2:]}  # the number columns
+    fields.update(changes.pop("values", {}))
+    return Allocation(
+        community_ids=changes.pop("community_ids", b.community_ids),
+        street_ids=changes.pop("street_ids", b.street_ids),
+        **fields,
+    )
+
+
+def test_api_matches_an_allocation_to_the_scenario_by_id_not_by_position():
+    """Rows in the order C, B, A mean C, B and A (issue 20: A was checked against C's 4 workers); ids the
+    scenario does not know are refused, not used by position."""
+    import numpy as np
+    import pytest
+
+    import gridplan
+
+    s = gridplan.load_scenario(ROOT / "scenarios" / "tiny")
+    b = s.baseline
+    order = [2, 1, 0]
+    reversed_ = _edited(
+        s,
+        community_ids=tuple(b.community_ids[i] for i in order),
+        values={f: [getattr(b, f)[i] for i in order] for f in ("workers", "secretary_assistants")}
+        | {f: [getattr(b, f)[i] for i in order] for f in ("work_fund_yuan", "service_fund_yuan")},
+    )
+    rep = gridplan.check(s, reversed_)
+    assert rep.passed and rep.workers_total == b.total_workers
+    assert np.array_equal(rep.rows.actual.to_numpy(), gridplan.check(s).rows.actual.to_numpy())
+    for ids, word in ((("X", "Y", "Z"), "unknown community 'X'"), (("A", "B"), "shape")):
+        with pytest.raises(ValueError, match=re.escape(word)):
+            gridplan.check(s, _edited(s, community_ids=ids))
+    with pytest.raises(ValueError, match="unknown street 'S9'"):
+        gridplan.simulate(s, _edited(s, street_ids=("S9",)), reps=1, days=20, processes=1)
+
+
+@pytest.mark.parametrize(
+    "values,words",
+    [
+        ({"workers": [-10, 6, 4]}, "Allocation.workers of 'A': must be >= 0, found -10.0"),
+        ({"work_fund_yuan": [-1e9, 0, 0]}, "Allocation.work_fund_yuan of 'A': must be >= 0"),
+        ({"street_office_staff": [-3]}, "Allocation.street_office_staff of 'S1': must be >= 0"),
+        ({"workers": [8.99, 6, 4]}, "Allocation.workers of 'A': must be a whole number, found 8.99"),
+        ({"workers": [float("nan"), 6, 4]}, "must be a finite number, found nan"),
+        ({"service_fund_yuan": [float("inf"), 0, 0]}, "must be a finite number, found inf"),
+        ({"workers": [10**9, 6, 4]}, "must be <= 100,000 workers per community"),
+        ({"workers": ["ten", 6, 4]}, "must hold numbers"),
+    ],
+)
+def test_api_refuses_what_the_allocation_table_reader_refuses(values, words):
+    """Negative workers and funds, 8.99 workers, NaN and absurd values: a ValueError naming the field, the
+    community and the value, before anything runs (issue 20: they ran, cost -998 M yuan, or became 8)."""
+    import gridplan
+
+    s = gridplan.load_scenario(ROOT / "scenarios" / "tiny")
+    with pytest.raises(ValueError, match=re.escape(words)):
+        gridplan.simulate(s, _edited(s, values=values), reps=1, days=20, processes=1)
+
+
+def test_api_compare_names_the_type_it_needs():
+    import gridplan
+
+    s = gridplan.load_scenario(ROOT / "scenarios" / "tiny")
+    with pytest.raises(TypeError, match="allocations must be a mapping label -> allocation.*found list"):
+        gridplan.compare(s, [s.baseline, s.baseline], reps=2, days=20)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="allocation must be an Allocation, a path .* found int"):
+        gridplan.check(s, 5)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -146,3 +147,452 @@ def test_desk_in_a_real_browser(tmp_path):
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+# ------------------------------------------------------------------ issue 20: the desk under attack
+def _outputs(output: str) -> list[dict]:
+    parts = output[2:-2].split("...") if output.startswith("..") else [output]
+    return [{"id": p.split(".", 1)[0], "property": p.split(".", 1)[1].split("@")[0]} for p in parts]
+
+
+def _post(client, trigger: str, state: dict | None = None, value=1, headers=None):
+    """Post the callback that ``trigger`` (id.property) fires, as the page would, with ``state`` values."""
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if f"{d['inputs'][0]['id']}.{d['inputs'][0]['property']}" == trigger)
+    state = state or {}
+    body = {
+        "output": dep["output"],
+        "outputs": _outputs(dep["output"]) if dep["output"].startswith("..") else _outputs(dep["output"])[0],
+        "inputs": [{"id": i["id"], "property": i["property"], "value": value} for i in dep["inputs"]],
+        "changedPropIds": [trigger],
+        "state": [
+            {"id": x["id"], "property": x["property"], "value": state.get(f"{x['id']}.{x['property']}")}
+            for x in dep["state"]
+        ],
+    }
+    return client.post("/_dash-update-component", json=body, headers=headers or {})
+
+
+def _page_state(s, **changes):
+    comm, streets = _tables(s)
+    state = {
+        "communities.data": comm,
+        "streets.data": streets,
+        "reps.value": 2,
+        "days.value": 20,
+        "session.data": "tab",
+        "objective.value": "min-cost",
+        "budget.value": 3.0,
+    }
+    state.update(changes)
+    return state
+
+
+class _NeverDone:
+    """An executor whose tasks stay queued until the test finishes them (no process is started)."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import Future
+
+        self.futures: list[Future] = []
+        self._Future = Future
+
+    def submit(self, *args, **kwargs):
+        f = self._Future()
+        self.futures.append(f)
+        return f
+
+    def shutdown(self, wait=True, cancel_futures=False) -> None:
+        pass
+
+
+@pytest.fixture
+def desk(monkeypatch):
+    """A desk app on tiny whose simulations never run (a registry with small limits and a fake pool)."""
+    import gridplan.desk
+    from gridplan.deskjobs import JobRegistry
+
+    pool = _NeverDone()
+    jobs = JobRegistry(lambda: pool, max_per_session=2, max_queued=120, keep_s=600)
+    monkeypatch.setattr(gridplan.desk, "JOBS", jobs)
+    app = create_app(SCENARIOS / "tiny")
+    return app.server.test_client(), jobs, pool
+
+
+FORGED = [
+    ("simulate.n_clicks", {"reps.value": float("inf")}, "replications must be a whole number, found inf"),
+    ("simulate.n_clicks", {"reps.value": "abc"}, "replications must be a whole number, found 'abc'"),
+    ("simulate.n_clicks", {"reps.value": 1e300}, "replications must be <= 20"),
+    ("simulate.n_clicks", {"days.value": [1]}, "days must be a whole number"),
+    ("simulate.n_clicks", {"days.value": 5000}, "days must be <= 366"),
+    ("simulate.n_clicks", {"communities.data": "a string"}, "communities table must be a list of rows, found str"),
+    ("simulate.n_clicks", {"streets.data": [1, 2]}, "streets table must be a list of rows"),
+    ("simulate.n_clicks", {"session.data": {"x": 1}}, "session is not valid"),
+    ("allocate.n_clicks", {"objective.value": "bogus"}, "objective must be one of min-cost"),
+    ("allocate.n_clicks", {"objective.value": "equity", "budget.value": "abc"}, "budget must be a finite number"),
+    ("allocate.n_clicks", {"objective.value": "equity", "budget.value": None}, "budget must be a finite number"),
+    ("allocate.n_clicks", {"objective.value": "equity", "budget.value": float("inf")}, "M yuan, found inf"),
+    ("allocate.n_clicks", {"objective.value": "equity", "budget.value": float("nan")}, "M yuan, found nan"),
+    ("allocate.n_clicks", {"objective.value": "rebalance", "budget.value": 1e300}, "must be in [0, 10,000,000,"),
+    ("allocate.n_clicks", {"objective.value": "equity", "budget.value": True}, "budget must be a finite number"),
+    ("tick.n_intervals", {"job.data": [1, 2]}, "simulation is not valid"),
+    ("cancel.n_clicks", {"job.data": {"a": 1}}, "simulation is not valid"),
+]
+
+
+@pytest.mark.parametrize("trigger,changes,words", FORGED, ids=[f"{t} {c}" for t, c, _ in FORGED])
+def test_a_forged_callback_gets_a_message_not_a_traceback(desk, tiny, trigger, changes, words):
+    """Issue 20: 12 forged payloads gave 500 with a traceback and a budget of 1e300 passed the 10^13 bound."""
+    client, jobs, pool = desk
+    r = _post(client, trigger, _page_state(tiny, **changes))
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    assert words in str(r.get_json())
+    assert not pool.futures  # nothing was queued
+
+
+def test_forged_stores_and_bodies_are_refused_cleanly(desk, tiny):
+    """Stores the page keeps (the proposal, the last result) and bodies that are not callbacks: no update, a
+    download that is not made, or 400; never 500."""
+    client, jobs, pool = desk
+    for trigger, changes in (
+        ("use.n_clicks", {"proposal.data": "x"}),
+        ("use.n_clicks", {"proposal.data": {"communities": 5, "streets": []}}),
+        ("download-report.n_clicks", {"result.data": {"table": 5}}),
+        ("download-report.n_clicks", {"result.data": {"table": "not json"}}),
+        ("download-csv.n_clicks", {"communities.data": 7}),
+    ):
+        r = _post(client, trigger, _page_state(tiny, **changes))
+        assert r.status_code in (200, 204), (trigger, changes, r.status_code)
+        assert "Traceback" not in r.get_data(as_text=True)
+    r = _post(client, "communities.data", _page_state(tiny), value="a string")
+    assert r.status_code == 200 and "Not a valid allocation" in str(r.get_json())
+    for body in (b"{not json", b'{"output": 5}', b'{"output": "nothing.here", "inputs": 3}'):
+        r = client.post("/_dash-update-component", data=body, content_type="application/json")
+        assert 400 <= r.status_code < 500, (body, r.status_code)
+        assert "Traceback" not in r.get_data(as_text=True)
+
+
+def test_the_queue_is_bounded_per_page_and_in_all(tiny):
+    """At most 2 unfinished simulations a page and 120 replications in all; beyond, a message says which limit."""
+    from gridplan.deskjobs import DeskBusy, JobRegistry
+
+    pool = _NeverDone()
+    jobs = JobRegistry(lambda: pool, max_per_session=2, max_queued=120, keep_s=600)
+    both = [("baseline", tiny.baseline), ("edited", tiny.baseline)]
+    first = jobs.start("tab", tiny, both, 20, 30, 1)
+    jobs.start("tab", tiny, both, 20, 30, 1)
+    with pytest.raises(DeskBusy, match="this page already has 2 simulations running"):
+        jobs.start("tab", tiny, both, 2, 30, 1)
+    jobs.start("other", tiny, both, 20, 30, 1)
+    with pytest.raises(DeskBusy, match="120 replications are queued or running and this run adds 4"):
+        jobs.start("third", tiny, both, 2, 30, 1)
+    assert len(pool.futures) == 120
+    assert jobs.cancel("someone else", first) == 0  # only the page that started it may cancel it
+    assert jobs.cancel("tab", first) == 40 and all(f.cancelled() for f in pool.futures[:40])
+    jobs.start("third", tiny, both, 2, 30, 1)  # room again
+
+
+def test_finished_jobs_are_dropped_after_a_while(tiny):
+    from gridplan.deskjobs import JobRegistry
+
+    pool = _NeverDone()
+    jobs = JobRegistry(lambda: pool, keep_s=0.2)
+    job = jobs.start("tab", tiny, [("baseline", tiny.baseline)], 2, 30, 1)
+    for f in pool.futures:
+        f.set_result(None)
+    assert jobs.get("tab", job) is not None  # its page can still read it
+    time.sleep(0.3)
+    assert jobs.get("tab", job) is None and not jobs.jobs
+
+
+def test_two_hundred_posts_fill_the_queue_and_are_told_so(desk, tiny):
+    """Issue 20: 200 posts of 20 x 366 days were all accepted; now the queue takes 120 replications (three jobs
+    of 2 x 20) and every other post is told the desk is busy, at once."""
+    client, jobs, pool = desk
+    t0 = time.monotonic()
+    said = [
+        _post(client, "simulate.n_clicks", _page_state(tiny, **{"session.data": f"tab{i}", "reps.value": 20}))
+        for i in range(200)
+    ]
+    assert all(r.status_code == 200 for r in said)
+    assert len(pool.futures) == 120
+    assert sum("the desk is busy" in str(r.get_json()) for r in said) == 197
+    assert time.monotonic() - t0 < 60
+    r = _post(client, "cancel.n_clicks", {"session.data": "tab0", "job.data": next(iter(jobs.jobs))})
+    assert r.status_code == 200
+
+
+def test_allocator_requests_are_bounded(desk, tiny, monkeypatch):
+    """At most SOLVER_SLOTS allocator requests compute at once; the others are told to try again (40
+    concurrent frontier requests took 1 GB)."""
+    import threading
+
+    import gridplan.desk
+    from gridplan.desk import SOLVER_SLOTS
+
+    client, jobs, pool = desk
+    running, most, gate = [0], [0], threading.Event()
+    real = gridplan.desk.allocate
+
+    def slow_allocate(*args, **kwargs):
+        running[0] += 1
+        most[0] = max(most[0], running[0])
+        gate.wait(10)
+        running[0] -= 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gridplan.desk, "allocate", slow_allocate)
+    answers: list[str] = []
+
+    def ask() -> None:
+        answers.append(str(_post(app_client(), "allocate.n_clicks", _page_state(tiny)).get_json()))
+
+    def app_client():
+        return client.application.test_client()
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    gate.set()
+    for t in threads:
+        t.join(30)
+    assert most[0] <= SOLVER_SLOTS
+    assert sum("busy" in a for a in answers) >= 8 - SOLVER_SLOTS and any("workers" in a for a in answers)
+
+
+def test_request_size_is_limited(desk):
+    from gridplan.deskguard import MAX_REQUEST_BYTES
+
+    client, jobs, pool = desk
+    r = client.post("/_dash-update-component", data=b"x" * (MAX_REQUEST_BYTES + 1), content_type="application/json")
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "headers,status",
+    [
+        ({"Host": "evil.example"}, 403),
+        ({"Host": "evil.example:8050"}, 403),
+        ({"Host": "127.0.0.1.evil.example"}, 403),
+        ({"Host": "localhost:8050"}, 200),
+        ({"Host": "127.0.0.1:8050"}, 200),
+        ({"Host": "[::1]:8050"}, 200),
+        ({"Host": "localhost", "Origin": "http://evil.example"}, 403),
+        ({"Host": "localhost", "Origin": "null"}, 403),
+        ({"Host": "localhost:8050", "Origin": "http://localhost:8050"}, 200),
+    ],
+)
+def test_dns_rebinding_is_refused(desk, headers, status):
+    """A page of another site cannot read or drive the desk under its own host name (issue 20: Host
+    evil.example returned every community's data)."""
+    client, jobs, pool = desk
+    r = client.get("/_dash-layout", headers=headers)
+    assert r.status_code == status
+    if status == 403:
+        assert b'"community"' not in r.data and b"residents" not in r.data
+
+
+def test_a_foreign_origin_cannot_start_work(desk, tiny):
+    client, jobs, pool = desk
+    r = _post(client, "simulate.n_clicks", _page_state(tiny), headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and not pool.futures
+    r = _post(client, "simulate.n_clicks", _page_state(tiny), headers={"Origin": "http://localhost"})
+    assert r.status_code == 200 and len(pool.futures) == 4
+
+
+def test_tokens_of_any_characters_work_and_bad_ones_are_refused(capsys, monkeypatch, tmp_path):
+    """Non-ASCII tokens work (issue 20: every request failed with 500), a non-ASCII guess is 403 (it was a
+    TypeError), the printed URL percent-encodes the token, and a blank or short token is one line, exit 2."""
+    import urllib.parse
+
+    from gridplan.deskguard import desk_url, resolve_token
+
+    for token in ("пароль-секрет", "a+b#c&d=e f"):
+        app = create_app(SCENARIOS / "tiny", token=token)
+        client = app.server.test_client()
+        url = urllib.parse.urlsplit(desk_url("127.0.0.1", 8050, token))
+        assert client.get(f"/?{url.query}").status_code == 200
+        assert token not in client.get_cookie("gridplan_token").value  # the cookie holds an HMAC, not the token
+        assert client.get("/_dash-layout").status_code == 200
+        fresh = app.server.test_client()
+        assert fresh.get("/?token=%C3%A9").status_code == 403
+        assert fresh.get("/?token=%FF%FE").status_code == 403
+        assert fresh.get("/", headers={"X-Gridplan-Token": "\u00e9" * 12}).status_code == 403
+    for argv, words in (
+        (["--token", " "], "blank"),
+        (["--token", "short"], "at least 8"),
+        (["--token", "tab\there-is-long"], "control character"),
+        (["--token-file", str(tmp_path / "nowhere")], "cannot read"),
+    ):
+        assert main(["serve", str(SCENARIOS / "tiny"), *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and words in err and "Traceback" not in err, err
+    monkeypatch.setenv("GRIDPLAN_TOKEN", "from-the-environment")
+    assert resolve_token(None, None) == "from-the-environment"
+    (tmp_path / "token").write_text("from-a-file-123\nignored\n")
+    assert resolve_token(None, tmp_path / "token") == "from-a-file-123"
+    monkeypatch.setenv("GRIDPLAN_TOKEN", "")
+    assert resolve_token(None, None) is None
+
+
+def test_the_token_is_hidden_in_the_access_log():
+    import logging
+
+    create_app(SCENARIOS / "tiny", token="s3cret-token")
+    record = logging.LogRecord(
+        "werkzeug",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - - [x] "%s" %s %s',
+        ("127.0.0.1", "GET /?token=s3cret-token&a=1 HTTP/1.1", "200", "-"),
+        None,
+    )
+    assert logging.getLogger("werkzeug").filter(record)
+    assert "s3cret" not in record.getMessage() and "token=(hidden)&a=1" in record.getMessage()
+
+
+# ------------------------------------------------------------------ issue 20: stopping the desk
+def _start_desk(tmp_path, port: int, env: dict | None = None) -> subprocess.Popen:
+    err = open(tmp_path / "server.txt", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gridplan.cli", "--quiet", "serve", str(SCENARIOS / "tiny"), "--port", str(port)],
+        cwd=tmp_path,
+        stdout=open(tmp_path / "stdout.txt", "w"),
+        stderr=err,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return server
+        time.sleep(0.2)
+    server.kill()
+    raise AssertionError("the desk did not start: " + (tmp_path / "server.txt").read_text())
+
+
+def _http(port: int, path: str, body: dict | None = None, cookie: str = "") -> tuple[int, str]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **({"Cookie": cookie} if cookie else {})},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _queue_long_simulations(port: int, tiny, query: str = "") -> None:
+    """Start two simulations of 20 x 366 days from one page (more work than the test waits for)."""
+    import json
+
+    status, text = _http(port, "/_dash-dependencies" + query)
+    assert status == 200, text
+    dep = next(d for d in json.loads(text) if d["inputs"][0]["id"] == "simulate")
+    state = _page_state(tiny, **{"reps.value": 20, "days.value": 366})
+    body = {
+        "output": dep["output"],
+        "outputs": _outputs(dep["output"]),
+        "inputs": [{"id": "simulate", "property": "n_clicks", "value": 1}],
+        "changedPropIds": ["simulate.n_clicks"],
+        "state": [
+            {"id": x["id"], "property": x["property"], "value": state[f"{x['id']}.{x['property']}"]}
+            for x in dep["state"]
+        ],
+    }
+    for _ in range(2):
+        status, text = _http(port, "/_dash-update-component" + query, body)
+        assert status == 200 and "simulating 0/40" in str(json.loads(text)), text
+
+
+def _workers(server: subprocess.Popen, count: int) -> list[int]:
+    from tests.test_faults import session_members
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [p for p in session_members(server.pid) if p != server.pid]
+        if len(workers) >= count:
+            return workers
+        time.sleep(0.1)
+    raise AssertionError(f"the desk's workers did not start: {session_members(server.pid)}")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc to follow the desk's workers")
+def test_sigterm_stops_the_desk_at_once(tmp_path, tiny):
+    """With 80 replications queued, SIGTERM ends the desk within 2 s, exit code 143 and one line, its workers
+    with it (issue 20: 34 s, exit code 0, no message). The token comes from the environment: not on the
+    command line (ps), not in the access log."""
+    from tests.test_faults import PROMPT_S, wait_gone
+
+    port, token = _free_port(), "tøken-from-the-environment"
+    server = _start_desk(tmp_path, port, env={"GRIDPLAN_TOKEN": token})
+    try:
+        assert token.encode() not in open(f"/proc/{server.pid}/cmdline", "rb").read()
+        import urllib.parse
+
+        query = "?token=" + urllib.parse.quote(token, safe="")
+        assert query in (tmp_path / "stdout.txt").read_text()  # the printed address carries it, encoded
+        assert _http(port, "/" + query)[0] == 200 and _http(port, "/")[0] == 403
+        _queue_long_simulations(port, tiny, query)
+        workers = _workers(server, 2)
+        for w in workers:  # started by spawn: the desk's listening socket is not among their files
+            links = [os.readlink(f"/proc/{w}/fd/{fd}") for fd in os.listdir(f"/proc/{w}/fd")]
+            assert not [x for x in links if x.startswith("socket:")], links
+        t0 = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        rc = server.wait(timeout=15)
+        elapsed = time.monotonic() - t0
+        left = wait_gone(server.pid, PROMPT_S)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+    err = (tmp_path / "server.txt").read_text()
+    assert rc == 143 and elapsed < PROMPT_S, (rc, elapsed, err)
+    assert err.strip().splitlines()[-1] == "gridplan: terminated; nothing half-written was left", err
+    assert "Traceback" not in err and not left
+    assert "token=(hidden)" in err and urllib.parse.quote(token, safe="") not in err and token not in err
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc to follow the desk's workers")
+def test_the_desks_workers_die_with_it_even_after_sigkill(tmp_path, tiny):
+    """SIGKILL cannot be caught: the workers notice their parent is gone and end, and a new desk can bind
+    the port at once (issue 20: two workers survived holding the socket; 'Address already in use')."""
+    from tests.test_faults import PROMPT_S, wait_gone
+
+    port = _free_port()
+    server = _start_desk(tmp_path, port)
+    try:
+        _queue_long_simulations(port, tiny)
+        _workers(server, 2)
+        server.kill()
+        server.wait(timeout=10)
+        left = wait_gone(server.pid, PROMPT_S)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert not left, "workers outlived the killed desk"
+        again = _start_desk(tmp_path, port)
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=15) == 143
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_the_downloaded_csv_has_no_cell_a_spreadsheet_would_run(tiny):
+    """Ids cannot start like a formula (validation), and the download makes any such cell inert anyway: a
+    forged table's '=HYPERLINK(...)' arrives as text; numbers stay numbers."""
+    comm, streets = _tables(tiny)
+    comm[0]["community"] = '=HYPERLINK("http://evil.example","x")'
+    comm[1]["work_fund_yuan"] = -5
+    text = table_csv(comm, streets)
+    assert "'=HYPERLINK(" in text and "\n=" not in text and ",=" not in text
+    assert ",-5," in text

@@ -265,3 +265,162 @@ def test_read_only_disk(tmpfs, capsys):
     assert main(["check", TINY, "--out", str(disk / "check.csv")]) == 2
     _one_line(capsys, "--out", "cannot write")
     assert list(disk.iterdir()) == []
+
+
+def test_a_reader_that_closes_the_pipe_early_is_no_error(tmp_path):
+    """``gridplan validate ... | head -1``: the reader goes away; the command ends quietly (141, as a filter
+    killed by SIGPIPE), with no BrokenPipeError traceback."""
+    p = subprocess.Popen(
+        [sys.executable, "-m", "gridplan.cli", "validate", str(SCENARIOS / "weihai")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    p.stdout.close()  # before it writes: every write meets a closed pipe
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=60) == 141, err
+    assert err == ""
+
+
+# ------------------------------------------------------------------ issue 20: resumable points under attack
+SWEEP = ["sweep", TINY, "--budget-yuan", "2600000:2700000:100000", "--reps", "2", "--days", "20", "--processes", "1"]
+STUDY_YAML = """name: two
+command: allocate
+objective: max-service
+reps: 2
+days: 20
+grid:
+  scenario: [scenario.yaml]
+  budget_yuan: [2700000, 2900000]
+"""
+
+
+def _kept_points(out: Path) -> Path:
+    """The finished points of a sweep into ``out``, kept as an interrupted sweep leaves them."""
+    from scenario.load import load_scenario
+    from workflows.sweep import sweep
+
+    points = out.parent / f".{out.name}.points"
+    sweep(load_scenario(TINY), [2_600_000.0, 2_700_000.0], reps=2, days=20, processes=1, points_dir=points)
+    assert len(list(points.glob("point-*.json"))) == 2
+    return points
+
+
+def test_resume_recomputes_a_point_file_cut_short_or_changed(tmp_path, capsys, caplog):
+    """A truncated point file and one with an edited number are detected, said so and computed again: never a
+    JSONDecodeError or TypeError traceback, never reused silently (issue 20)."""
+    out = tmp_path / "frontier"
+    points = _kept_points(out)
+    cut, edited = sorted(points.glob("point-*.json"))
+    cut.write_text(cut.read_text()[:40])
+    kept = json.loads(edited.read_text())
+    kept["row"]["budget_yuan"] += 1e6
+    edited.write_text(json.dumps(kept))
+    assert main(["--quiet", *SWEEP, "--resume", "--out", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    said = [r.getMessage() for r in caplog.records if "cut short or changed" in r.getMessage()]
+    assert len(said) == 2 and {cut.name, edited.name} == {Path(m.split(":")[0]).name for m in said}
+    import pandas as pd
+
+    df = pd.read_csv(out / "frontier.csv")
+    assert not df.resumed.any() and list(df.budget_yuan) == [2_600_000, 2_700_000]
+    assert not points.exists()
+
+
+def test_resume_never_removes_a_file_it_did_not_write(tmp_path, caplog):
+    """The points folder is emptied of gridplan's point files only: a planner's file in it stays, and so
+    does the folder (issue 20: the whole folder was removed with rmtree)."""
+    out = tmp_path / "frontier"
+    points = _kept_points(out)
+    (points / "mine.txt").write_text("my notes")
+    (points / "sub").mkdir()
+    assert main(["--quiet", *SWEEP, "--resume", "--out", str(out)]) == 0
+    assert sorted(p.name for p in points.iterdir()) == ["mine.txt", "sub"]
+    assert (points / "mine.txt").read_text() == "my notes"
+    assert any("did not write" in r.getMessage() for r in caplog.records)
+    study = tmp_path / "scenario"
+    import shutil
+
+    shutil.copytree(TINY, study)
+    (study / "two.yaml").write_text(STUDY_YAML)
+    sout = tmp_path / "study"
+    spoints = tmp_path / ".study.points"
+    spoints.mkdir()
+    (spoints / "mine.txt").write_text("my notes")
+    assert main(["--quiet", "study", str(study / "two.yaml"), "--processes", "1", "--resume", "--out", str(sout)]) == 0
+    assert [p.name for p in spoints.iterdir()] == ["mine.txt"] and (sout / "study.csv").is_file()
+
+
+def _full_disk_on_write(monkeypatch) -> None:
+    """The disk fills while a point is written: half of it reaches the file, then ENOSPC."""
+    import errno
+
+    import workflows.points
+
+    def half_then_full(path, text):
+        path.write_text(text[: len(text) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(workflows.points, "_write", half_then_full)
+
+
+def test_a_full_disk_while_keeping_points_is_one_line(tmp_path, monkeypatch, capsys):
+    """sweep and study: one line, exit 2, no traceback and no temporary point file left (issue 20: an OSError
+    traceback and a 0-byte temporary file)."""
+    _full_disk_on_write(monkeypatch)
+    out = tmp_path / "frontier"
+    assert main(["--quiet", *SWEEP, "--out", str(out)]) == 2
+    _one_line(capsys, ".frontier.points", "No space left on device", "--resume")
+    import shutil
+
+    study = tmp_path / "scenario"
+    shutil.copytree(TINY, study)
+    (study / "two.yaml").write_text(STUDY_YAML)
+    assert main(["--quiet", "study", str(study / "two.yaml"), "--processes", "1", "--out", str(tmp_path / "st")]) == 2
+    _one_line(capsys, ".st.points", "No space left on device")
+    left = [p.name for p in tmp_path.rglob("*") if ".tmp-" in p.name or (p.is_file() and p.stat().st_size == 0)]
+    assert left == []
+
+
+def test_a_full_disk_during_a_sweep(tmpfs, capsys):
+    """The same on a real full file system (a tmpfs, as root)."""
+    disk = tmpfs("size=64k")
+    _fill(disk)
+    assert main(["--quiet", *SWEEP, "--out", str(disk / "frontier")]) == 2
+    _one_line(capsys, "No space left on device")
+    left = [p for p in disk.rglob("*") if p.name != "filler"]
+    assert all(p.is_dir() for p in left), left  # at most the empty points folder, no temporary file
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to follow the process tree")
+def test_the_next_run_removes_what_a_killed_run_left(tmp_path):
+    """SIGKILL leaves the hidden temporary folder (nothing can be cleaned at that moment); the next run into
+    the same --out removes it (issue 20: no later run did)."""
+    out = tmp_path / "out"
+    p = start([*LONG["simulate"], "--out", str(out)], tmp_path)
+    end = time.monotonic() + 30
+    while not list(tmp_path.glob(".out.tmp-*")) and time.monotonic() < end:
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait(timeout=10)
+    wait_gone(p.pid, PROMPT_S)
+    assert len(list(tmp_path.glob(".out.tmp-*"))) == 1
+    assert main(["--quiet", *SHORT["simulate"], "--out", str(out)]) == 0
+    assert_no_debris(out)
+
+
+def test_a_stop_inside_an_extension_modules_import_is_a_stop(monkeypatch, capsys):
+    """SIGTERM that lands while a C extension initialises comes out of the import as ImportError("initialization
+    failed") caused by the stop (seen with scipy's HiGHS wrapper under load): one line and 143, no traceback."""
+    import gridplan.commands
+
+    def import_interrupted(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises the stop here, as in a module's init
+            time.sleep(5)
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+        return 0
+
+    monkeypatch.setattr(gridplan.commands, "validate", import_interrupted)
+    assert main(["validate", TINY]) == 143
+    assert capsys.readouterr().err.strip().splitlines() == ["gridplan: terminated; nothing half-written was left"]

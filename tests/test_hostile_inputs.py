@@ -371,6 +371,51 @@ CASES: dict[str, Case] = {
     "allocation id with comma": A("community,A,", '"community","A,x",', "unknown community 'A,x'"),
     "allocation level": A("street,S1", "district,S1", "column level", "'district'"),
     "allocation in latin-1": Case(_latin1(ALLOC), (ALLOC, "not UTF-8", "byte offset")),
+    # --- issue 20: text, ids, YAML 1.1 readings, cells a row has no use for, sums that must not be zero
+    "description lone surrogate": Y('description: "Three', 'description: "\\ud800Three', "'description'", "surrogate"),
+    "description terminal escape": Y(
+        'description: "Three', 'description: "\\e[2J\\e]0;pwned\\aThree', "'description'", "U+001B (ESCAPE)"
+    ),
+    "description NUL": Y('description: "Three', 'description: "\\0Three', "'description'", "U+0000 (NUL)"),
+    "street name right-to-left override": Y(
+        'name: "Street one"', 'name: "Street \\u202eeno"', "'streets.0.name'", "U+202E"
+    ),
+    "assumption with a control key": Y("assumptions:\n", 'assumptions:\n  - "\\x9b31m"\n', "'assumptions.0'", "U+009B"),
+    "seed octal in YAML 1.1": Y("seed: 7", "seed: 010", "line 7", "leading zero", "octal"),
+    "hour sexagesimal in YAML 1.1": Y("day_start_hour: 8.5", "day_start_hour: 8:30", "base-60", "quote it"),
+    "working weekdays repeated": Y(
+        "working_weekdays: [0, 1, 2, 3, 4]", "working_weekdays: [0, 0, 0, 0, 0]", "calendar", "each day once"
+    ),
+    "evaluation weights all zero": Case(
+        _both(_edit(YAML, "weight: 60", "weight: 0"), _edit(YAML, "weight: 40", "weight: 0")),
+        (YAML, "'evaluation'", "weight > 0"),
+    ),
+    "district id starting with a minus": Y("{id: D1,", "{id: -D1,", "districts.0.id", "pattern"),
+    "community id zero-width space": C("B,S1,3000", "A\u200b,S1,3000", "column community_id", "U+200B"),
+    "community id right-to-left override": C("B,S1,3000", "\u202eB,S1,3000", "column community_id", "U+202E"),
+    "community id decomposed accent": C("B,S1,3000", "Be\u0301,S1,3000", "column community_id", "NFC"),
+    "community id no-break space": C("B,S1,3000", "B\u00a0x,S1,3000", "column community_id", "U+00A0"),
+    "community id with a newline": C("B,S1,3000", '"B\nx",S1,3000', "column community_id", "LINE FEED"),
+    "community id with an escape": C("B,S1,3000", "B\x1b[2J,S1,3000", "column community_id", "ESCAPE"),
+    "community id formula": C("C,S1,2000", "=HYPERLINK(1),S1,2000", "column community_id", "formula"),
+    "community id at-formula": C("C,S1,2000", "@SUM(A1),S1,2000", "column community_id", "formula"),
+    "community id minus-formula": C("C,S1,2000", "-2+3,S1,2000", "column community_id", "formula"),
+    "community name with an escape": Case(
+        _both(
+            _edit(CSV, "community_id,street_id,", "name,community_id,street_id,"),
+            _edit(CSV, "\nA,", "\nplain,A,"),
+            _edit(CSV, "\nB,", "\nx\x1b[31m,B,"),
+            _edit(CSV, "\nC,", "\nplain,C,"),
+        ),
+        (CSV, "line 3, column name", "ESCAPE"),
+    ),
+    "party members above residents": C(
+        "A,S1,5000,2000,200,150", "A,S1,5000,2000,200,9000", "column party_members", "<= urban_residents"
+    ),
+    "street cell on a community row": A(
+        "community,A,10,1,72000,300000,,", "community,A,10,1,72000,300000,6,", "column street_office_staff", "empty"
+    ),
+    "community cell on a street row": A("street,S1,,,,,6,2", "street,S1,5,,,,6,2", "line 5, column workers", "empty"),
     # --- command-line values
     "--seed negative": ARG("simulate", "{S}", "--seed", "-1", *SIM, words=("--seed", ">= 0")),
     "--seed fraction": ARG("simulate", "{S}", "--seed", "1.5", *SIM, words=("--seed", "whole number")),
@@ -424,6 +469,13 @@ CASES: dict[str, Case] = {
             (f / ALLOC).read_bytes() + "community,Caf\u00e9,1,1,1,1,,\n".encode("latin-1")
         ),
     ),
+    # --- issue 20: what is printed cannot drive the terminal; names the file system would refuse
+    "path with a terminal escape": ARG("validate", "{S}/\x1b[2Jnowhere", words=("nowhere", "\\x1b[2J")),
+    "argument with a terminal escape": ARG("validate", "{S}", "\x1b]0;pwned\x07", words=("unrecognized", "\\x1b")),
+    "--out name too long": ARG(
+        "simulate", "{S}", "--reps", "1", "--days", "20", "--out", "{S}/../" + "x" * 300, words=("--out", "at most")
+    ),
+    "check --out name too long": ARG("check", "{S}", "--out", "{S}/../" + "c" * 300, words=("--out", "at most")),
     # --- output locations
     "--out current folder": ARG(
         "simulate", "{S}", "--reps", "1", "--days", "20", "--out", ".", words=("--out", "current folder")
@@ -497,6 +549,7 @@ def test_hostile_case(name, tmp_path, monkeypatch, capsys):
     assert outcome == "clean", (outcome, rc, err)
     for w in case.words:
         assert w in err, f"{w!r} not in {err!r}"
+    assert "\x1b" not in err and "\x07" not in err, "a terminal escape was printed raw"
     assert snapshot(tmp_path) == before, "a file was written or removed"
 
 

@@ -147,3 +147,109 @@ def test_metadata_records_every_setting_and_input(argv, used, tmp_path):
         assert ALLOC in inputs
     if (ROOT / ".git").exists():  # a checkout (a worktree's .git is a file)
         assert isinstance(meta["git_dirty"], bool) and len(meta["git_commit"]) == 40
+
+
+# ------------------------------------------------------------------ issue 20: files gridplan did not write
+def test_out_refuses_a_file_the_user_put_in_a_subfolder(tmp_path, capsys):
+    """The whole tree is checked against the manifest, not only the top-level names (issue 20: a planner's
+    r1/case_log/mine.txt was deleted by rerunning simulate --out r1)."""
+    out = tmp_path / "r1"
+    assert main([*SIM, "--out", str(out)]) == 0
+    assert (out / "case_log").is_dir()
+    mine = out / "case_log" / "mine.txt"
+    mine.write_text("my notes")
+    capsys.readouterr()
+    assert main([*SIM, "--out", str(out)]) == 2
+    _one_line_error(capsys, "did not write", "case_log/mine.txt")
+    assert mine.read_text() == "my notes"
+    mine.unlink()
+    (out / "case_log" / "mine").mkdir()  # an empty folder of the planner's counts too
+    assert main([*SIM, "--out", str(out)]) == 2
+    _one_line_error(capsys, "case_log/mine")
+    (out / "case_log" / "mine").rmdir()
+    assert main([*SIM, "--out", str(out)]) == 0  # ours again: replaced
+
+
+def test_out_refuses_a_result_file_the_user_changed(tmp_path, capsys):
+    """A kpis.csv edited and saved in a spreadsheet is the planner's now: it is not overwritten."""
+    out = tmp_path / "r1"
+    assert main([*SIM, "--out", str(out)]) == 0
+    kpis = out / "kpis.csv"
+    kpis.write_text(kpis.read_text() + "my row,1,2,3,\n")
+    capsys.readouterr()
+    assert main([*SIM, "--out", str(out)]) == 2
+    _one_line_error(capsys, "changed since gridplan wrote them", "kpis.csv")
+    assert kpis.read_text().endswith("my row,1,2,3,\n")
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path):
+    """A hidden .NAME.tmp-* folder that gridplan marked, whose process is gone, is removed by the next run into
+    the same --out; an unmarked one (not gridplan's) and one of a live process stay."""
+    import json
+    import socket
+
+    out = tmp_path / "r1"
+    host = socket.gethostname()
+    stale = tmp_path / ".r1.tmp-killed1"
+    stale.mkdir()
+    (stale / "kpis.csv").write_text("half")
+    (stale / ".gridplan-temporary").write_text(json.dumps({"tool": "gridplan", "pid": _dead_pid(), "host": host}))
+    stale_old = tmp_path / ".r1.old-killed2"
+    (stale_old / "x").mkdir(parents=True)
+    (stale_old / ".gridplan-temporary").write_text(json.dumps({"tool": "gridplan", "pid": _dead_pid(), "host": host}))
+    live = tmp_path / ".r1.tmp-running"
+    live.mkdir()
+    (live / ".gridplan-temporary").write_text(json.dumps({"tool": "gridplan", "pid": os.getpid(), "host": host}))
+    mine = tmp_path / ".r1.tmp-mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    assert main([*SIM, "--out", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".r1.tmp-mine", ".r1.tmp-running", "r1"]
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_out_with_a_name_too_long_is_one_line(tmp_path, capsys):
+    """ENAMETOOLONG is caught before any computing, counting the temporary name gridplan adds."""
+    for name in ("x" * 300, "y" * 245):
+        assert main([*SIM, "--out", str(tmp_path / name)]) == 2
+        _one_line_error(capsys, "--out", "at most 241 bytes")
+    assert main(["check", str(SCENARIOS / "tiny"), "--out", str(tmp_path / ("z" * 300 + ".csv"))]) == 2
+    _one_line_error(capsys, "--out", "at most")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_inert(tmp_path):
+    """A label from a file name (=HYPERLINK(...).csv) reaches compare's CSVs with a leading apostrophe (text
+    for a spreadsheet); negative numbers are still written as numbers."""
+    import csv
+
+    from gridplan.spreadsheet import inert_cell
+
+    evil = tmp_path / "=HYPERLINK(1)@x.csv"
+    text = (SCENARIOS / "tiny" / "baseline_allocation.csv").read_text()
+    evil.write_text(text.replace("community,A,10,", "community,A,14,"))  # differences of both signs
+    out = tmp_path / "cmp"
+    argv = ["--quiet", "compare", str(SCENARIOS / "tiny"), "--allocation", str(evil), *SHORT, "--out", str(out)]
+    assert main(argv) == 0
+    cells = [c for f in out.glob("*.csv") for row in csv.reader(open(f, encoding="utf-8")) for c in row]
+    assert "'=HYPERLINK(1)@x" in cells
+    formulas = [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    assert formulas and all(float(c) < 0 or c == "-0.0" for c in formulas), formulas  # numbers only
+    assert [inert_cell(c) for c in ("=1+1", "+1-1x", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\t=1", "\r=1")] == [
+        "'=1+1",
+        "'+1-1x",
+        "'-2+3+cmd|' /C calc'!A0",
+        "'@SUM(A1)",
+        "'\t=1",
+        "'\r=1",
+    ]
+    assert [inert_cell(c) for c in ("-3.5", "-1e-05", "+4", "A-1", "")] == ["-3.5", "-1e-05", "+4", "A-1", ""]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -42,6 +41,7 @@ from sim.replications import Replications, confidence_interval, kpi_range, map_t
 from solvers.allocator import AllocationResult, allocate
 from solvers.errors import InfeasibleError
 from solvers.lpmodel import AllocationOptions
+from workflows.points import open_points, point_path, read_point, write_point
 
 __all__ = ["StudySpec", "load_study", "study_points", "run_study", "MAX_POINTS"]
 
@@ -163,9 +163,7 @@ def _run_point(args: tuple) -> dict:
             m, lo, hi = confidence_interval(runs.per_rep[k].to_numpy(), bounds=kpi_range(k))
             row.update({k: m, f"{k}_ci95_low": lo, f"{k}_ci95_high": hi})
     if path is not None:
-        tmp = Path(f"{path}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(row, default=str), encoding="utf-8")
-        os.replace(tmp, path)
+        write_point(path, row)
     return row
 
 
@@ -179,11 +177,10 @@ def run_study(
     """Run every point not already kept in ``points_dir``; return one row per point (``resumed`` marks reuse)."""
     scenarios = {name: load_scenario(study_path.parent / name) for name in study.grid.scenario}
     points = study_points(study)
-    points_dir.mkdir(parents=True, exist_ok=True)
-    for stale in points_dir.glob("*.tmp-*"):
-        stale.unlink(missing_ok=True)
-    paths = [points_dir / f"point-{_key(study, p, scenarios[p['scenario']].sha256)}.json" for p in points]
-    done = {i: json.loads(p.read_text(encoding="utf-8")) for i, p in enumerate(paths) if p.is_file()}
+    open_points(points_dir)
+    paths = [point_path(points_dir, _key(study, p, scenarios[p["scenario"]].sha256)) for p in points]
+    kept = [read_point(p) for p in paths]
+    done = {i: row for i, row in enumerate(kept) if row is not None}
     if progress and done:
         progress(len(done))
     todo = [i for i in range(len(points)) if i not in done]

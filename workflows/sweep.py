@@ -1,17 +1,16 @@
 """Budget sweep: the frontier of total budget versus simulated on-time share and overdue cases.
 
 Resumable: with a ``points_dir`` every finished point is written there as soon as it is done (by the
-worker that computed it, through a temporary name and a rename, so no reader ever sees half a file),
-named by a key of everything that shaped it (scenario hash, budget, options, replications, days,
-seed, solver). A rerun with the same ``points_dir`` reads the finished points and computes only the
-others.
+worker that computed it, through a temporary name and a rename, so no reader ever sees half a file,
+with a checksum: ``workflows.points``), named by a key of everything that shaped it (scenario hash,
+budget, options, replications, days, seed, solver). A rerun with the same ``points_dir`` reads the
+finished points and computes only the others (and any point file found cut short or changed).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +23,7 @@ from sim.replications import confidence_interval, kpi_range, map_tasks, run_repl
 from solvers.allocator import allocate
 from solvers.errors import InfeasibleError
 from solvers.lpmodel import AllocationOptions
+from workflows.points import open_points, point_path, read_point, write_point
 
 __all__ = ["budget_points", "sweep", "point_key"]
 
@@ -52,9 +52,7 @@ def _point(args: tuple) -> dict:
     scenario, budget, opts, reps, days, seed, solver, path = args
     row = _compute_point(scenario, budget, opts, reps, days, seed, solver)
     if path is not None:
-        tmp = Path(f"{path}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(row), encoding="utf-8")
-        os.replace(tmp, path)
+        write_point(path, row)
     return row
 
 
@@ -104,14 +102,13 @@ def sweep(
     paths: list[Path | None] = [None] * len(budgets)
     done: dict[int, dict] = {}
     if points_dir is not None:
-        points_dir.mkdir(parents=True, exist_ok=True)
-        for stale in points_dir.glob("point-*.json.tmp-*"):  # a write cut short by a stop: never read
-            stale.unlink(missing_ok=True)
+        open_points(points_dir)
         for i, b in enumerate(budgets):
-            path = points_dir / f"point-{point_key(scenario, b, opts, reps, days, seed, solver)}.json"
+            path = point_path(points_dir, point_key(scenario, b, opts, reps, days, seed, solver))
             paths[i] = path
-            if path.is_file():
-                done[i] = json.loads(path.read_text(encoding="utf-8"))
+            row = read_point(path)
+            if row is not None:
+                done[i] = row
                 if progress:
                     progress(1)
     todo = [i for i in range(len(budgets)) if i not in done]
