@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,9 @@ from scenario.load import Scenario
 from sim.replications import measured_from
 from workflows.calibration import shown
 from workflows.compare import Comparison
-from workflows.optimize import OptimizationResult
+from workflows.run import Plan, RunResult
 
-__all__ = ["Plan", "write_report", "plot_png", "share", "money"]
-
-
-@dataclass
-class Plan:
-    """One optimised allocation shown in the report."""
-
-    label: str
-    opt: OptimizationResult
+__all__ = ["write_report", "plot_png", "share", "money"]
 
 
 def plot_png(fig) -> bytes:
@@ -305,19 +296,13 @@ def _duty_sources(scenario: Scenario) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["duty", "level", "driver", "source"])
 
 
-def write_report(
-    folder: Path,
-    scenario: Scenario,
-    plans: list[Plan],
-    cmp: Comparison,
-    calibration: pd.DataFrame,
-    command_line: str,
-    cards: dict | None = None,
-) -> Path:
-    """Write report.html and the plots into ``folder``; return the report's path.
+def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
+    """Write report.html and the plots of the main job's ``result`` into ``folder``; return the report's path.
 
     Long because the template's context is one keyword call, a line or two per section of the page;
     every table is built by its own function above."""
+    scenario, plans, cmp = result.scenario, result.plans, result.comparison
+    calibration, cards = result.calibration, result.scorecards
     plots = _plots(scenario, cmp)
     for name, png in plots.items():
         (folder / name).write_bytes(png)

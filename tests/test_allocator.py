@@ -128,7 +128,7 @@ def test_equity_raises_the_worst_community(weihai):
     # tie-break (1e-9 per yuan: about 0.4 on Weihai)
     assert -r.objective_value == pytest.approx(new.min(), abs=1e-6)
     assert check_policy(weihai, r.allocation).passed  # budgets included
-    from gridplan.commands import allocation_screen
+    from gridplan.screens import allocation_screen
 
     assert f"the worst community has {new.min():.2f} workers per 10,000 (baseline {base.min():.2f})" in (
         allocation_screen(weihai, r)
