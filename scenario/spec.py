@@ -398,6 +398,14 @@ class FeedbackSpec(Frozen):
     reopen_given_unsatisfied_base: Share = 0.3
     reopen_given_unsatisfied_per_late_day: NonNeg = 0.1
 
+    def reopen_probability(self, late_days: float = 0.0) -> float:
+        """P(a case closed ``late_days`` late is reopened): P(unsatisfied) x P(reopened | unsatisfied), each
+        capped at 1. The planning arithmetic (staff hours, service curves) takes an on-time case (0 days);
+        the simulation draws the same two events per case (``sim.routing``)."""
+        unsatisfied = min(1.0, self.unsatisfied_base + self.unsatisfied_per_late_day * late_days)
+        reopened = min(1.0, self.reopen_given_unsatisfied_base + self.reopen_given_unsatisfied_per_late_day * late_days)
+        return unsatisfied * reopened
+
 
 class LadderSpec(Frozen):
     """The escalation ladder: grid worker → community desk → street office → city departments.
@@ -408,6 +416,16 @@ class LadderSpec(Frozen):
 
     travel_minutes_max: NonNeg = 15.0
     feedback: FeedbackSpec = FeedbackSpec()
+
+    @property
+    def travel_hours_max(self) -> float:
+        """The longest trip to a case, in hours (trips are uniform on [0, this])."""
+        return self.travel_minutes_max / 60.0
+
+    @property
+    def mean_travel_hours(self) -> float:
+        """The mean trip to a case, in hours: half the longest (uniform on [0, travel_minutes_max])."""
+        return self.travel_minutes_max / 120.0
 
 
 DUTY_DRIVERS = (

@@ -13,12 +13,24 @@ from __future__ import annotations
 
 import gc
 import math
+from collections.abc import Callable, MutableSequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RunInputs", "capacity_by_key", "next_greater", "more_servers_from", "day_key_shift", "collector_paused"]
+from sim.routing import N_STAGES, Stage
+
+__all__ = [
+    "RunInputs",
+    "capacity_by_key",
+    "next_greater",
+    "more_servers_from",
+    "day_key_shift",
+    "collector_paused",
+    "staff_cases_in_order",
+    "close_volunteer_cases",
+]
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,31 @@ class RunInputs:
     people: np.ndarray  # per pool
     present: np.ndarray  # (pools, days)
     case_servers: np.ndarray  # (pools, days)
+
+
+def staff_cases_in_order(volunteer: np.ndarray, arrival: np.ndarray) -> np.ndarray:
+    """The cases staff handle (volunteers' excluded), in order of arrival (a tie keeps case-number order)."""
+    order = np.argsort(arrival, kind="stable")
+    return order[~volunteer[order]]
+
+
+def close_volunteer_cases(
+    volunteer: np.ndarray,
+    arrival: np.ndarray,
+    handling_hours: float,
+    start: MutableSequence[float],
+    end: MutableSequence[float],
+    close: Callable[[int, float], None],
+) -> None:
+    """Volunteers take no server: each of their cases is at its grid stage from arrival to arrival +
+    ``handling_hours`` (``start``/``end``: flat per case and stage) and then closed by ``close(case, time)``,
+    the engine's feedback call, which may reopen it."""
+    grid = int(Stage.GRID)
+    for i in np.flatnonzero(volunteer).tolist():
+        t = arrival[i] + handling_hours
+        start[i * N_STAGES + grid] = arrival[i]
+        end[i * N_STAGES + grid] = t
+        close(i, t)
 
 
 def day_key_shift(always_on: bool, day_end_hour: float) -> tuple[float, float]:

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.staffing import split_desk, staff_time
-from solvers.costs import FunderCosts, cost_per_unit, funder_costs
+from solvers.costs import FunderCosts, cost_per_unit, funder_costs, unit_costs
 from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
 from solvers.lpmodel import (
@@ -45,7 +45,7 @@ from solvers.lpmodel import (
     build_model,
 )
 from solvers.lpsolve import LpSolution, Status, residuals, solve
-from solvers.policy import check_policy, rule_requirements
+from solvers.policy import check_policy, minimum_step, rule_requirements
 
 __all__ = [
     "AllocationResult",
@@ -106,7 +106,6 @@ class AllocationResult:
         else:
             keys_c, keys_s, names = scenario.community_street, np.arange(len(scenario.street_ids)), scenario.street_ids
         k = len(names)
-        per = cost_per_unit(scenario)
 
         def agg(keys, v):
             return np.bincount(keys, weights=np.asarray(v, float), minlength=k)
@@ -115,10 +114,8 @@ class AllocationResult:
             return agg(keys, v).round().astype(np.int64)
 
         def cost(a):
-            return agg(keys_c, a.workers * per["workers"] + a.work_fund_yuan + a.service_fund_yuan) + agg(
-                keys_s,
-                a.street_office_staff * per["street_office_staff"] + a.mobile_grid_workers * per["mobile_grid_workers"],
-            )
+            u = unit_costs(scenario, a)
+            return agg(keys_c, u.community_yuan) + agg(keys_s, u.street_district_yuan)
 
         return pd.DataFrame(
             {
@@ -265,7 +262,7 @@ def _shadow_prices(
         idx = m.row_groups[rid]
         # rows are -sum x <= -req, so d f*/d req = -dual; per unit of the rule's minimum: x d req / d minimum.
         # f is the cost (min-cost) or minus the benefit (max-service, equity).
-        step = 1000.0 if rule.kind.value == "work_fund_yuan_per_1000_households" else 1.0
+        step = minimum_step(rule)
         df = float(np.sum(-duals[idx] * m.row_scale[rid])) * step
         binding = int(np.sum(binding_rows[idx]))
         new = f"from {rule.minimum:g} to {rule.minimum + step:g}"
@@ -352,7 +349,7 @@ def allocate(
     sol = _solve_checked(scenario, m, curves, opts, solver, method)
     if opts.objective in SERVICE_OBJECTIVES:
         sol = _cheapest_near_best(scenario, m, sol, curves, opts, solver, method)
-    x = sol.x.copy()  # type: ignore[union-attr]  # _solve_checked returns an optimal solution
+    x = _values(sol).copy()
     x[m.integer] = np.round(x[m.integer])
     alloc = _allocation_from_x(scenario, m, x, f"allocate --objective {opts.objective}")
     _recheck_policy(scenario, alloc)
@@ -387,7 +384,7 @@ def _whole(v: float) -> str:
 
 
 # max-service keeps the cheapest allocation within this share of the best on-time work hours: the curves
-# keep rising by millionths of a share past saturation, and a 1e-9-per-yuan tie-break alone spent 180,000
+# keep rising by millionths of a share past saturation, and a 1e-9-per-yuan tie-break alone would spend 180,000
 # yuan (3 workers on tiny) for 2e-6 of on-time share. 1e-4 of Weihai's on-time work hours is about 600 h a
 # year, a third of one worker's year.
 SERVICE_TOLERANCE = 1e-4
@@ -409,8 +406,7 @@ def _cheapest_near_best(
     svc = np.zeros(m.n)
     for block in SERVICE_BLOCKS:
         svc[m.blocks[block]] = m.c[m.blocks[block]]
-    assert best.x is not None  # an optimal first phase
-    bound = float(svc @ best.x)  # minus the best on-time work hours
+    bound = float(svc @ _values(best))  # minus the best on-time work hours
     near = replace(
         m,
         c=(m.c - svc) / EPS_COST,  # yuan
@@ -420,8 +416,11 @@ def _cheapest_near_best(
         at_least=np.append(m.at_least, False),
     )
     sol = _solve_checked(scenario, near, curves, opts, solver, method)
-    assert sol.x is not None
-    log.info("max-service second phase: cost %.0f -> %.0f yuan", (m.c - svc) @ best.x / EPS_COST, near.c @ sol.x)
+    log.info(
+        "max-service second phase: cost %.0f -> %.0f yuan",
+        (m.c - svc) @ _values(best) / EPS_COST,
+        near.c @ _values(sol),
+    )
     return replace(sol, objective=best.objective)
 
 
@@ -442,6 +441,20 @@ def _unbounded(opts: AllocationOptions) -> UnboundedError:
     return UnboundedError(
         f"objective {opts.objective} is unbounded: nothing limits it; give a budget (--budget-yuan or district budgets)"
     )
+
+
+def _values(sol: LpSolution) -> np.ndarray:
+    """The values of an optimal solution.
+
+    Raises:
+        SolverError: the solver called the problem solved but gave no values or no objective.
+    """
+    if sol.status is not Status.optimal or sol.x is None or sol.objective is None:
+        raise SolverError(
+            f"solver {sol.solver} returned no allocation (status {sol.status.value}: {sol.message}); "
+            f"try another --solver"
+        )
+    return sol.x
 
 
 def _solve_checked(
@@ -466,8 +479,7 @@ def _solve_checked(
         if solve(m, solver, relax=True).status is Status.unbounded:
             raise _unbounded(opts)
         raise SolverError(f"solver {solver} did not find an optimal allocation ({sol.message})")
-    assert sol.x is not None and sol.objective is not None  # an optimal solution carries both
-    bad = residuals(m, sol.x)
+    bad = residuals(m, _values(sol))
     if bad:
         what = (
             "rounding the LP solution up"
@@ -533,7 +545,7 @@ def next_step_costs(scenario: Scenario, res: AllocationResult, solver: str = "au
         if kind != "rule":
             continue
         rule = scenario.spec.policy.rules[rid]
-        step = 1000.0 if rule.kind.value == "work_fund_yuan_per_1000_households" else 1.0
+        step = minimum_step(rule)
         rules = {**scenario.spec.policy.rules, rid: rule.model_copy(update={"minimum": rule.minimum + step})}
         spec = scenario.spec.model_copy(update={"policy": scenario.spec.policy.model_copy(update={"rules": rules})})
         try:
@@ -676,9 +688,8 @@ def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions, 
         com["capacity margin"] = np.ceil(np.round(t * st.planned_community / hc, 6) - 1e-6)
         street["capacity margin"] = np.ceil(np.round(t * st.planned_street / hs, 6) - 1e-6)
     elif spec.duties is not None and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_workload:
-        u = spec.duties.max_planned_utilisation
-        com["workload"] = np.ceil(np.round(st.min_staff("community", u), 9))
-        street["workload"] = np.ceil(np.round(st.min_staff("street", u), 9))
+        com["workload"] = st.workload_people("community")
+        street["workload"] = st.workload_people("street")
     target = spec.targets.on_time_share_min
     if target > 0 and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_targets:
         need = curves.min_workers(target).astype(float)

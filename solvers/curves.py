@@ -101,8 +101,8 @@ def _path_samples(scenario: Scenario) -> tuple[list[np.ndarray], np.ndarray]:
     fb = spec.ladder.feedback
     week = len(set(cal.working_weekdays)) * (cal.day_end_hour - cal.day_start_hour)
     delay_w = fb.delay_hours * week / 168.0  # clock delay before a reopened visit, in working hours
-    p_reopen = min(1.0, fb.unsatisfied_base) * min(1.0, fb.reopen_given_unsatisfied_base)
-    travel = spec.ladder.travel_minutes_max / 60.0
+    p_reopen = fb.reopen_probability()
+    travel = spec.ladder.travel_hours_max
     rng = np.random.default_rng(20240601)
     out = []
     for c in spec.demand.categories.values():
@@ -115,7 +115,8 @@ def _path_samples(scenario: Scenario) -> tuple[list[np.ndarray], np.ndarray]:
         x = x + street * from_uniforms(c.street_service, u[:, 6])
         x = x + city * from_uniforms(c.city_delay, u[:, 7])
         reopen = u[:, 8] < p_reopen
-        x = x + reopen * (delay_w + from_uniforms(c.grid_service, u[:, 8] / max(p_reopen, 1e-12) % 1.0) + travel / 2)
+        revisit = from_uniforms(c.grid_service, u[:, 8] / max(p_reopen, 1e-12) % 1.0)
+        x = x + reopen * (delay_w + revisit + spec.ladder.mean_travel_hours)
         out.append(x)
     return out, np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
 
@@ -146,10 +147,8 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
     elig = np.array([c.volunteer_eligible for c in cats])
     paths, deadline = _path_samples(scenario)
     A = np.array([(x <= d).mean() for x, d in zip(paths, deadline)])
-    fb = spec.ladder.feedback
-    p_reopen = min(1.0, fb.unsatisfied_base) * min(1.0, fb.reopen_given_unsatisfied_base)
-    travel_h = spec.ladder.travel_minutes_max / 120.0
-    grid_mean = np.array([c.grid_service.mean_hours for c in cats]) + travel_h
+    p_reopen = spec.ladder.feedback.reopen_probability()
+    grid_mean = np.array([c.grid_service.mean_hours for c in cats]) + spec.ladder.mean_travel_hours
 
     cases = annual_cases(scenario)
     taken = volunteer_share(scenario)  # of eligible cases

@@ -189,6 +189,21 @@ def test_solver_answer_is_rechecked(tiny, monkeypatch):
         allocate(tiny)
 
 
+def test_an_optimal_status_without_values_is_a_solver_error(tiny, monkeypatch):
+    """A solver that calls the problem solved but returns no values is named in a SolverError (run with
+    ``python -O`` an assert would not even stop it)."""
+    real = lpsolve.solve
+
+    def empty(m, solver="cbc", relax=False):
+        sol = real(m, solver, relax)
+        return sol if relax else lpsolve.LpSolution(lpsolve.Status.optimal, None, None, None, "optimal", solver)
+
+    monkeypatch.setattr("solvers.allocator.solve", empty)
+    for objective in ("min-cost", "max-service"):
+        with pytest.raises(SolverError, match="returned no allocation"):
+            allocate(tiny, AllocationOptions(objective=objective, total_budget_yuan=3e6))
+
+
 def test_concave_cuts_cover_the_curve(weihai):
     cv = service_curves(weihai)
     for c in (0, 17, 200):
@@ -289,7 +304,7 @@ def test_highs_prints_nothing_on_stdout(tiny, capfd):
 
 def test_max_service_does_not_buy_millionths(tiny):
     """On tiny the service curves saturate at the policy floors: max-service must not spend more than min-cost
-    for a millionth of on-time share (it bought 3 more workers for 180,000 yuan before its second phase)."""
+    for a millionth of on-time share (a cost tie-break alone would buy 3 more workers for 180,000 yuan)."""
     mc = allocate(tiny, AllocationOptions(objective="min-cost"))
     ms = allocate(tiny, AllocationOptions(objective="max-service"))
     assert ms.costs.total_yuan <= mc.costs.total_yuan + 1e-6

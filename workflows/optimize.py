@@ -248,14 +248,18 @@ def optimize(
 
     ``progress`` receives a line per iteration; ``tick`` is called with 1 per finished replication.
     """
+    if validation_rounds < 1:
+        raise ValueError(
+            f"validation_rounds must be >= 1 (fresh replications validate the result): {validation_rounds}"
+        )
     opts = opts or AllocationOptions()
     seed = scenario.spec.seed if seed is None else seed
     loop = _Loop(scenario, opts, reps, days, processes, solver, progress, tick)
     tune_seed, it, budget_binds = seed, 0, False
     stop = f"iteration limit ({max_iterations}) reached"
-    validation = None
-    vmiss_ids: list[str] = []
-    for rnd in range(1, validation_rounds + 1):
+    rnd = 0
+    while True:  # validation rounds: at least one, at most validation_rounds
+        rnd += 1
         it, why, budget_binds = _tune(scenario, loop, tune_seed, it, max_iterations)
         stop = why or stop
         val_seed = seed + rnd * VALIDATION_SEED_OFFSET
@@ -273,7 +277,6 @@ def optimize(
             stop = binds
             break
         tune_seed = val_seed
-    assert validation is not None
     return OptimizationResult(
         loop.res,
         pd.DataFrame(loop.rows),
