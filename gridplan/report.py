@@ -53,8 +53,9 @@ def _with_ci(fmt, m, lo, hi) -> str:
     return fmt(m) + (f" <small>[{fmt(lo)}, {fmt(hi)}]</small>" if not np.isnan(lo) else "")
 
 
-def _html(df: pd.DataFrame, formats: dict | None = None, text: tuple[str, ...] = ()) -> str:
-    """A table with per-column formats; shares must be given a format, other floats get separators."""
+def _html(df: pd.DataFrame, formats: dict | None = None, table_id: str | None = None) -> str:
+    """A table with per-column formats; shares must be given a format, other floats get separators.
+    ``table_id``: the table's id (tests/test_report.py finds each table by it and checks it against its CSV)."""
     shown = df.copy()
     for col in shown.columns:
         f = (formats or {}).get(col)
@@ -64,7 +65,7 @@ def _html(df: pd.DataFrame, formats: dict | None = None, text: tuple[str, ...] =
             shown[col] = shown[col].map(lambda v: "–" if np.isnan(v) else f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}")
         elif pd.api.types.is_bool_dtype(shown[col]):
             shown[col] = shown[col].map({True: "yes", False: "no"})
-    return shown.to_html(index=False, border=0, escape=True, classes=None, na_rep="–")
+    return shown.to_html(index=False, border=0, escape=True, classes=None, na_rep="–", table_id=table_id)
 
 
 def _plots(scenario: Scenario, cmp: Comparison) -> dict[str, bytes]:
@@ -110,8 +111,10 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
     base = cmp.allocations[0]
     rows = []
 
-    def add(name, cells):
-        rows.append({"name": name, "cells": cells})
+    def add(name, cells, check):
+        """A row; ``check`` names its source for tests/test_report.py: "kpi:K" (mean and interval of
+        compare_city.csv), "means:K1 K2" (means), "static:C1 C2" (compare_static.csv) or "movement"."""
+        rows.append({"name": name, "cells": cells, "check": check})
 
     def kpi(k, fmt):
         return [
@@ -119,53 +122,52 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
             for l in labels
         ]
 
-    add("Total cost (yuan a year)", [money(st.loc[l, "cost_total_yuan"]) for l in labels])
+    def means(kpis):
+        return [" / ".join(share(city.loc[(k, l), "mean"]) for k in kpis) for l in labels]
+
+    add("Total cost (yuan a year)", [money(st.loc[l, "cost_total_yuan"]) for l in labels], "static:cost_total_yuan")
     add(
         "· city / districts (yuan)",
         [f"{money(st.loc[l, 'cost_city_yuan'])} / {money(st.loc[l, 'cost_districts_yuan'])}" for l in labels],
+        "static:cost_city_yuan cost_districts_yuan",
     )
     add(
         "Community workers (per 10,000)",
         [f"{st.loc[l, 'workers']:,} ({st.loc[l, 'workers_per_10k']:.1f})" for l in labels],
+        "static:workers workers_per_10k",
     )
     add(
         "· communities gaining / losing workers",
         [f"{int((a.workers > base.workers).sum())} / {int((a.workers < base.workers).sum())}" for a in cmp.allocations],
+        "movement",
     )
-    add("Secretary assistants", [f"{st.loc[l, 'secretary_assistants']:,}" for l in labels])
-    add("Street party-office staff", [f"{st.loc[l, 'street_office_staff']:,}" for l in labels])
-    add("Mobile grid workers", [f"{st.loc[l, 'mobile_grid_workers']:,}" for l in labels])
+    for name, col in (
+        ("Secretary assistants", "secretary_assistants"),
+        ("Street party-office staff", "street_office_staff"),
+        ("Mobile grid workers", "mobile_grid_workers"),
+    ):
+        add(name, [f"{st.loc[l, col]:,}" for l in labels], f"static:{col}")
     add(
         "Work fund / service fund (yuan)",
         [f"{money(st.loc[l, 'work_fund_yuan'])} / {money(st.loc[l, 'service_fund_yuan'])}" for l in labels],
+        "static:work_fund_yuan service_fund_yuan",
     )
-    add("On-time share [95% CI]", kpi("on_time_share", share))
+    add("On-time share [95% CI]", kpi("on_time_share", share), "kpi:on_time_share")
     measured = cmp.runs[0].days - measured_from(scenario, cmp.runs[0].days)
-    add(f"Overdue cases in the {measured} measured days (after the warm-up)", kpi("overdue_cases", _count))
-    add("Resolution time p90 (hours)", kpi("resolution_p90_hours", lambda v: f"{v:,.1f}"))
-    add("Duty coverage, all levels", kpi("duty_coverage", share))
     add(
-        "· grid / desk / street office",
-        [
-            " / ".join(
-                share(city.loc[(k, l), "mean"])
-                for k in ("duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street")
-            )
-            for l in labels
-        ],
+        f"Overdue cases in the {measured} measured days (after the warm-up)",
+        kpi("overdue_cases", _count),
+        "kpi:overdue_cases",
     )
-    add("· lowest community", kpi("duty_coverage_min_community", share))
-    add(
-        "Utilisation incl. duties: grid / desk / street",
-        [
-            " / ".join(
-                share(city.loc[(k, l), "mean"]) for k in ("utilisation_grid", "utilisation_desk", "utilisation_street")
-            )
-            for l in labels
-        ],
-    )
-    add("Satisfaction at the feedback call", kpi("satisfaction_share", share))
-    add("Policy violations", [str(st.loc[l, "policy_violations"]) for l in labels])
+    add("Resolution time p90 (hours)", kpi("resolution_p90_hours", lambda v: f"{v:,.1f}"), "kpi:resolution_p90_hours")
+    add("Duty coverage, all levels", kpi("duty_coverage", share), "kpi:duty_coverage")
+    grid_desk_street = ("duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street")
+    add("· grid / desk / street office", means(grid_desk_street), "means:" + " ".join(grid_desk_street))
+    add("· lowest community", kpi("duty_coverage_min_community", share), "kpi:duty_coverage_min_community")
+    utilisation = ("utilisation_grid", "utilisation_desk", "utilisation_street")
+    add("Utilisation incl. duties: grid / desk / street", means(utilisation), "means:" + " ".join(utilisation))
+    add("Satisfaction at the feedback call", kpi("satisfaction_share", share), "kpi:satisfaction_share")
+    add("Policy violations", [str(st.loc[l, "policy_violations"]) for l in labels], "static:policy_violations")
     return rows
 
 
@@ -188,13 +190,13 @@ def _decided(scenario: Scenario, plans: list[Plan]) -> tuple[list[str], str, str
     dc = first.deciding_community.assign(street=[scenario.street_ids[i] for i in scenario.community_street])
     pivot = pd.crosstab(dc.street, dc.decided_by).rename_axis(index="street", columns=None)
     ds = first.deciding_street.set_index("street")
+    base = pd.Series(scenario.baseline.street_office_staff, index=list(scenario.street_ids))
+    # every column looked up by the pivot's own index (streets sorted by id), never by position
     pivot["street office staff (baseline → plan)"] = [
-        f"{int(scenario.baseline.street_office_staff[j])} → {int(ds.loc[sid, 'staff'])}"
-        for j, sid in enumerate(scenario.street_ids)
-        if sid in pivot.index
+        f"{int(base[sid])} → {int(ds.loc[sid, 'staff'])}" for sid in pivot.index
     ]
     pivot["street office decided by"] = ds.loc[pivot.index, "decided_by"]
-    return words, _html(table), _html(pivot.reset_index())
+    return words, _html(table, table_id="deciding-counts"), _html(pivot.reset_index(), table_id="by-street")
 
 
 def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tuple[str, str]:
@@ -224,7 +226,7 @@ def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tupl
         "(weights and thresholds in the scenario's evaluation section); a rank is shown as the range it takes "
         "over replications."
     )
-    return words, _html(pd.DataFrame(rows))
+    return words, _html(pd.DataFrame(rows), table_id="scorecards")
 
 
 NOTES = [
@@ -332,7 +334,7 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
         decided_words=words,
         decided_counts=counts,
         by_street=by_street,
-        calibration=_html(cal),
+        calibration=_html(cal, table_id="calibration"),
         prediction_words=prediction_words,
         prediction=_html(
             worst,
@@ -347,19 +349,24 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
                     "gap_coverage",
                 )
             },
+            table_id="prediction",
         ),
-        duty_hours=_html(hours, {"coverage": share}),
-        diffs=_html(_paired_differences(cmp)),
+        duty_hours=_html(hours, {"coverage": share}, table_id="duty-hours"),
+        diffs=_html(_paired_differences(cmp), table_id="differences"),
         plan=plans[0].label,
         opt_note=f"{plans[0].label}: objective {res.options.objective}; stopped because {first.stop_reason}.",
-        iterations=_html(first.iterations, {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money}),
-        shadow=_html(res.shadow_prices[["kind", "name", "explanation"]]),
-        changes_district=_html(res.changes(scenario, "district"), money_cols),
-        changes_street=_html(res.changes(scenario, "street"), money_cols),
-        movers=_html(_movers(scenario, res)),
+        iterations=_html(
+            first.iterations,
+            {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money},
+            table_id="iterations",
+        ),
+        shadow=_html(res.shadow_prices[["kind", "name", "explanation"]], table_id="shadow-prices"),
+        changes_district=_html(res.changes(scenario, "district"), money_cols, table_id="changes-district"),
+        changes_street=_html(res.changes(scenario, "street"), money_cols, table_id="changes-street"),
+        movers=_html(_movers(scenario, res), table_id="movers"),
         plots=[{"alt": n, "data": base64.b64encode(png).decode()} for n, png in plots.items()],
         assumptions=list(scenario.spec.assumptions),
-        duties=_html(_duty_sources(scenario)),
+        duties=_html(_duty_sources(scenario), table_id="duties"),
         notes=NOTES,
         scorecard_words=_scorecard_section(scenario, cmp, cards or {})[0],
         scorecards=_scorecard_section(scenario, cmp, cards or {})[1],
