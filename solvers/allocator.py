@@ -44,7 +44,7 @@ from solvers.lpmodel import (
     LpModel,
     build_model,
 )
-from solvers.lpsolve import LpSolution, Status, residuals, solve
+from solvers.lpsolve import LpSolution, Status, residuals, solve, whole_people, with_fixed
 from solvers.policy import check_policy, minimum_step, rule_requirements
 
 __all__ = [
@@ -304,13 +304,6 @@ def _shadow_prices(
 LARGE_CITY = 5_000  # communities; above this the bulk path (LP relaxation + rounding) is used
 
 
-def _round_up(m: LpModel, x: np.ndarray) -> np.ndarray:
-    """Round whole-people variables of an LP solution up (never below a floor), then re-derive nothing else."""
-    y = x.copy()
-    y[m.integer] = np.ceil(y[m.integer] - 1e-7)
-    return y
-
-
 def allocate(
     scenario: Scenario,
     opts: AllocationOptions | None = None,
@@ -323,8 +316,8 @@ def allocate(
     ``solver``: "cbc", "highs", "scipy" or "auto" (CBC for min-cost, equity and rebalance; scipy's HiGHS
     for max-service).
     ``method``: "milp" (exact integer solve), "lp-round" (LP relaxation by HiGHS interior
-    point, whole-people variables rounded up; for national-scale cities), or "auto"
-    (milp up to 5,000 communities).
+    point, whole people by ``lpsolve.whole_people``, the continuous variables re-solved; for
+    national-scale cities), or "auto" (milp up to 5,000 communities).
 
     Raises:
         InfeasibleError: with the colliding rules or budgets named and quantified.
@@ -346,14 +339,16 @@ def allocate(
     if method not in ("milp", "lp-round"):
         raise ValueError(f"method must be auto, milp or lp-round: {method!r}")
     solver = "scipy" if method == "lp-round" else solver
-    sol = _solve_checked(scenario, m, curves, opts, solver, method)
+    first = _solve_checked(scenario, m, curves, opts, solver, method)
+    sol = first
     if opts.objective in SERVICE_OBJECTIVES:
-        sol = _cheapest_near_best(scenario, m, sol, curves, opts, solver, method)
+        sol = _cheapest_near_best(scenario, m, first, curves, opts, solver, method)
     x = _values(sol).copy()
     x[m.integer] = np.round(x[m.integer])
     alloc = _allocation_from_x(scenario, m, x, f"allocate --objective {opts.objective}")
     _recheck_policy(scenario, alloc)
-    relax = sol if method == "lp-round" else solve(m, solver, relax=True)  # duals from the LP relaxation
+    # duals from the LP relaxation of this model (lp-round solved it already; a second phase has one more row)
+    relax = first if method == "lp-round" else solve(m, solver, relax=True)
     duals = relax.duals if relax.status is Status.optimal and relax.duals is not None else np.zeros(len(m.b))
     cons = _constraint_table(m, x, duals)
     share = curves.evaluate(alloc.workers)
@@ -415,7 +410,7 @@ def _cheapest_near_best(
         row_names=[*m.row_names, "service:within_tolerance_of_best"],
         at_least=np.append(m.at_least, False),
     )
-    sol = _solve_checked(scenario, near, curves, opts, solver, method)
+    sol = _solve_checked(scenario, near, curves, opts, solver, method, check=m)
     log.info(
         "max-service second phase: cost %.0f -> %.0f yuan",
         (m.c - svc) @ _values(best) / EPS_COST,
@@ -458,14 +453,25 @@ def _values(sol: LpSolution) -> np.ndarray:
 
 
 def _solve_checked(
-    scenario: Scenario, m: LpModel, curves: Curves, opts: AllocationOptions, solver: str, method: str
+    scenario: Scenario,
+    m: LpModel,
+    curves: Curves,
+    opts: AllocationOptions,
+    solver: str,
+    method: str,
+    check: LpModel | None = None,
 ) -> LpSolution:
-    """Solve (exactly, or the LP relaxation rounded up), name any failure, and re-check every row ourselves."""
+    """Solve (exactly, or the LP relaxation in whole people), name any failure, and re-check every row ourselves.
+
+    ``check``: the model whose rows the answer must meet (default ``m``; max-service's second phase adds a row
+    that rounding to whole people may break, and is checked against the first phase's model). With lp-round,
+    the continuous variables are re-solved by ``check``'s objective once the whole people are fixed.
+    """
+    check = check or m
     if method == "lp-round":
         sol = solve(m, "scipy", relax=True)
         if sol.status is Status.optimal and sol.x is not None:
-            x = _round_up(m, sol.x)
-            sol = LpSolution(Status.optimal, x, float(m.c @ x), sol.duals, "optimal", "scipy")
+            sol = _in_whole_people(check, sol)
     else:
         sol = solve(m, solver)
     if sol.status is Status.infeasible:
@@ -479,18 +485,32 @@ def _solve_checked(
         if solve(m, solver, relax=True).status is Status.unbounded:
             raise _unbounded(opts)
         raise SolverError(f"solver {solver} did not find an optimal allocation ({sol.message})")
-    bad = residuals(m, _values(sol))
+    bad = residuals(check, _values(sol))
     if bad:
-        what = (
-            "rounding the LP solution up"
-            if method == "lp-round"
-            else f"solver {solver} reported optimal, but the answer"
-        )
         raise SolverError(
-            f"{what} violates {len(bad)} constraint(s), e.g. {bad[0]}"
-            + ("; use --method milp" if method == "lp-round" else "")
+            f"solver {solver} reported optimal, but the answer violates {len(bad)} constraint(s), e.g. {bad[0]}"
         )
     return sol
+
+
+def _in_whole_people(m: LpModel, relaxed: LpSolution) -> LpSolution:
+    """The LP relaxation's answer in whole people (``lpsolve.whole_people``), its continuous variables re-solved;
+    the relaxation's duals are kept (shadow prices are its marginal rates).
+
+    Raises:
+        InfeasibleError: whole people break a row the fractional answer met (a budget the minimums' rounding
+            overspends), named with its amounts.
+    """
+    y = whole_people(m, _values(relaxed))
+    fixed = solve(with_fixed(m, y), "scipy", relax=True)
+    if fixed.status is not Status.optimal or fixed.x is None:
+        bad = residuals(m, y) or [fixed.message]
+        raise InfeasibleError(
+            f"whole people do not fit where the LP relaxation's fractional staffing did: {bad[0]} (a city above "
+            f"{LARGE_CITY:,} communities is solved as an LP and rounded to whole people; give the budget room for "
+            f"the rounding, or solve it exactly from Python with allocate(..., method='milp'))"
+        )
+    return LpSolution(Status.optimal, fixed.x, float(m.c @ fixed.x), relaxed.duals, "optimal", "scipy")
 
 
 def _recheck_policy(scenario: Scenario, alloc: Allocation) -> None:
@@ -570,25 +590,9 @@ def _rebalance(
         if opts.total_budget_yuan is not None
         else funder_costs(scenario, scenario.baseline).total_yuan
     )
-    st = staff_time(scenario)
-    hc, hs = st.available_per_person("community"), st.available_per_person("street")
-    base_c = np.asarray(opts.min_workers if opts.min_workers is not None else np.zeros(scenario.n_communities))
-    base_s = np.asarray(
-        opts.min_street_staff if opts.min_street_staff is not None else np.zeros(len(scenario.street_ids))
-    )
 
     def at(t: float) -> AllocationResult:
-        need_c = np.ceil(np.round(t * st.planned_community / hc, 9))
-        need_s = np.ceil(np.round(t * st.planned_street / hs, 9))
-        o = replace(
-            opts,
-            objective="min-cost",
-            total_budget_yuan=budget,
-            enforce_workload=False,
-            min_workers=tuple(np.maximum(base_c, need_c)),
-            min_street_staff=tuple(np.maximum(base_s, need_s)),
-        )
-        return allocate(scenario, o, curves=curves, solver=solver, method=method)
+        return _at_margin(scenario, replace(opts, total_budget_yuan=budget), curves, solver, method, t)
 
     best = at(0.0)  # raises InfeasibleError (explained) when even the rules do not fit the budget
     lo, hi = 0.0, 2.0 / 0.05
@@ -600,6 +604,8 @@ def _rebalance(
             best, lo = at(mid), mid
         except InfeasibleError:
             hi = mid
+    if lo == 0.0:  # not even the smallest margin: some unit with planned work would have nobody
+        raise InfeasibleError(_no_margin(scenario, opts, curves, solver, method, budget))
     o = replace(opts, total_budget_yuan=budget)
     dc, ds = deciding_constraints(scenario, best.allocation, curves, o)
     # objective value: minus the capacity margin reached (available / planned hours of the busiest unit)
@@ -622,6 +628,46 @@ def _rebalance(
         objective_value=-lo,
         deciding_community=dc,
         deciding_street=ds,
+    )
+
+
+def _at_margin(
+    scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str, method: str, t: float
+) -> AllocationResult:
+    """The cheapest allocation with available hours >= t x planned hours in every unit (within ``opts``'
+    budgets, rules and targets): rebalance's step."""
+    st = staff_time(scenario)
+    hc, hs = st.available_per_person("community"), st.available_per_person("street")
+    base_c = np.asarray(opts.min_workers if opts.min_workers is not None else np.zeros(scenario.n_communities))
+    base_s = np.asarray(
+        opts.min_street_staff if opts.min_street_staff is not None else np.zeros(len(scenario.street_ids))
+    )
+    need_c = np.ceil(np.round(t * st.planned_community / hc, 9))
+    need_s = np.ceil(np.round(t * st.planned_street / hs, 9))
+    o = replace(
+        opts,
+        objective="min-cost",
+        enforce_workload=False,
+        min_workers=tuple(np.maximum(base_c, need_c)),
+        min_street_staff=tuple(np.maximum(base_s, need_s)),
+    )
+    return allocate(scenario, o, curves=curves, solver=solver, method=method)
+
+
+def _no_margin(
+    scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str, method: str, budget: float
+) -> str:
+    """Why rebalance finds no capacity margin: what the smallest margin (a person in every unit with planned
+    work) costs, from a min-cost solve without the budgets."""
+    unbudgeted = replace(opts, total_budget_yuan=None, district_budgets=False)
+    try:
+        need = _at_margin(scenario, unbudgeted, curves, solver, method, 1e-6).costs.total_yuan
+        cost = f"costs {_m(need)}"
+    except InfeasibleError as exc:
+        cost = f"is out of reach even without the budgets ({exc})"
+    return (
+        f"rebalance: the budget {_m(budget)} buys no capacity margin: the smallest one (at least one person in "
+        f"every community and street office with planned work, within the rules and targets) {cost}"
     )
 
 
