@@ -494,15 +494,19 @@ def _solve_checked(
 
 
 def _in_whole_people(m: LpModel, relaxed: LpSolution) -> LpSolution:
-    """The LP relaxation's answer in whole people (``lpsolve.whole_people``), its continuous variables re-solved;
-    the relaxation's duals are kept (shadow prices are its marginal rates).
+    """The LP relaxation's answer in whole people (``lpsolve.whole_people``: rounded to the nearest, or down
+    when that breaks a budget), its continuous variables re-solved; the relaxation's duals are kept (shadow
+    prices are its marginal rates).
 
     Raises:
         InfeasibleError: whole people break a row the fractional answer met (a budget the minimums' rounding
             overspends), named with its amounts.
     """
-    y = whole_people(m, _values(relaxed))
-    fixed = solve(with_fixed(m, y), "scipy", relax=True)
+    for nearest in (True, False):
+        y = whole_people(m, _values(relaxed), nearest=nearest)
+        fixed = solve(with_fixed(m, y), "scipy", relax=True)
+        if fixed.status is Status.optimal and fixed.x is not None:
+            break
     if fixed.status is not Status.optimal or fixed.x is None:
         bad = residuals(m, y) or [fixed.message]
         raise InfeasibleError(

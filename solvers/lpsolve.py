@@ -174,19 +174,21 @@ def residuals(m: LpModel, x: np.ndarray, tol: float = 1e-6) -> list[str]:
     return bad
 
 
-def whole_people(m: LpModel, x: np.ndarray) -> np.ndarray:
-    """Whole people from an LP solution ``x``: each whole-people variable rounded down, then raised by as
-    little as the minimums over whole people need (the ``>=`` rows whose variables are all whole people:
-    policy floors, workload, targets, simulation cuts), the variables that lost most in rounding first.
+def whole_people(m: LpModel, x: np.ndarray, nearest: bool = False) -> np.ndarray:
+    """Whole people from an LP solution ``x``: each whole-people variable rounded down (``nearest``: to the
+    nearest), then raised by as little as the minimums over whole people need (the ``>=`` rows whose
+    variables are all whole people: policy floors, workload, targets, simulation cuts), the variables that
+    lost most in rounding first.
 
     Rounded down, whole people cost no more than the LP's fractional ones, so the budgets the LP met are
     broken only by what the minimums add back (rounding every variable up adds about half a person per
-    community: 3,500 workers in a city of 7,000 communities). Continuous variables are left as they are
-    (re-solve them with :func:`with_fixed`).
+    community: 3,500 workers in a city of 7,000 communities). Rounded to the nearest, they cost and serve
+    about what the LP's do. Continuous variables are left as they are (re-solve them with :func:`with_fixed`).
     """
     ints = m.integer
     y = x.copy()
-    y[ints] = np.maximum(np.floor(x[ints] + 1e-7), np.ceil(m.lb[ints] - 1e-7))
+    rounded = np.floor(x[ints] + 0.5) if nearest else np.floor(x[ints] + 1e-7)
+    y[ints] = np.maximum(rounded, np.ceil(m.lb[ints] - 1e-7))
     A = m.A.tocsr()
     has_continuous = np.asarray(abs(A[:, np.flatnonzero(~ints)]).sum(axis=1)).ravel() > 0
     rows = np.flatnonzero(m.at_least & ~has_continuous)
