@@ -23,7 +23,14 @@ from gridplan.screens import (
     scenario_summary,
     scorecard_screen,
 )
-from gridplan.writers import VALIDATION_SEEDS, frontier_png, study_page, write_allocation_result, write_simulation
+from gridplan.writers import (
+    VALIDATION_SEEDS,
+    frontier_png,
+    study_page,
+    write_allocation_result,
+    write_comparison,
+    write_simulation,
+)
 from scenario.allocation import atomic_write_text
 from scenario.load import Scenario, load_scenario
 from solvers.policy import check_policy
@@ -299,10 +306,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
             s, allocs, args.reps, days=args.days, seed=args.seed, processes=args.processes, progress=tick
         )
     with result_folder(out, s) as folder:
-        cmp.city.to_csv(folder / "compare_city.csv", index=False)
-        cmp.static.to_csv(folder / "compare_static.csv", index=False)
-        for g, df in cmp.groups.items():
-            df.to_csv(folder / f"compare_{g}.csv", index=False)
+        write_comparison(folder, cmp)
         write_json(
             folder / "metadata.json",
             metadata(

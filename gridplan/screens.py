@@ -103,7 +103,6 @@ def kpi_screen(reps) -> str:
         "duty_coverage_grid",
         "duty_coverage_desk",
         "duty_coverage_street",
-        "duty_coverage_min_community",
         "duty_backlog_hours",
         "wait_mean_hours_grid",
         "wait_probability_grid",

@@ -17,6 +17,7 @@ __all__ = [
     "write_simulation",
     "write_allocation_result",
     "write_run",
+    "write_comparison",
     "frontier_png",
     "study_page",
     "VALIDATION_SEEDS",
@@ -59,6 +60,16 @@ def write_allocation_result(folder, scenario: Scenario, res) -> None:
 
 
 VALIDATION_SEEDS = "seed + k x 1,000,003 in validation round k = 1, 2, ... (iterations.csv lists every seed)"
+
+
+def write_comparison(folder: Path, cmp) -> None:
+    """A comparison's tables: city KPIs with paired differences, the exact figures, units below each target,
+    and KPIs by district and street."""
+    cmp.city.to_csv(folder / "compare_city.csv", index=False)
+    cmp.static.to_csv(folder / "compare_static.csv", index=False)
+    cmp.units.to_csv(folder / "compare_units.csv", index=False)
+    for g, df in cmp.groups.items():
+        df.to_csv(folder / f"compare_{g}.csv", index=False)
 
 
 def frontier_png(ok: pd.DataFrame) -> bytes:
@@ -150,10 +161,7 @@ def write_run(folder: Path, result: RunResult, args: argparse.Namespace | None =
         r.shadow_prices.to_csv(folder / f"shadow_prices_{key}.csv", index=False)
     result.baseline_check.rows.to_csv(folder / "check_baseline.csv", index=False)
     first.iterations.to_csv(folder / "iterations.csv", index=False)
-    cmp.city.to_csv(folder / "compare_city.csv", index=False)
-    cmp.static.to_csv(folder / "compare_static.csv", index=False)
-    for g, df in cmp.groups.items():
-        df.to_csv(folder / f"compare_{g}.csv", index=False)
+    write_comparison(folder, cmp)
     cmp.runs[0].duty_hours_mean().to_csv(folder / "duty_hours_baseline.csv", index=False)
     result.calibration.to_csv(folder / "calibration.csv", index=False)
     for (label, lv), df in result.scorecards.items():

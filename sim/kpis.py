@@ -46,7 +46,6 @@ KPI_DESCRIPTIONS = {
     "duty_coverage_grid": "share of grid duty hours (visits, patrols, reports...) done by their due date",
     "duty_coverage_desk": "share of desk duty hours (service-hall transactions) done by their due date",
     "duty_coverage_street": "share of street-office duty hours (party work, meetings) done by their due date",
-    "duty_coverage_min_community": "lowest duty coverage of any community (grid and desk duties)",
     "duty_backlog_hours": "scheduled duty hours undone at the end of the run",
     "backlog_mean_cases": "mean number of open cases at the end of each day",
     "escalated_city_per_year": "cases escalated to city departments, scaled to a year",
@@ -253,8 +252,6 @@ def duty_kpis(acct: DutyAccount, n_communities: int) -> dict[str, float]:
         out[f"duty_coverage_{lv}"] = float(1 - acct.overdue_hours[sl].sum() / due) if due > 0 else 1.0
     due = acct.due_hours.sum()
     out["duty_coverage"] = float(1 - acct.overdue_hours.sum() / due) if due > 0 else 1.0
-    comm_cov = _pair_coverage(acct, n)
-    out["duty_coverage_min_community"] = float(comm_cov.min()) if n else np.nan
     out["duty_backlog_hours"] = float(acct.backlog_hours.sum())
     return out
 

@@ -168,6 +168,7 @@ def test_headline_equals_compare_tables(run):
     _, out, tables = run
     city = pd.read_csv(out / "compare_city.csv").set_index(["kpi", "allocation"])
     static = pd.read_csv(out / "compare_static.csv").set_index("allocation")
+    units = pd.read_csv(out / "compare_units.csv").set_index(["allocation", "level", "kpi"])
     allocations = _allocations(out)
     t = tables["headline"]
     labels = t["head"][1:]
@@ -183,6 +184,9 @@ def test_headline_equals_compare_tables(run):
                 want = [city.loc[(k, label), "mean"] for k in names.split()]
             elif kind == "static":
                 want = [static.loc[label, c] for c in names.split()]
+            elif kind == "units":
+                u = units.loc[(label, *names.split(":"))]
+                want = [u.below_target, u.surely_below_target, u.units]
             else:
                 a, b = allocations[label].workers, allocations["baseline"].workers
                 want = [int((a > b).sum()), int((a < b).sum())]

@@ -12,6 +12,7 @@ from scenario.allocation import Allocation
 from scenario.load import Scenario
 from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from solvers.policy import check_policy
+from workflows.units import below_target_counts
 
 __all__ = ["Comparison", "compare_allocations", "CITY_KPIS", "GROUP_KPIS"]
 
@@ -23,7 +24,6 @@ CITY_KPIS = [
     "duty_coverage_grid",
     "duty_coverage_desk",
     "duty_coverage_street",
-    "duty_coverage_min_community",
     "satisfaction_share",
     "resolution_mean_hours",
     "utilisation_grid",
@@ -43,6 +43,7 @@ class Comparison:
     city: pd.DataFrame  # kpi, allocation, mean, ci95_low, ci95_high, diff, diff_low, diff_high, significant
     static: pd.DataFrame  # allocation: costs, workers per 10k, policy violations
     groups: dict[str, pd.DataFrame]
+    units: pd.DataFrame  # allocation, level, kpi, target, units, below_target, surely_below_target
 
 
 def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, bool]:
@@ -79,7 +80,37 @@ def compare_allocations(
     city = _city_table(labels, runs)
     static = _static_table(scenario, allocations)
     groups = {g: _group_table(g, labels, runs) for g in ("district", "street")}
-    return Comparison(labels, [a for _, a in allocations], runs, city, static, groups)
+    units = _units_table(scenario, labels, runs)
+    return Comparison(labels, [a for _, a in allocations], runs, city, static, groups, units)
+
+
+# (level, KPI of the group tables, its target in TargetSpec): the targets every unit must meet
+UNIT_TARGETS = (
+    ("community", "on_time_share", "on_time_share_min"),
+    ("community", "duty_coverage", "duty_coverage_min"),
+    ("street", "office_duty_coverage", "duty_coverage_min"),
+)
+
+
+def _units_table(scenario: Scenario, labels: list[str], runs: list[Replications]) -> pd.DataFrame:
+    """Per allocation and target: how many communities (street offices) are below it, by their mean over the
+    replications and with their whole 95% interval (``workflows.units``). A count of units, not the lowest
+    unit's estimate: the minimum of hundreds of noisy estimates is biased low."""
+    targets = scenario.spec.targets
+    rows = []
+    for label, run in zip(labels, runs):
+        for level, kpi, field in UNIT_TARGETS:
+            ids = scenario.community_ids if level == "community" else scenario.street_ids
+            per = run.group_per_rep(level)
+            if kpi not in per.columns or (kpi != "on_time_share" and scenario.spec.duties is None):
+                continue  # no duties: no coverage to count
+            target = float(getattr(targets, field))
+            rows.append(
+                {"allocation": label, "level": level, "kpi": kpi, "target": target}
+                | below_target_counts(per, ids, kpi, target)
+            )
+    columns = ["allocation", "level", "kpi", "target", "units", "below_target", "surely_below_target"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _city_table(labels: list[str], runs: list[Replications]) -> pd.DataFrame:
