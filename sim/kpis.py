@@ -21,6 +21,9 @@ __all__ = [
     "KPI_DESCRIPTIONS",
 ]
 
+# a case in progress is finished by whoever started it, also on a day the absence draw has them away
+_WORKED = "hours worked (the people present, and overtime finishing a case)"
+
 KPI_DESCRIPTIONS = {
     "cases": "cases arriving after the warm-up",
     "on_time_share": "share of cases closed (for good) by their deadline",
@@ -36,12 +39,12 @@ KPI_DESCRIPTIONS = {
     "escalated_city": "cases escalated to city departments",
     "volunteer_share": "share of cases handled by volunteers",
     "mobile_share": "share of cases discovered by mobile grid workers",
-    "utilisation_grid": "grid workers: (case + scheduled duty hours) / working hours of the people present",
-    "utilisation_desk": "community desks: (case + scheduled duty hours) / working hours of the people present",
-    "utilisation_street": "street offices: (case + scheduled duty hours) / working hours of the people present",
-    "case_share_grid": "grid workers: case hours / working hours of the people present",
-    "case_share_desk": "community desks: case hours / working hours of the people present",
-    "case_share_street": "street offices: case hours / working hours of the people present",
+    "utilisation_grid": "grid workers: (case + scheduled duty hours) / " + _WORKED,
+    "utilisation_desk": "community desks: (case + scheduled duty hours) / " + _WORKED,
+    "utilisation_street": "street offices: (case + scheduled duty hours) / " + _WORKED,
+    "case_share_grid": "grid workers: case hours / " + _WORKED,
+    "case_share_desk": "community desks: case hours / " + _WORKED,
+    "case_share_street": "street offices: case hours / " + _WORKED,
     "duty_coverage": "share of scheduled duty hours done by their due date (all levels)",
     "duty_coverage_grid": "share of grid duty hours (visits, patrols, reports...) done by their due date",
     "duty_coverage_desk": "share of desk duty hours (service-hall transactions) done by their due date",
@@ -243,11 +246,10 @@ def duty_kpis(acct: DutyAccount, n_communities: int) -> dict[str, float]:
     levels = {"grid": slice(0, n), "desk": slice(n, 2 * n), "street": slice(2 * n, None)}
     out: dict[str, float] = {}
     for lv, sl in levels.items():
-        present = acct.present_hours[sl].sum()
+        worked = acct.worked_hours[sl].sum()
         case = acct.case_hours[sl].sum()
-        work = acct.utilisation[sl] * acct.present_hours[sl]
-        out[f"utilisation_{lv}"] = float(np.nansum(work) / present) if present > 0 else np.nan
-        out[f"case_share_{lv}"] = float(case / present) if present > 0 else np.nan
+        out[f"utilisation_{lv}"] = float(acct.work_hours[sl].sum() / worked) if worked > 0 else np.nan
+        out[f"case_share_{lv}"] = float(case / worked) if worked > 0 else np.nan
         due = acct.due_hours[sl].sum()
         out[f"duty_coverage_{lv}"] = float(1 - acct.overdue_hours[sl].sum() / due) if due > 0 else 1.0
     due = acct.due_hours.sum()

@@ -210,3 +210,19 @@ def test_a_duty_that_never_came_due_has_no_coverage(tiny):
     assert (sched.hours_due == 0).any()
     assert sched[sched.hours_due == 0].coverage.isna().all()
     assert sched[sched.hours_due > 0].coverage.between(0, 1).all()
+
+
+def test_utilisation_never_exceeds_the_hours_worked(tiny_copy):
+    """Deep cuts under 8x the demand saturate every pool: a case in progress is finished by whoever started
+    it, also on a day the absence draw has them away, so busy hours can pass the hours of the people
+    present. Utilisation divides by the hours worked (present, and that overtime): at most 100% (it read
+    100.9% for the grid)."""
+    edit(tiny_copy / "scenario.yaml", "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 40.0")
+    s = load_scenario(tiny_copy)
+    lean = s.baseline.replace(workers=np.array([3, 3, 3]), street_office_staff=np.array([1]))
+    r = run_replications(s, lean, 2, days=60, processes=1)
+    for k in ("utilisation_grid", "utilisation_desk", "utilisation_street", "case_share_grid"):
+        assert (r.per_rep[k] <= 1.0 + 1e-12).all(), (k, r.per_rep[k].max())
+    per = r.group_per_rep("community")
+    assert per.utilisation_grid.max() == pytest.approx(1.0)  # saturated, not above
+    assert (per[["utilisation_grid", "utilisation_desk"]].max() <= 1.0 + 1e-12).all()
