@@ -81,7 +81,7 @@ def assemble(
     if window is not None and window_acct is not None:
         k.update(window_kpis(log, window_acct, *window, "_surge"))
     groups = dict(groups)
-    groups["category"] = group_kpis(log, "category", warm)
+    groups["category"] = group_kpis(log, "category", warm, horizon)
     groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
     staff = community_staff_kpis(acct, n)
     staff.index = pd.Index(scenario.community_ids, name="community")

@@ -158,7 +158,7 @@ def run_replication(
     acct = account_duties(scenario, cases, result, cal, warm_days)
     window = surge_window(scenario, days)
     window_acct = None if window is None else account_duties(scenario, cases, result, cal, *window)
-    groups = {g: group_kpis(log, g, warm_days * 24.0) for g in LOCAL_GROUPS}
+    groups = {g: group_kpis(log, g, warm_days * 24.0, days * 24.0) for g in LOCAL_GROUPS}
     if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
         write_case_log(log, log_dir, replication)
     return assemble(scenario, log, acct, window_acct, groups, cal, days, replication, keep_log)

@@ -164,7 +164,7 @@ def _district_part(args: tuple) -> DistrictPart:
     communities = scenario.community_district == district
     streets = scenario.street_district == district
     keep = {"community": communities, "street": streets, "district": np.arange(len(scenario.district_ids)) == district}
-    groups = {g: group_kpis(log, g, warm_days * 24.0)[keep[g]] for g in LOCAL_GROUPS}
+    groups = {g: group_kpis(log, g, warm_days * 24.0, days * 24.0)[keep[g]] for g in LOCAL_GROUPS}
     if log_dir is not None:
         write_case_log(log, log_dir, replication, district=str(scenario.district_ids[district]))
     return DistrictPart(district, log[list(CITY_LOG_COLUMNS)], acct, window_acct, groups)

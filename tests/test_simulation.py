@@ -10,9 +10,9 @@ from scenario.load import load_scenario
 from sim.calendar import WorkCalendar
 from sim.demand import Cases, draw_cases
 from sim.engine import simulate_cases
-from sim.replications import confidence_interval, run_replications
+from sim.replications import confidence_interval, run_replication, run_replications
 from solvers.queueing import erlang_c, mean_wait, service_level
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, edit
 
 NAN = np.nan
 
@@ -740,3 +740,28 @@ def test_planned_reopen_probability_is_the_simulations():
         simulated = float((unsatisfied(fb, u1, late) & reopens(fb, u2, late)).mean())
         assert simulated == pytest.approx(fb.reopen_probability(late), abs=2e-3), late
     assert fb.reopen_probability() == pytest.approx(0.2 * 0.5)
+
+
+def test_after_the_horizon_a_usual_days_staff_finishes_the_open_cases():
+    """Past the simulated days each pool keeps the (lower) median of its working days' case servers, with
+    its leave and duties, not everybody at full strength for the 400 days the calendar runs on."""
+    from sim.pools import capacity_by_key
+
+    servers = np.array([[2, 0, 1, 1], [3, 3, 3, 3]])
+    cap = capacity_by_key(servers, np.array([3, 4]), np.array([True, False, True, True]), 6)
+    assert cap[0] == [2, 1, 1, 1, 1, 1, 1]  # day 1 is not a working day: day 2's servers; then 1, not 3
+    assert cap[1] == [3, 3, 3, 3, 3, 3, 3]  # not the 4 people
+
+
+def test_unresolved_cases_are_those_open_at_the_horizon(tiny_copy):
+    """Tiny at 8x its demand on a deep cut: the cases open at the end of the simulated days, not those still
+    open after the calendar's 400 further days (none: they all close eventually)."""
+    edit(tiny_copy / "scenario.yaml", "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 40.0")
+    s = load_scenario(tiny_copy)
+    lean = s.baseline.replace(workers=np.array([3, 3, 3]), street_office_staff=np.array([1]))
+    out = run_replication(s, lean, 60, np.random.SeedSequence(3), keep_log=True)
+    log = out.log
+    measured = log[log.arrival_hours >= 7 * 24.0]
+    open_then = measured.closed_hours.isna() | (measured.closed_hours > 60 * 24.0)
+    assert out.kpis["unresolved_cases"] == open_then.sum() > 50
+    assert measured.closed_hours.notna().all()  # the old count, cases never closed, was 0
