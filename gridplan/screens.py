@@ -153,7 +153,10 @@ def allocation_screen(scenario: Scenario, res) -> str:
         f"  cost: city {yuan(res.costs.city_yuan)}, districts {yuan(sum(res.costs.district_yuan.values()))}, "
         f"total {yuan(res.costs.total_yuan)} (baseline {yuan(base.costs.total_yuan)})",
         f"  expected on-time share (service curves) {res.expected_on_time_share:.1%}; "
-        f"expected overdue cases {res.expected_overdue_cases:,.0f} a year; expected duty coverage "
+        f"expected overdue cases {res.expected_overdue_cases:,.0f} a year "
+        f"({res.curves.overdue_waiting(res.allocation.workers):,.0f} of them for waiting for a grid worker; the "
+        f"rest come from the escalation levels, the city's delay and reopened cases, which no staffing "
+        f"changes); expected duty coverage "
         f"{res.expected_duty_coverage:.1%}",
         "Binding constraints (rows with zero slack; a workload row keeps the part of a person it rounds up, so "
         "what sets each unit is under 'Deciding constraint'):",

@@ -362,7 +362,7 @@ def allocate(
         constraints=cons,
         shadow_prices=_shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),
         expected_on_time_share=float(share @ cases / cases.sum()),
-        expected_overdue_cases=float(cases @ (1 - share)),
+        expected_overdue_cases=curves.overdue(alloc.workers),
         model=m,
         solver=solver,
         curves=curves,

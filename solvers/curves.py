@@ -15,7 +15,10 @@ The default curve (``service_curves``) combines what theory reaches with what it
   is on time when W + path <= deadline:
   ``P = A_j - C(k, a) E[exp(-theta (D_j - X)); X <= D_j]``, ``theta = (k - a) / s``,
   with k mixed over the two whole numbers around the expected servers present.
-* Volunteer-handled cases count as on time unless they are reopened.
+* Volunteer-handled cases are on time unless the feedback call reopens them and
+  the grid worker's revisit (after the call's delay) does not fit in the deadline:
+  volunteers work on weekends and surge days, so their handling takes none of the
+  deadline's working hours.
 
 Queueing at the desk and the street office is not in the theory (both are
 lightly loaded on the bundled scenarios under "cases first"); the
@@ -35,7 +38,7 @@ from scenario.staffing import StaffTime, annual_cases, split_desk, staff_time, v
 from sim.distributions import from_uniforms
 from solvers.queueing import erlang_c_vector
 
-__all__ = ["Curves", "service_curves", "structural_on_time"]
+__all__ = ["Curves", "service_curves", "structural_on_time", "volunteer_on_time"]
 
 _SAMPLES = 20_000
 
@@ -50,8 +53,18 @@ class Curves:
     source: str = "theory"
 
     def evaluate(self, workers: np.ndarray) -> np.ndarray:
+        """Per community: the expected on-time share with ``workers`` (flat past the curve's last point)."""
         w = np.clip(np.asarray(workers, dtype=int), 0, int(self.workers[-1]))
         return self.share[np.arange(len(w)), w]
+
+    def overdue(self, workers: np.ndarray) -> float:
+        """Expected overdue cases a year, city-wide, with ``workers`` per community."""
+        return float(self.cases_per_year @ (1 - self.evaluate(workers)))
+
+    def overdue_waiting(self, workers: np.ndarray) -> float:
+        """Of ``overdue(workers)``, those late for waiting for a grid worker: the rest would be late with any
+        number of workers (the escalation levels, the city departments' delay, reopened visits)."""
+        return self.overdue(workers) - float(self.cases_per_year @ (1 - self.share[:, -1]))
 
     def min_workers(self, target: float) -> np.ndarray:
         """Fewest workers reaching ``target`` per community (-1 if unreachable within the curve)."""
@@ -121,6 +134,23 @@ def _path_samples(scenario: Scenario) -> tuple[list[np.ndarray], np.ndarray]:
     return out, np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
 
 
+def volunteer_on_time(scenario: Scenario) -> np.ndarray:
+    """Per category: P(a case volunteers close is closed for good by its deadline); see the module docstring."""
+    spec = scenario.spec
+    cal = spec.calendar
+    fb = spec.ladder.feedback
+    week = len(set(cal.working_weekdays)) * (cal.day_end_hour - cal.day_start_hour)
+    delay_w = fb.delay_hours * week / 168.0
+    p_reopen = fb.reopen_probability()
+    rng = np.random.default_rng(20240602)
+    out = []
+    for c in spec.demand.categories.values():
+        u = rng.random((_SAMPLES, 2))
+        revisit = delay_w + from_uniforms(c.grid_service, u[:, 1]) + spec.ladder.mean_travel_hours
+        out.append(float(((u[:, 0] >= p_reopen) | (revisit <= c.deadline_working_hours)).mean()))
+    return np.array(out)
+
+
 def structural_on_time(scenario: Scenario) -> np.ndarray:
     """Per category: P(path along the ladder <= deadline) with no queue anywhere."""
     paths, deadline = _path_samples(scenario)
@@ -157,6 +187,7 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
     vol_share = 1 - nonvol  # of all cases
     mix = mix / np.where(nonvol > 0, nonvol, 1)[:, None]  # category mix of staff cases
     s_mean = mix @ grid_mean  # per community
+    vol_part = (p[None, :] * elig[None, :] * taken[:, None]) @ volunteer_on_time(scenario)  # on time, of all cases
     rate = cases * (1 - vol_share) * (1 + p_reopen) / st.working_hours_per_person  # per working hour
     a = rate * s_mean
 
@@ -189,7 +220,6 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
             on = np.where(k > a, on, 0.0)
             val += weight * on
         staff_part = (1 - vol_share) * val
-        vol_part = vol_share * (1 - p_reopen)
         share[:, i] = np.where(w > 0, staff_part + vol_part, vol_part)
     # more workers never hurt: keep the curve monotone against rounding in the desk split
     share = np.maximum.accumulate(np.clip(share, 0.0, 1.0), axis=1)
