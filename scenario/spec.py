@@ -600,7 +600,9 @@ class CalibrationSpec(Frozen):
     category (e.g. ``category:property_management:hotline_share``); ``variant``: another scenario file
     of the same folder to simulate instead of this one; ``target`` with ``rule`` (``at_least``,
     ``about``: within ``tolerance`` relative, ``input``: the figure is an input, reproduced by
-    construction, ``not_modelled``: say why in ``note``).
+    construction, ``not_modelled``: say why in ``note``). ``by_construction``: the scenario's inputs were
+    chosen so that the model gives this figure (escalation shares set to give the source's count): a match
+    then shows the arithmetic, not the model, and the verdict says so.
     """
 
     figure: Annotated[str, Field(min_length=1)]
@@ -611,6 +613,7 @@ class CalibrationSpec(Frozen):
     tolerance: NonNeg = 0.1
     variant: str | None = None
     note: str = ""
+    by_construction: bool = False
 
 
 _REPLACED = {

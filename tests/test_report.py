@@ -111,6 +111,16 @@ def key(label: str) -> str:
     return label.replace(" ", "_").replace("-", "_")
 
 
+CALIBRATION = """
+calibration:
+  - {figure: "communities", source_value: "3", kpi: communities, rule: input}
+  - {figure: "cases reaching the city a year", source_value: "10+", kpi: escalated_city_per_year, target: 10,
+     rule: at_least, by_construction: true, note: "the escalation shares were chosen to give it"}
+  - {figure: "on-time share", source_value: "99%", kpi: on_time_share, target: 0.99, rule: about, tolerance: 0.02}
+  - {figure: "owner satisfaction", source_value: "57% -> 90.5%", rule: not_modelled, note: "not a timeliness effect"}
+"""
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """gridplan run on tiny split into two streets (K2 sorts before S1; their offices differ)."""
@@ -125,6 +135,8 @@ def run(tmp_path_factory):
     )
     edit(folder / "scenario.yaml", "budget_yuan: 2400000}", "budget_yuan: 3400000}")
     edit(folder / "baseline_allocation.csv", "street,S1,,,,,6,2", "street,S1,,,,,7,2\nstreet,K2,,,,,6,1")
+    with (folder / "scenario.yaml").open("a", encoding="utf-8") as fh:
+        fh.write(CALIBRATION)
     out = root / "out"
     argv = ["--quiet", "run", str(folder), "--reps", "2", "--days", "40", "--processes", "1", "--out", str(out)]
     assert main(argv) == 0
@@ -242,8 +254,16 @@ def _table_equals_csv(table: dict, csv: pd.DataFrame, keys: list[str] | None = N
 
 def test_calibration_duty_hours_iterations_shadow_prices_and_changes_equal_their_csv(run):
     _, out, tables = run
-    calibration = pd.read_csv(out / "calibration.csv", keep_default_na=False, na_values=[""])
+    calibration = pd.read_csv(out / "calibration.csv")
+    text = ["figure", "source", "verdict", "scenario", "note"]
+    calibration[text] = calibration[text].fillna("")  # an empty note is empty text in both
     _table_equals_csv(tables["calibration"], calibration)
+    assert list(calibration.verdict) == [
+        "input (by construction)",
+        "matches (by construction: inputs chosen to give it)",
+        "reproduced",
+        "not modelled",
+    ]
     hours = pd.read_csv(out / "duty_hours_baseline.csv")
     _table_equals_csv(tables["duty-hours"], hours[tables["duty-hours"]["head"]])
     _table_equals_csv(tables["iterations"], pd.read_csv(out / "iterations.csv"))

@@ -29,17 +29,26 @@ def kpi_values(reps: Replications, kpi: str) -> np.ndarray:
 
 
 def _verdict(item: CalibrationSpec, m: float, lo: float, hi: float) -> str:
+    """reproduced / NOT reproduced against the source's figure; "by construction" when the inputs were chosen
+    to give it (a match then reproduces nothing)."""
     if item.target is None or np.isnan(m):
         return ""
     if item.rule == "at_least":
-        return "reproduced" if (hi if not np.isnan(hi) else m) >= item.target else "NOT reproduced"
-    if item.rule == "about":
+        ok = (hi if not np.isnan(hi) else m) >= item.target
+    elif item.rule == "about":
         tol = item.tolerance * abs(item.target)
-        inside = (lo if not np.isnan(lo) else m) <= item.target + tol and (
+        ok = (lo if not np.isnan(lo) else m) <= item.target + tol and (
             hi if not np.isnan(hi) else m
         ) >= item.target - tol
-        return "reproduced" if inside else "NOT reproduced"
-    return ""
+    else:
+        return ""
+    if item.by_construction:
+        return (
+            "matches (by construction: inputs chosen to give it)"
+            if ok
+            else "NOT matched, although inputs were chosen to give it"
+        )
+    return "reproduced" if ok else "NOT reproduced"
 
 
 def calibration_table(
