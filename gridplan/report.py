@@ -274,22 +274,26 @@ def _paired_differences(cmp: Comparison) -> pd.DataFrame:
     return diffs
 
 
-def _prediction(plan: Plan) -> tuple[str, pd.DataFrame]:
-    """The allocator's predictions against fresh simulation: in words, and the communities with the largest gaps."""
-    first = plan.opt
-    pred = first.prediction
-    err_on = (pred.on_time_predicted - pred.on_time_simulated).abs()
-    err_cov = (pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()
-    words = (
-        f"{plan.label}: the allocator predicted an on-time share within {100 * err_on.mean():.2f} percentage "
-        f"points of the simulated one on average over communities (largest gap {100 * err_on.max():.2f} points) "
-        f"and a duty coverage within {100 * err_cov.mean():.2f} points (largest gap {100 * err_cov.max():.2f} "
-        f"points), on {first.validation.reps} fresh replications "
-        f"(seed {first.validation.seed}) the allocation was not tuned on."
+def _prediction(plans: list[Plan]) -> tuple[list[str], pd.DataFrame]:
+    """The allocator's predictions against fresh simulation: in words for every plan, and the first plan's
+    communities with the largest gaps."""
+    words = []
+    for plan in plans:
+        pred = plan.opt.prediction
+        err_on = (pred.on_time_predicted - pred.on_time_simulated).abs()
+        err_cov = (pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()
+        words.append(
+            f"{plan.label}: the allocator predicted an on-time share within {100 * err_on.mean():.2f} percentage "
+            f"points of the simulated one on average over communities (largest gap {100 * err_on.max():.2f} "
+            f"points) and a duty coverage within {100 * err_cov.mean():.2f} points (largest gap "
+            f"{100 * err_cov.max():.2f} points), on {plan.opt.validation.reps} fresh replications "
+            f"(seed {plan.opt.validation.seed}) the allocation was not tuned on (prediction_{_key(plan.label)}.csv)."
+        )
+    pred = plans[0].opt.prediction
+    worst = pred.assign(gap_coverage=(pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()).nlargest(
+        8, "gap_coverage"
     )
-    worst = (
-        pred.assign(gap_on_time=err_on, gap_coverage=err_cov).nlargest(8, "gap_coverage").drop(columns=["gap_on_time"])
-    )
+    words.append(f"Below: the {len(worst)} communities of {plans[0].label} whose duty coverage was predicted worst.")
     return words, worst
 
 
@@ -306,6 +310,49 @@ def _movers(scenario: Scenario, res) -> pd.DataFrame:
     )
     moved = delta[delta.change != 0]
     return pd.concat([moved.nlargest(10, "change"), moved.nsmallest(10, "change")]).drop_duplicates()
+
+
+PREDICTION_FORMATS = {
+    "on_time_predicted": lambda v: share(v, 2),
+    "on_time_simulated": lambda v: share(v, 2),
+    "duty_coverage_predicted": lambda v: share(v, 2),
+    "duty_coverage_simulated": lambda v: share(v, 2),
+}
+
+
+def _key(label: str) -> str:
+    """A plan's label as it appears in file names and table ids (min-cost -> min_cost)."""
+    return label.replace(" ", "_").replace("-", "_")
+
+
+def _load(x: float) -> str:
+    """A planned load (planned / available hours) as a percentage; a unit with work and nobody says so."""
+    return "work, nobody" if np.isinf(x) else share(x)
+
+
+def _margin_words(result: RunResult) -> str:
+    """The planning margin, how many units plan above it and the busiest unit's load, in words."""
+    load = result.planned_load.set_index(["allocation", "level"])
+    margin = load["planning_margin"].iloc[0]
+    if np.isnan(margin):
+        return "The scenario has no duties section: no planning margin (every person takes cases every day)."
+    parts = []
+    for label in result.comparison.labels:
+        c, s = load.loc[(label, "community")], load.loc[(label, "street")]
+        parts.append(
+            f"{label}: {int(c.units_over_margin)} of {int(c.units)} communities and {int(s.units_over_margin)} of "
+            f"{int(s.units)} street offices plan above it; the busiest community ({c.busiest_unit}) plans at "
+            f"{_load(c.busiest_planned_load)} of its available hours, the busiest street office "
+            f"({s.busiest_unit}) at {_load(s.busiest_planned_load)}"
+        )
+    sc = result.scenario
+    return (
+        f"The planning margin is the scenario's max_planned_utilisation, {percent(margin)}: the allocator plans "
+        f"each community and street office at most at that share of its available hours (after leave and fixed "
+        f"duties), a buffer for what the model leaves out (sickness waves, campaigns). " + "; ".join(parts) + ". "
+        f"It is the scenario's most consequential assumption: edit it and rerun. What more or less money buys: "
+        f"gridplan sweep {sc.path} --budget-yuan FROM:TO:STEP (the budget frontier of max-service plans)."
+    )
 
 
 def _duty_sources(scenario: Scenario) -> pd.DataFrame:
@@ -330,7 +377,7 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
         (folder / name).write_bytes(png)
     first = plans[0].opt
     res = first.result
-    prediction_words, worst = _prediction(plans[0])
+    prediction_words, worst = _prediction(plans)
     words, counts, by_street = _decided(scenario, plans)
     cal = calibration.copy()
     for col in ("model", "ci95_low", "ci95_high"):
@@ -368,21 +415,32 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
                     "on_time_simulated",
                     "duty_coverage_predicted",
                     "duty_coverage_simulated",
-                    "gap_on_time",
-                    "gap_coverage",
                 )
-            },
+            }
+            | {"gap_coverage": lambda v: f"{100 * v:.2f} pt"},
             table_id="prediction",
         ),
         duty_hours=_html(hours, {"coverage": share}, table_id="duty-hours"),
         diffs=_html(_paired_differences(cmp), table_id="differences"),
         plan=plans[0].label,
-        opt_note=f"{plans[0].label}: objective {res.options.objective}; stopped because {first.stop_reason}.",
-        iterations=_html(
-            first.iterations,
-            {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money},
-            table_id="iterations",
+        margin_words=_margin_words(result),
+        planned_load=_html(
+            result.planned_load,
+            {"planning_margin": share, "busiest_planned_load": _load},
+            table_id="planned-load",
         ),
+        prediction_city=_html(result.predictions, PREDICTION_FORMATS, table_id="prediction-city"),
+        optimisations=[
+            {
+                "note": f"{p.label}: objective {p.opt.result.options.objective}; stopped because {p.opt.stop_reason}.",
+                "table": _html(
+                    p.opt.iterations,
+                    {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money},
+                    table_id=f"iterations-{_key(p.label)}",
+                ),
+            }
+            for p in plans
+        ],
         shadow=_html(res.shadow_prices[["kind", "name", "explanation"]], table_id="shadow-prices"),
         changes_district=_html(res.changes(scenario, "district"), money_cols, table_id="changes-district"),
         changes_street=_html(res.changes(scenario, "street"), money_cols, table_id="changes-street"),

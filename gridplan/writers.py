@@ -164,6 +164,8 @@ def write_run(folder: Path, result: RunResult, args: argparse.Namespace | None =
     write_comparison(folder, cmp)
     cmp.runs[0].duty_hours_mean().to_csv(folder / "duty_hours_baseline.csv", index=False)
     result.calibration.to_csv(folder / "calibration.csv", index=False)
+    result.planned_load.to_csv(folder / "planned_load.csv", index=False)
+    result.predictions.to_csv(folder / "prediction_city.csv", index=False)
     for (label, lv), df in result.scorecards.items():
         df.to_csv(folder / f"scorecard_{lv}_{_key(label)}.csv", index=False)
     write_json(

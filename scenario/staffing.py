@@ -192,6 +192,14 @@ class StaffTime:
         planned = self.planned_street if level == "street" else self.planned_community
         return planned / (self.available_per_person(level) * utilisation)
 
+    def planned_load(self, level: str, people: np.ndarray) -> np.ndarray:
+        """Per unit of ``level`` (community or street): planned hours / available hours of its ``people``
+        (inf where a unit with planned work has nobody; 0 where it has no planned work)."""
+        planned = self.planned_street if level == "street" else self.planned_community
+        hours = np.asarray(people, float) * self.available_per_person(level)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(planned > 0, planned / hours, 0.0)
+
     @property
     def planning_margin(self) -> float | None:
         """The scenario's ``duties.max_planned_utilisation`` (None without duties): the one place it is read."""

@@ -240,3 +240,21 @@ def test_predicted_overdue_cases_match_a_simulated_year(weihai):
     assert r.expected_overdue_cases == pytest.approx(per_year, rel=0.2)
     assert r.curves.overdue_waiting(r.allocation.workers) < 1  # why every plan predicts the same count
     assert volunteer_on_time(weihai) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_units_over_the_planning_margin_are_those_the_workload_rule_raises(weihai):
+    """planned_load (the report's planning-margin table) counts a unit over the margin exactly when its staff
+    is below the workload rule's minimum, and names the busiest unit by planned / available hours."""
+    from workflows.run import planned_load
+
+    st = staff_time(weihai)
+    b = weihai.baseline
+    load = planned_load(weihai, [("baseline", b)]).set_index("level")
+    assert load.loc["community", "units_over_margin"] == int((b.workers < st.workload_staff("community") - 1e-9).sum())
+    assert load.loc["street", "units_over_margin"] == int(
+        (b.street_office_staff < st.workload_staff("street") - 1e-9).sum()
+    )
+    ratio = st.planned_community / (b.workers * st.available_per_person("community"))
+    assert load.loc["community", "busiest_planned_load"] == pytest.approx(ratio.max())
+    assert load.loc["community", "busiest_unit"] == weihai.community_ids[int(np.argmax(ratio))]
+    assert load.loc["community", "planning_margin"] == 0.85

@@ -154,7 +154,10 @@ CHECKED = {
     "prediction",
     "duty-hours",
     "differences",
-    "iterations",
+    "iterations-min_cost",
+    "iterations-equal_budget",
+    "planned-load",
+    "prediction-city",
     "shadow-prices",
     "changes-district",
     "changes-street",
@@ -266,7 +269,10 @@ def test_calibration_duty_hours_iterations_shadow_prices_and_changes_equal_their
     ]
     hours = pd.read_csv(out / "duty_hours_baseline.csv")
     _table_equals_csv(tables["duty-hours"], hours[tables["duty-hours"]["head"]])
-    _table_equals_csv(tables["iterations"], pd.read_csv(out / "iterations.csv"))
+    for plan in ("min_cost", "equal_budget"):
+        _table_equals_csv(tables[f"iterations-{plan}"], pd.read_csv(out / f"iterations_{plan}.csv"))
+    _table_equals_csv(tables["planned-load"], pd.read_csv(out / "planned_load.csv"))
+    _table_equals_csv(tables["prediction-city"], pd.read_csv(out / "prediction_city.csv"))
     prices = pd.read_csv(out / "shadow_prices.csv")
     _table_equals_csv(tables["shadow-prices"], prices[["kind", "name", "explanation"]])
     _table_equals_csv(tables["changes-district"], pd.read_csv(out / "changes_by_district.csv"))

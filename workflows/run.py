@@ -22,9 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 
+from scenario.allocation import Allocation
 from scenario.load import Scenario
+from scenario.staffing import staff_time
+from sim.replications import measured_from
 from solvers.allocator import next_step_costs
 from solvers.lpmodel import AllocationOptions
 from solvers.policy import PolicyReport, check_policy
@@ -44,6 +48,8 @@ __all__ = [
     "run",
     "COMPARE_SEED_OFFSET",
     "EQUAL_BUDGET",
+    "planned_load",
+    "predictions",
 ]
 
 COMPARE_SEED_OFFSET = 7  # the comparison's replications are not the tuning ones (seed) nor the validation ones
@@ -109,6 +115,58 @@ class Message:
 RunEvent = StepStarted | Ticked | StepFinished | Message
 
 
+def planned_load(scenario: Scenario, allocations: list[tuple[str, Allocation]]) -> pd.DataFrame:
+    """Per allocation and level (communities, street offices): the planning margin (the scenario's
+    max_planned_utilisation), how many units plan above it, and the busiest unit with its planned load
+    (planned hours / available hours)."""
+    st = staff_time(scenario)
+    rows = []
+    for label, a in allocations:
+        for level, ids, people in (
+            ("community", scenario.community_ids, a.workers),
+            ("street", scenario.street_ids, a.street_office_staff),
+        ):
+            load = st.planned_load(level, people)
+            top = int(np.argmax(load))
+            margin = st.planning_margin
+            rows.append(
+                {
+                    "allocation": label,
+                    "level": level,
+                    "units": len(ids),
+                    "planning_margin": np.nan if margin is None else margin,
+                    "units_over_margin": np.nan if margin is None else int((load > margin + 1e-9).sum()),
+                    "busiest_unit": ids[top],
+                    "busiest_planned_load": float(load[top]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def predictions(scenario: Scenario, plans: list[Plan]) -> pd.DataFrame:
+    """Per plan, city-wide: what the allocator predicted (service curves, planned hours) against the fresh
+    replications that validated the plan (on-time share, duty coverage, overdue cases a year)."""
+    rows = []
+    for p in plans:
+        res, v = p.opt.result, p.opt.validation
+        measured = v.days - measured_from(scenario, v.days)
+        k = v.per_rep
+        rows.append(
+            {
+                "plan": p.label,
+                "on_time_predicted": res.expected_on_time_share,
+                "on_time_simulated": float(k["on_time_share"].mean()),
+                "duty_coverage_predicted": res.expected_duty_coverage,
+                "duty_coverage_simulated": float(k["duty_coverage"].mean()) if "duty_coverage" in k else np.nan,
+                "overdue_predicted_per_year": res.expected_overdue_cases,
+                "overdue_simulated_per_year": float(k["overdue_cases"].mean()) * 365.0 / measured,
+                "validation_replications": v.reps,
+                "validation_seed": v.seed,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 @dataclass
 class RunResult:
     """Everything the main job found. ``plans[0]`` is the chosen objective's plan (its shadow prices carry
@@ -124,6 +182,8 @@ class RunResult:
     comparison: Comparison
     calibration: pd.DataFrame
     scorecards: dict[tuple[str, str], pd.DataFrame]
+    planned_load: pd.DataFrame  # per allocation and level: the planning margin, units over it, the busiest
+    predictions: pd.DataFrame  # per plan, city-wide: predicted against the fresh validation replications
 
     @property
     def compare_seed(self) -> int:
@@ -223,4 +283,5 @@ def run(
     plans[0].opt.result = next_step_costs(scenario, plans[0].opt.result, options.solver)
     cards = _scorecards(scenario, cmp)
     report(StepFinished("score", value=cards))
-    return RunResult(scenario, options, seed, base, plans, cmp, calib, cards)
+    load = planned_load(scenario, list(zip(cmp.labels, cmp.allocations)))
+    return RunResult(scenario, options, seed, base, plans, cmp, calib, cards, load, predictions(scenario, plans))
