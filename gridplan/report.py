@@ -225,13 +225,13 @@ def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tupl
     ev = scenario.spec.evaluation
     if ev is None or not cards:
         return "The scenario has no evaluation section.", ""
+    from workflows.scorecard import below_words
+
     parts = []
     for label in cmp.labels:
+        thr = ev.threshold_points
         c, s_ = cards[(label, "community")], cards[(label, "street")]
-        parts.append(
-            f"{label}: {int(c.likely_below_threshold.sum())} communities and "
-            f"{int(s_.likely_below_threshold.sum())} streets likely below {ev.threshold_points:g} points"
-        )
+        parts.append(f"{label}: communities {below_words(c, thr)}; streets {below_words(s_, thr)}")
     base = cards[(cmp.labels[0], "community")].set_index("community")
     worst = base.sort_values("score").head(10)
     rows = {"community": list(worst.index)}
@@ -244,7 +244,8 @@ def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tupl
     words = (
         "; ".join(parts) + ". Scores are the appraisal's indicators computed from each replication's KPIs "
         "(weights and thresholds in the scenario's evaluation section); a rank is shown as the range it takes "
-        "over replications."
+        "over replications. A street's duty coverage is the whole street's (its office's duties and its "
+        "communities' grid and desk duties), so cutting its communities shows at street level."
     )
     return words, _html(pd.DataFrame(rows), table_id="scorecards")
 

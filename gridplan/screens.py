@@ -232,8 +232,9 @@ def scorecard_screen(cards: pd.DataFrame, level: str, threshold: float, show: in
         "rank_worst",
         "share_of_replications_below_threshold",
     ]
-    flagged = cards[cards.likely_below_threshold]
-    lines = [f"{level.capitalize()} scorecards ({len(cards)}): likely below {threshold:g} points: {len(flagged)}"]
+    from workflows.scorecard import below_words
+
+    lines = [f"{level.capitalize()} scorecards ({len(cards)}): {below_words(cards, threshold)}"]
     if len(cards) <= 2 * show:
         lines.append(table(cards[cols]))
     else:

@@ -86,7 +86,7 @@ def assemble(
     staff = community_staff_kpis(acct, n)
     staff.index = pd.Index(scenario.community_ids, name="community")
     groups["community"] = groups["community"].join(staff, how="outer")
-    office = street_staff_kpis(acct, n)
+    office = street_staff_kpis(acct, n, scenario.community_street)
     office.index = pd.Index(scenario.street_ids, name="street")
     groups["street"] = groups["street"].join(office, how="outer")
     groups = {g: groups[g] for g in GROUPS}

@@ -286,10 +286,20 @@ def community_staff_kpis(acct: DutyAccount, n: int) -> pd.DataFrame:
     )
 
 
-def street_staff_kpis(acct: DutyAccount, n: int) -> pd.DataFrame:
-    """Per street office: duty coverage, utilisation, backlog hours."""
+def street_staff_kpis(acct: DutyAccount, n: int, community_street: np.ndarray) -> pd.DataFrame:
+    """Per street: its whole duty coverage (the office's duties and its communities' grid and desk duties,
+    hours-weighted), and its office's duty coverage, utilisation and backlog hours."""
+    ns = len(acct.due_hours) - 2 * n
+    due = acct.due_hours.sum(axis=1)
+    over = acct.overdue_hours.sum(axis=1)
+    street_of = np.concatenate([community_street, community_street, np.arange(ns)])
+    due_s = np.bincount(street_of, weights=due, minlength=ns)
+    over_s = np.bincount(street_of, weights=over, minlength=ns)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        whole = np.where(due_s > 0, 1.0 - over_s / np.where(due_s > 0, due_s, 1.0), 1.0)
     return pd.DataFrame(
         {
+            "duty_coverage": whole,
             "office_duty_coverage": acct.coverage[2 * n :],
             "utilisation_street": acct.utilisation[2 * n :],
             "office_duty_backlog_hours": acct.backlog_hours[2 * n :].sum(axis=1),
