@@ -15,25 +15,28 @@ load gets its own session id, so two tabs never see each other's runs.
 
 from __future__ import annotations
 
-import atexit
 import hmac
-import html as html_escape
 import io
-import threading
 import time
 import uuid
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gridplan.desk_results import (
+    COMPARISON_HEADER,
+    JOBS,
+    comparison_rows,
+    comparison_table,
+    frontier_figure,
+    job_runs,
+    report_html,
+)
 from scenario.allocation import Allocation
 from scenario.errors import GridplanError
 from scenario.load import Scenario, load_scenario
-from sim.replications import Replications, RepOutput, replication_seeds, run_replication
 from solvers.allocator import allocate
 from solvers.lpmodel import AllocationOptions
 from solvers.policy import check_policy
@@ -41,17 +44,6 @@ from solvers.policy import check_policy
 __all__ = ["create_app", "check_text", "table_csv", "JOBS", "LOCAL_HOSTS"]
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-KPIS = [
-    "on_time_share",
-    "overdue_cases",
-    "duty_coverage",
-    "duty_coverage_desk",
-    "utilisation_grid",
-    "utilisation_desk",
-    "utilisation_street",
-    "satisfaction_share",
-    "resolution_p90_hours",
-]
 COMMUNITY_COLS = ["workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan"]
 STREET_COLS = ["street_office_staff", "mobile_grid_workers"]
 
@@ -133,108 +125,49 @@ def check_text(s: Scenario, text: str) -> tuple[bool, str]:
     return rep.passed, head
 
 
-# ------------------------------------------------------------------ background jobs
-@dataclass
-class Job:
-    """A simulation of the edited allocation and the baseline on the same complaints, one task per replication."""
-
-    session: str
-    futures: list[Future]
-    labels: list[str]
-    reps: int
-    seed: int
-    days: int
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def done(self) -> int:
-        return sum(f.done() for f in self.futures)
+# the table's own selected-cell style is a pale red: make it neutral, so that red marks failing cells only
+ACTIVE_CELL = [
+    {"if": {"state": "active"}, "backgroundColor": "#e7f0fb", "border": "1px solid #1971c2"},
+    {"if": {"state": "selected"}, "backgroundColor": "#e7f0fb", "border": "1px solid #1971c2"},
+]
+FAILING_CELL = {"backgroundColor": "#fde2e1", "color": "#b42318", "fontWeight": "bold"}
 
 
-class JobRegistry:
-    """Jobs by id, each tied to the session (page load) that started it."""
+def failing_cells(s: Scenario, text: str) -> tuple[list[dict], list[dict]]:
+    """Styles marking each cell a community or street rule fails on (the table's ``style_data_conditional``
+    for communities and streets), found by the unit's id so that sorting and filtering keep them right."""
+    from solvers.policy import ALLOCATION_FIELD
 
-    def __init__(self) -> None:
-        self.jobs: dict[str, Job] = {}
-        self.lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-
-    @property
-    def pool(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            import os
-
-            self._pool = ProcessPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1)))
-            atexit.register(self._pool.shutdown, cancel_futures=True)
-        return self._pool
-
-    def start(
-        self, session: str, s: Scenario, allocations: list[tuple[str, Allocation]], reps: int, days: int, seed: int
-    ) -> str:
-        seqs = replication_seeds(seed, reps)
-        futures = [
-            self.pool.submit(run_replication, s, a, days, seqs[r], r) for _, a in allocations for r in range(reps)
-        ]
-        job_id = uuid.uuid4().hex
-        with self.lock:
-            self.jobs[job_id] = Job(session, futures, [label for label, _ in allocations], reps, seed, days)
-        return job_id
-
-    def get(self, session: str, job_id: str) -> Job | None:
-        """The job, only for the session that started it."""
-        with self.lock:
-            job = self.jobs.get(job_id)
-        return job if job is not None and job.session == session else None
+    try:
+        a = parse(s, text)
+    except GridplanError:
+        return list(ACTIVE_CELL), list(ACTIVE_CELL)
+    rows = check_policy(s, a).rows
+    rules = s.spec.policy.rules
+    marks: dict[str, list[dict]] = {"community": list(ACTIVE_CELL), "street": list(ACTIVE_CELL)}
+    for r in rows[~rows.passed].itertuples():
+        rule = rules.get(r.rule)
+        if rule is None or rule.scope.value not in marks:  # a budget, or a district or city rule: no one cell
+            continue
+        level = rule.scope.value
+        unit = str(r.unit).replace('"', '\\"')
+        marks[level].append(
+            {"if": {"filter_query": f'{{{level}}} = "{unit}"', "column_id": ALLOCATION_FIELD[rule.kind]}} | FAILING_CELL
+        )
+    return marks["community"], marks["street"]
 
 
-JOBS = JobRegistry()
+def interval_note(reps: int) -> str:
+    """What intervals over ``reps`` replications can say: with few, almost nothing (empty from 5 up)."""
+    if reps >= 5:
+        return ""
+    from scipy import stats
 
-
-def job_runs(job: Job) -> list[Replications]:
-    """The finished job's replications per allocation, exactly as ``run_replications`` would give them."""
-    outs: list[RepOutput] = [f.result() for f in job.futures]
-    return [Replications(outs[i * job.reps : (i + 1) * job.reps], job.seed, job.days) for i in range(len(job.labels))]
-
-
-def comparison_table(runs: list[Replications], labels: list[str]) -> pd.DataFrame:
-    """Each KPI under each allocation and the paired difference from the first with its 95% interval."""
-    from sim.replications import confidence_interval
-
-    rows = []
-    for k in KPIS:
-        base = runs[0].per_rep[k].to_numpy()
-        row: dict[str, Any] = {"kpi": k}
-        for label, run in zip(labels, runs):
-            row[label] = float(np.nanmean(run.per_rep[k].to_numpy()))
-        d, lo, hi = confidence_interval(runs[-1].per_rep[k].to_numpy() - base)
-        if any(w in k for w in ("share", "coverage", "utilisation")):  # a difference of shares lies in [-1, 1]
-            lo, hi = max(lo, -1.0), min(hi, 1.0)
-        row["difference"], row["ci95_low"], row["ci95_high"] = d, lo, hi
-        row["significant"] = bool(not np.isnan(lo) and (lo > 0 or hi < 0))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def shown(kpi: str, v: float) -> str:
-    """A KPI value as a planner reads it."""
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "–"
-    if any(w in kpi for w in ("share", "coverage", "utilisation")):
-        return f"{v:.2%}"
-    return f"{v:,.1f}"
-
-
-def report_html(s: Scenario, check: str, table: pd.DataFrame | None, cards: pd.DataFrame | None) -> str:
-    """A self-contained what-if report of the page's last results."""
-    parts = [f"<h1>gridplan what-if: {html_escape.escape(s.name)}</h1>", f"<p>{html_escape.escape(check)}</p>"]
-    if table is not None:
-        parts.append("<h2>Simulated against the baseline (same complaints)</h2>" + table.to_html(index=False))
-    if cards is not None:
-        parts.append("<h2>Scorecards (communities)</h2>" + cards.to_html(index=False))
+    t = float(stats.t.ppf(0.975, reps - 1))
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>gridplan what-if</title></head><body>"
-        + "".join(parts)
-        + "</body></html>"
+        f"With {reps} replications each 95% interval is {t:.1f} standard errors wide on either side (Student t "
+        f"with {reps - 1} degree{'s' if reps > 2 else ''} of freedom): a difference is rarely significant and "
+        f"the intervals say little. Run 5 or more replications to read them."
     )
 
 
@@ -355,7 +288,7 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
                 html.Div(id="alloc-result"),
                 html.H2("Budget frontier (allocator's prediction)"),
                 html.Button("Draw the frontier", id="frontier"),
-                dcc.Graph(id="frontier-graph"),
+                dcc.Graph(id="frontier-graph", style={"display": "none"}),  # shown once drawn
             ],
             style={"maxWidth": "1200px", "margin": "1em auto", "fontFamily": "system-ui, sans-serif"},
         )
@@ -364,10 +297,22 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
 
     edited_tables = (State("communities", "data"), State("streets", "data"))  # the allocation being edited
 
-    @app.callback(Output("check", "children"), Input("communities", "data"), Input("streets", "data"))
+    @app.callback(
+        Output("check", "children"),
+        Output("communities", "style_data_conditional"),
+        Output("streets", "style_data_conditional"),
+        Input("communities", "data"),
+        Input("streets", "data"),
+    )
     def _check(communities, streets):  # type: ignore[no-untyped-def]
-        ok, text = check_text(s, table_csv(communities, streets))
-        return html.P(text, style={"color": "#1a7f37" if ok else "#b42318", "fontWeight": "bold"})
+        csv_text = table_csv(communities, streets)
+        ok, text = check_text(s, csv_text)
+        comm_style, street_style = failing_cells(s, csv_text)
+        return (
+            html.P(text, style={"color": "#1a7f37" if ok else "#b42318", "fontWeight": "bold"}),
+            comm_style,
+            street_style,
+        )
 
     @app.callback(
         Output("csv-file", "data"),
@@ -431,23 +376,16 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
         except Exception as exc:  # a worker's error is shown, not raised into the page
             return f"the simulation failed: {exc}", dash.no_update, dash.no_update, True, dash.no_update
         table = comparison_table(runs, ["baseline", "edited"])
-        shown_table = html.Table(
-            [html.Tr([html.Th(h) for h in ("KPI", "baseline", "edited", "difference [95% CI]")])]
-            + [
-                html.Tr(
-                    [
-                        html.Td(r.kpi),
-                        html.Td(shown(r.kpi, r.baseline)),
-                        html.Td(shown(r.kpi, r.edited)),
-                        html.Td(
-                            f"{shown(r.kpi, r.difference)} [{shown(r.kpi, r.ci95_low)}, "
-                            f"{shown(r.kpi, r.ci95_high)}]" + (" significant" if r.significant else "")
-                        ),
-                    ]
-                )
-                for r in table.itertuples()
-            ],
-            id="kpi-table",
+        note = interval_note(job.reps)
+        shown_table = html.Div(
+            [
+                html.Table(
+                    [html.Tr([html.Th(h) for h in COMPARISON_HEADER])]
+                    + [html.Tr([html.Td(c) for c in row]) for row in comparison_rows(table)],
+                    id="kpi-table",
+                ),
+                html.P(note, id="interval-note", style={"color": "#9a6700"}) if note else "",
+            ]
         )
         cards_div: Any = ""
         cards_json = None
@@ -530,24 +468,13 @@ def create_app(scenario_path: str | Path, token: str | None = None):  # noqa: C9
             return dash.no_update, dash.no_update
         return proposal["communities"], proposal["streets"]
 
-    @app.callback(Output("frontier-graph", "figure"), Input("frontier", "n_clicks"), prevent_initial_call=True)
+    @app.callback(
+        Output("frontier-graph", "figure"),
+        Output("frontier-graph", "style"),
+        Input("frontier", "n_clicks"),
+        prevent_initial_call=True,
+    )
     def _frontier(_):  # type: ignore[no-untyped-def]
-        budgets = np.linspace(b_lo, b_hi, 7)
-        cov, workers = [], []
-        for b in budgets:
-            try:
-                r = allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=float(b) * 1e6))
-                cov.append(r.expected_duty_coverage)
-                workers.append(r.allocation.total_workers)
-            except GridplanError:
-                cov.append(None)
-                workers.append(None)
-        return {
-            "data": [{"x": list(budgets), "y": cov, "mode": "lines+markers", "name": "duty coverage"}],
-            "layout": {
-                "xaxis": {"title": "total budget (M yuan a year)"},
-                "yaxis": {"title": "predicted duty coverage", "tickformat": ".0%"},
-            },
-        }
+        return frontier_figure(s, np.linspace(b_lo, b_hi, 7)), {"display": "block"}
 
     return app
