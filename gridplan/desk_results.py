@@ -116,7 +116,7 @@ def job_runs(job: Job) -> list[Replications]:
 
 def comparison_table(runs: list[Replications], labels: list[str]) -> pd.DataFrame:
     """Each KPI under each allocation and the paired difference from the first with its 95% interval."""
-    from sim.replications import confidence_interval
+    from workflows.compare import paired
 
     rows = []
     for k in KPIS:
@@ -124,11 +124,8 @@ def comparison_table(runs: list[Replications], labels: list[str]) -> pd.DataFram
         row: dict[str, Any] = {"kpi": k}
         for label, run in zip(labels, runs):
             row[label] = float(np.nanmean(run.per_rep[k].to_numpy()))
-        d, lo, hi = confidence_interval(runs[-1].per_rep[k].to_numpy() - base)
-        if any(w in k for w in ("share", "coverage", "utilisation")):  # a difference of shares lies in [-1, 1]
-            lo, hi = max(lo, -1.0), min(hi, 1.0)
-        row["difference"], row["ci95_low"], row["ci95_high"] = d, lo, hi
-        row["significant"] = bool(not np.isnan(lo) and (lo > 0 or hi < 0))
+        d, lo, hi, sig = paired(base, runs[-1].per_rep[k].to_numpy(), k)
+        row["difference"], row["ci95_low"], row["ci95_high"], row["significant"] = d, lo, hi, sig
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -310,3 +311,14 @@ def test_a_unit_misses_its_target_when_its_mean_is_below():
         "below_target": 2,
         "surely_below_target": 1,
     }
+
+
+def test_a_paired_difference_of_shares_stays_within_100_points():
+    """Two replications of a share differing by -90 and -20 points: the Student t interval (t = 12.7) would
+    reach far below -100 points; a difference of shares cannot, so the interval is clipped to [-1, 1]."""
+    from workflows.compare import paired
+
+    d, lo, hi, sig = paired(np.array([0.95, 0.95]), np.array([0.05, 0.75]), "duty_coverage")
+    assert d == pytest.approx(-0.55) and lo == -1.0 and hi == 1.0 and not sig
+    d, lo, hi, _ = paired(np.array([10.0, 12.0]), np.array([1.0, 200.0]), "overdue_cases")
+    assert lo < -100  # counts are not clipped

@@ -14,7 +14,7 @@ from sim.replications import Replications, confidence_interval, kpi_range, run_r
 from solvers.policy import check_policy
 from workflows.units import below_target_counts
 
-__all__ = ["Comparison", "compare_allocations", "CITY_KPIS", "GROUP_KPIS"]
+__all__ = ["Comparison", "compare_allocations", "paired", "CITY_KPIS", "GROUP_KPIS"]
 
 CITY_KPIS = [
     "on_time_share",
@@ -46,8 +46,13 @@ class Comparison:
     units: pd.DataFrame  # allocation, level, kpi, target, units, below_target, surely_below_target
 
 
-def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, bool]:
+def paired(a: np.ndarray, b: np.ndarray, kpi: str = "") -> tuple[float, float, float, bool]:
+    """Mean paired difference b - a over replications, its 95% interval and whether it excludes 0. The
+    difference of two shares lies in [-1, 1], and so does its interval (a Student t interval over 2
+    replications of a share reached -104 points)."""
     d, lo, hi = confidence_interval(np.asarray(b, float) - np.asarray(a, float))
+    if (kpi_range(kpi) == "share" or kpi.startswith("utilisation")) and not np.isnan(lo):
+        lo, hi = max(lo, -1.0), min(hi, 1.0)
     sig = bool(not np.isnan(lo) and (lo > 0 or hi < 0))
     return d, lo, hi, sig
 
@@ -120,7 +125,7 @@ def _city_table(labels: list[str], runs: list[Replications]) -> pd.DataFrame:
     for k in CITY_KPIS:
         for label, run in zip(labels, runs):
             m, lo, hi = confidence_interval(run.per_rep[k].to_numpy(), bounds=kpi_range(k))
-            d, dlo, dhi, sig = _paired(ref.per_rep[k].to_numpy(), run.per_rep[k].to_numpy())
+            d, dlo, dhi, sig = paired(ref.per_rep[k].to_numpy(), run.per_rep[k].to_numpy(), k)
             rows.append((k, label, m, lo, hi, d, dlo, dhi, sig))
     columns = ["kpi", "allocation", "mean", "ci95_low", "ci95_high"]
     return pd.DataFrame(rows, columns=[*columns, "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"])
@@ -163,7 +168,7 @@ def _group_table(g: str, labels: list[str], runs: list[Replications]) -> pd.Data
             b_ = cur.pivot_table(index=cur.index, columns="replication", values=k, observed=False)
             for unit in a_.index:
                 m = float(np.nanmean(b_.loc[unit].to_numpy()))
-                d, dlo, dhi, sig = _paired(a_.loc[unit].to_numpy(), b_.loc[unit].to_numpy())
+                d, dlo, dhi, sig = paired(a_.loc[unit].to_numpy(), b_.loc[unit].to_numpy(), k)
                 out.append((unit, k, label, m, d, dlo, dhi, sig))
     return pd.DataFrame(
         out, columns=[g, "kpi", "allocation", "mean", "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"]
