@@ -1,12 +1,12 @@
 """The Python API: what a notebook calls. Each function returns a typed result with pandas DataFrames.
 
 Stable surface (``import gridplan``): ``load_scenario``, ``check``, ``allocate``, ``simulate``,
-``compare``, ``optimize``, ``sweep``. Everything else is internal and may change.
+``compare``, ``optimize``, ``sweep``, ``run``. Everything else is internal and may change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +23,8 @@ from solvers.policy import PolicyReport, check_policy
 from workflows.compare import Comparison, compare_allocations
 from workflows.optimize import OptimizationResult
 from workflows.optimize import optimize as _optimize
+from workflows.run import RunEvent, RunOptions, RunResult
+from workflows.run import run as _run
 from workflows.sweep import sweep as _sweep
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "compare",
     "optimize",
     "sweep",
+    "run",
     "Scenario",
     "Allocation",
     "AllocationOptions",
@@ -208,3 +211,47 @@ def sweep(
     if not budgets:
         raise ValueError("budgets_yuan is empty; give at least one total budget in yuan")
     return _sweep(scenario, budgets, reps=reps, days=days, seed=seed, processes=processes)
+
+
+def run(
+    scenario: Scenario | str | Path,
+    objective: str = "min-cost",
+    reps: int = 5,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+    solver: str = "auto",
+    budget_yuan: float | None = None,
+    progress: Callable[[RunEvent], None] | None = None,
+    out: str | Path | None = None,
+    **options: object,
+) -> RunResult:
+    """The main job, as ``gridplan run``: check the baseline, optimise ``objective`` and the equal budget,
+    compare them with the baseline on the same complaints, calibrate, score.
+
+    The result holds ``baseline_check``, ``plans`` (each ``.label`` and ``.opt``, an OptimizationResult),
+    ``comparison`` (a Comparison), ``calibration`` and ``scorecards``. ``progress`` receives each step's
+    events (``workflows.run``: StepStarted, Ticked, Message, StepFinished). With ``out`` the result folder
+    of ``gridplan run`` (its tables and report.html) is written there, refused before anything runs if
+    gridplan may not write it. ``options`` are fields of ``AllocationOptions``.
+    """
+    scenario = _scenario(scenario)
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes, min_reps=PAIRED_REPS)
+    if budget_yuan is not None:
+        budget_yuan = check_budget("budget_yuan", budget_yuan)
+    opts = AllocationOptions(objective=objective, total_budget_yuan=budget_yuan, **options)  # type: ignore[arg-type]
+    if out is not None:
+        from gridplan.results import check_out, result_folder
+
+        out = check_out(Path(out), scenario)
+    result = _run(scenario, RunOptions(opts, reps, days, seed, processes, solver), progress)
+    if out is not None:
+        from gridplan.report import write_report
+        from gridplan.writers import write_run
+
+        with result_folder(Path(out), scenario) as folder:
+            write_run(folder, result)
+            call = f"gridplan.run({str(scenario.path)!r}, objective={objective!r}, reps={reps}, days={days}, "
+            call += f"seed={seed})"
+            write_report(folder, result, call)
+    return result

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-__all__ = ["progress", "set_quiet", "quiet", "LINE_EVERY_S"]
+__all__ = ["progress", "say", "set_quiet", "quiet", "LINE_EVERY_S"]
 
 LINE_EVERY_S = 5.0
 _QUIET = False
@@ -25,6 +25,12 @@ def set_quiet(value: bool) -> None:
 def quiet() -> bool:
     """Whether progress output is silenced."""
     return _QUIET
+
+
+def say(message: str) -> None:
+    """A progress message of a long run, on stdout (silenced by --quiet); results are printed, not said."""
+    if not _QUIET:
+        print(message, flush=True)
 
 
 def _clock(seconds: float) -> str:

@@ -154,6 +154,7 @@ MEANING = {
     "CalibrationSpec.tolerance": "relative tolerance of the `about` rule (0.1 = within 10%)",
     "CalibrationSpec.variant": "another scenario file of this folder to simulate for this figure",
     "CalibrationSpec.note": "why the figure is not modelled, or how to read the comparison",
+    "CalibrationSpec.by_construction": "the inputs were chosen to give this figure: a match is by construction",
     "EvaluationSpec.indicators": "the appraisal's indicators by id, each with weight and scale (one weight > 0)",
     "EvaluationSpec.threshold_points": "a unit is flagged when its score is below this in most replications",
     "EvaluationSpec.source": "where the appraisal's design comes from",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +17,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from gridplan.fmt import difference
 from scenario.load import Scenario
+from scenario.text import percent
 from sim.replications import measured_from
 from workflows.calibration import shown
 from workflows.compare import Comparison
-from workflows.optimize import OptimizationResult
+from workflows.run import Plan, RunResult
 
-__all__ = ["Plan", "write_report", "plot_png", "share", "money"]
-
-
-@dataclass
-class Plan:
-    """One optimised allocation shown in the report."""
-
-    label: str
-    opt: OptimizationResult
+__all__ = ["write_report", "plot_png", "share", "money"]
 
 
 def plot_png(fig) -> bytes:
@@ -62,8 +54,9 @@ def _with_ci(fmt, m, lo, hi) -> str:
     return fmt(m) + (f" <small>[{fmt(lo)}, {fmt(hi)}]</small>" if not np.isnan(lo) else "")
 
 
-def _html(df: pd.DataFrame, formats: dict | None = None, text: tuple[str, ...] = ()) -> str:
-    """A table with per-column formats; shares must be given a format, other floats get separators."""
+def _html(df: pd.DataFrame, formats: dict | None = None, table_id: str | None = None) -> str:
+    """A table with per-column formats; shares must be given a format, other floats get separators.
+    ``table_id``: the table's id (tests/test_report.py finds each table by it and checks it against its CSV)."""
     shown = df.copy()
     for col in shown.columns:
         f = (formats or {}).get(col)
@@ -73,7 +66,7 @@ def _html(df: pd.DataFrame, formats: dict | None = None, text: tuple[str, ...] =
             shown[col] = shown[col].map(lambda v: "–" if np.isnan(v) else f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}")
         elif pd.api.types.is_bool_dtype(shown[col]):
             shown[col] = shown[col].map({True: "yes", False: "no"})
-    return shown.to_html(index=False, border=0, escape=True, classes=None, na_rep="–")
+    return shown.to_html(index=False, border=0, escape=True, classes=None, na_rep="–", table_id=table_id)
 
 
 def _plots(scenario: Scenario, cmp: Comparison) -> dict[str, bytes]:
@@ -112,70 +105,114 @@ def _plots(scenario: Scenario, cmp: Comparison) -> dict[str, bytes]:
     return out
 
 
-def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
-    city = cmp.city.set_index(["kpi", "allocation"])
-    st = cmp.static.set_index("allocation")
-    labels = cmp.labels
-    base = cmp.allocations[0]
-    rows = []
+class _Headline:
+    """The headline table's rows, each with the source a test checks it against (tests/test_report.py)."""
 
-    def add(name, cells):
-        rows.append({"name": name, "cells": cells})
+    def __init__(self, cmp: Comparison) -> None:
+        self.cmp = cmp
+        self.city = cmp.city.set_index(["kpi", "allocation"])
+        self.st = cmp.static.set_index("allocation")
+        self.labels = cmp.labels
+        self.rows: list[dict] = []
 
-    def kpi(k, fmt):
-        return [
-            _with_ci(fmt, *city.loc[(k, l), ["mean", "ci95_low", "ci95_high"]]) if (k, l) in city.index else "–"
-            for l in labels
+    def add(self, name: str, cells: list[str], check: str) -> None:
+        """A row; ``check`` names its source: "kpi:K" (mean and interval of compare_city.csv), "means:K1 K2"
+        (means), "static:C1 C2" (compare_static.csv) or "movement"."""
+        self.rows.append({"name": name, "cells": cells, "check": check})
+
+    def kpi(self, name: str, k: str, fmt) -> None:
+        """A row of one KPI's mean and interval per plan (none when no plan has it)."""
+        if not any((k, l) in self.city.index for l in self.labels):
+            return
+        cells = [
+            _with_ci(fmt, *self.city.loc[(k, l), ["mean", "ci95_low", "ci95_high"]])
+            if (k, l) in self.city.index
+            else "–"
+            for l in self.labels
         ]
+        self.add(name, cells, f"kpi:{k}")
 
-    add("Total cost (yuan a year)", [money(st.loc[l, "cost_total_yuan"]) for l in labels])
-    add(
-        "· city / districts (yuan)",
-        [f"{money(st.loc[l, 'cost_city_yuan'])} / {money(st.loc[l, 'cost_districts_yuan'])}" for l in labels],
-    )
-    add(
+    def means(self, name: str, kpis: tuple[str, ...], fmt=None) -> None:
+        fmt = fmt or share
+        self.add(
+            name,
+            [" / ".join(fmt(self.city.loc[(k, l), "mean"]) for k in kpis) for l in self.labels],
+            "means:" + " ".join(kpis),
+        )
+
+    def static(self, name: str, cols: tuple[str, ...], fmt) -> None:
+        self.add(
+            name, [" / ".join(fmt(self.st.loc[l, c]) for c in cols) for l in self.labels], "static:" + " ".join(cols)
+        )
+
+
+def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
+    """What each plan costs, what residents see (the three rates and what moves them), and staff time."""
+    h = _Headline(cmp)
+    base = cmp.allocations[0]
+    t = scenario.spec.targets
+    h.static("Total cost (yuan a year)", ("cost_total_yuan",), money)
+    h.static("· city / districts (yuan)", ("cost_city_yuan", "cost_districts_yuan"), money)
+    h.add(
         "Community workers (per 10,000)",
-        [f"{st.loc[l, 'workers']:,} ({st.loc[l, 'workers_per_10k']:.1f})" for l in labels],
+        [f"{h.st.loc[l, 'workers']:,} ({h.st.loc[l, 'workers_per_10k']:.1f})" for l in h.labels],
+        "static:workers workers_per_10k",
     )
-    add(
+    h.add(
         "· communities gaining / losing workers",
         [f"{int((a.workers > base.workers).sum())} / {int((a.workers < base.workers).sum())}" for a in cmp.allocations],
+        "movement",
     )
-    add("Secretary assistants", [f"{st.loc[l, 'secretary_assistants']:,}" for l in labels])
-    add("Street party-office staff", [f"{st.loc[l, 'street_office_staff']:,}" for l in labels])
-    add("Mobile grid workers", [f"{st.loc[l, 'mobile_grid_workers']:,}" for l in labels])
-    add(
-        "Work fund / service fund (yuan)",
-        [f"{money(st.loc[l, 'work_fund_yuan'])} / {money(st.loc[l, 'service_fund_yuan'])}" for l in labels],
-    )
-    add("On-time share [95% CI]", kpi("on_time_share", share))
+    for name, col in (
+        ("Secretary assistants", "secretary_assistants"),
+        ("Street party-office staff", "street_office_staff"),
+        ("Mobile grid workers", "mobile_grid_workers"),
+    ):
+        h.static(name, (col,), lambda v: f"{v:,}")
+    h.static("Work fund / service fund (yuan)", ("work_fund_yuan", "service_fund_yuan"), money)
+    # what residents see
+    h.kpi("Resolution rate (solved, not only closed) [95% CI]", "resolution_share", share)
+    if t.resolution_share_min is not None:
+        h.add(*_below_target_row(cmp, "community", "resolution_share", "communities below the resolution target"))
+    h.kpi("Satisfaction at the feedback call", "satisfaction_share", share)
+    h.kpi("Response: first contact within the limit", "response_share", share)
+    h.kpi("Repeat complaints (reopened cases)", "repeat_complaints", _count)
+    h.kpi("Cases found late (a duty left undone)", "found_late_share", share)
+    h.kpi("Fixes the service fund could not pay", "unfunded_share", share)
+    h.kpi("· service fund spent, of what was released", "fund_spent_share", share)
+    h.kpi("· communities whose service fund ran out", "fund_exhausted_communities", _count)
+    h.kpi("On-time share [95% CI]", "on_time_share", share)
+    h.add(*_below_target_row(cmp, "community", "on_time_share", "communities below the on-time target"))
     measured = cmp.runs[0].days - measured_from(scenario, cmp.runs[0].days)
-    add(f"Overdue cases in the {measured} measured days (after the warm-up)", kpi("overdue_cases", _count))
-    add("Resolution time p90 (hours)", kpi("resolution_p90_hours", lambda v: f"{v:,.1f}"))
-    add("Duty coverage, all levels", kpi("duty_coverage", share))
-    add(
-        "· grid / desk / street office",
-        [
-            " / ".join(
-                share(city.loc[(k, l), "mean"])
-                for k in ("duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street")
-            )
-            for l in labels
-        ],
+    h.kpi(f"Overdue cases in the {measured} measured days (after the warm-up)", "overdue_cases", _count)
+    h.kpi("Resolution time p90 (hours)", "resolution_p90_hours", lambda v: f"{v:,.1f}")
+    # staff time
+    h.kpi("Duty coverage, all levels", "duty_coverage", share)
+    h.means("· grid / desk / street office", ("duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street"))
+    for level, k, what in (
+        ("community", "duty_coverage", "communities below the duty-coverage target"),
+        ("street", "office_duty_coverage", "street offices below the duty-coverage target"),
+    ):
+        h.add(*_below_target_row(cmp, level, k, what))
+    h.means(
+        "Utilisation incl. duties: grid / desk / street", ("utilisation_grid", "utilisation_desk", "utilisation_street")
     )
-    add("· lowest community", kpi("duty_coverage_min_community", share))
-    add(
-        "Utilisation incl. duties: grid / desk / street",
-        [
-            " / ".join(
-                share(city.loc[(k, l), "mean"]) for k in ("utilisation_grid", "utilisation_desk", "utilisation_street")
-            )
-            for l in labels
-        ],
-    )
-    add("Satisfaction at the feedback call", kpi("satisfaction_share", share))
-    add("Policy violations", [str(st.loc[l, "policy_violations"]) for l in labels])
-    return rows
+    h.static("Policy violations", ("policy_violations",), str)
+    return h.rows
+
+
+def _below_target_row(cmp: Comparison, level: str, kpi: str, what: str) -> tuple[str, list[str], str]:
+    """A headline row: units below a target by their mean over the replications / with their whole 95%
+    interval, of all units (``cmp.units``, ``workflows.units``)."""
+    u = cmp.units[(cmp.units.level == level) & (cmp.units.kpi == kpi)].set_index("allocation")
+    if u.empty:
+        return f"· {what}", ["–"] * len(cmp.labels), f"units:{level}:{kpi}"
+    target = percent(float(u.target.iloc[0]))
+    cells = [
+        f"{int(u.loc[lb, 'below_target'])} / {int(u.loc[lb, 'surely_below_target'])} of {int(u.loc[lb, 'units'])}"
+        for lb in cmp.labels
+    ]
+    return f"· {what} ({target}): mean below / whole interval below", cells, f"units:{level}:{kpi}"
 
 
 def _decided(scenario: Scenario, plans: list[Plan]) -> tuple[list[str], str, str]:
@@ -197,13 +234,13 @@ def _decided(scenario: Scenario, plans: list[Plan]) -> tuple[list[str], str, str
     dc = first.deciding_community.assign(street=[scenario.street_ids[i] for i in scenario.community_street])
     pivot = pd.crosstab(dc.street, dc.decided_by).rename_axis(index="street", columns=None)
     ds = first.deciding_street.set_index("street")
+    base = pd.Series(scenario.baseline.street_office_staff, index=list(scenario.street_ids))
+    # every column looked up by the pivot's own index (streets sorted by id), never by position
     pivot["street office staff (baseline → plan)"] = [
-        f"{int(scenario.baseline.street_office_staff[j])} → {int(ds.loc[sid, 'staff'])}"
-        for j, sid in enumerate(scenario.street_ids)
-        if sid in pivot.index
+        f"{int(base[sid])} → {int(ds.loc[sid, 'staff'])}" for sid in pivot.index
     ]
     pivot["street office decided by"] = ds.loc[pivot.index, "decided_by"]
-    return words, _html(table), _html(pivot.reset_index())
+    return words, _html(table, table_id="deciding-counts"), _html(pivot.reset_index(), table_id="by-street")
 
 
 def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tuple[str, str]:
@@ -212,13 +249,13 @@ def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tupl
     ev = scenario.spec.evaluation
     if ev is None or not cards:
         return "The scenario has no evaluation section.", ""
+    from workflows.scorecard import below_words
+
     parts = []
     for label in cmp.labels:
+        thr = ev.threshold_points
         c, s_ = cards[(label, "community")], cards[(label, "street")]
-        parts.append(
-            f"{label}: {int(c.likely_below_threshold.sum())} communities and "
-            f"{int(s_.likely_below_threshold.sum())} streets likely below {ev.threshold_points:g} points"
-        )
+        parts.append(f"{label}: communities {below_words(c, thr)}; streets {below_words(s_, thr)}")
     base = cards[(cmp.labels[0], "community")].set_index("community")
     worst = base.sort_values("score").head(10)
     rows = {"community": list(worst.index)}
@@ -231,9 +268,10 @@ def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tupl
     words = (
         "; ".join(parts) + ". Scores are the appraisal's indicators computed from each replication's KPIs "
         "(weights and thresholds in the scenario's evaluation section); a rank is shown as the range it takes "
-        "over replications."
+        "over replications. A street's duty coverage is the whole street's (its office's duties and its "
+        "communities' grid and desk duties), so cutting its communities shows at street level."
     )
-    return words, _html(pd.DataFrame(rows))
+    return words, _html(pd.DataFrame(rows), table_id="scorecards")
 
 
 NOTES = [
@@ -261,22 +299,26 @@ def _paired_differences(cmp: Comparison) -> pd.DataFrame:
     return diffs
 
 
-def _prediction(plan: Plan) -> tuple[str, pd.DataFrame]:
-    """The allocator's predictions against fresh simulation: in words, and the communities with the largest gaps."""
-    first = plan.opt
-    pred = first.prediction
-    err_on = (pred.on_time_predicted - pred.on_time_simulated).abs()
-    err_cov = (pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()
-    words = (
-        f"{plan.label}: the allocator predicted an on-time share within {100 * err_on.mean():.2f} percentage "
-        f"points of the simulated one on average over communities (largest gap {100 * err_on.max():.2f} points) "
-        f"and a duty coverage within {100 * err_cov.mean():.2f} points (largest gap {100 * err_cov.max():.2f} "
-        f"points), on {first.validation.reps} fresh replications "
-        f"(seed {first.validation.seed}) the allocation was not tuned on."
+def _prediction(plans: list[Plan]) -> tuple[list[str], pd.DataFrame]:
+    """The allocator's predictions against fresh simulation: in words for every plan, and the first plan's
+    communities with the largest gaps."""
+    words = []
+    for plan in plans:
+        pred = plan.opt.prediction
+        err_on = (pred.on_time_predicted - pred.on_time_simulated).abs()
+        err_cov = (pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()
+        words.append(
+            f"{plan.label}: the allocator predicted an on-time share within {100 * err_on.mean():.2f} percentage "
+            f"points of the simulated one on average over communities (largest gap {100 * err_on.max():.2f} "
+            f"points) and a duty coverage within {100 * err_cov.mean():.2f} points (largest gap "
+            f"{100 * err_cov.max():.2f} points), on {plan.opt.validation.reps} fresh replications "
+            f"(seed {plan.opt.validation.seed}) the allocation was not tuned on (prediction_{_key(plan.label)}.csv)."
+        )
+    pred = plans[0].opt.prediction
+    worst = pred.assign(gap_coverage=(pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()).nlargest(
+        8, "gap_coverage"
     )
-    worst = (
-        pred.assign(gap_on_time=err_on, gap_coverage=err_cov).nlargest(8, "gap_coverage").drop(columns=["gap_on_time"])
-    )
+    words.append(f"Below: the {len(worst)} communities of {plans[0].label} whose duty coverage was predicted worst.")
     return words, worst
 
 
@@ -295,6 +337,49 @@ def _movers(scenario: Scenario, res) -> pd.DataFrame:
     return pd.concat([moved.nlargest(10, "change"), moved.nsmallest(10, "change")]).drop_duplicates()
 
 
+PREDICTION_FORMATS = {
+    "on_time_predicted": lambda v: share(v, 2),
+    "on_time_simulated": lambda v: share(v, 2),
+    "duty_coverage_predicted": lambda v: share(v, 2),
+    "duty_coverage_simulated": lambda v: share(v, 2),
+}
+
+
+def _key(label: str) -> str:
+    """A plan's label as it appears in file names and table ids (min-cost -> min_cost)."""
+    return label.replace(" ", "_").replace("-", "_")
+
+
+def _load(x: float) -> str:
+    """A planned load (planned / available hours) as a percentage; a unit with work and nobody says so."""
+    return "work, nobody" if np.isinf(x) else share(x)
+
+
+def _margin_words(result: RunResult) -> str:
+    """The planning margin, how many units plan above it and the busiest unit's load, in words."""
+    load = result.planned_load.set_index(["allocation", "level"])
+    margin = load["planning_margin"].iloc[0]
+    if np.isnan(margin):
+        return "The scenario has no duties section: no planning margin (every person takes cases every day)."
+    parts = []
+    for label in result.comparison.labels:
+        c, s = load.loc[(label, "community")], load.loc[(label, "street")]
+        parts.append(
+            f"{label}: {int(c.units_over_margin)} of {int(c.units)} communities and {int(s.units_over_margin)} of "
+            f"{int(s.units)} street offices plan above it; the busiest community ({c.busiest_unit}) plans at "
+            f"{_load(c.busiest_planned_load)} of its available hours, the busiest street office "
+            f"({s.busiest_unit}) at {_load(s.busiest_planned_load)}"
+        )
+    sc = result.scenario
+    return (
+        f"The planning margin is the scenario's max_planned_utilisation, {percent(margin)}: the allocator plans "
+        f"each community and street office at most at that share of its available hours (after leave and fixed "
+        f"duties), a buffer for what the model leaves out (sickness waves, campaigns). " + "; ".join(parts) + ". "
+        f"It is the scenario's most consequential assumption: edit it and rerun. What more or less money buys: "
+        f"gridplan sweep {sc.path} --budget-yuan FROM:TO:STEP (the budget frontier of max-service plans)."
+    )
+
+
 def _duty_sources(scenario: Scenario) -> pd.DataFrame:
     """Every duty with its level, driver and source."""
     duties = scenario.spec.duties
@@ -305,25 +390,19 @@ def _duty_sources(scenario: Scenario) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["duty", "level", "driver", "source"])
 
 
-def write_report(
-    folder: Path,
-    scenario: Scenario,
-    plans: list[Plan],
-    cmp: Comparison,
-    calibration: pd.DataFrame,
-    command_line: str,
-    cards: dict | None = None,
-) -> Path:
-    """Write report.html and the plots into ``folder``; return the report's path.
+def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
+    """Write report.html and the plots of the main job's ``result`` into ``folder``; return the report's path.
 
     Long because the template's context is one keyword call, a line or two per section of the page;
     every table is built by its own function above."""
+    scenario, plans, cmp = result.scenario, result.plans, result.comparison
+    calibration, cards = result.calibration, result.scorecards
     plots = _plots(scenario, cmp)
     for name, png in plots.items():
         (folder / name).write_bytes(png)
     first = plans[0].opt
     res = first.result
-    prediction_words, worst = _prediction(plans[0])
+    prediction_words, worst = _prediction(plans)
     words, counts, by_street = _decided(scenario, plans)
     cal = calibration.copy()
     for col in ("model", "ci95_low", "ci95_high"):
@@ -342,12 +421,15 @@ def write_report(
             f"({cmp.runs[0].reps} replications of {cmp.runs[0].days} days, the same complaints for every "
             f"allocation); intervals are 95% over replications (shares on the logit scale, or clipped to "
             f"[0, 100%] when a replication is at 0% or 100%; counts on the log scale, so they stay in range). "
-            f"Costs and headcounts are exact."
+            f"A community or street office is below a target when its mean over the replications is (the rule "
+            f"simulation-optimisation cuts by); 'whole interval below' counts those whose 95% interval lies "
+            f"wholly below it. Counts, not the lowest unit's estimate: the lowest of hundreds of noisy estimates "
+            f"is biased low. Costs and headcounts are exact."
         ),
         decided_words=words,
         decided_counts=counts,
         by_street=by_street,
-        calibration=_html(cal),
+        calibration=_html(cal, table_id="calibration"),
         prediction_words=prediction_words,
         prediction=_html(
             worst,
@@ -358,23 +440,39 @@ def write_report(
                     "on_time_simulated",
                     "duty_coverage_predicted",
                     "duty_coverage_simulated",
-                    "gap_on_time",
-                    "gap_coverage",
                 )
-            },
+            }
+            | {"gap_coverage": lambda v: f"{100 * v:.2f} pt"},
+            table_id="prediction",
         ),
-        duty_hours=_html(hours, {"coverage": share}),
-        diffs=_html(_paired_differences(cmp)),
+        duty_hours=_html(hours, {"coverage": share}, table_id="duty-hours"),
+        diffs=_html(_paired_differences(cmp), table_id="differences"),
         plan=plans[0].label,
-        opt_note=f"{plans[0].label}: objective {res.options.objective}; stopped because {first.stop_reason}.",
-        iterations=_html(first.iterations, {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money}),
-        shadow=_html(res.shadow_prices[["kind", "name", "explanation"]]),
-        changes_district=_html(res.changes(scenario, "district"), money_cols),
-        changes_street=_html(res.changes(scenario, "street"), money_cols),
-        movers=_html(_movers(scenario, res)),
+        margin_words=_margin_words(result),
+        planned_load=_html(
+            result.planned_load,
+            {"planning_margin": share, "busiest_planned_load": _load},
+            table_id="planned-load",
+        ),
+        prediction_city=_html(result.predictions, PREDICTION_FORMATS, table_id="prediction-city"),
+        optimisations=[
+            {
+                "note": f"{p.label}: objective {p.opt.result.options.objective}; stopped because {p.opt.stop_reason}.",
+                "table": _html(
+                    p.opt.iterations,
+                    {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money},
+                    table_id=f"iterations-{_key(p.label)}",
+                ),
+            }
+            for p in plans
+        ],
+        shadow=_html(res.shadow_prices[["kind", "name", "explanation"]], table_id="shadow-prices"),
+        changes_district=_html(res.changes(scenario, "district"), money_cols, table_id="changes-district"),
+        changes_street=_html(res.changes(scenario, "street"), money_cols, table_id="changes-street"),
+        movers=_html(_movers(scenario, res), table_id="movers"),
         plots=[{"alt": n, "data": base64.b64encode(png).decode()} for n, png in plots.items()],
         assumptions=list(scenario.spec.assumptions),
-        duties=_html(_duty_sources(scenario)),
+        duties=_html(_duty_sources(scenario), table_id="duties"),
         notes=NOTES,
         scorecard_words=_scorecard_section(scenario, cmp, cards or {})[0],
         scorecards=_scorecard_section(scenario, cmp, cards or {})[1],

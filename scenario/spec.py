@@ -466,6 +466,14 @@ class FeedbackSpec(Frozen):
     reopen_if_unresolved: Share = 0.0
     revisit_resolution_share: Share = 0.0  # chance the reopened visit solves a problem still unresolved
 
+    def reopen_probability(self, late_days: float = 0.0) -> float:
+        """P(a case closed ``late_days`` late is reopened): P(unsatisfied) x P(reopened | unsatisfied), each
+        capped at 1. The planning arithmetic (staff hours, service curves) takes an on-time case (0 days);
+        the simulation draws the same two events per case (``sim.routing``)."""
+        unsatisfied = min(1.0, self.unsatisfied_base + self.unsatisfied_per_late_day * late_days)
+        reopened = min(1.0, self.reopen_given_unsatisfied_base + self.reopen_given_unsatisfied_per_late_day * late_days)
+        return unsatisfied * reopened
+
 
 class LadderSpec(Frozen):
     """The escalation ladder: grid worker → community desk → street office → city departments.
@@ -476,6 +484,16 @@ class LadderSpec(Frozen):
 
     travel_minutes_max: NonNeg = 15.0
     feedback: FeedbackSpec = FeedbackSpec()
+
+    @property
+    def travel_hours_max(self) -> float:
+        """The longest trip to a case, in hours (trips are uniform on [0, this])."""
+        return self.travel_minutes_max / 60.0
+
+    @property
+    def mean_travel_hours(self) -> float:
+        """The mean trip to a case, in hours: half the longest (uniform on [0, travel_minutes_max])."""
+        return self.travel_minutes_max / 120.0
 
 
 DUTY_DRIVERS = (
@@ -709,19 +727,22 @@ class CalibrationSpec(Frozen):
     ``kpi``: a city KPI (e.g. ``escalated_city_per_year``) or ``category:<id>:<column>`` of the KPIs by
     category (e.g. ``category:property_management:hotline_share``); ``variant``: another scenario file
     of the same folder to simulate instead of this one; ``target`` with ``rule`` (``at_least``,
-    ``about``: within ``tolerance`` relative, ``calibrated``: as ``about``, but a parameter was set to give it,
-    so agreement is by construction; ``input``: the figure is an input, reproduced by construction,
-    ``not_modelled``: say why in ``note``).
+    ``about``: within ``tolerance`` relative, ``input``: the figure is an input, reproduced by
+    construction, ``not_modelled``: say why in ``note``). ``by_construction``: the scenario's inputs were
+    chosen so that the model gives this figure (escalation shares set to give the source's count, a
+    category's resolution set to give a satisfaction): a match then shows the arithmetic, not the model,
+    and the verdict says so.
     """
 
     figure: Annotated[str, Field(min_length=1)]
     source_value: Annotated[str, Field(min_length=1)]
     kpi: str = ""
     target: float | None = None
-    rule: Literal["at_least", "about", "calibrated", "input", "not_modelled"] = "about"
+    rule: Literal["at_least", "about", "input", "not_modelled"] = "about"
     tolerance: NonNeg = 0.1
     variant: str | None = None
     note: str = ""
+    by_construction: bool = False
 
 
 _REPLACED = {

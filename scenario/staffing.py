@@ -40,6 +40,7 @@ __all__ = [
     "LEVELS",
     "annual_cases",
     "volunteer_share",
+    "volunteer_capacity",
 ]
 
 LEVELS = ("grid", "desk", "street")
@@ -55,9 +56,28 @@ def annual_cases(scenario: Scenario) -> np.ndarray:
     return scenario.urban_residents / 10_000 * rate * _YEAR * float(hourly_profile(scenario, days).mean())
 
 
+def volunteer_capacity(scenario: Scenario, days: int) -> np.ndarray:
+    """Cases volunteers can take per community and day, (communities, days), in expectation.
+
+    Weekends: registered x weekend_active_share; surge days: also surge_mobilised; each person takes
+    cases_per_volunteer_day, and the city's volunteers are spread over communities by residents.
+    """
+    from scenario.profile import surge_days
+
+    spec = scenario.spec
+    v = spec.volunteers
+    weekday = (spec.calendar.start_weekday + np.arange(days)) % 7
+    weekend = ~np.isin(weekday, spec.calendar.working_weekdays)
+    people = np.where(weekend, v.registered * v.weekend_active_share, 0.0) + np.where(
+        surge_days(scenario, days), v.surge_mobilised, 0.0
+    )
+    share = scenario.urban_residents / scenario.urban_residents.sum()
+    return people[None, :] * v.cases_per_volunteer_day * share[:, None]
+
+
 def volunteer_share(scenario: Scenario) -> np.ndarray:
     """Expected share of eligible cases volunteers take, per community (daily min of demand and capacity)."""
-    from scenario.profile import hourly_profile, surge_days
+    from scenario.profile import hourly_profile
 
     spec = scenario.spec
     v = spec.volunteers
@@ -69,14 +89,7 @@ def volunteer_share(scenario: Scenario) -> np.ndarray:
     rate = sum(c.rate_per_10k_per_day for c in spec.demand.channels.values())
     daily_profile = hourly_profile(scenario, days).reshape(days, 24).mean(axis=1)
     demand = (scenario.urban_residents[:, None] / 10_000 * rate * elig) * daily_profile[None, :]
-    weekday = (spec.calendar.start_weekday + np.arange(days)) % 7
-    weekend = ~np.isin(weekday, spec.calendar.working_weekdays)
-    people = np.where(weekend, v.registered * v.weekend_active_share, 0.0) + np.where(
-        surge_days(scenario, days), v.surge_mobilised, 0.0
-    )
-    share = scenario.urban_residents / scenario.urban_residents.sum()
-    cap = people[None, :] * v.cases_per_volunteer_day * share[:, None]
-    return np.minimum(demand, cap).sum(axis=1) / demand.sum(axis=1)
+    return np.minimum(demand, volunteer_capacity(scenario, days)).sum(axis=1) / demand.sum(axis=1)
 
 
 def _driver(scenario: Scenario, duty: DutySpec) -> np.ndarray:
@@ -179,6 +192,33 @@ class StaffTime:
         planned = self.planned_street if level == "street" else self.planned_community
         return planned / (self.available_per_person(level) * utilisation)
 
+    def planned_load(self, level: str, people: np.ndarray) -> np.ndarray:
+        """Per unit of ``level`` (community or street): planned hours / available hours of its ``people``
+        (inf where a unit with planned work has nobody; 0 where it has no planned work)."""
+        planned = self.planned_street if level == "street" else self.planned_community
+        hours = np.asarray(people, float) * self.available_per_person(level)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(planned > 0, planned / hours, 0.0)
+
+    @property
+    def planning_margin(self) -> float | None:
+        """The scenario's ``duties.max_planned_utilisation`` (None without duties): the one place it is read."""
+        duties = self.scenario.spec.duties
+        return None if duties is None else duties.max_planned_utilisation
+
+    def workload_staff(self, level: str) -> np.ndarray:
+        """Per unit of ``level`` (community or street): the workload rule's minimum, a real number of people
+        (planned hours / (available hours x the planning margin)); the allocator's ``workload:`` rows."""
+        margin = self.planning_margin
+        if margin is None:
+            raise ValueError("the scenario has no duties section, so no workload rule")
+        return self.min_staff(level, margin)
+
+    def workload_people(self, level: str) -> np.ndarray:
+        """The workload rule's minimum in whole people: what an integer solution of the ``workload:`` rows
+        needs (``workload_staff`` rounded up; float noise such as 9.000000001 is not a tenth person)."""
+        return np.ceil(np.round(self.workload_staff(level), 9))
+
 
 @lru_cache(maxsize=16)
 def staff_time(scenario: Scenario) -> StaffTime:
@@ -190,7 +230,7 @@ def staff_time(scenario: Scenario) -> StaffTime:
     hours = work_days * day_hours
     week_hours = len(set(cal.working_weekdays)) * day_hours
     duties = spec.duties
-    travel_h = spec.ladder.travel_minutes_max / 120.0  # mean of uniform [0, max] minutes, in hours
+    travel_h = spec.ladder.mean_travel_hours
     ids, levels, dh, dt = [], [], [], []
     unavailable = {"community": 0.0, "street": 0.0}
     fixed: dict[str, dict[str, float]] = {"community": {}, "street": {}}
@@ -240,8 +280,7 @@ def _expected_case_hours(scenario: Scenario, travel_h: float) -> tuple[np.ndarra
     cases = annual_cases(scenario)
     vol = volunteer_share(scenario)  # share of eligible cases
     n = cases[:, None] * p[None, :] * (1.0 - vol[:, None] * elig[None, :])
-    fb = spec.ladder.feedback
-    reopen = min(1.0, fb.unsatisfied_base) * min(1.0, fb.reopen_given_unsatisfied_base)
+    reopen = spec.ladder.feedback.reopen_probability()
     grid = np.array([c.grid_service.mean_hours for c in cats]) + travel_h
     pc = np.array([c.escalate_to_community for c in cats])
     ps = pc * np.array([c.escalate_to_street for c in cats])

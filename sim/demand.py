@@ -16,6 +16,7 @@ import numpy as np
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.profile import hourly_profile, surge_days
+from scenario.staffing import volunteer_capacity
 from sim.distributions import from_uniforms
 
 __all__ = [
@@ -122,7 +123,7 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
 
     s = rng["service"]
     u = s.random((n, 5))
-    travel = s.random(n) * spec.ladder.travel_minutes_max / 60.0
+    travel = s.random(n) * spec.ladder.travel_minutes_max / 60.0  # uniform on [0, travel_hours_max]
     service = np.empty((n, 5))
     for j, c in enumerate(cats):
         idx = np.flatnonzero(category == j)
@@ -188,21 +189,10 @@ def _volunteers(
     category: np.ndarray,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Volunteers take eligible cases first-come first-served up to a daily capacity per community.
-
-    Capacity on weekends: registered x weekend_active_share x cases_per_volunteer_day; on surge
-    days also surge_mobilised x cases_per_volunteer_day; spread over communities by residents.
-    """
-    v = scenario.spec.volunteers
+    """Volunteers take eligible cases first-come first-served up to a daily capacity per community
+    (``scenario.staffing.volunteer_capacity``, rounded at random so that its expectation is exact)."""
     eligible_cat = np.array([c.volunteer_eligible for c in scenario.spec.demand.categories.values()])
-    weekday = (scenario.spec.calendar.start_weekday + np.arange(days)) % 7
-    weekend = ~np.isin(weekday, scenario.spec.calendar.working_weekdays)
-    people = np.where(weekend, v.registered * v.weekend_active_share, 0.0) + np.where(
-        surge_days(scenario, days), v.surge_mobilised, 0.0
-    )
-    share = scenario.urban_residents / scenario.urban_residents.sum()
-    cap = people[None, :] * v.cases_per_volunteer_day * share[:, None]  # (communities, days)
-    # random rounding keeps the expected capacity exact
+    cap = volunteer_capacity(scenario, days)  # (communities, days)
     cap = np.floor(cap + rng.random(cap.shape)).astype(np.int64)
     out = np.zeros(len(arrival), bool)
     if not cap.any():

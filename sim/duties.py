@@ -24,7 +24,7 @@ run; hours by duty and level; utilisation including duties.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
@@ -33,8 +33,19 @@ from scenario.staffing import StaffTime, staff_time
 from sim.calendar import WorkCalendar
 from sim.dayledger import DutyStepper, working_days
 
-if TYPE_CHECKING:
-    from sim.engine import SimResult
+
+class _Run(Protocol):
+    """What the duty account reads of a replication (``sim.engine.SimResult`` has it)."""
+
+    @property
+    def people(self) -> np.ndarray: ...  # per pool
+
+    @property
+    def present(self) -> np.ndarray: ...  # (pools, days)
+
+    @property
+    def busy(self) -> np.ndarray: ...  # (pools, working days) case hours
+
 
 __all__ = ["DutyAccount", "DutyPlan", "account_duties", "duty_plan", "spare_hours"]
 
@@ -56,6 +67,9 @@ class DutyAccount:
     desk_help_hours: np.ndarray  # (communities,) grid duty hours done by desk people in their spare time
     measured_days: float  # working days measured
     per_year: float  # hours over the measured period x per_year = hours a year
+    # (pools,) case hours beyond the working hours of the people present that day: a case in progress is
+    # finished by the person who started it, also on a day the draw of absences has them away
+    overtime_hours: np.ndarray
 
     @property
     def coverage(self) -> np.ndarray:
@@ -65,16 +79,26 @@ class DutyAccount:
             return np.where(due > 0, 1.0 - self.overdue_hours.sum(axis=1) / due, 1.0)
 
     @property
-    def utilisation(self) -> np.ndarray:
-        """Per pool: (case + scheduled duty hours) / working hours of the people present.
-
-        Grid duty hours done by desk people in their spare time count at the desk."""
+    def work_hours(self) -> np.ndarray:
+        """Per pool: case + scheduled duty hours done (grid duty hours done by desk people in their spare
+        time count at the desk)."""
         work = self.case_hours + self.done_hours.sum(axis=1)
         n = len(self.desk_help_hours)
         work[:n] -= self.desk_help_hours
         work[n : 2 * n] += self.desk_help_hours
+        return work
+
+    @property
+    def worked_hours(self) -> np.ndarray:
+        """Per pool: working hours of the people present, and the overtime of those finishing a case."""
+        return self.present_hours + self.overtime_hours
+
+    @property
+    def utilisation(self) -> np.ndarray:
+        """Per pool: work hours / worked hours, at most 1 (NaN where nobody worked: no one to be busy)."""
+        worked = self.worked_hours
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(self.present_hours > 0, work / self.present_hours, np.nan)
+            return np.where(worked > 0, self.work_hours / worked, np.nan)
 
 
 @dataclass(frozen=True)
@@ -122,7 +146,7 @@ def spare_hours(present: np.ndarray, day_len: np.ndarray, busy: np.ndarray) -> n
 
 def account_duties(
     scenario: Scenario,
-    result: SimResult,
+    result: _Run,
     cal: WorkCalendar,
     warmup_days: int,
     until_day: int | None = None,
@@ -155,7 +179,9 @@ def account_duties(
             due += plan.g * due_now[None, :]
             helped += help_
     case_h = (busy * measured[None, :]).sum(axis=1)
-    present_h = (present * day_len[None, :] * measured[None, :]).sum(axis=1)
+    present_hours = present * day_len[None, :]
+    present_h = (present_hours * measured[None, :]).sum(axis=1)
+    overtime_h = (np.clip(busy - present_hours, 0.0, None) * measured[None, :]).sum(axis=1)
     fixed_h, leave_h = _away_hours(scenario, st, result.people, present_h, float((day_len * measured).sum()))
     return DutyAccount(
         st.duty_ids,
@@ -171,6 +197,7 @@ def account_duties(
         helped,
         float(measured.sum()),
         st.working_days_per_year / max(float(measured.sum()), 1.0),
+        overtime_h,
     )
 
 

@@ -51,10 +51,12 @@ from sim.pools import (
     CaseRecord,
     RunInputs,
     capacity_by_key,
+    close_volunteer_cases,
     collector_paused,
     day_key_shift,
     more_servers_from,
     next_greater,
+    staff_cases_in_order,
 )
 from sim.routing import CLOSE, N_STAGES, STAGES, Stage, late_days, reopening_possible, reopens, routing, unsatisfied
 
@@ -253,17 +255,14 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
             for case, t in zip(ci[again].tolist(), tc[again].tolist()):
                 heappush(reopen_q, (t + delay, case))
 
-    vol = np.flatnonzero(cases.volunteer)
-    handling = spec.volunteers.handling_hours
-    for i in vol.tolist():  # closed by volunteers after handling_hours; their feedback may reopen them
-        t = arrival[i] + handling
-        st[i * N_STAGES + _GRID] = arrival[i]
-        en[i * N_STAGES + _GRID] = first_close[i] = t
-        closed.append(i)
+    def closed_by_volunteers(case: int, t: float) -> None:
+        first_close[case] = t
+        closed.append(case)
+
+    close_volunteer_cases(cases.volunteer, arrival, spec.volunteers.handling_hours, st, en, closed_by_volunteers)
     if closed:
         feedback()
-    order = np.argsort(arrival, kind="stable")
-    order = order[~cases.volunteer[order]]
+    order = staff_cases_in_order(cases.volunteer, arrival)
     grid = _Level(
         arrival[order].tolist(),
         _c_array(order),
@@ -402,7 +401,8 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
         final_close=np.where(reopened, end_a[:, _REOPEN], first_close_a),  # a reopened case closes for good there
         satisfied=sat,
         reopened=reopened,
-        events=int(np.count_nonzero(~np.isnan(end_a))) - len(vol),  # services ended (the event loop's count)
+        # services ended (the event loop's count; volunteers' cases take no server)
+        events=int(np.count_nonzero(~np.isnan(end_a))) - int(np.count_nonzero(cases.volunteer)),
     )
 
 

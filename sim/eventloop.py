@@ -25,7 +25,16 @@ from scenario.load import Scenario
 from sim.calendar import WorkCalendar
 from sim.demand import Cases
 from sim.outcomes import Outcomes
-from sim.pools import CaseRecord, RunInputs, capacity_by_key, day_key_shift, more_servers_from, next_greater
+from sim.pools import (
+    CaseRecord,
+    RunInputs,
+    capacity_by_key,
+    close_volunteer_cases,
+    day_key_shift,
+    more_servers_from,
+    next_greater,
+    staff_cases_in_order,
+)
 from sim.routing import CLOSE, N_STAGES, Stage, late_days, reopens, unsatisfied
 
 __all__ = ["EventLoop"]
@@ -197,8 +206,7 @@ class EventLoop:
         arrival = run.arrival
         nc = scenario.n_communities
         capk = capacity_by_key(run.case_servers, run.people, cal.day_len[: cases.days] > 0, len(cal.day_len))
-        order = np.argsort(arrival, kind="stable")
-        order = order[~cases.volunteer[order]]
+        order = staff_cases_in_order(cases.volunteer, arrival)
         comm_sorted = order[np.argsort(cases.community[order], kind="stable")]
         bounds = np.cumsum(np.bincount(cases.community[comm_sorted], minlength=nc))
         lo = np.concatenate([[0], bounds[:-1]])
@@ -215,14 +223,7 @@ class EventLoop:
         self.desk_pools = [_Pool(self, _DISPATCH_DESK, capk[nc + c]) for c in range(nc)]
         self.street_pools = [_Pool(self, _DISPATCH_STREET, capk[2 * nc + j]) for j in range(len(scenario.street_ids))]
 
-        # Volunteer cases: closed after handling_hours; their feedback may reopen them.
-        vol = np.flatnonzero(cases.volunteer)
-        handling = spec.volunteers.handling_hours
-        for i in vol.tolist():
-            t = arrival[i] + handling
-            self.st[i * N_STAGES + _GRID] = arrival[i]
-            self.en[i * N_STAGES + _GRID] = t
-            self._close(i, t)
+        close_volunteer_cases(cases.volunteer, arrival, spec.volunteers.handling_hours, self.st, self.en, self._close)
 
     def at(self, t: float, priority: int, ev: _Ev) -> None:
         """``ev`` on SimPy's queue at exactly ``t`` (what ``Environment.schedule`` does, without the delay)."""

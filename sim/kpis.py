@@ -27,11 +27,14 @@ __all__ = [
     "KPI_DESCRIPTIONS",
 ]
 
+# a case in progress is finished by whoever started it, also on a day the absence draw has them away
+_WORKED = "hours worked (the people present, and overtime finishing a case)"
+
 KPI_DESCRIPTIONS = {
     "cases": "cases arriving after the warm-up",
     "on_time_share": "share of cases closed (for good) by their deadline",
     "overdue_cases": "cases closed after their deadline or never closed",
-    "unresolved_cases": "cases still open at the end of the run",
+    "unresolved_cases": "cases still open at the end of the simulated days (the horizon)",
     "resolution_mean_hours": "mean clock hours from arrival to final closure",
     "resolution_p50_hours": "median resolution time (clock hours)",
     "resolution_p90_hours": "90th percentile of resolution time (clock hours)",
@@ -57,17 +60,16 @@ KPI_DESCRIPTIONS = {
     "escalated_city": "cases escalated to city departments",
     "volunteer_share": "share of cases handled by volunteers",
     "mobile_share": "share of cases discovered by mobile grid workers",
-    "utilisation_grid": "grid workers: (case + scheduled duty hours) / working hours of the people present",
-    "utilisation_desk": "community desks: (case + scheduled duty hours) / working hours of the people present",
-    "utilisation_street": "street offices: (case + scheduled duty hours) / working hours of the people present",
-    "case_share_grid": "grid workers: case hours / working hours of the people present",
-    "case_share_desk": "community desks: case hours / working hours of the people present",
-    "case_share_street": "street offices: case hours / working hours of the people present",
+    "utilisation_grid": "grid workers: (case + scheduled duty hours) / " + _WORKED,
+    "utilisation_desk": "community desks: (case + scheduled duty hours) / " + _WORKED,
+    "utilisation_street": "street offices: (case + scheduled duty hours) / " + _WORKED,
+    "case_share_grid": "grid workers: case hours / " + _WORKED,
+    "case_share_desk": "community desks: case hours / " + _WORKED,
+    "case_share_street": "street offices: case hours / " + _WORKED,
     "duty_coverage": "share of scheduled duty hours done by their due date (all levels)",
     "duty_coverage_grid": "share of grid duty hours (visits, patrols, reports...) done by their due date",
     "duty_coverage_desk": "share of desk duty hours (service-hall transactions) done by their due date",
     "duty_coverage_street": "share of street-office duty hours (party work, meetings) done by their due date",
-    "duty_coverage_min_community": "lowest duty coverage of any community (grid and desk duties)",
     "duty_backlog_hours": "scheduled duty hours undone at the end of the run",
     "backlog_mean_cases": "mean number of open cases at the end of each day",
     "escalated_city_per_year": "cases escalated to city departments, scaled to a year",
@@ -145,8 +147,16 @@ def _measured(log: pd.DataFrame, warmup_hours: float) -> pd.DataFrame:
     return log[log["arrival_hours"] >= warmup_hours]
 
 
-def case_kpis(log: pd.DataFrame) -> dict[str, float]:
-    """Outcome KPIs of a set of cases (any slice of the log)."""
+def _open_at(log: pd.DataFrame, horizon_hours: float) -> np.ndarray:
+    """Per case: not closed for good by ``horizon_hours`` (the end of the simulated days). Cases open then are
+    finished afterwards by a usual day's staff (``sim.pools.after_horizon``), so their outcome is known."""
+    closed = log["closed_hours"].to_numpy()
+    return np.isnan(closed) | (closed > horizon_hours)
+
+
+def case_kpis(log: pd.DataFrame, horizon_hours: float = np.inf) -> dict[str, float]:
+    """Outcome KPIs of a set of cases (any slice of the log); ``unresolved_cases`` counts those open at
+    ``horizon_hours``."""
     n = len(log)
     if n == 0:
         return {k: np.nan for k in CASE_KPIS} | {"cases": 0.0}
@@ -162,7 +172,7 @@ def case_kpis(log: pd.DataFrame) -> dict[str, float]:
         "cases": float(n),
         "on_time_share": float(on_time.mean()),
         "overdue_cases": float(n - on_time.sum()),
-        "unresolved_cases": float((~closed).sum()),
+        "unresolved_cases": float(_open_at(log, horizon_hours).sum()),
         "resolution_mean_hours": float(res[closed].mean()) if closed.any() else np.nan,
         "resolution_p50_hours": float(q[0]),
         "resolution_p90_hours": float(q[1]),
@@ -197,7 +207,7 @@ def hotline_shares(scenario, log: pd.DataFrame, warmup_hours: float) -> np.ndarr
     return (counts / total).to_numpy() if total else np.full(len(counts), np.nan)
 
 
-def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float) -> pd.DataFrame:
+def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float, horizon_hours: float = np.inf) -> pd.DataFrame:
     """Outcome KPIs per category, community, street or district: ``case_kpis`` of each group (every unit
     of the column's categories, NaN KPIs and 0 cases where a unit has none), computed for all groups at
     once with sorted arrays (a Weihai year's 340 communities: 0.05 s instead of 0.7 s)."""
@@ -233,7 +243,7 @@ def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float) -> pd.DataFrame:
             "cases": n,
             "on_time_share": on_time,
             "overdue_cases": n - count(col("on_time")),
-            "unresolved_cases": n - n_closed,
+            "unresolved_cases": count(_open_at(log, horizon_hours)[keep]),
             "resolution_mean_hours": np.bincount(g[closed], weights=res[closed], minlength=k) / n_closed,
             "resolution_p50_hours": p50,
             "resolution_p90_hours": p90,
@@ -331,17 +341,14 @@ def duty_kpis(acct: DutyAccount, n_communities: int) -> dict[str, float]:
     levels = {"grid": slice(0, n), "desk": slice(n, 2 * n), "street": slice(2 * n, None)}
     out: dict[str, float] = {}
     for lv, sl in levels.items():
-        present = acct.present_hours[sl].sum()
+        worked = acct.worked_hours[sl].sum()
         case = acct.case_hours[sl].sum()
-        work = acct.utilisation[sl] * acct.present_hours[sl]
-        out[f"utilisation_{lv}"] = float(np.nansum(work) / present) if present > 0 else np.nan
-        out[f"case_share_{lv}"] = float(case / present) if present > 0 else np.nan
+        out[f"utilisation_{lv}"] = float(acct.work_hours[sl].sum() / worked) if worked > 0 else np.nan
+        out[f"case_share_{lv}"] = float(case / worked) if worked > 0 else np.nan
         due = acct.due_hours[sl].sum()
         out[f"duty_coverage_{lv}"] = float(1 - acct.overdue_hours[sl].sum() / due) if due > 0 else 1.0
     due = acct.due_hours.sum()
     out["duty_coverage"] = float(1 - acct.overdue_hours.sum() / due) if due > 0 else 1.0
-    comm_cov = _pair_coverage(acct, n)
-    out["duty_coverage_min_community"] = float(comm_cov.min()) if n else np.nan
     out["duty_backlog_hours"] = float(acct.backlog_hours.sum())
     return out
 
@@ -366,10 +373,20 @@ def community_staff_kpis(acct: DutyAccount, n: int) -> pd.DataFrame:
     )
 
 
-def street_staff_kpis(acct: DutyAccount, n: int) -> pd.DataFrame:
-    """Per street office: duty coverage, utilisation, backlog hours."""
+def street_staff_kpis(acct: DutyAccount, n: int, community_street: np.ndarray) -> pd.DataFrame:
+    """Per street: its whole duty coverage (the office's duties and its communities' grid and desk duties,
+    hours-weighted), and its office's duty coverage, utilisation and backlog hours."""
+    ns = len(acct.due_hours) - 2 * n
+    due = acct.due_hours.sum(axis=1)
+    over = acct.overdue_hours.sum(axis=1)
+    street_of = np.concatenate([community_street, community_street, np.arange(ns)])
+    due_s = np.bincount(street_of, weights=due, minlength=ns)
+    over_s = np.bincount(street_of, weights=over, minlength=ns)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        whole = np.where(due_s > 0, 1.0 - over_s / np.where(due_s > 0, due_s, 1.0), 1.0)
     return pd.DataFrame(
         {
+            "duty_coverage": whole,
             "office_duty_coverage": acct.coverage[2 * n :],
             "utilisation_street": acct.utilisation[2 * n :],
             "office_duty_backlog_hours": acct.backlog_hours[2 * n :].sum(axis=1),
@@ -415,7 +432,7 @@ def city_kpis(
     log: pd.DataFrame, acct: DutyAccount, n_communities: int, warmup_hours: float, horizon_hours: float
 ) -> dict[str, float]:
     """City-wide KPIs of one replication."""
-    k = case_kpis(_measured(log, warmup_hours))
+    k = case_kpis(_measured(log, warmup_hours), horizon_hours)
     k.update(duty_kpis(acct, n_communities))
     b = backlog(log, horizon_hours)
     k["backlog_mean_cases"] = float(b.loc[b.time_hours > warmup_hours, "open_cases"].mean())

@@ -13,20 +13,26 @@ from __future__ import annotations
 
 import gc
 import math
+from collections.abc import Callable, MutableSequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from sim.routing import N_STAGES, Stage
+
 __all__ = [
     "CaseRecord",
     "RunInputs",
     "capacity_by_key",
+    "after_horizon",
     "next_greater",
     "more_servers_from",
     "day_key_shift",
     "collector_paused",
+    "staff_cases_in_order",
+    "close_volunteer_cases",
 ]
 
 
@@ -56,21 +62,56 @@ class CaseRecord(NamedTuple):
     events: int
 
 
+def staff_cases_in_order(volunteer: np.ndarray, arrival: np.ndarray) -> np.ndarray:
+    """The cases staff handle (volunteers' excluded), in order of arrival (a tie keeps case-number order)."""
+    order = np.argsort(arrival, kind="stable")
+    return order[~volunteer[order]]
+
+
+def close_volunteer_cases(
+    volunteer: np.ndarray,
+    arrival: np.ndarray,
+    handling_hours: float,
+    start: MutableSequence[float],
+    end: MutableSequence[float],
+    close: Callable[[int, float], None],
+) -> None:
+    """Volunteers take no server: each of their cases is at its grid stage from arrival to arrival +
+    ``handling_hours`` (``start``/``end``: flat per case and stage) and then closed by ``close(case, time)``,
+    the engine's feedback call, which may reopen it."""
+    grid = int(Stage.GRID)
+    for i in np.flatnonzero(volunteer).tolist():
+        t = arrival[i] + handling_hours
+        start[i * N_STAGES + grid] = arrival[i]
+        end[i * N_STAGES + grid] = t
+        close(i, t)
+
+
 def day_key_shift(always_on: bool, day_end_hour: float) -> tuple[float, float]:
     """(shift, day_end): a clock time ``t`` has day key ``int((t + shift) // 24)``, the working day whose
     working hours come next; day key ``k`` begins at ``(k - 1) * 24 + day_end``."""
     return (0.0, 24.0) if always_on else (24.0 - day_end_hour, day_end_hour)
 
 
+def after_horizon(case_servers: np.ndarray, people: np.ndarray, working: np.ndarray) -> np.ndarray:
+    """Per pool, the case servers of every day past the simulated days: the median of its working days'
+    (the lower one of an even count), so that the cases still open at the horizon are finished by the staff
+    of a usual day, with its leave and duties, not by everybody (everybody without a working day)."""
+    if not working.any():
+        return people.astype(np.int64)
+    return np.percentile(case_servers[:, working], 50, axis=1, method="lower").astype(np.int64)
+
+
 def capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.ndarray, total_days: int) -> list:
-    """Per pool, case servers for each day key: the next working day's, everybody beyond the horizon."""
+    """Per pool, case servers for each day key: the next working day's; past the horizon ``after_horizon``."""
     days = case_servers.shape[1]
     idx = np.arange(days)
     nxt = np.where(working, idx, days)
     nxt = np.minimum.accumulate(nxt[::-1])[::-1]  # next working day at or after each day
-    full = np.concatenate([case_servers, people[:, None]], axis=1)  # column ``days``: beyond the horizon
+    after = after_horizon(case_servers, people, working)
+    full = np.concatenate([case_servers, after[:, None]], axis=1)  # column ``days``: beyond the horizon
     cap = full[:, nxt]
-    pad = np.repeat(people[:, None], total_days - days + 1, axis=1)
+    pad = np.repeat(after[:, None], total_days - days + 1, axis=1)
     return np.concatenate([cap, pad], axis=1).tolist()
 
 

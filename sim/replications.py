@@ -23,24 +23,14 @@ from scipy import stats
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
+from sim.assembly import GROUPS, LOCAL_GROUPS, RepOutput, assemble, measured_from, surge_window, window_kpis
 from sim.calendar import WorkCalendar
 from sim.caselog import case_log, write_case_log
 from sim.demand import draw_cases
-from sim.duties import DutyAccount, account_duties
+from sim.duties import account_duties
 from sim.engine import simulate_cases
-from sim.kpis import (
-    FundUse,
-    backlog,
-    city_kpis,
-    community_staff_kpis,
-    duty_hours_table,
-    fund_kpis,
-    group_kpis,
-    hotline_shares,
-    street_staff_kpis,
-    waiting_kpis,
-)
-from sim.outcomes import released_years
+from sim.kpis import FundUse, group_kpis
+from sim.split import run_by_district, split_by_default
 from sim.stopping import critical
 
 __all__ = [
@@ -54,10 +44,10 @@ __all__ = [
     "kpi_range",
     "window_kpis",
     "replication_seeds",
+    "measured_from",
     "GROUPS",
 ]
 
-GROUPS = ("category", "community", "street", "district")
 logger = logging.getLogger(__name__)
 
 
@@ -96,8 +86,8 @@ def confidence_interval(x: np.ndarray, level: float = 0.95, bounds: str | None =
     Student-t on the original scale; with ``bounds="share"`` on the logit scale and with
     ``bounds="nonneg"`` on the log scale, so the interval stays inside the KPI's range.
     A share that some replication has exactly at 0 or 1 has no logit: its interval is Student-t on
-    the original scale, clipped to [0, 1] (clipping it to 1 - 5e-7 instead gave [0%, 100%] for
-    replications of 99.4% and 100%). The mean is always the plain mean.
+    the original scale, clipped to [0, 1] (a logit of the share clipped just below 1 would stretch the
+    interval of replications at 99.4% and 100% to [0%, 100%]). The mean is always the plain mean.
     """
     x = np.asarray(x, dtype=float)
     x = x[~np.isnan(x)]
@@ -128,18 +118,6 @@ def confidence_interval(x: np.ndarray, level: float = 0.95, bounds: str | None =
     return m, m - h, m + h
 
 
-@dataclass
-class RepOutput:
-    """What one replication returns: city KPIs, KPIs by group, backlog, hours by duty, optionally its case log."""
-
-    replication: int
-    kpis: dict[str, float]
-    groups: dict[str, pd.DataFrame]
-    backlog: pd.DataFrame
-    duty_hours: pd.DataFrame
-    log: pd.DataFrame | None = None
-
-
 def run_replication(
     scenario: Scenario,
     allocation: Allocation,
@@ -159,7 +137,6 @@ def run_replication(
     called with 1 after each district.
     """
     if split_processes is not None:
-        from sim.split import run_by_district
 
         def mapper(func: Callable, tasks: list) -> list:
             return map_tasks(func, tasks, processes=split_processes, progress=progress)
@@ -181,88 +158,11 @@ def run_replication(
     acct = account_duties(scenario, result, cal, warm_days)
     window = surge_window(scenario, days)
     window_acct = None if window is None else account_duties(scenario, result, cal, *window)
-    groups = {g: group_kpis(log, g, warm_days * 24.0) for g in LOCAL_GROUPS}
+    groups = {g: group_kpis(log, g, warm_days * 24.0, days * 24.0) for g in LOCAL_GROUPS}
     if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
         write_case_log(log, log_dir, replication)
     fund = FundUse(result.fund_spent_yuan, result.fund_exhausted_day, result.unfunded_cases)
     return assemble(scenario, allocation, log, acct, window_acct, groups, fund, cal, days, replication, keep_log)
-
-
-LOCAL_GROUPS = ("community", "street", "district")  # groups that lie inside one district
-
-
-def measured_from(scenario: Scenario, days: int) -> int:
-    """The first measured day (the end of the warm-up, at most the last day)."""
-    return min(scenario.spec.calendar.warmup_days, days - 1)
-
-
-def surge_window(scenario: Scenario, days: int) -> tuple[int, int] | None:
-    """The first surge's days [start, end) within the run, to compare with the rest of the year."""
-    for surge in scenario.spec.demand.surges[:1]:
-        start, end = surge.start_day, min(days, surge.start_day + surge.length_days)
-        return (start, end) if start < end else None
-    return None
-
-
-def assemble(
-    scenario: Scenario,
-    allocation: Allocation,
-    log: pd.DataFrame,
-    acct: DutyAccount,
-    window_acct: DutyAccount | None,
-    groups: dict[str, pd.DataFrame],
-    fund: FundUse,
-    cal: WorkCalendar,
-    days: int,
-    replication: int,
-    keep_log: bool,
-) -> RepOutput:
-    """One replication's KPIs from its case log (at least the columns of ``CITY_LOG_COLUMNS``), its duty
-    accounts and the KPIs of the groups that lie inside one district."""
-    warm_days = measured_from(scenario, days)
-    warm, horizon = warm_days * 24.0, days * 24.0
-    n = scenario.n_communities
-    k = city_kpis(log, acct, n, warm, horizon)
-    k["escalated_city_per_year"] = k["escalated_city"] * 365.0 / max(days - warm_days, 1)
-    k.update(waiting_kpis(log, cal, scenario.spec.targets.wait_threshold_working_hours, warm))
-    window = surge_window(scenario, days)
-    if window is not None and window_acct is not None:
-        k.update(window_kpis(log, window_acct, *window, "_surge"))
-    groups = dict(groups)
-    groups["category"] = group_kpis(log, "category", warm)
-    groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
-    staff = community_staff_kpis(acct, n)
-    released = released_years(scenario.spec.service_fund, days - 1)
-    fund_c, fund_city = fund_kpis(
-        fund.spent_yuan, allocation.service_fund_yuan, fund.exhausted_day, fund.unfunded, released
-    )
-    k.update(fund_city)
-    staff = staff.join(fund_c)
-    staff.index = pd.Index(scenario.community_ids, name="community")
-    groups["community"] = groups["community"].join(staff, how="outer")
-    office = street_staff_kpis(acct, n)
-    office.index = pd.Index(scenario.street_ids, name="street")
-    groups["street"] = groups["street"].join(office, how="outer")
-    groups = {g: groups[g] for g in GROUPS}
-    return RepOutput(
-        replication, k, groups, backlog(log, horizon), duty_hours_table(acct, n), log if keep_log else None
-    )
-
-
-def window_kpis(
-    log: pd.DataFrame, window_acct: DutyAccount, start_day: int, end_day: int, suffix: str
-) -> dict[str, float]:
-    """On-time share of the cases arriving in [start_day, end_day), duty coverage there (``window_acct``:
-    the duty account of those days) and mean open cases there."""
-    arr = log["arrival_hours"].to_numpy()
-    inside = log[(arr >= start_day * 24.0) & (arr < end_day * 24.0)]
-    due = window_acct.due_hours.sum()
-    b = backlog(log, end_day * 24.0)
-    return {
-        f"on_time_share{suffix}": float(inside["on_time"].mean()) if len(inside) else np.nan,
-        f"duty_coverage{suffix}": float(1 - window_acct.overdue_hours.sum() / due) if due > 0 else 1.0,
-        f"backlog_mean_cases{suffix}": float(b.loc[b.time_hours > start_day * 24.0, "open_cases"].mean()),
-    }
 
 
 def _task(args: tuple) -> RepOutput:
@@ -417,8 +317,6 @@ def run_replications(
     days = days or scenario.spec.calendar.days
     seed = scenario.spec.seed if seed is None else seed
     if split_districts is None:
-        from sim.split import split_by_default
-
         split_districts = split_by_default(scenario, days)
     logger.info(
         "%d replication(s) of %d days, seed %d, %s",

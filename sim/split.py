@@ -17,6 +17,7 @@ import pandas as pd
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
+from sim.assembly import LOCAL_GROUPS, assemble, measured_from, surge_window
 from sim.calendar import WorkCalendar
 from sim.caselog import case_log, write_case_log
 from sim.demand import PER_CASE, Cases, draw_cases
@@ -127,7 +128,7 @@ def _check_uncoupled(scenario: Scenario) -> None:
         raise ValueError(f"districts are coupled ({why}); run the replication whole")
 
 
-# The case-log columns the city-wide KPIs read (``sim.replications.assemble``); a district task returns
+# The case-log columns the city-wide KPIs read (``sim.assembly.assemble``); a district task returns
 # only these, so the parent holds a slim log, never the whole one.
 CITY_LOG_COLUMNS = (
     "case_id",
@@ -169,8 +170,6 @@ class DistrictPart:
 
 
 def _district_part(args: tuple) -> DistrictPart:
-    from sim.replications import LOCAL_GROUPS, measured_from, surge_window
-
     scenario, allocation, cases, ids, ids_total, days, district, replication, log_dir = args
     cal = WorkCalendar(scenario.spec.calendar, days)
     result = simulate_cases(scenario, cases, allocation, cal)
@@ -186,18 +185,16 @@ def _district_part(args: tuple) -> DistrictPart:
     communities = scenario.community_district == district
     streets = scenario.street_district == district
     keep = {"community": communities, "street": streets, "district": np.arange(len(scenario.district_ids)) == district}
-    groups = {g: group_kpis(log, g, warm_days * 24.0)[keep[g]] for g in LOCAL_GROUPS}
+    groups = {g: group_kpis(log, g, warm_days * 24.0, days * 24.0)[keep[g]] for g in LOCAL_GROUPS}
     if log_dir is not None:
         write_case_log(log, log_dir, replication, district=str(scenario.district_ids[district]))
     fund = FundUse(result.fund_spent_yuan, result.fund_exhausted_day, result.unfunded_cases)
     return DistrictPart(district, log[list(CITY_LOG_COLUMNS)], acct, window_acct, groups, fund)
 
 
-def _merge_accounts(scenario: Scenario, parts: list[DistrictPart], which: str) -> DutyAccount | None:
-    """One duty account from the districts' accounts: each pool's rows from its own district."""
-    accts = [getattr(p, which) for p in parts]
-    if accts[0] is None:
-        return None
+def _merge_accounts(scenario: Scenario, parts: list[DistrictPart], accts: list[DutyAccount]) -> DutyAccount:
+    """One duty account from the districts' accounts (``accts[i]`` of ``parts[i]``): each pool's rows from its
+    own district."""
     cd = scenario.community_district
     pool_district = np.concatenate([cd, cd, scenario.street_district])
     merged: dict[str, object] = {}
@@ -233,8 +230,6 @@ def run_by_district(
     handed out, then the slim logs (``CITY_LOG_COLUMNS``) for the city-wide percentiles; ``keep_log``
     keeps that slim log (the whole log is in ``log_dir``).
     """
-    from sim.replications import assemble
-
     _check_uncoupled(scenario)
     cal = WorkCalendar(scenario.spec.calendar, days)
     cases = draw_cases(scenario, days, seed_seq)
@@ -251,9 +246,9 @@ def run_by_district(
     parts: list[DistrictPart] = mapper(_district_part, tasks)
     del tasks
     log = _merge_logs(parts)
-    acct = _merge_accounts(scenario, parts, "acct")
-    window_acct = _merge_accounts(scenario, parts, "window_acct")
-    assert acct is not None
+    acct = _merge_accounts(scenario, parts, [p.acct for p in parts])
+    windows = [p.window_acct for p in parts if p.window_acct is not None]
+    window_acct = _merge_accounts(scenario, parts, windows) if len(windows) == len(parts) else None
     groups = {}
     for g, units in (
         ("community", scenario.community_ids),

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.staffing import split_desk, staff_time
-from solvers.costs import FunderCosts, cost_per_unit, funder_costs
+from solvers.costs import FunderCosts, cost_per_unit, funder_costs, unit_costs
 from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
 from solvers.lpmodel import (
@@ -44,8 +44,8 @@ from solvers.lpmodel import (
     LpModel,
     build_model,
 )
-from solvers.lpsolve import LpSolution, Status, residuals, solve
-from solvers.policy import check_policy, rule_requirements
+from solvers.lpsolve import LpSolution, Status, residuals, solve, whole_people, with_fixed
+from solvers.policy import check_policy, minimum_step, rule_requirements
 
 __all__ = [
     "AllocationResult",
@@ -110,7 +110,6 @@ class AllocationResult:
         else:
             keys_c, keys_s, names = scenario.community_street, np.arange(len(scenario.street_ids)), scenario.street_ids
         k = len(names)
-        per = cost_per_unit(scenario)
 
         def agg(keys, v):
             return np.bincount(keys, weights=np.asarray(v, float), minlength=k)
@@ -119,10 +118,8 @@ class AllocationResult:
             return agg(keys, v).round().astype(np.int64)
 
         def cost(a):
-            return agg(keys_c, a.workers * per["workers"] + a.work_fund_yuan + a.service_fund_yuan) + agg(
-                keys_s,
-                a.street_office_staff * per["street_office_staff"] + a.mobile_grid_workers * per["mobile_grid_workers"],
-            )
+            u = unit_costs(scenario, a)
+            return agg(keys_c, u.community_yuan) + agg(keys_s, u.street_district_yuan)
 
         return pd.DataFrame(
             {
@@ -298,7 +295,7 @@ def _shadow_prices(
         idx = m.row_groups[rid]
         # rows are -sum x <= -req, so d f*/d req = -dual; per unit of the rule's minimum: x d req / d minimum.
         # f is the cost (min-cost) or minus the benefit (max-service, equity).
-        step = 1000.0 if rule.kind.value == "work_fund_yuan_per_1000_households" else 1.0
+        step = minimum_step(rule)
         df = float(np.sum(-duals[idx] * m.row_scale[rid])) * step
         binding = int(np.sum(binding_rows[idx]))
         new = f"from {rule.minimum:g} to {rule.minimum + step:g}"
@@ -340,13 +337,6 @@ def _shadow_prices(
 LARGE_CITY = 5_000  # communities; above this the bulk path (LP relaxation + rounding) is used
 
 
-def _round_up(m: LpModel, x: np.ndarray) -> np.ndarray:
-    """Round whole-people variables of an LP solution up (never below a floor), then re-derive nothing else."""
-    y = x.copy()
-    y[m.integer] = np.ceil(y[m.integer] - 1e-7)
-    return y
-
-
 def allocate(
     scenario: Scenario,
     opts: AllocationOptions | None = None,
@@ -359,8 +349,8 @@ def allocate(
     ``solver``: "cbc", "highs", "scipy" or "auto" (CBC for min-cost, equity and rebalance; scipy's HiGHS
     for max-service).
     ``method``: "milp" (exact integer solve), "lp-round" (LP relaxation by HiGHS interior
-    point, whole-people variables rounded up; for national-scale cities), or "auto"
-    (milp up to 5,000 communities).
+    point, whole people by ``lpsolve.whole_people``, the continuous variables re-solved; for
+    national-scale cities), or "auto" (milp up to 5,000 communities).
 
     Raises:
         InfeasibleError: with the colliding rules or budgets named and quantified.
@@ -382,18 +372,18 @@ def allocate(
     if method not in ("milp", "lp-round"):
         raise ValueError(f"method must be auto, milp or lp-round: {method!r}")
     solver = "scipy" if method == "lp-round" else solver
-    sol = _solve_checked(scenario, m, curves, opts, solver, method)
+    first = _solve_checked(scenario, m, curves, opts, solver, method)
+    sol = first
     if opts.objective in SERVICE_OBJECTIVES:
-        sol = _cheapest_near_best(scenario, m, sol, curves, opts, solver, method)
-    x = sol.x.copy()  # type: ignore[union-attr]  # _solve_checked returns an optimal solution
+        sol = _cheapest_near_best(scenario, m, first, curves, opts, solver, method)
+    x = _values(sol).copy()
     x[m.integer] = np.round(x[m.integer])
     alloc = _allocation_from_x(scenario, m, x, f"allocate --objective {opts.objective}")
     _recheck_policy(scenario, alloc)
-    relax = sol if method == "lp-round" else solve(m, solver, relax=True)  # duals from the LP relaxation
+    # duals from the LP relaxation of this model (lp-round solved it already; a second phase has one more row)
+    relax = first if method == "lp-round" else solve(m, solver, relax=True)
     duals = relax.duals if relax.status is Status.optimal and relax.duals is not None else np.zeros(len(m.b))
     cons = _constraint_table(m, x, duals)
-    share = curves.evaluate(alloc.workers)
-    cases = curves.cases_per_year
     dc, ds = _deciding(scenario, alloc, curves, opts, cons)
     return AllocationResult(
         allocation=alloc,
@@ -402,8 +392,8 @@ def allocate(
         costs=funder_costs(scenario, alloc),
         constraints=cons,
         shadow_prices=_shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),
-        expected_on_time_share=float(share @ cases / cases.sum()),
-        expected_overdue_cases=float(cases @ (1 - share)),
+        expected_on_time_share=curves.city_share(alloc.workers),
+        expected_overdue_cases=curves.overdue(alloc.workers),
         model=m,
         solver=solver,
         curves=curves,
@@ -432,8 +422,8 @@ def _whole(v: float) -> str:
 
 # max-service keeps the cheapest allocation within this many outcomes (a case on time, resolved, or a resident
 # satisfied) per case a year of the best: the curves keep rising by millionths past saturation, and a
-# 1e-9-per-yuan tie-break alone spent 180,000 yuan (3 workers on tiny) for 2e-6 of on-time share. On Weihai
-# it is about 5 outcomes a year, worth some 20,000 yuan of staff or 7,000 of fund.
+# 1e-9-per-yuan tie-break alone would spend 180,000 yuan (3 workers on tiny) for 2e-6 of on-time share. On
+# Weihai it is about 5 outcomes a year, worth some 20,000 yuan of staff or 7,000 of fund.
 SERVICE_TOLERANCE = 1e-5
 
 
@@ -451,8 +441,7 @@ def _cheapest_near_best(
     outcomes, which every solver agrees on); the allocation reaches it to within the tolerance."""
     cost = _cost_part(m)
     svc = m.c - cost * EPS_COST
-    assert best.x is not None  # an optimal first phase
-    bound = float(svc @ best.x)  # minus the best outcomes
+    bound = float(svc @ _values(best))  # minus the best outcomes
     near = replace(
         m,
         c=cost,  # yuan
@@ -461,9 +450,12 @@ def _cheapest_near_best(
         row_names=[*m.row_names, "service:within_tolerance_of_best"],
         at_least=np.append(m.at_least, False),
     )
-    sol = _solve_checked(scenario, near, curves, opts, solver, method)
-    assert sol.x is not None
-    log.info("max-service second phase: cost %.0f -> %.0f yuan", (m.c - svc) @ best.x / EPS_COST, near.c @ sol.x)
+    sol = _solve_checked(scenario, near, curves, opts, solver, method, check=m)
+    log.info(
+        "max-service second phase: cost %.0f -> %.0f yuan",
+        (m.c - svc) @ _values(best) / EPS_COST,
+        near.c @ _values(sol),
+    )
     return replace(sol, objective=best.objective)
 
 
@@ -486,15 +478,40 @@ def _unbounded(opts: AllocationOptions) -> UnboundedError:
     )
 
 
+def _values(sol: LpSolution) -> np.ndarray:
+    """The values of an optimal solution.
+
+    Raises:
+        SolverError: the solver called the problem solved but gave no values or no objective.
+    """
+    if sol.status is not Status.optimal or sol.x is None or sol.objective is None:
+        raise SolverError(
+            f"solver {sol.solver} returned no allocation (status {sol.status.value}: {sol.message}); "
+            f"try another --solver"
+        )
+    return sol.x
+
+
 def _solve_checked(
-    scenario: Scenario, m: LpModel, curves: Curves, opts: AllocationOptions, solver: str, method: str
+    scenario: Scenario,
+    m: LpModel,
+    curves: Curves,
+    opts: AllocationOptions,
+    solver: str,
+    method: str,
+    check: LpModel | None = None,
 ) -> LpSolution:
-    """Solve (exactly, or the LP relaxation rounded up), name any failure, and re-check every row ourselves."""
+    """Solve (exactly, or the LP relaxation in whole people), name any failure, and re-check every row ourselves.
+
+    ``check``: the model whose rows the answer must meet (default ``m``; max-service's second phase adds a row
+    that rounding to whole people may break, and is checked against the first phase's model). With lp-round,
+    the continuous variables are re-solved by ``check``'s objective once the whole people are fixed.
+    """
+    check = check or m
     if method == "lp-round":
         sol = solve(m, "scipy", relax=True)
         if sol.status is Status.optimal and sol.x is not None:
-            x = _round_up(m, sol.x)
-            sol = LpSolution(Status.optimal, x, float(m.c @ x), sol.duals, "optimal", "scipy")
+            sol = _in_whole_people(check, sol)
     else:
         sol = solve(m, solver)
     if sol.status is Status.infeasible:
@@ -508,19 +525,36 @@ def _solve_checked(
         if solve(m, solver, relax=True).status is Status.unbounded:
             raise _unbounded(opts)
         raise SolverError(f"solver {solver} did not find an optimal allocation ({sol.message})")
-    assert sol.x is not None and sol.objective is not None  # an optimal solution carries both
-    bad = residuals(m, sol.x)
+    bad = residuals(check, _values(sol))
     if bad:
-        what = (
-            "rounding the LP solution up"
-            if method == "lp-round"
-            else f"solver {solver} reported optimal, but the answer"
-        )
         raise SolverError(
-            f"{what} violates {len(bad)} constraint(s), e.g. {bad[0]}"
-            + ("; use --method milp" if method == "lp-round" else "")
+            f"solver {solver} reported optimal, but the answer violates {len(bad)} constraint(s), e.g. {bad[0]}"
         )
     return sol
+
+
+def _in_whole_people(m: LpModel, relaxed: LpSolution) -> LpSolution:
+    """The LP relaxation's answer in whole people (``lpsolve.whole_people``: rounded to the nearest, or down
+    when that breaks a budget), its continuous variables re-solved; the relaxation's duals are kept (shadow
+    prices are its marginal rates).
+
+    Raises:
+        InfeasibleError: whole people break a row the fractional answer met (a budget the minimums' rounding
+            overspends), named with its amounts.
+    """
+    for nearest in (True, False):
+        y = whole_people(m, _values(relaxed), nearest=nearest)
+        fixed = solve(with_fixed(m, y), "scipy", relax=True)
+        if fixed.status is Status.optimal and fixed.x is not None:
+            break
+    if fixed.status is not Status.optimal or fixed.x is None:
+        bad = residuals(m, y) or [fixed.message]
+        raise InfeasibleError(
+            f"whole people do not fit where the LP relaxation's fractional staffing did: {bad[0]} (a city above "
+            f"{LARGE_CITY:,} communities is solved as an LP and rounded to whole people; give the budget room for "
+            f"the rounding, or solve it exactly from Python with allocate(..., method='milp'))"
+        )
+    return LpSolution(Status.optimal, fixed.x, float(m.c @ fixed.x), relaxed.duals, "optimal", "scipy")
 
 
 def _recheck_policy(scenario: Scenario, alloc: Allocation) -> None:
@@ -575,7 +609,7 @@ def next_step_costs(scenario: Scenario, res: AllocationResult, solver: str = "au
         if kind != "rule":
             continue
         rule = scenario.spec.policy.rules[rid]
-        step = 1000.0 if rule.kind.value == "work_fund_yuan_per_1000_households" else 1.0
+        step = minimum_step(rule)
         rules = {**scenario.spec.policy.rules, rid: rule.model_copy(update={"minimum": rule.minimum + step})}
         spec = scenario.spec.model_copy(update={"policy": scenario.spec.policy.model_copy(update={"rules": rules})})
         try:
@@ -600,25 +634,9 @@ def _rebalance(
         if opts.total_budget_yuan is not None
         else funder_costs(scenario, scenario.baseline).total_yuan
     )
-    st = staff_time(scenario)
-    hc, hs = st.available_per_person("community"), st.available_per_person("street")
-    base_c = np.asarray(opts.min_workers if opts.min_workers is not None else np.zeros(scenario.n_communities))
-    base_s = np.asarray(
-        opts.min_street_staff if opts.min_street_staff is not None else np.zeros(len(scenario.street_ids))
-    )
 
     def at(t: float) -> AllocationResult:
-        need_c = np.ceil(np.round(t * st.planned_community / hc, 9))
-        need_s = np.ceil(np.round(t * st.planned_street / hs, 9))
-        o = replace(
-            opts,
-            objective="min-cost",
-            total_budget_yuan=budget,
-            enforce_workload=False,
-            min_workers=tuple(np.maximum(base_c, need_c)),
-            min_street_staff=tuple(np.maximum(base_s, need_s)),
-        )
-        return allocate(scenario, o, curves=curves, solver=solver, method=method)
+        return _at_margin(scenario, replace(opts, total_budget_yuan=budget), curves, solver, method, t)
 
     best = at(0.0)  # raises InfeasibleError (explained) when even the rules do not fit the budget
     lo, hi = 0.0, 2.0 / 0.05
@@ -630,6 +648,8 @@ def _rebalance(
             best, lo = at(mid), mid
         except InfeasibleError:
             hi = mid
+    if lo == 0.0:  # not even the smallest margin: some unit with planned work would have nobody
+        raise InfeasibleError(_no_margin(scenario, opts, curves, solver, method, budget))
     o = replace(opts, total_budget_yuan=budget)
     dc, ds = deciding_constraints(scenario, best.allocation, curves, o)
     # objective value: minus the capacity margin reached (available / planned hours of the busiest unit)
@@ -652,6 +672,46 @@ def _rebalance(
         objective_value=-lo,
         deciding_community=dc,
         deciding_street=ds,
+    )
+
+
+def _at_margin(
+    scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str, method: str, t: float
+) -> AllocationResult:
+    """The cheapest allocation with available hours >= t x planned hours in every unit (within ``opts``'
+    budgets, rules and targets): rebalance's step."""
+    st = staff_time(scenario)
+    hc, hs = st.available_per_person("community"), st.available_per_person("street")
+    base_c = np.asarray(opts.min_workers if opts.min_workers is not None else np.zeros(scenario.n_communities))
+    base_s = np.asarray(
+        opts.min_street_staff if opts.min_street_staff is not None else np.zeros(len(scenario.street_ids))
+    )
+    need_c = np.ceil(np.round(t * st.planned_community / hc, 9))
+    need_s = np.ceil(np.round(t * st.planned_street / hs, 9))
+    o = replace(
+        opts,
+        objective="min-cost",
+        enforce_workload=False,
+        min_workers=tuple(np.maximum(base_c, need_c)),
+        min_street_staff=tuple(np.maximum(base_s, need_s)),
+    )
+    return allocate(scenario, o, curves=curves, solver=solver, method=method)
+
+
+def _no_margin(
+    scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str, method: str, budget: float
+) -> str:
+    """Why rebalance finds no capacity margin: what the smallest margin (a person in every unit with planned
+    work) costs, from a min-cost solve without the budgets."""
+    unbudgeted = replace(opts, total_budget_yuan=None, district_budgets=False)
+    try:
+        need = _at_margin(scenario, unbudgeted, curves, solver, method, 1e-6).costs.total_yuan
+        cost = f"costs {_m(need)}"
+    except InfeasibleError as exc:
+        cost = f"is out of reach even without the budgets ({exc})"
+    return (
+        f"rebalance: the budget {_m(budget)} buys no capacity margin: the smallest one (at least one person in "
+        f"every community and street office with planned work, within the rules and targets) {cost}"
     )
 
 
@@ -766,9 +826,8 @@ def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions, 
         com["capacity margin"] = np.ceil(np.round(t * st.planned_community / hc, 6) - 1e-6)
         street["capacity margin"] = np.ceil(np.round(t * st.planned_street / hs, 6) - 1e-6)
     elif spec.duties is not None and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_workload:
-        u = spec.duties.max_planned_utilisation
-        com["workload"] = np.ceil(np.round(st.min_staff("community", u), 9))
-        street["workload"] = np.ceil(np.round(st.min_staff("street", u), 9))
+        com["workload"] = st.workload_people("community")
+        street["workload"] = st.workload_people("street")
     target = spec.targets.on_time_share_min
     if target > 0 and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_targets:
         need = curves.min_workers(target).astype(float)

@@ -17,7 +17,7 @@ import numpy as np
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 
-__all__ = ["FunderCosts", "funder_costs", "cost_per_unit"]
+__all__ = ["FunderCosts", "funder_costs", "cost_per_unit", "UnitCosts", "unit_costs"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,23 @@ def cost_per_unit(scenario: Scenario) -> dict[str, float]:
     }
 
 
-def funder_costs(scenario: Scenario, allocation: Allocation) -> FunderCosts:
-    """Annual cost of an allocation by funder (see the module docstring for who pays what)."""
+@dataclass(frozen=True)
+class UnitCosts:
+    """Who pays what, unit by unit: the one home of the cost formula (see the module docstring)."""
+
+    city_posts: np.ndarray  # per community: workers the city pays
+    worker_yuan: float  # one worker's cost a year
+    community_district_yuan: np.ndarray  # per community: what its district pays (other workers, both funds)
+    street_district_yuan: np.ndarray  # per street: what its district pays (party-office staff, mobile allowances)
+
+    @property
+    def community_yuan(self) -> np.ndarray:
+        """Per community: its cost to all funders (the city's posts included)."""
+        return self.city_posts * self.worker_yuan + self.community_district_yuan
+
+
+def unit_costs(scenario: Scenario, allocation: Allocation) -> UnitCosts:
+    """Annual cost of an allocation per community and per street, split by funder."""
     per = cost_per_unit(scenario)
     unit = per["workers"]
     w = allocation.workers.astype(float)
@@ -55,11 +70,17 @@ def funder_costs(scenario: Scenario, allocation: Allocation) -> FunderCosts:
         allocation.street_office_staff * per["street_office_staff"]
         + allocation.mobile_grid_workers * per["mobile_grid_workers"]
     )
+    return UnitCosts(city_posts, unit, community_district, street_district)
+
+
+def funder_costs(scenario: Scenario, allocation: Allocation) -> FunderCosts:
+    """Annual cost of an allocation by funder (see the module docstring for who pays what)."""
+    u = unit_costs(scenario, allocation)
     nd = len(scenario.district_ids)
-    by_d = np.bincount(scenario.community_district, weights=community_district, minlength=nd) + np.bincount(
-        scenario.street_district, weights=street_district, minlength=nd
+    by_d = np.bincount(scenario.community_district, weights=u.community_district_yuan, minlength=nd) + np.bincount(
+        scenario.street_district, weights=u.street_district_yuan, minlength=nd
     )
     return FunderCosts(
-        city_yuan=float(city_posts.sum() * unit),
+        city_yuan=float(u.city_posts.sum() * u.worker_yuan),
         district_yuan={d: float(v) for d, v in zip(scenario.district_ids, by_d)},
     )

@@ -15,7 +15,10 @@ The default curve (``service_curves``) combines what theory reaches with what it
   is on time when W + path <= deadline:
   ``P = A_j - C(k, a) E[exp(-theta (D_j - X)); X <= D_j]``, ``theta = (k - a) / s``,
   with k mixed over the two whole numbers around the expected servers present.
-* Volunteer-handled cases count as on time unless they are reopened.
+* Volunteer-handled cases are on time unless the feedback call reopens them and
+  the grid worker's revisit (after the call's delay) does not fit in the deadline:
+  volunteers work on weekends and surge days, so their handling takes none of the
+  deadline's working hours.
 
 Queueing at the desk and the street office is not in the theory (both are
 lightly loaded on the bundled scenarios under "cases first"); the
@@ -33,10 +36,10 @@ import numpy as np
 from scenario.load import Scenario
 from scenario.staffing import StaffTime, annual_cases, split_desk, staff_time, volunteer_share
 from sim.distributions import from_uniforms
-from solvers.outcomecurves import OutcomeCurves, outcome_curves
+from solvers.outcomecurves import OutcomeCurves, outcome_curves, share_above
 from solvers.queueing import erlang_c_vector
 
-__all__ = ["Curves", "service_curves", "structural_on_time"]
+__all__ = ["Curves", "service_curves", "structural_on_time", "volunteer_on_time"]
 
 _SAMPLES = 20_000
 
@@ -52,8 +55,23 @@ class Curves:
     outcomes: OutcomeCurves | None = None  # resolution and satisfaction against the fund and duties
 
     def evaluate(self, workers: np.ndarray) -> np.ndarray:
+        """Per community: the expected on-time share with ``workers`` (flat past the curve's last point)."""
         w = np.clip(np.asarray(workers, dtype=int), 0, int(self.workers[-1]))
         return self.share[np.arange(len(w)), w]
+
+    def overdue(self, workers: np.ndarray) -> float:
+        """Expected overdue cases a year, city-wide, with ``workers`` per community."""
+        return float(self.cases_per_year @ (1 - self.evaluate(workers)))
+
+    def overdue_waiting(self, workers: np.ndarray) -> float:
+        """Of ``overdue(workers)``, those late for waiting for a grid worker: the rest would be late with any
+        number of workers (the escalation levels, the city departments' delay, reopened visits)."""
+        return self.overdue(workers) - float(self.cases_per_year @ (1 - self.share[:, -1]))
+
+    def city_share(self, workers: np.ndarray) -> float:
+        """The expected on-time share city-wide (case-weighted) with ``workers`` per community."""
+        cases = self.cases_per_year
+        return float(self.evaluate(workers) @ cases / cases.sum())
 
     def min_workers(self, target: float) -> np.ndarray:
         """Fewest workers reaching ``target`` per community (-1 if unreachable within the curve)."""
@@ -96,6 +114,24 @@ class Curves:
         return self.replace(share, "theory fitted to simulation")
 
 
+def _funded_at_baseline(scenario: Scenario) -> float:
+    """The share of fixes the baseline's service funds pay, city-wide (1 where nothing costs money)."""
+    oc = outcome_curves(scenario)
+    money = oc.money_yuan
+    if money.sum() <= 0:
+        return 1.0
+    return float(oc.funded_share(scenario.baseline.service_fund_yuan) @ money / money.sum())
+
+
+def _reopen_probability(fb, resolved: float) -> float:
+    """P(reopened) of an on-time case resolved with probability ``resolved`` (an unresolved one is more often
+    unsatisfied and then more often reopened)."""
+    unresolved = min(1.0, fb.unsatisfied_base + fb.unsatisfied_if_unresolved) * min(
+        1.0, fb.reopen_given_unsatisfied_base + fb.reopen_if_unresolved
+    )
+    return resolved * fb.reopen_probability() + (1 - resolved) * unresolved
+
+
 def _path_samples(scenario: Scenario) -> tuple[list[np.ndarray], np.ndarray]:
     """Per category: working hours along the ladder after the grid wait (Monte Carlo); and deadlines."""
     spec = scenario.spec
@@ -103,23 +139,51 @@ def _path_samples(scenario: Scenario) -> tuple[list[np.ndarray], np.ndarray]:
     fb = spec.ladder.feedback
     week = len(set(cal.working_weekdays)) * (cal.day_end_hour - cal.day_start_hour)
     delay_w = fb.delay_hours * week / 168.0  # clock delay before a reopened visit, in working hours
-    p_reopen = min(1.0, fb.unsatisfied_base) * min(1.0, fb.reopen_given_unsatisfied_base)
-    travel = spec.ladder.travel_minutes_max / 60.0
+    travel = spec.ladder.travel_hours_max
     rng = np.random.default_rng(20240601)
+    funded = _funded_at_baseline(scenario)
+    fund = spec.service_fund
     out = []
     for c in spec.demand.categories.values():
-        u = rng.random((_SAMPLES, 9))
+        u = rng.random((_SAMPLES, 11))
         x = from_uniforms(c.grid_service, u[:, 0]) + u[:, 5] * travel
-        comm = u[:, 1] < c.escalate_to_community
-        street = comm & (u[:, 2] < c.escalate_to_street)
-        city = street & (u[:, 3] < c.escalate_to_city)
+        # a fix the fund pays above the approval limit goes up to the street office; one it cannot pay, to the
+        # city departments or nowhere (``sim.outcomes``): the baseline's funded share, city-wide
+        res = c.resolution
+        money = u[:, 9] < (res.needs_money_share if res is not None and fund is not None else 0.0)
+        above = share_above(res.fix_cost, fund.approval_limit_yuan) if (res and res.fix_cost and fund) else 0.0
+        paid = u[:, 9] < (res.needs_money_share * funded if res is not None else 0.0)
+        climb_street = paid & (u[:, 10] < above)
+        climb_city = money & ~paid & (u[:, 10] < (fund.unfunded_to_city_share if fund is not None else 0.0))
+        comm = (u[:, 1] < c.escalate_to_community) | climb_street | climb_city
+        street = (comm & (u[:, 2] < c.escalate_to_street)) | climb_street | climb_city
+        city = (street & (u[:, 3] < c.escalate_to_city)) | climb_city
+        p_reopen = _reopen_probability(fb, 1.0 if res is None else res.grid)
         x = x + comm * from_uniforms(c.community_service, u[:, 4])
         x = x + street * from_uniforms(c.street_service, u[:, 6])
         x = x + city * from_uniforms(c.city_delay, u[:, 7])
         reopen = u[:, 8] < p_reopen
-        x = x + reopen * (delay_w + from_uniforms(c.grid_service, u[:, 8] / max(p_reopen, 1e-12) % 1.0) + travel / 2)
+        revisit = from_uniforms(c.grid_service, u[:, 8] / max(p_reopen, 1e-12) % 1.0)
+        x = x + reopen * (delay_w + revisit + spec.ladder.mean_travel_hours)
         out.append(x)
     return out, np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
+
+
+def volunteer_on_time(scenario: Scenario) -> np.ndarray:
+    """Per category: P(a case volunteers close is closed for good by its deadline); see the module docstring."""
+    spec = scenario.spec
+    cal = spec.calendar
+    fb = spec.ladder.feedback
+    week = len(set(cal.working_weekdays)) * (cal.day_end_hour - cal.day_start_hour)
+    delay_w = fb.delay_hours * week / 168.0
+    p_reopen = fb.reopen_probability()
+    rng = np.random.default_rng(20240602)
+    out = []
+    for c in spec.demand.categories.values():
+        u = rng.random((_SAMPLES, 2))
+        revisit = delay_w + from_uniforms(c.grid_service, u[:, 1]) + spec.ladder.mean_travel_hours
+        out.append(float(((u[:, 0] >= p_reopen) | (revisit <= c.deadline_working_hours)).mean()))
+    return np.array(out)
 
 
 def structural_on_time(scenario: Scenario) -> np.ndarray:
@@ -148,10 +212,8 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
     elig = np.array([c.volunteer_eligible for c in cats])
     paths, deadline = _path_samples(scenario)
     A = np.array([(x <= d).mean() for x, d in zip(paths, deadline)])
-    fb = spec.ladder.feedback
-    p_reopen = min(1.0, fb.unsatisfied_base) * min(1.0, fb.reopen_given_unsatisfied_base)
-    travel_h = spec.ladder.travel_minutes_max / 120.0
-    grid_mean = np.array([c.grid_service.mean_hours for c in cats]) + travel_h
+    p_reopen = spec.ladder.feedback.reopen_probability()
+    grid_mean = np.array([c.grid_service.mean_hours for c in cats]) + spec.ladder.mean_travel_hours
 
     cases = annual_cases(scenario)
     taken = volunteer_share(scenario)  # of eligible cases
@@ -160,6 +222,7 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
     vol_share = 1 - nonvol  # of all cases
     mix = mix / np.where(nonvol > 0, nonvol, 1)[:, None]  # category mix of staff cases
     s_mean = mix @ grid_mean  # per community
+    vol_part = (p[None, :] * elig[None, :] * taken[:, None]) @ volunteer_on_time(scenario)  # on time, of all cases
     rate = cases * (1 - vol_share) * (1 + p_reopen) / st.working_hours_per_person  # per working hour
     a = rate * s_mean
 
@@ -192,7 +255,6 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
             on = np.where(k > a, on, 0.0)
             val += weight * on
         staff_part = (1 - vol_share) * val
-        vol_part = vol_share * (1 - p_reopen)
         share[:, i] = np.where(w > 0, staff_part + vol_part, vol_part)
     # more workers never hurt: keep the curve monotone against rounding in the desk split
     share = np.maximum.accumulate(np.clip(share, 0.0, 1.0), axis=1)

@@ -200,17 +200,16 @@ class _Builder:
         duties = self.spec.duties
         if duties is None or not self.opts.enforce_workload or self.service:
             return
-        u = duties.max_planned_utilisation
         self.at_least(
             "workload_community",
             self.var("workers"),
-            self.st.min_staff("community", u),
+            self.st.workload_staff("community"),
             [f"workload:community:{c}" for c in self.scenario.community_ids],
         )
         self.at_least(
             "workload_street",
             self.var("street_office_staff"),
-            self.st.min_staff("street", u),
+            self.st.workload_staff("street"),
             [f"workload:street:{x}" for x in self.scenario.street_ids],
         )
 

@@ -32,12 +32,12 @@ from scenario.load import Scenario
 from scenario.spec import CostSpec
 from scenario.staffing import annual_cases, staff_time, volunteer_share
 
-__all__ = ["OutcomeCurves", "outcome_curves"]
+__all__ = ["OutcomeCurves", "outcome_curves", "share_above"]
 
 _TANGENTS = np.array([0.0, 0.25, 0.5, 0.7, 0.85, 0.95, 1.0, 1.05, 1.15, 1.3, 1.6, 2.0, 3.0])  # x money asked
 
 
-def _above(cost: CostSpec, limit: float | None) -> float:
+def share_above(cost: CostSpec, limit: float | None) -> float:
     """P(one fix costs more than ``limit``)."""
     if limit is None:
         return 0.0
@@ -201,7 +201,7 @@ def outcome_curves(scenario: Scenario) -> OutcomeCurves:
         closes = np.array([1 - e1, e1 * (1 - e2), e1 * e2 * (1 - e3), e1 * e2 * e3])
         rho[k] = closes @ levels
         at_street = (closes[0] + closes[1] + closes[2]) * res.street + closes[3] * res.city
-        above = _above(res.fix_cost, fund.approval_limit_yuan) if (res.fix_cost is not None and fund) else 0.0
+        above = share_above(res.fix_cost, fund.approval_limit_yuan) if (res.fix_cost is not None and fund) else 0.0
         rho_paid[k] = (1 - above) * rho[k] + above * at_street
         unpaid[k] = (
             fund.unfunded_to_city_share * res.city + (1 - fund.unfunded_to_city_share) * fund.unfunded_resolution_share

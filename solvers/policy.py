@@ -23,6 +23,7 @@ __all__ = [
     "rule_requirements",
     "scope_membership",
     "base_quantity",
+    "minimum_step",
     "HEADCOUNT_RULES",
     "ROUNDING_NOTE",
 ]
@@ -59,6 +60,12 @@ def base_quantity(scenario: Scenario, rule: RuleSpec) -> tuple[np.ndarray, bool]
     if k is RuleKind.street_office_staff_per_street:
         return np.ones(len(scenario.street_ids)), True
     return np.ones(n), False  # per community
+
+
+def minimum_step(rule: RuleSpec) -> float:
+    """One step of a rule's minimum, as shadow prices and the next-step re-solve count it: one person (or
+    assistant), 1,000 yuan of work fund per 1,000 households, 1 yuan of service fund."""
+    return 1000.0 if rule.kind is RuleKind.work_fund_yuan_per_1000_households else 1.0
 
 
 ALLOCATION_FIELD = {

@@ -16,7 +16,7 @@ from solvers import lpsolve
 from solvers.allocator import allocate
 from solvers.curves import service_curves
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
-from solvers.lpmodel import AllocationOptions
+from solvers.lpmodel import AllocationOptions, build_model
 from solvers.policy import check_policy
 from tests.conftest import SCENARIOS, edit
 
@@ -138,7 +138,7 @@ def test_equity_raises_the_worst_community(weihai):
     # tie-break (1e-9 per yuan: about 0.4 on Weihai)
     assert -r.objective_value == pytest.approx(new.min(), abs=1e-6)
     assert check_policy(weihai, r.allocation).passed  # budgets included
-    from gridplan.commands import allocation_screen
+    from gridplan.screens import allocation_screen
 
     assert f"the worst community has {new.min():.2f} workers per 10,000 (baseline {base.min():.2f})" in (
         allocation_screen(weihai, r)
@@ -197,6 +197,21 @@ def test_solver_answer_is_rechecked(tiny, monkeypatch):
     monkeypatch.setattr("solvers.allocator.solve", lying)
     with pytest.raises(SolverError, match="violates"):
         allocate(tiny)
+
+
+def test_an_optimal_status_without_values_is_a_solver_error(tiny, monkeypatch):
+    """A solver that calls the problem solved but returns no values is named in a SolverError (run with
+    ``python -O`` an assert would not even stop it)."""
+    real = lpsolve.solve
+
+    def empty(m, solver="cbc", relax=False):
+        sol = real(m, solver, relax)
+        return sol if relax else lpsolve.LpSolution(lpsolve.Status.optimal, None, None, None, "optimal", solver)
+
+    monkeypatch.setattr("solvers.allocator.solve", empty)
+    for objective in ("min-cost", "max-service"):
+        with pytest.raises(SolverError, match="returned no allocation"):
+            allocate(tiny, AllocationOptions(objective=objective, total_budget_yuan=3e6))
 
 
 def test_concave_cuts_cover_the_curve(weihai):
@@ -354,3 +369,71 @@ def test_constraint_table_shows_rows_as_written(tiny):
     ge, le = t.sense == ">=", t.sense == "<="
     assert ge.any() and le.any() and (ge | le).all()
     assert np.allclose(t.slack[ge], (t.lhs - t.rhs)[ge]) and np.allclose(t.slack[le], (t.rhs - t.lhs)[le])
+
+
+def test_whole_people_rounds_down_then_meets_the_minimums():
+    """Known answer: x = (2.3, 4.0, 1.5, 0.7) with minimums x0 >= 2.1, x2 >= 1.5 and x1 + x3 >= 4.6: rounded down
+    (2, 4, 1, 0), then raised where a minimum needs it: x0 to 3, x2 to 2, and of x1, x3 the one that lost most
+    in rounding (x3, 0.7) to 1; the continuous x4 is left alone."""
+    import scipy.sparse as sp
+
+    from solvers.lpmodel import LpModel
+    from solvers.lpsolve import whole_people
+
+    A = sp.csr_matrix(np.array([[-1, 0, 0, 0, 0], [0, 0, -1, 0, 0], [0, -1, 0, -1, 0], [1, 1, 1, 1, 1.0]]))
+    m = LpModel(
+        c=np.ones(5),
+        A=A,
+        b=np.array([-2.1, -1.5, -4.6, 100.0]),
+        lb=np.zeros(5),
+        ub=np.full(5, np.inf),
+        integer=np.array([True, True, True, True, False]),
+        row_names=["a", "b", "c", "budget"],
+        var_names=[f"x{i}" for i in range(5)],
+        blocks={},
+        at_least=np.array([True, True, True, False]),
+    )
+    y = whole_people(m, np.array([2.3, 4.0, 1.5, 0.7, 0.25]))
+    assert y.tolist() == [3.0, 4.0, 2.0, 1.0, 0.25]
+
+
+@pytest.mark.parametrize("objective", ["min-cost", "max-service", "equity"])
+def test_lp_round_answers_every_objective_within_its_budget(tiny_copy, objective):
+    """The large-city path (LP relaxation, whole people, continuous variables re-solved) on a busy tiny whose
+    budget binds max-service: a valid allocation within the budget, shadow prices from the model's own
+    relaxation (max-service's second phase has one more row), close to the exact solve."""
+    edit(tiny_copy / "scenario.yaml", "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 30.0")
+    edit(tiny_copy / "scenario.yaml", "budget_yuan: 2400000}", "budget_yuan: 9000000}")
+    s = load_scenario(tiny_copy)
+    opts = AllocationOptions(objective=objective, total_budget_yuan=3_100_000)
+    exact = allocate(s, opts, method="milp")
+    r = allocate(s, opts, method="lp-round")
+    assert r.costs.total_yuan <= 3_100_000 + 1
+    assert check_policy(s, r.allocation).passed
+    assert list(r.shadow_prices.name) == list(exact.shadow_prices.name)
+    # equity's worst community loses most in rounding down on three communities
+    assert r.objective_value == pytest.approx(exact.objective_value, rel=0.1 if objective == "equity" else 0.02)
+
+
+def test_lp_round_says_when_whole_people_do_not_fit(tiny_copy):
+    """A total budget the fractional workload fits exactly, whole people not: an InfeasibleError naming the
+    budget row and what to do (no command-line option that does not exist)."""
+    from solvers.lpsolve import solve
+
+    edit(tiny_copy / "scenario.yaml", "max_planned_utilisation: 0.85", "max_planned_utilisation: 0.3")
+    edit(tiny_copy / "scenario.yaml", "budget_yuan: 2400000}", "budget_yuan: 9000000}")
+    s = load_scenario(tiny_copy)
+    relaxed = solve(build_model(s, service_curves(s), AllocationOptions()), "scipy", relax=True)
+    assert relaxed.x is not None and not np.allclose(relaxed.x, np.round(relaxed.x))  # fractional workload
+    with pytest.raises(InfeasibleError, match="whole people do not fit") as err:
+        allocate(s, AllocationOptions(total_budget_yuan=float(relaxed.objective)), method="lp-round")
+    assert "budget:" in str(err.value) and "--method" not in str(err.value)
+
+
+def test_rebalance_without_an_affordable_margin_says_what_the_smallest_costs(tiny_copy):
+    """With the street-office rule off and a budget below one person in every unit with planned work,
+    rebalance finds no capacity margin: one line saying what the smallest margin costs (not a division by 0)."""
+    edit(tiny_copy / "scenario.yaml", "minimum: 6, scope: street}", "minimum: 6, scope: street, active: false}")
+    s = load_scenario(tiny_copy)
+    with pytest.raises(InfeasibleError, match=r"buys no capacity margin: the smallest one .* costs 2\.\d\d M yuan"):
+        allocate(s, AllocationOptions(objective="rebalance", total_budget_yuan=2_188_000))

@@ -17,6 +17,47 @@ def test_readme_api_example_runs(capsys):
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "True" in out and "duty_coverage" in out and "decided_by" in out
+    assert "['baseline', 'min-cost', 'equal budget']" in out
+
+
+def test_run_is_the_command_lines_main_job(tmp_path, capsys):
+    """gridplan.run() is data in, data out: it prints nothing, reports its steps to the callback in order, and
+    writes (with out=) the same tables as ``gridplan run`` on the same settings."""
+    import pandas as pd
+
+    import gridplan
+    from gridplan.cli import main
+    from workflows.run import Message, RunResult, StepFinished, StepStarted, Ticked
+
+    settings = {"reps": 2, "days": 40, "seed": 5, "processes": 1}
+    events: list = []
+    job = gridplan.run(ROOT / "scenarios" / "tiny", progress=events.append, out=tmp_path / "api", **settings)
+    assert capsys.readouterr().out == ""  # the workflow prints nothing
+    assert isinstance(job, RunResult) and job.seed == 5 and job.compare_seed == 12
+    steps = [(e.step, e.label) for e in events if isinstance(e, StepStarted)]
+    assert steps == [
+        ("check", ""),
+        ("optimise", "min-cost"),
+        ("optimise", "equal budget"),
+        ("compare", ""),
+        ("calibrate", ""),
+        ("score", ""),
+    ]
+    assert [e.step for e in events if isinstance(e, StepFinished)] == [s for s, _ in steps]
+    compare_ticks = events[events.index(next(e for e in events if getattr(e, "step", "") == "compare")) :]
+    assert sum(e.n for e in compare_ticks if isinstance(e, Ticked)) == 3 * 2  # three allocations x 2 reps
+    assert any(isinstance(e, Message) and e.text.startswith("iteration 1") for e in events)
+    finished = {e.step: e.value for e in events if isinstance(e, StepFinished)}
+    assert finished["compare"] is job.comparison and finished["check"] is job.baseline_check
+    argv = ["--quiet", "run", str(ROOT / "scenarios" / "tiny"), "--out", str(tmp_path / "cli")]
+    argv += [x for k, v in settings.items() for x in (f"--{k}", str(v))]
+    assert main(argv) == 0
+    api_files = sorted(p.name for p in (tmp_path / "api").iterdir())
+    assert api_files == sorted(p.name for p in (tmp_path / "cli").iterdir())
+    for name in (n for n in api_files if n.endswith(".csv")):
+        assert (tmp_path / "api" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    city = pd.read_csv(tmp_path / "api" / "compare_city.csv")
+    assert list(city.allocation.unique()) == job.comparison.labels
 
 
 def test_api_is_lazy_and_complete():

@@ -29,12 +29,11 @@ MMC_DAILY_RATIO = 3.0
 # Weihai year / heapq reference: issue 10's bar, 8. Measured 2.8-3.1 here with the recursion (7.4-8.1 on the
 # SimPy loop, 10.35 for the same code on a CI machine).
 WEIHAI_YEAR_RATIO = 8.0
-# Weihai allocate / heapq reference: 0.12 measured here; 0.75 keeps the old "< 1 s on this machine".
+# Weihai allocate / heapq reference: 0.12 measured here; 0.75 is about 1 s on this machine.
 ALLOCATE_RATIO = 0.75
 # The SimPy event loop (the recursion's test oracle, and the engine of a network whose reopened cases come back
-# with no delay) on M/M/10: 4.4-4.5 measured here with its dispatch after each instant's completions (the shared
-# tie rule; 3.5-4.4 before it), about 6.3 on a CI machine for the older loop. Gated at 9, which still catches
-# regressions such as the per-dispatch scan of later days that once made it 18x.
+# with no delay) on M/M/10: 4.4-4.5 measured here, about 6.3 on a CI machine. Gated at 9, which still catches
+# a lost fast path such as a scan of later days at every dispatch (18x).
 EVENT_MODE_RATIO = 9.0
 # District split / whole replication on a Weihai half-year: 0.75-0.8 measured here (see the test).
 SPLIT_SPEED_MIN = 0.6
@@ -181,7 +180,7 @@ def test_district_split_speed_up(benchmark, weihai):
     the same run. The split is for bounded memory at megacity scale, where it is also faster (a megacity year:
     1 min 10 s split, 1 min 29 s whole, half the memory; README). At Weihai's scale the recursion simulates
     a half-year in about a second, and handing out the cases and merging the logs cost more than the second
-    core gives back: 0.75-0.8x measured here (1.1-1.9x when the engine was the SimPy loop). Gated at 0.6 so
+    core gives back: 0.75-0.8x measured here. Gated at 0.6 so
     that the split's own overhead cannot grow unseen. Best of 3 each way: this shared machine's speed varies."""
     from sim.replications import run_replication
 

@@ -49,6 +49,71 @@ def test_check_updates_and_bad_cells_are_one_line(tiny):
     assert not ok and "Not a valid allocation" in text and "column workers" in text and "\n" not in text
 
 
+def test_shares_differ_in_points_and_none_is_a_dash():
+    """The desk's paired differences of shares are percentage points, as in the report and on the console
+    (-35.17% read as a relative change), and a KPI with no value (nobody at a desk) is "–", not nan%."""
+    import pandas as pd
+
+    from gridplan.desk_results import comparison_rows, shown
+
+    table = pd.DataFrame(
+        [
+            ("on_time_share", 0.99, 0.6383, -0.3517, -1.0, 0.9783, False),
+            ("overdue_cases", 3.0, 12.0, 9.0, -3.7, 21.7, False),
+            ("utilisation_desk", float("nan"), 0.3, float("nan"), float("nan"), float("nan"), False),
+        ],
+        columns=["kpi", "baseline", "edited", "difference", "ci95_low", "ci95_high", "significant"],
+    )
+    rows = comparison_rows(table)
+    assert rows[0] == ("on_time_share", "99.00%", "63.83%", "-35.17 pt [-100.00 pt, +97.83 pt]")
+    assert rows[1][3] == "+9.0 [-3.7, +21.7]"
+    assert rows[2][1] == "–" and "nan" not in " ".join(rows[2])
+    assert shown("utilisation_desk", float("nan")) == "–"
+
+
+def test_the_failing_cell_is_marked_and_the_selected_cell_is_not_red(tiny):
+    """The check names 'workers_per_10k at A': that cell is marked (by its community id, so sorting keeps it),
+    and the table's selected-cell style is neutral, so that red means failing."""
+    from gridplan.desk import ACTIVE_CELL, FAILING_CELL, failing_cells
+
+    comm, streets = _tables(tiny)
+    comm[0]["workers"] = 2
+    streets[0]["street_office_staff"] = 3
+    marks_c, marks_s = failing_cells(tiny, table_csv(comm, streets))
+    failing = [m for m in marks_c if "filter_query" in m["if"]]
+    assert failing == [{"if": {"filter_query": '{community} = "A"', "column_id": "workers"}} | FAILING_CELL]
+    assert [m["if"] for m in marks_s if "filter_query" in m["if"]] == [
+        {"filter_query": '{street} = "S1"', "column_id": "street_office_staff"}
+    ]
+    for style in ACTIVE_CELL:
+        assert style["backgroundColor"] != FAILING_CELL["backgroundColor"]
+    assert failing_cells(tiny, table_csv(*_tables(tiny))) == (ACTIVE_CELL, ACTIVE_CELL)
+
+
+def test_the_frontier_has_no_empty_axes_and_few_replications_say_so(tiny):
+    """The frontier's graph is hidden until drawn (its empty axes stood on the page); with 2 or 3 replications
+    a note says the intervals are uninformative (t = 12.7 at 2)."""
+    from gridplan.desk import interval_note
+    from gridplan.desk_results import frontier_figure
+
+    app = create_app(SCENARIOS / "tiny")
+    layout = app.layout()
+    graph = next(c for c in _walk(layout) if getattr(c, "id", None) == "frontier-graph")
+    assert graph.style == {"display": "none"}
+    fig = frontier_figure(tiny, np.array([2.6, 2.8, 3.0]))
+    assert len(fig["data"][0]["y"]) == 3 and fig["data"][0]["y"][-1] is not None
+    assert "12.7 standard errors" in interval_note(2) and "5 or more" in interval_note(3)
+    assert interval_note(5) == ""
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children] if children is not None else []:
+        if hasattr(child, "children") or hasattr(child, "id"):
+            yield from _walk(child)
+
+
 def test_token_is_required_when_set():
     app = create_app(SCENARIOS / "tiny", token="s3cret")
     client = app.server.test_client()

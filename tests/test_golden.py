@@ -3,8 +3,10 @@
 Each bundled scenario is simulated with a fixed seed over a short horizon and
 its city KPIs are compared with the committed values in ``tests/golden/``.
 A commit that changes the model on purpose regenerates them with
-``GRIDPLAN_UPDATE_GOLDEN=1 pytest tests/test_golden.py`` and says in its
-message what moved and by how much.
+``GRIDPLAN_UPDATE_GOLDEN=1 pytest -rs tests/test_golden.py`` and says in its
+message what moved and by how much. In that mode each test compares with the
+committed file first, writes the new values and is reported as skipped with
+what moved (never as passed: it did not check anything).
 """
 
 from __future__ import annotations
@@ -50,13 +52,37 @@ def test_golden_kpis(name, tmp_path):
         path = copy
     got = _kpis(path, days)
     file = GOLDEN / f"{name}.json"
+    want = json.loads(file.read_text())["kpis"] if file.exists() else {}
     if os.environ.get("GRIDPLAN_UPDATE_GOLDEN") == "1":
-        file.write_text(json.dumps({"days": days, "seed": 20261128, "kpis": got}, indent=1) + "\n")
-    want = json.loads(file.read_text())["kpis"]
+        update_golden(file, days, got, want)
     assert sorted(got) == sorted(want), "the set of KPIs changed"
-    for k, v in want.items():
-        if math.isnan(v):
-            assert math.isnan(got[k]), k
-        else:
-            # float noise only: the same seed must give the same numbers
-            assert got[k] == pytest.approx(v, rel=1e-9, abs=1e-9), (k, got[k], v)
+    assert moved(got, want) == []
+
+
+def moved(got: dict[str, float], want: dict[str, float]) -> list[str]:
+    """The KPIs whose value is not the committed one (float noise only: the same seed gives the same numbers)."""
+    out = []
+    for k in sorted(set(got) | set(want)):
+        a, b = got.get(k, math.nan), want.get(k, math.nan)
+        same = (math.isnan(a) and math.isnan(b)) or (
+            not math.isnan(a) and not math.isnan(b) and a == pytest.approx(b, rel=1e-9, abs=1e-9)
+        )
+        if not same or (k in got) != (k in want):
+            out.append(f"{k}: {b!r} -> {a!r}")
+    return out
+
+
+def update_golden(file, days: int, got: dict[str, float], want: dict[str, float]) -> None:
+    """Write the new values, then skip with what moved: an update checks nothing, so it never passes."""
+    file.write_text(json.dumps({"days": days, "seed": 20261128, "kpis": got}, indent=1) + "\n")
+    changes = moved(got, want)
+    pytest.skip(f"{file.name} updated; {len(changes)} KPIs moved" + (": " + "; ".join(changes) if changes else ""))
+
+
+def test_update_mode_reports_and_never_passes(tmp_path):
+    """Updating writes the new values and skips with what moved, so a run with the variable set is never green
+    by comparing the values with themselves."""
+    file = tmp_path / "x.json"
+    with pytest.raises(pytest.skip.Exception, match=r"1 KPIs moved: a: 1\.0 -> 2\.0"):
+        update_golden(file, 10, {"a": 2.0, "b": 3.0}, {"a": 1.0, "b": 3.0})
+    assert json.loads(file.read_text())["kpis"] == {"a": 2.0, "b": 3.0}

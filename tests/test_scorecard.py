@@ -50,7 +50,10 @@ def test_scorecard_command_and_missing_section(tiny_copy, tmp_path, capsys):
     assert (
         main(["scorecard", str(tiny_copy), "--reps", "2", "--days", "60", "--processes", "1", "--out", str(out)]) == 0
     )
-    assert "Community scorecards (3)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Community scorecards (3)" in printed
+    assert "likely below 80 points (below it in both replications): " in printed  # the rule, stated
+    assert "mean score below it: " in printed
     cards = pd.read_csv(out / "scorecard_community.csv")
     assert set(cards.community) == {"A", "B", "C"} and {"rank_best", "rank_worst", "points_on_time"} <= set(cards)
     assert (out / "scorecard_street.csv").is_file()
@@ -65,3 +68,16 @@ def test_a_demanding_threshold_flags_every_unit(tiny_copy):
     s = load_scenario(tiny_copy)
     runs = run_replications(s, s.baseline, 2, days=60, processes=1)
     assert scorecards(s, runs, "community").likely_below_threshold.all()
+
+
+def test_a_streets_duty_indicator_sees_its_communities(tiny):
+    """A street's duty coverage is the whole street's (its office's duties and its communities' grid and desk
+    duties): cutting the communities lowers the street's score input, while its office's coverage alone
+    (what the street was scored on) does not move."""
+    lean = tiny.baseline.replace(workers=np.array([3, 3, 3]))
+    runs = [run_replications(tiny, a, 2, days=60, processes=1) for a in (tiny.baseline, lean)]
+    street = [r.group("street").loc["S1"] for r in runs]
+    assert street[1].duty_coverage < street[0].duty_coverage - 0.002
+    assert street[1].office_duty_coverage == pytest.approx(street[0].office_duty_coverage, abs=1e-3)
+    cards = [scorecards(tiny, r, "street").set_index("street") for r in runs]
+    assert cards[1].loc["S1", "score"] <= cards[0].loc["S1", "score"]

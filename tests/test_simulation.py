@@ -10,9 +10,9 @@ from scenario.load import load_scenario
 from sim.calendar import WorkCalendar
 from sim.demand import Cases, draw_cases
 from sim.engine import simulate_cases
-from sim.replications import confidence_interval, run_replications
+from sim.replications import confidence_interval, run_replication, run_replications
 from solvers.queueing import erlang_c, mean_wait, service_level
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, edit
 
 NAN = np.nan
 
@@ -201,8 +201,7 @@ def test_recursion_equals_event_loop(tiny_copy):
     assert c.reopened.sum() > 10
     back = c.reopened & ~np.isnan(c.start[:, 4])
     assert back.any() and np.all(c.start[back, 4] >= c.first_close[back])  # back at once, served after
-    # a delay too small to move the clock at the horizon is no delay (the recursion's windows would not
-    # advance: a reviewer's 1e-13 hours hung it)
+    # a delay too small to move the clock at the horizon is no delay (the recursion's windows would not advance)
     edit(tiny_copy / "scenario.yaml", "delay_hours: 0}", "delay_hours: 1.0e-13}")
     s13 = load_scenario(tiny_copy)
     with pytest.raises(ValueError, match="no delay"):
@@ -231,8 +230,8 @@ def _two_level_cases(arrival, community, service, u_escalate, u_feedback) -> Cas
 @pytest.mark.parametrize("mode", ["events", "recursion"])
 def test_simultaneous_events_follow_one_tie_rule(tiny_copy, mode):
     """Cases handed over, or reopened, at the same instant are taken in order of case number, after every
-    completion at that instant, in both engines (a reviewer found the two engines ordering them differently:
-    the event loop by when the previous services started, the recursion by when the cases became ready)."""
+    completion at that instant, in both engines (not by when the previous services started, nor by when the
+    cases became ready)."""
     from tests.conftest import drop_duties
 
     drop_duties(tiny_copy)
@@ -286,9 +285,8 @@ def test_simultaneous_events_follow_one_tie_rule(tiny_copy, mode):
 
 
 def test_cases_still_waiting_when_the_run_ends(tiny_copy):
-    """Tiny at 80 times its demand with one street officer (a reviewer's case): a case still waits at the end,
-    and the one busy server is released after the calendar's last working moment. The recursion found that
-    release past its last day and failed (IndexError); now it leaves the case unstarted, as the event loop does."""
+    """Tiny at 80 times its demand with one street officer: a case still waits at the end, and the one busy server
+    is released after the calendar's last working moment; both engines leave the case unstarted."""
     from tests.conftest import edit
 
     edit(tiny_copy / "scenario.yaml", "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 400.0")
@@ -304,10 +302,10 @@ def test_cases_still_waiting_when_the_run_ends(tiny_copy):
 
 @pytest.mark.parametrize("grid_desk_hours", [None, (2.1, 0.4)])
 def test_engines_agree_when_events_coincide(tiny_copy, grid_desk_hours):
-    """Fixed service times, no travel and a busy quarter (the reviewers' cases): many completions, hand-overs
-    and reopenings at the same instant, and identical case records from both engines. With 2.1 and 0.4 hours
-    the same instant is reached by different sums (8.5 + 2.1 and others), which a clock that adds delays
-    (SimPy's ``schedule``) put one ulp apart: the event loop now queues events at their exact times."""
+    """Fixed service times, no travel and a busy quarter: many completions, hand-overs and reopenings at the
+    same instant, and identical case records from both engines. With 2.1 and 0.4 hours the same instant is
+    reached by different sums (8.5 + 2.1 and others), which a clock that adds delays (SimPy's ``schedule``)
+    would put one ulp apart: the event loop queues events at their exact times."""
     import re
 
     from tests.conftest import edit
@@ -714,7 +712,7 @@ def test_group_kpis_equal_case_kpis_of_each_group(weihai):
 
 def test_share_intervals_stay_in_range_and_near_the_data():
     """Shares: inside [0, 1], and a replication at exactly 100% does not blow the interval up to [0%, 100%]
-    (it did when 1.0 was clipped to 1 - 5e-7 before the logit)."""
+    (a logit of a share clipped just below 1 would)."""
     m, lo, hi = confidence_interval(np.array([1.0, 0.994]), bounds="share")
     assert m == pytest.approx(0.997) and 0.9 < lo < m and hi == 1.0
     m, lo, hi = confidence_interval(np.array([0.0, 0.01, 0.02]), bounds="share")
@@ -723,3 +721,48 @@ def test_share_intervals_stay_in_range_and_near_the_data():
     assert 0 < lo < 0.80 and 0.95 < hi < 1
     m, lo, hi = confidence_interval(np.array([2.0, 30.0]), bounds="nonneg")
     assert lo >= 0
+
+
+def test_planned_reopen_probability_is_the_simulations():
+    """The planning arithmetic's reopen probability (``FeedbackSpec.reopen_probability``: staff hours, service
+    curves) is the share of cases the simulation's feedback call reopens (``sim.routing``), late or not."""
+    from scenario.spec import FeedbackSpec
+    from sim.routing import reopens, unsatisfied
+
+    fb = FeedbackSpec(
+        unsatisfied_base=0.2,
+        unsatisfied_per_late_day=0.1,
+        reopen_given_unsatisfied_base=0.5,
+        reopen_given_unsatisfied_per_late_day=0.3,
+    )
+    u = (np.arange(1000) + 0.5) / 1000  # a grid of uniforms: the shares are exact to 1/1000
+    u1, u2 = np.meshgrid(u, u)
+    for late in (0.0, 1.5, 10.0):
+        simulated = float((unsatisfied(fb, u1, late) & reopens(fb, u2, late)).mean())
+        assert simulated == pytest.approx(fb.reopen_probability(late), abs=2e-3), late
+    assert fb.reopen_probability() == pytest.approx(0.2 * 0.5)
+
+
+def test_after_the_horizon_a_usual_days_staff_finishes_the_open_cases():
+    """Past the simulated days each pool keeps the (lower) median of its working days' case servers, with
+    its leave and duties, not everybody at full strength for the 400 days the calendar runs on."""
+    from sim.pools import capacity_by_key
+
+    servers = np.array([[2, 0, 1, 1], [3, 3, 3, 3]])
+    cap = capacity_by_key(servers, np.array([3, 4]), np.array([True, False, True, True]), 6)
+    assert cap[0] == [2, 1, 1, 1, 1, 1, 1]  # day 1 is not a working day: day 2's servers; then 1, not 3
+    assert cap[1] == [3, 3, 3, 3, 3, 3, 3]  # not the 4 people
+
+
+def test_unresolved_cases_are_those_open_at_the_horizon(tiny_copy):
+    """Tiny at 8x its demand on a deep cut: the cases open at the end of the simulated days, not those still
+    open after the calendar's 400 further days (none: they all close eventually)."""
+    edit(tiny_copy / "scenario.yaml", "rate_per_10k_per_day: 5.0", "rate_per_10k_per_day: 40.0")
+    s = load_scenario(tiny_copy)
+    lean = s.baseline.replace(workers=np.array([3, 3, 3]), street_office_staff=np.array([1]))
+    out = run_replication(s, lean, 60, np.random.SeedSequence(3), keep_log=True)
+    log = out.log
+    measured = log[log.arrival_hours >= 7 * 24.0]
+    open_then = measured.closed_hours.isna() | (measured.closed_hours > 60 * 24.0)
+    assert out.kpis["unresolved_cases"] == open_then.sum() > 50
+    assert measured.closed_hours.notna().all()  # the old count, cases never closed, was 0

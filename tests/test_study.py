@@ -21,9 +21,9 @@ def test_bundled_example_study(tmp_path, capsys):
     # a floor of 20 per 10,000 costs more than 2.7 M yuan: those points say so instead of failing the study
     bad = df[~df.feasible]
     assert set(zip(bad.budget_yuan, bad.workers_per_10k_minimum)) == {(2_700_000, 20)}
-    assert bad.note.str.contains("policy minimums alone require").all()
+    assert bad.note.str.contains("policy minimums and the 95% duty-coverage target in every unit alone require").all()
     screen = capsys.readouterr().out
-    assert "budget 2,700,000 yuan): no allocation; " in screen and "policy minimums alone require" in screen
+    assert "budget 2,700,000 yuan): no allocation; " in screen and "duty-coverage target in every unit alone" in screen
     assert pd.read_parquet(out / "study.parquet").shape == df.shape
     page = (out / "study.html").read_text()
     assert "data:image/png;base64," in page and "Study budget_growth_floor" in page

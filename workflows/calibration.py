@@ -29,19 +29,26 @@ def kpi_values(reps: Replications, kpi: str) -> np.ndarray:
 
 
 def _verdict(item: CalibrationSpec, m: float, lo: float, hi: float) -> str:
+    """reproduced / NOT reproduced against the source's figure; "by construction" when the inputs were chosen
+    to give it (a match then reproduces nothing)."""
     if item.target is None or np.isnan(m):
         return ""
     if item.rule == "at_least":
-        return "reproduced" if (hi if not np.isnan(hi) else m) >= item.target else "NOT reproduced"
-    if item.rule in ("about", "calibrated"):
+        ok = (hi if not np.isnan(hi) else m) >= item.target
+    elif item.rule == "about":
         tol = item.tolerance * abs(item.target)
-        inside = (lo if not np.isnan(lo) else m) <= item.target + tol and (
+        ok = (lo if not np.isnan(lo) else m) <= item.target + tol and (
             hi if not np.isnan(hi) else m
         ) >= item.target - tol
-        if item.rule == "calibrated":  # a parameter was set to give it: agreement is by construction
-            return "by construction (calibrated)" if inside else "calibrated, but NOT reproduced"
-        return "reproduced" if inside else "NOT reproduced"
-    return ""
+    else:
+        return ""
+    if item.by_construction:
+        return (
+            "matches (by construction: inputs chosen to give it)"
+            if ok
+            else "NOT matched, although inputs were chosen to give it"
+        )
+    return "reproduced" if ok else "NOT reproduced"
 
 
 def calibration_table(

@@ -12,10 +12,21 @@ from scenario.allocation import Allocation
 from scenario.load import Scenario
 from sim.replications import Replications, confidence_interval, kpi_range, run_replications
 from solvers.policy import check_policy
+from workflows.units import below_target_counts
 
-__all__ = ["Comparison", "compare_allocations", "CITY_KPIS", "GROUP_KPIS"]
+__all__ = ["Comparison", "compare_allocations", "paired", "CITY_KPIS", "GROUP_KPIS"]
 
 CITY_KPIS = [
+    # the three rates residents see, and what moves them
+    "response_share",
+    "resolution_share",
+    "satisfaction_share",
+    "repeat_complaints",
+    "found_late_share",
+    "unfunded_share",
+    "fund_spent_yuan",
+    "fund_spent_share",
+    "fund_exhausted_communities",
     "on_time_share",
     "overdue_cases",
     "resolution_p90_hours",
@@ -23,14 +34,19 @@ CITY_KPIS = [
     "duty_coverage_grid",
     "duty_coverage_desk",
     "duty_coverage_street",
-    "duty_coverage_min_community",
-    "satisfaction_share",
     "resolution_mean_hours",
     "utilisation_grid",
     "utilisation_desk",
     "utilisation_street",
 ]
-GROUP_KPIS = ["on_time_share", "resolution_p90_hours", "overdue_cases"]
+GROUP_KPIS = [
+    "resolution_share",
+    "satisfaction_share",
+    "response_share",
+    "on_time_share",
+    "resolution_p90_hours",
+    "overdue_cases",
+]
 
 
 @dataclass
@@ -43,10 +59,16 @@ class Comparison:
     city: pd.DataFrame  # kpi, allocation, mean, ci95_low, ci95_high, diff, diff_low, diff_high, significant
     static: pd.DataFrame  # allocation: costs, workers per 10k, policy violations
     groups: dict[str, pd.DataFrame]
+    units: pd.DataFrame  # allocation, level, kpi, target, units, below_target, surely_below_target
 
 
-def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, bool]:
+def paired(a: np.ndarray, b: np.ndarray, kpi: str = "") -> tuple[float, float, float, bool]:
+    """Mean paired difference b - a over replications, its 95% interval and whether it excludes 0. The
+    difference of two shares lies in [-1, 1], and so does its interval (a Student t interval over 2
+    replications of a share reached -104 points)."""
     d, lo, hi = confidence_interval(np.asarray(b, float) - np.asarray(a, float))
+    if (kpi_range(kpi) == "share" or kpi.startswith("utilisation")) and not np.isnan(lo):
+        lo, hi = max(lo, -1.0), min(hi, 1.0)
     sig = bool(not np.isnan(lo) and (lo > 0 or hi < 0))
     return d, lo, hi, sig
 
@@ -79,7 +101,37 @@ def compare_allocations(
     city = _city_table(labels, runs)
     static = _static_table(scenario, allocations)
     groups = {g: _group_table(g, labels, runs) for g in ("district", "street")}
-    return Comparison(labels, [a for _, a in allocations], runs, city, static, groups)
+    units = _units_table(scenario, labels, runs)
+    return Comparison(labels, [a for _, a in allocations], runs, city, static, groups, units)
+
+
+# (level, KPI of the group tables, its target in TargetSpec): the targets every unit must meet
+UNIT_TARGETS = (
+    ("community", "on_time_share", "on_time_share_min"),
+    ("community", "duty_coverage", "duty_coverage_min"),
+    ("street", "office_duty_coverage", "duty_coverage_min"),
+)
+
+
+def _units_table(scenario: Scenario, labels: list[str], runs: list[Replications]) -> pd.DataFrame:
+    """Per allocation and target: how many communities (street offices) are below it, by their mean over the
+    replications and with their whole 95% interval (``workflows.units``). A count of units, not the lowest
+    unit's estimate: the minimum of hundreds of noisy estimates is biased low."""
+    targets = scenario.spec.targets
+    rows = []
+    for label, run in zip(labels, runs):
+        for level, kpi, field in UNIT_TARGETS:
+            ids = scenario.community_ids if level == "community" else scenario.street_ids
+            per = run.group_per_rep(level)
+            if kpi not in per.columns or (kpi != "on_time_share" and scenario.spec.duties is None):
+                continue  # no duties: no coverage to count
+            target = float(getattr(targets, field))
+            rows.append(
+                {"allocation": label, "level": level, "kpi": kpi, "target": target}
+                | below_target_counts(per, ids, kpi, target)
+            )
+    columns = ["allocation", "level", "kpi", "target", "units", "below_target", "surely_below_target"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _city_table(labels: list[str], runs: list[Replications]) -> pd.DataFrame:
@@ -89,7 +141,7 @@ def _city_table(labels: list[str], runs: list[Replications]) -> pd.DataFrame:
     for k in CITY_KPIS:
         for label, run in zip(labels, runs):
             m, lo, hi = confidence_interval(run.per_rep[k].to_numpy(), bounds=kpi_range(k))
-            d, dlo, dhi, sig = _paired(ref.per_rep[k].to_numpy(), run.per_rep[k].to_numpy())
+            d, dlo, dhi, sig = paired(ref.per_rep[k].to_numpy(), run.per_rep[k].to_numpy(), k)
             rows.append((k, label, m, lo, hi, d, dlo, dhi, sig))
     columns = ["kpi", "allocation", "mean", "ci95_low", "ci95_high"]
     return pd.DataFrame(rows, columns=[*columns, "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"])
@@ -132,7 +184,7 @@ def _group_table(g: str, labels: list[str], runs: list[Replications]) -> pd.Data
             b_ = cur.pivot_table(index=cur.index, columns="replication", values=k, observed=False)
             for unit in a_.index:
                 m = float(np.nanmean(b_.loc[unit].to_numpy()))
-                d, dlo, dhi, sig = _paired(a_.loc[unit].to_numpy(), b_.loc[unit].to_numpy())
+                d, dlo, dhi, sig = paired(a_.loc[unit].to_numpy(), b_.loc[unit].to_numpy(), k)
                 out.append((unit, k, label, m, d, dlo, dhi, sig))
     return pd.DataFrame(
         out, columns=[g, "kpi", "allocation", "mean", "diff_vs_first", "diff_ci95_low", "diff_ci95_high", "significant"]

@@ -6,12 +6,11 @@ In the manner of Atlason, Epelman and Henderson's simulation-based staffing with
   curve is refitted so that it passes through the simulated on-time share at its
   current workers (``Curves.refit``): the theory predicts the shape, the
   simulation the level (escalation levels, calendars, reopening). A community
-  *misses* its on-time target when the upper end of the 95% confidence interval
-  of its simulated share is below the target.
+  *misses* its on-time target when its mean simulated share over the
+  replications is below the target (``workflows.units``: the point estimate).
 * **Duty coverage.** A community (or street office) *misses* its duty-coverage
-  target when the upper end of the 95% interval of its simulated coverage is
-  below ``targets.duty_coverage_min``; it then needs at least one more person
-  than it has (a cut on its staffing).
+  target when its mean simulated coverage is below ``targets.duty_coverage_min``;
+  it then needs at least one more person than it has (a cut on its staffing).
 
 The loop stops when nothing misses, when the budgets make the corrected model
 infeasible, or after ``max_iterations``. A community whose on-time share did not
@@ -32,13 +31,14 @@ import pandas as pd
 
 from scenario.load import Scenario
 from scenario.text import percent
-from sim.replications import Replications, confidence_interval, kpi_range, run_replications
+from sim.replications import Replications, run_replications
 from solvers.allocator import AllocationResult, allocate
 from solvers.curves import Curves, service_curves
 from solvers.errors import InfeasibleError
 from solvers.lpmodel import AllocationOptions
+from workflows.units import unit_misses
 
-__all__ = ["OptimizationResult", "optimize", "unit_misses", "VALIDATION_SEED_OFFSET", "prediction_error"]
+__all__ = ["OptimizationResult", "optimize", "VALIDATION_SEED_OFFSET", "prediction_error"]
 
 log = logging.getLogger(__name__)
 VALIDATION_SEED_OFFSET = 1_000_003
@@ -55,23 +55,6 @@ class OptimizationResult:
     validation_missing: list[str]  # units missing a target on the fresh replications
     curves: Curves
     prediction: pd.DataFrame  # per community: predicted vs simulated (fresh replications)
-
-
-def unit_misses(
-    per_rep: pd.DataFrame, ids: tuple[str, ...], column: str, target: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Units whose simulated ``column`` is below ``target`` with 95% confidence, and their means."""
-    means = np.full(len(ids), np.nan)
-    miss = np.zeros(len(ids), bool)
-    if column not in per_rep.columns:
-        return miss, means
-    groups = per_rep.groupby(level=0)[column]
-    values = {k: g.to_numpy() for k, g in groups}
-    for i, uid in enumerate(ids):
-        m, _, hi = confidence_interval(values.get(uid, np.array([])), bounds=kpi_range(column))
-        means[i] = m
-        miss[i] = bool((hi if not np.isnan(hi) else m) < target)
-    return miss, means
 
 
 def prediction_error(scenario: Scenario, res: AllocationResult, sims: Replications) -> pd.DataFrame:
@@ -276,14 +259,18 @@ def optimize(
 
     ``progress`` receives a line per iteration; ``tick`` is called with 1 per finished replication.
     """
+    if validation_rounds < 1:
+        raise ValueError(
+            f"validation_rounds must be >= 1 (fresh replications validate the result): {validation_rounds}"
+        )
     opts = opts or AllocationOptions()
     seed = scenario.spec.seed if seed is None else seed
     loop = _Loop(scenario, opts, reps, days, processes, solver, progress, tick)
     tune_seed, it, budget_binds = seed, 0, False
     stop = f"iteration limit ({max_iterations}) reached"
-    validation = None
-    vmiss_ids: list[str] = []
-    for rnd in range(1, validation_rounds + 1):
+    rnd = 0
+    while True:  # validation rounds: at least one, at most validation_rounds
+        rnd += 1
         it, why, budget_binds = _tune(scenario, loop, tune_seed, it, max_iterations)
         stop = why or stop
         val_seed = seed + rnd * VALIDATION_SEED_OFFSET
@@ -301,7 +288,6 @@ def optimize(
             stop = binds
             break
         tune_seed = val_seed
-    assert validation is not None
     return OptimizationResult(
         loop.res,
         pd.DataFrame(loop.rows),

@@ -4,12 +4,14 @@ The scenario's ``evaluation:`` section names the indicators. An indicator's poin
 the KPI's position between ``zero_at`` and ``full_marks_at`` (linear, clipped to [0, 1]); a unit's score
 is the sum over indicators, computed in every replication. The card shows the mean score with its 95%
 interval, the rank (1 = best) with its 95% range over replications (a rank is uncertain: it is shown
-as a range, not a number), the share of replications below the threshold, and a flag when the unit is
-likely to fall below it (in more than half of the replications).
+as a range, not a number), the share of replications below the threshold, a flag when the unit is
+likely to fall below it (below it in more than half of the replications: with 2 replications, in both),
+and a flag when its mean score is below it (which two replications of 79 and 81 show and "likely" does not).
 
 KPIs per unit: communities use their cases' on-time share, satisfaction, reopened share, p90 and
-overdue cases, and the coverage of their grid and desk duties; streets use their cases' KPIs and their
-party office's duty coverage.
+overdue cases, and the coverage of their grid and desk duties; streets use their cases' KPIs and the
+duty coverage of the whole street (its party office's duties and its communities' grid and desk duties,
+hours-weighted), so that cutting a street's communities shows in the street's score.
 """
 
 from __future__ import annotations
@@ -21,10 +23,7 @@ from scenario.load import Scenario
 from scenario.spec import EvaluationSpec, IndicatorSpec
 from sim.replications import Replications, confidence_interval
 
-__all__ = ["indicator_points", "scorecards"]
-
-# Where each indicator's KPI lives in the per-replication group tables.
-_COLUMN = {"community": {"duty_coverage": "duty_coverage"}, "street": {"duty_coverage": "office_duty_coverage"}}
+__all__ = ["indicator_points", "scorecards", "below_words"]
 
 
 def indicator_points(ind: IndicatorSpec, value: np.ndarray) -> np.ndarray:
@@ -38,8 +37,7 @@ def _scores(ev: EvaluationSpec, per_rep: pd.DataFrame, level: str) -> pd.DataFra
     out = pd.DataFrame({"unit": per_rep.index, "replication": per_rep["replication"].to_numpy()})
     total = np.zeros(len(out))
     for iid, ind in ev.indicators.items():
-        col = _COLUMN[level].get(ind.kpi, ind.kpi)
-        pts = indicator_points(ind, per_rep[col].to_numpy(dtype=float))
+        pts = indicator_points(ind, per_rep[ind.kpi].to_numpy(dtype=float))
         out[f"points_{iid}"] = pts
         total += pts
     out["score"] = total
@@ -75,8 +73,20 @@ def scorecards(scenario: Scenario, runs: Replications, level: str) -> pd.DataFra
             "rank_worst": worst,
             "share_of_replications_below_threshold": below,
             "likely_below_threshold": below > 0.5,
+            "mean_below_threshold": bool(m < ev.threshold_points),
+            "replications": len(g),
         }
         for iid in ev.indicators:
             row[f"points_{iid}"] = float(g[f"points_{iid}"].mean())
         rows.append(row)
     return pd.DataFrame(rows).sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def below_words(cards: pd.DataFrame, threshold: float) -> str:
+    """How many units are likely below the threshold, with the rule, and how many score below it on average."""
+    reps = int(cards["replications"].max()) if len(cards) else 0
+    rule = "in both" if reps == 2 else f"in more than half of the {reps}"
+    return (
+        f"likely below {threshold:g} points (below it {rule} replications): {int(cards.likely_below_threshold.sum())}; "
+        f"mean score below it: {int(cards.mean_below_threshold.sum())}"
+    )

@@ -1,0 +1,296 @@
+"""What the commands print: one-screen summaries of a scenario, a simulation, an allocation, a comparison,
+the calibration and the scorecards (plain text; the commands decide when to print them)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from gridplan.fmt import difference, number, table, yuan
+from gridplan.progress import progress, say
+from scenario.load import Scenario
+from scenario.text import percent
+from solvers.policy import check_policy
+
+__all__ = [
+    "scenario_summary",
+    "kpi_screen",
+    "duty_screen",
+    "allocation_screen",
+    "compare_screen",
+    "calibration_screen",
+    "scorecard_screen",
+    "RunConsole",
+]
+
+
+def _overlap(surge, days: int) -> int:
+    """Days of a surge inside the simulated horizon."""
+    return max(0, min(surge.start_day + surge.length_days, days) - surge.start_day)
+
+
+def scenario_summary(s: Scenario) -> str:
+    """A one-screen summary of a scenario: structure, baseline, rules, money, demand."""
+    spec = s.spec
+    res = int(s.urban_residents.sum())
+    hh = int(s.households.sum())
+    b = s.baseline
+    daily = sum(c.rate_per_10k_per_day for c in spec.demand.channels.values()) * res / 10_000
+    kinds = [d.kind for d in spec.districts]
+    lines = [
+        f"Scenario {spec.name}  ({s.path})",
+        f"  {spec.description.strip()}" if spec.description else "",
+        f"  sha256 {s.sha256[:16]}…",
+        "Structure",
+        f"  districts {kinds.count('district')} + development zones {kinds.count('development_zone')}, "
+        f"streets {len(s.street_ids)}, communities {s.n_communities}",
+        f"  urban residents {res:,}, households {hh:,}, grids {int(s.grids.sum()):,} "
+        f"({', '.join(f'{g} {int(n):,}' for g, n in zip(s.grid_class_ids, s.grids_by_class.sum(axis=0)))})",
+        f"  residents per community: min {int(s.urban_residents.min()):,}, median "
+        f"{int(np.median(s.urban_residents)):,}, max {int(s.urban_residents.max()):,}",
+        "Baseline allocation",
+        f"  community workers {b.total_workers:,} = {b.total_workers / res * 10_000:.1f} per 10,000 residents",
+        f"  street party-office staff {int(b.street_office_staff.sum()):,}, mobile grid workers "
+        f"{int(b.mobile_grid_workers.sum()):,}",
+        f"  work fund {yuan(b.work_fund_yuan.sum())}, service fund {yuan(b.service_fund_yuan.sum())}",
+        "Policy rules",
+        *(
+            f"  {'on ' if r.active else 'off'} {rid}: {r.kind.value} >= {number(r.minimum)} per {r.scope.value}"
+            for rid, r in spec.policy.rules.items()
+        ),
+        "Money",
+        f"  mean worker cost {yuan(s.mean_worker_cost_yuan)} a year; city pays "
+        f"{spec.funding.city_paid_workers_per_community} workers per community",
+        "  budgets: city "
+        + (yuan(spec.funding.city_budget_yuan) if spec.funding.city_budget_yuan is not None else "none")
+        + f", districts {yuan(sum(d.budget_yuan or 0 for d in spec.districts))}",
+        "Demand",
+        f"  {daily:,.0f} cases a day (~{daily * 365:,.0f} a year) from {len(spec.demand.channels)} channels, "
+        f"{len(spec.demand.categories)} categories, {len(spec.demand.surges)} surge(s)",
+        *(
+            f"  surge {u.name!r}: demand x{u.multiplier:g} for {u.length_days} days from day {u.start_day} "
+            f"(~{daily * (u.multiplier - 1) * _overlap(u, spec.calendar.days):+,.0f} cases in the "
+            f"{spec.calendar.days}-day horizon)"
+            for u in spec.demand.surges
+        ),
+        f"  target: on-time share >= {percent(spec.targets.on_time_share_min)}",
+        f"Assumptions: {len(spec.assumptions)} stated in the scenario file",
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+def kpi_screen(reps) -> str:
+    """The city KPIs of a simulation: mean and 95% interval over replications."""
+    s = reps.summary()
+    show = [
+        "cases",
+        "on_time_share",
+        "overdue_cases",
+        "resolution_mean_hours",
+        "resolution_p50_hours",
+        "resolution_p90_hours",
+        "satisfaction_share",
+        "reopened_share",
+        "escalated_city",
+        "utilisation_grid",
+        "utilisation_desk",
+        "utilisation_street",
+        "duty_coverage",
+        "duty_coverage_grid",
+        "duty_coverage_desk",
+        "duty_coverage_street",
+        "duty_backlog_hours",
+        "wait_mean_hours_grid",
+        "wait_probability_grid",
+        "wait_mean_hours_desk",
+        "wait_probability_desk",
+        "wait_mean_hours_street",
+        "wait_probability_street",
+        "mobile_share",
+        "volunteer_share",
+    ]
+    kw = max(len(k) for k in show) + 1
+    lines = [f"{'KPI':<{kw}}{'mean':>14}   95% CI"]
+    for k in show:
+        m, lo, hi = s.loc[k]
+        fmt = (
+            (lambda x: f"{x:.1%}")
+            if ("share" in k or "utilisation" in k or "coverage" in k or "probability" in k)
+            else (lambda x: f"{x:,.3f}")
+            if "hours" in k and abs(m) < 10
+            else (lambda x: f"{x:,.1f}")
+        )
+        ci = f"[{fmt(lo)}, {fmt(hi)}]" if not np.isnan(lo) else "(one replication)"
+        lines.append(f"{k:<{kw}}{fmt(m):>14}   {ci}")
+    return "\n".join(lines)
+
+
+def duty_screen(reps) -> str:
+    """Hours by level and work: done a year, coverage of scheduled duties, backlog at the end."""
+    d = reps.duty_hours_mean()
+    lines = [f"{'level':<8}{'work':<24}{'kind':<11}{'hours a year':>14}{'coverage':>10}{'backlog h':>11}"]
+    for _, r in d.iterrows():
+        cov = ("–" if r.kind == "scheduled" else "") if np.isnan(r.coverage) else f"{r.coverage:.1%}"
+        bl = "" if np.isnan(r.backlog_end_hours) else f"{r.backlog_end_hours:,.0f}"
+        lines.append(f"{r.level:<8}{r.work:<24}{r.kind:<11}{r.hours_done_per_year:>14,.0f}{cov:>10}{bl:>11}")
+    return "\n".join(lines)
+
+
+def allocation_screen(scenario: Scenario, res) -> str:
+    """What an allocation costs, what binds and decides it, its shadow prices and changes by district."""
+    base = check_policy(scenario, scenario.baseline)
+    res10k = res.allocation.total_workers / scenario.urban_residents.sum() * 10_000
+    lines = [
+        f"Objective {res.options.objective} (solver {res.solver})",
+        f"  community workers {res.allocation.total_workers:,} = {res10k:.1f} per 10,000 "
+        f"(baseline {scenario.baseline.total_workers:,})",
+        f"  street party-office staff {int(res.allocation.street_office_staff.sum()):,}, mobile grid workers "
+        f"{int(res.allocation.mobile_grid_workers.sum()):,}",
+        f"  cost: city {yuan(res.costs.city_yuan)}, districts {yuan(sum(res.costs.district_yuan.values()))}, "
+        f"total {yuan(res.costs.total_yuan)} (baseline {yuan(base.costs.total_yuan)})",
+        f"  expected on-time share (service curves) {res.expected_on_time_share:.1%}; "
+        f"expected overdue cases {res.expected_overdue_cases:,.0f} a year "
+        f"({res.curves.overdue_waiting(res.allocation.workers):,.0f} of them for waiting for a grid worker; the "
+        f"rest come from the escalation levels, the city's delay and reopened cases, which no staffing "
+        f"changes); expected duty coverage "
+        f"{res.expected_duty_coverage:.1%}",
+        "Binding constraints (rows with zero slack; a workload row keeps the part of a person it rounds up, so "
+        "what sets each unit is under 'Deciding constraint'):",
+    ]
+    b = res.constraints[res.constraints.binding].groupby("group").size()
+    lines += [f"  {g or 'other'}: {n}" for g, n in b.items()]
+    lines.append("Deciding constraint (the bound that sets each unit's staffing):")
+    lines.append(table(res.deciding_counts()))
+    if res.options.objective == "rebalance":
+        lines.append(
+            f"  capacity margin reached: the busiest unit plans at {1 / -res.objective_value:.1%} of its "
+            f"available hours"
+        )
+    if res.options.objective == "equity":
+        per10k = scenario.urban_residents / 10_000
+        lines.append(
+            f"  the worst community has {np.min(res.allocation.workers / per10k):.2f} workers per 10,000 "
+            f"(baseline {np.min(scenario.baseline.workers / per10k):.2f})"
+        )
+    lines.append("Shadow prices (LP marginal rates; 'exact' where a re-solve with the next whole step was run):")
+    lines += [f"  {t}" for t in res.shadow_prices.explanation]
+    ch = res.changes(scenario, "district")
+    lines.append("Change from the baseline by district:")
+    cols = ["district", "workers_baseline", "workers_new", "workers_change", "street_staff_change", "cost_change_yuan"]
+    lines.append(table(ch[cols]))
+    return "\n".join(lines)
+
+
+def compare_screen(cmp) -> str:
+    """Every city KPI of every allocation, its paired difference from the first, and the static table."""
+    kw = max(len(k) for k in cmp.city.kpi) + 2
+    aw = max(len(x) for x in cmp.labels) + 2
+    lines = [f"{'KPI':<{kw}}{'allocation':<{aw}}{'mean':>12}   difference vs {cmp.labels[0]} [95% CI]"]
+    for _, r in cmp.city.iterrows():
+        share = "share" in r.kpi or "coverage" in r.kpi or "utilisation" in r.kpi
+        f = (lambda x: f"{x:.2%}") if share else (lambda x: f"{x:,.1f}")
+        d = partial(difference, share=share)
+        diff = (
+            ""
+            if r.allocation == cmp.labels[0]
+            else (
+                f"{d(r.diff_vs_first)} [{d(r.diff_ci95_low)}, {d(r.diff_ci95_high)}]"
+                + (" significant" if r.significant else " not significant")
+            )
+        )
+        lines.append(f"{r.kpi:<{kw}}{r.allocation:<{aw}}{f(r['mean']):>12}   {diff}")
+    lines.append("")
+    lines.append(table(cmp.static))
+    return "\n".join(lines)
+
+
+def calibration_screen(calib: pd.DataFrame) -> str:
+    """The calibration table: each figure of the source, the model's value [95% CI] and the verdict."""
+    from workflows.calibration import shown
+
+    view = calib.assign(
+        model=[
+            f"{shown(m)} [{shown(lo)}, {shown(hi)}]" if not np.isnan(lo) else shown(m)
+            for m, lo, hi in zip(calib.model, calib.ci95_low, calib.ci95_high)
+        ]
+    )
+    return table(view[["figure", "source", "model", "verdict"]])
+
+
+def scorecard_screen(cards: pd.DataFrame, level: str, threshold: float, show: int = 8) -> str:
+    """The best and worst units, and every unit likely to fall below the threshold."""
+    cols = [
+        level,
+        "score",
+        "score_ci95_low",
+        "score_ci95_high",
+        "rank_best",
+        "rank_worst",
+        "share_of_replications_below_threshold",
+    ]
+    from workflows.scorecard import below_words
+
+    lines = [f"{level.capitalize()} scorecards ({len(cards)}): {below_words(cards, threshold)}"]
+    if len(cards) <= 2 * show:
+        lines.append(table(cards[cols]))
+    else:
+        lines += [table(cards[cols].head(show)), "   ...", table(cards[cols].tail(show))]
+    return "\n".join(lines)
+
+
+class RunConsole:
+    """The main job's progress on the console: a bar per optimisation and for the comparison, news lines
+    (silenced by --quiet), and each step's screen as it finishes (printed, as results are)."""
+
+    def __init__(self) -> None:
+        self.bar = contextlib.ExitStack()
+        self.tick: Callable[[int], None] | None = None
+
+    def __enter__(self) -> "RunConsole":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+    def _open(self, total: int | None, desc: str, unit: str) -> None:
+        self.tick = self.bar.enter_context(progress(total, desc, unit))
+
+    def __call__(self, event: object) -> None:
+        from workflows.run import Message, StepFinished, StepStarted, Ticked
+
+        if isinstance(event, Ticked):
+            if self.tick is not None:
+                self.tick(event.n)
+        elif isinstance(event, Message):
+            say("  " + event.text)
+        elif isinstance(event, StepStarted):
+            if event.step == "optimise":
+                print(f"Optimising '{event.label}' (allocate -> simulate -> correct -> allocate):")
+                self._open(None, f"optimising '{event.label}'", "replications")
+            elif event.step == "compare":
+                say("Comparing the allocations on the same complaints:")
+                self._open(event.total, "comparing", "rep")
+        elif isinstance(event, StepFinished):
+            self.bar.close()
+            self.tick = None
+            self._finished(event)
+
+    @staticmethod
+    def _finished(event) -> None:
+        if event.step == "check":
+            base = event.value
+            print(
+                f"Baseline policy check: {'PASS' if base.passed else 'FAIL'} "
+                f"({base.workers_total:,} workers = {base.workers_per_10k:.1f} per 10,000)"
+            )
+        elif event.step == "optimise":
+            print(f"  stopped: {event.value.opt.stop_reason}")
+        elif event.step == "compare":
+            print(compare_screen(event.value))
+        elif event.step == "calibrate" and len(event.value):
+            print("Calibration against the source:")
+            print(calibration_screen(event.value))
