@@ -88,12 +88,24 @@ def kpi_screen(reps) -> str:
     s = reps.summary()
     show = [
         "cases",
+        "response_share",
+        "resolution_share",
+        "satisfaction_share",
+        "repeat_complaints",
+        "found_late_share",
+        "unfunded_share",
+        "fund_spent_share",
+        "fund_exhausted_communities",
         "on_time_share",
         "overdue_cases",
+        "late_at_grid_share",
+        "late_at_desk_share",
+        "late_at_street_share",
+        "late_at_city_share",
+        "late_after_reopen_share",
         "resolution_mean_hours",
         "resolution_p50_hours",
         "resolution_p90_hours",
-        "satisfaction_share",
         "reopened_share",
         "escalated_city",
         "utilisation_grid",
@@ -116,6 +128,8 @@ def kpi_screen(reps) -> str:
     kw = max(len(k) for k in show) + 1
     lines = [f"{'KPI':<{kw}}{'mean':>14}   95% CI"]
     for k in show:
+        if k not in s.index:
+            continue
         m, lo, hi = s.loc[k]
         fmt = (
             (lambda x: f"{x:.1%}")

@@ -73,7 +73,8 @@ def write_comparison(folder: Path, cmp) -> None:
 
 
 def frontier_png(ok: pd.DataFrame) -> bytes:
-    """The simulated on-time share against the budget, with 95% intervals."""
+    """What the budget buys residents: simulated resolution and satisfaction rates (95% intervals) and the
+    allocator's predictions, against the budget."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,15 +82,27 @@ def frontier_png(ok: pd.DataFrame) -> bytes:
 
     from gridplan.report import plot_png
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.errorbar(
-        ok.budget_yuan / 1e6,
-        ok.on_time_share,
-        yerr=[ok.on_time_share - ok.on_time_share_ci95_low, ok.on_time_share_ci95_high - ok.on_time_share],
-        marker="o",
-    )
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    x = ok.budget_yuan / 1e6
+    for k, label, color in (
+        ("resolution_share", "resolution", "C0"),
+        ("satisfaction_share", "satisfaction", "C1"),
+    ):
+        if k not in ok or ok[k].isna().all():
+            continue
+        ax.errorbar(
+            x,
+            ok[k] * 100,
+            yerr=[(ok[k] - ok[f"{k}_ci95_low"]) * 100, (ok[f"{k}_ci95_high"] - ok[k]) * 100],
+            marker="o",
+            color=color,
+            label=f"{label}, simulated",
+        )
+        if f"{k}_predicted" in ok:
+            ax.plot(x, ok[f"{k}_predicted"] * 100, ls="--", color=color, label=f"{label}, predicted")
     ax.set_xlabel("total budget (M yuan)")
-    ax.set_ylabel("simulated on-time share")
+    ax.set_ylabel("% of cases")
+    ax.legend(fontsize=8)
     return plot_png(fig)
 
 

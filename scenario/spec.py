@@ -677,6 +677,8 @@ class IndicatorSpec(Frozen):
 
     kpi: Literal[
         "on_time_share",
+        "resolution_share",
+        "response_share",
         "satisfaction_share",
         "reopened_share",
         "duty_coverage",

@@ -48,6 +48,19 @@ def point_key(
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+# what each point's simulation reports (mean and 95% interval)
+SIMULATED = (
+    "resolution_share",
+    "satisfaction_share",
+    "response_share",
+    "on_time_share",
+    "duty_coverage",
+    "overdue_cases",
+    "found_late_share",
+    "unfunded_share",
+)
+
+
 def _point(args: tuple) -> dict:
     scenario, budget, opts, reps, days, seed, solver, path = args
     row = _compute_point(scenario, budget, opts, reps, days, seed, solver)
@@ -70,10 +83,13 @@ def _compute_point(scenario, budget, opts, reps, days, seed, solver) -> dict:  #
         cost_total_yuan=res.costs.total_yuan,
         workers=res.allocation.total_workers,
         street_office_staff=int(res.allocation.street_office_staff.sum()),
+        service_fund_yuan=float(res.allocation.service_fund_yuan.sum()),
         on_time_share_predicted=res.expected_on_time_share,
         duty_coverage_predicted=res.expected_duty_coverage,
+        resolution_share_predicted=res.expected_resolution_share,
+        satisfaction_share_predicted=res.expected_satisfaction_share,
     )
-    for k in ("on_time_share", "duty_coverage", "overdue_cases"):
+    for k in SIMULATED:
         m, lo, hi = confidence_interval(sims.per_rep[k].to_numpy(), bounds=kpi_range(k))
         row.update({k: m, f"{k}_ci95_low": lo, f"{k}_ci95_high": hi})
     return row
@@ -94,7 +110,8 @@ def sweep(
     """One max-service allocation per budget, each simulated on the same replications; points in parallel.
 
     Each row holds the allocator's prediction (on-time share from the curves, duty coverage from the
-    hours) beside the simulated value with its 95% interval. With ``points_dir``, finished points are
+    hours, resolution and satisfaction from the outcome curves) beside the simulated value with its 95%
+    interval. With ``points_dir``, finished points are
     kept there and reused (see the module docstring); the frame's ``resumed`` column says which.
     """
     opts = opts or AllocationOptions(objective="max-service")
