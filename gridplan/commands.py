@@ -380,6 +380,23 @@ def _run_settings(args: argparse.Namespace) -> dict:
     return dict(reps=args.reps, days=args.days, seed=args.seed, processes=args.processes, solver=args.solver)
 
 
+SWEEP_SCREEN = (
+    "budget_yuan",
+    "feasible",
+    "cost_total_yuan",
+    "workers",
+    "street_office_staff",
+    "service_fund_yuan",
+    "resolution_share_predicted",
+    "resolution_share",
+    "satisfaction_share_predicted",
+    "satisfaction_share",
+    "duty_coverage_predicted",
+    "duty_coverage",
+    "on_time_share",
+)
+
+
 def sweep_cmd(args: argparse.Namespace) -> int:
     """``gridplan sweep``: the budget frontier, resumable after an interruption (--resume)."""
     from gridplan.progress import progress
@@ -421,7 +438,8 @@ def sweep_cmd(args: argparse.Namespace) -> int:
     from workflows.points import remove_points
 
     remove_points(points)  # the files gridplan wrote there; the complete result is in place
-    print(table(df.drop(columns=["note"], errors="ignore")))
+    shown = [c for c in SWEEP_SCREEN if c in df.columns]  # the rest, with every interval, is in frontier.csv
+    print(table(df[shown]))
     for _, r in df[~df.get("feasible", pd.Series(True, index=df.index)).astype(bool)].iterrows():
         print(f"budget {r.budget_yuan:,.0f} yuan: no allocation; {r.note}")
     print(f"wrote {out}")

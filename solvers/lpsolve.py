@@ -127,12 +127,13 @@ def _solve_scipy(m: LpModel, relax: bool) -> LpSolution:
         res = linprog(m.c, A_ub=m.A, b_ub=m.b, bounds=np.column_stack([m.lb, ub]), method="highs-ipm")
         duals = res.ineqlin.marginals if res.status == 0 else None
     else:
-        res = milp(
-            m.c,
-            constraints=LinearConstraint(m.A, -np.inf, m.b),
-            integrality=m.integer.astype(int),
-            bounds=Bounds(m.lb, ub),
-        )
+        with _native_stdout_silenced(True):  # scipy's HiGHS prints MIP diagnostics from C++ on some models
+            res = milp(
+                m.c,
+                constraints=LinearConstraint(m.A, -np.inf, m.b),
+                integrality=m.integer.astype(int),
+                bounds=Bounds(m.lb, ub),
+            )
         duals = None
     status = {0: Status.optimal, 2: Status.infeasible, 3: Status.unbounded}.get(res.status, Status.not_solved)
     if status is not Status.optimal:

@@ -107,6 +107,9 @@ def compare_allocations(
 
 # (level, KPI of the group tables, its target in TargetSpec): the targets every unit must meet
 UNIT_TARGETS = (
+    ("community", "resolution_share", "resolution_share_min"),
+    ("community", "satisfaction_share", "satisfaction_share_min"),
+    ("community", "response_share", "response_share_min"),
     ("community", "on_time_share", "on_time_share_min"),
     ("community", "duty_coverage", "duty_coverage_min"),
     ("street", "office_duty_coverage", "duty_coverage_min"),
@@ -123,8 +126,10 @@ def _units_table(scenario: Scenario, labels: list[str], runs: list[Replications]
         for level, kpi, field in UNIT_TARGETS:
             ids = scenario.community_ids if level == "community" else scenario.street_ids
             per = run.group_per_rep(level)
-            if kpi not in per.columns or (kpi != "on_time_share" and scenario.spec.duties is None):
+            if kpi not in per.columns or ("coverage" in kpi and scenario.spec.duties is None):
                 continue  # no duties: no coverage to count
+            if getattr(targets, field) is None:
+                continue  # no such target
             target = float(getattr(targets, field))
             rows.append(
                 {"allocation": label, "level": level, "kpi": kpi, "target": target}
