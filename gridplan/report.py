@@ -69,36 +69,70 @@ def _html(df: pd.DataFrame, formats: dict | None = None, table_id: str | None = 
     return shown.to_html(index=False, border=0, escape=True, classes=None, na_rep="–", table_id=table_id)
 
 
+_PLOT_STYLES: list[dict[str, Any]] = [
+    dict(color="#444", lw=2.2),
+    dict(color="#d9480f", lw=1.4, ls="--"),
+    dict(color="#1971c2", lw=1.4, ls=":"),
+    dict(color="#2b8a3e", lw=1.4, ls="-."),
+]
+# what residents see, as paired differences from the first plan (percentage points)
+_RATES = (
+    ("response_share", "response"),
+    ("resolution_share", "resolution"),
+    ("satisfaction_share", "satisfaction"),
+    ("on_time_share", "on time"),
+    ("found_late_share", "found late"),
+    ("unfunded_share", "fixes unpaid"),
+)
+
+
 def _plots(scenario: Scenario, cmp: Comparison) -> dict[str, bytes]:
+    """What differs between the plans: the rates' paired differences from the first plan with their 95%
+    intervals, each community's resolution rate, and the open-case backlog in weekly means (daily values
+    spike every weekend and hide the plans' differences)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    styles: list[dict[str, Any]] = [
-        dict(color="#444", lw=2.2),
-        dict(color="#d9480f", lw=1.4, ls="--"),
-        dict(color="#1971c2", lw=1.4, ls=":"),
-    ]
     out = {}
+    city = cmp.city.set_index(["kpi", "allocation"])
+    rates = [(k, name) for k, name in _RATES if (k, cmp.labels[0]) in city.index]
+    if len(cmp.labels) > 1 and rates:
+        fig, ax = plt.subplots(figsize=(7.5, 3.5))
+        width = 0.8 / (len(cmp.labels) - 1)
+        for j, label in enumerate(cmp.labels[1:]):
+            d = np.array([city.loc[(k, label), "diff_vs_first"] for k, _ in rates]) * 100
+            lo = np.array([city.loc[(k, label), "diff_ci95_low"] for k, _ in rates]) * 100
+            hi = np.array([city.loc[(k, label), "diff_ci95_high"] for k, _ in rates]) * 100
+            x = np.arange(len(rates)) + (j - (len(cmp.labels) - 2) / 2) * width
+            ax.bar(x, d, width, yerr=[d - lo, hi - d], label=label, color=_PLOT_STYLES[j + 1]["color"], capsize=3)
+        ax.axhline(0, color="#444", lw=0.8)
+        ax.set_xticks(np.arange(len(rates)), [name for _, name in rates])
+        ax.set_ylabel(f"points vs {cmp.labels[0]}")
+        ax.set_title("What each plan changes for residents (paired, 95% intervals)")
+        ax.legend()
+        out["rates_vs_first.png"] = plot_png(fig)
+    per = {label: run.group("community") for label, run in zip(cmp.labels, cmp.runs)}
+    if all("resolution_share" in g for g in per.values()):
+        fig, ax = plt.subplots(figsize=(7.5, 3.5))
+        order = np.argsort(scenario.urban_residents)
+        for (label, g), st in zip(per.items(), _PLOT_STYLES):
+            values = g.reindex(list(scenario.community_ids))["resolution_share"].to_numpy()[order] * 100
+            ax.plot(np.arange(len(order)), values, label=label, marker=".", ms=3, **(st | {"lw": 0.8}))
+        ax.set_xlabel("communities, smallest to largest by residents")
+        ax.set_ylabel("resolution rate (%)")
+        ax.set_title("Resolution rate by community (mean over replications)")
+        ax.legend()
+        out["resolution_by_community.png"] = plot_png(fig)
     fig, ax = plt.subplots(figsize=(7.5, 3.5))
-    for (label, run), st in zip(zip(cmp.labels, cmp.runs), styles):
-        log = run.first_log
-        if log is not None:
-            warm = scenario.spec.calendar.warmup_days * 24
-            r = log.loc[log.arrival_hours >= warm, "resolution_hours"].dropna() / 24
-            ax.hist(r.clip(upper=20), bins=80, histtype="step", density=True, label=label, **st)
-    ax.set_xlabel("resolution time (days, clipped at 20)")
-    ax.set_ylabel("density")
-    ax.set_title("Resolution-time distribution (replication 0)")
-    ax.legend()
-    out["resolution_time.png"] = plot_png(fig)
-    fig, ax = plt.subplots(figsize=(7.5, 3.5))
-    for (label, run), st in zip(zip(cmp.labels, cmp.runs), styles):
+    for (label, run), st in zip(zip(cmp.labels, cmp.runs), _PLOT_STYLES):
         b = run.backlog_mean()
-        ax.plot(b.time_hours / 24, b.open_cases, label=label, **st)
-    ax.set_xlabel("day")
-    ax.set_ylabel("open cases (mean over replications)")
+        week = (b.time_hours // (7 * 24)).astype(int)
+        weekly = b.groupby(week)["open_cases"].mean()
+        ax.plot(weekly.index, weekly.to_numpy(), label=label, **st)
+    ax.set_xlabel("week")
+    ax.set_ylabel("open cases (weekly mean)")
     ax.set_title("Backlog of open cases over the year")
     ax.legend()
     out["backlog.png"] = plot_png(fig)
@@ -185,6 +219,9 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
     h.add(*_below_target_row(cmp, "community", "on_time_share", "communities below the on-time target"))
     measured = cmp.runs[0].days - measured_from(scenario, cmp.runs[0].days)
     h.kpi(f"Overdue cases in the {measured} measured days (after the warm-up)", "overdue_cases", _count)
+    late = tuple(f"late_at_{lv}_share" for lv in ("grid", "desk", "street", "city")) + ("late_after_reopen_share",)
+    if all((k, h.labels[0]) in h.city.index for k in late):
+        h.means("· where they were at the deadline: grid / desk / street / city / reopened", late)
     h.kpi("Resolution time p90 (hours)", "resolution_p90_hours", lambda v: f"{v:,.1f}")
     # staff time
     h.kpi("Duty coverage, all levels", "duty_coverage", share)
