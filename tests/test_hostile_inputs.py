@@ -416,6 +416,61 @@ CASES: dict[str, Case] = {
         "community,A,10,1,72000,300000,,", "community,A,10,1,72000,300000,6,", "column street_office_staff", "empty"
     ),
     "community cell on a street row": A("street,S1,,,,,6,2", "street,S1,5,,,,6,2", "line 5, column workers", "empty"),
+    # --- issue 19: resolution, the people-service fund, problems found late
+    "resolution above 1": Y(
+        "resolution: {grid: 0.95,", "resolution: {grid: 1.5,", "resolution.grid", "less than or equal to 1"
+    ),
+    "resolution not a number": Y("resolution: {grid: 0.95,", "resolution: {grid: .nan,", "resolution.grid", "finite"),
+    "money without a cost": Y(
+        "fix_cost: {kind: exponential, mean_yuan: 1000}, ", "", "resolution", "fix_cost is required"
+    ),
+    "fix cost infinite": Y("mean_yuan: 1000}", "mean_yuan: .inf}", "fix_cost.mean_yuan", "finite"),
+    "fix cost absurd": Y("mean_yuan: 1000}", "mean_yuan: 1.0e+12}", "fix_cost.mean_yuan", "yuan a fix"),
+    "fix cost negative": Y("mean_yuan: 1000}", "mean_yuan: -5}", "fix_cost.mean_yuan", "greater than 0"),
+    "resolution without source": Y(
+        'fix_cost: {kind: exponential, mean_yuan: 1000}, source: "invented"}',
+        "fix_cost: {kind: exponential, mean_yuan: 1000}}",
+        "resolution.source",
+    ),
+    "fund release unknown": Y("release: quarterly", "release: weekly", "service_fund.release", "quarterly"),
+    "approval limit negative": Y(
+        "approval_limit_yuan: 8000", "approval_limit_yuan: -1", "service_fund.approval_limit_yuan"
+    ),
+    "money without a fund section": Y(
+        "service_fund: {release: quarterly, approval_limit_yuan: 8000, unfunded_to_city_share: 0.5,\n"
+        '               unfunded_resolution_share: 0.2, source: "invented"}\n',
+        "",
+        "needs a service_fund section",
+    ),
+    "finds an unknown category": Y("finds: {simple: 0.6}", "finds: {simpel: 0.6}", "unknown category 'simpel'"),
+    "finds more than everything": Y("finds: {simple: 0.6}", "finds: {simple: 0.6, complex: 0.7}", "sum to 1.2"),
+    "finds a share above 1": Y(
+        "finds: {simple: 0.6}", "finds: {simple: 1.6}", "finds.simple", "less than or equal to 1"
+    ),
+    "discovery channel unknown": Y(
+        "grid_channel: grid_patrol", "grid_channel: patrols", "discovery.grid_channel", "unknown channel"
+    ),
+    "discovery channels equal": Y(
+        "surfaced_channel: hotline_12345", "surfaced_channel: grid_patrol", "surfaced_channel must differ"
+    ),
+    "discovery lookback zero": Y(
+        "surfaced_channel: hotline_12345,",
+        "surfaced_channel: hotline_12345, lookback_working_days: 0,",
+        "discovery.lookback_working_days",
+    ),
+    "discovery delay infinite": Y(
+        "surface_delay: {kind: exponential, mean_hours: 48}",
+        "surface_delay: {kind: exponential, mean_hours: .inf}",
+        "discovery.surface_delay.mean_hours",
+        "finite",
+    ),
+    "escalation factor absurd": Y("escalation_factor: 1.5", "escalation_factor: 1.0e+9", "escalation_factor", "times"),
+    "response limit zero": Y(
+        "response_working_hours: 4", "response_working_hours: 0", "response_working_hours", "greater than 0"
+    ),
+    "resolution target above 1": Y(
+        "on_time_share_min: 0.9", "on_time_share_min: 0.9\n  resolution_share_min: 1.2", "resolution_share_min"
+    ),
     # --- command-line values
     "--seed negative": ARG("simulate", "{S}", "--seed", "-1", *SIM, words=("--seed", ">= 0")),
     "--seed fraction": ARG("simulate", "{S}", "--seed", "1.5", *SIM, words=("--seed", "whole number")),
