@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from gridplan.cli import main
-from gridplan.desk import JOBS, check_text, community_rows, create_app, parse, street_rows, table_csv
+from gridplan.desk import JOBS, create_app
+from gridplan.desktables import check_text, community_rows, parse, street_rows, table_csv
 from tests.conftest import ROOT, SCENARIOS
 
 SCREENSHOT = ROOT / "docs" / "serve.png"
@@ -54,7 +55,7 @@ def test_shares_differ_in_points_and_none_is_a_dash():
     (-35.17% read as a relative change), and a KPI with no value (nobody at a desk) is "–", not nan%."""
     import pandas as pd
 
-    from gridplan.desk_results import comparison_rows, shown
+    from gridplan.deskresults import comparison_rows, shown
 
     table = pd.DataFrame(
         [
@@ -74,7 +75,7 @@ def test_shares_differ_in_points_and_none_is_a_dash():
 def test_the_failing_cell_is_marked_and_the_selected_cell_is_not_red(tiny):
     """The check names 'workers_per_10k at A': that cell is marked (by its community id, so sorting keeps it),
     and the table's selected-cell style is neutral, so that red means failing."""
-    from gridplan.desk import ACTIVE_CELL, FAILING_CELL, failing_cells
+    from gridplan.desktables import ACTIVE_CELL, FAILING_CELL, failing_cells
 
     comm, streets = _tables(tiny)
     comm[0]["workers"] = 2
@@ -93,8 +94,7 @@ def test_the_failing_cell_is_marked_and_the_selected_cell_is_not_red(tiny):
 def test_the_frontier_has_no_empty_axes_and_few_replications_say_so(tiny):
     """The frontier's graph is hidden until drawn (its empty axes stood on the page); with 2 or 3 replications
     a note says the intervals are uninformative (t = 12.7 at 2)."""
-    from gridplan.desk import interval_note
-    from gridplan.desk_results import frontier_figure
+    from gridplan.deskresults import frontier_figure, interval_note
 
     app = create_app(SCENARIOS / "tiny")
     layout = app.layout()
@@ -260,11 +260,13 @@ class _NeverDone:
         from concurrent.futures import Future
 
         self.futures: list[Future] = []
+        self.calls: list[tuple] = []  # (function, *arguments) of each task, for a test to run itself
         self._Future = Future
 
     def submit(self, *args, **kwargs):
         f = self._Future()
         self.futures.append(f)
+        self.calls.append(args)
         return f
 
     def shutdown(self, wait=True, cancel_futures=False) -> None:
@@ -324,6 +326,8 @@ def test_forged_stores_and_bodies_are_refused_cleanly(desk, tiny):
         ("use.n_clicks", {"proposal.data": {"communities": 5, "streets": []}}),
         ("download-report.n_clicks", {"result.data": {"table": 5}}),
         ("download-report.n_clicks", {"result.data": {"table": "not json"}}),
+        ("download-report.n_clicks", {"result.data": {"table": "{}", "reps": "two"}}),
+        ("download-report.n_clicks", {"result.data": {"table": "{}", "reps": 10**9}}),
         ("download-csv.n_clicks", {"communities.data": 7}),
     ):
         r = _post(client, trigger, _page_state(tiny, **changes))
@@ -331,7 +335,8 @@ def test_forged_stores_and_bodies_are_refused_cleanly(desk, tiny):
         assert "Traceback" not in r.get_data(as_text=True)
     r = _post(client, "communities.data", _page_state(tiny), value="a string")
     assert r.status_code == 200 and "Not a valid allocation" in str(r.get_json())
-    for body in (b"{not json", b'{"output": 5}', b'{"output": "nothing.here", "inputs": 3}'):
+    frontier = b'{"output": "..frontier-graph.figure...frontier-graph.style..", "inputs": "x"}'
+    for body in (b"{not json", b'{"output": 5}', b'{"output": "nothing.here", "inputs": 3}', frontier):
         r = client.post("/_dash-update-component", data=body, content_type="application/json")
         assert 400 <= r.status_code < 500, (body, r.status_code)
         assert "Traceback" not in r.get_data(as_text=True)
@@ -424,6 +429,20 @@ def test_allocator_requests_are_bounded(desk, tiny, monkeypatch):
         t.join(30)
     assert most[0] <= SOLVER_SLOTS
     assert sum("busy" in a for a in answers) >= 8 - SOLVER_SLOTS and any("workers" in a for a in answers)
+
+
+def test_a_finished_simulation_shows_the_note_on_few_replications(desk, tiny):
+    """The page's comparison of a finished run shows differences of shares in points and says that 2
+    replications make the intervals uninformative; the stored result keeps its replications for the report."""
+    client, jobs, pool = desk
+    assert _post(client, "simulate.n_clicks", _page_state(tiny)).status_code == 200
+    for f, (task, *args) in zip(pool.futures, pool.calls):
+        f.set_result(task(*args))
+    r = _post(client, "tick.n_intervals", {"session.data": "tab", "job.data": next(iter(jobs.jobs))})
+    answer = r.get_json()["response"]
+    shown = str(answer["sim-result"])
+    assert " pt [" in shown and "interval-note" in shown and "12.7 standard errors" in shown
+    assert answer["result"]["data"]["reps"] == 2
 
 
 def test_request_size_is_limited(desk):
