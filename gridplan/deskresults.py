@@ -1,14 +1,18 @@
 """What the desk shows of its results: the simulated comparison of the edited allocation with the baseline,
 the allocator's proposal, the what-if report and the budget frontier.
 
-Values of shares are percentages; paired differences of shares are percentage points with their 95%
-interval kept inside [-100, +100] points (``workflows.compare.paired``); a KPI with no value (nobody at a
-desk) is "–".
+The comparison leads with the three rates residents see (resolution, satisfaction, response), then what
+moves them (repeat complaints, cases found late because a duty was left undone, fixes the people-service
+fund could not pay, the fund's use), then lateness, duty coverage and staff utilisation: the city KPIs of
+``gridplan compare``, the rates first in the report's order. Values of shares are percentages; paired
+differences of shares are percentage points with their 95% interval kept inside [-100, +100] points
+(``workflows.compare.paired``); a KPI with no value (nobody at a desk) is "–".
 """
 
 from __future__ import annotations
 
 import html as html_escape
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -21,9 +25,10 @@ from scenario.load import Scenario
 from sim.replications import Replications, RepOutput
 from solvers.allocator import AllocationResult, allocate
 from solvers.lpmodel import AllocationOptions
-from workflows.compare import paired
+from workflows.compare import CITY_KPIS, paired
 
 __all__ = [
+    "RATES",
     "KPIS",
     "COMPARISON_HEADER",
     "job_runs",
@@ -37,17 +42,8 @@ __all__ = [
     "frontier_figure",
 ]
 
-KPIS = [
-    "on_time_share",
-    "overdue_cases",
-    "duty_coverage",
-    "duty_coverage_desk",
-    "utilisation_grid",
-    "utilisation_desk",
-    "utilisation_street",
-    "satisfaction_share",
-    "resolution_p90_hours",
-]
+RATES = ["resolution_share", "satisfaction_share", "response_share"]  # what residents see, as the report leads
+KPIS = [*RATES, *(k for k in CITY_KPIS if k not in RATES)]  # then as ``gridplan compare`` gives the city
 COMPARISON_HEADER = ("KPI", "baseline", "edited", "difference [95% CI]")
 MIN_INFORMATIVE_REPS = 5
 
@@ -126,7 +122,12 @@ def proposal_text(objective: str, r: AllocationResult) -> str:
     counts = r.deciding_counts()
     predicted = ", ".join(
         f"{name} {shown('share', v)}"
-        for name, v in (("on-time", r.expected_on_time_share), ("duty coverage", r.expected_duty_coverage))
+        for name, v in (
+            ("resolution", r.expected_resolution_share),
+            ("satisfaction", r.expected_satisfaction_share),
+            ("on-time", r.expected_on_time_share),
+            ("duty coverage", r.expected_duty_coverage),
+        )
     )
     return (
         f"{objective}: {r.allocation.total_workers:,} workers, {int(r.allocation.street_office_staff.sum()):,} "
@@ -158,20 +159,81 @@ def report_html(
     )
 
 
+def _hover(text: str) -> str:
+    """A message as plotly hover text: wrapped, and ``<`` not read as markup."""
+    return "<br>".join(html_escape.escape(line) for line in textwrap.wrap(text, 70, break_on_hyphens=False))
+
+
 def frontier_figure(s: Scenario, budgets_m: np.ndarray) -> dict:
-    """The budget frontier of max-service allocations: predicted duty coverage against the total budget
-    (M yuan); a budget with no allocation is a gap."""
+    """The budget frontier of max-service allocations: predicted resolution share and duty coverage against
+    the total budget (M yuan). A budget with no allocation is a gap in both lines, a grey band and a cross
+    whose hover says why; max-service keeps duty coverage at its target in every unit, so budgets below
+    what that target and the policy minimums need have none, and the title says so."""
+    x = [round(float(b), 4) for b in budgets_m]
+    res: list[float | None] = []
     cov: list[float | None] = []
-    for b in budgets_m:
+    why: list[str] = []
+    for b in x:
         try:
-            r = allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=float(b) * 1e6))
+            r = allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=b * 1e6))
+            res.append(r.expected_resolution_share)
             cov.append(r.expected_duty_coverage)
-        except GridplanError:
+            why.append("")
+        except GridplanError as exc:
+            res.append(None)
             cov.append(None)
-    return {
-        "data": [{"x": list(budgets_m), "y": cov, "mode": "lines+markers", "name": "duty coverage"}],
-        "layout": {
-            "xaxis": {"title": {"text": "total budget (M yuan a year)"}},
-            "yaxis": {"title": {"text": "predicted duty coverage"}, "tickformat": ".0%"},
-        },
+            why.append(str(exc))
+
+    def line(y: list[float | None], name: str) -> dict:
+        tip = "%{x:,.2f} M yuan: " + name + " %{y:.1%}<extra></extra>"
+        return {"x": x, "y": y, "mode": "lines+markers", "name": name, "hovertemplate": tip}
+
+    data = [line(res, "predicted resolution share"), line(cov, "predicted duty coverage")]
+    title = "Max-service allocation at each budget: what the allocator predicts"
+    layout: dict[str, Any] = {
+        "xaxis": {"title": {"text": "total budget (M yuan a year)"}},
+        "yaxis": {"title": {"text": "predicted share"}, "tickformat": ".0%"},
+        "legend": {"orientation": "h", "y": -0.2},
     }
+    none = [i for i, w in enumerate(why) if w]
+    if none:
+        half = (min(np.diff(x)) if len(x) > 1 else 0.1) / 2
+        data.append(
+            {
+                "x": [x[i] for i in none],
+                "y": [0.5] * len(none),
+                "yaxis": "y2",
+                "mode": "markers",
+                "marker": {"symbol": "x", "size": 11, "color": "#888888"},
+                "name": "no allocation at this budget",
+                "hovertext": [_hover(f"{x[i]:,.2f} M yuan: {why[i]}") for i in none],
+                "hoverinfo": "text",
+            }
+        )
+        layout["yaxis2"] = {"overlaying": "y", "range": [0, 1], "visible": False}
+        layout["shapes"] = [
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": x[i] - half,
+                "x1": x[i] + half,
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": "#eeeeee",
+                "line": {"width": 0},
+                "layer": "below",
+            }
+            for i in none
+        ]
+        target = s.spec.targets.duty_coverage_min
+        note = f"No allocation at {len(none)} of {len(x)} budgets (grey, ×; hover for why)"
+        if target is not None:
+            note += (
+                f": max-service keeps duty coverage at least at its {target:.0%} target in every unit, and a "
+                f"budget below what that target and the policy minimums need has none"
+            )
+        layout["margin"] = {"t": 110}  # room for the note's lines above the plot
+        title += "<br><sup>" + "<br>".join(textwrap.wrap(note + ".", 130, break_on_hyphens=False)) + "</sup>"
+    layout["title"] = {"text": title}
+    return {"data": data, "layout": layout}

@@ -106,6 +106,68 @@ def test_the_frontier_has_no_empty_axes_and_few_replications_say_so(tiny):
     assert interval_note(5) == ""
 
 
+def test_the_comparison_leads_with_the_three_rates(tiny):
+    """Issue 19: the desk's comparison leads with resolution, satisfaction and response, then what moves them
+    (found late, unfunded, the fund's use), then lateness, duties and utilisation; each value is the mean of
+    its replications, and the what-if report has the same rows and the note on few replications."""
+    from gridplan.deskresults import KPIS, comparison_rows, comparison_table, report_html
+    from sim.replications import run_replications
+
+    assert KPIS[:3] == ["resolution_share", "satisfaction_share", "response_share"]
+    moved = ["found_late_share", "unfunded_share", "fund_spent_share", "fund_exhausted_communities"]
+    assert set(moved) < set(KPIS) and max(map(KPIS.index, moved)) < KPIS.index("on_time_share")
+    assert KPIS.index("on_time_share") < KPIS.index("duty_coverage") < KPIS.index("utilisation_grid")
+    cut = tiny.baseline.service_fund_yuan * 0.1
+    edited = tiny.baseline.replace(service_fund_yuan=cut)
+    runs = [run_replications(tiny, a, 2, days=30, processes=1) for a in (tiny.baseline, edited)]
+    table = comparison_table(runs, ["baseline", "edited"])
+    assert list(table.kpi) == KPIS
+    for label, run in zip(("baseline", "edited"), runs):
+        means = run.per_rep[KPIS].mean()
+        assert np.allclose(table.set_index("kpi")[label], means, equal_nan=True), label
+    rows = {r[0]: r for r in comparison_rows(table)}
+    assert rows["resolution_share"][1] == f"{runs[0].per_rep.resolution_share.mean():.2%}"
+    assert rows["resolution_share"][3].split(" [")[0].endswith(" pt")
+    assert "%" not in rows["fund_exhausted_communities"][1] and "pt" not in rows["repeat_complaints"][3]
+    report = report_html(tiny, "PASS", table, None, reps=2)
+    for kpi, base, new, diff in rows.values():
+        assert f"<td>{kpi}</td>\n      <td>{base}</td>\n      <td>{new}</td>\n      <td>{diff}</td>" in report
+    assert "12.7 standard errors" in report and report.count("<tr>") == len(KPIS)
+
+
+def test_the_frontier_plots_resolution_and_says_why_a_budget_has_none(tiny):
+    """Issue 19: the frontier plots the predicted resolution share and duty coverage; max-service floors duty
+    coverage at its 95% target, so 2.6 M yuan (below the 2.67 M the floors need) has no allocation: a gap in
+    both lines, a cross whose hover says why, and a note in the title."""
+    from gridplan.deskresults import frontier_figure
+    from solvers.allocator import allocate
+    from solvers.lpmodel import AllocationOptions
+
+    fig = frontier_figure(tiny, np.array([2.6, 2.8, 3.0]))
+    res, cov, none = fig["data"]
+    assert res["name"] == "predicted resolution share" and cov["name"] == "predicted duty coverage"
+    r = allocate(tiny, AllocationOptions(objective="max-service", total_budget_yuan=2.8e6))
+    assert res["y"][0] is None and res["y"][1] == pytest.approx(r.expected_resolution_share)
+    assert cov["y"][0] is None and cov["y"][1] == pytest.approx(r.expected_duty_coverage)
+    assert none["x"] == [2.6] and "95% duty-coverage target" in none["hovertext"][0].replace("<br>", " ")
+    assert "&lt; 2.67 M yuan" in none["hovertext"][0]  # '<' is not read as markup
+    assert "No allocation at 1 of 3 budgets" in fig["layout"]["title"]["text"]
+    assert "at least at its 95% target" in fig["layout"]["title"]["text"].replace("<br>", " ")
+    assert len(frontier_figure(tiny, np.array([3.0]))["data"]) == 2  # no cross where every budget has one
+
+
+def test_the_proposal_states_predicted_resolution_and_satisfaction(desk, tiny):
+    """Issue 19: the allocator's proposal on the page says what the outcome curves predict."""
+    from solvers.allocator import allocate
+    from solvers.lpmodel import AllocationOptions
+
+    client, jobs, pool = desk
+    r = allocate(tiny, AllocationOptions(objective="min-cost"))
+    text = str(_post(client, "allocate.n_clicks", _page_state(tiny)).get_json())
+    assert f"predicted resolution {r.expected_resolution_share:.2%}" in text
+    assert f"satisfaction {r.expected_satisfaction_share:.2%}" in text
+
+
 def _walk(component):
     yield component
     children = getattr(component, "children", None)
@@ -203,6 +265,7 @@ def test_desk_in_a_real_browser(tmp_path):
             page.wait_for_selector("#progress >> text=done", timeout=180_000)
             table = page.inner_text("#kpi-table")
             assert "on_time_share" in table and "duty_coverage" in table and "%" in table
+            assert table.split("\n")[1].startswith("resolution_share") and " pt" in table
             shot = tmp_path / "serve.png"
             page.screenshot(path=str(shot), full_page=False)
             browser.close()
@@ -431,9 +494,10 @@ def test_allocator_requests_are_bounded(desk, tiny, monkeypatch):
     assert sum("busy" in a for a in answers) >= 8 - SOLVER_SLOTS and any("workers" in a for a in answers)
 
 
-def test_a_finished_simulation_shows_the_note_on_few_replications(desk, tiny):
-    """The page's comparison of a finished run shows differences of shares in points and says that 2
-    replications make the intervals uninformative; the stored result keeps its replications for the report."""
+def test_a_finished_simulation_shows_the_rates_and_the_note_on_few_replications(desk, tiny):
+    """The page's comparison of a finished run leads with the resolution rate, shows differences of shares in
+    points, and says that 2 replications make the intervals uninformative; the stored result keeps its
+    replications for the report."""
     client, jobs, pool = desk
     assert _post(client, "simulate.n_clicks", _page_state(tiny)).status_code == 200
     for f, (task, *args) in zip(pool.futures, pool.calls):
@@ -441,6 +505,7 @@ def test_a_finished_simulation_shows_the_note_on_few_replications(desk, tiny):
     r = _post(client, "tick.n_intervals", {"session.data": "tab", "job.data": next(iter(jobs.jobs))})
     answer = r.get_json()["response"]
     shown = str(answer["sim-result"])
+    assert shown.index("resolution_share") < shown.index("satisfaction_share") < shown.index("on_time_share")
     assert " pt [" in shown and "interval-note" in shown and "12.7 standard errors" in shown
     assert answer["result"]["data"]["reps"] == 2
 
