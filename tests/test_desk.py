@@ -91,6 +91,31 @@ def test_the_failing_cell_is_marked_and_the_selected_cell_is_not_red(tiny):
     assert failing_cells(tiny, table_csv(*_tables(tiny))) == (ACTIVE_CELL, ACTIVE_CELL)
 
 
+def test_a_street_rule_on_workers_marks_its_communities(tiny_copy):
+    """A street-scope workers rule has no cell of its own (the street table has no workers): the workers of
+    that street's communities are marked, and nothing in the street table."""
+    from gridplan.desktables import FAILING_CELL, failing_cells
+    from scenario.load import load_scenario
+    from solvers.policy import check_policy
+    from tests.conftest import edit
+
+    edit(
+        tiny_copy / "scenario.yaml",
+        "    street_office_staff:  {",
+        "    street_workers:       {kind: workers_per_10k_residents, minimum: 30, scope: street}\n"
+        "    street_office_staff:  {",
+    )
+    s = load_scenario(tiny_copy)
+    rows = check_policy(s, s.baseline).rows
+    streets = list(rows[(rows.rule == "street_workers") & ~rows.passed].unit)
+    assert streets  # tiny has about 18 workers per 10,000
+    marks_c, marks_s = failing_cells(s, table_csv(*_tables(s)))
+    assert [m for m in marks_c if "filter_query" in m["if"]] == [
+        {"if": {"filter_query": f'{{street}} = "{x}"', "column_id": "workers"}} | FAILING_CELL for x in streets
+    ]
+    assert not [m for m in marks_s if "filter_query" in m["if"]]
+
+
 def test_the_frontier_has_no_empty_axes_and_few_replications_say_so(tiny):
     """The frontier's graph is hidden until drawn (its empty axes stood on the page); with 2 or 3 replications
     a note says the intervals are uninformative (t = 12.7 at 2)."""
