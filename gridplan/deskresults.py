@@ -164,6 +164,41 @@ def _hover(text: str) -> str:
     return "<br>".join(html_escape.escape(line) for line in textwrap.wrap(text, 70, break_on_hyphens=False))
 
 
+def _no_allocation(x: list[float], why: list[str], target: float | None) -> dict[str, Any]:
+    """What the frontier shows of budgets with no allocation (``why`` non-empty): a grey cross each on a
+    hidden axis of its own (mid-height, not a value), whose hover gives the allocator's reason, a grey band
+    behind it, and a note for the title."""
+    none = [i for i, w in enumerate(why) if w]
+    half = float(min(np.diff(x))) / 2 if len(x) > 1 else 0.05
+    note = f"No allocation at {len(none)} of {len(x)} budgets (grey, ×; hover for why)"
+    if target is not None:
+        note += (
+            f": max-service keeps duty coverage at least at its {target:.0%} target in every unit, and a "
+            f"budget below what that target and the policy minimums need has none"
+        )
+    band = {"type": "rect", "xref": "x", "yref": "paper", "y0": 0, "y1": 1, "fillcolor": "#eeeeee"}
+    return {
+        "trace": {
+            "x": [x[i] for i in none],
+            "y": [0.5] * len(none),
+            "yaxis": "y2",
+            "mode": "markers",
+            "marker": {"symbol": "x", "size": 11, "color": "#888888"},
+            "name": "no allocation at this budget",
+            "hovertext": [_hover(f"{x[i]:,.2f} M yuan: {why[i]}") for i in none],
+            "hoverinfo": "text",
+        },
+        "layout": {
+            "yaxis2": {"overlaying": "y", "range": [0, 1], "visible": False},
+            "shapes": [
+                band | {"x0": x[i] - half, "x1": x[i] + half, "line": {"width": 0}, "layer": "below"} for i in none
+            ],
+            "margin": {"t": 110},  # room for the note's lines above the plot
+        },
+        "note": "<br>".join(textwrap.wrap(note + ".", 130, break_on_hyphens=False)),
+    }
+
+
 def frontier_figure(s: Scenario, budgets_m: np.ndarray) -> dict:
     """The budget frontier of max-service allocations: predicted resolution share and duty coverage against
     the total budget (M yuan). A budget with no allocation is a gap in both lines, a grey band and a cross
@@ -195,45 +230,10 @@ def frontier_figure(s: Scenario, budgets_m: np.ndarray) -> dict:
         "yaxis": {"title": {"text": "predicted share"}, "tickformat": ".0%"},
         "legend": {"orientation": "h", "y": -0.2},
     }
-    none = [i for i, w in enumerate(why) if w]
-    if none:
-        half = (min(np.diff(x)) if len(x) > 1 else 0.1) / 2
-        data.append(
-            {
-                "x": [x[i] for i in none],
-                "y": [0.5] * len(none),
-                "yaxis": "y2",
-                "mode": "markers",
-                "marker": {"symbol": "x", "size": 11, "color": "#888888"},
-                "name": "no allocation at this budget",
-                "hovertext": [_hover(f"{x[i]:,.2f} M yuan: {why[i]}") for i in none],
-                "hoverinfo": "text",
-            }
-        )
-        layout["yaxis2"] = {"overlaying": "y", "range": [0, 1], "visible": False}
-        layout["shapes"] = [
-            {
-                "type": "rect",
-                "xref": "x",
-                "yref": "paper",
-                "x0": x[i] - half,
-                "x1": x[i] + half,
-                "y0": 0,
-                "y1": 1,
-                "fillcolor": "#eeeeee",
-                "line": {"width": 0},
-                "layer": "below",
-            }
-            for i in none
-        ]
-        target = s.spec.targets.duty_coverage_min
-        note = f"No allocation at {len(none)} of {len(x)} budgets (grey, ×; hover for why)"
-        if target is not None:
-            note += (
-                f": max-service keeps duty coverage at least at its {target:.0%} target in every unit, and a "
-                f"budget below what that target and the policy minimums need has none"
-            )
-        layout["margin"] = {"t": 110}  # room for the note's lines above the plot
-        title += "<br><sup>" + "<br>".join(textwrap.wrap(note + ".", 130, break_on_hyphens=False)) + "</sup>"
+    if any(why):
+        none = _no_allocation(x, why, s.spec.targets.duty_coverage_min)
+        data.append(none["trace"])
+        layout |= none["layout"]
+        title += "<br><sup>" + none["note"] + "</sup>"
     layout["title"] = {"text": title}
     return {"data": data, "layout": layout}
