@@ -5,7 +5,9 @@ browser can both drive; editable tables and charts without writing JavaScript). 
 scenario and its baseline, lets a planner edit the allocation as a table with the policy check
 updating as they type, runs short simulations against the baseline on the same complaints (in worker
 processes, with progress; the page stays responsive), calls the allocator (objective, budget slider),
-draws the budget frontier, shows the scorecards, and offers the allocation CSV and a report.
+draws the budget frontier, shows the scorecards, and offers the allocation CSV and a report. This module
+builds the page and its callbacks; the tables and their check are ``gridplan.desktables``, what the page
+shows of results (the comparison, the proposal, the report, the frontier) ``gridplan.deskresults``.
 
 Safety: it binds to 127.0.0.1 unless told otherwise, and then every request must carry the access
 token (``?token=...`` once; a cookie after that); requests under another host name or from another
@@ -19,7 +21,6 @@ gets its own session id, so two tabs never see each other's runs.
 
 from __future__ import annotations
 
-import html as html_escape
 import io
 import threading
 import time
@@ -33,128 +34,38 @@ import pandas as pd
 from gridplan import deskinput as given
 from gridplan.deskguard import LOCAL_HOSTS, desk_url, install
 from gridplan.deskjobs import JOBS, Job
-from gridplan.spreadsheet import inert_cell
-from scenario.allocation import Allocation
+from gridplan.deskresults import (
+    COMPARISON_HEADER,
+    comparison_rows,
+    comparison_table,
+    frontier_figure,
+    interval_note,
+    job_runs,
+    proposal_text,
+    report_html,
+)
+from gridplan.desktables import (
+    ACTIVE_CELL,
+    COMMUNITY_COLS,
+    STREET_COLS,
+    check_text,
+    checked,
+    community_rows,
+    parse,
+    street_rows,
+    table_csv,
+)
 from scenario.errors import GridplanError
-from scenario.load import Scenario, load_scenario
-from sim.replications import Replications, RepOutput
+from scenario.load import load_scenario
 from solvers.allocator import allocate
 from solvers.lpmodel import AllocationOptions
 from solvers.policy import check_policy
 
-__all__ = ["create_app", "check_text", "table_csv", "serve", "JOBS", "LOCAL_HOSTS", "SOLVER_SLOTS"]
+__all__ = ["create_app", "serve", "JOBS", "LOCAL_HOSTS", "SOLVER_SLOTS"]
 
 SOLVER_SLOTS = 2  # allocator and frontier requests computing at once; more are told to try again
-KPIS = [
-    "on_time_share",
-    "overdue_cases",
-    "duty_coverage",
-    "duty_coverage_desk",
-    "utilisation_grid",
-    "utilisation_desk",
-    "utilisation_street",
-    "satisfaction_share",
-    "resolution_p90_hours",
-]
-COMMUNITY_COLS = ["workers", "secretary_assistants", "work_fund_yuan", "service_fund_yuan"]
-STREET_COLS = ["street_office_staff", "mobile_grid_workers"]
 
 
-# ------------------------------------------------------------------ tables <-> allocations
-def community_rows(s: Scenario, a: Allocation) -> list[dict[str, Any]]:
-    """The community table the page edits."""
-    return [
-        {
-            "community": c,
-            "street": s.street_ids[s.community_street[i]],
-            "urban_residents": int(s.urban_residents[i]),
-            "workers": int(a.workers[i]),
-            "secretary_assistants": int(a.secretary_assistants[i]),
-            "work_fund_yuan": float(a.work_fund_yuan[i]),
-            "service_fund_yuan": float(a.service_fund_yuan[i]),
-        }
-        for i, c in enumerate(s.community_ids)
-    ]
-
-
-def street_rows(s: Scenario, a: Allocation) -> list[dict[str, Any]]:
-    """The street table the page edits."""
-    return [
-        {
-            "street": x,
-            "street_office_staff": int(a.street_office_staff[j]),
-            "mobile_grid_workers": int(a.mobile_grid_workers[j]),
-        }
-        for j, x in enumerate(s.street_ids)
-    ]
-
-
-def _rows(value: object, name: str) -> list[dict]:
-    """A table as the page sends it: a list of rows, each a mapping (a forged request may send anything).
-
-    Raises:
-        GridplanError: naming the table and what was found instead.
-    """
-    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-        raise GridplanError(f"the {name} table must be a list of rows, found {type(value).__name__}")
-    return value
-
-
-def table_csv(communities: list[dict], streets: list[dict]) -> str:
-    """The two edited tables as one allocation CSV (the format every command reads), its cells inert for a
-    spreadsheet.
-
-    Raises:
-        GridplanError: a table that is not a list of rows.
-    """
-    rows = [["level", "id", *COMMUNITY_COLS, *STREET_COLS]]
-    for r in _rows(communities, "communities"):
-        rows.append(["community", _cell(r.get("community")), *(_cell(r.get(c)) for c in COMMUNITY_COLS), "", ""])
-    for r in _rows(streets, "streets"):
-        rows.append(["street", _cell(r.get("street")), "", "", "", "", *(_cell(r.get(c)) for c in STREET_COLS)])
-    buf = io.StringIO()
-    import csv
-
-    csv.writer(buf, lineterminator="\n").writerows([[inert_cell(c) for c in row] for row in rows])
-    return buf.getvalue()
-
-
-def _cell(v: object) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v).strip()
-
-
-def parse(s: Scenario, text: str) -> Allocation:
-    """An edited table, validated exactly as ``--allocation`` files are (one-line errors)."""
-    return s.read_allocation(Path("edited allocation"), text=text)
-
-
-def check_text(s: Scenario, text: str, base: float | None = None) -> tuple[bool, str]:
-    """(passes, a short summary) of the policy check of an edited table; an invalid edit explains itself.
-    ``base``: the baseline's cost, when the caller knows it."""
-    try:
-        a = parse(s, text)
-    except GridplanError as exc:
-        return False, f"Not a valid allocation: {exc}"
-    rep = check_policy(s, a)
-    failing = rep.rows[~rep.rows.passed]
-    base = check_policy(s, s.baseline).costs.total_yuan if base is None else base
-    head = (
-        f"{'PASS' if rep.passed else 'FAIL'}: {rep.workers_total:,} workers = {rep.workers_per_10k:.1f} per "
-        f"10,000; {rep.street_staff_total:,} street staff; cost {rep.costs.total_yuan / 1e6:,.2f} M yuan "
-        f"(baseline {base / 1e6:,.2f} M)"
-    )
-    if len(failing):
-        head += "; failing: " + "; ".join(
-            f"{r.rule} at {r.unit} ({r.actual:g} vs {r.limit:g})" for r in failing.head(5).itertuples()
-        )
-    return rep.passed, head
-
-
-# ------------------------------------------------------------------ results of a job
 def _page_job(session: object, job_id: object) -> Job | None:
     """The job a page keeps in its stores, checked (None: no job, or one dropped since).
 
@@ -165,75 +76,26 @@ def _page_job(session: object, job_id: object) -> Job | None:
     return JOBS.get(given.session_id(session), job) if job else None
 
 
-def job_runs(job: Job) -> list[Replications]:
-    """The finished job's replications per allocation, exactly as ``run_replications`` would give them."""
-    outs: list[RepOutput] = [f.result() for f in job.futures]
-    return [Replications(outs[i * job.reps : (i + 1) * job.reps], job.seed, job.days) for i in range(len(job.labels))]
-
-
-def comparison_table(runs: list[Replications], labels: list[str]) -> pd.DataFrame:
-    """Each KPI under each allocation and the paired difference from the first with its 95% interval."""
-    from sim.replications import confidence_interval
-
-    rows = []
-    for k in KPIS:
-        base = runs[0].per_rep[k].to_numpy()
-        row: dict[str, Any] = {"kpi": k}
-        for label, run in zip(labels, runs):
-            row[label] = float(np.nanmean(run.per_rep[k].to_numpy()))
-        d, lo, hi = confidence_interval(runs[-1].per_rep[k].to_numpy() - base)
-        if any(w in k for w in ("share", "coverage", "utilisation")):  # a difference of shares lies in [-1, 1]
-            lo, hi = max(lo, -1.0), min(hi, 1.0)
-        row["difference"], row["ci95_low"], row["ci95_high"] = d, lo, hi
-        row["significant"] = bool(not np.isnan(lo) and (lo > 0 or hi < 0))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def shown(kpi: str, v: float) -> str:
-    """A KPI value as a planner reads it."""
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return "–"
-    if any(w in kpi for w in ("share", "coverage", "utilisation")):
-        return f"{v:.2%}"
-    return f"{v:,.1f}"
-
-
-def kpi_html(table: pd.DataFrame) -> Any:
-    """The comparison table as the page shows it (id ``kpi-table``)."""
+def kpi_html(table: pd.DataFrame, reps: int) -> Any:
+    """The comparison as the page shows it (id ``kpi-table``; a KPI's description on hover), and the note on
+    few replications under it."""
     from dash import html
 
-    return html.Table(
-        [html.Tr([html.Th(h) for h in ("KPI", "baseline", "edited", "difference [95% CI]")])]
-        + [
-            html.Tr(
-                [
-                    html.Td(r.kpi),
-                    html.Td(shown(r.kpi, r.baseline)),
-                    html.Td(shown(r.kpi, r.edited)),
-                    html.Td(
-                        f"{shown(r.kpi, r.difference)} [{shown(r.kpi, r.ci95_low)}, "
-                        f"{shown(r.kpi, r.ci95_high)}]" + (" significant" if r.significant else "")
-                    ),
-                ]
-            )
-            for r in table.itertuples()
-        ],
-        id="kpi-table",
-    )
+    from sim.kpis import KPI_DESCRIPTIONS
 
-
-def report_html(s: Scenario, check: str, table: pd.DataFrame | None, cards: pd.DataFrame | None) -> str:
-    """A self-contained what-if report of the page's last results."""
-    parts = [f"<h1>gridplan what-if: {html_escape.escape(s.name)}</h1>", f"<p>{html_escape.escape(check)}</p>"]
-    if table is not None:
-        parts.append("<h2>Simulated against the baseline (same complaints)</h2>" + table.to_html(index=False))
-    if cards is not None:
-        parts.append("<h2>Scorecards (communities)</h2>" + cards.to_html(index=False))
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>gridplan what-if</title></head><body>"
-        + "".join(parts)
-        + "</body></html>"
+    note = interval_note(reps)
+    return html.Div(
+        [
+            html.Table(
+                [html.Tr([html.Th(h) for h in COMPARISON_HEADER])]
+                + [
+                    html.Tr([html.Td(row[0], title=KPI_DESCRIPTIONS.get(row[0], ""))] + [html.Td(c) for c in row[1:]])
+                    for row in comparison_rows(table)
+                ],
+                id="kpi-table",
+            ),
+            html.P(note, id="interval-note", style={"color": "#9a6700"}) if note else "",
+        ]
     )
 
 
@@ -285,6 +147,7 @@ def create_app(  # noqa: C901 - one callback per control
                 html.Div(id="check", className="check"),
                 dash_table.DataTable(  # type: ignore[attr-defined]
                     id="communities",
+                    style_data_conditional=ACTIVE_CELL,
                     columns=comm_columns,
                     data=community_rows(s, s.baseline),
                     page_size=12,
@@ -294,6 +157,7 @@ def create_app(  # noqa: C901 - one callback per control
                 ),
                 dash_table.DataTable(  # type: ignore[attr-defined]
                     id="streets",
+                    style_data_conditional=ACTIVE_CELL,
                     columns=street_columns,
                     data=street_rows(s, s.baseline),
                     page_size=12,
@@ -341,7 +205,7 @@ def create_app(  # noqa: C901 - one callback per control
                 html.Div(id="alloc-result"),
                 html.H2("Budget frontier (allocator's prediction)"),
                 html.Button("Draw the frontier", id="frontier"),
-                dcc.Graph(id="frontier-graph"),
+                dcc.Graph(id="frontier-graph", style={"display": "none"}),  # shown once drawn: no empty axes
             ],
             style={"maxWidth": "1200px", "margin": "1em auto", "fontFamily": "system-ui, sans-serif"},
         )
@@ -350,13 +214,23 @@ def create_app(  # noqa: C901 - one callback per control
 
     edited_tables = (State("communities", "data"), State("streets", "data"))  # the allocation being edited
 
-    @app.callback(Output("check", "children"), Input("communities", "data"), Input("streets", "data"))
+    @app.callback(
+        Output("check", "children"),
+        Output("communities", "style_data_conditional"),
+        Output("streets", "style_data_conditional"),
+        Input("communities", "data"),
+        Input("streets", "data"),
+    )
     def _check(communities, streets):  # type: ignore[no-untyped-def]
         try:
-            ok, text = check_text(s, table_csv(communities, streets), base_cost)
+            ok, text, comm_marks, street_marks = checked(s, table_csv(communities, streets), base_cost)
         except GridplanError as exc:
-            ok, text = False, f"Not a valid allocation: {exc}"
-        return html.P(text, style={"color": "#1a7f37" if ok else "#b42318", "fontWeight": "bold"})
+            ok, text, comm_marks, street_marks = False, f"Not a valid allocation: {exc}", ACTIVE_CELL, ACTIVE_CELL
+        return (
+            html.P(text, style={"color": "#1a7f37" if ok else "#b42318", "fontWeight": "bold"}),
+            comm_marks,
+            street_marks,
+        )
 
     @app.callback(
         Output("csv-file", "data"),
@@ -441,7 +315,7 @@ def create_app(  # noqa: C901 - one callback per control
         except Exception as exc:  # a worker's error is shown, not raised into the page
             return f"the simulation failed: {exc}", dash.no_update, dash.no_update, True, dash.no_update
         table = comparison_table(runs, ["baseline", "edited"])
-        shown_table = kpi_html(table)
+        shown_table = kpi_html(table, job.reps)
         cards_div: Any = ""
         cards_json = None
         if s.spec.evaluation is not None:
@@ -469,7 +343,8 @@ def create_app(  # noqa: C901 - one callback per control
                 ]
             )
         done = f"done: {total} replications in {time.monotonic() - job.started:.0f} s (seed {job.seed})"
-        return done, shown_table, cards_div, True, {"table": table.to_json(orient="split"), "cards": cards_json}
+        kept = {"table": table.to_json(orient="split"), "cards": cards_json, "reps": job.reps}
+        return done, shown_table, cards_div, True, kept
 
     @app.callback(
         Output("report-file", "data"),
@@ -486,7 +361,8 @@ def create_app(  # noqa: C901 - one callback per control
             cards = pd.read_json(io.StringIO(kept[1]), orient="split") if kept and kept[1] else None
         except (GridplanError, ValueError):  # a forged table or result: nothing to report
             return dash.no_update
-        return dict(content=report_html(s, text, table, cards), filename=f"{s.name}_what_if.html")
+        report = report_html(s, text, table, cards, kept[2] if kept else None)
+        return dict(content=report, filename=f"{s.name}_what_if.html")
 
     @app.callback(
         Output("alloc-result", "children"),
@@ -507,15 +383,7 @@ def create_app(  # noqa: C901 - one callback per control
             return html.P(f"No allocation: {exc}", style={"color": "#b42318"}), None
         finally:
             solver_slots.release()
-        counts = r.deciding_counts()
-        text = (
-            f"{objective}: {r.allocation.total_workers:,} workers, "
-            f"{int(r.allocation.street_office_staff.sum()):,} street staff, cost {r.costs.total_yuan / 1e6:,.2f} "
-            f"M yuan; predicted on-time {r.expected_on_time_share:.1%}, duty coverage "
-            f"{r.expected_duty_coverage:.1%}; decided by "
-            + ", ".join(f"{d} {n}" for d, n in zip(counts.decided_by, counts.communities))
-        )
-        return html.P(text, id="alloc-text"), {
+        return html.P(proposal_text(objective, r), id="alloc-text"), {
             "communities": community_rows(s, r.allocation),
             "streets": street_rows(s, r.allocation),
         }
@@ -534,33 +402,23 @@ def create_app(  # noqa: C901 - one callback per control
             kept = None
         return kept if kept else (dash.no_update, dash.no_update)
 
-    @app.callback(Output("frontier-graph", "figure"), Input("frontier", "n_clicks"), prevent_initial_call=True)
+    @app.callback(
+        Output("frontier-graph", "figure"),
+        Output("frontier-graph", "style"),
+        Input("frontier", "n_clicks"),
+        prevent_initial_call=True,
+    )
     def _frontier(_):  # type: ignore[no-untyped-def]
+        shown = {"display": "block"}
         if frontier:  # the same for every page: drawn once
-            return frontier[0]
-        budgets = np.linspace(b_lo, b_hi, 7)
+            return frontier[0], shown
         if not solver_slots.acquire(blocking=False):
-            return {"data": [], "layout": {"title": {"text": busy}}}
-        cov = []
+            return {"data": [], "layout": {"title": {"text": busy}}}, shown
         try:
-            for b in budgets:
-                try:
-                    r = allocate(s, AllocationOptions(objective="max-service", total_budget_yuan=float(b) * 1e6))
-                    cov.append(r.expected_duty_coverage)
-                except GridplanError:
-                    cov.append(None)
+            frontier[:] = [frontier_figure(s, np.linspace(b_lo, b_hi, 7))]
         finally:
             solver_slots.release()
-        frontier[:] = [
-            {
-                "data": [{"x": list(budgets), "y": cov, "mode": "lines+markers", "name": "duty coverage"}],
-                "layout": {
-                    "xaxis": {"title": "total budget (M yuan a year)"},
-                    "yaxis": {"title": "predicted duty coverage", "tickformat": ".0%"},
-                },
-            }
-        ]
-        return frontier[0]
+        return frontier[0], shown
 
     return app
 

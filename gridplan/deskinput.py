@@ -79,16 +79,20 @@ def budget_yuan(value: object) -> float:
         raise GridplanError(str(exc)) from None
 
 
-def stored_result(value: object) -> tuple[str, str | None] | None:
-    """The page's last simulation result as kept in its store: (KPI table JSON, scorecards JSON or None)."""
+def stored_result(value: object) -> tuple[str, str | None, int | None] | None:
+    """The page's last simulation result as kept in its store: (KPI table JSON, scorecards JSON or None, its
+    replications or None)."""
     if value is None:
         return None
+    bad = GridplanError("this page's simulation result is not valid; run the simulation again")
     if not isinstance(value, dict) or not isinstance(value.get("table"), str):
-        raise GridplanError("this page's simulation result is not valid; run the simulation again")
-    cards = value.get("cards")
+        raise bad
+    cards, reps = value.get("cards"), value.get("reps")
     if cards is not None and not isinstance(cards, str):
-        raise GridplanError("this page's simulation result is not valid; run the simulation again")
-    return value["table"], cards
+        raise bad
+    if reps is not None and (isinstance(reps, bool) or not isinstance(reps, int) or not 2 <= reps <= MAX_REPS):
+        raise bad
+    return value["table"], cards, reps
 
 
 def proposal(value: object) -> tuple[list, list] | None:

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from gridplan.cli import main
-from gridplan.desk import JOBS, check_text, community_rows, create_app, parse, street_rows, table_csv
+from gridplan.desk import JOBS, create_app
+from gridplan.desktables import check_text, community_rows, parse, street_rows, table_csv
 from tests.conftest import ROOT, SCENARIOS
 
 SCREENSHOT = ROOT / "docs" / "serve.png"
@@ -54,7 +55,7 @@ def test_shares_differ_in_points_and_none_is_a_dash():
     (-35.17% read as a relative change), and a KPI with no value (nobody at a desk) is "–", not nan%."""
     import pandas as pd
 
-    from gridplan.desk_results import comparison_rows, shown
+    from gridplan.deskresults import comparison_rows, shown
 
     table = pd.DataFrame(
         [
@@ -74,7 +75,7 @@ def test_shares_differ_in_points_and_none_is_a_dash():
 def test_the_failing_cell_is_marked_and_the_selected_cell_is_not_red(tiny):
     """The check names 'workers_per_10k at A': that cell is marked (by its community id, so sorting keeps it),
     and the table's selected-cell style is neutral, so that red means failing."""
-    from gridplan.desk import ACTIVE_CELL, FAILING_CELL, failing_cells
+    from gridplan.desktables import ACTIVE_CELL, FAILING_CELL, failing_cells
 
     comm, streets = _tables(tiny)
     comm[0]["workers"] = 2
@@ -90,11 +91,35 @@ def test_the_failing_cell_is_marked_and_the_selected_cell_is_not_red(tiny):
     assert failing_cells(tiny, table_csv(*_tables(tiny))) == (ACTIVE_CELL, ACTIVE_CELL)
 
 
+def test_a_street_rule_on_workers_marks_its_communities(tiny_copy):
+    """A street-scope workers rule has no cell of its own (the street table has no workers): the workers of
+    that street's communities are marked, and nothing in the street table."""
+    from gridplan.desktables import FAILING_CELL, failing_cells
+    from scenario.load import load_scenario
+    from solvers.policy import check_policy
+    from tests.conftest import edit
+
+    edit(
+        tiny_copy / "scenario.yaml",
+        "    street_office_staff:  {",
+        "    street_workers:       {kind: workers_per_10k_residents, minimum: 30, scope: street}\n"
+        "    street_office_staff:  {",
+    )
+    s = load_scenario(tiny_copy)
+    rows = check_policy(s, s.baseline).rows
+    streets = list(rows[(rows.rule == "street_workers") & ~rows.passed].unit)
+    assert streets  # tiny has about 18 workers per 10,000
+    marks_c, marks_s = failing_cells(s, table_csv(*_tables(s)))
+    assert [m for m in marks_c if "filter_query" in m["if"]] == [
+        {"if": {"filter_query": f'{{street}} = "{x}"', "column_id": "workers"}} | FAILING_CELL for x in streets
+    ]
+    assert not [m for m in marks_s if "filter_query" in m["if"]]
+
+
 def test_the_frontier_has_no_empty_axes_and_few_replications_say_so(tiny):
     """The frontier's graph is hidden until drawn (its empty axes stood on the page); with 2 or 3 replications
     a note says the intervals are uninformative (t = 12.7 at 2)."""
-    from gridplan.desk import interval_note
-    from gridplan.desk_results import frontier_figure
+    from gridplan.deskresults import frontier_figure, interval_note
 
     app = create_app(SCENARIOS / "tiny")
     layout = app.layout()
@@ -104,6 +129,68 @@ def test_the_frontier_has_no_empty_axes_and_few_replications_say_so(tiny):
     assert len(fig["data"][0]["y"]) == 3 and fig["data"][0]["y"][-1] is not None
     assert "12.7 standard errors" in interval_note(2) and "5 or more" in interval_note(3)
     assert interval_note(5) == ""
+
+
+def test_the_comparison_leads_with_the_three_rates(tiny):
+    """Issue 19: the desk's comparison leads with resolution, satisfaction and response, then what moves them
+    (found late, unfunded, the fund's use), then lateness, duties and utilisation; each value is the mean of
+    its replications, and the what-if report has the same rows and the note on few replications."""
+    from gridplan.deskresults import KPIS, comparison_rows, comparison_table, report_html
+    from sim.replications import run_replications
+
+    assert KPIS[:3] == ["resolution_share", "satisfaction_share", "response_share"]
+    moved = ["found_late_share", "unfunded_share", "fund_spent_share", "fund_exhausted_communities"]
+    assert set(moved) < set(KPIS) and max(map(KPIS.index, moved)) < KPIS.index("on_time_share")
+    assert KPIS.index("on_time_share") < KPIS.index("duty_coverage") < KPIS.index("utilisation_grid")
+    cut = tiny.baseline.service_fund_yuan * 0.1
+    edited = tiny.baseline.replace(service_fund_yuan=cut)
+    runs = [run_replications(tiny, a, 2, days=30, processes=1) for a in (tiny.baseline, edited)]
+    table = comparison_table(runs, ["baseline", "edited"])
+    assert list(table.kpi) == KPIS
+    for label, run in zip(("baseline", "edited"), runs):
+        means = run.per_rep[KPIS].mean()
+        assert np.allclose(table.set_index("kpi")[label], means, equal_nan=True), label
+    rows = {r[0]: r for r in comparison_rows(table)}
+    assert rows["resolution_share"][1] == f"{runs[0].per_rep.resolution_share.mean():.2%}"
+    assert rows["resolution_share"][3].split(" [")[0].endswith(" pt")
+    assert "%" not in rows["fund_exhausted_communities"][1] and "pt" not in rows["repeat_complaints"][3]
+    report = report_html(tiny, "PASS", table, None, reps=2)
+    for kpi, base, new, diff in rows.values():
+        assert f"<td>{kpi}</td>\n      <td>{base}</td>\n      <td>{new}</td>\n      <td>{diff}</td>" in report
+    assert "12.7 standard errors" in report and report.count("<tr>") == len(KPIS)
+
+
+def test_the_frontier_plots_resolution_and_says_why_a_budget_has_none(tiny):
+    """Issue 19: the frontier plots the predicted resolution share and duty coverage; max-service floors duty
+    coverage at its 95% target, so 2.6 M yuan (below the 2.67 M the floors need) has no allocation: a gap in
+    both lines, a cross whose hover says why, and a note in the title."""
+    from gridplan.deskresults import frontier_figure
+    from solvers.allocator import allocate
+    from solvers.lpmodel import AllocationOptions
+
+    fig = frontier_figure(tiny, np.array([2.6, 2.8, 3.0]))
+    res, cov, none = fig["data"]
+    assert res["name"] == "predicted resolution share" and cov["name"] == "predicted duty coverage"
+    r = allocate(tiny, AllocationOptions(objective="max-service", total_budget_yuan=2.8e6))
+    assert res["y"][0] is None and res["y"][1] == pytest.approx(r.expected_resolution_share)
+    assert cov["y"][0] is None and cov["y"][1] == pytest.approx(r.expected_duty_coverage)
+    assert none["x"] == [2.6] and "95% duty-coverage target" in none["hovertext"][0].replace("<br>", " ")
+    assert "&lt; 2.67 M yuan" in none["hovertext"][0]  # '<' is not read as markup
+    assert "No allocation at 1 of 3 budgets" in fig["layout"]["title"]["text"]
+    assert "at least at its 95% target" in fig["layout"]["title"]["text"].replace("<br>", " ")
+    assert len(frontier_figure(tiny, np.array([3.0]))["data"]) == 2  # no cross where every budget has one
+
+
+def test_the_proposal_states_predicted_resolution_and_satisfaction(desk, tiny):
+    """Issue 19: the allocator's proposal on the page says what the outcome curves predict."""
+    from solvers.allocator import allocate
+    from solvers.lpmodel import AllocationOptions
+
+    client, jobs, pool = desk
+    r = allocate(tiny, AllocationOptions(objective="min-cost"))
+    text = str(_post(client, "allocate.n_clicks", _page_state(tiny)).get_json())
+    assert f"predicted resolution {r.expected_resolution_share:.2%}" in text
+    assert f"satisfaction {r.expected_satisfaction_share:.2%}" in text
 
 
 def _walk(component):
@@ -203,6 +290,7 @@ def test_desk_in_a_real_browser(tmp_path):
             page.wait_for_selector("#progress >> text=done", timeout=180_000)
             table = page.inner_text("#kpi-table")
             assert "on_time_share" in table and "duty_coverage" in table and "%" in table
+            assert table.split("\n")[1].startswith("resolution_share") and " pt" in table
             shot = tmp_path / "serve.png"
             page.screenshot(path=str(shot), full_page=False)
             browser.close()
@@ -260,11 +348,13 @@ class _NeverDone:
         from concurrent.futures import Future
 
         self.futures: list[Future] = []
+        self.calls: list[tuple] = []  # (function, *arguments) of each task, for a test to run itself
         self._Future = Future
 
     def submit(self, *args, **kwargs):
         f = self._Future()
         self.futures.append(f)
+        self.calls.append(args)
         return f
 
     def shutdown(self, wait=True, cancel_futures=False) -> None:
@@ -324,6 +414,8 @@ def test_forged_stores_and_bodies_are_refused_cleanly(desk, tiny):
         ("use.n_clicks", {"proposal.data": {"communities": 5, "streets": []}}),
         ("download-report.n_clicks", {"result.data": {"table": 5}}),
         ("download-report.n_clicks", {"result.data": {"table": "not json"}}),
+        ("download-report.n_clicks", {"result.data": {"table": "{}", "reps": "two"}}),
+        ("download-report.n_clicks", {"result.data": {"table": "{}", "reps": 10**9}}),
         ("download-csv.n_clicks", {"communities.data": 7}),
     ):
         r = _post(client, trigger, _page_state(tiny, **changes))
@@ -331,7 +423,8 @@ def test_forged_stores_and_bodies_are_refused_cleanly(desk, tiny):
         assert "Traceback" not in r.get_data(as_text=True)
     r = _post(client, "communities.data", _page_state(tiny), value="a string")
     assert r.status_code == 200 and "Not a valid allocation" in str(r.get_json())
-    for body in (b"{not json", b'{"output": 5}', b'{"output": "nothing.here", "inputs": 3}'):
+    frontier = b'{"output": "..frontier-graph.figure...frontier-graph.style..", "inputs": "x"}'
+    for body in (b"{not json", b'{"output": 5}', b'{"output": "nothing.here", "inputs": 3}', frontier):
         r = client.post("/_dash-update-component", data=body, content_type="application/json")
         assert 400 <= r.status_code < 500, (body, r.status_code)
         assert "Traceback" not in r.get_data(as_text=True)
@@ -424,6 +517,22 @@ def test_allocator_requests_are_bounded(desk, tiny, monkeypatch):
         t.join(30)
     assert most[0] <= SOLVER_SLOTS
     assert sum("busy" in a for a in answers) >= 8 - SOLVER_SLOTS and any("workers" in a for a in answers)
+
+
+def test_a_finished_simulation_shows_the_rates_and_the_note_on_few_replications(desk, tiny):
+    """The page's comparison of a finished run leads with the resolution rate, shows differences of shares in
+    points, and says that 2 replications make the intervals uninformative; the stored result keeps its
+    replications for the report."""
+    client, jobs, pool = desk
+    assert _post(client, "simulate.n_clicks", _page_state(tiny)).status_code == 200
+    for f, (task, *args) in zip(pool.futures, pool.calls):
+        f.set_result(task(*args))
+    r = _post(client, "tick.n_intervals", {"session.data": "tab", "job.data": next(iter(jobs.jobs))})
+    answer = r.get_json()["response"]
+    shown = str(answer["sim-result"])
+    assert shown.index("resolution_share") < shown.index("satisfaction_share") < shown.index("on_time_share")
+    assert " pt [" in shown and "interval-note" in shown and "12.7 standard errors" in shown
+    assert answer["result"]["data"]["reps"] == 2
 
 
 def test_request_size_is_limited(desk):
