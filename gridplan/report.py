@@ -375,10 +375,9 @@ def _movers(scenario: Scenario, res) -> pd.DataFrame:
 
 
 PREDICTION_FORMATS = {
-    "on_time_predicted": lambda v: share(v, 2),
-    "on_time_simulated": lambda v: share(v, 2),
-    "duty_coverage_predicted": lambda v: share(v, 2),
-    "duty_coverage_simulated": lambda v: share(v, 2),
+    f"{k}_{side}": (lambda v: share(v, 2))
+    for k in ("on_time", "duty_coverage", "resolution", "satisfaction", "found_late")
+    for side in ("predicted", "simulated")
 }
 
 

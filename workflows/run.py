@@ -145,7 +145,8 @@ def planned_load(scenario: Scenario, allocations: list[tuple[str, Allocation]]) 
 
 def predictions(scenario: Scenario, plans: list[Plan]) -> pd.DataFrame:
     """Per plan, city-wide: what the allocator predicted (service curves, planned hours) against the fresh
-    replications that validated the plan (on-time share, duty coverage, overdue cases a year)."""
+    replications that validated the plan (on-time share, duty coverage, overdue cases a year, resolution and
+    satisfaction rates)."""
     rows = []
     for p in plans:
         res, v = p.opt.result, p.opt.validation
@@ -160,6 +161,10 @@ def predictions(scenario: Scenario, plans: list[Plan]) -> pd.DataFrame:
                 "duty_coverage_simulated": float(k["duty_coverage"].mean()) if "duty_coverage" in k else np.nan,
                 "overdue_predicted_per_year": res.expected_overdue_cases,
                 "overdue_simulated_per_year": float(k["overdue_cases"].mean()) * 365.0 / measured,
+                "resolution_predicted": res.expected_resolution_share,
+                "resolution_simulated": float(k["resolution_share"].mean()),
+                "satisfaction_predicted": res.expected_satisfaction_share,
+                "satisfaction_simulated": float(k["satisfaction_share"].mean()),
                 "validation_replications": v.reps,
                 "validation_seed": v.seed,
             }
