@@ -1,7 +1,7 @@
 """The Python API: what a notebook calls. Each function returns a typed result with pandas DataFrames.
 
 Stable surface (``import gridplan``): ``load_scenario``, ``check``, ``allocate``, ``simulate``,
-``compare``, ``optimize``, ``sweep``, ``run``. Everything else is internal and may change.
+``compare``, ``optimize``, ``sweep``, ``run``, ``plan``. Everything else is internal and may change.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from solvers.policy import PolicyReport, check_policy
 from workflows.compare import Comparison, compare_allocations
 from workflows.optimize import OptimizationResult
 from workflows.optimize import optimize as _optimize
+from workflows.plan import PlanOptions, PlanResult
+from workflows.plan import plan as _plan
 from workflows.run import RunEvent, RunOptions, RunResult
 from workflows.run import run as _run
 from workflows.sweep import sweep as _sweep
@@ -36,6 +38,7 @@ __all__ = [
     "optimize",
     "sweep",
     "run",
+    "plan",
     "Scenario",
     "Allocation",
     "AllocationOptions",
@@ -254,4 +257,53 @@ def run(
             call = f"gridplan.run({str(scenario.path)!r}, objective={objective!r}, reps={reps}, days={days}, "
             call += f"seed={seed})"
             write_report(folder, result, call)
+    return result
+
+
+def plan(
+    scenario: Scenario | str | Path,
+    years: int = 3,
+    target_year: int | None = None,
+    reps: int = 2,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+    solver: str = "auto",
+    faster: bool = True,
+    progress: Callable[[RunEvent], None] | None = None,
+    out: str | Path | None = None,
+) -> PlanResult:
+    """A multi-year plan, as ``gridplan plan``: the cheapest path from today's staffing (year 0) to an
+    allocation that meets the targets from ``target_year`` (default: the last year) on, with the scenario's
+    ``workforce`` section (leavers, promotions, lead time, recruitment and moves' limits, pay rises, demand
+    and budget growth); each year simulated ``reps`` times on the same seed (0: not simulated).
+
+    The result holds ``by_year``, ``costs`` (by funder), ``flows`` (by district), ``headcount`` (by post and
+    level), ``checks``, ``kpis``, ``reach`` (the year each community reaches what it needs), ``faster`` (the
+    cost of reaching the targets earlier) and ``assumptions``. With ``out`` the folder of ``gridplan plan``
+    is written there.
+
+    Raises:
+        ValueError: a value outside the command line's bounds (years 1-30, a target year after the last).
+        InfeasibleError: no path reaches the targets by the target year (the message names the limit).
+    """
+    from gridplan.limits import MAX_PLAN_YEARS
+
+    scenario = _scenario(scenario)
+    years = check_whole("years", years, 1, MAX_PLAN_YEARS, " years")
+    if target_year is not None:
+        target_year = check_whole("target_year", target_year, 1, years, " (the plan's years)")
+    if reps != 0:
+        reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
+    if out is not None:
+        from gridplan.results import check_out, result_folder
+
+        out = check_out(Path(out), scenario)
+    options = PlanOptions(years, target_year, AllocationOptions(), reps, days, seed, processes, solver, faster)
+    result = _plan(scenario, options, progress)
+    if out is not None:
+        from gridplan.writers import write_plan
+
+        with result_folder(Path(out), scenario) as folder:
+            write_plan(folder, result)
     return result

@@ -16,7 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from gridplan.limits import MAX_BUDGET_YUAN, MAX_DAYS, MAX_PROCESSES, MAX_REPS, MAX_SEED, MAX_SWEEP_POINTS
+from gridplan.limits import (
+    MAX_BUDGET_YUAN,
+    MAX_DAYS,
+    MAX_PLAN_YEARS,
+    MAX_PROCESSES,
+    MAX_REPS,
+    MAX_SEED,
+    MAX_SWEEP_POINTS,
+)
 from solvers.names import OBJECTIVES, SOLVER_CHOICES, SOLVER_HELP
 
 __all__ = ["main", "entry", "build_parser"]
@@ -89,6 +97,7 @@ def _bounded(whole: bool = False, low: float = 0, high: float = float("inf"), un
 _seed = _bounded(whole=True, high=MAX_SEED)
 _days = _bounded(whole=True, low=1, high=MAX_DAYS, unit=" days")
 _reps = _bounded(whole=True, low=1, high=MAX_REPS, unit=" replications")
+_reps_or_none = _bounded(whole=True, low=0, high=MAX_REPS, unit=" replications")
 
 
 # commands whose answer is an interval or a paired difference: one replication gives no interval
@@ -101,6 +110,7 @@ def _reps_paired(text: str) -> int:
 
 _reps_paired.__name__ = "number"
 _processes = _bounded(whole=True, low=1, high=MAX_PROCESSES, unit=" processes")
+_years = _bounded(whole=True, low=1, high=MAX_PLAN_YEARS, unit=" years")
 _budget = _bounded(high=MAX_BUDGET_YUAN, unit=" yuan")
 _max_change = _bounded(whole=True, high=100_000, unit=" workers")
 _spread = _bounded(high=10_000, unit=" workers per 10,000 residents")
@@ -155,9 +165,12 @@ def _out_arg(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
 
 
-def _sim_args(sp: argparse.ArgumentParser, reps: int, paired: bool = False) -> None:
-    """Options of every simulating command (``paired``: its answer is an interval, so at least 2 reps)."""
-    if paired:
+def _sim_args(sp: argparse.ArgumentParser, reps: int, paired: bool = False, none: str = "") -> None:
+    """Options of every simulating command (``paired``: its answer is an interval, so at least 2 reps;
+    ``none``: what --reps 0 means, when the command can do without simulation)."""
+    if none:
+        sp.add_argument("--reps", type=_reps_or_none, default=reps, help=f"replications (default {reps}; 0: {none})")
+    elif paired:
         sp.add_argument(
             "--reps",
             type=_reps_paired,
@@ -312,6 +325,26 @@ def _add_planning_commands(sub) -> None:
     sp = _add(sub, "run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
     _opt_args(sp)
     _sim_args(sp, 5, paired=True)
+    _add_plan(sub)
+
+
+def _add_plan(sub) -> None:
+    """plan: a path over years from today's staffing to an allocation that meets the targets."""
+    sp = _add(
+        sub,
+        "plan",
+        _cmd("plan_cmd"),
+        "a multi-year plan: hires, leavers, moves and pay year by year from today to the targets",
+    )
+    sp.add_argument("--years", type=_years, default=3, help="years of the plan (default 3, at most 30)")
+    sp.add_argument(
+        "--target-year",
+        type=_years,
+        help="the year from which the targets must hold (default: the last year, the cheapest path)",
+    )
+    sp.add_argument("--no-faster", dest="faster", action="store_false", help="skip the cost of every faster path")
+    sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
+    _sim_args(sp, 2, none="no simulation, the path and its costs only")
 
 
 class Interrupted(KeyboardInterrupt):

@@ -48,6 +48,7 @@ __all__ = [
     "serve_cmd",
     "scorecard_cmd",
     "run_cmd",
+    "plan_cmd",
     "sim_days",
     "run_sims",
     "CHECK_HEADER",
@@ -567,4 +568,39 @@ def run_cmd(args: argparse.Namespace) -> int:
         write_run(folder, result, args)
         write_report(folder, result, " ".join(sys.argv))
     print(f"wrote {out}/report.html")
+    return 0
+
+
+def plan_cmd(args: argparse.Namespace) -> int:
+    """``gridplan plan``: a multi-year path (``workflows.plan``), its screen, then its folder."""
+    from gridplan.results import check_out, default_out, result_folder
+    from gridplan.screens import plan_screen
+    from gridplan.writers import write_plan
+    from scenario.errors import GridplanError
+    from solvers.lpmodel import AllocationOptions
+    from workflows.plan import PlanOptions, plan
+
+    s = load_scenario(args.scenario)
+    if args.reps:
+        sim_days(args, s)
+    if args.target_year is not None and args.target_year > args.years:
+        raise GridplanError(f"--target-year must be <= --years ({args.years}), found {args.target_year}")
+    out = check_out(args.out or default_out(s, "plan"), s)
+    opts = PlanOptions(
+        years=args.years,
+        target_year=args.target_year,
+        allocation=AllocationOptions(),
+        reps=args.reps,
+        days=args.days,
+        seed=args.seed,
+        processes=args.processes,
+        solver=args.solver,
+        faster=args.faster,
+    )
+    with RunConsole() as console:
+        result = plan(s, opts, progress=console)
+    with result_folder(out, s) as folder:
+        write_plan(folder, result, args)
+    print(plan_screen(result))
+    print(f"wrote {out}")
     return 0

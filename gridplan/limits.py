@@ -15,6 +15,7 @@ MAX_REPS = 10_000
 MAX_PROCESSES = 1_024
 MAX_BUDGET_YUAN = 1e13
 MAX_SWEEP_POINTS = 200
+MAX_PLAN_YEARS = 30  # a plan's years (a medium-term budget is 3; a long view 10 to 30)
 
 
 def check_whole(name: str, value: object, low: int, high: int, unit: str = "") -> int:

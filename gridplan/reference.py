@@ -63,6 +63,24 @@ MEANING = {
     "DutiesSpec.rule": "cases_first: a person on a duty breaks off for a case; protected_share: some stay on duties",
     "DutiesSpec.protected_share": "share of the people present kept on scheduled duties each day",
     "DutiesSpec.max_planned_utilisation": "the allocator plans each unit at most at this share of available hours",
+    "WorkforceSpec.headcount_table": "CSV post,level,workers of today's community workers, inside the folder; none: "
+    "generated from the pay table's shares",
+    "WorkforceSpec.attrition_share_per_year": "share of a post's workers leaving a year (every post without its own)",
+    "WorkforceSpec.attrition_share_per_year_by_post": "attrition of named posts of the pay table",
+    "WorkforceSpec.promotion_share_per_year": "share of survivors below the top level moving up one level a year",
+    "WorkforceSpec.promotion_share_per_year_by_post": "promotion of named posts of the pay table",
+    "WorkforceSpec.hire_level": "pay level new workers start at (1 = the lowest)",
+    "WorkforceSpec.street_staff_attrition_share_per_year": "share of street party-office staff leaving a year",
+    "WorkforceSpec.hiring_lead_months": "months from opening a new post to its holder starting; it counts in the "
+    "staffing from the next whole year",
+    "WorkforceSpec.recruits_max_share_per_year": "most a district recruits a year, as a share of its headcount; "
+    "none: no limit",
+    "WorkforceSpec.moves_max_share_per_year": "most of a community's workers moving to another community of its "
+    "district a year",
+    "WorkforceSpec.pay_rise_share_per_year": "the pay table's rise a year, on top of seniority",
+    "WorkforceSpec.demand_growth_share_per_year": "growth of every channel's rate a year",
+    "WorkforceSpec.budget_growth_share_per_year": "growth of every budget (districts, city, total) a year",
+    "WorkforceSpec.source": "where the figures come from (or that they are assumptions)",
     "FixedDutySpec.level": "community workers or street party-office staff",
     "MobileGridSpec.max_share_of_hotline": "at most this share of a street's hotline cases is discovered first",
     "MobileGridSpec.handling_time_factor": "a discovered case needs this share of the grid handling time",

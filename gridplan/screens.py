@@ -24,6 +24,7 @@ __all__ = [
     "compare_screen",
     "calibration_screen",
     "scorecard_screen",
+    "plan_screen",
     "RunConsole",
 ]
 
@@ -288,6 +289,11 @@ class RunConsole:
             elif event.step == "compare":
                 say("Comparing the allocations on the same complaints:")
                 self._open(event.total, "comparing", "rep")
+            elif event.step == "simulate":
+                say("Simulating each year's allocation (the same complaints' seed every year):")
+                self._open(event.total, "simulating", "rep")
+            elif event.step == "faster":
+                say("The cost of a faster path:")
         elif isinstance(event, StepFinished):
             self.bar.close()
             self.tick = None
@@ -308,3 +314,84 @@ class RunConsole:
         elif event.step == "calibrate" and len(event.value):
             print("Calibration against the source:")
             print(calibration_screen(event.value))
+
+
+def _m_yuan(v: float) -> str:
+    return "–" if pd.isna(v) else f"{v / 1e6:,.2f}"
+
+
+def plan_screen(result) -> str:
+    """A multi-year plan: its assumptions, the path by year (headcount, flows, pay, cost, check), what a
+    faster path costs, the KPIs by year, and when communities reach what they need."""
+    p, s = result.path, result.scenario
+    by = result.by_year
+    lines = [
+        f"Plan for {s.name}: {p.years} year(s) from today (year 0), targets, workload and rules met from year "
+        f"{p.target_year} on (the cheapest such path); costs at each year's prices, not discounted",
+        "Workforce figures (every one an assumption; 'default' = gridplan's, not the scenario's):",
+    ]
+    a = result.assumptions
+    lines += [f"  {r.field} = {r.value} ({r.origin})" for r in a.itertuples()]
+    view = pd.DataFrame(
+        {
+            "year": by.year,
+            "workers": by.workers,
+            "leavers": by.leavers.map(lambda v: f"{v:,.1f}"),
+            "joiners": by.joiners.map(lambda v: f"{v:,.1f}"),
+            "of which new posts": by.new_posts.map(lambda v: f"{v:,.0f}"),
+            "street staff": by.street_office_staff,
+            "service fund (M)": by.service_fund_yuan.map(_m_yuan),
+            "a worker's pay": by.worker_cost_yuan.map(lambda v: f"{v:,.0f}"),
+            "city (M)": by.cost_city_yuan.map(_m_yuan),
+            "districts (M)": by.cost_districts_yuan.map(_m_yuan),
+            "total (M yuan)": by.cost_total_yuan.map(_m_yuan),
+            "policy check": by.policy_check,
+        }
+    )
+    lines += ["By year (expected leavers and joiners; joiners count from the year shown):", table(view)]
+    for r in by[by.policy_check != "PASS"].itertuples():
+        lines.append(f"  year {r.year} fails: {r.failing}")
+    if len(result.faster):
+        f = result.faster
+        lines.append("The cost of a faster path (targets met from each year on, the same limits):")
+        for r in f.itertuples():
+            if not r.feasible:
+                lines.append(f"  from year {r.target_year}: no path; {r.note}")
+                continue
+            extra = r.extra_over_plan_yuan
+            lines.append(
+                f"  from year {r.target_year}: {_m_yuan(r.cost_total_yuan)} M yuan over {p.years} years"
+                + ("" if abs(extra) < 0.5 else f" ({'+' if extra > 0 else ''}{_m_yuan(extra)} M against this plan)")
+            )
+    reach = result.reach.reaches_need_in_year.value_counts().sort_index()
+    when = {0: "today", -1: "not within the plan"}
+    words = [f"{n} {when.get(int(y), f'in year {y}')}" for y, n in reach.items()]
+    lines.append("Communities reaching what they need (workers and service fund, and keeping it): " + ", ".join(words))
+    if len(result.kpis):
+        lines.append(
+            f"Simulated KPIs by year ({result.options.reps} replication(s) a year, seed {result.seed}, "
+            "the same every year; mean [95% CI]):"
+        )
+        lines.append(table(_kpi_wide(result.kpis)))
+        lines.append(
+            "  communities missing a target: a share more than two binomial standard errors of its cases below "
+            "it, duty coverage's mean below it (the rule gridplan optimize cuts by); each year is allocated by the "
+            "allocator's curves, not refitted to simulation"
+        )
+    return "\n".join(lines)
+
+
+def _kpi_wide(kpis: pd.DataFrame) -> pd.DataFrame:
+    """KPIs as rows and years as columns, each cell 'mean [low, high]' (shares in percent)."""
+
+    def cell(r) -> str:
+        if r.kpi.startswith("communities_missing"):
+            return f"{r['mean']:,.0f}"
+        share = "share" in r.kpi or "coverage" in r.kpi
+        f = (lambda x: f"{x:.2%}") if share else (lambda x: f"{x:,.0f}")
+        return f"{f(r['mean'])} [{f(r.ci95_low)}, {f(r.ci95_high)}]" if not pd.isna(r.ci95_low) else f(r["mean"])
+
+    k = kpis.assign(cell=[cell(r) for _, r in kpis.iterrows()])
+    wide = k.pivot(index="kpi", columns="year", values="cell").reindex(list(dict.fromkeys(k.kpi)))
+    wide.columns = [f"year {c}" for c in wide.columns]
+    return wide.reset_index()

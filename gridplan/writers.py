@@ -17,6 +17,7 @@ __all__ = [
     "write_simulation",
     "write_allocation_result",
     "write_run",
+    "write_plan",
     "write_comparison",
     "frontier_png",
     "study_page",
@@ -196,5 +197,41 @@ def write_run(folder: Path, result: RunResult, args: argparse.Namespace | None =
                 p.label: {"stop_reason": p.opt.stop_reason, "validation_missing": p.opt.validation_missing}
                 for p in plans
             },
+        ),
+    )
+
+
+def write_plan(folder: Path, result, args: argparse.Namespace | None = None) -> None:
+    """Every table of a multi-year plan, each year's allocation and policy check, and the metadata."""
+    from gridplan.results import metadata, write_json
+    from scenario.allocation import write_allocation
+
+    s = result.scenario
+    result.by_year.to_csv(folder / "plan_by_year.csv", index=False)
+    result.costs.to_csv(folder / "cost_by_funder.csv", index=False)
+    result.flows.to_csv(folder / "flows_by_district.csv", index=False)
+    result.headcount.to_csv(folder / "headcount_by_post_level.csv", index=False)
+    result.reach.to_csv(folder / "reach_by_community.csv", index=False)
+    result.faster.to_csv(folder / "faster_paths.csv", index=False)
+    result.assumptions.to_csv(folder / "workforce_assumptions.csv", index=False)
+    result.kpis.to_csv(folder / "kpis_by_year.csv", index=False)
+    checks = pd.concat([c.rows.assign(year=t) for t, c in enumerate(result.checks)])
+    checks.to_csv(folder / "policy_check_by_year.csv", index=False)
+    for t, a in enumerate(result.path.allocations):
+        write_allocation(a, folder / f"allocation_year_{t}.csv")
+    write_json(
+        folder / "metadata.json",
+        metadata(
+            s,
+            "plan",
+            args,
+            seed=result.seed,
+            years=result.path.years,
+            target_year=result.path.target_year,
+            replications=result.options.reps,
+            days=result.options.days or s.spec.calendar.days,
+            fixed_point_solves=result.path.fixed_point_solves,
+            pay_converged=result.path.pay_converged,
+            simulation_seed="the same seed every year and every plan (common random numbers)",
         ),
     )

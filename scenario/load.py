@@ -104,6 +104,7 @@ class Scenario:
     baseline: Allocation
     special_households: np.ndarray | None = None  # special-attention households per community (optional column)
     party_members: np.ndarray | None = None  # registered party members per community (optional column)
+    headcount_by_post_level: np.ndarray | None = None  # (posts, levels): workforce.headcount_table, city-wide
 
     @property
     def name(self) -> str:
@@ -194,6 +195,11 @@ def load_scenario(path: str | Path) -> Scenario:
     except AllocationError as exc:
         raise ScenarioError(str(exc)) from None
     all_files = (*files, c.path, alloc_path)
+    headcount = None
+    if spec.workforce.headcount_table is not None:
+        head_path = _table_path(path, "workforce.headcount_table", spec.workforce.headcount_table)
+        headcount = _read_headcount(head_path, spec, int(baseline.workers.sum()))
+        all_files = (*all_files, head_path)
     log.info(
         "scenario %s: %d communities, %d streets, %d districts, from %s",
         spec.name,
@@ -219,7 +225,35 @@ def load_scenario(path: str | Path) -> Scenario:
         baseline=baseline,
         special_households=_ro(c.optional["special_households"]) if "special_households" in c.optional else None,
         party_members=_ro(c.optional["party_members"]) if "party_members" in c.optional else None,
+        headcount_by_post_level=None if headcount is None else _ro(headcount),
     )
+
+
+def _read_headcount(path: Path, spec: ScenarioSpec, workers_total: int) -> np.ndarray:
+    """The workforce's headcount table (``post,level,workers``, city-wide): known posts, levels 1 to
+    ``pay.levels``, each pair once, summing to the baseline's workers. Returns (posts, levels)."""
+    table = read_csv_table(path)
+    table.require_columns(["post", "level", "workers"])
+    posts = list(spec.pay.posts)
+    levels = spec.pay.levels
+    level = table.numbers("level", integer=True, minimum=1, maximum=(levels, "(the pay table's levels)"))
+    workers = table.numbers("workers", integer=True, minimum=0, maximum=(100_000_000, "workers"))
+    out = np.zeros((len(posts), levels))
+    seen: dict[tuple[str, int], int] = {}
+    for r, post in enumerate(table.text("post")):
+        if post not in posts:
+            raise table.fail(r, "post", f"unknown post {post!r} (the pay table's posts: {', '.join(posts)})")
+        key = (post, int(level[r]))
+        if key in seen:
+            raise table.fail(r, "level", f"post {post} level {key[1]} listed twice (first on line {seen[key] + 2})")
+        seen[key] = r
+        out[posts.index(post), key[1] - 1] = workers[r]
+    if int(out.sum()) != workers_total:
+        raise ScenarioError(
+            f"{path}: the workers sum to {int(out.sum()):,}; the baseline allocation has {workers_total:,} "
+            "community workers (today's headcount must be the same people)"
+        )
+    return out
 
 
 def _digest(files: tuple[Path, ...]) -> str:

@@ -34,6 +34,7 @@ from scenario.load import Scenario
 from scenario.staffing import split_desk, staff_time
 from solvers.costs import FunderCosts, cost_per_unit, funder_costs, unit_costs
 from solvers.curves import Curves, service_curves
+from solvers.deciding import deciding_constraints, fund_deciders
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
 from solvers.lpmodel import (
     COVERAGE_UTILISATION,
@@ -45,11 +46,13 @@ from solvers.lpmodel import (
     build_model,
 )
 from solvers.lpsolve import LpSolution, Status, residuals, solve, whole_people, with_fixed
-from solvers.policy import check_policy, minimum_step, rule_requirements
+from solvers.policy import check_policy, minimum_step
 
 __all__ = [
     "AllocationResult",
     "allocate",
+    "allocation_from_x",
+    "city_budget_short",
     "explain_infeasible",
     "deciding_constraints",
     "predicted_coverage",
@@ -136,7 +139,9 @@ class AllocationResult:
         )
 
 
-def _allocation_from_x(scenario: Scenario, m: LpModel, x: np.ndarray, source: str) -> Allocation:
+def allocation_from_x(scenario: Scenario, m: LpModel, x: np.ndarray, source: str) -> Allocation:
+    """The allocation in the variables ``x`` of model ``m`` (people rounded to whole numbers, yuan to fen)."""
+
     def blk(k):
         return x[m.blocks[k]]
 
@@ -153,7 +158,7 @@ def _allocation_from_x(scenario: Scenario, m: LpModel, x: np.ndarray, source: st
     )
 
 
-def _city_budget_short(scenario: Scenario) -> str | None:
+def city_budget_short(scenario: Scenario) -> str | None:
     """Why the city's budget cannot pay its fixed posts, or None: the one home of the city-budget check."""
     f = scenario.spec.funding
     need = f.city_paid_workers_per_community * cost_per_unit(scenario)["workers"] * scenario.n_communities
@@ -202,7 +207,7 @@ def _what_is_required(spec, relaxed: AllocationOptions, opts: AllocationOptions)
 def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptions, solver: str) -> str:
     """Name the constraints that collide and by how much, by re-solving with parts removed."""
     spec = scenario.spec
-    short = _city_budget_short(scenario)
+    short = city_budget_short(scenario)
     if short:
         return short
     service = opts.objective in SERVICE_OBJECTIVES
@@ -224,7 +229,7 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
     sol = solve(m, solver)
     what = _what_is_required(spec, relaxed, opts)
     if sol.status is Status.optimal and sol.x is not None:
-        a = _allocation_from_x(scenario, m, sol.x, "minimum")
+        a = allocation_from_x(scenario, m, sol.x, "minimum")
         costs = funder_costs(scenario, a)
         msgs = []
         for d in spec.districts:
@@ -244,7 +249,7 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
         m2 = build_model(scenario, curves, replace(relaxed, max_change_workers=None))
         s2 = solve(m2, solver)
         if s2.status is Status.optimal and s2.x is not None:
-            a = _allocation_from_x(scenario, m2, s2.x, "minimum")
+            a = allocation_from_x(scenario, m2, s2.x, "minimum")
             gap = a.workers - (scenario.baseline.workers + opts.max_change_workers)
             i = int(np.argmax(gap))
             return (
@@ -364,7 +369,7 @@ def allocate(
         solver = "scipy" if opts.objective in SERVICE_OBJECTIVES else "cbc"
     if opts.objective == "rebalance":
         return _rebalance(scenario, opts, curves, solver, method)
-    if _city_budget_short(scenario):
+    if city_budget_short(scenario):
         raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver))
     m = build_model(scenario, curves, opts)
     if method == "auto":
@@ -378,7 +383,7 @@ def allocate(
         sol = _cheapest_near_best(scenario, m, first, curves, opts, solver, method)
     x = _values(sol).copy()
     x[m.integer] = np.round(x[m.integer])
-    alloc = _allocation_from_x(scenario, m, x, f"allocate --objective {opts.objective}")
+    alloc = allocation_from_x(scenario, m, x, f"allocate --objective {opts.objective}")
     _recheck_policy(scenario, alloc)
     # duals from the LP relaxation of this model (lp-round solved it already; a second phase has one more row)
     relax = first if method == "lp-round" else solve(m, solver, relax=True)
@@ -763,117 +768,3 @@ def predicted_outcomes(
     late = np.minimum(oc.late_max, oc.late_per_undone_hour * undone)
     fund = alloc.service_fund_yuan
     return late, oc.resolution(fund, late), oc.satisfaction(fund, late)
-
-
-def fund_deciders(scenario: Scenario, curves: Curves, opts: AllocationOptions, alloc: Allocation) -> pd.DataFrame:
-    """Which constraint decides each community's service fund: the policy floor, the resolution or satisfaction
-    target (the fund the outcome curves need), or the objective above both."""
-    spec = scenario.spec
-    n = scenario.n_communities
-    floor = np.zeros(n)
-    for rule in spec.policy.rules.values():
-        if rule.active and rule.kind.value == "service_fund_yuan_per_community" and rule.scope.value == "community":
-            floor = np.maximum(floor, rule_requirements(scenario, rule)[1])
-    bounds = {"policy floor": floor}
-    t, oc = spec.targets, curves.outcomes
-    if oc is not None and opts.enforce_targets and opts.objective not in SERVICE_OBJECTIVES:
-        if t.resolution_share_min is not None or t.satisfaction_share_min is not None:
-            bounds["resolution target"] = oc.min_fund_yuan(
-                oc.min_funded(t.resolution_share_min, t.satisfaction_share_min)
-            )
-    fund = alloc.service_fund_yuan
-    top = np.max(np.column_stack(list(bounds.values())), axis=1)
-    above = "service objective" if opts.objective in SERVICE_OBJECTIVES else "aggregate rule or planner's limit"
-    decided = [
-        above if f > top[i] + 0.5 else " = ".join(k for k, b in bounds.items() if abs(b[i] - top[i]) <= 0.5)
-        for i, f in enumerate(fund)
-    ]
-    out = pd.DataFrame({"community": list(scenario.community_ids), "service_fund_yuan": fund})
-    for k, b in bounds.items():
-        out[f"min_fund_{k.replace(' ', '_')}_yuan"] = b
-    out["fund_decided_by"] = decided
-    return out
-
-
-def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions, alloc: Allocation) -> tuple[dict, dict]:
-    """Lower bounds on workers per community and staff per street office, by constraint family."""
-    spec = scenario.spec
-    n, S = scenario.n_communities, len(scenario.street_ids)
-    floor_c = np.full(n, np.ceil(spec.funding.city_paid_workers_per_community - 1e-9))
-    floor_s = np.zeros(S)
-    for rule in spec.policy.rules.values():
-        if not rule.active or rule.scope.value not in ("community", "street"):
-            continue
-        units, req, member, per_street = rule_requirements(scenario, rule)
-        if (
-            rule.kind.value in ("workers_per_10k_residents", "secretary_assistants_per_community")
-            and rule.scope.value == "community"
-        ):
-            floor_c = np.maximum(floor_c, req)
-        elif rule.kind.value == "street_office_staff_per_street" and rule.scope.value == "street":
-            floor_s = np.maximum(floor_s, req)
-    com = {"policy floor": floor_c}
-    street = {"policy floor": floor_s}
-    st = staff_time(scenario)
-    if opts.objective == "rebalance":
-        # the capacity margin reached: every unit gets what the busiest unit's margin asks of it
-        hc, hs = st.available_per_person("community"), st.available_per_person("street")
-        with np.errstate(divide="ignore"):
-            t = min(
-                np.min(np.where(st.planned_community > 0, alloc.workers * hc / st.planned_community, np.inf)),
-                np.min(np.where(st.planned_street > 0, alloc.street_office_staff * hs / st.planned_street, np.inf)),
-            )
-        com["capacity margin"] = np.ceil(np.round(t * st.planned_community / hc, 6) - 1e-6)
-        street["capacity margin"] = np.ceil(np.round(t * st.planned_street / hs, 6) - 1e-6)
-    elif spec.duties is not None and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_workload:
-        com["workload"] = st.workload_people("community")
-        street["workload"] = st.workload_people("street")
-    target = spec.targets.on_time_share_min
-    if target > 0 and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_targets:
-        need = curves.min_workers(target).astype(float)
-        need[list(opts.target_exempt)] = 0.0
-        com["on-time target"] = np.where(need >= 0, need, np.inf)
-    if opts.min_workers is not None:
-        com["simulation cut"] = np.asarray(opts.min_workers, float)
-    if opts.min_street_staff is not None:
-        street["simulation cut"] = np.asarray(opts.min_street_staff, float)
-    return com, street
-
-
-def deciding_constraints(
-    scenario: Scenario, alloc: Allocation, curves: Curves, opts: AllocationOptions
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Which constraint decides each community's workers and each street office's staff.
-
-    A unit is decided by the families whose lower bound equals its staffing (the
-    largest bound); a unit above every bound is decided by the objective within the
-    budget ("service objective", "equity objective"), or by a planner's limit.
-    """
-    com, street = _family_bounds(scenario, curves, opts, alloc)
-    above = {
-        "min-cost": "aggregate rule or planner's limit",
-        "max-service": "service objective",
-        "rebalance": "budget (rebalance at equal money)",
-        "equity": "equity objective",
-    }[opts.objective]
-
-    def table(ids, staff, bounds, key):
-        b = pd.DataFrame(bounds, index=pd.Index(ids, name=key))
-        top = b.max(axis=1).to_numpy()
-        decided = []
-        for i, x in enumerate(staff):
-            if x > top[i] + 1e-9:
-                decided.append(above)
-            else:
-                decided.append(" = ".join(f for f in bounds if abs(bounds[f][i] - top[i]) < 1e-9))
-        out = b.rename(columns=lambda f: f"min_{f.replace(' ', '_').replace('-', '_')}")
-        out.insert(0, "staff", staff)
-        out["decided_by"] = decided
-        return out.reset_index()
-
-    return (
-        table(scenario.community_ids, alloc.workers, com, "community").merge(
-            fund_deciders(scenario, curves, opts, alloc), on="community"
-        ),
-        table(scenario.street_ids, alloc.street_office_staff, street, "street"),
-    )

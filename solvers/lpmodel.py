@@ -23,7 +23,15 @@ from solvers.curves import Curves
 from solvers.names import OBJECTIVES  # one list for the model and the command line
 from solvers.policy import ALLOCATION_FIELD, base_quantity, rule_requirements
 
-__all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES", "SERVICE_OBJECTIVES", "COVERAGE_UTILISATION"]
+__all__ = [
+    "LpModel",
+    "Rows",
+    "AllocationOptions",
+    "build_model",
+    "OBJECTIVES",
+    "SERVICE_OBJECTIVES",
+    "COVERAGE_UTILISATION",
+]
 
 SERVICE_OBJECTIVES = ("max-service",)
 # max-service's benefit variables: per community the on-time share, the share of fixes the fund pays and the
@@ -76,7 +84,9 @@ class LpModel:
         return len(self.c)
 
 
-class _Rows:
+class Rows:
+    """Rows of ``A x <= b`` gathered as sparse triplets, each with a name and whether it states ``>=``."""
+
     def __init__(self) -> None:
         self.rows: list[np.ndarray] = []
         self.cols: list[np.ndarray] = []
@@ -137,7 +147,7 @@ class _Builder:
         self.integer = np.zeros(self.nv, bool)
         for name in WHOLE_PEOPLE:
             self.integer[self.var(name)] = opts.integer
-        self.rows = _Rows()
+        self.rows = Rows()
         self.groups: dict[str, np.ndarray] = {}
         self.scale: dict[str, np.ndarray] = {}
         self.c = np.zeros(self.nv)

@@ -471,6 +471,72 @@ CASES: dict[str, Case] = {
     "resolution target above 1": Y(
         "on_time_share_min: 0.9", "on_time_share_min: 0.9\n  resolution_share_min: 1.2", "resolution_share_min"
     ),
+    # --- issue 22: the workforce section and the plan command
+    **{
+        f"workforce {name}": Y("targets:", f"workforce: {{{body}}}\ntargets:", *words)
+        for name, body, words in (
+            (
+                "attrition above one",
+                "attrition_share_per_year: 1.5",
+                ("workforce.attrition_share_per_year", "less than or equal to 1"),
+            ),
+            (
+                "attrition negative",
+                "attrition_share_per_year: -0.1",
+                ("attrition_share_per_year", "greater than or equal to 0"),
+            ),
+            ("promotion not a number", "promotion_share_per_year: .nan", ("promotion_share_per_year", "finite")),
+            ("unknown post", "attrition_share_per_year_by_post: {boss: 0.1}", ("by_post", "unknown post 'boss'")),
+            ("promotion of an unknown post", "promotion_share_per_year_by_post: {x: 0.1}", ("unknown post 'x'",)),
+            ("hire level above the table", "hire_level: 2", ("hire_level must be <= pay.levels",)),
+            ("hire level zero", "hire_level: 0", ("workforce.hire_level", "greater than or equal to 1")),
+            (
+                "lead time absurd",
+                "hiring_lead_months: 100",
+                ("workforce.hiring_lead_months", "less than or equal to 36"),
+            ),
+            ("lead time fraction", "hiring_lead_months: 1.5", ("workforce.hiring_lead_months", "integer")),
+            ("recruits above one", "recruits_max_share_per_year: 2", ("recruits_max_share_per_year",)),
+            ("growth infinite", "demand_growth_share_per_year: .inf", ("demand_growth_share_per_year", "finite")),
+            (
+                "growth below minus a half",
+                "budget_growth_share_per_year: -0.9",
+                ("budget_growth", "greater than or equal to -0.5"),
+            ),
+            ("pay rise absurd", "pay_rise_share_per_year: 1.0e+9", ("pay_rise_share_per_year",)),
+            ("unknown field", "attrition: 0.1", ("unknown field 'workforce.attrition'",)),
+            ("headcount table outside", "headcount_table: ../../etc/passwd", ("headcount_table", "inside")),
+        )
+    },
+    **{
+        f"headcount table {name}": Case(
+            _both(
+                _edit(YAML, "targets:", "workforce: {headcount_table: heads.csv}\ntargets:"),
+                _write("heads.csv", body.encode()),
+            ),
+            ("heads.csv", *words),
+        )
+        for name, body, words in (
+            ("wrong sum", "post,level,workers\nworker,1,19\n", ("sum to 19", "20")),
+            ("unknown post", "post,level,workers\nboss,1,20\n", ("line 2, column post", "unknown post 'boss'")),
+            ("level out of range", "post,level,workers\nworker,2,20\n", ("column level", "<= 1")),
+            ("level fraction", "post,level,workers\nworker,1.5,20\n", ("column level", "whole number")),
+            ("workers negative", "post,level,workers\nworker,1,-20\n", ("column workers", ">= 0")),
+            ("pair twice", "post,level,workers\nworker,1,10\nworker,1,10\n", ("line 3", "listed twice")),
+            ("missing column", "post,workers\nworker,20\n", ("missing column(s) level",)),
+            ("empty", "", ("empty file",)),
+        )
+    },
+    "workforce headcount table missing": Case(
+        _edit(YAML, "targets:", "workforce: {headcount_table: heads.csv}\ntargets:"), ("heads.csv", "does not exist")
+    ),
+    "plan --target-year after the last": ARG(
+        "plan", "{S}", "--years", "2", "--target-year", "3", "--reps", "0", "--out", "{OUT}", words=("--target-year",)
+    ),
+    "plan --years zero": ARG("plan", "{S}", "--years", "0", "--out", "{OUT}", words=("--years", ">= 1")),
+    "plan --years absurd": ARG("plan", "{S}", "--years", "1e6", "--out", "{OUT}", words=("--years", "30 years")),
+    "plan --reps negative": ARG("plan", "{S}", "--reps", "-1", "--out", "{OUT}", words=("--reps",)),
+    "plan --days below warm-up": ARG("plan", "{S}", "--days", "5", "--out", "{OUT}", words=("--days", "warmup_days")),
     # --- command-line values
     "--seed negative": ARG("simulate", "{S}", "--seed", "-1", *SIM, words=("--seed", ">= 0")),
     "--seed fraction": ARG("simulate", "{S}", "--seed", "1.5", *SIM, words=("--seed", "whole number")),

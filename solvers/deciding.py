@@ -1,0 +1,154 @@
+"""Which constraint decides each unit's staffing and fund, and the least each unit needs.
+
+A unit's lower bounds come in families (policy floor, workload, on-time target, simulation cut, capacity
+margin; for the fund: policy floor, resolution target): the families whose bound equals the unit's
+staffing decide it, and the largest bound is what the unit needs (``minimum_staffing``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scenario.allocation import Allocation
+from scenario.load import Scenario
+from scenario.staffing import staff_time
+from solvers.curves import Curves
+from solvers.lpmodel import SERVICE_OBJECTIVES, AllocationOptions
+from solvers.policy import rule_requirements
+
+__all__ = ["fund_deciders", "deciding_constraints", "minimum_staffing"]
+
+
+def _fund_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> dict[str, np.ndarray]:
+    """Lower bounds on each community's service fund, by family (policy floor, resolution target)."""
+    spec = scenario.spec
+    floor = np.zeros(scenario.n_communities)
+    for rule in spec.policy.rules.values():
+        if rule.active and rule.kind.value == "service_fund_yuan_per_community" and rule.scope.value == "community":
+            floor = np.maximum(floor, rule_requirements(scenario, rule)[1])
+    bounds = {"policy floor": floor}
+    t, oc = spec.targets, curves.outcomes
+    if oc is not None and opts.enforce_targets and opts.objective not in SERVICE_OBJECTIVES:
+        if t.resolution_share_min is not None or t.satisfaction_share_min is not None:
+            bounds["resolution target"] = oc.min_fund_yuan(
+                oc.min_funded(t.resolution_share_min, t.satisfaction_share_min)
+            )
+    return bounds
+
+
+def minimum_staffing(
+    scenario: Scenario, curves: Curves, opts: AllocationOptions
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What each unit needs under ``opts``: workers per community, staff per street office (whole people)
+    and service fund per community (yuan): the largest bound of every family (not capacity margins: rebalance
+    has no per-unit need)."""
+    com, street = _family_bounds(scenario, curves, opts, scenario.baseline)
+    fund = _fund_bounds(scenario, curves, opts)
+    return (
+        np.max(np.column_stack(list(com.values())), axis=1),
+        np.max(np.column_stack(list(street.values())), axis=1),
+        np.max(np.column_stack(list(fund.values())), axis=1),
+    )
+
+
+def fund_deciders(scenario: Scenario, curves: Curves, opts: AllocationOptions, alloc: Allocation) -> pd.DataFrame:
+    """Which constraint decides each community's service fund: the policy floor, the resolution or satisfaction
+    target (the fund the outcome curves need), or the objective above both."""
+    bounds = _fund_bounds(scenario, curves, opts)
+    fund = alloc.service_fund_yuan
+    top = np.max(np.column_stack(list(bounds.values())), axis=1)
+    above = "service objective" if opts.objective in SERVICE_OBJECTIVES else "aggregate rule or planner's limit"
+    decided = [
+        above if f > top[i] + 0.5 else " = ".join(k for k, b in bounds.items() if abs(b[i] - top[i]) <= 0.5)
+        for i, f in enumerate(fund)
+    ]
+    out = pd.DataFrame({"community": list(scenario.community_ids), "service_fund_yuan": fund})
+    for k, b in bounds.items():
+        out[f"min_fund_{k.replace(' ', '_')}_yuan"] = b
+    out["fund_decided_by"] = decided
+    return out
+
+
+def _family_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions, alloc: Allocation) -> tuple[dict, dict]:
+    """Lower bounds on workers per community and staff per street office, by constraint family."""
+    spec = scenario.spec
+    n, S = scenario.n_communities, len(scenario.street_ids)
+    floor_c = np.full(n, np.ceil(spec.funding.city_paid_workers_per_community - 1e-9))
+    floor_s = np.zeros(S)
+    for rule in spec.policy.rules.values():
+        if not rule.active or rule.scope.value not in ("community", "street"):
+            continue
+        units, req, member, per_street = rule_requirements(scenario, rule)
+        if (
+            rule.kind.value in ("workers_per_10k_residents", "secretary_assistants_per_community")
+            and rule.scope.value == "community"
+        ):
+            floor_c = np.maximum(floor_c, req)
+        elif rule.kind.value == "street_office_staff_per_street" and rule.scope.value == "street":
+            floor_s = np.maximum(floor_s, req)
+    com = {"policy floor": floor_c}
+    street = {"policy floor": floor_s}
+    st = staff_time(scenario)
+    if opts.objective == "rebalance":
+        # the capacity margin reached: every unit gets what the busiest unit's margin asks of it
+        hc, hs = st.available_per_person("community"), st.available_per_person("street")
+        with np.errstate(divide="ignore"):
+            t = min(
+                np.min(np.where(st.planned_community > 0, alloc.workers * hc / st.planned_community, np.inf)),
+                np.min(np.where(st.planned_street > 0, alloc.street_office_staff * hs / st.planned_street, np.inf)),
+            )
+        com["capacity margin"] = np.ceil(np.round(t * st.planned_community / hc, 6) - 1e-6)
+        street["capacity margin"] = np.ceil(np.round(t * st.planned_street / hs, 6) - 1e-6)
+    elif spec.duties is not None and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_workload:
+        com["workload"] = st.workload_people("community")
+        street["workload"] = st.workload_people("street")
+    target = spec.targets.on_time_share_min
+    if target > 0 and opts.objective not in SERVICE_OBJECTIVES and opts.enforce_targets:
+        need = curves.min_workers(target).astype(float)
+        need[list(opts.target_exempt)] = 0.0
+        com["on-time target"] = np.where(need >= 0, need, np.inf)
+    if opts.min_workers is not None:
+        com["simulation cut"] = np.asarray(opts.min_workers, float)
+    if opts.min_street_staff is not None:
+        street["simulation cut"] = np.asarray(opts.min_street_staff, float)
+    return com, street
+
+
+def deciding_constraints(
+    scenario: Scenario, alloc: Allocation, curves: Curves, opts: AllocationOptions
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Which constraint decides each community's workers and each street office's staff.
+
+    A unit is decided by the families whose lower bound equals its staffing (the
+    largest bound); a unit above every bound is decided by the objective within the
+    budget ("service objective", "equity objective"), or by a planner's limit.
+    """
+    com, street = _family_bounds(scenario, curves, opts, alloc)
+    above = {
+        "min-cost": "aggregate rule or planner's limit",
+        "max-service": "service objective",
+        "rebalance": "budget (rebalance at equal money)",
+        "equity": "equity objective",
+    }[opts.objective]
+
+    def table(ids, staff, bounds, key):
+        b = pd.DataFrame(bounds, index=pd.Index(ids, name=key))
+        top = b.max(axis=1).to_numpy()
+        decided = []
+        for i, x in enumerate(staff):
+            if x > top[i] + 1e-9:
+                decided.append(above)
+            else:
+                decided.append(" = ".join(f for f in bounds if abs(bounds[f][i] - top[i]) < 1e-9))
+        out = b.rename(columns=lambda f: f"min_{f.replace(' ', '_').replace('-', '_')}")
+        out.insert(0, "staff", staff)
+        out["decided_by"] = decided
+        return out.reset_index()
+
+    return (
+        table(scenario.community_ids, alloc.workers, com, "community").merge(
+            fund_deciders(scenario, curves, opts, alloc), on="community"
+        ),
+        table(scenario.street_ids, alloc.street_office_staff, street, "street"),
+    )
