@@ -14,7 +14,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
-API = ("load_scenario", "check", "allocate", "simulate", "compare", "optimize", "sweep", "run", "plan")
+API = ("load_scenario", "check", "allocate", "simulate", "compare", "optimize", "sweep", "run", "plan", "robust")
 __all__ = ["__version__", *API, "ScenarioError"]
 
 

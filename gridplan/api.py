@@ -1,7 +1,7 @@
 """The Python API: what a notebook calls. Each function returns a typed result with pandas DataFrames.
 
 Stable surface (``import gridplan``): ``load_scenario``, ``check``, ``allocate``, ``simulate``,
-``compare``, ``optimize``, ``sweep``, ``run``, ``plan``. Everything else is internal and may change.
+``compare``, ``optimize``, ``sweep``, ``run``, ``plan``, ``robust``. Everything else is internal and may change.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from workflows.optimize import OptimizationResult
 from workflows.optimize import optimize as _optimize
 from workflows.plan import PlanOptions, PlanResult
 from workflows.plan import plan as _plan
+from workflows.robust import RobustOptions, RobustResult
+from workflows.robust import robust as _robust
 from workflows.run import RunEvent, RunOptions, RunResult
 from workflows.run import run as _run
 from workflows.sweep import sweep as _sweep
@@ -39,6 +41,7 @@ __all__ = [
     "sweep",
     "run",
     "plan",
+    "robust",
     "Scenario",
     "Allocation",
     "AllocationOptions",
@@ -306,4 +309,67 @@ def plan(
 
         with result_folder(Path(out), scenario) as folder:
             write_plan(folder, result)
+    return result
+
+
+def robust(
+    scenario: Scenario | str | Path,
+    probability: float | None = None,
+    variants: list[str] | tuple[str, ...] | None = None,
+    levels: list[float | None] | tuple[float | None, ...] = (None,),
+    reps: int = 3,
+    validation_reps: int = 4,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+    solver: str = "auto",
+    max_iterations: int = 6,
+    reference: bool = True,
+    progress: Callable[[RunEvent], None] | None = None,
+    out: str | Path | None = None,
+) -> RobustResult:
+    """The cheapest plan whose targets hold in ``probability`` of simulated years (default: the scenario's
+    ``targets.hold_probability``) of the scenario and the ``variants`` files (default: its
+    ``targets.hold_variants``), checked on fresh years, as ``gridplan robust``; ``levels`` adds plans at other
+    probabilities for the cost of robustness (None: the mean rule).
+
+    The result holds ``plan`` (its ``result``, ``margins`` per unit, ``holds``: the fresh check,
+    ``iterations``), ``levels`` and ``table`` (the cost of robustness). With ``out`` the folder of
+    ``gridplan robust`` (its tables and report.html) is written there.
+
+    Raises:
+        ValueError: a probability outside (0, 1), none stated, or run values outside the command line's bounds.
+        ScenarioError: a variant file is missing or invalid.
+    """
+    from gridplan.limits import MAX_REPS
+
+    scenario = _scenario(scenario)
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes, min_reps=PAIRED_REPS)
+    validation_reps = check_whole("validation_reps", validation_reps, PAIRED_REPS, MAX_REPS, " replications")
+    max_iterations = check_whole("max_iterations", max_iterations, 1, 50)
+    if out is not None:
+        from gridplan.results import check_out, result_folder
+
+        out = check_out(Path(out), scenario)
+    options = RobustOptions(
+        probability=probability,
+        variants=None if variants is None else tuple(variants),
+        levels=tuple(levels),
+        reps=reps,
+        validation_reps=validation_reps,
+        days=days,
+        seed=seed,
+        processes=processes,
+        solver=solver,
+        max_iterations=max_iterations,
+        reference=reference,
+    )
+    result = _robust(scenario, options, progress)
+    if out is not None:
+        from gridplan.robustreport import write_robust_report
+        from gridplan.writers import write_robust
+
+        with result_folder(Path(out), scenario) as folder:
+            write_robust(folder, result)
+            write_robust_report(folder, result, f"gridplan.robust({str(scenario.path)!r}, probability={probability})")
     return result

@@ -326,6 +326,73 @@ def _add_planning_commands(sub) -> None:
     _opt_args(sp)
     _sim_args(sp, 5, paired=True)
     _add_plan(sub)
+    _add_robust(sub)
+
+
+def _probability(text: str) -> float:
+    v = _number(text, low=0, low_open=True, high=1)
+    if v >= 1:
+        raise argparse.ArgumentTypeError(f"must be < 1 (a share of simulated years), found {text}")
+    return v
+
+
+_probability.__name__ = "number"
+
+
+def _levels(text: str) -> tuple[float | None, ...]:
+    """P,P,... probabilities (each strictly between 0 and 1), 'mean' for the mean rule; at most 10."""
+    parts = [x.strip() for x in text.split(",")]
+    if not 1 <= len(parts) <= 10 or any(not x for x in parts):
+        raise argparse.ArgumentTypeError(f"expected 1 to 10 comma-separated probabilities or 'mean', found {text!r}")
+    return tuple(None if x == "mean" else _probability(x) for x in parts)
+
+
+_levels.__name__ = "levels"
+
+
+def _add_robust(sub) -> None:
+    """robust: the cheapest allocation whose targets hold with a stated probability, and its cost."""
+    sp = _add(
+        sub,
+        "robust",
+        _cmd("robust_cmd"),
+        "the cheapest plan whose targets hold in a stated share of simulated years (and variants), checked on "
+        "fresh years; the margin each unit needs and the cost of robustness",
+    )
+    sp.add_argument(
+        "--probability",
+        type=_probability,
+        help="share of simulated years the targets must hold in (default: the scenario's targets.hold_probability)",
+    )
+    sp.add_argument(
+        "--variant",
+        action="append",
+        help="a variant file of the scenario's folder whose years count too (repeat; default: the scenario's "
+        "targets.hold_variants; --variant none: no variant)",
+    )
+    sp.add_argument(
+        "--levels",
+        type=_levels,
+        default=(None,),
+        help="the cost of robustness at these probabilities too, e.g. mean,0.5,0.8,0.9,0.95 (default: mean)",
+    )
+    sp.add_argument(
+        "--validation-reps",
+        type=_reps_paired,
+        default=4,
+        help="fresh replications of each variant that check the plan (default 4, at least 2)",
+    )
+    sp.add_argument(
+        "--max-iterations", type=_bounded(whole=True, low=1, high=50), default=6, help="loop rounds (default 6)"
+    )
+    sp.add_argument(
+        "--no-reference",
+        dest="reference",
+        action="store_false",
+        help="do not check the scenario's fixed planning margin on the same fresh years",
+    )
+    sp.add_argument("--solver", choices=SOLVER_CHOICES, default="auto", help=SOLVER_HELP)
+    _sim_args(sp, 3, paired=True)
 
 
 def _add_plan(sub) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "scorecard_cmd",
     "run_cmd",
     "plan_cmd",
+    "robust_cmd",
     "sim_days",
     "run_sims",
     "CHECK_HEADER",
@@ -604,3 +605,49 @@ def plan_cmd(args: argparse.Namespace) -> int:
     print(plan_screen(result))
     print(f"wrote {out}")
     return 0
+
+
+def robust_cmd(args: argparse.Namespace) -> int:
+    """``gridplan robust``: the plan that holds with a stated probability (``workflows.robust``), the cost of
+    robustness, its screen, its folder and report; exit 1 if the fresh years fall short of the probability."""
+    import sys
+
+    from gridplan.results import check_out, default_out, result_folder
+    from gridplan.robustreport import write_robust_report
+    from gridplan.screens import robust_screen
+    from gridplan.writers import write_robust
+    from scenario.errors import GridplanError
+    from workflows.robust import RobustOptions, robust
+
+    s = load_scenario(args.scenario)
+    sim_days(args, s)
+    if args.probability is None and s.spec.targets.hold_probability is None:
+        raise GridplanError(f"{s.path}: no targets.hold_probability; give --probability (e.g. 0.9)")
+    variants = None
+    if args.variant is not None:
+        variants = () if args.variant == ["none"] else tuple(args.variant)
+    out = check_out(args.out or default_out(s, "robust"), s)
+    opts = RobustOptions(
+        probability=args.probability,
+        variants=variants,
+        levels=args.levels,
+        reps=args.reps,
+        validation_reps=args.validation_reps,
+        days=args.days,
+        seed=args.seed,
+        processes=args.processes,
+        solver=args.solver,
+        max_iterations=args.max_iterations,
+        reference=args.reference,
+    )
+    try:
+        with RunConsole() as console:
+            result = robust(s, opts, progress=console)
+    except ValueError as exc:
+        raise GridplanError(str(exc)) from None
+    with result_folder(out, s) as folder:
+        write_robust(folder, result, args)
+        write_robust_report(folder, result, " ".join(sys.argv))
+    print(robust_screen(result))
+    print(f"wrote {out}/report.html")
+    return 0 if result.plan.holds_probability else 1

@@ -63,6 +63,9 @@ MEANING = {
     "DutiesSpec.rule": "cases_first: a person on a duty breaks off for a case; protected_share: some stay on duties",
     "DutiesSpec.protected_share": "share of the people present kept on scheduled duties each day",
     "DutiesSpec.max_planned_utilisation": "the allocator plans each unit at most at this share of available hours",
+    "TargetSpec.hold_probability": "share of simulated years the targets must hold in (gridplan robust); none: "
+    "on the mean",
+    "TargetSpec.hold_variants": "variant files of the scenario's folder whose years count too (a surge, growth)",
     "WorkforceSpec.headcount_table": "CSV post,level,workers of today's community workers, inside the folder; none: "
     "generated from the pay table's shares",
     "WorkforceSpec.attrition_share_per_year": "share of a post's workers leaving a year (every post without its own)",

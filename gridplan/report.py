@@ -23,7 +23,7 @@ from workflows.calibration import shown
 from workflows.compare import Comparison
 from workflows.run import Plan, RunResult
 
-__all__ = ["write_report", "plot_png", "share", "money"]
+__all__ = ["write_report", "plot_png", "share", "money", "html_table"]
 
 
 def plot_png(fig) -> bytes:
@@ -54,7 +54,7 @@ def _with_ci(fmt, m, lo, hi) -> str:
     return fmt(m) + (f" <small>[{fmt(lo)}, {fmt(hi)}]</small>" if not np.isnan(lo) else "")
 
 
-def _html(df: pd.DataFrame, formats: dict | None = None, table_id: str | None = None) -> str:
+def html_table(df: pd.DataFrame, formats: dict | None = None, table_id: str | None = None) -> str:
     """A table with per-column formats; shares must be given a format, other floats get separators.
     ``table_id``: the table's id (tests/test_report.py finds each table by it and checks it against its CSV)."""
     shown = df.copy()
@@ -277,7 +277,7 @@ def _decided(scenario: Scenario, plans: list[Plan]) -> tuple[list[str], str, str
         f"{int(base[sid])} → {int(ds.loc[sid, 'staff'])}" for sid in pivot.index
     ]
     pivot["street office decided by"] = ds.loc[pivot.index, "decided_by"]
-    return words, _html(table, table_id="deciding-counts"), _html(pivot.reset_index(), table_id="by-street")
+    return words, html_table(table, table_id="deciding-counts"), html_table(pivot.reset_index(), table_id="by-street")
 
 
 def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tuple[str, str]:
@@ -308,7 +308,7 @@ def _scorecard_section(scenario: Scenario, cmp: Comparison, cards: dict) -> tupl
         "over replications. A street's duty coverage is the whole street's (its office's duties and its "
         "communities' grid and desk duties), so cutting its communities shows at street level."
     )
-    return words, _html(pd.DataFrame(rows), table_id="scorecards")
+    return words, html_table(pd.DataFrame(rows), table_id="scorecards")
 
 
 NOTES = [
@@ -465,9 +465,9 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
         decided_words=words,
         decided_counts=counts,
         by_street=by_street,
-        calibration=_html(cal, table_id="calibration"),
+        calibration=html_table(cal, table_id="calibration"),
         prediction_words=prediction_words,
-        prediction=_html(
+        prediction=html_table(
             worst,
             {
                 c: share
@@ -481,20 +481,20 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
             | {"gap_coverage": lambda v: f"{100 * v:.2f} pt"},
             table_id="prediction",
         ),
-        duty_hours=_html(hours, {"coverage": share}, table_id="duty-hours"),
-        diffs=_html(_paired_differences(cmp), table_id="differences"),
+        duty_hours=html_table(hours, {"coverage": share}, table_id="duty-hours"),
+        diffs=html_table(_paired_differences(cmp), table_id="differences"),
         plan=plans[0].label,
         margin_words=_margin_words(result),
-        planned_load=_html(
+        planned_load=html_table(
             result.planned_load,
             {"planning_margin": share, "busiest_planned_load": _load},
             table_id="planned-load",
         ),
-        prediction_city=_html(result.predictions, PREDICTION_FORMATS, table_id="prediction-city"),
+        prediction_city=html_table(result.predictions, PREDICTION_FORMATS, table_id="prediction-city"),
         optimisations=[
             {
                 "note": f"{p.label}: objective {p.opt.result.options.objective}; stopped because {p.opt.stop_reason}.",
-                "table": _html(
+                "table": html_table(
                     p.opt.iterations,
                     {"on_time_share": share, "duty_coverage": share, "cost_total_yuan": money},
                     table_id=f"iterations-{_key(p.label)}",
@@ -502,13 +502,13 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
             }
             for p in plans
         ],
-        shadow=_html(res.shadow_prices[["kind", "name", "explanation"]], table_id="shadow-prices"),
-        changes_district=_html(res.changes(scenario, "district"), money_cols, table_id="changes-district"),
-        changes_street=_html(res.changes(scenario, "street"), money_cols, table_id="changes-street"),
-        movers=_html(_movers(scenario, res), table_id="movers"),
+        shadow=html_table(res.shadow_prices[["kind", "name", "explanation"]], table_id="shadow-prices"),
+        changes_district=html_table(res.changes(scenario, "district"), money_cols, table_id="changes-district"),
+        changes_street=html_table(res.changes(scenario, "street"), money_cols, table_id="changes-street"),
+        movers=html_table(_movers(scenario, res), table_id="movers"),
         plots=[{"alt": n, "data": base64.b64encode(png).decode()} for n, png in plots.items()],
         assumptions=list(scenario.spec.assumptions),
-        duties=_html(_duty_sources(scenario), table_id="duties"),
+        duties=html_table(_duty_sources(scenario), table_id="duties"),
         notes=NOTES,
         scorecard_words=_scorecard_section(scenario, cmp, cards or {})[0],
         scorecards=_scorecard_section(scenario, cmp, cards or {})[1],

@@ -25,6 +25,7 @@ __all__ = [
     "calibration_screen",
     "scorecard_screen",
     "plan_screen",
+    "robust_screen",
     "RunConsole",
 ]
 
@@ -294,6 +295,9 @@ class RunConsole:
                 self._open(event.total, "simulating", "rep")
             elif event.step == "faster":
                 say("The cost of a faster path:")
+            elif event.step in ("robust", "reference"):
+                say(f"Planning for {event.label}:" if event.step == "robust" else f"Checking {event.label}:")
+                self._open(None, f"{event.label}", "replications")
         elif isinstance(event, StepFinished):
             self.bar.close()
             self.tick = None
@@ -395,3 +399,59 @@ def _kpi_wide(kpis: pd.DataFrame) -> pd.DataFrame:
     wide = k.pivot(index="kpi", columns="year", values="cell").reindex(list(dict.fromkeys(k.kpi)))
     wide.columns = [f"year {c}" for c in wide.columns]
     return wide.reset_index()
+
+
+def robust_screen(result) -> str:
+    """A plan that holds with a stated probability: the cost of robustness, the fresh check of the plan at
+    the stated probability, and the planning margins its units need."""
+    plan = result.plan
+    p = plan.probability
+    names = ", ".join(plan.variants) or "no variant"
+    lines = [
+        f"Plan for {result.scenario.name}: the targets hold in {p:.0%} of simulated years (the scenario and "
+        f"{names}, equal weights), seed {result.seed}; stopped: {plan.stop_reason}",
+        "The cost of robustness (each plan checked on the same fresh years; met: the share of unit-years "
+        "meeting the target [95% interval]):",
+        table(_robust_view(result.table)),
+        f"Fresh check of the {p:.0%} plan ({plan.holds.unit_years.iloc[0]:,} community-years):",
+    ]
+    for h in plan.holds.itertuples():
+        verdict = "" if h.target.startswith("all") else ("  holds" if h.ci95_high >= p else f"  BELOW {p:.0%}")
+        lines.append(f"  {h.target}: {h.share:.2%} [{h.ci95_low:.2%}, {h.ci95_high:.2%}] of {h.unit_years:,}{verdict}")
+    m = plan.margins[plan.margins.unit == "community"]
+    est = m[m.margin_is_estimate]
+    if len(est):
+        q = est.planning_margin_needed.quantile([0.1, 0.5, 0.9])
+        lines.append(
+            f"Planning margins the communities need ({len(est)} whose coverage was fitted; margins.csv has every "
+            f"unit): 10% of them at most {q.iloc[0]:.0%} of available hours, median {q.iloc[1]:.0%}, 90% at "
+            f"most {q.iloc[2]:.0%} (the scenario assumes "
+            f"{result.scenario.spec.duties.max_planned_utilisation:.0%} for all)"
+        )
+    if plan.no_fund_lifts:
+        lines.append(
+            f"No fund lifts {len(plan.no_fund_lifts)} communities to the resolution target at {p:.0%} (they get the "
+            f"fund that pays all their fixes): {', '.join(plan.no_fund_lifts[:10])}"
+            + (" ..." if len(plan.no_fund_lifts) > 10 else "")
+        )
+    return "\n".join(lines)
+
+
+def _robust_view(df: pd.DataFrame) -> pd.DataFrame:
+    """The cost-of-robustness table as shown: money in millions, each target's met share with its interval."""
+    out = pd.DataFrame({"plan": df.plan, "cost (M yuan)": df.cost_total_yuan.map(_m_yuan)})
+    out["workers"] = df.workers
+    out["street staff"] = df.street_office_staff
+    out["service fund (M)"] = df.service_fund_yuan.map(_m_yuan)
+    out["planning margin (median)"] = df.planning_margin_median.map(lambda v: "–" if pd.isna(v) else f"{v:.0%}")
+    for key, label in (
+        ("resolution_share", "resolution met"),
+        ("duty_coverage", "coverage met"),
+        ("all_targets", "all met"),
+    ):
+        if f"{key}_met_share" in df:
+            out[label] = [
+                f"{m:.1%} [{lo:.1%}, {hi:.1%}]"
+                for m, lo, hi in zip(df[f"{key}_met_share"], df[f"{key}_met_ci95_low"], df[f"{key}_met_ci95_high"])
+            ]
+    return out

@@ -18,6 +18,7 @@ __all__ = [
     "write_allocation_result",
     "write_run",
     "write_plan",
+    "write_robust",
     "write_comparison",
     "frontier_png",
     "study_page",
@@ -233,5 +234,54 @@ def write_plan(folder: Path, result, args: argparse.Namespace | None = None) -> 
             fixed_point_solves=result.path.fixed_point_solves,
             pay_converged=result.path.pay_converged,
             simulation_seed="the same seed every year and every plan (common random numbers)",
+        ),
+    )
+
+
+def write_robust(folder: Path, result, args: argparse.Namespace | None = None) -> None:
+    """A robust plan's tables: the cost of robustness, every level's margins, fresh check and iterations, the
+    allocations, and the metadata."""
+    from gridplan.results import metadata, write_json
+    from scenario.allocation import write_allocation
+    from workflows.optimize import VALIDATION_SEED_OFFSET
+
+    s = result.scenario
+    result.table.to_csv(folder / "cost_of_robustness.csv", index=False)
+    result.plan.margins.to_csv(folder / "margins.csv", index=False)
+    result.plan.holds.to_csv(folder / "fresh_check.csv", index=False)
+    write_allocation(result.plan.result.allocation, folder / "allocation.csv")
+    frames: dict[str, list[pd.DataFrame]] = {"margins": [], "holds": [], "iterations": []}
+    for x in result.levels:
+        label = "mean" if x.probability is None else f"{x.probability:g}"
+        write_allocation(x.result.allocation, folder / f"allocation_{label}.csv")
+        frames["margins"].append(x.margins.assign(plan=label))
+        frames["holds"].append(x.holds.assign(plan=label))
+        frames["iterations"].append(x.iterations.assign(plan=label, stop_reason=x.stop_reason))
+    pd.concat(frames["margins"]).to_csv(folder / "margins_all_levels.csv", index=False)
+    pd.concat(frames["holds"]).to_csv(folder / "fresh_check_all_levels.csv", index=False)
+    pd.concat(frames["iterations"]).to_csv(folder / "iterations.csv", index=False)
+    if result.reference is not None:
+        result.reference[1].to_csv(folder / "fresh_check_fixed_margin.csv", index=False)
+    o = result.options
+    write_json(
+        folder / "metadata.json",
+        metadata(
+            s,
+            "robust",
+            args,
+            seed=result.seed,
+            probability=result.plan.probability,
+            variants=list(result.plan.variants),
+            levels=["mean" if x.probability is None else x.probability for x in result.levels],
+            replications=o.reps,
+            validation_replications=o.validation_reps,
+            validation_seed=f"seed + {VALIDATION_SEED_OFFSET:,} (every level and the fixed margin: the same years)",
+            simulated_years={
+                ("mean" if x.probability is None else f"{x.probability:g}"): x.replications for x in result.levels
+            },
+            stop_reasons={
+                ("mean" if x.probability is None else f"{x.probability:g}"): x.stop_reason for x in result.levels
+            },
+            holds_probability=result.plan.holds_probability,
         ),
     )

@@ -195,6 +195,10 @@ def load_scenario(path: str | Path) -> Scenario:
     except AllocationError as exc:
         raise ScenarioError(str(exc)) from None
     all_files = (*files, c.path, alloc_path)
+    for i, name in enumerate(spec.targets.hold_variants):
+        variant = _table_path(path, f"targets.hold_variants.{i}", name)
+        if not variant.is_file():
+            raise ScenarioError(f"{path}: field 'targets.hold_variants.{i}': no file {name!r} in the scenario's folder")
     headcount = None
     if spec.workforce.headcount_table is not None:
         head_path = _table_path(path, "workforce.headcount_table", spec.workforce.headcount_table)

@@ -612,6 +612,10 @@ class TargetSpec(Frozen):
     resolution_share_min: Share | None = None
     satisfaction_share_min: Share | None = None
     response_share_min: Share | None = None
+    # how often the targets must hold (gridplan robust): in this share of simulated years of the scenario and
+    # of each variant file listed (None: on the mean, as gridplan optimize plans)
+    hold_probability: Annotated[float, Field(gt=0, lt=1)] | None = None
+    hold_variants: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*\.ya?ml$")], ...] = ()
 
 
 class CalibrationSpec(Frozen):

@@ -67,6 +67,7 @@ FIELD_MAXIMUM: tuple[tuple[str, float, str], ...] = (
     ("street", 1, "(a probability of resolution)"),
     ("city", 1, "(a probability of resolution)"),
     ("volunteer", 1, "(a probability of resolution)"),
+    ("hold_probability", 1, "(a share of simulated years)"),
     ("*share*", 1, "(a share)"),
     ("escalate_to_*", 1, "(a probability)"),
     ("*_base", 1, "(a probability)"),

@@ -31,9 +31,11 @@ def _fund_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions) ->
     t, oc = spec.targets, curves.outcomes
     if oc is not None and opts.enforce_targets and opts.objective not in SERVICE_OBJECTIVES:
         if t.resolution_share_min is not None or t.satisfaction_share_min is not None:
-            bounds["resolution target"] = oc.min_fund_yuan(
-                oc.min_funded(t.resolution_share_min, t.satisfaction_share_min)
-            )
+            need = oc.min_fund_yuan(oc.min_funded(t.resolution_share_min, t.satisfaction_share_min))
+            need[list(opts.outcome_exempt)] = 0.0
+            bounds["resolution target"] = need
+    if opts.min_service_fund_yuan is not None:
+        bounds["simulation cut"] = np.asarray(opts.min_service_fund_yuan, float)
     return bounds
 
 

@@ -55,6 +55,8 @@ class AllocationOptions:
     min_workers: tuple[float, ...] | None = None  # extra lower bounds per community (simulation cuts)
     min_street_staff: tuple[float, ...] | None = None  # extra lower bounds per street office (simulation cuts)
     target_exempt: tuple[int, ...] = ()  # communities whose on-time target no staffing can reach
+    outcome_exempt: tuple[int, ...] = ()  # communities whose resolution and satisfaction targets no fund can reach
+    min_service_fund_yuan: tuple[float, ...] | None = None  # extra lower bounds per community (simulation)
     equity_spread_per_10k: float | None = None  # max - min workers per 10,000 over communities
     free_mobile: bool = False  # let the model change mobile grid workers
     enforce_targets: bool = True  # on-time targets as constraints (min-cost, equity)
@@ -174,6 +176,9 @@ class _Builder:
             self.lb[w] = np.maximum(self.lb[w], np.asarray(opts.min_workers, float))
         if opts.min_street_staff is not None:
             self.lb[st_] = np.maximum(self.lb[st_], np.asarray(opts.min_street_staff, float))
+        if opts.min_service_fund_yuan is not None:
+            sf = self.var("service_fund_yuan")
+            self.lb[sf] = np.maximum(self.lb[sf], np.asarray(opts.min_service_fund_yuan, float))
 
     def at_least(self, group: str, cols: np.ndarray, need: np.ndarray, names: list[str]) -> None:
         """One row per column: x >= need (as -x <= -need)."""
@@ -252,6 +257,7 @@ class _Builder:
         if not self.opts.enforce_targets or self.service or not wanted or oc is None:
             return
         need = oc.min_fund_yuan(oc.min_funded(t.resolution_share_min, t.satisfaction_share_min))
+        need[list(self.opts.outcome_exempt)] = 0.0
         bad = np.flatnonzero(~np.isfinite(need))
         if bad.size:
             from solvers.errors import InfeasibleError

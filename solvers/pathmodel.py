@@ -390,7 +390,7 @@ def _year_models(
         if t < target_year:
             sf = m.blocks["service_fund_yuan"]
             lb = m.lb.copy()
-            lb[sf] = np.maximum(lb[sf], np.minimum(b.service_fund_yuan, need[2]))
+            lb[sf] = np.maximum(lb[sf], np.ceil(np.minimum(b.service_fund_yuan, need[2])))  # whole yuan for CBC
             m = replace(m, lb=lb)
         out.append(_Year(t, sc, cv, m, need))
     return out

@@ -530,6 +530,34 @@ CASES: dict[str, Case] = {
     "workforce headcount table missing": Case(
         _edit(YAML, "targets:", "workforce: {headcount_table: heads.csv}\ntargets:"), ("heads.csv", "does not exist")
     ),
+    **{
+        f"targets {name}": Y("on_time_share_min: 0.9", f"on_time_share_min: 0.9\n  {body}", *words)
+        for name, body, words in (
+            ("hold probability one", "hold_probability: 1", ("targets.hold_probability", "less than 1")),
+            ("hold probability zero", "hold_probability: 0", ("targets.hold_probability", "greater than 0")),
+            ("hold probability not a number", "hold_probability: .nan", ("targets.hold_probability", "finite")),
+            ("hold probability as text", "hold_probability: ninety", ("targets.hold_probability",)),
+            ("hold variant missing", "hold_variants: [nowhere.yaml]", ("targets.hold_variants.0", "no file")),
+            ("hold variant outside", "hold_variants: [../x.yaml]", ("targets.hold_variants.0", "pattern")),
+            ("hold variant not yaml", "hold_variants: [notes.txt]", ("targets.hold_variants.0", "pattern")),
+            ("hold variants not a list", "hold_variants: surge.yaml", ("targets.hold_variants",)),
+        )
+    },
+    "robust --probability one": ARG("robust", "{S}", "--probability", "1", "--out", "{OUT}", words=("--probability",)),
+    "robust --probability nan": ARG(
+        "robust", "{S}", "--probability", "nan", "--out", "{OUT}", words=("--probability",)
+    ),
+    "robust --levels bad": ARG("robust", "{S}", "--levels", "0.5,,0.9", "--out", "{OUT}", words=("--levels",)),
+    "robust --levels too many": ARG(
+        "robust", "{S}", "--levels", ",".join(["0.5"] * 11), "--out", "{OUT}", words=("--levels",)
+    ),
+    "robust --validation-reps 1": ARG(
+        "robust", "{S}", "--validation-reps", "1", "--out", "{OUT}", words=("--validation-reps",)
+    ),
+    "robust without a probability": ARG("robust", "{S}", "--out", "{OUT}", words=("hold_probability", "--probability")),
+    "robust --variant missing": ARG(
+        "robust", "{S}", "--probability", "0.9", "--variant", "nowhere.yaml", "--out", "{OUT}", words=("nowhere.yaml",)
+    ),
     "plan --target-year after the last": ARG(
         "plan", "{S}", "--years", "2", "--target-year", "3", "--reps", "0", "--out", "{OUT}", words=("--target-year",)
     ),
