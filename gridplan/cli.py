@@ -327,6 +327,20 @@ def _add_planning_commands(sub) -> None:
     _sim_args(sp, 5, paired=True)
     _add_plan(sub)
     _add_robust(sub)
+    sp = _add(
+        sub,
+        "next-million",
+        _cmd("next_million_cmd"),
+        "where the next million yuan goes: per community, what it buys as fund and as staff, checked by simulation",
+    )
+    sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
+    sp.add_argument(
+        "--check",
+        type=_bounded(whole=True, low=1, high=100),
+        default=5,
+        help="communities re-simulated at each end of each use's ranking (default 5)",
+    )
+    _sim_args(sp, 3, paired=True)
 
 
 def _probability(text: str) -> float:

@@ -181,6 +181,7 @@ def write_run(folder: Path, result: RunResult, args: argparse.Namespace | None =
     result.calibration.to_csv(folder / "calibration.csv", index=False)
     result.planned_load.to_csv(folder / "planned_load.csv", index=False)
     result.predictions.to_csv(folder / "prediction_city.csv", index=False)
+    result.next_million.to_csv(folder / "next_million.csv", index=False)
     for (label, lv), df in result.scorecards.items():
         df.to_csv(folder / f"scorecard_{lv}_{_key(label)}.csv", index=False)
     write_json(

@@ -558,6 +558,12 @@ CASES: dict[str, Case] = {
     "robust --variant missing": ARG(
         "robust", "{S}", "--probability", "0.9", "--variant", "nowhere.yaml", "--out", "{OUT}", words=("nowhere.yaml",)
     ),
+    "next-million --check zero": ARG("next-million", "{S}", "--check", "0", "--out", "{OUT}", words=("--check",)),
+    "next-million --check absurd": ARG("next-million", "{S}", "--check", "1e9", "--out", "{OUT}", words=("--check",)),
+    "next-million --reps 1": ARG("next-million", "{S}", "--reps", "1", "--out", "{OUT}", words=("--reps",)),
+    "next-million --allocation missing": ARG(
+        "next-million", "{S}", "--allocation", "{S}/nowhere.csv", "--out", "{OUT}", words=("nowhere.csv",)
+    ),
     "plan --target-year after the last": ARG(
         "plan", "{S}", "--years", "2", "--target-year", "3", "--reps", "0", "--out", "{OUT}", words=("--target-year",)
     ),

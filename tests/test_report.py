@@ -163,6 +163,7 @@ CHECKED = {
     "changes-street",
     "movers",
     "duties",
+    "next-million",
 }
 
 
@@ -334,3 +335,20 @@ def test_numbers_are_read_to_their_decimals():
     assert numbers("19 → 21") == [(19.0, 0, ""), (21.0, 0, "")]
     assert agrees((93.5, 1, "%"), 0.93549) and not agrees((93.5, 1, "%"), 0.9356)
     assert cell_agrees("–", float("nan")) and cell_agrees("yes", True) and not cell_agrees("16", 19)
+
+
+def test_next_million_equals_its_csv(run):
+    """The page's top communities are next_million.csv's first rows, each gain as shown."""
+    _, out, tables = run
+    csv = pd.read_csv(out / "next_million.csv")
+    shown = rows_of(tables["next-million"])
+    assert 0 < len(shown) <= 15 and [r["community"] for r in shown] == list(csv.community[: len(shown)])
+    for row, (_, want) in zip(shown, csv.iterrows()):
+        assert row["best use"] == want.best and int(row["rank"]) == want["rank"]
+        for col, name in (
+            ("fund: resolution (pt)", "fund_resolution_points"),
+            ("fund: outcomes a year", "fund_outcomes_per_year"),
+            ("staff: coverage (pt)", "staff_coverage_points"),
+            ("staff: outcomes a year", "staff_outcomes_per_year"),
+        ):
+            assert cell_agrees(row[col], want[name]), (col, row[col], want[name])

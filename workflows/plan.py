@@ -120,7 +120,11 @@ def plan(scenario: Scenario, options: PlanOptions | None = None, progress: Calla
         report(StepFinished("faster", value=faster))
     runs: list[Replications] = []
     if options.reps > 0:
-        report(StepStarted("simulate", total=(options.years + 1) * options.reps))
+        report(
+            StepStarted(
+                "simulate", "each year's allocation, the same seed every year", (options.years + 1) * options.reps
+            )
+        )
         for t in range(options.years + 1):
             runs.append(
                 run_replications(

@@ -14,7 +14,10 @@ with a :class:`Message` per line of news in between:
 3. ``compare``: the baseline and every plan on the same simulated complaints (seed + 7);
 4. ``calibrate``: the scenario's calibration figures against the baseline's replications;
 5. ``score``: street and community scorecards under every compared allocation (with an evaluation
-   section), and the exact cost of the next step of each rule's minimum for a min-cost first plan.
+   section), and the exact cost of the next step of each rule's minimum for a min-cost first plan;
+
+and where the next million yuan would go under the first plan (``solvers.marginal``, at its curves refitted
+to simulation; ``gridplan next-million`` checks such a ranking by re-simulation).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from scenario.staffing import staff_time
 from sim.replications import measured_from
 from solvers.allocator import next_step_costs
 from solvers.lpmodel import AllocationOptions
+from solvers.marginal import next_million
 from solvers.policy import PolicyReport, check_policy
 from workflows.calibration import calibration_table, static_figures
 from workflows.compare import Comparison, compare_allocations
@@ -189,6 +193,7 @@ class RunResult:
     scorecards: dict[tuple[str, str], pd.DataFrame]
     planned_load: pd.DataFrame  # per allocation and level: the planning margin, units over it, the busiest
     predictions: pd.DataFrame  # per plan, city-wide: predicted against the fresh validation replications
+    next_million: pd.DataFrame = field(default_factory=pd.DataFrame)  # the first plan's: solvers.marginal
 
     @property
     def compare_seed(self) -> int:
@@ -289,4 +294,8 @@ def run(
     cards = _scorecards(scenario, cmp)
     report(StepFinished("score", value=cards))
     load = planned_load(scenario, list(zip(cmp.labels, cmp.allocations)))
-    return RunResult(scenario, options, seed, base, plans, cmp, calib, cards, load, predictions(scenario, plans))
+    first = plans[0].opt
+    million = next_million(scenario, first.curves, first.result.allocation)  # at the curves refitted to simulation
+    return RunResult(
+        scenario, options, seed, base, plans, cmp, calib, cards, load, predictions(scenario, plans), million
+    )
