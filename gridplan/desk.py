@@ -41,6 +41,7 @@ from gridplan.deskresults import (
     frontier_figure,
     interval_note,
     job_runs,
+    next_million_text,
     proposal_text,
     report_html,
 )
@@ -383,7 +384,7 @@ def create_app(  # noqa: C901 - one callback per control
             return html.P(f"No allocation: {exc}", style={"color": "#b42318"}), None
         finally:
             solver_slots.release()
-        return html.P(proposal_text(objective, r), id="alloc-text"), {
+        return html.P(proposal_text(objective, r) + "; " + next_million_text(s, r), id="alloc-text"), {
             "communities": community_rows(s, r.allocation),
             "streets": street_rows(s, r.allocation),
         }

@@ -38,6 +38,7 @@ __all__ = [
     "shown_difference",
     "interval_note",
     "proposal_text",
+    "next_million_text",
     "report_html",
     "frontier_figure",
 ]
@@ -133,6 +134,24 @@ def proposal_text(objective: str, r: AllocationResult) -> str:
         f"{objective}: {r.allocation.total_workers:,} workers, {int(r.allocation.street_office_staff.sum()):,} "
         f"street staff, cost {r.costs.total_yuan / 1e6:,.2f} M yuan; predicted {predicted}; decided by "
         + ", ".join(f"{d} {n}" for d, n in zip(counts.decided_by, counts.communities))
+    )
+
+
+def next_million_text(s: Scenario, r: AllocationResult, top: int = 3) -> str:
+    """Where the next million yuan would go under the proposal (``solvers.marginal``, the allocator's rates):
+    the communities it buys most in, with the use and the outcomes a year."""
+    from solvers.marginal import next_million
+
+    t = next_million(s, r.curves, r.allocation).head(top)
+    t = t[t.best != "none"]
+    if not len(t):
+        return "a million more would buy under 0.1 outcome a year in any community (the allocator's rates)"
+    return (
+        "the next million buys most in "
+        + ", ".join(
+            f"{x.community} (as {x.best}: {x.best_outcomes_per_year:,.0f} outcomes a year)" for x in t.itertuples()
+        )
+        + " (outcomes: cases on time + resolved + residents satisfied; the allocator's rates)"
     )
 
 

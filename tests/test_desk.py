@@ -191,6 +191,11 @@ def test_the_proposal_states_predicted_resolution_and_satisfaction(desk, tiny):
     text = str(_post(client, "allocate.n_clicks", _page_state(tiny)).get_json())
     assert f"predicted resolution {r.expected_resolution_share:.2%}" in text
     assert f"satisfaction {r.expected_satisfaction_share:.2%}" in text
+    # issue 22: where the next million would go under the proposal (solvers.marginal)
+    from solvers.marginal import next_million
+
+    first = next_million(tiny, r.curves, r.allocation).iloc[0]
+    assert f"the next million buys most in {first.community} (as {first.best}:" in text
 
 
 def _walk(component):
