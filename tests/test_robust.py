@@ -111,6 +111,10 @@ def test_coverage_bound_by_hand():
     assert lb[1] == np.ceil((0.95 * 15000 + 3000) / (2000 * kappa1)) == 10 and failed[1] == -1
     assert lb[2] == 10  # every duty done in every year: nothing fitted, it keeps what it has
     assert lb[3] == 11  # fitted below 10, but 10 was seen to fail: at least 11
+    # a unit holding with time to spare (30 people where 28.8 would do) is lowered only in a level's first round
+    args = (np.array([0.999]), 0.95, np.array([30.0]), np.array([45000.0]), np.array([9000.0]), 2000.0)
+    bounds = (np.zeros(1), np.array([-1.0]))
+    assert _coverage_bound(*args, *bounds)[0][0] == 29 and _coverage_bound(*args, *bounds, False)[0][0] == 30
 
 
 def test_the_mean_plan_holds_on_the_mean(levels, surge_city):

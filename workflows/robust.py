@@ -240,8 +240,9 @@ class _Level:
             out[k][sorted(exempt.get(k, set()))] = False
         return out
 
-    def refit(self, state: _State, res: AllocationResult, nu: dict[str, np.ndarray]) -> None:
-        """Curves through the p-level values; coverage bounds from each unit's capacity factor."""
+    def refit(self, state: _State, res: AllocationResult, nu: dict[str, np.ndarray], may_lower: bool) -> None:
+        """Curves through the p-level values; coverage bounds from each unit's capacity factor (lowered where a
+        unit holds with time to spare only when ``may_lower``)."""
         a, c = res.allocation, state.curves
         if "on_time_share" in nu:
             ok = ~np.isnan(nu["on_time_share"])
@@ -279,6 +280,7 @@ class _Level:
                 st.available_per_person("community"),
                 state.lb_c,
                 state.failed_c,
+                may_lower,
             )
             state.lb_s, state.failed_s = _coverage_bound(
                 nu["office_duty_coverage"],
@@ -289,6 +291,7 @@ class _Level:
                 st.available_per_person("street"),
                 state.lb_s,
                 state.failed_s,
+                may_lower,
             )
 
 
@@ -301,13 +304,15 @@ def _coverage_bound(
     hours: float,
     lb: np.ndarray,
     failed: np.ndarray,
+    may_lower: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The fewest people each unit's coverage needs at its p-level, and the most it was seen to fail with.
 
     A unit's capacity factor ``kappa = (nu x duty + case) / (people x hours)`` is identified when its p-level
     coverage is below 1; then it needs ``ceil((target x duty + case) / (hours x kappa))``. A failing unit
-    needs at least one more than it had; a saturated one (coverage 1 in every year) keeps what it has. Never
-    at or below a staffing seen to fail."""
+    needs at least one more than it had; a saturated one (coverage 1 in every year) keeps what it has, and so
+    does a holding one unless ``may_lower`` (the first round of a level: later rounds only add, so that the
+    loop does not trade units back and forth). Never at or below a staffing seen to fail."""
     people = np.asarray(people, float)
     fails = np.nan_to_num(nu, nan=np.inf) < target - 1e-9
     failed = np.where(fails, np.maximum(failed, people), failed)
@@ -316,6 +321,8 @@ def _coverage_bound(
         kappa = (np.clip(nu, 0, 1) * duty + case) / (people * hours)
         need = np.ceil(np.round((target * duty + case) / (hours * kappa), 9))
     new = np.where(known, need, np.where(fails, people + 1, np.where(duty > 0, people, lb)))
+    if not may_lower:
+        new = np.where(fails | (duty <= 0), new, np.maximum(new, people))
     return np.maximum(np.nan_to_num(new, nan=0.0, posinf=0.0), failed + 1), failed
 
 
@@ -347,7 +354,7 @@ def _run_level(
     worlds = level.world(probability)
     tick = lambda n: report(Ticked(n))  # noqa: E731
     if state.last is not None:  # start from the last level's years, re-read at this probability
-        level.refit(state, state.last[0], level.levels(level.samples(state.last[1]), probability))
+        level.refit(state, state.last[0], level.levels(level.samples(state.last[1]), probability), True)
     rows, stop, used = [], f"iteration limit ({o.max_iterations}) reached", 0
     res = level.allocate(state)
     for it in range(1, o.max_iterations + 1):
@@ -359,7 +366,7 @@ def _run_level(
         report(Message(_news(probability, it, res, miss)))
         state.last = (res, runs)
         before = (state.lb_c.copy(), state.lb_s.copy())
-        level.refit(state, res, nu)
+        level.refit(state, res, nu, may_lower=it == 1)
         settled = np.array_equal(before[0], state.lb_c) and np.array_equal(before[1], state.lb_s)
         if not any(m.any() for m in miss.values()) and settled:
             stop = "every unit holds in the sample" + (f" at {probability:.0%}" if probability else " on the mean")
