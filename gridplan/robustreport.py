@@ -45,7 +45,7 @@ def robustness_columns(df: pd.DataFrame) -> pd.DataFrame:
         "planning_margin_high",
     ]
     keep += [c for c in df.columns if c.endswith("_met_share") or c.endswith("_met_ci95_low") or c.endswith("_high")]
-    keep += [c for c in ("communities_no_fund_lifts", "replications") if c in df]
+    keep += [c for c in ("communities_no_fund_lifts", "units_coverage_stuck", "replications") if c in df]
     return df[[c for c in dict.fromkeys(keep) if c in df]]
 
 

@@ -429,6 +429,12 @@ def robust_screen(result) -> str:
             f"most {q.iloc[2]:.0%} (the scenario assumes "
             f"{result.scenario.spec.duties.max_planned_utilisation:.0%} for all)"
         )
+    if plan.coverage_stuck:
+        lines.append(
+            f"More people did not lift the duty coverage of {len(plan.coverage_stuck)} units to the target (they keep "
+            f"what they have): {', '.join(plan.coverage_stuck[:10])}"
+            + (" ..." if len(plan.coverage_stuck) > 10 else "")
+        )
     if plan.no_fund_lifts:
         lines.append(
             f"No fund lifts {len(plan.no_fund_lifts)} communities to the resolution target at {p:.0%} (they get the "

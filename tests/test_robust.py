@@ -17,7 +17,7 @@ from scenario.load import load_scenario
 from tests.conftest import SCENARIOS, edit
 from tests.test_report import _Tables
 from workflows.holding import UnitSamples, p_level, wilson
-from workflows.robust import RobustOptions, _coverage_bound, robust
+from workflows.robust import RobustOptions, _coverage_bound, _stuck, robust
 
 SURGE = """extends: scenario.yaml
 name: tiny_surge
@@ -115,6 +115,16 @@ def test_coverage_bound_by_hand():
     args = (np.array([0.999]), 0.95, np.array([30.0]), np.array([45000.0]), np.array([9000.0]), 2000.0)
     bounds = (np.zeros(1), np.array([-1.0]))
     assert _coverage_bound(*args, *bounds)[0][0] == 29 and _coverage_bound(*args, *bounds, False)[0][0] == 30
+
+
+def test_a_unit_more_people_do_not_lift_is_stuck():
+    """Missing again with one more person and 0.05 point more coverage: no staffing lifts it (a desk whose
+    one person is away, say); missing again with the same people is not evidence."""
+    missed: dict = {}
+    stuck: set = set()
+    _stuck(np.array([0.93, 0.97, 0.90]), 0.95, np.array([10, 10, 8]), missed, stuck)
+    _stuck(np.array([0.9305, 0.94, 0.92]), 0.95, np.array([11, 10, 9]), missed, stuck)
+    assert stuck == {0} and missed[1] == (10.0, 0.94) and missed[2] == (9.0, 0.92)
 
 
 def test_the_mean_plan_holds_on_the_mean(levels, surge_city):

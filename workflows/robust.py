@@ -84,6 +84,7 @@ class RobustPlan:
     replications: int  # simulated years this level used (tuning and validation)
     no_fund_lifts: list[str]  # communities no fund lifts to the resolution target at this probability
     no_staff_lifts: list[str]  # communities no staffing lifts to the on-time target
+    coverage_stuck: list[str]  # communities and street offices whose coverage more people did not lift
 
     @property
     def holds_probability(self) -> bool:
@@ -137,6 +138,11 @@ class _State:
     failed_s: np.ndarray
     exempt: set[int] = field(default_factory=set)  # communities no staffing lifts to the on-time target
     no_fund_lifts: set[int] = field(default_factory=set)  # communities no fund lifts to the resolution target
+    # units (communities, street offices) whose coverage did not rise with one more person: no staffing lifts it
+    stuck_c: set[int] = field(default_factory=set)
+    stuck_s: set[int] = field(default_factory=set)
+    missed_c: dict[int, tuple[float, float]] = field(default_factory=dict)  # unit -> (people, p-level coverage)
+    missed_s: dict[int, tuple[float, float]] = field(default_factory=dict)
     last: tuple[AllocationResult, list[Replications]] | None = None
 
 
@@ -233,6 +239,8 @@ class _Level:
             "on_time_share": state.exempt,
             "resolution_share": state.no_fund_lifts,
             "satisfaction_share": state.no_fund_lifts,
+            "duty_coverage": state.stuck_c,
+            "office_duty_coverage": state.stuck_s,
         }
         for k, target in self.targets().items():
             tol = 1e-9 if "coverage" in k else PLAN_TOLERANCE
@@ -268,6 +276,9 @@ class _Level:
             )
             state.no_fund_lifts |= {int(i) for i in np.flatnonzero(unreachable)}
         if "duty_coverage" in nu:
+            T = self.t.duty_coverage_min
+            _stuck(nu["duty_coverage"], T, a.workers, state.missed_c, state.stuck_c)
+            _stuck(nu["office_duty_coverage"], T, a.street_office_staff, state.missed_s, state.stuck_s)
             st = self.st
             T = self.t.duty_coverage_min
             duty_c, case_c = st.duties_at("grid") + st.duties_at("desk"), st.case_hours_grid + st.case_hours_desk
@@ -293,6 +304,23 @@ class _Level:
                 state.failed_s,
                 may_lower,
             )
+            for lb, stuck, people in (
+                (state.lb_c, state.stuck_c, a.workers),
+                (state.lb_s, state.stuck_s, a.street_office_staff),
+            ):
+                idx = sorted(stuck)
+                lb[idx] = np.asarray(people, float)[idx]  # more people do not lift it: keep what it has
+
+
+def _stuck(nu: np.ndarray, target: float, people: np.ndarray, missed: dict, stuck: set[int]) -> None:
+    """Units that miss their coverage again with more people and no more than 0.1 point more coverage join
+    ``stuck`` (in place); ``missed`` keeps each missing unit's last people and p-level coverage."""
+    fails = np.flatnonzero(np.nan_to_num(nu, nan=np.inf) < target - 1e-9)
+    for i in (int(x) for x in fails):
+        before = missed.get(i)
+        if before is not None and people[i] > before[0] and nu[i] < before[1] + 0.001:
+            stuck.add(i)
+        missed[i] = (float(people[i]), float(nu[i]))
 
 
 def _coverage_bound(
@@ -392,6 +420,7 @@ def _run_level(
         used,
         [ids[i] for i in sorted(state.no_fund_lifts)],
         [ids[i] for i in sorted(state.exempt)],
+        [ids[i] for i in sorted(state.stuck_c)] + [level.base.street_ids[i] for i in sorted(state.stuck_s)],
     )
 
 
@@ -593,5 +622,6 @@ def _table(
             row[f"{key}_met_ci95_high"] = h.ci95_high
         row["replications"] = x.replications if x is not None else 0
         row["communities_no_fund_lifts"] = len(x.no_fund_lifts) if x is not None else 0
+        row["units_coverage_stuck"] = len(x.coverage_stuck) if x is not None else 0
         rows.append(row)
     return pd.DataFrame(rows)
