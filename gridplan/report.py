@@ -414,6 +414,14 @@ def _margin_words(result: RunResult) -> str:
         f"duties), a buffer for what the model leaves out (sickness waves, campaigns). " + "; ".join(parts) + ". "
         f"It is the scenario's most consequential assumption: edit it and rerun. What more or less money buys: "
         f"gridplan sweep {sc.path} --budget-yuan FROM:TO:STEP (the budget frontier of max-service plans)."
+        + (
+            f" The scenario states how often its targets must hold ({percent(sc.spec.targets.hold_probability)} of "
+            f"simulated years, with {', '.join(sc.spec.targets.hold_variants) or 'no variant'}): this run plans "
+            f"on the mean; gridplan robust {sc.path} plans for that probability and reports the margin each "
+            f"unit needs in place of this one."
+            if sc.spec.targets.hold_probability is not None
+            else ""
+        )
     )
 
 

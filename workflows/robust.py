@@ -158,7 +158,12 @@ class _Level:
 
     def world(self, probability: float | None) -> list[Scenario]:
         """The years the probability counts over: the scenario and its variants (the mean rule: the scenario)."""
-        return [self.base] if probability is None else [self.base, *self.variants]
+        return [self.base] if probability is None else self.checked
+
+    @property
+    def checked(self) -> list[Scenario]:
+        """The years every plan is checked on: the scenario's and its variants'."""
+        return [self.base, *self.variants]
 
     def simulate(self, alloc, worlds: list[Scenario], seed: int, tick) -> list[Replications]:
         return [
@@ -404,7 +409,8 @@ def _run_level(
         except InfeasibleError as exc:
             stop = f"the corrected model is infeasible: {exc}"
             break
-    fresh = level.simulate(res.allocation, worlds, level.seed + VALIDATION_SEED_OFFSET, tick)
+    # every plan is checked on the same fresh years: the scenario's and its variants' (the mean rule's too)
+    fresh = level.simulate(res.allocation, level.checked, level.seed + VALIDATION_SEED_OFFSET, tick)
     used += sum(r.reps for r in fresh)
     holds = _holds(level, level.samples(fresh))
     margins = _margins(level, res, state, nu, probability)
@@ -577,7 +583,7 @@ def robust(
         report(StepStarted("reference", "the scenario's planning margin"))
         ref = allocate(scenario, replace(o.allocation, objective="min-cost"), solver=o.solver)
         fresh = level.simulate(
-            ref.allocation, level.world(p), level.seed + VALIDATION_SEED_OFFSET, lambda n: report(Ticked(n))
+            ref.allocation, level.checked, level.seed + VALIDATION_SEED_OFFSET, lambda n: report(Ticked(n))
         )
         reference = (ref, _holds(level, level.samples(fresh)))
         report(StepFinished("reference", value=reference))
