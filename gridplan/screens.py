@@ -78,9 +78,46 @@ def scenario_summary(s: Scenario) -> str:
             for u in spec.demand.surges
         ),
         f"  target: on-time share >= {percent(spec.targets.on_time_share_min)}",
+        *_outcome_lines(s),
         f"Assumptions: {len(spec.assumptions)} stated in the scenario file",
     ]
     return "\n".join(line for line in lines if line)
+
+
+def _outcome_lines(s: Scenario) -> list[str]:
+    """What staff and money buy in this scenario: resolution, the service fund, problems found late."""
+    spec = s.spec
+    cats = spec.demand.categories.values()
+    with_res = [c for c in cats if c.resolution is not None]
+    if not with_res and spec.service_fund is None and spec.discovery is None:
+        return []
+    out = ["Outcomes (response, resolution, satisfaction)"]
+    money = sum(c.share * c.resolution.needs_money_share for c in with_res if c.resolution is not None)
+    out.append(
+        f"  resolution modelled in {len(with_res)} of {len(spec.demand.categories)} categories; "
+        f"{percent(money)} of cases need a fix that costs money"
+    )
+    f = spec.service_fund
+    if f is not None:
+        limit = (
+            "no approval limit" if f.approval_limit_yuan is None else f"approval above {yuan(f.approval_limit_yuan)}"
+        )
+        out.append(
+            f"  service fund released {f.release}, {limit}; "
+            f"unpaid fixes to the city {percent(f.unfunded_to_city_share)}"
+        )
+    d = spec.discovery
+    if d is not None and spec.duties is not None:
+        finders = [did for did, x in spec.duties.scheduled.items() if x.finds]
+        out.append(
+            f"  problems found by duties ({', '.join(finders) or 'none'}) surface on {d.surfaced_channel} when undone"
+        )
+    t = spec.targets
+    for name, v in (("resolution", t.resolution_share_min), ("satisfaction", t.satisfaction_share_min),
+                    ("response", t.response_share_min)):  # fmt: skip
+        if v is not None:
+            out.append(f"  target: {name} rate >= {percent(v)} in every community")
+    return out
 
 
 def kpi_screen(reps) -> str:
