@@ -46,6 +46,10 @@ def money(x: float) -> str:
     return "–" if np.isnan(x) else f"{x:,.0f}"
 
 
+def _hours(x: float) -> str:
+    return "–" if np.isnan(x) else f"{x:,.1f}"
+
+
 def _count(x: float) -> str:
     return "–" if np.isnan(x) else f"{x:,.0f}"
 
@@ -105,17 +109,64 @@ def _plots(scenario: Scenario, cmp: Comparison) -> dict[str, bytes]:
     return out
 
 
-def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
-    city = cmp.city.set_index(["kpi", "allocation"])
-    st = cmp.static.set_index("allocation")
-    labels = cmp.labels
-    base = cmp.allocations[0]
-    rows = []
+def _row(name: str, cells: list[str], check: str) -> dict:
+    """A headline row; ``check`` names its source for tests/test_report.py: "kpi:K" (mean and interval of
+    compare_city.csv), "means:K1 K2" (means), "static:C1 C2" (compare_static.csv), "units:LEVEL:K"
+    (compare_units.csv) or "movement"."""
+    return {"name": name, "cells": cells, "check": check}
 
-    def add(name, cells, check):
-        """A row; ``check`` names its source for tests/test_report.py: "kpi:K" (mean and interval of
-        compare_city.csv), "means:K1 K2" (means), "static:C1 C2" (compare_static.csv) or "movement"."""
-        rows.append({"name": name, "cells": cells, "check": check})
+
+def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
+    """The headline table: what each allocation costs and holds (exact), then what the simulation says."""
+    return _exact_rows(cmp) + _simulated_rows(scenario, cmp)
+
+
+def _exact_rows(cmp: Comparison) -> list[dict]:
+    """Costs and headcounts of each allocation (no simulation)."""
+    st = cmp.static.set_index("allocation")
+    labels, base = cmp.labels, cmp.allocations[0]
+
+    def pair(a: str, b: str) -> list[str]:
+        return [f"{money(st.loc[l, a])} / {money(st.loc[l, b])}" for l in labels]
+
+    rows = [
+        _row("Total cost (yuan a year)", [money(v) for v in st.cost_total_yuan[labels]], "static:cost_total_yuan"),
+        _row(
+            "· city / districts (yuan)",
+            pair("cost_city_yuan", "cost_districts_yuan"),
+            "static:cost_city_yuan cost_districts_yuan",
+        ),
+        _row(
+            "Community workers (per 10,000)",
+            [f"{st.loc[l, 'workers']:,} ({st.loc[l, 'workers_per_10k']:.1f})" for l in labels],
+            "static:workers workers_per_10k",
+        ),
+        _row(
+            "· communities gaining / losing workers",
+            [f"{(a.workers > base.workers).sum()} / {(a.workers < base.workers).sum()}" for a in cmp.allocations],
+            "movement",
+        ),
+    ]
+    for name, col in (
+        ("Secretary assistants", "secretary_assistants"),
+        ("Street party-office staff", "street_office_staff"),
+        ("Mobile grid workers", "mobile_grid_workers"),
+    ):
+        rows.append(_row(name, [f"{st.loc[l, col]:,}" for l in labels], f"static:{col}"))
+    rows.append(
+        _row(
+            "Work fund / service fund (yuan)",
+            pair("work_fund_yuan", "service_fund_yuan"),
+            "static:work_fund_yuan service_fund_yuan",
+        )
+    )
+    return rows
+
+
+def _simulated_rows(scenario: Scenario, cmp: Comparison) -> list[dict]:
+    """What the simulation says of each allocation, with 95% intervals, and the units below each target."""
+    city = cmp.city.set_index(["kpi", "allocation"])
+    labels = cmp.labels
 
     def kpi(k, fmt):
         return [
@@ -126,55 +177,27 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
     def means(kpis):
         return [" / ".join(share(city.loc[(k, l), "mean"]) for k in kpis) for l in labels]
 
-    add("Total cost (yuan a year)", [money(st.loc[l, "cost_total_yuan"]) for l in labels], "static:cost_total_yuan")
-    add(
-        "· city / districts (yuan)",
-        [f"{money(st.loc[l, 'cost_city_yuan'])} / {money(st.loc[l, 'cost_districts_yuan'])}" for l in labels],
-        "static:cost_city_yuan cost_districts_yuan",
-    )
-    add(
-        "Community workers (per 10,000)",
-        [f"{st.loc[l, 'workers']:,} ({st.loc[l, 'workers_per_10k']:.1f})" for l in labels],
-        "static:workers workers_per_10k",
-    )
-    add(
-        "· communities gaining / losing workers",
-        [f"{int((a.workers > base.workers).sum())} / {int((a.workers < base.workers).sum())}" for a in cmp.allocations],
-        "movement",
-    )
-    for name, col in (
-        ("Secretary assistants", "secretary_assistants"),
-        ("Street party-office staff", "street_office_staff"),
-        ("Mobile grid workers", "mobile_grid_workers"),
-    ):
-        add(name, [f"{st.loc[l, col]:,}" for l in labels], f"static:{col}")
-    add(
-        "Work fund / service fund (yuan)",
-        [f"{money(st.loc[l, 'work_fund_yuan'])} / {money(st.loc[l, 'service_fund_yuan'])}" for l in labels],
-        "static:work_fund_yuan service_fund_yuan",
-    )
-    add("On-time share [95% CI]", kpi("on_time_share", share), "kpi:on_time_share")
-    add(*_below_target_row(cmp, "community", "on_time_share", "communities below the on-time target"))
     measured = cmp.runs[0].days - measured_from(scenario, cmp.runs[0].days)
-    add(
-        f"Overdue cases in the {measured} measured days (after the warm-up)",
-        kpi("overdue_cases", _count),
-        "kpi:overdue_cases",
-    )
-    add("Resolution time p90 (hours)", kpi("resolution_p90_hours", lambda v: f"{v:,.1f}"), "kpi:resolution_p90_hours")
-    add("Duty coverage, all levels", kpi("duty_coverage", share), "kpi:duty_coverage")
     grid_desk_street = ("duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street")
-    add("· grid / desk / street office", means(grid_desk_street), "means:" + " ".join(grid_desk_street))
-    for level, k, what in (
-        ("community", "duty_coverage", "communities below the duty-coverage target"),
-        ("street", "office_duty_coverage", "street offices below the duty-coverage target"),
-    ):
-        add(*_below_target_row(cmp, level, k, what))
     utilisation = ("utilisation_grid", "utilisation_desk", "utilisation_street")
-    add("Utilisation incl. duties: grid / desk / street", means(utilisation), "means:" + " ".join(utilisation))
-    add("Satisfaction at the feedback call", kpi("satisfaction_share", share), "kpi:satisfaction_share")
-    add("Policy violations", [str(st.loc[l, "policy_violations"]) for l in labels], "static:policy_violations")
-    return rows
+    st = cmp.static.set_index("allocation")
+    return [
+        _row("On-time share [95% CI]", kpi("on_time_share", share), "kpi:on_time_share"),
+        _row(*_below_target_row(cmp, "community", "on_time_share", "communities below the on-time target")),
+        _row(
+            f"Overdue cases in the {measured} measured days (after the warm-up)",
+            kpi("overdue_cases", _count),
+            "kpi:overdue_cases",
+        ),
+        _row("Resolution time p90 (hours)", kpi("resolution_p90_hours", _hours), "kpi:resolution_p90_hours"),
+        _row("Duty coverage, all levels", kpi("duty_coverage", share), "kpi:duty_coverage"),
+        _row("· grid / desk / street office", means(grid_desk_street), "means:" + " ".join(grid_desk_street)),
+        _row(*_below_target_row(cmp, "community", "duty_coverage", "communities below the duty-coverage target")),
+        _row(*_below_target_row(cmp, "street", "office_duty_coverage", "street offices below the coverage target")),
+        _row("Utilisation incl. duties: grid / desk / street", means(utilisation), "means:" + " ".join(utilisation)),
+        _row("Satisfaction at the feedback call", kpi("satisfaction_share", share), "kpi:satisfaction_share"),
+        _row("Policy violations", [str(st.loc[l, "policy_violations"]) for l in labels], "static:policy_violations"),
+    ]
 
 
 def _below_target_row(cmp: Comparison, level: str, kpi: str, what: str) -> tuple[str, list[str], str]:
