@@ -160,13 +160,13 @@ def allocate(
         solver = "scipy" if opts.objective in SERVICE_OBJECTIVES else "cbc"
     if opts.objective == "rebalance":
         return _rebalance(scenario, opts, curves, solver, method)
-    if city_budget_short(scenario):
-        raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver))
-    m = build_model(scenario, curves, opts)
     if method == "auto":
         method = "milp" if scenario.n_communities <= LARGE_CITY else "lp-round"
     if method not in ("milp", "lp-round"):
         raise ValueError(f"method must be auto, milp or lp-round: {method!r}")
+    if city_budget_short(scenario):
+        raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver, method))
+    m = build_model(scenario, curves, opts)
     solver = "scipy" if method == "lp-round" else solver
     first = _solve_checked(scenario, m, curves, opts, solver, method)
     sol = first
@@ -297,7 +297,7 @@ def _solve_checked(
         sol = solve(m, solver)
     if sol.status is Status.infeasible:
         raise InfeasibleError(
-            "no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver)
+            "no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver, method)
         )
     if sol.status is Status.unbounded:
         raise _unbounded(opts)

@@ -12,7 +12,7 @@ from scenario.load import Scenario
 from solvers.costs import cost_per_unit, funder_costs
 from solvers.curves import Curves
 from solvers.lpmodel import SERVICE_OBJECTIVES, AllocationOptions, LpModel, allocation_from_x, build_model
-from solvers.lpsolve import Status, solve
+from solvers.lpsolve import LpSolution, Status, solve, whole_people, with_fixed
 from solvers.policy import minimum_step
 
 __all__ = ["explain_infeasible", "shadow_prices", "city_budget_short", "million_yuan", "whole"]
@@ -35,8 +35,11 @@ def city_budget_short(scenario: Scenario) -> str | None:
     return None
 
 
-def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptions, solver: str) -> str:
-    """Name the constraints that collide and by how much, by re-solving with parts removed."""
+def explain_infeasible(
+    scenario: Scenario, curves: Curves, opts: AllocationOptions, solver: str, method: str = "milp"
+) -> str:
+    """Name the constraints that collide and by how much, by re-solving with parts removed (``method``
+    "lp-round": as a large city is solved, the LP relaxation in whole people, not a MILP of its size)."""
     spec = scenario.spec
     short = city_budget_short(scenario)
     if short:
@@ -53,7 +56,7 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
     m = build_model(scenario, curves, replace(relaxed, total_budget_yuan=None))
     if m.row_groups.get("budget_total") is not None:  # scenario total budget: drop it too
         m = _drop_rows(m, "budget_total")
-    sol = solve(m, solver)
+    sol = _minimum(m, solver, method)
     what = _what_requires(scenario, relaxed, opts)
     if sol.status is Status.optimal and sol.x is not None:
         a = allocation_from_x(scenario, m, sol.x, "minimum")
@@ -76,7 +79,7 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
     # infeasible even without budgets: the planner's limits collide with the rules
     if opts.max_change_workers is not None:
         m2 = build_model(scenario, curves, replace(relaxed, max_change_workers=None))
-        s2 = solve(m2, solver)
+        s2 = _minimum(m2, solver, method)
         if s2.status is Status.optimal and s2.x is not None:
             a = allocation_from_x(scenario, m2, s2.x, "minimum")
             gap = a.workers - (scenario.baseline.workers + opts.max_change_workers)
@@ -92,6 +95,17 @@ def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptio
             f"minimums (whole-person rounding in small communities needs a wider spread)"
         )
     return "the policy rules contradict each other"
+
+
+def _minimum(m: LpModel, solver: str, method: str) -> LpSolution:
+    """The cheapest answer of a model with the budgets removed: exactly, or (lp-round) the LP relaxation
+    rounded to whole people by the minimums (``lpsolve.whole_people``), the continuous variables re-solved."""
+    if method != "lp-round":
+        return solve(m, solver)
+    relaxed = solve(m, "scipy", relax=True)
+    if relaxed.status is not Status.optimal or relaxed.x is None:
+        return relaxed
+    return solve(with_fixed(m, whole_people(m, relaxed.x)), "scipy", relax=True)
 
 
 def _what_requires(scenario: Scenario, relaxed: AllocationOptions, opts: AllocationOptions) -> str:

@@ -408,3 +408,24 @@ def test_rebalance_without_an_affordable_margin_says_what_the_smallest_costs(tin
     s = load_scenario(tiny_copy)
     with pytest.raises(InfeasibleError, match=r"buys no capacity margin: the smallest one .* costs 2\.\d\d M yuan"):
         allocate(s, AllocationOptions(objective="rebalance", total_budget_yuan=2_188_000))
+
+
+def test_a_large_city_is_explained_without_a_milp(tiny_copy, monkeypatch):
+    """On the large-city path an infeasible model is explained as it is solved, by LP relaxations in whole
+    people: a MILP of a megacity's size ran 4 minutes into 'HiGHS Status 4: Solve error'. The district's
+    shortfall is still named with its amounts."""
+    from solvers import explain
+
+    edit(tiny_copy / "scenario.yaml", "budget_yuan: 2400000}", "budget_yuan: 2000000}")
+    s = load_scenario(tiny_copy)
+    calls = []
+    real = explain.solve
+
+    def spy(m, solver="cbc", relax=False):
+        calls.append(relax)
+        return real(m, solver, relax)
+
+    monkeypatch.setattr(explain, "solve", spy)
+    with pytest.raises(InfeasibleError, match=r"district D1 budget 2\.00 M yuan < 2\.2\d M yuan that the policy"):
+        allocate(s, AllocationOptions(), method="lp-round")
+    assert calls and all(calls)  # every re-solve a relaxation
