@@ -114,7 +114,9 @@ def _solve_pulp(m: LpModel, solver: str, relax: bool) -> LpSolution:
         status = Status.not_solved
     if status is not Status.optimal:
         return LpSolution(status, None, None, None, pulp.LpStatus.get(prob.status, "?"), solver)
-    x = np.array([v.varValue if v.varValue is not None else np.nan for v in xs], dtype=float)
+    # a variable in no row and free of cost is left out of the problem CBC sees (no value): at its lower bound
+    lower = np.where(np.isfinite(m.lb), m.lb, 0.0)
+    x = np.array([v.varValue if v.varValue is not None else lower[i] for i, v in enumerate(xs)], dtype=float)
     duals = np.array([c.pi if c.pi is not None else np.nan for c in cons], dtype=float) if relax else None
     return LpSolution(status, x, float(m.c @ x), duals, "optimal", solver)
 

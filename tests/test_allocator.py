@@ -461,3 +461,11 @@ def test_a_large_city_is_explained_without_a_milp(tiny_copy, monkeypatch):
     with pytest.raises(InfeasibleError, match=r"district D1 budget 2\.00 M yuan < 2\.2\d M yuan that the policy"):
         allocate(s, AllocationOptions(), method="lp-round")
     assert calls and all(calls)  # every re-solve a relaxation
+
+
+def test_a_variable_the_solver_leaves_out_is_at_its_lower_bound():
+    """erlang_c's street office costs nothing and no rule names it: CBC leaves its staff and mobile workers out
+    of the problem, with no value, which was written as -9,223,372,036,854,775,808 people."""
+    s = load_scenario(SCENARIOS / "erlang_c")
+    a = allocate(s, AllocationOptions()).allocation
+    assert a.street_office_staff.tolist() == [0] and a.mobile_grid_workers.tolist() == [0]
