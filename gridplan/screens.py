@@ -321,10 +321,10 @@ class RunConsole:
         elif isinstance(event, StepStarted):
             if event.step == "optimise":
                 print(f"Optimising '{event.label}' (allocate -> simulate -> correct -> allocate):")
-                self._open(None, f"optimising '{event.label}'", "replications")
+                self._open(None, f"optimising '{event.label}'", event.unit)
             elif event.step == "compare":
                 say("Comparing the allocations on the same complaints:")
-                self._open(event.total, "comparing", "rep")
+                self._open(event.total, "comparing", "rep" if event.unit == "replications" else event.unit)
         elif isinstance(event, StepFinished):
             self.bar.close()
             self.tick = None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.staffing import staff_time
 from scenario.text import percent
@@ -23,7 +24,15 @@ from solvers.curves import Curves
 from solvers.names import OBJECTIVES  # one list for the model and the command line
 from solvers.policy import ALLOCATION_FIELD, base_quantity, rule_requirements
 
-__all__ = ["LpModel", "AllocationOptions", "build_model", "OBJECTIVES", "SERVICE_OBJECTIVES", "COVERAGE_UTILISATION"]
+__all__ = [
+    "LpModel",
+    "AllocationOptions",
+    "build_model",
+    "allocation_from_x",
+    "OBJECTIVES",
+    "SERVICE_OBJECTIVES",
+    "COVERAGE_UTILISATION",
+]
 
 SERVICE_OBJECTIVES = ("max-service",)
 # max-service's benefit variables: per community the on-time share, the share of fixes the fund pays and the
@@ -436,6 +445,34 @@ class _Builder:
             row_groups=self.groups,
             row_scale=self.scale,
         )
+
+
+def allocation_from_x(scenario: Scenario, m: LpModel, x: np.ndarray, source: str) -> Allocation:
+    """The allocation a solution ``x`` of the model describes (whole people rounded, funds to the fen)."""
+
+    def blk(k):
+        return x[m.blocks[k]]
+
+    return Allocation(
+        community_ids=scenario.community_ids,
+        street_ids=scenario.street_ids,
+        workers=np.round(blk("workers")),
+        secretary_assistants=np.round(blk("secretary_assistants")),
+        work_fund_yuan=np.round(blk("work_fund_yuan"), 2),
+        service_fund_yuan=np.round(blk("service_fund_yuan"), 2),
+        street_office_staff=np.round(blk("street_office_staff")),
+        mobile_grid_workers=np.round(blk("mobile_grid_workers")),
+        source=source,
+    )
+
+
+def cost_part(m: LpModel) -> np.ndarray:
+    """The objective of a service model without its service terms, in yuan (the allocation's cost)."""
+    c = m.c.copy()
+    for block in SERVICE_BLOCKS:
+        if block in m.blocks:
+            c[m.blocks[block]] = 0.0
+    return c / EPS_COST
 
 
 def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> LpModel:
