@@ -427,6 +427,10 @@ def test_whole_people_rounds_down_then_meets_the_minimums():
     )
     y = whole_people(m, np.array([2.3, 4.0, 1.5, 0.7, 0.25]))
     assert y.tolist() == [3.0, 4.0, 2.0, 1.0, 0.25]
+    # a minimum a hair above a whole number needs the next person, as the solver will check it (a workload
+    # row of 13.0000012 people once passed as 13 and the continuous re-solve failed on a national city)
+    hair = LpModel(**{**m.__dict__, "b": np.array([-13.0000012, -1.5, -4.6, 100.0])})
+    assert whole_people(hair, np.array([13.0000012, 4.0, 1.5, 0.7, 0.25]))[0] == 14.0
 
 
 @pytest.mark.parametrize("objective", ["min-cost", "max-service", "equity"])
