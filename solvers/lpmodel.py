@@ -353,7 +353,7 @@ class _Builder:
             per_r = (1 - oc.revisit) + oc.unsat_unresolved
             self.c[funded] = -cases * per_r * oc.res_per_funded
             self.c[late] = cases * (per_r * oc.res_per_late + oc.unsat_late)
-            self.ub[late] = oc.late_max
+            # no upper bound: beyond the first duty's hours the line overstates the harm rather than cut the model
             slope = oc.late_per_undone_hour * duty_c  # late >= slope x (1 - coverage)
             has = np.flatnonzero(slope > 0)
             self.groups["found_late"] = self.rows.add(
