@@ -45,6 +45,7 @@ class WorkCalendar:
         self._cum_l = self.cum.tolist()
         # Working days only, for the inverse map.
         wd = np.flatnonzero(works)
+        self.wd_index = wd  # calendar indices of the working days (the inverse map and the compiled engine)
         self._wd_cum = self.cum[wd].tolist()
         self._wd_start = self.day_start[wd].tolist()
         self._wd_len = length[wd].tolist()

@@ -26,6 +26,7 @@ __all__ = [
     "CaseRecord",
     "RunInputs",
     "capacity_by_key",
+    "capacity_by_key_array",
     "after_horizon",
     "next_greater",
     "more_servers_from",
@@ -104,6 +105,13 @@ def after_horizon(case_servers: np.ndarray, people: np.ndarray, working: np.ndar
 
 def capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.ndarray, total_days: int) -> list:
     """Per pool, case servers for each day key: the next working day's; past the horizon ``after_horizon``."""
+    return capacity_by_key_array(case_servers, people, working, total_days).tolist()
+
+
+def capacity_by_key_array(
+    case_servers: np.ndarray, people: np.ndarray, working: np.ndarray, total_days: int
+) -> np.ndarray:
+    """``capacity_by_key`` as an int64 array (pools x day keys)."""
     days = case_servers.shape[1]
     idx = np.arange(days)
     nxt = np.where(working, idx, days)
@@ -112,7 +120,7 @@ def capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.nd
     full = np.concatenate([case_servers, after[:, None]], axis=1)  # column ``days``: beyond the horizon
     cap = full[:, nxt]
     pad = np.repeat(after[:, None], total_days - days + 1, axis=1)
-    return np.concatenate([cap, pad], axis=1).tolist()
+    return np.ascontiguousarray(np.concatenate([cap, pad], axis=1), dtype=np.int64)
 
 
 def next_greater(capk: list[int]) -> list[int] | None:

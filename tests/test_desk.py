@@ -53,7 +53,6 @@ def test_shares_differ_in_points_and_none_is_a_dash():
     """The desk's paired differences of shares are percentage points, as in the report and on the console
     (-35.17% read as a relative change), and a KPI with no value (nobody at a desk) is "–", not nan%."""
     import pandas as pd
-
     from gridplan.desk_results import comparison_rows, shown
 
     table = pd.DataFrame(
@@ -93,8 +92,9 @@ def test_the_failing_cell_is_marked_and_the_selected_cell_is_not_red(tiny):
 def test_the_frontier_has_no_empty_axes_and_few_replications_say_so(tiny):
     """The frontier's graph is hidden until drawn (its empty axes stood on the page); with 2 or 3 replications
     a note says the intervals are uninformative (t = 12.7 at 2)."""
-    from gridplan.desk import interval_note
     from gridplan.desk_results import frontier_figure
+
+    from gridplan.desk import interval_note
 
     app = create_app(SCENARIOS / "tiny")
     layout = app.layout()
