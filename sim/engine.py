@@ -218,6 +218,7 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
         np.ascontiguousarray(cal.cum[wd], dtype=f),
         np.ascontiguousarray(cal.day_start[wd], dtype=f),
         np.ascontiguousarray(cal.day_len[wd], dtype=f),
+        np.searchsorted(cal.cum[wd], cal.cum[:-1], side="right").astype(np.int64),
         fpar,
         st,
         en,

@@ -63,8 +63,15 @@ def next_greater_all(capk: np.ndarray, const: np.ndarray) -> np.ndarray:
 
 
 @njit(inline="always")
-def _bisect_right(a: np.ndarray, x: float) -> int:
-    lo, hi = 0, a.shape[0]
+def _count_le(a, x, lo):
+    """``bisect_right(a, x)`` for an ``x`` known to have at least ``lo`` elements of ``a`` at or below it: a few
+    steps forward from ``lo`` (a case's hours rarely span many days), then a binary search."""
+    n = a.shape[0]
+    for _ in range(8):
+        if lo >= n or a[lo] > x:
+            return lo
+        lo += 1
+    hi = n
     while lo < hi:
         mid = (lo + hi) // 2
         if x < a[mid]:
@@ -75,20 +82,21 @@ def _bisect_right(a: np.ndarray, x: float) -> int:
 
 
 @njit
-def _start_and_end(t, hours, start_l, len_l, cum_l, wd_cum, wd_start, wd_len):
-    """``WorkCalendar.start_and_end``, operation for operation."""
+def _start_and_end(t, hours, start_l, len_l, cum_l, wd_cum, wd_start, wd_len, wd_from):
+    """``WorkCalendar.start_and_end``, operation for operation; ``wd_from[day]`` = ``bisect_right(wd_cum,
+    cum_l[day])`` starts the searches (the same counts as ``bisect_right``, found in a step or two)."""
     day = int(t // 24.0)
     x = t - start_l[day]
     ln = len_l[day]
     w = cum_l[day] + (0.0 if x <= 0 else (ln if x >= ln else x))
-    k = _bisect_right(wd_cum, w) - 1
+    k = _count_le(wd_cum, w, wd_from[day]) - 1
     start = wd_start[k] + (w - wd_cum[k])
-    w += hours
-    k = _bisect_right(wd_cum, w) - 1
+    w2 = w + hours
+    k = (_count_le(wd_cum, w2, k + 1) if w2 >= w else _count_le(wd_cum, w2, 0)) - 1
     if k < 0:
         k = 0
-    off = w - wd_cum[k]
-    if off == 0.0 and k > 0 and w > 0:
+    off = w2 - wd_cum[k]
+    if off == 0.0 and k > 0 and w2 > 0:
         return start, wd_start[k - 1] + wd_len[k - 1]
     return start, wd_start[k] + off
 
@@ -259,6 +267,7 @@ def run_windows(
     wd_cum,
     wd_start,
     wd_len,
+    wd_from,
     fpar,
     st,
     en,
@@ -415,7 +424,7 @@ def run_windows(
                     st[k] = t
                     end = t + svc[k]
                 else:
-                    s, end = _start_and_end(t, svc[k], cal_start, cal_len, cal_cum, wd_cum, wd_start, wd_len)
+                    s, end = _start_and_end(t, svc[k], cal_start, cal_len, cal_cum, wd_cum, wd_start, wd_len, wd_from)
                     st[k] = s
                 if n_log == log_k.shape[0]:
                     log_k, log_s, log_e = _grow(log_k), _grow(log_s), _grow(log_e)
@@ -450,7 +459,9 @@ def run_windows(
                     if always_on:
                         s, end2 = end, end + svc[k]
                     else:
-                        s, end2 = _start_and_end(end, svc[k], cal_start, cal_len, cal_cum, wd_cum, wd_start, wd_len)
+                        s, end2 = _start_and_end(
+                            end, svc[k], cal_start, cal_len, cal_cum, wd_cum, wd_start, wd_len, wd_from
+                        )
                     st[k] = s
                     if end2 < until:
                         en[k] = end2

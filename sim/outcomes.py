@@ -360,38 +360,28 @@ class Outcomes:
         assert fund is not None
         if rows_m.size == 0:
             return
-        budget = self.fund_yuan
-        released = self._released(key)
-        limit = fund.approval_limit_yuan
-        comm = self.rows.community[rows_m].tolist()
-        cost = self.rows.fix_cost_yuan[rows_m].tolist()  # type: ignore[index]
-        to_city = (self._u_money[rows_m, 1] < fund.unfunded_to_city_share).tolist()
-        spent = self.spent_yuan
-        for row, c, x, city in zip(rows_m.tolist(), comm, cost, to_city):
-            if spent[c] + x <= budget[c] * released:
-                spent[c] += x
-                self.paid_yuan[row] = x
-                self.funded[row] = FUNDED
-                if limit is not None and x > limit:  # the street office approves it
-                    self._climb(row, Stage.STREET)
-                continue
-            self.unfunded[c] += 1
-            if math.isnan(self.exhausted_day[c]):
-                self.exhausted_day[c] = key
-            if city:
-                self.funded[row] = UNFUNDED_TO_CITY
-                self._climb(row, Stage.CITY)
-            else:
-                self.funded[row] = UNFUNDED_CLOSED
+        from sim.daykernel import pay_fixes
 
-    def _climb(self, row: int, to: Stage) -> None:
-        """Send a case at least up to ``to`` (the street office, or city departments)."""
-        if self._ag[row] == CLOSE:
-            self._ag[row] = int(Stage.COMMUNITY)
-        if self._ac[row] == CLOSE:
-            self._ac[row] = int(Stage.STREET)
-        if to == Stage.CITY and self._as[row] == CLOSE:
-            self._as[row] = int(Stage.CITY)
+        limit = math.inf if fund.approval_limit_yuan is None else float(fund.approval_limit_yuan)
+        to_city = self._u_money[rows_m, 1] < fund.unfunded_to_city_share
+        pay_fixes(
+            rows_m.astype(np.int64),
+            self.rows.community[rows_m].astype(np.int64),
+            self.rows.fix_cost_yuan[rows_m].astype(np.float64),  # type: ignore[index]
+            to_city,
+            self.spent_yuan,
+            self.fund_yuan,
+            float(self._released(key)),
+            limit,
+            self.paid_yuan,
+            self.funded,
+            self.unfunded,
+            self.exhausted_day,
+            float(key),
+            self._ag,
+            self._ac,
+            self._as,
+        )
 
     def _resolve(self, live: np.ndarray) -> None:
         """Whether each case will be resolved at its closure, and its feedback extras."""

@@ -1,0 +1,115 @@
+"""The day ledger's loops compiled (``sim.dayledger``): case hours of the days closed, one day of the duty account.
+
+Both give the bits the numpy versions gave: each (pool, day)'s case hours are summed in order of service
+number, and the duty account's element-wise minimum, maximum and clip keep numpy's choice between equal
+operands (``np.minimum(a, b)`` is ``a if a <= b else b``). Imported when a ledger first closes a day, so that
+commands that simulate nothing do not import numba (``sim.jit``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.jit import njit
+
+__all__ = ["close_case_hours", "duty_step"]
+
+
+@njit
+def close_case_hours(busy, k, pool, ws, we, lo, hi, closed, upto):
+    """Add to ``busy`` (pools x working days) the overlaps of services (number ``k``, ``pool``, working-hour
+    start ``ws`` and end ``we``) with working days ``closed <= i < upto`` (``lo``/``hi``: their working-hour
+    bounds); per (pool, day) in order of service number. Returns which services still touch a later day."""
+    order = np.argsort(k)
+    for i in order:
+        first = np.searchsorted(hi, ws[i], side="right")
+        if first < closed:
+            first = closed
+        last = np.searchsorted(lo, we[i], side="left") - 1
+        if last > upto - 1:
+            last = upto - 1
+        for d in range(first, last + 1):
+            a = we[i] if we[i] <= hi[d] else hi[d]
+            b = ws[i] if ws[i] >= lo[d] else lo[d]
+            busy[pool[i], d] += a - b
+    bound = lo[upto] if upto < lo.shape[0] else math.inf
+    return we > bound
+
+
+@njit
+def duty_step(avail, g, H, O, window, carry, order, n_first, n, done_d, over_d, desk_help):
+    """One working day of the duty account (``sim.dayledger.DutyStepper.step``): ``avail`` spare hours per
+    pool (used up in place), ``H``/``O`` hours undone and overdue (pools x duties, updated), ``done_d`` and
+    ``over_d`` filled with the day's hours done and newly overdue, ``desk_help`` with the grid duty hours desk
+    people did."""
+    pools = avail.shape[0]
+    own_grid = avail[:n].copy()
+    left_desk = np.zeros(n)
+    for step in range(order.shape[0]):
+        j = order[step]
+        if step == n_first:  # the desk's spare time joins its community's grid duties
+            for c in range(n):
+                left_desk[c] = avail[n + c]
+                avail[c] += left_desk[c]
+                avail[n + c] = 0.0
+        for p in range(pools):
+            gj = g[p, j]
+            h = H[p, j] + gj
+            a = avail[p]
+            done = h if h <= a else a
+            avail[p] = a - done
+            h -= done
+            o = O[p, j]
+            o -= done if done <= o else o
+            x = h - gj * (window[j] - 1)
+            new_o = o if o >= x else x
+            done_d[p, j] = done
+            over_d[p, j] = new_o - o
+            if carry[j]:
+                H[p, j] = h
+                O[p, j] = new_o
+            else:
+                H[p, j] = h - new_o
+                O[p, j] = 0.0
+    for c in range(n):
+        x = own_grid[c] + left_desk[c] - avail[c] - own_grid[c]
+        desk_help[c] = x if x >= 0.0 else 0.0
+
+
+@njit
+def pay_fixes(
+    rows, comm, cost, to_city, spent, budget, released, limit, paid, funded, unfunded, exhausted, key, ag, ac, a_s
+):
+    """Pay the day's fixes in order from each community's fund (``sim.outcomes.Outcomes._pay``): a paid fix above
+    ``limit`` goes up to the street office for approval; an unpaid one to the city (``to_city``) or closed at its
+    level. ``ag``/``ac``/``a_s``: the stage after the grid, the desk, the street office (-1: closed there)."""
+    for i in range(rows.shape[0]):
+        row, c, x = rows[i], comm[i], cost[i]
+        if spent[c] + x <= budget[c] * released:
+            spent[c] += x
+            paid[row] = x
+            funded[row] = 1  # FUNDED
+            if x > limit:  # the street office approves it
+                _climb(row, False, ag, ac, a_s)
+            continue
+        unfunded[c] += 1
+        if math.isnan(exhausted[c]):
+            exhausted[c] = key
+        if to_city[i]:
+            funded[row] = 2  # UNFUNDED_TO_CITY
+            _climb(row, True, ag, ac, a_s)
+        else:
+            funded[row] = 3  # UNFUNDED_CLOSED
+
+
+@njit(inline="always")
+def _climb(row, city, ag, ac, a_s):
+    """Send a case at least up to the street office, or city departments."""
+    if ag[row] == -1:
+        ag[row] = 1
+    if ac[row] == -1:
+        ac[row] = 2
+    if city and a_s[row] == -1:
+        a_s[row] = 3
