@@ -143,8 +143,9 @@ def late_level(log: pd.DataFrame) -> np.ndarray:
     return np.where(on_time, -1, level)
 
 
-def _measured(log: pd.DataFrame, warmup_hours: float) -> pd.DataFrame:
-    return log[log["arrival_hours"] >= warmup_hours]
+def _measured(log: pd.DataFrame, warmup_hours: float) -> np.ndarray:
+    """Which cases are measured (arrived after the warm-up): a mask, so that the log is never copied."""
+    return log["arrival_hours"].to_numpy() >= warmup_hours
 
 
 def _open_at(log: pd.DataFrame, horizon_hours: float) -> np.ndarray:
@@ -154,40 +155,46 @@ def _open_at(log: pd.DataFrame, horizon_hours: float) -> np.ndarray:
     return np.isnan(closed) | (closed > horizon_hours)
 
 
-def case_kpis(log: pd.DataFrame, horizon_hours: float = np.inf) -> dict[str, float]:
-    """Outcome KPIs of a set of cases (any slice of the log); ``unresolved_cases`` counts those open at
+def case_kpis(log: pd.DataFrame, horizon_hours: float = np.inf, rows: np.ndarray | None = None) -> dict[str, float]:
+    """Outcome KPIs of a set of cases (any slice of the log, or the rows of ``log`` where the mask ``rows`` is
+    true: the same numbers without copying the log); ``unresolved_cases`` counts those open at
     ``horizon_hours``."""
-    n = len(log)
+    sel = slice(None) if rows is None else rows
+
+    def col(name: str) -> np.ndarray:
+        return log[name].to_numpy()[sel]
+
+    n = len(log) if rows is None else int(np.count_nonzero(rows))
     if n == 0:
         return {k: np.nan for k in CASE_KPIS} | {"cases": 0.0}
-    res = log["resolution_hours"].to_numpy()
+    res = col("resolution_hours")
     closed = ~np.isnan(res)
     q = np.percentile(res[closed], [50, 90]) if closed.any() else [np.nan, np.nan]
-    on_time = log["on_time"].to_numpy()
-    reached = log["level_reached"].to_numpy()
-    late = late_level(log)
+    on_time = col("on_time")
+    reached = col("level_reached")
+    late = late_level(log)[sel]
     n_late = int((late >= 0).sum())
-    resp = log["responded_in_time"].to_numpy()
+    resp = col("responded_in_time")
     return {
         "cases": float(n),
         "on_time_share": float(on_time.mean()),
         "overdue_cases": float(n - on_time.sum()),
-        "unresolved_cases": float(_open_at(log, horizon_hours).sum()),
+        "unresolved_cases": float(_open_at(log, horizon_hours)[sel].sum()),
         "resolution_mean_hours": float(res[closed].mean()) if closed.any() else np.nan,
         "resolution_p50_hours": float(q[0]),
         "resolution_p90_hours": float(q[1]),
-        "satisfaction_share": float(log["satisfied"].mean()),
-        "reopened_share": float(log["reopened"].mean()),
+        "satisfaction_share": float(col("satisfied").mean()),
+        "reopened_share": float(col("reopened").mean()),
         "escalated_community": float((reached >= 1).sum()),
         "escalated_street": float((reached >= 2).sum()),
         "escalated_city": float((reached >= 3).sum()),
-        "volunteer_share": float(log["volunteer"].mean()),
-        "mobile_share": float((log["channel"] == "mobile_grid").mean()),
+        "volunteer_share": float(col("volunteer").mean()),
+        "mobile_share": float(_is(log["channel"], "mobile_grid")[sel].mean()),
         "response_share": float(np.nanmean(resp)) if (~np.isnan(resp)).any() else np.nan,
-        "resolution_share": float(log["resolved"].mean()),
-        "repeat_complaints": float(log["reopened"].sum()),
-        "found_late_share": float(log["found_late"].mean()),
-        "unfunded_share": float((log["fund_status"].to_numpy() >= 2).mean()),
+        "resolution_share": float(col("resolved").mean()),
+        "repeat_complaints": float(col("reopened").sum()),
+        "found_late_share": float(col("found_late").mean()),
+        "unfunded_share": float((col("fund_status") >= 2).mean()),
         **{
             f"late_at_{lv}_share" if lv != "after_reopen" else "late_after_reopen_share": (
                 float((late == i).sum() / n_late) if n_late else np.nan
@@ -201,8 +208,12 @@ def hotline_shares(scenario, log: pd.DataFrame, warmup_hours: float) -> np.ndarr
     """Per category: its share of the cases that came in on hotline channels (after the warm-up)."""
     hot = [c for c, spec in scenario.spec.demand.channels.items() if spec.is_hotline]
     m = _measured(log, warmup_hours)
-    on_hotline = m["category"][m["channel"].isin(hot)]
-    counts = on_hotline.value_counts().reindex(list(scenario.spec.demand.categories), fill_value=0)
+    channel = log["channel"]
+    on_hot = m & np.isin(channel.cat.codes.to_numpy(), [channel.cat.categories.get_loc(c) for c in hot])
+    cats = log["category"]
+    k = len(cats.cat.categories)
+    counts = pd.Series(np.bincount(cats.cat.codes.to_numpy()[on_hot], minlength=k), index=cats.cat.categories)
+    counts = counts.reindex(list(scenario.spec.demand.categories), fill_value=0)
     total = counts.sum()
     return (counts / total).to_numpy() if total else np.full(len(counts), np.nan)
 
@@ -283,11 +294,14 @@ def _is(column: pd.Series, value: str) -> np.ndarray:
 def _group_percentiles(g: np.ndarray, x: np.ndarray, k: int, qs: tuple[float, ...]) -> list[np.ndarray]:
     """Per group, each q-quantile of ``x`` with numpy's default (linear) interpolation; NaN for an empty group.
     One sort for all quantiles."""
-    by_x = np.argsort(x, kind="stable")  # then a stable sort by group: numpy sorts small ints by radix
-    order = by_x[np.argsort(g[by_x].astype(np.int16 if k < 2**15 else np.int64), kind="stable")]
+    # the values by group (numpy sorts small ints by radix), then each group's values sorted: a quantile reads
+    # values only, so any order of equal values gives the same numbers
+    order = np.argsort(g.astype(np.int16 if k < 2**15 else np.int64), kind="stable")
     g, x = g[order], x[order]
     start = np.searchsorted(g, np.arange(k), side="left")
     size = np.searchsorted(g, np.arange(k), side="right") - start
+    for a, b in zip(start[size > 1].tolist(), (start + size)[size > 1].tolist()):
+        x[a:b].sort()
     has = size > 0
     outs = []
     for q in qs:
@@ -319,13 +333,12 @@ def waiting_kpis(log: pd.DataFrame, cal, threshold_hours: float, warmup_hours: f
     arrival (grid) or the end of the level below (desk, street) to the start of service.
     Volunteer-handled cases are left out.
     """
-    m = _measured(log, warmup_hours)
-    m = m[~m["volunteer"].to_numpy()]
-    ready = {"grid": m["arrival_hours"], "community": m["grid_end_hours"], "street": m["community_end_hours"]}
+    m = _measured(log, warmup_hours) & ~log["volunteer"].to_numpy()
+    ready = {"grid": "arrival_hours", "community": "grid_end_hours", "street": "community_end_hours"}
     out = {}
     for level, name in (("grid", "grid"), ("community", "desk"), ("street", "street")):
-        start = m[f"{level}_start_hours"].to_numpy()
-        r = ready[level].to_numpy()
+        start = log[f"{level}_start_hours"].to_numpy()[m]
+        r = log[ready[level]].to_numpy()[m]
         ok = ~np.isnan(start) & ~np.isnan(r)
         w = cal.to_work_v(start[ok]) - cal.to_work_v(r[ok])
         w = np.maximum(w, 0.0)
@@ -429,12 +442,17 @@ def duty_hours_table(acct: DutyAccount, n: int) -> pd.DataFrame:
 
 
 def city_kpis(
-    log: pd.DataFrame, acct: DutyAccount, n_communities: int, warmup_hours: float, horizon_hours: float
+    log: pd.DataFrame,
+    acct: DutyAccount,
+    n_communities: int,
+    warmup_hours: float,
+    horizon_hours: float,
+    open_cases: pd.DataFrame | None = None,
 ) -> dict[str, float]:
-    """City-wide KPIs of one replication."""
-    k = case_kpis(_measured(log, warmup_hours), horizon_hours)
+    """City-wide KPIs of one replication (``open_cases``: ``backlog(log, horizon_hours)`` when already made)."""
+    k = case_kpis(log, horizon_hours, _measured(log, warmup_hours))
     k.update(duty_kpis(acct, n_communities))
-    b = backlog(log, horizon_hours)
+    b = backlog(log, horizon_hours) if open_cases is None else open_cases
     k["backlog_mean_cases"] = float(b.loc[b.time_hours > warmup_hours, "open_cases"].mean())
     return k
 
