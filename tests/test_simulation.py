@@ -342,6 +342,21 @@ def test_engines_agree_when_events_coincide(tiny_copy, grid_desk_hours):
         assert (ties > 1).any()  # events did coincide
 
 
+def test_simulate_writes_the_case_log_only_when_asked(tmp_path):
+    """Without --case-log, simulate writes the KPIs and the log's schema, not the case log itself (the metadata
+    says so)."""
+    import json
+
+    from gridplan.cli import main
+
+    out = tmp_path / "run"
+    argv = ["simulate", str(SCENARIOS / "tiny"), "--reps", "1", "--days", "20", "--processes", "1", "--out", str(out)]
+    assert main(argv) == 0
+    assert (out / "kpis.csv").is_file() and (out / "case_log_schema.csv").is_file()
+    assert not (out / "case_log").exists()
+    assert "--case-log" in json.loads((out / "metadata.json").read_text())["case_log"]
+
+
 def test_simulate_command(tmp_path, capsys):
     import json
 
@@ -361,6 +376,7 @@ def test_simulate_command(tmp_path, capsys):
                 "3",
                 "--processes",
                 "1",
+                "--case-log",
                 "--out",
                 str(out),
             ]
