@@ -34,15 +34,17 @@ def sample(d: DistributionSpec, n: int, rng: np.random.Generator) -> np.ndarray:
 def from_uniforms(d: DistributionSpec | CostSpec, u: np.ndarray) -> np.ndarray:
     """Inverse-CDF draws from given uniforms (keeps common random numbers aligned by case), in the
     distribution's unit (hours, or yuan for a ``CostSpec``)."""
-    from scipy import special, stats
-
     m = d.mean
     if d.kind == "fixed" or (d.kind != "exponential" and d.cv == 0):
         return np.full(u.shape, m)
     if d.kind == "exponential":
         return -m * np.log1p(-u)
     if d.kind == "lognormal":
+        from scipy import special  # not scipy.stats: a second of start-up
+
         s2 = np.log1p(d.cv**2)
         return np.exp(np.log(m) - s2 / 2 + np.sqrt(s2) * special.ndtri(u))
+    from scipy import stats
+
     shape = 1.0 / d.cv**2
     return stats.gamma.ppf(u, shape, scale=m / shape)

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
@@ -97,7 +96,9 @@ def confidence_interval(x: np.ndarray, level: float = 0.95, bounds: str | None =
     m = float(x.mean())
     if n < 2:
         return m, np.nan, np.nan
-    t = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    from scipy.special import stdtrit  # scipy.stats.t.ppf's own function, without scipy.stats' start-up
+
+    t = float(stdtrit(n - 1, 0.5 + level / 2))
     if bounds == "share":
         if np.all(x == x[0]):
             return m, m, m

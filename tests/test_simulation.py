@@ -782,3 +782,15 @@ def test_unresolved_cases_are_those_open_at_the_horizon(tiny_copy):
     open_then = measured.closed_hours.isna() | (measured.closed_hours > 60 * 24.0)
     assert out.kpis["unresolved_cases"] == open_then.sum() > 50
     assert measured.closed_hours.notna().all()  # the old count, cases never closed, was 0
+
+
+def test_confidence_interval_uses_students_t():
+    """The interval's t quantile (scipy.special.stdtrit, what scipy.stats.t.ppf computes) is Student's."""
+    from scipy import stats
+
+    from sim.replications import confidence_interval
+
+    x = np.array([1.0, 2.0, 4.0, 7.0])
+    m, lo, hi = confidence_interval(x)
+    h = stats.t.ppf(0.975, 3) * x.std(ddof=1) / 2
+    assert (m, lo, hi) == (3.5, 3.5 - h, 3.5 + h)
