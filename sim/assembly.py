@@ -24,6 +24,7 @@ from sim.kpis import (
     fund_kpis,
     group_kpis,
     hotline_shares,
+    late_level,
     street_staff_kpis,
     waiting_kpis,
 )
@@ -81,14 +82,15 @@ def assemble(
     warm, horizon = warm_days * 24.0, days * 24.0
     n = scenario.n_communities
     open_cases = backlog(log, horizon)
-    k = city_kpis(log, acct, n, warm, horizon, open_cases)
+    late = late_level(log)
+    k = city_kpis(log, acct, n, warm, horizon, open_cases, late)
     k["escalated_city_per_year"] = k["escalated_city"] * 365.0 / max(days - warm_days, 1)
     k.update(waiting_kpis(log, cal, scenario.spec.targets.wait_threshold_working_hours, warm))
     window = surge_window(scenario, days)
     if window is not None and window_acct is not None:
         k.update(window_kpis(log, window_acct, *window, "_surge", open_cases))
     groups = dict(groups)
-    groups["category"] = group_kpis(log, "category", warm, horizon)
+    groups["category"] = group_kpis(log, "category", warm, horizon, late)
     groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
     staff = community_staff_kpis(acct, n)
     released = released_years(scenario.spec.service_fund, days - 1)

@@ -111,7 +111,9 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     k = counts[comm, hour]
     community = np.repeat(comm, k)
     arrival = np.repeat(hour.astype(float), k) + rng["arrivals"].random(int(k.sum()))
-    order = np.argsort(arrival, kind="stable")
+    from sim.arrivalorder import arrival_order
+
+    order = arrival_order(arrival)  # np.argsort(arrival, kind="stable"), in linear time
     arrival, community = arrival[order], community[order]
     n = len(arrival)
 

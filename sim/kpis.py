@@ -155,10 +155,12 @@ def _open_at(log: pd.DataFrame, horizon_hours: float) -> np.ndarray:
     return np.isnan(closed) | (closed > horizon_hours)
 
 
-def case_kpis(log: pd.DataFrame, horizon_hours: float = np.inf, rows: np.ndarray | None = None) -> dict[str, float]:
+def case_kpis(
+    log: pd.DataFrame, horizon_hours: float = np.inf, rows: np.ndarray | None = None, late: np.ndarray | None = None
+) -> dict[str, float]:
     """Outcome KPIs of a set of cases (any slice of the log, or the rows of ``log`` where the mask ``rows`` is
     true: the same numbers without copying the log); ``unresolved_cases`` counts those open at
-    ``horizon_hours``."""
+    ``horizon_hours``; ``late``: ``late_level(log)`` when already known."""
     sel = slice(None) if rows is None else rows
 
     def col(name: str) -> np.ndarray:
@@ -172,7 +174,7 @@ def case_kpis(log: pd.DataFrame, horizon_hours: float = np.inf, rows: np.ndarray
     q = np.percentile(res[closed], [50, 90]) if closed.any() else [np.nan, np.nan]
     on_time = col("on_time")
     reached = col("level_reached")
-    late = late_level(log)[sel]
+    late = (late_level(log) if late is None else late)[sel]
     n_late = int((late >= 0).sum())
     resp = col("responded_in_time")
     return {
@@ -218,7 +220,9 @@ def hotline_shares(scenario, log: pd.DataFrame, warmup_hours: float) -> np.ndarr
     return (counts / total).to_numpy() if total else np.full(len(counts), np.nan)
 
 
-def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float, horizon_hours: float = np.inf) -> pd.DataFrame:
+def group_kpis(
+    log: pd.DataFrame, by: str, warmup_hours: float, horizon_hours: float = np.inf, late: np.ndarray | None = None
+) -> pd.DataFrame:
     """Outcome KPIs per category, community, street or district: ``case_kpis`` of each group (every unit
     of the column's categories, NaN KPIs and 0 cases where a unit has none), computed for all groups at
     once with sorted arrays (a Weihai year's 340 communities: 0.05 s instead of 0.7 s)."""
@@ -243,7 +247,7 @@ def group_kpis(log: pd.DataFrame, by: str, warmup_hours: float, horizon_hours: f
         return np.bincount(g, weights=x.astype(float), minlength=k)
 
     p50, p90 = _group_percentiles(g[closed], res[closed], k, (0.5, 0.9))
-    late = late_level(log)[keep]
+    late = (late_level(log) if late is None else late)[keep]
     n_late = np.bincount(g[late >= 0], minlength=k).astype(float)
     resp = col("responded_in_time")
     has_limit = ~np.isnan(resp)
@@ -448,9 +452,11 @@ def city_kpis(
     warmup_hours: float,
     horizon_hours: float,
     open_cases: pd.DataFrame | None = None,
+    late: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """City-wide KPIs of one replication (``open_cases``: ``backlog(log, horizon_hours)`` when already made)."""
-    k = case_kpis(log, horizon_hours, _measured(log, warmup_hours))
+    """City-wide KPIs of one replication (``open_cases``: ``backlog(log, horizon_hours)``, ``late``:
+    ``late_level(log)``, when already made)."""
+    k = case_kpis(log, horizon_hours, _measured(log, warmup_hours), late)
     k.update(duty_kpis(acct, n_communities))
     b = backlog(log, horizon_hours) if open_cases is None else open_cases
     k["backlog_mean_cases"] = float(b.loc[b.time_hours > warmup_hours, "open_cases"].mean())

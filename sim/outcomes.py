@@ -213,7 +213,10 @@ class Outcomes:
         self.shift, self.day_end = day_key_shift(cal.always_on, spec.calendar.day_end_hour)
         key = np.floor((run.arrival + self.shift) / 24.0).astype(np.int64)
         todo = np.flatnonzero(~rows.volunteer)
-        todo = todo[np.lexsort((todo, run.arrival[todo], key[todo]))]
+        # by key, readiness, row: the key grows with the time, so a stable sort by time alone gives that order
+        from sim.arrivalorder import arrival_order
+
+        todo = todo[arrival_order(run.arrival[todo])]
         self._order = todo
         self._order_key = key[todo]
         self._ptr = 0

@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import ROOT, SCENARIOS
 from tests.test_invariants import ENGINE_FIELDS
@@ -51,3 +53,15 @@ def test_without_numba_the_same_records(tmp_path):
     assert r.events > 500 and r.reopened.sum() > 10 and int(got["events"]) == r.events
     for f in ENGINE_FIELDS:
         assert np.array_equal(got[f], getattr(r, f), equal_nan=True), f
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.floats(0, 100, allow_nan=False), st.sampled_from([0.0, -0.0, 1.0, 24.0, 24.5])), max_size=300)
+)
+def test_arrival_order_is_a_stable_argsort(hours):
+    """The linear-time order of the cases (``sim.arrivalorder``) is numpy's stable argsort, ties included."""
+    from sim.arrivalorder import arrival_order
+
+    x = np.array(hours, dtype=float)
+    assert np.array_equal(arrival_order(x), np.argsort(x, kind="stable"))
