@@ -22,6 +22,15 @@ def _order(x):
     out = np.empty(n, np.int64)
     if n == 0:
         return out
+    in_order = True
+    for i in range(1, n):
+        if x[i] < x[i - 1]:
+            in_order = False
+            break
+    if in_order:  # already in order (a run without mobile grid workers): each case where it is
+        for i in range(n):
+            out[i] = i
+        return out
     x0, x1 = x.min(), x.max()
     inv = n / (x1 - x0) if x1 > x0 else 0.0
     start = np.zeros(n + 1, np.int64)

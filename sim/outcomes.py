@@ -228,7 +228,9 @@ class Outcomes:
         self.log: list[float] = []  # services started: flat (service number, start, end)
         self._logged = 0
         self._wdays = working_days(cal, self.days)
-        self._pool_of_stage = self._pools(scenario, rows)
+        nc = scenario.n_communities
+        self._grid_pool = rows.community.astype(np.int64)
+        self._street_pool = (2 * nc + scenario.community_street[rows.community]).astype(np.int64)
         cols, self._finds, _ = _finding_duties(scenario)
         self._cols = np.array(cols, np.int64)
         self.incremental = bool(cols) and spec.duties is not None
@@ -244,16 +246,13 @@ class Outcomes:
             self._due_per_day = self._plan.g[:nc][:, self._cols]
             self._stepped = 0
 
-    @staticmethod
-    def _pools(scenario: Scenario, rows: Cases) -> np.ndarray:
-        """(rows, stages): the pool each stage of each row is served by (-1: no pool)."""
-        nc = scenario.n_communities
-        out = np.full((len(rows), len(Stage)), -1, np.int64)
-        out[:, Stage.GRID] = rows.community
-        out[:, Stage.REOPEN] = rows.community
-        out[:, Stage.COMMUNITY] = nc + rows.community
-        out[:, Stage.STREET] = 2 * nc + scenario.community_street[rows.community]
-        return out
+    def _pool_of(self, k: np.ndarray) -> np.ndarray:
+        """The pool that serves each service ``k`` (flat: row * stages + stage; the city's has none, nor a log)."""
+        row, stage = np.divmod(k, len(Stage))
+        grid = self._grid_pool[row]
+        nc = self.scenario.n_communities
+        street = self._street_pool[row]
+        return np.where(stage == Stage.COMMUNITY, nc + grid, np.where(stage == Stage.STREET, street, grid))
 
     def boundary(self, k: int) -> float:
         """The clock time at which day key ``k`` begins."""
@@ -266,13 +265,13 @@ class Outcomes:
         x = np.array(self.log[self._logged :]).reshape(-1, 3)
         self._logged = len(self.log)
         k = x[:, 0].astype(np.int64)
-        pool = self._pool_of_stage.ravel()[k]
+        pool = self._pool_of(k)
         self.hours.add(k, pool, x[:, 1], x[:, 2])
 
     def add_services(self, k: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
         """Services started, as arrays (the compiled engine's; ``log`` holds the other engines')."""
         if len(k):
-            self.hours.add(k, self._pool_of_stage.ravel()[k], start, end)
+            self.hours.add(k, self._pool_of(k), start, end)
 
     def _close_days(self, upto: int) -> None:
         """Close working days before index ``upto`` and work them in the duty account."""
@@ -322,14 +321,19 @@ class Outcomes:
     def _decide_keys(self, upto: int) -> None:
         """Decide every row of day keys ``next_key .. upto`` (in key order, one key at a time)."""
         end = int(np.searchsorted(self._order_key, upto, side="right"))
+        start = self._ptr
         while self._ptr < end:
             key = int(self._order_key[self._ptr])
             stop = int(np.searchsorted(self._order_key, key, side="right"))
-            self._decide(self._order[self._ptr : stop], key)
+            if self.incremental or self.fund is not None:
+                self._decide(self._order[self._ptr : stop], key, resolve=self.incremental)
             self._ptr = stop
+        if not self.incremental and end > start:  # each row's resolution is its own: all at once
+            rows = self._order[start:end]
+            self._resolve(rows[self._active[rows] == 1])
         self.next_key = max(self.next_key, upto + 1)
 
-    def _decide(self, rows_k: np.ndarray, key: int) -> None:
+    def _decide(self, rows_k: np.ndarray, key: int, resolve: bool = True) -> None:
         r = self.rows
         if self.incremental:  # found early when its duty was done lately, else its twin surfaces
             orig = rows_k[(self.twin_of[rows_k] < 0)]
@@ -345,7 +349,8 @@ class Outcomes:
             return
         if self.fund is not None:
             self._pay(live[self.needs_money[live]], key)
-        self._resolve(live)
+        if resolve:
+            self._resolve(live)
 
     def _finder(self, orig: np.ndarray) -> np.ndarray:
         """The finding duty (column of ``_cols``) of drawn rows that have a twin."""
