@@ -75,14 +75,16 @@ def assemble(
     days: int,
     replication: int,
     keep_log: bool,
+    late: np.ndarray | None = None,
 ) -> RepOutput:
     """One replication's KPIs from its case log (at least the columns of ``CITY_LOG_COLUMNS``), its duty
-    accounts, the people-service fund's use and the KPIs of the groups that lie inside one district."""
+    accounts, the people-service fund's use and the KPIs of the groups that lie inside one district (``late``:
+    ``late_level(log)`` when already known)."""
     warm_days = measured_from(scenario, days)
     warm, horizon = warm_days * 24.0, days * 24.0
     n = scenario.n_communities
     open_cases = backlog(log, horizon)
-    late = late_level(log)
+    late = late_level(log) if late is None else late
     k = city_kpis(log, acct, n, warm, horizon, open_cases, late)
     k["escalated_city_per_year"] = k["escalated_city"] * 365.0 / max(days - warm_days, 1)
     k.update(waiting_kpis(log, cal, scenario.spec.targets.wait_threshold_working_hours, warm))

@@ -323,10 +323,12 @@ def _group_percentiles(g: np.ndarray, x: np.ndarray, k: int, qs: tuple[float, ..
 def backlog(log: pd.DataFrame, horizon_hours: float, step_hours: float = 24.0) -> pd.DataFrame:
     """Open cases (arrived, not finally closed) at the end of each step."""
     t = np.arange(step_hours, horizon_hours + 1e-9, step_hours)
-    arr = np.sort(log["arrival_hours"].to_numpy())
-    closed = log["closed_hours"].to_numpy()
-    closed = np.sort(np.where(np.isnan(closed), np.inf, closed))
-    open_ = np.searchsorted(arr, t, side="right") - np.searchsorted(closed, t, side="right")
+
+    def at_or_before(x: np.ndarray) -> np.ndarray:  # per step, how many of x are <= its time (x NaN: never)
+        first = np.searchsorted(t, x, side="left")  # the first step at or after x (NaN sorts last)
+        return np.cumsum(np.bincount(first, minlength=len(t) + 1)[: len(t)])
+
+    open_ = at_or_before(log["arrival_hours"].to_numpy()) - at_or_before(log["closed_hours"].to_numpy())
     return pd.DataFrame({"time_hours": t, "open_cases": open_})
 
 

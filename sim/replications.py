@@ -164,11 +164,22 @@ def run_replication(
     if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
         write_case_log(log, log_dir, replication)
     fund = FundUse(result.fund_spent_yuan, result.fund_exhausted_day, result.unfunded_cases)
-    return assemble(scenario, allocation, log, acct, window_acct, groups, fund, cal, days, replication, keep_log)
+    return assemble(scenario, allocation, log, acct, window_acct, groups, fund, cal, days, replication, keep_log, late)
 
 
 def _task(args: tuple) -> RepOutput:
     return run_replication(*args)
+
+
+def _load_compiled_code(scenario: Scenario, allocation: Allocation) -> None:
+    """Load the compiled loops (``sim.kernel``, from numba's cache) here, before the workers are forked, by
+    simulating two days: each worker then inherits them instead of loading them again (about half a second a
+    worker and a batch: the main job starts a batch per optimisation round)."""
+    from sim.jit import HAVE_NUMBA
+
+    if HAVE_NUMBA and scenario.spec.calendar.days > 2:
+        cases = draw_cases(scenario, 2, np.random.SeedSequence(0))
+        simulate_cases(scenario, cases, allocation, WorkCalendar(scenario.spec.calendar, 2))
 
 
 @dataclass
@@ -332,6 +343,8 @@ def run_replications(
         (scenario, allocation, days, seqs[r], r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))
         for r in range(reps)
     ]
+    if not split_districts and min(reps, processes or default_processes()) > 1:
+        _load_compiled_code(scenario, allocation)
     if split_districts:  # progress: one tick per district task
         outputs = [
             run_replication(*t, split_processes=processes or default_processes(), progress=progress) for t in tasks

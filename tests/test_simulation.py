@@ -794,3 +794,26 @@ def test_confidence_interval_uses_students_t():
     m, lo, hi = confidence_interval(x)
     h = stats.t.ppf(0.975, 3) * x.std(ddof=1) / 2
     assert (m, lo, hi) == (3.5, 3.5 - h, 3.5 + h)
+
+
+def test_service_times_of_all_categories_at_once_are_each_categorys():
+    """``from_uniforms_by`` (each kind of distribution for all its categories at once) gives every case the
+    number ``from_uniforms`` gives it for its own category: fixed, exponential, lognormal, gamma, cv 0."""
+    from scenario.spec import DistributionSpec
+    from sim.distributions import from_uniforms, from_uniforms_by
+
+    dists = [
+        DistributionSpec(kind="fixed", mean_hours=0.5),
+        DistributionSpec(kind="exponential", mean_hours=1.5),
+        DistributionSpec(kind="lognormal", mean_hours=2.0, cv=0.8),
+        DistributionSpec(kind="gamma", mean_hours=3.0, cv=0.5),
+        DistributionSpec(kind="lognormal", mean_hours=1.0, cv=0.0),
+        DistributionSpec(kind="gamma", mean_hours=0.7, cv=1.3),
+    ]
+    rng = np.random.default_rng(3)
+    group = rng.integers(0, len(dists), 5000)
+    u = rng.random(5000)
+    want = np.empty(5000)
+    for j, d in enumerate(dists):
+        want[group == j] = from_uniforms(d, u[group == j])
+    assert np.array_equal(from_uniforms_by(dists, group, u), want)
