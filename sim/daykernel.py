@@ -113,3 +113,52 @@ def _climb(row, city, ag, ac, a_s):
         ac[row] = 2
     if city and a_s[row] == -1:
         a_s[row] = 3
+
+
+@njit
+def found_late(rows, twin_of, twin, community, category, cum_finds, u_find, u_done, act, active):
+    """Of a day's rows, each drawn problem a duty would find (it has a twin) is found early when its duty was done
+    lately (``u_done < act[community, duty]``, the duty the first ``j`` with ``u_find < cum_finds[category, j]``,
+    as ``argmax``); else it surfaces late: the row is not active, its twin is (``Outcomes._decide``)."""
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        if twin_of[row] >= 0 or twin[row] < 0:
+            continue
+        u = np.float64(u_find[row])
+        c = category[row]
+        j = 0
+        for jj in range(cum_finds.shape[1]):
+            if u < cum_finds[c, jj]:
+                j = jj
+                break
+        if np.float64(u_done[row]) >= act[community[row], j]:
+            active[row] = 0
+            active[twin[row]] = 1
+
+
+@njit
+def resolve_rows(
+    live, a_s, ac, ag, res, category, funded, unfunded_share, twin_of, res_factor, u_res, fpar, resolved, unsat, reopen
+):
+    """Whether each live row's problem will be resolved at closure (``resolved``), and its feedback extras
+    (``unsat``, ``reopen``): ``Outcomes._resolve``, row by row. ``res`` (categories x closing level);
+    ``unfunded_share`` (NaN: no fund) for a fix closed unpaid; ``res_factor`` (NaN: no discovery) for a problem
+    found late; ``fpar``: the unsatisfied and reopen extras when unresolved, the unsatisfied extra when found
+    late."""
+    unsat_unres, reopen_unres, unsat_late = fpar[0], fpar[1], fpar[2]
+    for i in range(live.shape[0]):
+        row = live[i]
+        level = 3 if a_s[row] != -1 else (2 if ac[row] != -1 else (1 if ag[row] != -1 else 0))
+        p = res[category[row], level]
+        if not math.isnan(unfunded_share) and funded[row] == 3:  # UNFUNDED_CLOSED
+            p = unfunded_share
+        late = twin_of[row] >= 0
+        if not math.isnan(res_factor) and late:
+            p = p * res_factor
+        ok = np.float64(u_res[row]) < p
+        extra = 0.0 if ok else unsat_unres
+        if not math.isnan(res_factor):
+            extra = extra + (unsat_late if late else 0.0)
+        resolved[row] = ok
+        unsat[row] = extra
+        reopen[row] = 0.0 if ok else reopen_unres

@@ -191,6 +191,9 @@ class Outcomes:
         fb = spec.ladder.feedback
         self._fb = fb
         self._u_res = rows.u_resolve if rows.u_resolve is not None else np.zeros((n_rows, 2), np.float32)
+        self._u_res0 = np.ascontiguousarray(self._u_res[:, 0])
+        self._u_find: np.ndarray | None = None  # the discovery uniforms' columns, when first needed
+        self._u_done: np.ndarray | None = None
         # the fund: per community, tranches released by day key
         nc = scenario.n_communities
         self.fund = spec.service_fund
@@ -334,16 +337,28 @@ class Outcomes:
         self.next_key = max(self.next_key, upto + 1)
 
     def _decide(self, rows_k: np.ndarray, key: int, resolve: bool = True) -> None:
+        from sim.daykernel import found_late
+
         r = self.rows
         if self.incremental:  # found early when its duty was done lately, else its twin surfaces
-            orig = rows_k[(self.twin_of[rows_k] < 0)]
-            orig = orig[self.twin[orig] >= 0]
-            if orig.size:
-                finder = self._finder(orig)
-                act = self.activity()[r.community[orig], finder]
-                missed = orig[r.u_discovery[orig, 1] >= act]  # type: ignore[index]
-                self._active[missed] = 0
-                self._active[self.twin[missed]] = 1
+            u = r.u_discovery
+            assert u is not None
+            if self._u_find is None:
+                self._u_find, self._u_done = np.ascontiguousarray(u[:, 0]), np.ascontiguousarray(u[:, 1])
+                self._cum_finds = np.ascontiguousarray(np.cumsum(self._finds, axis=1))
+            act = np.ascontiguousarray(self.activity())
+            found_late(
+                rows_k,
+                self.twin_of,
+                self.twin,
+                r.community,
+                r.category,
+                self._cum_finds,
+                self._u_find,
+                self._u_done,
+                act,
+                self._active,
+            )
         live = rows_k[self._active[rows_k] == 1]
         if live.size == 0:
             return
@@ -351,12 +366,6 @@ class Outcomes:
             self._pay(live[self.needs_money[live]], key)
         if resolve:
             self._resolve(live)
-
-    def _finder(self, orig: np.ndarray) -> np.ndarray:
-        """The finding duty (column of ``_cols``) of drawn rows that have a twin."""
-        cum = np.cumsum(self._finds, axis=1)[self.rows.category[orig]]
-        u = self.rows.u_discovery[orig, 0].astype(float)  # type: ignore[index]
-        return np.argmax(u[:, None] < cum, axis=1)
 
     def _released(self, key: int) -> float:
         assert self.fund is not None
@@ -392,29 +401,28 @@ class Outcomes:
         )
 
     def _resolve(self, live: np.ndarray) -> None:
-        """Whether each case will be resolved at its closure, and its feedback extras."""
-        r = self.rows
-        level = np.where(
-            self._as[live] != CLOSE,
-            3,
-            np.where(self._ac[live] != CLOSE, 2, np.where(self._ag[live] != CLOSE, 1, 0)),
+        """Whether each case will be resolved at its closure, and its feedback extras (``sim.daykernel``)."""
+        from sim.daykernel import resolve_rows
+
+        fb, disc = self._fb, self.scenario.spec.discovery
+        late_extra = 0.0 if disc is None else disc.unsatisfied_extra
+        resolve_rows(
+            live,
+            self._as,
+            self._ac,
+            self._ag,
+            self._res,
+            self.rows.category,
+            self.funded,
+            math.nan if self.fund is None else float(self.fund.unfunded_resolution_share),
+            self.twin_of,
+            math.nan if disc is None else float(disc.resolution_factor),
+            self._u_res0,
+            np.array([fb.unsatisfied_if_unresolved, fb.reopen_if_unresolved, late_extra], dtype=np.float64),
+            self.resolved_first,
+            self.unsat_extra,
+            self.reopen_extra,
         )
-        p = self._res[r.category[live], level]
-        f = self.funded[live]
-        if self.fund is not None:
-            p = np.where(f == UNFUNDED_CLOSED, self.fund.unfunded_resolution_share, p)
-        late_found = self.twin_of[live] >= 0
-        disc = self.scenario.spec.discovery
-        if disc is not None:
-            p = np.where(late_found, p * disc.resolution_factor, p)
-        ok = self._u_res[live, 0] < p
-        self.resolved_first[live] = ok
-        fb = self._fb
-        extra = np.where(ok, 0.0, fb.unsatisfied_if_unresolved)
-        if disc is not None:
-            extra = extra + np.where(late_found, disc.unsatisfied_extra, 0.0)
-        self.unsat_extra[live] = extra
-        self.reopen_extra[live] = np.where(ok, 0.0, fb.reopen_if_unresolved)
 
     def resolved_final(self, reopened: np.ndarray, revisited: np.ndarray) -> np.ndarray:
         """Resolved at closure, or at the reopened visit (``revisited``: the visit ended within the run)."""
