@@ -17,6 +17,7 @@ __all__ = [
     "case_kpis",
     "city_kpis",
     "group_kpis",
+    "groups_kpis",
     "backlog",
     "duty_kpis",
     "community_staff_kpis",
@@ -226,62 +227,106 @@ def group_kpis(
     """Outcome KPIs per category, community, street or district: ``case_kpis`` of each group (every unit
     of the column's categories, NaN KPIs and 0 cases where a unit has none), computed for all groups at
     once with sorted arrays (a Weihai year's 340 communities: 0.05 s instead of 0.7 s)."""
+    return groups_kpis(log, (by,), warmup_hours, horizon_hours, late)[by]
+
+
+def groups_kpis(
+    log: pd.DataFrame,
+    bys: tuple[str, ...],
+    warmup_hours: float,
+    horizon_hours: float = np.inf,
+    late: np.ndarray | None = None,
+) -> dict[str, pd.DataFrame]:
+    """``group_kpis`` for several groupings of one log, each measured column read and weighted once."""
     keep = log["arrival_hours"].to_numpy() >= warmup_hours  # the measured cases, without copying the log
 
     def col(name: str) -> np.ndarray:
         return log[name].to_numpy()[keep]
 
-    units = log[by].cat.categories
-    g = log[by].cat.codes.to_numpy()[keep].astype(np.int64)
-    k = len(units)
-    n = np.bincount(g, minlength=k).astype(float)
     res = col("resolution_hours")
     closed = ~np.isnan(res)
-    n_closed = np.bincount(g[closed], minlength=k).astype(float)
     reached = col("level_reached")
-
-    def share(x: np.ndarray) -> np.ndarray:
-        return np.bincount(g, weights=x.astype(float), minlength=k) / n
-
-    def count(x: np.ndarray) -> np.ndarray:
-        return np.bincount(g, weights=x.astype(float), minlength=k)
-
-    p50, p90 = _group_percentiles(g[closed], res[closed], k, (0.5, 0.9))
-    late = (late_level(log) if late is None else late)[keep]
-    n_late = np.bincount(g[late >= 0], minlength=k).astype(float)
+    late_m = (late_level(log) if late is None else late)[keep]
     resp = col("responded_in_time")
     has_limit = ~np.isnan(resp)
+    w = {  # per measured case, the weights the groups' counts add up
+        "on_time": col("on_time").astype(float),
+        "unresolved": _open_at(log, horizon_hours)[keep].astype(float),
+        "satisfied": col("satisfied").astype(float),
+        "reopened": col("reopened").astype(float),
+        "reached_1": (reached >= 1).astype(float),
+        "reached_2": (reached >= 2).astype(float),
+        "reached_3": (reached >= 3).astype(float),
+        "volunteer": col("volunteer").astype(float),
+        "mobile": _is(log["channel"], "mobile_grid")[keep].astype(float),
+        "resolved": col("resolved").astype(float),
+        "found_late": col("found_late").astype(float),
+        "unfunded": (col("fund_status") >= 2).astype(float),
+        **{f"late_{i}": (late_m == i).astype(float) for i in range(len(LATE_LEVELS))},
+    }
+    out = {}
+    for by in bys:
+        units = log[by].cat.categories
+        g = log[by].cat.codes.to_numpy()[keep].astype(np.int64)
+        out[by] = _group_frame(by, units, g, w, res, closed, late_m, resp, has_limit)
+    return out
+
+
+def _group_frame(
+    by: str,
+    units: pd.Index,
+    g: np.ndarray,
+    w: dict[str, np.ndarray],
+    res: np.ndarray,
+    closed: np.ndarray,
+    late: np.ndarray,
+    resp: np.ndarray,
+    has_limit: np.ndarray,
+) -> pd.DataFrame:
+    """One grouping's KPIs (``groups_kpis``): ``g`` each measured case's group, ``w`` the weights."""
+    k = len(units)
+    n = np.bincount(g, minlength=k).astype(float)
+    n_closed = np.bincount(g[closed], minlength=k).astype(float)
+
+    def count(name: str) -> np.ndarray:
+        return np.bincount(g, weights=w[name], minlength=k)
+
+    p50, p90 = _group_percentiles(g[closed], res[closed], k, (0.5, 0.9))
+    n_late = np.bincount(g[late >= 0], minlength=k).astype(float)
     n_resp = np.bincount(g[has_limit], minlength=k).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        on_time = share(col("on_time"))
-        out = {
-            "cases": n,
-            "on_time_share": on_time,
-            "overdue_cases": n - count(col("on_time")),
-            "unresolved_cases": count(_open_at(log, horizon_hours)[keep]),
-            "resolution_mean_hours": np.bincount(g[closed], weights=res[closed], minlength=k) / n_closed,
-            "resolution_p50_hours": p50,
-            "resolution_p90_hours": p90,
-            "satisfaction_share": share(col("satisfied")),
-            "reopened_share": share(col("reopened")),
-            "escalated_community": count(reached >= 1),
-            "escalated_street": count(reached >= 2),
-            "escalated_city": count(reached >= 3),
-            "volunteer_share": share(col("volunteer")),
-            "mobile_share": share(_is(log["channel"], "mobile_grid")[keep]),
-            "response_share": np.bincount(g[has_limit], weights=resp[has_limit], minlength=k) / n_resp,
-            "resolution_share": share(col("resolved")),
-            "repeat_complaints": count(col("reopened")),
-            "found_late_share": share(col("found_late")),
-            "unfunded_share": share(col("fund_status") >= 2),
-            **{
-                f"late_at_{lv}_share" if lv != "after_reopen" else "late_after_reopen_share": (
-                    np.bincount(g, weights=(late == i).astype(float), minlength=k) / n_late
-                )
-                for i, lv in enumerate(LATE_LEVELS)
+        on_time = count("on_time")
+        reopened = count("reopened")
+        frame = pd.DataFrame(
+            {
+                "cases": n,
+                "on_time_share": on_time / n,
+                "overdue_cases": n - on_time,
+                "unresolved_cases": count("unresolved"),
+                "resolution_mean_hours": np.bincount(g[closed], weights=res[closed], minlength=k) / n_closed,
+                "resolution_p50_hours": p50,
+                "resolution_p90_hours": p90,
+                "satisfaction_share": count("satisfied") / n,
+                "reopened_share": reopened / n,
+                "escalated_community": count("reached_1"),
+                "escalated_street": count("reached_2"),
+                "escalated_city": count("reached_3"),
+                "volunteer_share": count("volunteer") / n,
+                "mobile_share": count("mobile") / n,
+                "response_share": np.bincount(g[has_limit], weights=resp[has_limit], minlength=k) / n_resp,
+                "resolution_share": count("resolved") / n,
+                "repeat_complaints": reopened,
+                "found_late_share": count("found_late") / n,
+                "unfunded_share": count("unfunded") / n,
+                **{
+                    f"late_at_{lv}_share" if lv != "after_reopen" else "late_after_reopen_share": (
+                        count(f"late_{i}") / n_late
+                    )
+                    for i, lv in enumerate(LATE_LEVELS)
+                },
             },
-        }
-    frame = pd.DataFrame(out, index=pd.Index(list(units), name=by))
+            index=pd.Index(list(units), name=by),
+        )
     empty = n == 0
     frame.loc[empty, [c for c in CASE_KPIS if c != "cases"]] = np.nan
     return frame

@@ -28,7 +28,7 @@ from sim.caselog import case_log, write_case_log
 from sim.demand import draw_cases
 from sim.duties import account_duties
 from sim.engine import simulate_cases
-from sim.kpis import FundUse, group_kpis, late_level
+from sim.kpis import FundUse, groups_kpis, late_level
 from sim.split import run_by_district, split_by_default
 from sim.stopping import critical
 
@@ -160,7 +160,7 @@ def run_replication(
     window = surge_window(scenario, days)
     window_acct = None if window is None else account_duties(scenario, result, cal, *window)
     late = late_level(log)
-    groups = {g: group_kpis(log, g, warm_days * 24.0, days * 24.0, late) for g in LOCAL_GROUPS}
+    groups = groups_kpis(log, LOCAL_GROUPS, warm_days * 24.0, days * 24.0, late)
     if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
         write_case_log(log, log_dir, replication)
     fund = FundUse(result.fund_spent_yuan, result.fund_exhausted_day, result.unfunded_cases)
