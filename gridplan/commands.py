@@ -535,7 +535,9 @@ def run_cmd(args: argparse.Namespace) -> int:
     """``gridplan run``: the main job (``workflows.run``), its screens as it goes, then its folder and report."""
     import datetime as dt
     import sys
+    import time
 
+    started = time.monotonic()
     from gridplan.report import write_report
     from gridplan.results import check_out, result_folder
     from gridplan.writers import write_run
@@ -552,4 +554,11 @@ def run_cmd(args: argparse.Namespace) -> int:
         write_run(folder, result, args)
         write_report(folder, result, " ".join(sys.argv))
     print(f"wrote {out}/report.html")
+    print(f"the main job took {_duration(time.monotonic() - started)} (after start-up)")
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """``1 min 05 s``, or ``42 s`` under a minute."""
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"
