@@ -17,12 +17,46 @@ from sim.jit import njit
 __all__ = ["close_case_hours", "duty_step"]
 
 
+@njit(inline="always")
+def _to_work(t, day_start, day_len, cum, always_on):
+    """``WorkCalendar.to_work_v`` of one time: working hours from time 0 to clock time ``t``."""
+    if always_on:
+        return t
+    day = int(t // 24.0)
+    x = t - day_start[day]
+    ln = day_len[day]
+    return cum[day] + (0.0 if x <= 0 else (ln if x >= ln else x))
+
+
 @njit
-def close_case_hours(busy, k, pool, ws, we, lo, hi, closed, upto):
-    """Add to ``busy`` (pools x working days) the overlaps of services (number ``k``, ``pool``, working-hour
-    start ``ws`` and end ``we``) with working days ``closed <= i < upto`` (``lo``/``hi``: their working-hour
-    bounds); per (pool, day) in order of service number. Returns which services still touch a later day."""
-    order = np.argsort(k)
+def add_case_hours(bk, bp, bws, bwe, n, k, pool, start, end, day_start, day_len, cum, always_on, last, bound):
+    """Append to the buffers (their first ``n`` entries in use; reallocated when full) the services that
+    started: number ``k``, ``pool``, working-hour start and end (an end past ``last`` counted to it), those
+    that take time and touch a day after ``bound`` (the first day not closed). Returns the buffers and ``n``."""
+    if n + k.shape[0] > bk.shape[0]:
+        size = max(2 * bk.shape[0], n + k.shape[0])
+        nk, npl, nws, nwe = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size), np.empty(size)
+        nk[:n], npl[:n], nws[:n], nwe[:n] = bk[:n], bp[:n], bws[:n], bwe[:n]
+        bk, bp, bws, bwe = nk, npl, nws, nwe
+    for i in range(k.shape[0]):
+        ws = _to_work(start[i], day_start, day_len, cum, always_on)
+        e = end[i] if end[i] <= last else last
+        we = _to_work(e, day_start, day_len, cum, always_on)
+        if not (we >= ws):
+            we = ws
+        if we > ws and we > bound:
+            bk[n], bp[n], bws[n], bwe[n] = k[i], pool[i], ws, we
+            n += 1
+    return bk, bp, bws, bwe, n
+
+
+@njit
+def close_case_hours(busy, k, pool, ws, we, n, lo, hi, closed, upto):
+    """Add to ``busy`` (pools x working days) the overlaps of the first ``n`` services (number ``k``, ``pool``,
+    working-hour start ``ws`` and end ``we``) with working days ``closed <= i < upto`` (``lo``/``hi``: their
+    working-hour bounds); per (pool, day) in order of service number. Keeps, first in the buffers, the
+    services that still touch a later day; returns how many."""
+    order = np.argsort(k[:n])
     for i in order:
         first = np.searchsorted(hi, ws[i], side="right")
         if first < closed:
@@ -35,7 +69,12 @@ def close_case_hours(busy, k, pool, ws, we, lo, hi, closed, upto):
             b = ws[i] if ws[i] >= lo[d] else lo[d]
             busy[pool[i], d] += a - b
     bound = lo[upto] if upto < lo.shape[0] else math.inf
-    return we > bound
+    m = 0
+    for i in range(n):
+        if we[i] > bound:
+            k[m], pool[m], ws[m], we[m] = k[i], pool[i], ws[i], we[i]
+            m += 1
+    return m
 
 
 @njit

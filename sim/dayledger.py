@@ -37,10 +37,17 @@ class CaseHours:
         self.hi = self.lo + cal.day_len[wd]
         self.busy = np.zeros((n_pools, len(wd)))
         self.closed = 0  # working days accounted
-        self._k = np.zeros(0, np.int64)
-        self._pool = np.zeros(0, np.int64)
-        self._ws = np.zeros(0)
-        self._we = np.zeros(0)
+        # services still touching a day not closed: the first ``_n`` of these buffers
+        self._k = np.zeros(1024, np.int64)
+        self._pool = np.zeros(1024, np.int64)
+        self._ws = np.zeros(1024)
+        self._we = np.zeros(1024)
+        self._n = 0
+        self._cal = (
+            np.ascontiguousarray(cal.day_start, dtype=np.float64),
+            np.ascontiguousarray(cal.day_len, dtype=np.float64),
+            np.ascontiguousarray(cal.cum, dtype=np.float64),
+        )
 
     @property
     def n_days(self) -> int:
@@ -50,13 +57,24 @@ class CaseHours:
         """Services that started (clock hours; an end past the calendar's last day counts to its end)."""
         if len(k) == 0:
             return
-        ws = self.cal.to_work_v(start)
-        we = np.maximum(self.cal.to_work_v(np.minimum(end, self.cal.horizon_hours - 1e-9)), ws)
-        keep = (we > ws) & (we > (self.lo[self.closed] if self.closed < self.n_days else np.inf))
-        self._k = np.concatenate([self._k, k[keep]])
-        self._pool = np.concatenate([self._pool, pool[keep]])
-        self._ws = np.concatenate([self._ws, ws[keep]])
-        self._we = np.concatenate([self._we, we[keep]])
+        from sim.daykernel import add_case_hours
+
+        bound = self.lo[self.closed] if self.closed < self.n_days else np.inf
+        self._k, self._pool, self._ws, self._we, self._n = add_case_hours(
+            self._k,
+            self._pool,
+            self._ws,
+            self._we,
+            self._n,
+            np.ascontiguousarray(k, dtype=np.int64),
+            np.ascontiguousarray(pool, dtype=np.int64),
+            np.ascontiguousarray(start, dtype=np.float64),
+            np.ascontiguousarray(end, dtype=np.float64),
+            *self._cal,
+            self.cal.always_on,
+            self.cal.horizon_hours - 1e-9,
+            float(bound),
+        )
 
     def close(self, upto: int) -> None:
         """Account working days ``closed <= i < upto``."""
@@ -65,9 +83,10 @@ class CaseHours:
             return
         from sim.daykernel import close_case_hours
 
-        left = close_case_hours(self.busy, self._k, self._pool, self._ws, self._we, self.lo, self.hi, self.closed, upto)
+        self._n = close_case_hours(
+            self.busy, self._k, self._pool, self._ws, self._we, self._n, self.lo, self.hi, self.closed, upto
+        )
         self.closed = upto
-        self._k, self._pool, self._ws, self._we = self._k[left], self._pool[left], self._ws[left], self._we[left]
 
 
 class DutyStepper:
