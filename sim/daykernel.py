@@ -56,7 +56,12 @@ def close_case_hours(busy, k, pool, ws, we, n, lo, hi, closed, upto):
     working-hour start ``ws`` and end ``we``) with working days ``closed <= i < upto`` (``lo``/``hi``: their
     working-hour bounds); per (pool, day) in order of service number. Keeps, first in the buffers, the
     services that still touch a later day; returns how many."""
-    order = np.argsort(k[:n])
+    in_order = True  # a single pool's services start in case order: no sort
+    for i in range(1, n):
+        if k[i] < k[i - 1]:
+            in_order = False
+            break
+    order = np.arange(n) if in_order else np.argsort(k[:n])
     for i in order:
         first = np.searchsorted(hi, ws[i], side="right")
         if first < closed:

@@ -59,11 +59,12 @@ def from_uniforms_by(dists: list[DistributionSpec], group: np.ndarray, u: np.nda
     kinds = ["fixed" if d.kind == "fixed" or (d.kind != "exponential" and d.cv == 0) else d.kind for d in dists]
     for kind in sorted(set(kinds)):
         of_kind = np.array([k == kind for k in kinds])
-        rows = of_kind[group]
+        rows = slice(None) if of_kind.all() else of_kind[group]  # one kind for all: no copies
         g, x = group[rows], u[rows]
         if kind == "gamma":  # scipy's ppf takes one shape at a time
+            at = np.arange(len(u))[rows]
             for j in np.flatnonzero(of_kind).tolist():
-                out[np.flatnonzero(rows)[g == j]] = from_uniforms(dists[j], x[g == j])
+                out[at[g == j]] = from_uniforms(dists[j], x[g == j])
             continue
         m = [d.mean for d in dists]
         if kind == "fixed":
