@@ -36,9 +36,8 @@ def _order(x):
     start = np.zeros(n + 1, np.int64)
     bucket = np.empty(n, np.int64)
     for i in range(n):
-        b = int((x[i] - x0) * inv)
-        if b > n - 1:
-            b = n - 1
+        f = (x[i] - x0) * inv  # inf, or NaN (0 x inf) at x0, where the range is too small for its inverse
+        b = n - 1 if f >= n - 1 else (int(f) if f > 0 else 0)
         bucket[i] = b
         start[b + 1] += 1
     for b in range(n):
