@@ -78,7 +78,8 @@ def assemble(
     late: np.ndarray | None = None,
 ) -> RepOutput:
     """One replication's KPIs from its case log (at least the columns of ``CITY_LOG_COLUMNS``), its duty
-    accounts, the people-service fund's use and the KPIs of the groups that lie inside one district (``late``:
+    accounts, the people-service fund's use and the KPIs of the groups that lie inside one district, and of the
+    categories when already made (``late``:
     ``late_level(log)`` when already known)."""
     warm_days = measured_from(scenario, days)
     warm, horizon = warm_days * 24.0, days * 24.0
@@ -92,7 +93,8 @@ def assemble(
     if window is not None and window_acct is not None:
         k.update(window_kpis(log, window_acct, *window, "_surge", open_cases))
     groups = dict(groups)
-    groups["category"] = group_kpis(log, "category", warm, horizon, late)
+    if "category" not in groups:  # a whole replication made it with the local groups
+        groups["category"] = group_kpis(log, "category", warm, horizon, late)
     groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
     staff = community_staff_kpis(acct, n)
     released = released_years(scenario.spec.service_fund, days - 1)

@@ -160,7 +160,7 @@ def run_replication(
     window = surge_window(scenario, days)
     window_acct = None if window is None else account_duties(scenario, result, cal, *window)
     late = late_level(log)
-    groups = groups_kpis(log, LOCAL_GROUPS, warm_days * 24.0, days * 24.0, late)
+    groups = groups_kpis(log, (*LOCAL_GROUPS, "category"), warm_days * 24.0, days * 24.0, late)
     if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
         write_case_log(log, log_dir, replication)
     fund = FundUse(result.fund_spent_yuan, result.fund_exhausted_day, result.unfunded_cases)

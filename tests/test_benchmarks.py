@@ -19,7 +19,7 @@ pytestmark = pytest.mark.benchmark
 
 CUSTOMERS = 1_000_000
 # The engine every scenario runs (the recursion compiled: ``sim.kernel``) on M/M/10 against the bare heapq loop,
-# the cases drawn as every run draws them. Measured 0.45-0.63 here (1.0-1.55 with the pure-Python recursion);
+# the cases drawn as every run draws them. Measured 0.44-0.63 here (1.0-1.55 with the pure-Python recursion);
 # issue 21's target of 0.15 is not met: drawing the million cases' random numbers, stream by stream as every
 # scenario draws them, is about 0.2 alone, and the kernel itself about 0.1.
 MMC_RATIO = 0.8
@@ -41,7 +41,7 @@ ALLOCATE_RATIO = 0.75
 # a CI machine. Gated at 9, which still catches a lost fast path such as a scan of later days at every
 # dispatch (18x).
 EVENT_MODE_RATIO = 9.0
-# District split / whole replication on a Weihai half-year: 0.30-0.37 measured here (0.75-0.8 when the whole
+# District split / whole replication on a Weihai half-year: 0.28-0.37 measured here (0.75-0.8 when the whole
 # replication was the pure-Python recursion; see the test).
 SPLIT_SPEED_MIN = 0.2
 
@@ -214,7 +214,7 @@ def test_district_split_speed_up(benchmark, weihai):
     the same run. The split is for bounded memory at megacity scale, where it is also faster (a megacity year:
     1 min 10 s split, 1 min 29 s whole, half the memory; README). At Weihai's scale the compiled recursion
     simulates a half-year in about half a second, and starting the workers, handing out the cases and merging
-    the logs cost more than the second core gives back: 0.30-0.37x measured here. Gated at 0.2 so that the
+    the logs cost more than the second core gives back: 0.28-0.37x measured here. Gated at 0.2 so that the
     split's own overhead cannot grow unseen. Best of 3 each way: this shared machine's speed varies."""
     from sim.replications import run_replication
 
