@@ -206,3 +206,12 @@ def resolve_rows(
         resolved[row] = ok
         unsat[row] = extra
         reopen[row] = 0.0 if ok else reopen_unres
+
+
+@njit
+def to_work_many(t, day_start, day_len, cum):
+    """``WorkCalendar.to_work_v`` of a working calendar, time by time (NaN stays NaN)."""
+    out = np.empty(t.shape[0])
+    for i in range(t.shape[0]):
+        out[i] = t[i] if math.isnan(t[i]) else _to_work(t[i], day_start, day_len, cum, False)
+    return out
