@@ -23,15 +23,15 @@ CUSTOMERS = 1_000_000
 # issue 21's target of 0.15 is not met: drawing the million cases' random numbers, stream by stream as every
 # scenario draws them, is about 0.2 alone, and the kernel itself about 0.1.
 MMC_RATIO = 0.8
-# The same queue with people present changing by day (leave): the branch a city's pools take. Measured 0.49-0.54
+# The same queue with people present changing by day (leave): the branch a city's pools take. Measured 0.45-0.62
 # here (1.2-1.6 before); target 0.25, not met.
 MMC_DAILY_RATIO = 0.8
-# Weihai year (KPIs included, the case log made but not written) / heapq reference: measured 1.4-1.8 here, 5.5
+# Weihai year (KPIs included, the case log made but not written) / heapq reference: measured 1.1-1.8 here, 5.5
 # on main in the same minutes (the pure-Python recursion with the day ledger); issue 21's target of 0.5 is not
 # met (see the README's table for where the time goes).
 WEIHAI_YEAR_RATIO = 2.5
 # gridplan simulate scenarios/weihai --reps 1 --processes 1, the whole command in a new process (imports,
-# numba's cached machine code, the year, the result folder) / heapq reference: measured 3.4-4.6 here (main: about
+# numba's cached machine code, the year, the result folder) / heapq reference: measured 3.3-4.6 here (main: about
 # 6); issue 21's target of 1.2 is not met (imports and loading the machine code alone are about 1.5).
 SIMULATE_COMMAND_RATIO = 5.5
 # Weihai allocate / heapq reference: 0.12-0.28 measured here; 0.75 is about 1 s on this machine.
@@ -41,7 +41,7 @@ ALLOCATE_RATIO = 0.75
 # a CI machine. Gated at 9, which still catches a lost fast path such as a scan of later days at every
 # dispatch (18x).
 EVENT_MODE_RATIO = 9.0
-# District split / whole replication on a Weihai half-year: 0.28-0.37 measured here (0.75-0.8 when the whole
+# District split / whole replication on a Weihai half-year: 0.28-0.45 measured here (0.75-0.8 when the whole
 # replication was the pure-Python recursion; see the test).
 SPLIT_SPEED_MIN = 0.2
 
@@ -214,7 +214,7 @@ def test_district_split_speed_up(benchmark, weihai):
     the same run. The split is for bounded memory at megacity scale, where it is also faster (a megacity year:
     1 min 10 s split, 1 min 29 s whole, half the memory; README). At Weihai's scale the compiled recursion
     simulates a half-year in about half a second, and starting the workers, handing out the cases and merging
-    the logs cost more than the second core gives back: 0.28-0.37x measured here. Gated at 0.2 so that the
+    the logs cost more than the second core gives back: 0.28-0.45x measured here. Gated at 0.2 so that the
     split's own overhead cannot grow unseen. Best of 3 each way: this shared machine's speed varies."""
     from sim.replications import run_replication
 
