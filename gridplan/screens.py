@@ -6,15 +6,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from gridplan.fmt import difference, number, table, yuan
 from gridplan.progress import progress, say
 from scenario.load import Scenario
 from scenario.text import percent
-from solvers.policy import check_policy
+
+if TYPE_CHECKING:  # tables come as DataFrames; validate prints none and does not import pandas
+    import pandas as pd
 
 __all__ = [
     "scenario_summary",
@@ -193,6 +195,8 @@ def duty_screen(reps) -> str:
 
 def allocation_screen(scenario: Scenario, res) -> str:
     """What an allocation costs, what binds and decides it, its shadow prices and changes by district."""
+    from solvers.policy import check_policy  # pandas: not for validate
+
     base = check_policy(scenario, scenario.baseline)
     res10k = res.allocation.total_workers / scenario.urban_residents.sum() * 10_000
     lines = [

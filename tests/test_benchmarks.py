@@ -19,27 +19,34 @@ from tests.conftest import GATED_RATIOS
 pytestmark = pytest.mark.benchmark
 
 CUSTOMERS = 1_000_000
-# The engine every scenario runs (the recursion, ``sim.engine._recursion``) on M/M/10 against the bare heapq
-# loop: issue 10's bar, 2. Measured 1.15-1.2 here.
-MMC_RATIO = 2.0
-# The same queue with people present changing by day (leave): the branch a city's pools take. Measured 1.6-1.7
-# here; gated at 3 because pure-Python ratios move between machines of this kind (the SimPy loop measured 4.4
-# here and 6.3 on a CI machine whose heapq loop is 1.35x faster), and 3 still catches a lost fast path (the
-# general wait on every full pool measured 2.4).
-MMC_DAILY_RATIO = 3.0
-# Weihai year / heapq reference: issue 10's bar, 8. Measured 2.8-3.1 here with the recursion (7.4-8.1 on the
-# SimPy loop, 10.35 for the same code on a CI machine).
-WEIHAI_YEAR_RATIO = 8.0
-# Weihai allocate / heapq reference: 0.12 measured here; 0.75 is about 1 s on this machine.
+# The engine every scenario runs (the recursion compiled: ``sim.kernel``) on M/M/10 against the bare heapq loop,
+# the cases drawn as every run draws them. Measured 0.44-0.63 here (1.0-1.55 with the pure-Python recursion);
+# issue 21's target of 0.15 is not met: drawing the million cases' random numbers, stream by stream as every
+# scenario draws them, is about 0.2 alone, and the kernel itself about 0.1.
+MMC_RATIO = 0.8
+# The same queue with people present changing by day (leave): the branch a city's pools take. Measured 0.45-0.62
+# here (1.2-1.6 before); target 0.25, not met.
+MMC_DAILY_RATIO = 0.8
+# Weihai year (KPIs included, the case log made but not written) / heapq reference: measured 1.1-1.8 here, 5.5
+# on main in the same minutes (the pure-Python recursion with the day ledger); issue 21's target of 0.5 is not
+# met (see the README's table for where the time goes).
+WEIHAI_YEAR_RATIO = 2.5
+# gridplan simulate scenarios/weihai --reps 1 --processes 1, the whole command in a new process (imports,
+# numba's cached machine code, the year, the result folder) / heapq reference: measured 3.3-4.6 here (main: about
+# 6); issue 21's target of 1.2 is not met (imports and loading the machine code alone are about 1.5).
+SIMULATE_COMMAND_RATIO = 5.5
+# Weihai allocate / heapq reference: 0.12-0.28 measured here; 0.75 is about 1 s on this machine.
 ALLOCATE_RATIO = 0.75
 # The SimPy event loop (the recursion's test oracle, and the engine of a network whose reopened cases come back
-# with no delay) on M/M/10: 4.4-4.5 measured here, about 6.3 on a CI machine. Gated at 9, which still catches
-# a lost fast path such as a scan of later days at every dispatch (18x).
+# with no delay) on M/M/10: 4.2-6.8 measured here (the reference is a short 200,000-customer loop), about 6.3 on
+# a CI machine. Gated at 9, which still catches a lost fast path such as a scan of later days at every
+# dispatch (18x).
 EVENT_MODE_RATIO = 9.0
 # District split on ONE process / whole replication on a Weihai half-year: the split's own overhead (handing out
-# cases, per-district accounts, merging the logs), measured without a second core: 0.7-1.3 here with the machine
-# loaded by two other processes (best of 3 each way). Gated at 0.5: the overhead may not double the time.
-SPLIT_OVERHEAD_MIN = 0.5
+# cases, per-district accounts, merging the logs), measured without a second core. With the compiled recursion a
+# half-year's simulation is about half a second and the split's fixed costs weigh more: MEASURED_SPLIT here.
+# Gated at SPLIT_OVERHEAD_MIN so that the overhead cannot grow unseen.
+SPLIT_OVERHEAD_MIN = 0.2
 
 
 def gated(what: str, ratio: float, gate: float, at_most: bool = True) -> bool:
@@ -76,7 +83,7 @@ def _mmc_ratio(benchmark, tmp_path, reference: float, leave_days_per_person_year
 
 def test_engine_overhead_mmc(benchmark, tmp_path, heapq_reference):
     """M/M/10 at load 0.9, 1 M customers, drawn and run as any scenario is (``simulate_cases``'s auto mode:
-    the recursion): within 2x a bare heapq event loop timed in the same run."""
+    the compiled recursion): within MMC_RATIO x a bare heapq event loop timed in the same run."""
     assert gated("M/M/10 recursion / heapq", _mmc_ratio(benchmark, tmp_path, heapq_reference), MMC_RATIO)
 
 
@@ -85,6 +92,33 @@ def test_engine_overhead_mmc_daily(benchmark, tmp_path, heapq_reference):
     recursion's branch for such pools, the one every pool of a city with duties takes."""
     ratio = _mmc_ratio(benchmark, tmp_path, heapq_reference, 5.0)
     assert gated("M/M/10 with leave / heapq", ratio, MMC_DAILY_RATIO)
+
+
+def test_simulate_command_end_to_end(benchmark, tmp_path, heapq_reference):
+    """``gridplan simulate scenarios/weihai --reps 1 --processes 1`` as a planner runs it, in a new process
+    (start-up, imports, numba's machine code loaded from its cache, the year, KPIs, the result folder; the case
+    log not written: its default), best of 2, against the heapq reference timed in this run."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, SCENARIOS
+
+    runs = iter(range(10))
+
+    def command():
+        out = tmp_path / f"sim{next(runs)}"
+        argv = [sys.executable, "-m", "gridplan.cli", "simulate", str(SCENARIOS / "weihai")]
+        done = subprocess.run(
+            [*argv, "--reps", "1", "--processes", "1", "--out", str(out)], cwd=ROOT, capture_output=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr
+
+    command()  # numba's cache written if this checkout has none yet (the first compile)
+    benchmark.pedantic(command, rounds=2, iterations=1)
+    ratio = benchmark.stats.stats.min / heapq_reference
+    benchmark.extra_info.update(seconds=benchmark.stats.stats.min, reference_heapq_s=heapq_reference, ratio=ratio)
+    print(f"\ngridplan simulate weihai, 1 rep: {benchmark.stats.stats.min:.2f} s = {ratio:.2f}x heapq")
+    assert gated("simulate command end to end / heapq", ratio, SIMULATE_COMMAND_RATIO)
 
 
 def test_event_mode_overhead_mmc(benchmark, tmp_path):
@@ -107,9 +141,9 @@ def test_event_mode_overhead_mmc(benchmark, tmp_path):
 
 
 def test_weihai_year_one_core(benchmark, weihai):
-    """One full Weihai year (all levels, reopening, daily availability, the duty account, mobile grid workers,
-    KPIs) on one core, as every run simulates it: within WEIHAI_YEAR_RATIO x the heapq reference; case log
-    <= 200 MB.
+    """One full Weihai year (all levels, reopening, daily availability, the duty account and the day ledger,
+    problems found late, the fund, mobile grid workers, KPIs; the case log made, not written) on one core, as
+    every run simulates it: within WEIHAI_YEAR_RATIO x the heapq reference; case log <= 200 MB.
 
     The reference is timed right before each round (pedantic's untimed setup), so a machine that gets
     busier or quieter during the run moves both alike."""
