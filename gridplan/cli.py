@@ -263,6 +263,12 @@ def _add_scenario_commands(sub) -> None:
         "city on several cores, in bounded memory); the same numbers as the whole replication "
         "(default: split above 2 million expected cases, e.g. the megacity)",
     )
+    sp.add_argument(
+        "--case-log",
+        action="store_true",
+        help="also write the case log: one row per case, every replication, as a Parquet dataset (case_log/; "
+        "about 60 MB a Weihai year). Off by default: the KPIs are computed from it either way",
+    )
     _sim_args(sp, 5)
     sp = _add(sub, "allocate", _cmd("allocate_cmd"), "optimise workers and funds by linear programming")
     _opt_args(sp)

@@ -10,8 +10,6 @@ import argparse
 import io
 from pathlib import Path
 
-import pandas as pd
-
 from gridplan.fmt import table, yuan
 from gridplan.progress import say
 from gridplan.screens import (
@@ -33,7 +31,6 @@ from gridplan.writers import (
 )
 from scenario.allocation import atomic_write_text
 from scenario.load import Scenario, load_scenario
-from solvers.policy import check_policy
 
 __all__ = [
     "validate",
@@ -99,6 +96,8 @@ def check(args: argparse.Namespace) -> int:
     if args.out:
         check_out_file(args.out, CHECK_HEADER, s)
     alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
+    from solvers.policy import check_policy
+
     rep = check_policy(s, alloc)
     print(f"Policy check of {alloc.source if args.allocation else 'the baseline allocation'} against scenario {s.name}")
     if alloc.filled_from_baseline:
@@ -185,7 +184,7 @@ def simulate(args: argparse.Namespace) -> int:
     seed = s.spec.seed if args.seed is None else args.seed
     out = check_out(args.out or default_out(s, "simulate"), s)
     with result_folder(out, s) as folder:
-        # every replication writes its case log into the (temporary) result folder as it finishes
+        # with --case-log every replication writes its case log into the (temporary) result folder as it finishes
         reps = run_sims(
             s,
             alloc,
@@ -194,7 +193,7 @@ def simulate(args: argparse.Namespace) -> int:
             days=days,
             seed=seed,
             processes=args.processes,
-            log_dir=folder / "case_log",
+            log_dir=folder / "case_log" if args.case_log else None,
             split_districts=args.split_districts,
         )
         write_simulation(folder, reps, alloc)
@@ -211,7 +210,9 @@ def simulate(args: argparse.Namespace) -> int:
                 allocation=alloc.source,
                 filled_from_baseline=list(alloc.filled_from_baseline),
                 case_log="case_log/replication=R/part-0.parquet for every replication, or replication=R/"
-                "district=D/part-0.parquet when split by district (columns: case_log_schema.csv)",
+                "district=D/part-0.parquet when split by district (columns: case_log_schema.csv)"
+                if args.case_log
+                else "not written (gridplan simulate --case-log writes it)",
             ),
         )
     measured = days - min(s.spec.calendar.warmup_days, days - 1)
@@ -402,6 +403,8 @@ SWEEP_SCREEN = (
 
 def sweep_cmd(args: argparse.Namespace) -> int:
     """``gridplan sweep``: the budget frontier, resumable after an interruption (--resume)."""
+    import pandas as pd
+
     from gridplan.progress import progress
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
     from scenario.errors import GridplanError
@@ -553,7 +556,9 @@ def run_cmd(args: argparse.Namespace) -> int:
     """``gridplan run``: the main job (``workflows.run``), its screens as it goes, then its folder and report."""
     import datetime as dt
     import sys
+    import time
 
+    started = time.monotonic()
     from gridplan.report import write_report
     from gridplan.results import check_out, result_folder
     from gridplan.writers import write_run
@@ -570,6 +575,7 @@ def run_cmd(args: argparse.Namespace) -> int:
         write_run(folder, result, args)
         write_report(folder, result, " ".join(sys.argv))
     print(f"wrote {out}/report.html")
+    print(f"the main job took {_duration(time.monotonic() - started)} (after start-up)")
     return 0
 
 
@@ -679,3 +685,9 @@ def next_million_cmd(args: argparse.Namespace) -> int:
     print(next_million_screen(result))
     print(f"wrote {out}")
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """``1 min 05 s``, or ``42 s`` under a minute."""
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["yuan", "number", "table", "formatted", "difference"]
+if TYPE_CHECKING:  # pandas only where a table is printed: validate does not import it
+    import pandas as pd
+
+__all__ = ["yuan", "number", "table", "formatted", "difference", "missing"]
 
 
 def yuan(x: float) -> str:
@@ -12,9 +15,17 @@ def yuan(x: float) -> str:
     return f"{x / 1e6:,.2f} M yuan" if abs(x) >= 1e6 else f"{x:,.0f} yuan"
 
 
+def missing(x: Any) -> bool:
+    """``pandas.isna`` of a scalar: None, NaN, NaT or pandas' NA."""
+    try:
+        return x is None or bool(x != x)
+    except TypeError:  # pandas' NA has no truth value
+        return True
+
+
 def number(x: float) -> str:
     """A number with thousands separators and at most two decimals; "–" where there is none (NaN)."""
-    if pd.isna(x):
+    if missing(x):
         return "–"
     x = round(float(x), 2) + 0.0  # also turns -0.0 into 0.0
     if x.is_integer():
@@ -26,7 +37,7 @@ def difference(v: float, share: bool) -> str:
     """A paired difference with its sign: shares in percentage points (+0.39 pt; +0.0021 pt under 0.005),
     others with one decimal (+0.003 under 0.05); never "-0.00" (a difference that rounds to zero is
     "0.0000 pt" or "0.000"); "–" for none."""
-    if pd.isna(v):
+    if missing(v):
         return "–"
     raw = float(v) * (100 if share else 1)
     # a difference too small for the usual decimals keeps two more, so that a significant +0.0021 pt (or
@@ -45,6 +56,8 @@ def table(df: pd.DataFrame) -> str:
 def formatted(df: pd.DataFrame) -> pd.DataFrame:
     """Every cell as shown to a reader: shares as percentages, yuan and other numbers with thousands
     separators, "–" for no value, checks as pass/FAIL and other flags as yes/no (the console and study pages)."""
+    import pandas as pd
+
     shown = df.copy()
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]) and any(w in col for w in ("share", "coverage", "utilisation")):

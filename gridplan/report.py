@@ -47,6 +47,10 @@ def money(x: float) -> str:
     return "–" if np.isnan(x) else f"{x:,.0f}"
 
 
+def _hours(x: float) -> str:
+    return "–" if np.isnan(x) else f"{x:,.1f}"
+
+
 def _count(x: float) -> str:
     return "–" if np.isnan(x) else f"{x:,.0f}"
 
@@ -223,7 +227,7 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
     late = tuple(f"late_at_{lv}_share" for lv in ("grid", "desk", "street", "city")) + ("late_after_reopen_share",)
     if all((k, h.labels[0]) in h.city.index for k in late):
         h.means("· where they were at the deadline: grid / desk / street / city / reopened", late)
-    h.kpi("Resolution time p90 (hours)", "resolution_p90_hours", lambda v: f"{v:,.1f}")
+    h.kpi("Resolution time p90 (hours)", "resolution_p90_hours", _hours)
     # staff time
     h.kpi("Duty coverage, all levels", "duty_coverage", share)
     h.means("· grid / desk / street office", ("duty_coverage_grid", "duty_coverage_desk", "duty_coverage_street"))

@@ -6,15 +6,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from gridplan.fmt import difference, number, table, yuan
 from gridplan.progress import progress, say
 from scenario.load import Scenario
 from scenario.text import percent
-from solvers.policy import check_policy
+
+if TYPE_CHECKING:  # tables come as DataFrames; validate prints none and does not import pandas
+    import pandas as pd
 
 __all__ = [
     "scenario_summary",
@@ -81,9 +83,46 @@ def scenario_summary(s: Scenario) -> str:
             for u in spec.demand.surges
         ),
         f"  target: on-time share >= {percent(spec.targets.on_time_share_min)}",
+        *_outcome_lines(s),
         f"Assumptions: {len(spec.assumptions)} stated in the scenario file",
     ]
     return "\n".join(line for line in lines if line)
+
+
+def _outcome_lines(s: Scenario) -> list[str]:
+    """What staff and money buy in this scenario: resolution, the service fund, problems found late."""
+    spec = s.spec
+    cats = spec.demand.categories.values()
+    with_res = [c for c in cats if c.resolution is not None]
+    if not with_res and spec.service_fund is None and spec.discovery is None:
+        return []
+    out = ["Outcomes (response, resolution, satisfaction)"]
+    money = sum(c.share * c.resolution.needs_money_share for c in with_res if c.resolution is not None)
+    out.append(
+        f"  resolution modelled in {len(with_res)} of {len(spec.demand.categories)} categories; "
+        f"{percent(money)} of cases need a fix that costs money"
+    )
+    f = spec.service_fund
+    if f is not None:
+        limit = (
+            "no approval limit" if f.approval_limit_yuan is None else f"approval above {yuan(f.approval_limit_yuan)}"
+        )
+        out.append(
+            f"  service fund released {f.release}, {limit}; "
+            f"unpaid fixes to the city {percent(f.unfunded_to_city_share)}"
+        )
+    d = spec.discovery
+    if d is not None and spec.duties is not None:
+        finders = [did for did, x in spec.duties.scheduled.items() if x.finds]
+        out.append(
+            f"  problems found by duties ({', '.join(finders) or 'none'}) surface on {d.surfaced_channel} when undone"
+        )
+    t = spec.targets
+    for name, v in (("resolution", t.resolution_share_min), ("satisfaction", t.satisfaction_share_min),
+                    ("response", t.response_share_min)):  # fmt: skip
+        if v is not None:
+            out.append(f"  target: {name} rate >= {percent(v)} in every community")
+    return out
 
 
 def kpi_screen(reps) -> str:
@@ -159,6 +198,8 @@ def duty_screen(reps) -> str:
 
 def allocation_screen(scenario: Scenario, res) -> str:
     """What an allocation costs, what binds and decides it, its shadow prices and changes by district."""
+    from solvers.policy import check_policy  # pandas: not for validate
+
     base = check_policy(scenario, scenario.baseline)
     res10k = res.allocation.total_workers / scenario.urban_residents.sum() * 10_000
     lines = [
@@ -287,10 +328,10 @@ class RunConsole:
         elif isinstance(event, StepStarted):
             if event.step == "optimise":
                 print(f"Optimising '{event.label}' (allocate -> simulate -> correct -> allocate):")
-                self._open(None, f"optimising '{event.label}'", "replications")
+                self._open(None, f"optimising '{event.label}'", event.unit)
             elif event.step == "compare":
                 say("Comparing the allocations on the same complaints:")
-                self._open(event.total, "comparing", "rep")
+                self._open(event.total, "comparing", "rep" if event.unit == "replications" else event.unit)
             elif event.step == "simulate":
                 say(f"Simulating {event.label}:")
                 self._open(event.total, "simulating", "rep")

@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from gridplan.fmt import missing
 from scenario.load import Scenario
 
 if TYPE_CHECKING:  # the run workflow imports the solvers: not needed to write a simulation
+    import pandas as pd
+
     from workflows.run import RunResult
 
 __all__ = [
@@ -133,7 +134,7 @@ def study_page(study, df: pd.DataFrame) -> str:
             ["scenario", "demand_growth", "workers_per_10k_minimum"], dropna=False
         ):
             g = g.sort_values("budget_yuan")
-            label = f"{scen}, demand x{growth:g}" + ("" if pd.isna(minimum) else f", {minimum:g}/10k")
+            label = f"{scen}, demand x{growth:g}" + ("" if missing(minimum) else f", {minimum:g}/10k")
             ax.plot(g.budget_yuan / 1e6, g[kpi], marker="o", label=label)
         ax.set_xlabel("total budget (M yuan a year)")
         ax.set_ylabel(kpi)

@@ -13,9 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from scenario.specbase import (
+from scenario.specbase import (  # noqa: F401  # the format's base, re-exported for its users
     FALLBACK_MAXIMUM,
     FIELD_MAXIMUM,
+    RULE_MAXIMUM,
     Frozen,
     Ident,
     NonNeg,

@@ -1,5 +1,5 @@
-"""What every scenario model shares: the frozen base class, the plausible upper bound of every number by its
-field's name, and the common field types (a share, an id)."""
+"""The base of the scenario format's models: frozen, strict, unknown keys rejected, and every number finite and
+below a plausible bound named with its unit (``FIELD_MAXIMUM``, by field name)."""
 
 from __future__ import annotations
 
@@ -36,13 +36,13 @@ FIELD_MAXIMUM: tuple[tuple[str, float, str], ...] = (
     ("seed", 2**32 - 1, "(a 32-bit seed)"),
     ("cv", 100, "(coefficient of variation)"),
     ("levels", 100, "pay levels"),
-    ("hire_level", 100, "(a pay level)"),
-    ("*_months", 36, "months"),
     ("multiplier", 1_000, "times the usual demand"),
     ("registered", 100_000_000, "people"),
     ("surge_mobilised", 100_000_000, "people"),
     ("city_paid_workers_per_community", 1_000, "workers per community"),
     ("handling_time_factor", 100, "times the handling time"),
+    ("hire_level", 100, "(a pay level)"),
+    ("*_months", 36, "months"),
     ("*_factor", 100, "times"),
     ("travel_minutes_max", 1_440, "minutes"),
     ("hours_per_person_week", 168, "hours a week per person"),

@@ -24,6 +24,7 @@ from sim.kpis import (
     fund_kpis,
     group_kpis,
     hotline_shares,
+    late_level,
     street_staff_kpis,
     waiting_kpis,
 )
@@ -74,20 +75,26 @@ def assemble(
     days: int,
     replication: int,
     keep_log: bool,
+    late: np.ndarray | None = None,
 ) -> RepOutput:
     """One replication's KPIs from its case log (at least the columns of ``CITY_LOG_COLUMNS``), its duty
-    accounts, the people-service fund's use and the KPIs of the groups that lie inside one district."""
+    accounts, the people-service fund's use and the KPIs of the groups that lie inside one district, and of the
+    categories when already made (``late``:
+    ``late_level(log)`` when already known)."""
     warm_days = measured_from(scenario, days)
     warm, horizon = warm_days * 24.0, days * 24.0
     n = scenario.n_communities
-    k = city_kpis(log, acct, n, warm, horizon)
+    open_cases = backlog(log, horizon)
+    late = late_level(log) if late is None else late
+    k = city_kpis(log, acct, n, warm, horizon, open_cases, late)
     k["escalated_city_per_year"] = k["escalated_city"] * 365.0 / max(days - warm_days, 1)
     k.update(waiting_kpis(log, cal, scenario.spec.targets.wait_threshold_working_hours, warm))
     window = surge_window(scenario, days)
     if window is not None and window_acct is not None:
-        k.update(window_kpis(log, window_acct, *window, "_surge"))
+        k.update(window_kpis(log, window_acct, *window, "_surge", open_cases))
     groups = dict(groups)
-    groups["category"] = group_kpis(log, "category", warm, horizon)
+    if "category" not in groups:  # a whole replication made it with the local groups
+        groups["category"] = group_kpis(log, "category", warm, horizon, late)
     groups["category"]["hotline_share"] = hotline_shares(scenario, log, warm)
     staff = community_staff_kpis(acct, n)
     released = released_years(scenario.spec.service_fund, days - 1)
@@ -102,22 +109,28 @@ def assemble(
     office.index = pd.Index(scenario.street_ids, name="street")
     groups["street"] = groups["street"].join(office, how="outer")
     groups = {g: groups[g] for g in GROUPS}
-    return RepOutput(
-        replication, k, groups, backlog(log, horizon), duty_hours_table(acct, n), log if keep_log else None
-    )
+    return RepOutput(replication, k, groups, open_cases, duty_hours_table(acct, n), log if keep_log else None)
 
 
 def window_kpis(
-    log: pd.DataFrame, window_acct: DutyAccount, start_day: int, end_day: int, suffix: str
+    log: pd.DataFrame,
+    window_acct: DutyAccount,
+    start_day: int,
+    end_day: int,
+    suffix: str,
+    open_cases: pd.DataFrame | None = None,
 ) -> dict[str, float]:
     """On-time share of the cases arriving in [start_day, end_day), duty coverage there (``window_acct``:
-    the duty account of those days) and mean open cases there."""
+    the duty account of those days) and mean open cases there (``open_cases``: ``backlog`` over a horizon at
+    least as long, when already made: its days up to ``end_day`` are the same)."""
     arr = log["arrival_hours"].to_numpy()
-    inside = log[(arr >= start_day * 24.0) & (arr < end_day * 24.0)]
+    inside = (arr >= start_day * 24.0) & (arr < end_day * 24.0)
     due = window_acct.due_hours.sum()
-    b = backlog(log, end_day * 24.0)
+    b = backlog(log, end_day * 24.0) if open_cases is None else open_cases
+    t = b["time_hours"].to_numpy()
+    in_window = (t > start_day * 24.0) & (t < end_day * 24.0 + 1e-9)
     return {
-        f"on_time_share{suffix}": float(inside["on_time"].mean()) if len(inside) else np.nan,
+        f"on_time_share{suffix}": float(log["on_time"].to_numpy()[inside].mean()) if inside.any() else np.nan,
         f"duty_coverage{suffix}": float(1 - window_acct.overdue_hours.sum() / due) if due > 0 else 1.0,
-        f"backlog_mean_cases{suffix}": float(b.loc[b.time_hours > start_day * 24.0, "open_cases"].mean()),
+        f"backlog_mean_cases{suffix}": float(b["open_cases"].to_numpy()[in_window].mean()),
     }

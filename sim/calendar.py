@@ -45,10 +45,12 @@ class WorkCalendar:
         self._cum_l = self.cum.tolist()
         # Working days only, for the inverse map.
         wd = np.flatnonzero(works)
+        self.wd_index = wd  # calendar indices of the working days (the inverse map and the compiled engine)
         self._wd_cum = self.cum[wd].tolist()
         self._wd_start = self.day_start[wd].tolist()
         self._wd_len = length[wd].tolist()
         self.horizon_hours = days * 24.0
+        self._arrays: tuple[np.ndarray, ...] | None = None  # day_start, day_len, cum for the compiled loops
 
     # scalar versions (used inside the event loop) ------------------------------------
     def to_work(self, t: float) -> float:
@@ -113,11 +115,18 @@ class WorkCalendar:
 
     # vectorised versions ------------------------------------------------------------
     def to_work_v(self, t: np.ndarray) -> np.ndarray:
+        """``to_work`` of many times (compiled: ``sim.daykernel.to_work_many``, the same arithmetic as
+        ``cum[day] + clip(t - day_start[day], 0, day_len[day])``)."""
         if self.always_on:
             return np.asarray(t, dtype=float)
-        day = (np.asarray(t) // 24.0).astype(np.int64)
-        x = np.clip(t - self.day_start[day], 0.0, self.day_len[day])
-        return self.cum[day] + x
+        from sim.daykernel import to_work_many
+
+        a = np.asarray(t, dtype=np.float64)
+        if self._arrays is None:
+            self._arrays = tuple(
+                np.ascontiguousarray(x, dtype=np.float64) for x in (self.day_start, self.day_len, self.cum)
+            )
+        return to_work_many(np.ascontiguousarray(a.ravel()), *self._arrays).reshape(a.shape)
 
     def from_work_v(self, w: np.ndarray) -> np.ndarray:
         if self.always_on:

@@ -37,10 +37,17 @@ class CaseHours:
         self.hi = self.lo + cal.day_len[wd]
         self.busy = np.zeros((n_pools, len(wd)))
         self.closed = 0  # working days accounted
-        self._k = np.zeros(0, np.int64)
-        self._pool = np.zeros(0, np.int64)
-        self._ws = np.zeros(0)
-        self._we = np.zeros(0)
+        # services still touching a day not closed: the first ``_n`` of these buffers
+        self._k = np.zeros(1024, np.int64)
+        self._pool = np.zeros(1024, np.int64)
+        self._ws = np.zeros(1024)
+        self._we = np.zeros(1024)
+        self._n = 0
+        self._cal = (
+            np.ascontiguousarray(cal.day_start, dtype=np.float64),
+            np.ascontiguousarray(cal.day_len, dtype=np.float64),
+            np.ascontiguousarray(cal.cum, dtype=np.float64),
+        )
 
     @property
     def n_days(self) -> int:
@@ -50,32 +57,36 @@ class CaseHours:
         """Services that started (clock hours; an end past the calendar's last day counts to its end)."""
         if len(k) == 0:
             return
-        ws = self.cal.to_work_v(start)
-        we = np.maximum(self.cal.to_work_v(np.minimum(end, self.cal.horizon_hours - 1e-9)), ws)
-        keep = (we > ws) & (we > (self.lo[self.closed] if self.closed < self.n_days else np.inf))
-        self._k = np.concatenate([self._k, k[keep]])
-        self._pool = np.concatenate([self._pool, pool[keep]])
-        self._ws = np.concatenate([self._ws, ws[keep]])
-        self._we = np.concatenate([self._we, we[keep]])
+        from sim.daykernel import add_case_hours
+
+        bound = self.lo[self.closed] if self.closed < self.n_days else np.inf
+        self._k, self._pool, self._ws, self._we, self._n = add_case_hours(
+            self._k,
+            self._pool,
+            self._ws,
+            self._we,
+            self._n,
+            np.ascontiguousarray(k, dtype=np.int64),
+            np.ascontiguousarray(pool, dtype=np.int64),
+            np.ascontiguousarray(start, dtype=np.float64),
+            np.ascontiguousarray(end, dtype=np.float64),
+            *self._cal,
+            self.cal.always_on,
+            self.cal.horizon_hours - 1e-9,
+            float(bound),
+        )
 
     def close(self, upto: int) -> None:
         """Account working days ``closed <= i < upto``."""
         upto = min(upto, self.n_days)
         if upto <= self.closed:
             return
-        lo, hi = self.lo, self.hi
-        first = np.maximum(np.searchsorted(hi, self._ws, side="right"), self.closed)
-        last = np.minimum(np.searchsorted(lo, self._we, side="left") - 1, upto - 1)
-        span = np.maximum(last - first + 1, 0)
-        if span.any():
-            idx = np.repeat(np.arange(len(span)), span)
-            day = first[idx] + (np.arange(len(idx)) - np.repeat(np.cumsum(span) - span, span))
-            ov = np.minimum(self._we[idx], hi[day]) - np.maximum(self._ws[idx], lo[day])
-            order = np.lexsort((self._k[idx], day))  # by day, then service number: one order for both engines
-            np.add.at(self.busy, (self._pool[idx][order], day[order]), ov[order])
+        from sim.daykernel import close_case_hours
+
+        self._n = close_case_hours(
+            self.busy, self._k, self._pool, self._ws, self._we, self._n, self.lo, self.hi, self.closed, upto
+        )
         self.closed = upto
-        left = self._we > (lo[upto] if upto < self.n_days else np.inf)  # still touching a day not closed
-        self._k, self._pool, self._ws, self._we = self._k[left], self._pool[left], self._ws[left], self._we[left]
 
 
 class DutyStepper:
@@ -90,7 +101,11 @@ class DutyStepper:
     def __init__(
         self, g: np.ndarray, window: np.ndarray, carry: list[bool], order: np.ndarray, n_first: int, n: int
     ) -> None:
-        self.g, self.window, self.carry, self.order, self.n_first, self.n = g, window, carry, order, n_first, n
+        self.g = np.ascontiguousarray(g, dtype=np.float64)
+        self.window = np.ascontiguousarray(window, dtype=np.float64)
+        self.carry = np.array(carry, dtype=np.bool_)
+        self.order = np.ascontiguousarray(order, dtype=np.int64)
+        self.n_first, self.n = n_first, n
         pools, k = g.shape
         self.H = np.zeros((pools, k))  # hours undone
         self.O = np.zeros((pools, k))  # of which overdue
@@ -99,32 +114,24 @@ class DutyStepper:
     def step(self, avail: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Work one day with ``avail`` spare hours per pool. Returns hours done and newly overdue (pools x
         duties), whether each duty's first tasks are due by now, and grid duty hours done by desk people."""
-        n, g, H, O = self.n, self.g, self.H, self.O
-        a = avail.copy()
-        done_d = np.zeros_like(H)
-        over_d = np.zeros_like(H)
-        own_grid = a[:n].copy()
-        left_desk = np.zeros(n)
-        for step, j in enumerate(self.order):
-            if step == self.n_first:
-                left_desk = a[n : 2 * n].copy()
-                a[:n] += left_desk
-                a[n : 2 * n] = 0.0
-            gj = g[:, j]
-            H[:, j] += gj
-            done = np.minimum(H[:, j], a)
-            a -= done
-            H[:, j] -= done
-            O[:, j] -= np.minimum(done, O[:, j])
-            new_o = np.maximum(O[:, j], H[:, j] - gj * (self.window[j] - 1))
-            done_d[:, j] = done
-            over_d[:, j] = new_o - O[:, j]
-            if self.carry[j]:
-                O[:, j] = new_o
-            else:
-                H[:, j] -= new_o
-                O[:, j] = 0.0
+        from sim.daykernel import duty_step
+
+        a = np.array(avail, dtype=np.float64)  # a copy: used up in place
+        done_d, over_d, desk_help = np.zeros_like(self.H), np.zeros_like(self.H), np.zeros(self.n)
+        duty_step(
+            a,
+            self.g,
+            self.H,
+            self.O,
+            self.window,
+            self.carry,
+            self.order,
+            self.n_first,
+            self.n,
+            done_d,
+            over_d,
+            desk_help,
+        )
         due_now = self.day - self.window + 1 >= 0
         self.day += 1
-        spent_grid = own_grid + left_desk - a[:n]
-        return done_d, over_d, due_now, np.clip(spent_grid - own_grid, 0.0, None)
+        return done_d, over_d, due_now, desk_help

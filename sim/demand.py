@@ -17,7 +17,7 @@ from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.profile import hourly_profile, surge_days
 from scenario.staffing import volunteer_capacity
-from sim.distributions import from_uniforms
+from sim.distributions import from_uniforms, from_uniforms_by
 
 __all__ = [
     "PER_CASE",
@@ -111,7 +111,9 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     k = counts[comm, hour]
     community = np.repeat(comm, k)
     arrival = np.repeat(hour.astype(float), k) + rng["arrivals"].random(int(k.sum()))
-    order = np.argsort(arrival, kind="stable")
+    from sim.arrivalorder import arrival_order
+
+    order = arrival_order(arrival)  # np.argsort(arrival, kind="stable"), in linear time
     arrival, community = arrival[order], community[order]
     n = len(arrival)
 
@@ -125,15 +127,8 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     u = s.random((n, 5))
     travel = s.random(n) * spec.ladder.travel_minutes_max / 60.0  # uniform on [0, travel_hours_max]
     service = np.empty((n, 5))
-    for j, c in enumerate(cats):
-        idx = np.flatnonzero(category == j)
-        if idx.size == 0:
-            continue
-        service[idx, 0] = from_uniforms(c.grid_service, u[idx, 0])
-        service[idx, 1] = from_uniforms(c.community_service, u[idx, 1])
-        service[idx, 2] = from_uniforms(c.street_service, u[idx, 2])
-        service[idx, 3] = from_uniforms(c.city_delay, u[idx, 3])
-        service[idx, 4] = from_uniforms(c.grid_service, u[idx, 4])
+    for col, field in enumerate(("grid_service", "community_service", "street_service", "city_delay", "grid_service")):
+        service[:, col] = from_uniforms_by([getattr(c, field) for c in cats], category, u[:, col])
     service[:, 0] += travel
     service[:, 4] += travel
 

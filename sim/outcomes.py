@@ -191,6 +191,9 @@ class Outcomes:
         fb = spec.ladder.feedback
         self._fb = fb
         self._u_res = rows.u_resolve if rows.u_resolve is not None else np.zeros((n_rows, 2), np.float32)
+        self._u_res0 = np.ascontiguousarray(self._u_res[:, 0])
+        self._u_find: np.ndarray | None = None  # the discovery uniforms' columns, when first needed
+        self._u_done: np.ndarray | None = None
         # the fund: per community, tranches released by day key
         nc = scenario.n_communities
         self.fund = spec.service_fund
@@ -213,7 +216,10 @@ class Outcomes:
         self.shift, self.day_end = day_key_shift(cal.always_on, spec.calendar.day_end_hour)
         key = np.floor((run.arrival + self.shift) / 24.0).astype(np.int64)
         todo = np.flatnonzero(~rows.volunteer)
-        todo = todo[np.lexsort((todo, run.arrival[todo], key[todo]))]
+        # by key, readiness, row: the key grows with the time, so a stable sort by time alone gives that order
+        from sim.arrivalorder import arrival_order
+
+        todo = todo[arrival_order(run.arrival[todo])]
         self._order = todo
         self._order_key = key[todo]
         self._ptr = 0
@@ -225,7 +231,9 @@ class Outcomes:
         self.log: list[float] = []  # services started: flat (service number, start, end)
         self._logged = 0
         self._wdays = working_days(cal, self.days)
-        self._pool_of_stage = self._pools(scenario, rows)
+        nc = scenario.n_communities
+        self._grid_pool = rows.community.astype(np.int64)
+        self._street_pool = (2 * nc + scenario.community_street[rows.community]).astype(np.int64)
         cols, self._finds, _ = _finding_duties(scenario)
         self._cols = np.array(cols, np.int64)
         self.incremental = bool(cols) and spec.duties is not None
@@ -241,16 +249,13 @@ class Outcomes:
             self._due_per_day = self._plan.g[:nc][:, self._cols]
             self._stepped = 0
 
-    @staticmethod
-    def _pools(scenario: Scenario, rows: Cases) -> np.ndarray:
-        """(rows, stages): the pool each stage of each row is served by (-1: no pool)."""
-        nc = scenario.n_communities
-        out = np.full((len(rows), len(Stage)), -1, np.int64)
-        out[:, Stage.GRID] = rows.community
-        out[:, Stage.REOPEN] = rows.community
-        out[:, Stage.COMMUNITY] = nc + rows.community
-        out[:, Stage.STREET] = 2 * nc + scenario.community_street[rows.community]
-        return out
+    def _pool_of(self, k: np.ndarray) -> np.ndarray:
+        """The pool that serves each service ``k`` (flat: row * stages + stage; the city's has none, nor a log)."""
+        row, stage = np.divmod(k, len(Stage))
+        grid = self._grid_pool[row]
+        nc = self.scenario.n_communities
+        street = self._street_pool[row]
+        return np.where(stage == Stage.COMMUNITY, nc + grid, np.where(stage == Stage.STREET, street, grid))
 
     def boundary(self, k: int) -> float:
         """The clock time at which day key ``k`` begins."""
@@ -263,8 +268,13 @@ class Outcomes:
         x = np.array(self.log[self._logged :]).reshape(-1, 3)
         self._logged = len(self.log)
         k = x[:, 0].astype(np.int64)
-        pool = self._pool_of_stage.ravel()[k]
+        pool = self._pool_of(k)
         self.hours.add(k, pool, x[:, 1], x[:, 2])
+
+    def add_services(self, k: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        """Services started, as arrays (the compiled engine's; ``log`` holds the other engines')."""
+        if len(k):
+            self.hours.add(k, self._pool_of(k), start, end)
 
     def _close_days(self, upto: int) -> None:
         """Close working days before index ``upto`` and work them in the duty account."""
@@ -314,36 +324,48 @@ class Outcomes:
     def _decide_keys(self, upto: int) -> None:
         """Decide every row of day keys ``next_key .. upto`` (in key order, one key at a time)."""
         end = int(np.searchsorted(self._order_key, upto, side="right"))
+        start = self._ptr
         while self._ptr < end:
             key = int(self._order_key[self._ptr])
             stop = int(np.searchsorted(self._order_key, key, side="right"))
-            self._decide(self._order[self._ptr : stop], key)
+            if self.incremental or self.fund is not None:
+                self._decide(self._order[self._ptr : stop], key, resolve=self.incremental)
             self._ptr = stop
+        if not self.incremental and end > start:  # each row's resolution is its own: all at once
+            rows = self._order[start:end]
+            self._resolve(rows[self._active[rows] == 1])
         self.next_key = max(self.next_key, upto + 1)
 
-    def _decide(self, rows_k: np.ndarray, key: int) -> None:
+    def _decide(self, rows_k: np.ndarray, key: int, resolve: bool = True) -> None:
+        from sim.daykernel import found_late
+
         r = self.rows
         if self.incremental:  # found early when its duty was done lately, else its twin surfaces
-            orig = rows_k[(self.twin_of[rows_k] < 0)]
-            orig = orig[self.twin[orig] >= 0]
-            if orig.size:
-                finder = self._finder(orig)
-                act = self.activity()[r.community[orig], finder]
-                missed = orig[r.u_discovery[orig, 1] >= act]  # type: ignore[index]
-                self._active[missed] = 0
-                self._active[self.twin[missed]] = 1
+            u = r.u_discovery
+            assert u is not None
+            if self._u_find is None:
+                self._u_find, self._u_done = np.ascontiguousarray(u[:, 0]), np.ascontiguousarray(u[:, 1])
+                self._cum_finds = np.ascontiguousarray(np.cumsum(self._finds, axis=1))
+            act = np.ascontiguousarray(self.activity())
+            found_late(
+                rows_k,
+                self.twin_of,
+                self.twin,
+                r.community,
+                r.category,
+                self._cum_finds,
+                self._u_find,
+                self._u_done,
+                act,
+                self._active,
+            )
         live = rows_k[self._active[rows_k] == 1]
         if live.size == 0:
             return
         if self.fund is not None:
             self._pay(live[self.needs_money[live]], key)
-        self._resolve(live)
-
-    def _finder(self, orig: np.ndarray) -> np.ndarray:
-        """The finding duty (column of ``_cols``) of drawn rows that have a twin."""
-        cum = np.cumsum(self._finds, axis=1)[self.rows.category[orig]]
-        u = self.rows.u_discovery[orig, 0].astype(float)  # type: ignore[index]
-        return np.argmax(u[:, None] < cum, axis=1)
+        if resolve:
+            self._resolve(live)
 
     def _released(self, key: int) -> float:
         assert self.fund is not None
@@ -355,63 +377,52 @@ class Outcomes:
         assert fund is not None
         if rows_m.size == 0:
             return
-        budget = self.fund_yuan
-        released = self._released(key)
-        limit = fund.approval_limit_yuan
-        comm = self.rows.community[rows_m].tolist()
-        cost = self.rows.fix_cost_yuan[rows_m].tolist()  # type: ignore[index]
-        to_city = (self._u_money[rows_m, 1] < fund.unfunded_to_city_share).tolist()
-        spent = self.spent_yuan
-        for row, c, x, city in zip(rows_m.tolist(), comm, cost, to_city):
-            if spent[c] + x <= budget[c] * released:
-                spent[c] += x
-                self.paid_yuan[row] = x
-                self.funded[row] = FUNDED
-                if limit is not None and x > limit:  # the street office approves it
-                    self._climb(row, Stage.STREET)
-                continue
-            self.unfunded[c] += 1
-            if math.isnan(self.exhausted_day[c]):
-                self.exhausted_day[c] = key
-            if city:
-                self.funded[row] = UNFUNDED_TO_CITY
-                self._climb(row, Stage.CITY)
-            else:
-                self.funded[row] = UNFUNDED_CLOSED
+        from sim.daykernel import pay_fixes
 
-    def _climb(self, row: int, to: Stage) -> None:
-        """Send a case at least up to ``to`` (the street office, or city departments)."""
-        if self._ag[row] == CLOSE:
-            self._ag[row] = int(Stage.COMMUNITY)
-        if self._ac[row] == CLOSE:
-            self._ac[row] = int(Stage.STREET)
-        if to == Stage.CITY and self._as[row] == CLOSE:
-            self._as[row] = int(Stage.CITY)
+        limit = math.inf if fund.approval_limit_yuan is None else float(fund.approval_limit_yuan)
+        to_city = self._u_money[rows_m, 1] < fund.unfunded_to_city_share
+        pay_fixes(
+            rows_m.astype(np.int64),
+            self.rows.community[rows_m].astype(np.int64),
+            self.rows.fix_cost_yuan[rows_m].astype(np.float64),  # type: ignore[index]
+            to_city,
+            self.spent_yuan,
+            self.fund_yuan,
+            float(self._released(key)),
+            limit,
+            self.paid_yuan,
+            self.funded,
+            self.unfunded,
+            self.exhausted_day,
+            float(key),
+            self._ag,
+            self._ac,
+            self._as,
+        )
 
     def _resolve(self, live: np.ndarray) -> None:
-        """Whether each case will be resolved at its closure, and its feedback extras."""
-        r = self.rows
-        level = np.where(
-            self._as[live] != CLOSE,
-            3,
-            np.where(self._ac[live] != CLOSE, 2, np.where(self._ag[live] != CLOSE, 1, 0)),
+        """Whether each case will be resolved at its closure, and its feedback extras (``sim.daykernel``)."""
+        from sim.daykernel import resolve_rows
+
+        fb, disc = self._fb, self.scenario.spec.discovery
+        late_extra = 0.0 if disc is None else disc.unsatisfied_extra
+        resolve_rows(
+            live,
+            self._as,
+            self._ac,
+            self._ag,
+            self._res,
+            self.rows.category,
+            self.funded,
+            math.nan if self.fund is None else float(self.fund.unfunded_resolution_share),
+            self.twin_of,
+            math.nan if disc is None else float(disc.resolution_factor),
+            self._u_res0,
+            np.array([fb.unsatisfied_if_unresolved, fb.reopen_if_unresolved, late_extra], dtype=np.float64),
+            self.resolved_first,
+            self.unsat_extra,
+            self.reopen_extra,
         )
-        p = self._res[r.category[live], level]
-        f = self.funded[live]
-        if self.fund is not None:
-            p = np.where(f == UNFUNDED_CLOSED, self.fund.unfunded_resolution_share, p)
-        late_found = self.twin_of[live] >= 0
-        disc = self.scenario.spec.discovery
-        if disc is not None:
-            p = np.where(late_found, p * disc.resolution_factor, p)
-        ok = self._u_res[live, 0] < p
-        self.resolved_first[live] = ok
-        fb = self._fb
-        extra = np.where(ok, 0.0, fb.unsatisfied_if_unresolved)
-        if disc is not None:
-            extra = extra + np.where(late_found, disc.unsatisfied_extra, 0.0)
-        self.unsat_extra[live] = extra
-        self.reopen_extra[live] = np.where(ok, 0.0, fb.reopen_if_unresolved)
 
     def resolved_final(self, reopened: np.ndarray, revisited: np.ndarray) -> np.ndarray:
         """Resolved at closure, or at the reopened visit (``revisited``: the visit ended within the run)."""

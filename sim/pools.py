@@ -26,6 +26,7 @@ __all__ = [
     "CaseRecord",
     "RunInputs",
     "capacity_by_key",
+    "capacity_by_key_array",
     "after_horizon",
     "next_greater",
     "more_servers_from",
@@ -64,7 +65,9 @@ class CaseRecord(NamedTuple):
 
 def staff_cases_in_order(volunteer: np.ndarray, arrival: np.ndarray) -> np.ndarray:
     """The cases staff handle (volunteers' excluded), in order of arrival (a tie keeps case-number order)."""
-    order = np.argsort(arrival, kind="stable")
+    from sim.arrivalorder import arrival_order
+
+    order = arrival_order(arrival)  # np.argsort(arrival, kind="stable"), in linear time
     return order[~volunteer[order]]
 
 
@@ -104,6 +107,13 @@ def after_horizon(case_servers: np.ndarray, people: np.ndarray, working: np.ndar
 
 def capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.ndarray, total_days: int) -> list:
     """Per pool, case servers for each day key: the next working day's; past the horizon ``after_horizon``."""
+    return capacity_by_key_array(case_servers, people, working, total_days).tolist()
+
+
+def capacity_by_key_array(
+    case_servers: np.ndarray, people: np.ndarray, working: np.ndarray, total_days: int
+) -> np.ndarray:
+    """``capacity_by_key`` as an int64 array (pools x day keys)."""
     days = case_servers.shape[1]
     idx = np.arange(days)
     nxt = np.where(working, idx, days)
@@ -112,7 +122,7 @@ def capacity_by_key(case_servers: np.ndarray, people: np.ndarray, working: np.nd
     full = np.concatenate([case_servers, after[:, None]], axis=1)  # column ``days``: beyond the horizon
     cap = full[:, nxt]
     pad = np.repeat(after[:, None], total_days - days + 1, axis=1)
-    return np.concatenate([cap, pad], axis=1).tolist()
+    return np.ascontiguousarray(np.concatenate([cap, pad], axis=1), dtype=np.int64)
 
 
 def next_greater(capk: list[int]) -> list[int] | None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
@@ -29,7 +28,7 @@ from sim.caselog import case_log, write_case_log
 from sim.demand import draw_cases
 from sim.duties import account_duties
 from sim.engine import simulate_cases
-from sim.kpis import FundUse, group_kpis
+from sim.kpis import FundUse, groups_kpis, late_level
 from sim.split import run_by_district, split_by_default
 from sim.stopping import critical
 
@@ -97,7 +96,9 @@ def confidence_interval(x: np.ndarray, level: float = 0.95, bounds: str | None =
     m = float(x.mean())
     if n < 2:
         return m, np.nan, np.nan
-    t = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    from scipy.special import stdtrit  # scipy.stats.t.ppf's own function, without scipy.stats' start-up
+
+    t = float(stdtrit(n - 1, 0.5 + level / 2))
     if bounds == "share":
         if np.all(x == x[0]):
             return m, m, m
@@ -158,15 +159,27 @@ def run_replication(
     acct = account_duties(scenario, result, cal, warm_days)
     window = surge_window(scenario, days)
     window_acct = None if window is None else account_duties(scenario, result, cal, *window)
-    groups = {g: group_kpis(log, g, warm_days * 24.0, days * 24.0) for g in LOCAL_GROUPS}
+    late = late_level(log)
+    groups = groups_kpis(log, (*LOCAL_GROUPS, "category"), warm_days * 24.0, days * 24.0, late)
     if log_dir is not None:  # each replication writes its own part: nothing large crosses processes
         write_case_log(log, log_dir, replication)
     fund = FundUse(result.fund_spent_yuan, result.fund_exhausted_day, result.unfunded_cases)
-    return assemble(scenario, allocation, log, acct, window_acct, groups, fund, cal, days, replication, keep_log)
+    return assemble(scenario, allocation, log, acct, window_acct, groups, fund, cal, days, replication, keep_log, late)
 
 
 def _task(args: tuple) -> RepOutput:
     return run_replication(*args)
+
+
+def _load_compiled_code(scenario: Scenario, allocation: Allocation) -> None:
+    """Load the compiled loops (``sim.kernel``, from numba's cache) here, before the workers are forked, by
+    simulating two days: each worker then inherits them instead of loading them again (about half a second a
+    worker and a batch: the main job starts a batch per optimisation round)."""
+    from sim.jit import HAVE_NUMBA
+
+    if HAVE_NUMBA and scenario.spec.calendar.days > 2:
+        cases = draw_cases(scenario, 2, np.random.SeedSequence(0))
+        simulate_cases(scenario, cases, allocation, WorkCalendar(scenario.spec.calendar, 2))
 
 
 @dataclass
@@ -330,6 +343,8 @@ def run_replications(
         (scenario, allocation, days, seqs[r], r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))
         for r in range(reps)
     ]
+    if not split_districts and min(reps, processes or default_processes()) > 1:
+        _load_compiled_code(scenario, allocation)
     if split_districts:  # progress: one tick per district task
         outputs = [
             run_replication(*t, split_processes=processes or default_processes(), progress=progress) for t in tasks

@@ -23,7 +23,7 @@ from sim.caselog import case_log, write_case_log
 from sim.demand import PER_CASE, Cases, draw_cases
 from sim.duties import DutyAccount, account_duties
 from sim.engine import SimResult, simulate_cases
-from sim.kpis import FundUse, group_kpis
+from sim.kpis import FundUse, groups_kpis, late_level
 
 __all__ = [
     "split_by_default",
@@ -185,7 +185,9 @@ def _district_part(args: tuple) -> DistrictPart:
     communities = scenario.community_district == district
     streets = scenario.street_district == district
     keep = {"community": communities, "street": streets, "district": np.arange(len(scenario.district_ids)) == district}
-    groups = {g: group_kpis(log, g, warm_days * 24.0, days * 24.0)[keep[g]] for g in LOCAL_GROUPS}
+    late = late_level(log)
+    every = groups_kpis(log, LOCAL_GROUPS, warm_days * 24.0, days * 24.0, late)
+    groups = {g: every[g][keep[g]] for g in LOCAL_GROUPS}
     if log_dir is not None:
         write_case_log(log, log_dir, replication, district=str(scenario.district_ids[district]))
     fund = FundUse(result.fund_spent_yuan, result.fund_exhausted_day, result.unfunded_cases)

@@ -31,19 +31,20 @@ import scipy.sparse as sp
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
-from scenario.staffing import split_desk, staff_time
+from scenario.staffing import staff_time
 from solvers.costs import FunderCosts, cost_per_unit, funder_costs, unit_costs
 from solvers.curves import Curves, service_curves
-from solvers.deciding import deciding_constraints, fund_deciders
+from solvers.deciding import deciding_constraints, fund_deciders, predicted_coverage, predicted_outcomes
 from solvers.errors import InfeasibleError, SolverError, UnboundedError
+from solvers.explain import city_budget_short, explain_infeasible, million_yuan, shadow_prices
 from solvers.lpmodel import (
-    COVERAGE_UTILISATION,
     EPS_COST,
-    SERVICE_BLOCKS,
     SERVICE_OBJECTIVES,
     AllocationOptions,
     LpModel,
+    allocation_from_x,
     build_model,
+    cost_part,
 )
 from solvers.lpsolve import LpSolution, Status, residuals, solve, whole_people, with_fixed
 from solvers.policy import check_policy, minimum_step
@@ -51,8 +52,6 @@ from solvers.policy import check_policy, minimum_step
 __all__ = [
     "AllocationResult",
     "allocate",
-    "allocation_from_x",
-    "city_budget_short",
     "explain_infeasible",
     "deciding_constraints",
     "predicted_coverage",
@@ -62,10 +61,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _m(x: float) -> str:
-    return f"{x / 1e6:,.2f} M yuan"
 
 
 @dataclass
@@ -139,206 +134,6 @@ class AllocationResult:
         )
 
 
-def allocation_from_x(scenario: Scenario, m: LpModel, x: np.ndarray, source: str) -> Allocation:
-    """The allocation in the variables ``x`` of model ``m`` (people rounded to whole numbers, yuan to fen)."""
-
-    def blk(k):
-        return x[m.blocks[k]]
-
-    return Allocation(
-        community_ids=scenario.community_ids,
-        street_ids=scenario.street_ids,
-        workers=np.round(blk("workers")),
-        secretary_assistants=np.round(blk("secretary_assistants")),
-        work_fund_yuan=np.round(blk("work_fund_yuan"), 2),
-        service_fund_yuan=np.round(blk("service_fund_yuan"), 2),
-        street_office_staff=np.round(blk("street_office_staff")),
-        mobile_grid_workers=np.round(blk("mobile_grid_workers")),
-        source=source,
-    )
-
-
-def city_budget_short(scenario: Scenario) -> str | None:
-    """Why the city's budget cannot pay its fixed posts, or None: the one home of the city-budget check."""
-    f = scenario.spec.funding
-    need = f.city_paid_workers_per_community * cost_per_unit(scenario)["workers"] * scenario.n_communities
-    if f.city_budget_yuan is not None and f.city_budget_yuan < need - 1:
-        return (
-            f"city budget {_m(f.city_budget_yuan)} < {_m(need)} that the city's "
-            f"{f.city_paid_workers_per_community:g} posts per community require"
-        )
-    return None
-
-
-def _cost_part(m: LpModel) -> np.ndarray:
-    """The objective of a service model without its service terms, in yuan (its cost)."""
-    c = m.c.copy()
-    for block in SERVICE_BLOCKS:
-        c[m.blocks[block]] = 0.0
-    return c / EPS_COST
-
-
-def _what_is_required(spec, relaxed: AllocationOptions, opts: AllocationOptions) -> str:
-    """The constraints a minimum-cost re-solve kept, in words ("the policy minimums, workload and ...")."""
-    service = opts.objective in SERVICE_OBJECTIVES
-    return (
-        "the policy minimums"
-        + (", workload" if spec.duties is not None and relaxed.enforce_workload else "")
-        + (" and on-time targets" if relaxed.enforce_targets else "")
-        + (
-            " and resolution targets"
-            if relaxed.enforce_targets
-            and (spec.targets.resolution_share_min is not None or spec.targets.satisfaction_share_min is not None)
-            else ""
-        )
-        + (
-            f" and the {spec.targets.duty_coverage_min:.0%} duty-coverage target in every unit"
-            if service and spec.duties is not None
-            else ""
-        )
-        + (
-            " within the planner's limits"
-            if opts.max_change_workers is not None or opts.equity_spread_per_10k is not None
-            else ""
-        )
-    )
-
-
-def explain_infeasible(scenario: Scenario, curves: Curves, opts: AllocationOptions, solver: str) -> str:
-    """Name the constraints that collide and by how much, by re-solving with parts removed."""
-    spec = scenario.spec
-    short = city_budget_short(scenario)
-    if short:
-        return short
-    service = opts.objective in SERVICE_OBJECTIVES
-    relaxed = replace(
-        opts,
-        objective="min-cost",
-        district_budgets=False,
-        total_budget_yuan=None,
-        enforce_targets=opts.enforce_targets and not service,
-        enforce_workload=opts.enforce_workload and not service,
-    )
-    if service:  # max-service's floors: the duty-coverage target in every unit; its cheapest cost
-        m = build_model(scenario, curves, replace(opts, district_budgets=False, total_budget_yuan=None))
-        m = replace(m, c=_cost_part(m))
-    else:
-        m = build_model(scenario, curves, replace(relaxed, total_budget_yuan=None))
-    if m.row_groups.get("budget_total") is not None:  # scenario total budget: drop it too
-        m = _drop_rows(m, "budget_total")
-    sol = solve(m, solver)
-    what = _what_is_required(spec, relaxed, opts)
-    if sol.status is Status.optimal and sol.x is not None:
-        a = allocation_from_x(scenario, m, sol.x, "minimum")
-        costs = funder_costs(scenario, a)
-        msgs = []
-        for d in spec.districts:
-            if opts.district_budgets and d.budget_yuan is not None and d.budget_yuan < costs.district_yuan[d.id] - 1:
-                msgs.append(
-                    f"district {d.id} budget {_m(d.budget_yuan)} < {_m(costs.district_yuan[d.id])} "
-                    f"that {what} alone require"
-                )
-        total = opts.total_budget_yuan if opts.total_budget_yuan is not None else spec.funding.total_budget_yuan
-        if total is not None and total < costs.total_yuan - 1:
-            msgs.append(f"total budget {_m(total)} < {_m(costs.total_yuan)} that {what} alone require")
-        if msgs:
-            return "; ".join(msgs)
-        return "the budgets are each sufficient alone but not together with the planner's limits"
-    # infeasible even without budgets: the planner's limits collide with the rules
-    if opts.max_change_workers is not None:
-        m2 = build_model(scenario, curves, replace(relaxed, max_change_workers=None))
-        s2 = solve(m2, solver)
-        if s2.status is Status.optimal and s2.x is not None:
-            a = allocation_from_x(scenario, m2, s2.x, "minimum")
-            gap = a.workers - (scenario.baseline.workers + opts.max_change_workers)
-            i = int(np.argmax(gap))
-            return (
-                f"maximum change of {opts.max_change_workers} workers per community collides with the minimums: "
-                f"community {scenario.community_ids[i]} needs {int(a.workers[i])} workers, baseline "
-                f"{int(scenario.baseline.workers[i])} (short by {int(gap[i])}; {int((gap > 0).sum())} communities)"
-            )
-    if opts.equity_spread_per_10k is not None:
-        return (
-            f"equity spread of {opts.equity_spread_per_10k:g} workers per 10,000 residents collides with the "
-            f"minimums (whole-person rounding in small communities needs a wider spread)"
-        )
-    return "the policy rules contradict each other"
-
-
-def _drop_rows(m: LpModel, group: str) -> LpModel:
-    keep = np.setdiff1d(np.arange(len(m.b)), m.row_groups[group])
-    return replace(
-        m,
-        A=m.A[keep],
-        b=m.b[keep],
-        row_names=[m.row_names[i] for i in keep],
-        row_groups={k: v for k, v in m.row_groups.items() if k != group},
-    )
-
-
-def _shadow_prices(
-    scenario: Scenario, m: LpModel, duals: np.ndarray, objective: str, binding_rows: np.ndarray
-) -> pd.DataFrame:
-    """Shadow prices from the LP relaxation, per rule (per unit of its minimum) and per budget (per M yuan).
-
-    These are marginal *rates* of the LP relaxation; ``next_step_costs`` gives the exact cost of the next
-    whole step by re-solving. ``binding_rows`` counts rows with zero slack, the one definition used
-    everywhere (console, constraints.csv, this table).
-    """
-    spec = scenario.spec
-    service = objective in SERVICE_OBJECTIVES
-    unit_word = {
-        "min-cost": "yuan a year",
-        "max-service": "on-time work hours a year",
-        "rebalance": "capacity margin (available / planned hours of the busiest unit)",
-        "equity": "workers per 10,000 (worst community)",
-    }[objective]
-    rows = []
-    for rid, rule in spec.policy.rules.items():
-        if not rule.active or rid not in m.row_groups:
-            continue
-        idx = m.row_groups[rid]
-        # rows are -sum x <= -req, so d f*/d req = -dual; per unit of the rule's minimum: x d req / d minimum.
-        # f is the cost (min-cost) or minus the benefit (max-service, equity).
-        step = minimum_step(rule)
-        df = float(np.sum(-duals[idx] * m.row_scale[rid])) * step
-        binding = int(np.sum(binding_rows[idx]))
-        new = f"from {rule.minimum:g} to {rule.minimum + step:g}"
-        if objective == "min-cost":
-            value, text = df, f"raising '{rid}' {new}: LP marginal rate {df:,.0f} yuan a year"
-        elif service:
-            value, text = -df, f"raising '{rid}' {new} changes on-time work hours by {_whole(-df)} a year"
-        else:
-            value, text = -df, f"raising '{rid}' {new} changes the worst workers per 10,000 by {-df:,.3f}"
-        value = 0.0 if abs(value) < 1e-9 else value
-        text = text.replace("-0.000", "0.000").replace("-0.0 ", "0.0 ")
-        rows.append(("rule", rid, f"+{step:g} on the minimum", value, unit_word, binding, len(idx), text))
-    for group in ("budget_district", "budget_total"):
-        if group not in m.row_groups:
-            continue
-        for r in m.row_groups[group]:
-            d = -float(duals[r]) * 1e6  # saving (min-cost) or benefit (otherwise) per extra million yuan
-            d = 0.0 if abs(d) < 1e-9 else d
-            name = m.row_names[r].split(":", 2)[-1] if group == "budget_district" else "total"
-            if service:
-                text = f"one more million yuan for {name} buys {_whole(d)} more on-time work hours a year"
-            elif objective == "equity":
-                text = f"one more million yuan for {name} raises the worst workers per 10,000 by {d:,.3f}"
-            else:
-                text = (
-                    f"one more million yuan for {name} saves {_whole(d)} yuan"
-                    if abs(d) >= 1e-9
-                    else f"the {name} budget is used up, but one more million yuan would not make the allocation "
-                    f"cheaper (LP dual 0)"
-                    if binding_rows[r]
-                    else f"the {name} budget does not limit the cheapest allocation"
-                )
-            rows.append(("budget", name, "+1 M yuan", d, unit_word, int(binding_rows[r]), 1, text))
-    return pd.DataFrame(
-        rows, columns=["kind", "name", "change", "effect", "unit", "binding_rows", "rows", "explanation"]
-    )
-
-
 LARGE_CITY = 5_000  # communities; above this the bulk path (LP relaxation + rounding) is used
 
 
@@ -369,13 +164,13 @@ def allocate(
         solver = "scipy" if opts.objective in SERVICE_OBJECTIVES else "cbc"
     if opts.objective == "rebalance":
         return _rebalance(scenario, opts, curves, solver, method)
-    if city_budget_short(scenario):
-        raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver))
-    m = build_model(scenario, curves, opts)
     if method == "auto":
         method = "milp" if scenario.n_communities <= LARGE_CITY else "lp-round"
     if method not in ("milp", "lp-round"):
         raise ValueError(f"method must be auto, milp or lp-round: {method!r}")
+    if city_budget_short(scenario):
+        raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver, method))
+    m = build_model(scenario, curves, opts)
     solver = "scipy" if method == "lp-round" else solver
     first = _solve_checked(scenario, m, curves, opts, solver, method)
     sol = first
@@ -396,8 +191,8 @@ def allocate(
         objective_value=_objective_value(m, sol, x, opts),
         costs=funder_costs(scenario, alloc),
         constraints=cons,
-        shadow_prices=_shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),
-        expected_on_time_share=curves.city_share(alloc.workers),
+        shadow_prices=shadow_prices(scenario, m, duals, opts.objective, cons["binding"].to_numpy()),
+        expected_on_time_share=curves.on_time_share(alloc.workers),
         expected_overdue_cases=curves.overdue(alloc.workers),
         model=m,
         solver=solver,
@@ -419,12 +214,6 @@ def _expected_outcomes(scenario: Scenario, curves: Curves, alloc: Allocation) ->
     }
 
 
-def _whole(v: float) -> str:
-    """A whole number with separators, never "-0"."""
-    text = f"{v:,.0f}"
-    return "0" if text == "-0" else text
-
-
 # max-service keeps the cheapest allocation within this many outcomes (a case on time, resolved, or a resident
 # satisfied) per case a year of the best: the curves keep rising by millionths past saturation, and a
 # 1e-9-per-yuan tie-break alone would spend 180,000 yuan (3 workers on tiny) for 2e-6 of on-time share. On
@@ -444,7 +233,7 @@ def _cheapest_near_best(
     """Second phase of max-service: the cheapest allocation whose outcomes are within SERVICE_TOLERANCE per case
     of the best (lexicographic: service first, then cost). Its objective value is the first phase's (the best
     outcomes, which every solver agrees on); the allocation reaches it to within the tolerance."""
-    cost = _cost_part(m)
+    cost = cost_part(m)
     svc = m.c - cost * EPS_COST
     bound = float(svc @ _values(best))  # minus the best outcomes
     near = replace(
@@ -521,7 +310,7 @@ def _solve_checked(
         sol = solve(m, solver)
     if sol.status is Status.infeasible:
         raise InfeasibleError(
-            "no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver)
+            "no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver, method)
         )
     if sol.status is Status.unbounded:
         raise _unbounded(opts)
@@ -711,60 +500,10 @@ def _no_margin(
     unbudgeted = replace(opts, total_budget_yuan=None, district_budgets=False)
     try:
         need = _at_margin(scenario, unbudgeted, curves, solver, method, 1e-6).costs.total_yuan
-        cost = f"costs {_m(need)}"
+        cost = f"costs {million_yuan(need)}"
     except InfeasibleError as exc:
         cost = f"is out of reach even without the budgets ({exc})"
     return (
-        f"rebalance: the budget {_m(budget)} buys no capacity margin: the smallest one (at least one person in "
-        f"every community and street office with planned work, within the rules and targets) {cost}"
+        f"rebalance: the budget {million_yuan(budget)} buys no capacity margin: the smallest one (at least one "
+        f"person in every community and street office with planned work, within the rules and targets) {cost}"
     )
-
-
-def predicted_coverage(scenario: Scenario, alloc: Allocation) -> tuple[np.ndarray, np.ndarray, float]:
-    """Predicted duty coverage per community, per street office and city (hours-weighted).
-
-    A unit's people give available hours x COVERAGE_UTILISATION; cases come first, then its duties.
-    In a community the desk (``split_desk``) serves its cases and duties first and lends its spare
-    hours to the grid duties, as in the simulation's account.
-    """
-    st = staff_time(scenario)
-    hc = st.available_per_person("community") * COVERAGE_UTILISATION
-    desk, grid = split_desk(st, alloc.workers)
-    d_desk, d_grid, d_s = st.duties_at("desk"), st.duties_at("grid"), st.duties_at("street")
-    free_desk = np.clip(desk * hc - st.case_hours_desk, 0, None)
-    done_desk = np.minimum(d_desk, free_desk)
-    free_grid = np.clip(grid * hc - st.case_hours_grid, 0, None) + free_desk - done_desk
-    done_grid = np.minimum(d_grid, free_grid)
-    due_c = d_desk + d_grid
-    done_s = np.minimum(
-        d_s,
-        np.clip(
-            alloc.street_office_staff * st.available_per_person("street") * COVERAGE_UTILISATION - st.case_hours_street,
-            0,
-            None,
-        ),
-    )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cov_c = np.where(due_c > 0, (done_desk + done_grid) / np.where(due_c > 0, due_c, 1), 1.0)
-        cov_s = np.where(d_s > 0, done_s / np.where(d_s > 0, d_s, 1), 1.0)
-    total = due_c.sum() + d_s.sum()
-    city = float((done_desk.sum() + done_grid.sum() + done_s.sum()) / total) if total > 0 else 1.0
-    return cov_c, cov_s, city
-
-
-def predicted_outcomes(
-    scenario: Scenario, curves: Curves, alloc: Allocation
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per community: the predicted share of cases found late (duty hours left undone at the predicted coverage,
-    falling first on the duty with the longest due window), resolution and satisfaction rates
-    (``solvers.outcomecurves``); NaN rates when the scenario has no outcome model."""
-    oc = curves.outcomes
-    n = scenario.n_communities
-    if oc is None:
-        return np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
-    st = staff_time(scenario)
-    cov_c, _, _ = predicted_coverage(scenario, alloc)
-    undone = (st.duties_at("grid") + st.duties_at("desk")) * (1 - cov_c)
-    late = np.minimum(oc.late_max, oc.late_per_undone_hour * undone)
-    fund = alloc.service_fund_yuan
-    return late, oc.resolution(fund, late), oc.satisfaction(fund, late)

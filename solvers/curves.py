@@ -59,6 +59,10 @@ class Curves:
         w = np.clip(np.asarray(workers, dtype=int), 0, int(self.workers[-1]))
         return self.share[np.arange(len(w)), w]
 
+    def on_time_share(self, workers: np.ndarray) -> float:
+        """Expected on-time share of the city's cases with ``workers`` per community (weighted by cases)."""
+        return float(self.evaluate(workers) @ self.cases_per_year / self.cases_per_year.sum())
+
     def overdue(self, workers: np.ndarray) -> float:
         """Expected overdue cases a year, city-wide, with ``workers`` per community."""
         return float(self.cases_per_year @ (1 - self.evaluate(workers)))

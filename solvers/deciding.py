@@ -1,8 +1,10 @@
-"""Which constraint decides each unit's staffing and fund, and the least each unit needs.
+"""What decides each unit's staffing, and the duty coverage an allocation is predicted to reach.
 
-A unit's lower bounds come in families (policy floor, workload, on-time target, simulation cut, capacity
-margin; for the fund: policy floor, resolution target): the families whose bound equals the unit's
-staffing decide it, and the largest bound is what the unit needs (``minimum_staffing``).
+``deciding_constraints`` names, for every community and street office, the constraint family whose lower bound
+equals its staffing (policy floor, workload, on-time target, simulation cut, capacity margin), or the objective
+within the budget when the unit is above every bound; the largest bound is what the unit needs
+(``minimum_staffing``; for the fund: policy floor, resolution target, simulation cut). ``predicted_coverage``
+is the planning arithmetic's duty coverage (the allocator's prediction, reported against simulation).
 """
 
 from __future__ import annotations
@@ -12,12 +14,62 @@ import pandas as pd
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
-from scenario.staffing import staff_time
+from scenario.staffing import split_desk, staff_time
 from solvers.curves import Curves
-from solvers.lpmodel import SERVICE_OBJECTIVES, AllocationOptions
+from solvers.lpmodel import COVERAGE_UTILISATION, SERVICE_OBJECTIVES, AllocationOptions
 from solvers.policy import rule_requirements
 
-__all__ = ["fund_deciders", "deciding_constraints", "minimum_staffing"]
+__all__ = ["deciding_constraints", "predicted_coverage", "predicted_outcomes", "fund_deciders", "minimum_staffing"]
+
+
+def predicted_coverage(scenario: Scenario, alloc: Allocation) -> tuple[np.ndarray, np.ndarray, float]:
+    """Predicted duty coverage per community, per street office and city (hours-weighted).
+
+    A unit's people give available hours x COVERAGE_UTILISATION; cases come first, then its duties.
+    In a community the desk (``split_desk``) serves its cases and duties first and lends its spare
+    hours to the grid duties, as in the simulation's account.
+    """
+    st = staff_time(scenario)
+    hc = st.available_per_person("community") * COVERAGE_UTILISATION
+    desk, grid = split_desk(st, alloc.workers)
+    d_desk, d_grid, d_s = st.duties_at("desk"), st.duties_at("grid"), st.duties_at("street")
+    free_desk = np.clip(desk * hc - st.case_hours_desk, 0, None)
+    done_desk = np.minimum(d_desk, free_desk)
+    free_grid = np.clip(grid * hc - st.case_hours_grid, 0, None) + free_desk - done_desk
+    done_grid = np.minimum(d_grid, free_grid)
+    due_c = d_desk + d_grid
+    done_s = np.minimum(
+        d_s,
+        np.clip(
+            alloc.street_office_staff * st.available_per_person("street") * COVERAGE_UTILISATION - st.case_hours_street,
+            0,
+            None,
+        ),
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov_c = np.where(due_c > 0, (done_desk + done_grid) / np.where(due_c > 0, due_c, 1), 1.0)
+        cov_s = np.where(d_s > 0, done_s / np.where(d_s > 0, d_s, 1), 1.0)
+    total = due_c.sum() + d_s.sum()
+    city = float((done_desk.sum() + done_grid.sum() + done_s.sum()) / total) if total > 0 else 1.0
+    return cov_c, cov_s, city
+
+
+def predicted_outcomes(
+    scenario: Scenario, curves: Curves, alloc: Allocation
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per community: the predicted share of cases found late (duty hours left undone at the predicted coverage,
+    falling first on the duty with the longest due window), resolution and satisfaction rates
+    (``solvers.outcomecurves``); NaN rates when the scenario has no outcome model."""
+    oc = curves.outcomes
+    n = scenario.n_communities
+    if oc is None:
+        return np.zeros(n), np.full(n, np.nan), np.full(n, np.nan)
+    st = staff_time(scenario)
+    cov_c, _, _ = predicted_coverage(scenario, alloc)
+    undone = (st.duties_at("grid") + st.duties_at("desk")) * (1 - cov_c)
+    late = np.minimum(oc.late_max, oc.late_per_undone_hour * undone)
+    fund = alloc.service_fund_yuan
+    return late, oc.resolution(fund, late), oc.satisfaction(fund, late)
 
 
 def _fund_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.staffing import staff_time
 from scenario.text import percent
@@ -28,6 +29,7 @@ __all__ = [
     "Rows",
     "AllocationOptions",
     "build_model",
+    "allocation_from_x",
     "OBJECTIVES",
     "SERVICE_OBJECTIVES",
     "COVERAGE_UTILISATION",
@@ -360,7 +362,7 @@ class _Builder:
             per_r = (1 - oc.revisit) + oc.unsat_unresolved
             self.c[funded] = -cases * per_r * oc.res_per_funded
             self.c[late] = cases * (per_r * oc.res_per_late + oc.unsat_late)
-            self.ub[late] = oc.late_max
+            # no upper bound: beyond the first duty's hours the line overstates the harm rather than cut the model
             slope = oc.late_per_undone_hour * duty_c  # late >= slope x (1 - coverage)
             has = np.flatnonzero(slope > 0)
             self.groups["found_late"] = self.rows.add(
@@ -452,6 +454,34 @@ class _Builder:
             row_groups=self.groups,
             row_scale=self.scale,
         )
+
+
+def allocation_from_x(scenario: Scenario, m: LpModel, x: np.ndarray, source: str) -> Allocation:
+    """The allocation a solution ``x`` of the model describes (whole people rounded, funds to the fen)."""
+
+    def blk(k):
+        return x[m.blocks[k]]
+
+    return Allocation(
+        community_ids=scenario.community_ids,
+        street_ids=scenario.street_ids,
+        workers=np.round(blk("workers")),
+        secretary_assistants=np.round(blk("secretary_assistants")),
+        work_fund_yuan=np.round(blk("work_fund_yuan"), 2),
+        service_fund_yuan=np.round(blk("service_fund_yuan"), 2),
+        street_office_staff=np.round(blk("street_office_staff")),
+        mobile_grid_workers=np.round(blk("mobile_grid_workers")),
+        source=source,
+    )
+
+
+def cost_part(m: LpModel) -> np.ndarray:
+    """The objective of a service model without its service terms, in yuan (the allocation's cost)."""
+    c = m.c.copy()
+    for block in SERVICE_BLOCKS:
+        if block in m.blocks:
+            c[m.blocks[block]] = 0.0
+    return c / EPS_COST
 
 
 def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> LpModel:

@@ -49,11 +49,10 @@ from scenario.workforce import (
     workforce_rates,
     year_scenario,
 )
-from solvers.allocator import allocation_from_x
 from solvers.curves import Curves, service_curves
 from solvers.deciding import minimum_staffing
 from solvers.errors import InfeasibleError, SolverError
-from solvers.lpmodel import AllocationOptions, LpModel, Rows, build_model
+from solvers.lpmodel import AllocationOptions, LpModel, Rows, allocation_from_x, build_model
 from solvers.lpsolve import Status, residuals, solve
 
 __all__ = ["PathSolution", "solve_path", "lead_delay", "MOVE_COST_YUAN", "MAX_FIXED_POINT"]

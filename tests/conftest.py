@@ -51,9 +51,16 @@ def drop_duties(folder: Path) -> None:
 
 # Outcomes of the hostile-input suite (tests/test_hostile_inputs.py), reported at the end of the run.
 HOSTILE_TALLY: collections.Counter = collections.Counter()
+# Every gated benchmark ratio (tests/test_benchmarks.py): (what, measured, gate), reported at the end of the run
+# so that a reader of the normal test output sees them (print() shows only with -s).
+GATED_RATIOS: list[tuple[str, str, str]] = []
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
+    if GATED_RATIOS:
+        terminalreporter.write_sep("-", "benchmark ratios against their gates")
+        for what, measured, gate in GATED_RATIOS:
+            terminalreporter.write_line(f"{what}: {measured} (gate {gate})")
     t = HOSTILE_TALLY
     if t["tried"]:
         terminalreporter.write_sep("-", "hostile inputs")

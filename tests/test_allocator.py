@@ -43,6 +43,38 @@ def test_tiny_min_cost_by_hand(tiny):
     assert check_policy(tiny, a).passed
 
 
+def test_scipy_duals_are_per_unit_of_the_rows_as_written(tiny):
+    """scipy's HiGHS solves the rows divided by their norms (badly scaled rows failed the interior point
+    method on the megacity); the duals it gives back are per unit of the rows as written: the same shadow
+    prices by hand as CBC's."""
+    r = allocate(tiny, AllocationOptions(objective="min-cost"), solver="scipy")
+    sp_ = r.shadow_prices.set_index("name")["effect"]
+    assert sp_["workers_per_10k"] == pytest.approx(60_000)
+    assert sp_["street_office_staff"] == pytest.approx(80_000)
+    assert sp_["work_fund"] == pytest.approx(4_000)
+    assert sp_["service_fund"] == pytest.approx(3)
+    m = r.model
+    scaled = lpsolve._row_norms(m)
+    assert scaled.max() / scaled.min() > 1e4  # rows of yuan beside rows of people: worth scaling
+
+
+def test_scipy_gets_rows_of_unit_norm(tiny, monkeypatch):
+    """What HiGHS is given through scipy: every row divided by its norm (the unscaled megacity max-service
+    model ran into 'HiGHS Status 4: Solve error' after 2 minutes; scaled it solves in 6 s)."""
+    import scipy.optimize
+
+    seen = []
+    real = scipy.optimize.linprog
+
+    def spy(c, A_ub=None, b_ub=None, **kw):
+        seen.append(np.sqrt(np.asarray(A_ub.multiply(A_ub).sum(axis=1)).ravel()))
+        return real(c, A_ub=A_ub, b_ub=b_ub, **kw)
+
+    monkeypatch.setattr(scipy.optimize, "linprog", spy)
+    allocate(tiny, AllocationOptions(objective="max-service", total_budget_yuan=3e6))
+    assert seen and all(np.allclose(n[n > 0], 1.0) for n in seen)
+
+
 def _independent_weihai_min_cost(s) -> float:
     """Build the Weihai min-cost MILP from the scenario data here, without gridplan's model builder."""
     n, S = s.n_communities, len(s.street_ids)
@@ -395,6 +427,10 @@ def test_whole_people_rounds_down_then_meets_the_minimums():
     )
     y = whole_people(m, np.array([2.3, 4.0, 1.5, 0.7, 0.25]))
     assert y.tolist() == [3.0, 4.0, 2.0, 1.0, 0.25]
+    # a minimum a hair above a whole number needs the next person, as the solver will check it (a workload
+    # row of 13.0000012 people once passed as 13 and the continuous re-solve failed on a national city)
+    hair = LpModel(**{**m.__dict__, "b": np.array([-13.0000012, -1.5, -4.6, 100.0])})
+    assert whole_people(hair, np.array([13.0000012, 4.0, 1.5, 0.7, 0.25]))[0] == 14.0
 
 
 @pytest.mark.parametrize("objective", ["min-cost", "max-service", "equity"])
@@ -437,3 +473,32 @@ def test_rebalance_without_an_affordable_margin_says_what_the_smallest_costs(tin
     s = load_scenario(tiny_copy)
     with pytest.raises(InfeasibleError, match=r"buys no capacity margin: the smallest one .* costs 2\.\d\d M yuan"):
         allocate(s, AllocationOptions(objective="rebalance", total_budget_yuan=2_188_000))
+
+
+def test_a_large_city_is_explained_without_a_milp(tiny_copy, monkeypatch):
+    """On the large-city path an infeasible model is explained as it is solved, by LP relaxations in whole
+    people: a MILP of a megacity's size ran 4 minutes into 'HiGHS Status 4: Solve error'. The district's
+    shortfall is still named with its amounts."""
+    from solvers import explain
+
+    edit(tiny_copy / "scenario.yaml", "budget_yuan: 2400000}", "budget_yuan: 2000000}")
+    s = load_scenario(tiny_copy)
+    calls = []
+    real = explain.solve
+
+    def spy(m, solver="cbc", relax=False):
+        calls.append(relax)
+        return real(m, solver, relax)
+
+    monkeypatch.setattr(explain, "solve", spy)
+    with pytest.raises(InfeasibleError, match=r"district D1 budget 2\.00 M yuan < 2\.2\d M yuan that the policy"):
+        allocate(s, AllocationOptions(), method="lp-round")
+    assert calls and all(calls)  # every re-solve a relaxation
+
+
+def test_a_variable_the_solver_leaves_out_is_at_its_lower_bound():
+    """erlang_c's street office costs nothing and no rule names it: CBC leaves its staff and mobile workers out
+    of the problem, with no value, which was written as -9,223,372,036,854,775,808 people."""
+    s = load_scenario(SCENARIOS / "erlang_c")
+    a = allocate(s, AllocationOptions()).allocation
+    assert a.street_office_staff.tolist() == [0] and a.mobile_grid_workers.tolist() == [0]

@@ -105,3 +105,22 @@ def test_the_cycle_check_can_fail(tmp_path):
 def test_the_contract_can_fail(tmp_path):
     (tmp_path / "m.py").write_text("def f():\n    from workflows.compare import compare_allocations\n")
     assert (2, "workflows") in _imports(tmp_path / "m.py")
+
+
+def test_validate_imports_no_heavy_library():
+    """``gridplan validate`` reads and checks a scenario: it imports neither pandas (which brings pyarrow),
+    scipy.stats nor numba (start-up: about 0.6 s here, 1.2-1.8 s when it imported them)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SCENARIOS
+
+    code = (
+        "import sys; from gridplan.cli import main; assert main(['validate', sys.argv[1]]) == 0; "
+        "print(sorted(m for m in ('pandas', 'pyarrow', 'scipy.stats', 'numba') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(SCENARIOS / "weihai")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -10,7 +10,7 @@ import pytest
 from gridplan.cli import main
 from tests.conftest import ROOT, SCENARIOS
 
-SIM = ["simulate", str(SCENARIOS / "tiny"), "--reps", "1", "--days", "20", "--processes", "1"]
+SIM = ["simulate", str(SCENARIOS / "tiny"), "--reps", "1", "--days", "20", "--processes", "1", "--case-log"]
 
 
 def _one_line_error(capsys, *words: str) -> None:

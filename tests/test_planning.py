@@ -51,6 +51,15 @@ def test_optimize_cuts_until_targets_hold_on_fresh_replications(busy_tiny):
     assert len(o.prediction) == 3 and o.prediction.on_time_simulated.between(0, 1).all()
 
 
+def test_the_stop_reason_is_the_last_rounds(busy_tiny):
+    """Tuning meets every target at iteration 4, fresh replications do not, and tuning again hits the limit of
+    5: the reason says so, and names what still misses (it kept the first round's 'every community meets')."""
+    o = optimize(busy_tiny, reps=3, processes=1, max_iterations=5)
+    assert o.stop_reason.startswith("iteration limit (5) reached"), o.stop_reason
+    assert "on fresh replications" in o.stop_reason and o.validation_missing
+    assert "every community meets" not in o.stop_reason
+
+
 def test_optimize_stops_cutting_where_workers_do_not_help(busy_tiny):
     """With lateness driven by the escalation levels, no grid staffing reaches 99.4%: the loop says so."""
     o = optimize(busy_tiny, reps=3, processes=1, max_iterations=6)

@@ -342,6 +342,21 @@ def test_engines_agree_when_events_coincide(tiny_copy, grid_desk_hours):
         assert (ties > 1).any()  # events did coincide
 
 
+def test_simulate_writes_the_case_log_only_when_asked(tmp_path):
+    """Without --case-log, simulate writes the KPIs and the log's schema, not the case log itself (the metadata
+    says so)."""
+    import json
+
+    from gridplan.cli import main
+
+    out = tmp_path / "run"
+    argv = ["simulate", str(SCENARIOS / "tiny"), "--reps", "1", "--days", "20", "--processes", "1", "--out", str(out)]
+    assert main(argv) == 0
+    assert (out / "kpis.csv").is_file() and (out / "case_log_schema.csv").is_file()
+    assert not (out / "case_log").exists()
+    assert "--case-log" in json.loads((out / "metadata.json").read_text())["case_log"]
+
+
 def test_simulate_command(tmp_path, capsys):
     import json
 
@@ -361,6 +376,7 @@ def test_simulate_command(tmp_path, capsys):
                 "3",
                 "--processes",
                 "1",
+                "--case-log",
                 "--out",
                 str(out),
             ]
@@ -766,3 +782,38 @@ def test_unresolved_cases_are_those_open_at_the_horizon(tiny_copy):
     open_then = measured.closed_hours.isna() | (measured.closed_hours > 60 * 24.0)
     assert out.kpis["unresolved_cases"] == open_then.sum() > 50
     assert measured.closed_hours.notna().all()  # the old count, cases never closed, was 0
+
+
+def test_confidence_interval_uses_students_t():
+    """The interval's t quantile (scipy.special.stdtrit, what scipy.stats.t.ppf computes) is Student's."""
+    from scipy import stats
+
+    from sim.replications import confidence_interval
+
+    x = np.array([1.0, 2.0, 4.0, 7.0])
+    m, lo, hi = confidence_interval(x)
+    h = stats.t.ppf(0.975, 3) * x.std(ddof=1) / 2
+    assert (m, lo, hi) == (3.5, 3.5 - h, 3.5 + h)
+
+
+def test_service_times_of_all_categories_at_once_are_each_categorys():
+    """``from_uniforms_by`` (each kind of distribution for all its categories at once) gives every case the
+    number ``from_uniforms`` gives it for its own category: fixed, exponential, lognormal, gamma, cv 0."""
+    from scenario.spec import DistributionSpec
+    from sim.distributions import from_uniforms, from_uniforms_by
+
+    dists = [
+        DistributionSpec(kind="fixed", mean_hours=0.5),
+        DistributionSpec(kind="exponential", mean_hours=1.5),
+        DistributionSpec(kind="lognormal", mean_hours=2.0, cv=0.8),
+        DistributionSpec(kind="gamma", mean_hours=3.0, cv=0.5),
+        DistributionSpec(kind="lognormal", mean_hours=1.0, cv=0.0),
+        DistributionSpec(kind="gamma", mean_hours=0.7, cv=1.3),
+    ]
+    rng = np.random.default_rng(3)
+    group = rng.integers(0, len(dists), 5000)
+    u = rng.random(5000)
+    want = np.empty(5000)
+    for j, d in enumerate(dists):
+        want[group == j] = from_uniforms(d, u[group == j])
+    assert np.array_equal(from_uniforms_by(dists, group, u), want)

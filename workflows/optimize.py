@@ -276,12 +276,13 @@ def optimize(
     seed = scenario.spec.seed if seed is None else seed
     loop = _Loop(scenario, opts, reps, days, processes, solver, progress, tick)
     tune_seed, it, budget_binds = seed, 0, False
-    stop = f"iteration limit ({max_iterations}) reached"
+    limit = f"iteration limit ({max_iterations}) reached"
+    stop = limit
     rnd = 0
     while True:  # validation rounds: at least one, at most validation_rounds
         rnd += 1
         it, why, budget_binds = _tune(scenario, loop, tune_seed, it, max_iterations)
-        stop = why or stop
+        stop = why or limit  # this round's reason: an earlier round's "meets" no longer holds
         val_seed = seed + rnd * VALIDATION_SEED_OFFSET
         validation = loop.simulate(val_seed)
         vlate, vcov_c, vcov_s, vshare = loop.misses(validation)
@@ -297,6 +298,9 @@ def optimize(
             stop = binds
             break
         tune_seed = val_seed
+    if vmiss_ids and not budget_binds:
+        shown = ", ".join(vmiss_ids[:5]) + (", ..." if len(vmiss_ids) > 5 else "")
+        stop += f"; on fresh replications {len(vmiss_ids)} unit(s) still miss a target ({shown})"
     return OptimizationResult(
         loop.res,
         pd.DataFrame(loop.rows),

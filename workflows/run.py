@@ -86,11 +86,13 @@ class RunOptions:
 @dataclass(frozen=True)
 class StepStarted:
     """A step begins (``step``: check, optimise, compare, calibrate, score). ``label`` names the plan of an
-    ``optimise`` step; ``total`` is the number of replications it will report (None: not known ahead)."""
+    ``optimise`` step; ``total`` is the number of ticks it will report (None: not known ahead), each one
+    ``unit``: a replication, or a district task when a large city's replications run district by district."""
 
     step: str
     label: str = ""
     total: int | None = None
+    unit: str = "replications"
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,14 @@ def _ignore(event: RunEvent) -> None:
     """No progress reporting."""
 
 
+def _unit(scenario: Scenario, options: RunOptions) -> str:
+    """What one tick counts: a replication, or a district task when replications run district by district."""
+    from sim.split import split_by_default
+
+    split = split_by_default(scenario, options.days or scenario.spec.calendar.days)
+    return "district tasks" if split else "replications"
+
+
 def _optimise(scenario: Scenario, options: RunOptions, report: Callable[[RunEvent], None]) -> list[Plan]:
     """Simulation-optimisation for the chosen objective and, unless that is rebalance, for the equal budget."""
     first = options.allocation
@@ -215,7 +225,7 @@ def _optimise(scenario: Scenario, options: RunOptions, report: Callable[[RunEven
     ):
         if label == EQUAL_BUDGET and first.objective == "rebalance":
             continue
-        report(StepStarted("optimise", label))
+        report(StepStarted("optimise", label, unit=_unit(scenario, options)))
         opt = optimize(
             scenario,
             o,
@@ -237,7 +247,9 @@ def _compare(
     scenario: Scenario, options: RunOptions, plans: list[Plan], seed: int, report: Callable[[RunEvent], None]
 ) -> Comparison:
     """The baseline and every plan on the same simulated complaints."""
-    report(StepStarted("compare", total=(len(plans) + 1) * options.reps))
+    split = _unit(scenario, options) != "replications"
+    ticks = (len(plans) + 1) * options.reps * (len(scenario.district_ids) if split else 1)
+    report(StepStarted("compare", total=ticks, unit=_unit(scenario, options)))
     cmp = compare_allocations(
         scenario,
         [("baseline", scenario.baseline)] + [(p.label, p.opt.result.allocation) for p in plans],

@@ -1,0 +1,64 @@
+"""Cases in order of arrival: ``np.argsort(hours, kind="stable")`` in linear time, compiled (``sim.jit``).
+
+A year's cases are drawn hour by hour, so their clock times are spread evenly: a bucket per case (the bucket
+index grows with the time: a constant subtracted and a positive one multiplied, each rounding monotone),
+cases put in their buckets in index order, then each bucket (about one case) sorted by insertion with a
+strict comparison. Equal times keep their index order, as a stable sort's do: the same order, to the case.
+Imported where it is used, so that modules that only import ``sim.demand`` do not import numba.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.jit import njit
+
+__all__ = ["arrival_order"]
+
+
+@njit
+def _order(x):
+    n = x.shape[0]
+    out = np.empty(n, np.int64)
+    if n == 0:
+        return out
+    in_order = True
+    for i in range(1, n):
+        if x[i] < x[i - 1]:
+            in_order = False
+            break
+    if in_order:  # already in order (a run without mobile grid workers): each case where it is
+        for i in range(n):
+            out[i] = i
+        return out
+    x0, x1 = x.min(), x.max()
+    inv = n / (x1 - x0) if x1 > x0 else 0.0
+    start = np.zeros(n + 1, np.int64)
+    bucket = np.empty(n, np.int64)
+    for i in range(n):
+        f = (x[i] - x0) * inv  # inf, or NaN (0 x inf) at x0, where the range is too small for its inverse
+        b = n - 1 if f >= n - 1 else (int(f) if f > 0 else 0)
+        bucket[i] = b
+        start[b + 1] += 1
+    for b in range(n):
+        start[b + 1] += start[b]
+    pos = start[:n].copy()
+    for i in range(n):
+        out[pos[bucket[i]]] = i
+        pos[bucket[i]] += 1
+    for b in range(n):
+        s, e = start[b], start[b + 1]
+        for i in range(s + 1, e):
+            v = out[i]
+            xv = x[v]
+            j = i - 1
+            while j >= s and x[out[j]] > xv:
+                out[j + 1] = out[j]
+                j -= 1
+            out[j + 1] = v
+    return out
+
+
+def arrival_order(hours: np.ndarray) -> np.ndarray:
+    """Indices that sort ``hours`` (finite), equal times in index order: ``np.argsort(hours, kind="stable")``."""
+    return _order(np.ascontiguousarray(hours, dtype=np.float64))

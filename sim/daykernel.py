@@ -1,0 +1,217 @@
+"""The day ledger's loops compiled (``sim.dayledger``): case hours of the days closed, one day of the duty account.
+
+Both give the bits the numpy versions gave: each (pool, day)'s case hours are summed in order of service
+number, and the duty account's element-wise minimum, maximum and clip keep numpy's choice between equal
+operands (``np.minimum(a, b)`` is ``a if a <= b else b``). Imported when a ledger first closes a day, so that
+commands that simulate nothing do not import numba (``sim.jit``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.jit import njit
+
+__all__ = ["close_case_hours", "duty_step"]
+
+
+@njit(inline="always")
+def _to_work(t, day_start, day_len, cum, always_on):
+    """``WorkCalendar.to_work_v`` of one time: working hours from time 0 to clock time ``t``."""
+    if always_on:
+        return t
+    day = int(t // 24.0)
+    x = t - day_start[day]
+    ln = day_len[day]
+    return cum[day] + (0.0 if x <= 0 else (ln if x >= ln else x))
+
+
+@njit
+def add_case_hours(bk, bp, bws, bwe, n, k, pool, start, end, day_start, day_len, cum, always_on, last, bound):
+    """Append to the buffers (their first ``n`` entries in use; reallocated when full) the services that
+    started: number ``k``, ``pool``, working-hour start and end (an end past ``last`` counted to it), those
+    that take time and touch a day after ``bound`` (the first day not closed). Returns the buffers and ``n``."""
+    if n + k.shape[0] > bk.shape[0]:
+        size = max(2 * bk.shape[0], n + k.shape[0])
+        nk, npl, nws, nwe = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size), np.empty(size)
+        nk[:n], npl[:n], nws[:n], nwe[:n] = bk[:n], bp[:n], bws[:n], bwe[:n]
+        bk, bp, bws, bwe = nk, npl, nws, nwe
+    for i in range(k.shape[0]):
+        ws = _to_work(start[i], day_start, day_len, cum, always_on)
+        e = end[i] if end[i] <= last else last
+        we = _to_work(e, day_start, day_len, cum, always_on)
+        if not (we >= ws):
+            we = ws
+        if we > ws and we > bound:
+            bk[n], bp[n], bws[n], bwe[n] = k[i], pool[i], ws, we
+            n += 1
+    return bk, bp, bws, bwe, n
+
+
+@njit
+def close_case_hours(busy, k, pool, ws, we, n, lo, hi, closed, upto):
+    """Add to ``busy`` (pools x working days) the overlaps of the first ``n`` services (number ``k``, ``pool``,
+    working-hour start ``ws`` and end ``we``) with working days ``closed <= i < upto`` (``lo``/``hi``: their
+    working-hour bounds); per (pool, day) in order of service number. Keeps, first in the buffers, the
+    services that still touch a later day; returns how many."""
+    in_order = True  # a single pool's services start in case order: no sort
+    for i in range(1, n):
+        if k[i] < k[i - 1]:
+            in_order = False
+            break
+    order = np.arange(n) if in_order else np.argsort(k[:n])
+    for i in order:
+        first = np.searchsorted(hi, ws[i], side="right")
+        if first < closed:
+            first = closed
+        last = np.searchsorted(lo, we[i], side="left") - 1
+        if last > upto - 1:
+            last = upto - 1
+        for d in range(first, last + 1):
+            a = we[i] if we[i] <= hi[d] else hi[d]
+            b = ws[i] if ws[i] >= lo[d] else lo[d]
+            busy[pool[i], d] += a - b
+    bound = lo[upto] if upto < lo.shape[0] else math.inf
+    m = 0
+    for i in range(n):
+        if we[i] > bound:
+            k[m], pool[m], ws[m], we[m] = k[i], pool[i], ws[i], we[i]
+            m += 1
+    return m
+
+
+@njit
+def duty_step(avail, g, H, O, window, carry, order, n_first, n, done_d, over_d, desk_help):
+    """One working day of the duty account (``sim.dayledger.DutyStepper.step``): ``avail`` spare hours per
+    pool (used up in place), ``H``/``O`` hours undone and overdue (pools x duties, updated), ``done_d`` and
+    ``over_d`` filled with the day's hours done and newly overdue, ``desk_help`` with the grid duty hours desk
+    people did."""
+    pools = avail.shape[0]
+    own_grid = avail[:n].copy()
+    left_desk = np.zeros(n)
+    for step in range(order.shape[0]):
+        j = order[step]
+        if step == n_first:  # the desk's spare time joins its community's grid duties
+            for c in range(n):
+                left_desk[c] = avail[n + c]
+                avail[c] += left_desk[c]
+                avail[n + c] = 0.0
+        for p in range(pools):
+            gj = g[p, j]
+            h = H[p, j] + gj
+            a = avail[p]
+            done = h if h <= a else a
+            avail[p] = a - done
+            h -= done
+            o = O[p, j]
+            o -= done if done <= o else o
+            x = h - gj * (window[j] - 1)
+            new_o = o if o >= x else x
+            done_d[p, j] = done
+            over_d[p, j] = new_o - o
+            if carry[j]:
+                H[p, j] = h
+                O[p, j] = new_o
+            else:
+                H[p, j] = h - new_o
+                O[p, j] = 0.0
+    for c in range(n):
+        x = own_grid[c] + left_desk[c] - avail[c] - own_grid[c]
+        desk_help[c] = x if x >= 0.0 else 0.0
+
+
+@njit
+def pay_fixes(
+    rows, comm, cost, to_city, spent, budget, released, limit, paid, funded, unfunded, exhausted, key, ag, ac, a_s
+):
+    """Pay the day's fixes in order from each community's fund (``sim.outcomes.Outcomes._pay``): a paid fix above
+    ``limit`` goes up to the street office for approval; an unpaid one to the city (``to_city``) or closed at its
+    level. ``ag``/``ac``/``a_s``: the stage after the grid, the desk, the street office (-1: closed there)."""
+    for i in range(rows.shape[0]):
+        row, c, x = rows[i], comm[i], cost[i]
+        if spent[c] + x <= budget[c] * released:
+            spent[c] += x
+            paid[row] = x
+            funded[row] = 1  # FUNDED
+            if x > limit:  # the street office approves it
+                _climb(row, False, ag, ac, a_s)
+            continue
+        unfunded[c] += 1
+        if math.isnan(exhausted[c]):
+            exhausted[c] = key
+        if to_city[i]:
+            funded[row] = 2  # UNFUNDED_TO_CITY
+            _climb(row, True, ag, ac, a_s)
+        else:
+            funded[row] = 3  # UNFUNDED_CLOSED
+
+
+@njit(inline="always")
+def _climb(row, city, ag, ac, a_s):
+    """Send a case at least up to the street office, or city departments."""
+    if ag[row] == -1:
+        ag[row] = 1
+    if ac[row] == -1:
+        ac[row] = 2
+    if city and a_s[row] == -1:
+        a_s[row] = 3
+
+
+@njit
+def found_late(rows, twin_of, twin, community, category, cum_finds, u_find, u_done, act, active):
+    """Of a day's rows, each drawn problem a duty would find (it has a twin) is found early when its duty was done
+    lately (``u_done < act[community, duty]``, the duty the first ``j`` with ``u_find < cum_finds[category, j]``,
+    as ``argmax``); else it surfaces late: the row is not active, its twin is (``Outcomes._decide``)."""
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        if twin_of[row] >= 0 or twin[row] < 0:
+            continue
+        u = np.float64(u_find[row])
+        c = category[row]
+        j = 0
+        for jj in range(cum_finds.shape[1]):
+            if u < cum_finds[c, jj]:
+                j = jj
+                break
+        if np.float64(u_done[row]) >= act[community[row], j]:
+            active[row] = 0
+            active[twin[row]] = 1
+
+
+@njit
+def resolve_rows(
+    live, a_s, ac, ag, res, category, funded, unfunded_share, twin_of, res_factor, u_res, fpar, resolved, unsat, reopen
+):
+    """Whether each live row's problem will be resolved at closure (``resolved``), and its feedback extras
+    (``unsat``, ``reopen``): ``Outcomes._resolve``, row by row. ``res`` (categories x closing level);
+    ``unfunded_share`` (NaN: no fund) for a fix closed unpaid; ``res_factor`` (NaN: no discovery) for a problem
+    found late; ``fpar``: the unsatisfied and reopen extras when unresolved, the unsatisfied extra when found
+    late."""
+    unsat_unres, reopen_unres, unsat_late = fpar[0], fpar[1], fpar[2]
+    for i in range(live.shape[0]):
+        row = live[i]
+        level = 3 if a_s[row] != -1 else (2 if ac[row] != -1 else (1 if ag[row] != -1 else 0))
+        p = res[category[row], level]
+        if not math.isnan(unfunded_share) and funded[row] == 3:  # UNFUNDED_CLOSED
+            p = unfunded_share
+        late = twin_of[row] >= 0
+        if not math.isnan(res_factor) and late:
+            p = p * res_factor
+        ok = np.float64(u_res[row]) < p
+        extra = 0.0 if ok else unsat_unres
+        if not math.isnan(res_factor):
+            extra = extra + (unsat_late if late else 0.0)
+        resolved[row] = ok
+        unsat[row] = extra
+        reopen[row] = 0.0 if ok else reopen_unres
+
+
+@njit
+def to_work_many(t, day_start, day_len, cum):
+    """``WorkCalendar.to_work_v`` of a working calendar, time by time (NaN stays NaN)."""
+    out = np.empty(t.shape[0])
+    for i in range(t.shape[0]):
+        out[i] = t[i] if math.isnan(t[i]) else _to_work(t[i], day_start, day_len, cum, False)
+    return out

@@ -1,0 +1,39 @@
+"""numba's ``njit`` for the compiled loops (``sim.kernel``, ``sim.ledger``), or the interpreter where numba is missing.
+
+The loops are written for numba (scalar arithmetic over numpy arrays, no fastmath: every operation is the
+IEEE operation Python's floats do, so compiled and interpreted give the same bits). Without numba
+``njit`` returns the function unchanged: the same results, tens of times slower, with one warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["njit", "HAVE_NUMBA"]
+
+logger = logging.getLogger(__name__)
+
+_numba_njit: Any
+try:
+    from numba import njit as _numba_njit
+except ImportError:  # pragma: no cover - numba is a dependency; tested by hiding it (tests/test_kernel.py)
+    _numba_njit = None
+
+HAVE_NUMBA = _numba_njit is not None
+_warned = False
+
+
+def njit(func: Callable | None = None, **options: Any) -> Any:
+    """``numba.njit(cache=True, **options)``, or ``func`` itself without numba. Use as ``@njit`` or
+    ``@njit(inline="always")``."""
+    if func is None:
+        return lambda f: njit(f, **options)
+    if _numba_njit is not None:
+        return _numba_njit(cache=True, **options)(func)
+    global _warned
+    if not _warned:
+        _warned = True
+        logger.warning("numba is not installed: the simulation's loops run in the interpreter (tens of times slower)")
+    return func
