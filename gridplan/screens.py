@@ -363,12 +363,16 @@ class RunConsole:
 
 
 def _m_yuan(v: float) -> str:
+    import pandas as pd
+
     return "–" if pd.isna(v) else f"{v / 1e6:,.2f}"
 
 
 def plan_screen(result) -> str:
     """A multi-year plan: its assumptions, the path by year (headcount, flows, pay, cost, check), what a
     faster path costs, the KPIs by year, and when communities reach what they need."""
+    import pandas as pd
+
     p, s = result.path, result.scenario
     by = result.by_year
     lines = [
@@ -429,6 +433,7 @@ def plan_screen(result) -> str:
 
 def _kpi_wide(kpis: pd.DataFrame) -> pd.DataFrame:
     """KPIs as rows and years as columns, each cell 'mean [low, high]' (shares in percent)."""
+    import pandas as pd
 
     def cell(r) -> str:
         if r.kpi.startswith("communities_missing"):
@@ -487,6 +492,8 @@ def robust_screen(result) -> str:
 
 def _robust_view(df: pd.DataFrame) -> pd.DataFrame:
     """The cost-of-robustness table as shown: money in millions, each target's met share with its interval."""
+    import pandas as pd
+
     out = pd.DataFrame({"plan": df.plan, "cost (M yuan)": df.cost_total_yuan.map(_m_yuan)})
     out["workers"] = df.workers
     out["street staff"] = df.street_office_staff
@@ -507,6 +514,8 @@ def _robust_view(df: pd.DataFrame) -> pd.DataFrame:
 
 def next_million_view(table: pd.DataFrame, top: int = 15) -> pd.DataFrame:
     """The communities where a million buys most, as shown (the page and the console)."""
+    import pandas as pd
+
     t = table.head(top)
     return pd.DataFrame(
         {

@@ -206,6 +206,8 @@ def write_run(folder: Path, result: RunResult, args: argparse.Namespace | None =
 
 def write_plan(folder: Path, result, args: argparse.Namespace | None = None) -> None:
     """Every table of a multi-year plan, each year's allocation and policy check, and the metadata."""
+    import pandas as pd
+
     from gridplan.results import metadata, write_json
     from scenario.allocation import write_allocation
 
@@ -243,6 +245,8 @@ def write_plan(folder: Path, result, args: argparse.Namespace | None = None) -> 
 def write_robust(folder: Path, result, args: argparse.Namespace | None = None) -> None:
     """A robust plan's tables: the cost of robustness, every level's margins, fresh check and iterations, the
     allocations, and the metadata."""
+    import pandas as pd
+
     from gridplan.results import metadata, write_json
     from scenario.allocation import write_allocation
     from workflows.optimize import VALIDATION_SEED_OFFSET
