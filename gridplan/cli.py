@@ -333,6 +333,10 @@ def _add_planning_commands(sub) -> None:
     _sim_args(sp, 5, paired=True)
     _add_plan(sub)
     _add_robust(sub)
+    _add_next_million(sub)
+
+
+def _add_next_million(sub) -> None:
     sp = _add(
         sub,
         "next-million",

@@ -75,6 +75,49 @@ def _plot(table: pd.DataFrame, probability_rows: pd.DataFrame) -> bytes:
     return plot_png(fig)
 
 
+def _margin_words(s, plan) -> tuple[str, pd.DataFrame]:
+    """The planning margins' sentence and the communities whose margin is an estimate."""
+    m = plan.margins
+    com = m[(m.unit == "community") & m.margin_is_estimate]
+    words = (
+        f"{len(com)} of {int((m.unit == 'community').sum())} communities had their duty coverage fitted (below 100% "
+        f"in some year at the p-level); the planning margin they need (planned hours / available hours at the "
+        f"fewest people that hold) runs from {com.planning_margin_needed.min():.0%} to "
+        f"{com.planning_margin_needed.max():.0%}, median {com.planning_margin_needed.median():.0%}, against the "
+        f"scenario's {s.spec.duties.max_planned_utilisation:.0%} for every unit. The 30 lowest are shown; "
+        f"margins.csv has every community and street office."
+        if len(com) and s.spec.duties is not None
+        else "No unit's duty coverage fell below 100% in the simulated years: the margins are not identified."
+    )
+    return words, com
+
+
+def _words(s, plan, p: float) -> dict[str, object]:
+    """The report's sentences: the headline, the verdict on fresh years, what the table holds."""
+    return {
+        "headline": (
+            f"The cheapest allocation whose targets hold in {p:.0%} of simulated years (the scenario and "
+            f"{', '.join(plan.variants) or 'no variant'}, equal weights) costs {plan.result.costs.total_yuan:,.0f} "
+            f"yuan a year: {plan.result.allocation.total_workers:,} community workers, "
+            f"{int(plan.result.allocation.street_office_staff.sum()):,} street staff, a service fund of "
+            f"{plan.result.allocation.service_fund_yuan.sum():,.0f} yuan. Stopped: {plan.stop_reason}."
+        ),
+        "verdict": plan.holds_probability,
+        "verdict_words": (
+            f"On fresh years every target's share of unit-years meeting it reaches {p:.0%} within its 95% interval."
+            if plan.holds_probability
+            else f"On fresh years some target's share of unit-years meeting it stays below {p:.0%} (its whole 95% "
+            "interval): see the check below."
+        ),
+        "table_words": (
+            "Each plan is the cheapest the loop found at its probability ('the mean': targets on the scenario's "
+            "mean, no variant, as gridplan optimize plans; the fixed planning margin: gridplan allocate's "
+            "min-cost with the scenario's max_planned_utilisation, not simulated in the loop), checked on the "
+            "same fresh years. Met: the share of unit-years meeting each target [95% Wilson interval]."
+        ),
+    }
+
+
 def write_robust_report(folder: Path, result, command_line: str) -> Path:
     """Write report.html of ``gridplan robust`` into ``folder``; return its path."""
     s, plan = result.scenario, result.plan
@@ -93,42 +136,12 @@ def write_robust_report(folder: Path, result, command_line: str) -> Path:
         else []
     )
     shares = {c: share for c in table.columns if "_met_" in c or c.startswith("planning_margin")}
-    m = plan.margins
-    com = m[(m.unit == "community") & m.margin_is_estimate]
-    margin_words = (
-        f"{len(com)} of {int((m.unit == 'community').sum())} communities had their duty coverage fitted (below 100% "
-        f"in some year at the p-level); the planning margin they need (planned hours / available hours at the "
-        f"fewest people that hold) runs from {com.planning_margin_needed.min():.0%} to "
-        f"{com.planning_margin_needed.max():.0%}, median {com.planning_margin_needed.median():.0%}, against the "
-        f"scenario's {s.spec.duties.max_planned_utilisation:.0%} for every unit. The 30 lowest are shown; "
-        f"margins.csv has every community and street office."
-        if len(com) and s.spec.duties is not None
-        else "No unit's duty coverage fell below 100% in the simulated years: the margins are not identified."
-    )
+    margin_words, com = _margin_words(s, plan)
     env = Environment(loader=PackageLoader("gridplan", "templates"), autoescape=select_autoescape(["html", "j2"]))
     page = env.get_template("robust.html.j2").render(
         name=s.name,
         description=s.spec.description,
-        headline=(
-            f"The cheapest allocation whose targets hold in {p:.0%} of simulated years (the scenario and "
-            f"{', '.join(plan.variants) or 'no variant'}, equal weights) costs {plan.result.costs.total_yuan:,.0f} "
-            f"yuan a year: {plan.result.allocation.total_workers:,} community workers, "
-            f"{int(plan.result.allocation.street_office_staff.sum()):,} street staff, a service fund of "
-            f"{plan.result.allocation.service_fund_yuan.sum():,.0f} yuan. Stopped: {plan.stop_reason}."
-        ),
-        verdict=plan.holds_probability,
-        verdict_words=(
-            f"On fresh years every target's share of unit-years meeting it reaches {p:.0%} within its 95% interval."
-            if plan.holds_probability
-            else f"On fresh years some target's share of unit-years meeting it stays below {p:.0%} (its whole 95% "
-            "interval): see the check below."
-        ),
-        table_words=(
-            "Each plan is the cheapest the loop found at its probability ('the mean': targets on the scenario's "
-            "mean, no variant, as gridplan optimize plans; the fixed planning margin: gridplan allocate's "
-            "min-cost with the scenario's max_planned_utilisation, not simulated in the loop), checked on the "
-            "same fresh years. Met: the share of unit-years meeting each target [95% Wilson interval]."
-        ),
+        **_words(s, plan, p),
         table=html_table(
             robustness_columns(table),
             shares | {"cost_total_yuan": money, "service_fund_yuan": money},

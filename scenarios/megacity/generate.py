@@ -10,7 +10,8 @@ Assumptions (also in the scenario's ``assumptions``):
 * Complaints: Beijing's 12345 took about 21 M contacts in 2023 (about 0.98 per resident), 41.5% of them
   requests or complaints: 0.41 cases per resident a year (about 8.6 M), split over channels as in Weihai.
 * Everything else (categories, ladder, duties and their norms, pay table, policy rules, targets,
-  evaluation) is Weihai's scenario, read from ../weihai/scenario.yaml; the calibrated duty items keep
+  evaluation) is Weihai's scenario, read from ../weihai/scenario.yaml, without its variants (a plan that
+  holds with a stated probability is checked on the megacity's own years); the calibrated duty items keep
   Weihai's values per 1,000 residents (not re-calibrated for a megacity: stated, not claimed).
 * Streets per district ~ log-normal (sigma 0.3), at least 8; communities per street ~ log-normal
   (sigma 0.35), at least 6; residents per community ~ log-normal (sigma 0.5); households = residents /
@@ -146,6 +147,7 @@ def main() -> None:
     for ch in scenario["demand"]["channels"].values():
         ch["rate_per_10k_per_day"] = round(ch["rate_per_10k_per_day"] * scale, 4)
     scenario["volunteers"]["registered"] = int(party.sum())
+    scenario["targets"].pop("hold_variants", None)  # Weihai's variant files (its surge, its growth) are not copied
     scenario["funding"]["city_budget_yuan"] = float(math.ceil(2.5 * unit * COMMUNITIES))
     (HERE / "scenario.yaml").write_text(
         header
