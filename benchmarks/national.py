@@ -78,6 +78,7 @@ def national_scenario(
     (folder / "structure.yaml").write_text(yaml.safe_dump(structure))
     text = (folder / "scenario.yaml").read_text().replace("name: weihai", "name: national")
     text = text.replace("city_budget_yuan: 56310000", "city_budget_yuan: null")
+    text = text.replace("hold_variants: [surge.yaml, growth.yaml]", "hold_variants: []")  # variant files not copied
     # a tenth of Weihai's complaint rate: 400 M residents would otherwise exceed the loader's bound of
     # 50 M cases a year (this benchmark allocates, it does not simulate)
     import re

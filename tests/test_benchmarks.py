@@ -44,7 +44,7 @@ ALLOCATE_RATIO = 0.75
 EVENT_MODE_RATIO = 9.0
 # District split on ONE process / whole replication on a Weihai half-year: the split's own overhead (handing out
 # cases, per-district accounts, merging the logs), measured without a second core. With the compiled recursion a
-# half-year's simulation is about half a second and the split's fixed costs weigh more: MEASURED_SPLIT here.
+# half-year's simulation is about half a second and the split's fixed costs weigh more: 0.49x here (machine loaded).
 # Gated at SPLIT_OVERHEAD_MIN so that the overhead cannot grow unseen.
 SPLIT_OVERHEAD_MIN = 0.2
 
@@ -225,9 +225,9 @@ def test_district_split_overhead(benchmark, weihai):
     the same run: the split's own overhead (handing out the cases, the districts' accounts, merging the logs),
     gated at SPLIT_OVERHEAD_MIN so that it cannot grow unseen, on any machine however busy (no gate depends
     on a second free core). The split on two processes is timed too, and recorded, not gated: on a shared or
-    loaded machine the second core may not be free (0.45-0.53x in a fresh-clone run on a loaded machine,
-    0.75-0.8x here). It is for bounded memory at megacity scale, where it is also faster (README). Best of 3
-    each way: this shared machine's speed varies."""
+    loaded machine the second core may not be free (0.50x with the compiled recursion in a benchmark run on the
+    loaded machine; 0.75-0.8x with the pure-Python one). It is for bounded memory at megacity scale, where it is
+    also faster (README). Best of 3 each way: this shared machine's speed varies."""
     from sim.replications import run_replication
 
     args = (weihai, weihai.baseline, 180, np.random.SeedSequence(1), 0)
