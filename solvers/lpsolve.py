@@ -218,6 +218,7 @@ def whole_people(m: LpModel, x: np.ndarray, nearest: bool = False) -> np.ndarray
         short = np.flatnonzero(sub @ y - b > tol)
         if short.size == 0:
             break
+        short = _raise_alone(sub, short, y, m.ub)
         for r in short:
             lo, hi = sub.indptr[r], sub.indptr[r + 1]
             cols, coef = sub.indices[lo:hi], sub.data[lo:hi]
@@ -231,6 +232,22 @@ def whole_people(m: LpModel, x: np.ndarray, nearest: bool = False) -> np.ndarray
             k = int(np.searchsorted(gained, need - tol[r])) + 1
             y[cols[order[:k]]] += 1.0
     return y
+
+
+def _raise_alone(sub, short: np.ndarray, y: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """``whole_people``'s pass at once for the short rows of one variable that no other short row names (at
+    national scale all but a few: a workload or target row one person short): each raises its variable by one
+    person, as the row-by-row pass does, and no other row of the pass reads or moves that variable, so the
+    order does not matter. Returns the short rows left to the row-by-row pass, in their order."""
+    s = sub[short]
+    if s.nnz == 0:
+        return short
+    nnz = np.diff(s.indptr)
+    first = np.minimum(s.indptr[:-1], s.nnz - 1)  # a row's first entry (any entry for an empty row: masked)
+    col, coef = s.indices[first], s.data[first]
+    alone = (nnz == 1) & (np.bincount(s.indices, minlength=len(y))[col] == 1)
+    y[col[alone & (coef < 0) & (y[col] < ub[col])]] += 1.0
+    return short[~alone]
 
 
 def with_fixed(m: LpModel, x: np.ndarray) -> LpModel:
