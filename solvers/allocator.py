@@ -46,7 +46,7 @@ from solvers.lpmodel import (
     build_model,
     cost_part,
 )
-from solvers.lpsolve import LpSolution, Status, residuals, solve, whole_people, with_fixed
+from solvers.lpsolve import LpSolution, Status, residuals, solve, solve_fixed, whole_people
 from solvers.policy import check_policy, minimum_step
 
 __all__ = [
@@ -338,7 +338,7 @@ def _in_whole_people(m: LpModel, relaxed: LpSolution) -> LpSolution:
     """
     for nearest in (True, False):
         y = whole_people(m, _values(relaxed), nearest=nearest)
-        fixed = solve(with_fixed(m, y), "scipy", relax=True)
+        fixed = solve_fixed(m, y)
         if fixed.status is Status.optimal and fixed.x is not None:
             break
     if fixed.status is not Status.optimal or fixed.x is None:
