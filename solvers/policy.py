@@ -19,7 +19,9 @@ from solvers.costs import FunderCosts, funder_costs
 
 __all__ = [
     "PolicyReport",
+    "RuleCheck",
     "check_policy",
+    "rule_checks",
     "rule_requirements",
     "scope_membership",
     "base_quantity",
@@ -122,19 +124,49 @@ class PolicyReport:
         ).reset_index()
 
 
-def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
-    """Test an allocation against every active rule at its scope and against every budget."""
-    records: list[tuple] = []
+@dataclass(frozen=True)
+class RuleCheck:
+    """One active rule against an allocation, per unit of its scope (``check_policy``'s rows of the rule)."""
+
+    rule: str
+    scope: str
+    units: list[str]
+    required: np.ndarray
+    actual: np.ndarray
+    slack: np.ndarray
+    passed: np.ndarray
+
+
+def rule_checks(scenario: Scenario, allocation: Allocation) -> list[RuleCheck]:
+    """Every active rule at its scope, as arrays (``check_policy`` makes them rows of its table)."""
+    out = []
     for rid, rule in scenario.spec.policy.rules.items():
         if not rule.active:
             continue
         units, required, member_unit, _ = rule_requirements(scenario, rule)
         values = getattr(allocation, ALLOCATION_FIELD[rule.kind]).astype(float)
-        actual = np.bincount(member_unit, weights=values, minlength=len(units))
-        for u, req, act in zip(units, required, actual):
-            records.append(
-                (rid, rule.scope.value, u, ">=", float(req), float(act), float(act - req), bool(act - req >= -TOL))
-            )
+        actual = np.bincount(member_unit, weights=values, minlength=len(units)).astype(float)
+        slack = actual - required
+        out.append(RuleCheck(rid, rule.scope.value, units, np.asarray(required, float), actual, slack, slack >= -TOL))
+    return out
+
+
+def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
+    """Test an allocation against every active rule at its scope and against every budget."""
+    columns = ["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"]
+    records: list[tuple] = []
+    # the rules' rows by columns (one per community at national scale: 100,000s of rows), the few others by row
+    by_rule: dict[str, list] = {c: [] for c in columns}
+    for r in rule_checks(scenario, allocation):
+        k = len(r.units)
+        by_rule["rule"] += [r.rule] * k
+        by_rule["scope"] += [r.scope] * k
+        by_rule["unit"] += list(r.units)
+        by_rule["bound"] += [">="] * k
+        by_rule["limit"] += r.required.tolist()
+        by_rule["actual"] += r.actual.tolist()
+        by_rule["slack"] += r.slack.tolist()
+        by_rule["passed"] += r.passed.tolist()
     # Structural: secretary assistants are community workers.
     over = allocation.secretary_assistants - allocation.workers
     for i in np.flatnonzero(over > 0):
@@ -167,8 +199,13 @@ def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
         budget_slack = float(budget - spent)
         budget_slack = 0.0 if abs(budget_slack) < BUDGET_TOL_YUAN else budget_slack
         records.append((rid, "funder", unit, "<=", float(budget), spent, budget_slack, bool(budget_slack >= 0)))
-    rows = pd.DataFrame.from_records(
-        records, columns=["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"]
+    for record in records:
+        for column, value in zip(columns, record):
+            by_rule[column].append(value)
+    rows = (
+        pd.DataFrame(by_rule, columns=columns)
+        if by_rule["rule"]
+        else pd.DataFrame.from_records(records, columns=columns)  # no rows: the columns' types as before
     )
     residents = float(scenario.urban_residents.sum())
     return PolicyReport(
