@@ -151,22 +151,34 @@ def rule_checks(scenario: Scenario, allocation: Allocation) -> list[RuleCheck]:
     return out
 
 
+_COLUMNS = ["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"]
+
+
+def _table(checks: list[RuleCheck], records: list[tuple]) -> pd.DataFrame:
+    """The check's rows: the rules' by columns (one a community at national scale: 100,000s of rows), then
+    ``records`` (structure and budgets), one tuple a row."""
+    columns: dict[str, list] = {c: [] for c in _COLUMNS}
+    for r in checks:
+        k = len(r.units)
+        columns["rule"] += [r.rule] * k
+        columns["scope"] += [r.scope] * k
+        columns["unit"] += list(r.units)
+        columns["bound"] += [">="] * k
+        columns["limit"] += r.required.tolist()
+        columns["actual"] += r.actual.tolist()
+        columns["slack"] += r.slack.tolist()
+        columns["passed"] += r.passed.tolist()
+    for record in records:
+        for column, value in zip(_COLUMNS, record):
+            columns[column].append(value)
+    if not columns["rule"]:
+        return pd.DataFrame.from_records(records, columns=_COLUMNS)  # no rows: the columns' types as ever
+    return pd.DataFrame(columns, columns=_COLUMNS)
+
+
 def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
     """Test an allocation against every active rule at its scope and against every budget."""
-    columns = ["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"]
     records: list[tuple] = []
-    # the rules' rows by columns (one per community at national scale: 100,000s of rows), the few others by row
-    by_rule: dict[str, list] = {c: [] for c in columns}
-    for r in rule_checks(scenario, allocation):
-        k = len(r.units)
-        by_rule["rule"] += [r.rule] * k
-        by_rule["scope"] += [r.scope] * k
-        by_rule["unit"] += list(r.units)
-        by_rule["bound"] += [">="] * k
-        by_rule["limit"] += r.required.tolist()
-        by_rule["actual"] += r.actual.tolist()
-        by_rule["slack"] += r.slack.tolist()
-        by_rule["passed"] += r.passed.tolist()
     # Structural: secretary assistants are community workers.
     over = allocation.secretary_assistants - allocation.workers
     for i in np.flatnonzero(over > 0):
@@ -199,14 +211,7 @@ def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
         budget_slack = float(budget - spent)
         budget_slack = 0.0 if abs(budget_slack) < BUDGET_TOL_YUAN else budget_slack
         records.append((rid, "funder", unit, "<=", float(budget), spent, budget_slack, bool(budget_slack >= 0)))
-    for record in records:
-        for column, value in zip(columns, record):
-            by_rule[column].append(value)
-    rows = (
-        pd.DataFrame(by_rule, columns=columns)
-        if by_rule["rule"]
-        else pd.DataFrame.from_records(records, columns=columns)  # no rows: the columns' types as before
-    )
+    rows = _table(rule_checks(scenario, allocation), records)
     residents = float(scenario.urban_residents.sum())
     return PolicyReport(
         rows=rows,
