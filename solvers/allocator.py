@@ -46,8 +46,8 @@ from solvers.lpmodel import (
     build_model,
     cost_part,
 )
-from solvers.lpsolve import LpSolution, Status, residuals, solve, whole_people, with_fixed
-from solvers.policy import check_policy, minimum_step
+from solvers.lpsolve import LpSolution, Status, residuals, solve, solve_fixed, whole_people
+from solvers.policy import minimum_step, rule_checks
 
 __all__ = [
     "AllocationResult",
@@ -338,7 +338,7 @@ def _in_whole_people(m: LpModel, relaxed: LpSolution) -> LpSolution:
     """
     for nearest in (True, False):
         y = whole_people(m, _values(relaxed), nearest=nearest)
-        fixed = solve(with_fixed(m, y), "scipy", relax=True)
+        fixed = solve_fixed(m, y)
         if fixed.status is Status.optimal and fixed.x is not None:
             break
     if fixed.status is not Status.optimal or fixed.x is None:
@@ -353,11 +353,10 @@ def _in_whole_people(m: LpModel, relaxed: LpSolution) -> LpSolution:
 
 def _recheck_policy(scenario: Scenario, alloc: Allocation) -> None:
     """The allocation against every rule, in the policy check's own code (not the model's)."""
-    policy = check_policy(scenario, alloc)
-    failed = policy.rows[~policy.rows.passed & policy.rows.rule.isin(list(scenario.spec.policy.rules))]
-    if len(failed):
-        r = failed.iloc[0]
-        raise SolverError(f"re-check failed: rule {r.rule} at {r.unit}: {r.actual:g} < {r.limit:g}")
+    for r in rule_checks(scenario, alloc):
+        if not r.passed.all():
+            i = int(np.argmin(r.passed))
+            raise SolverError(f"re-check failed: rule {r.rule} at {r.units[i]}: {r.actual[i]:g} < {r.required[i]:g}")
 
 
 def _objective_value(m: LpModel, sol: LpSolution, x: np.ndarray, opts: AllocationOptions) -> float:

@@ -9,6 +9,8 @@ is the planning arithmetic's duty coverage (the allocator's prediction, reported
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -72,6 +74,17 @@ def predicted_outcomes(
     return late, oc.resolution(fund, late), oc.satisfaction(fund, late)
 
 
+def _families_at(bounds: dict[str, np.ndarray], top: np.ndarray, at: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per unit: the families whose bound is ``at`` the top (``at(|bound - top|)``), joined by " = " in the
+    order of ``bounds`` (an object array; "" where none is, as where the top is infinite)."""
+    names = list(bounds)
+    with np.errstate(invalid="ignore"):
+        hit = np.column_stack([at(np.abs(np.asarray(bounds[k], float) - top)) for k in names])
+    codes, which = np.unique(hit @ (1 << np.arange(len(names))), return_inverse=True)
+    labels = np.array([" = ".join(k for j, k in enumerate(names) if int(c) >> j & 1) for c in codes], dtype=object)
+    return labels[which.ravel()]
+
+
 def _fund_bounds(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> dict[str, np.ndarray]:
     """Lower bounds on each community's service fund, by family (policy floor, resolution target)."""
     spec = scenario.spec
@@ -113,10 +126,7 @@ def fund_deciders(scenario: Scenario, curves: Curves, opts: AllocationOptions, a
     fund = alloc.service_fund_yuan
     top = np.max(np.column_stack(list(bounds.values())), axis=1)
     above = "service objective" if opts.objective in SERVICE_OBJECTIVES else "aggregate rule or planner's limit"
-    decided = [
-        above if f > top[i] + 0.5 else " = ".join(k for k, b in bounds.items() if abs(b[i] - top[i]) <= 0.5)
-        for i, f in enumerate(fund)
-    ]
+    decided = np.where(fund > top + 0.5, above, _families_at(bounds, top, lambda gap: gap <= 0.5))
     out = pd.DataFrame({"community": list(scenario.community_ids), "service_fund_yuan": fund})
     for k, b in bounds.items():
         out[f"min_fund_{k.replace(' ', '_')}_yuan"] = b
@@ -189,12 +199,7 @@ def deciding_constraints(
     def table(ids, staff, bounds, key):
         b = pd.DataFrame(bounds, index=pd.Index(ids, name=key))
         top = b.max(axis=1).to_numpy()
-        decided = []
-        for i, x in enumerate(staff):
-            if x > top[i] + 1e-9:
-                decided.append(above)
-            else:
-                decided.append(" = ".join(f for f in bounds if abs(bounds[f][i] - top[i]) < 1e-9))
+        decided = np.where(staff > top + 1e-9, above, _families_at(bounds, top, lambda gap: gap < 1e-9))
         out = b.rename(columns=lambda f: f"min_{f.replace(' ', '_').replace('-', '_')}")
         out.insert(0, "staff", staff)
         out["decided_by"] = decided

@@ -19,7 +19,7 @@ from solvers.lpmodel import (
     build_model,
     cost_part,
 )
-from solvers.lpsolve import LpSolution, Status, solve, whole_people, with_fixed
+from solvers.lpsolve import LpSolution, Status, solve, solve_fixed, whole_people
 from solvers.policy import minimum_step
 
 __all__ = ["explain_infeasible", "shadow_prices", "city_budget_short", "million_yuan", "whole"]
@@ -116,7 +116,7 @@ def _minimum(m: LpModel, solver: str, method: str) -> LpSolution:
     relaxed = solve(m, "scipy", relax=True)
     if relaxed.status is not Status.optimal or relaxed.x is None:
         return relaxed
-    return solve(with_fixed(m, whole_people(m, relaxed.x)), "scipy", relax=True)
+    return solve_fixed(m, whole_people(m, relaxed.x))
 
 
 def _what_requires(scenario: Scenario, relaxed: AllocationOptions, opts: AllocationOptions) -> str:

@@ -19,7 +19,9 @@ from solvers.costs import FunderCosts, funder_costs
 
 __all__ = [
     "PolicyReport",
+    "RuleCheck",
     "check_policy",
+    "rule_checks",
     "rule_requirements",
     "scope_membership",
     "base_quantity",
@@ -122,19 +124,61 @@ class PolicyReport:
         ).reset_index()
 
 
-def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
-    """Test an allocation against every active rule at its scope and against every budget."""
-    records: list[tuple] = []
+@dataclass(frozen=True)
+class RuleCheck:
+    """One active rule against an allocation, per unit of its scope (``check_policy``'s rows of the rule)."""
+
+    rule: str
+    scope: str
+    units: list[str]
+    required: np.ndarray
+    actual: np.ndarray
+    slack: np.ndarray
+    passed: np.ndarray
+
+
+def rule_checks(scenario: Scenario, allocation: Allocation) -> list[RuleCheck]:
+    """Every active rule at its scope, as arrays (``check_policy`` makes them rows of its table)."""
+    out = []
     for rid, rule in scenario.spec.policy.rules.items():
         if not rule.active:
             continue
         units, required, member_unit, _ = rule_requirements(scenario, rule)
         values = getattr(allocation, ALLOCATION_FIELD[rule.kind]).astype(float)
-        actual = np.bincount(member_unit, weights=values, minlength=len(units))
-        for u, req, act in zip(units, required, actual):
-            records.append(
-                (rid, rule.scope.value, u, ">=", float(req), float(act), float(act - req), bool(act - req >= -TOL))
-            )
+        actual = np.bincount(member_unit, weights=values, minlength=len(units)).astype(float)
+        slack = actual - required
+        out.append(RuleCheck(rid, rule.scope.value, units, np.asarray(required, float), actual, slack, slack >= -TOL))
+    return out
+
+
+_COLUMNS = ["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"]
+
+
+def _table(checks: list[RuleCheck], records: list[tuple]) -> pd.DataFrame:
+    """The check's rows: the rules' by columns (one a community at national scale: 100,000s of rows), then
+    ``records`` (structure and budgets), one tuple a row."""
+    columns: dict[str, list] = {c: [] for c in _COLUMNS}
+    for r in checks:
+        k = len(r.units)
+        columns["rule"] += [r.rule] * k
+        columns["scope"] += [r.scope] * k
+        columns["unit"] += list(r.units)
+        columns["bound"] += [">="] * k
+        columns["limit"] += r.required.tolist()
+        columns["actual"] += r.actual.tolist()
+        columns["slack"] += r.slack.tolist()
+        columns["passed"] += r.passed.tolist()
+    for record in records:
+        for column, value in zip(_COLUMNS, record):
+            columns[column].append(value)
+    if not columns["rule"]:
+        return pd.DataFrame.from_records(records, columns=_COLUMNS)  # no rows: the columns' types as ever
+    return pd.DataFrame(columns, columns=_COLUMNS)
+
+
+def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
+    """Test an allocation against every active rule at its scope and against every budget."""
+    records: list[tuple] = []
     # Structural: secretary assistants are community workers.
     over = allocation.secretary_assistants - allocation.workers
     for i in np.flatnonzero(over > 0):
@@ -167,9 +211,7 @@ def check_policy(scenario: Scenario, allocation: Allocation) -> PolicyReport:
         budget_slack = float(budget - spent)
         budget_slack = 0.0 if abs(budget_slack) < BUDGET_TOL_YUAN else budget_slack
         records.append((rid, "funder", unit, "<=", float(budget), spent, budget_slack, bool(budget_slack >= 0)))
-    rows = pd.DataFrame.from_records(
-        records, columns=["rule", "scope", "unit", "bound", "limit", "actual", "slack", "passed"]
-    )
+    rows = _table(rule_checks(scenario, allocation), records)
     residents = float(scenario.urban_residents.sum())
     return PolicyReport(
         rows=rows,

@@ -434,6 +434,27 @@ def test_whole_people_rounds_down_then_meets_the_minimums():
 
 
 @pytest.mark.parametrize("objective", ["min-cost", "max-service", "equity"])
+def test_solve_fixed_is_the_fixed_models_solve(tiny, objective):
+    """solve_fixed (the whole people moved to the right-hand sides, rows of one continuous variable made bounds,
+    in numpy) answers what HiGHS answers for the model with its whole people fixed, and says infeasible where
+    that model is: a row of whole people alone broken."""
+    from solvers.lpsolve import Status, solve, solve_fixed, whole_people, with_fixed
+
+    m = build_model(tiny, service_curves(tiny), AllocationOptions(objective=objective))
+    relaxed = solve(m, "scipy", relax=True)
+    assert relaxed.x is not None
+    y = whole_people(m, relaxed.x, nearest=True)
+    full, fast = solve(with_fixed(m, y), "scipy", relax=True), solve_fixed(m, y)
+    assert full.x is not None and fast.x is not None and fast.objective is not None
+    assert np.allclose(fast.x, full.x, rtol=1e-9, atol=1e-7)
+    assert fast.objective == pytest.approx(full.objective, rel=1e-12)
+    w = m.blocks["workers"].start
+    y[w] = 0.0  # below the community's policy floor: a row of whole people alone
+    assert solve(with_fixed(m, y), "scipy", relax=True).status is Status.infeasible
+    assert solve_fixed(m, y).status is Status.infeasible
+
+
+@pytest.mark.parametrize("objective", ["min-cost", "max-service", "equity"])
 def test_lp_round_answers_every_objective_within_its_budget(tiny_copy, objective):
     """The large-city path (LP relaxation, whole people, continuous variables re-solved) on a busy tiny whose
     budget binds max-service: a valid allocation within the budget, shadow prices from the model's own
