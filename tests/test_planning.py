@@ -334,3 +334,55 @@ def test_a_paired_difference_of_shares_stays_within_100_points():
     assert d == pytest.approx(-0.55) and lo == -1.0 and hi == 1.0 and not sig
     d, lo, hi, _ = paired(np.array([10.0, 12.0]), np.array([1.0, 200.0]), "overdue_cases")
     assert lo < -100  # counts are not clipped
+
+
+def test_a_community_no_fund_lifts_is_named_and_paid_all_its_fixes(tiny_copy, monkeypatch):
+    """Where the simulation shows that no fund lifts a community to the resolution target (its refitted curve
+    tops out below it), optimize does not stop with an infeasible model: that community gets the fund that pays
+    all its fixes, the others still meet the target, and the stop reason names it. (The megacity stopped after
+    one round on two such communities of its 7,000.)"""
+    from dataclasses import replace
+
+    import workflows.optimize as wo
+    from solvers.lpmodel import AllocationOptions
+
+    edit(
+        tiny_copy / "scenario.yaml",
+        "  on_time_share_min: 0.9\n",
+        "  on_time_share_min: 0.9\n  resolution_share_min: 0.9\n",
+    )
+    refit = wo._Loop._refit_outcomes
+
+    def a_below_any_fund(self, sims):  # community A's unresolved cases are closures no fix changes
+        curves = refit(self, sims)
+        oc = curves.outcomes
+        return replace(curves, outcomes=replace(oc, res_offset=oc.res_offset - np.array([0.05, 0.0, 0.0])))
+
+    misses = wo._Loop.misses
+
+    def a_misses_resolution(self, sims):  # and the simulation shows it below the target
+        out = misses(self, sims)
+        if 0 not in self.no_fund_lifts:
+            self.unresolved[0] = True
+        return out
+
+    monkeypatch.setattr(wo._Loop, "_refit_outcomes", a_below_any_fund)
+    monkeypatch.setattr(wo._Loop, "misses", a_misses_resolution)
+    s = load_scenario(tiny_copy)
+    res = optimize(
+        s,
+        AllocationOptions(district_budgets=False),
+        reps=2,
+        days=120,
+        seed=1,
+        processes=1,
+        max_iterations=3,
+        validation_rounds=1,
+    )
+    assert "infeasible" not in res.stop_reason
+    assert "no fund lifts the resolution of 1 community to the target (A" in res.stop_reason
+    oc = res.curves.outcomes
+    assert res.result.allocation.service_fund_yuan[0] == pytest.approx(
+        np.ceil(oc.min_fund_yuan(np.full(3, 0.999))[0]), abs=1.0
+    )
+    assert res.result.allocation.service_fund_yuan[0] > s.baseline.service_fund_yuan[0]

@@ -101,6 +101,7 @@ class _Loop:
     rows: list[dict] = field(default_factory=list)
     last_share: dict[int, float] = field(default_factory=dict)  # community -> on-time share when last cut
     stuck: set[int] = field(default_factory=set)
+    no_fund_lifts: set[int] = field(default_factory=set)  # communities no fund lifts to the resolution target
     unresolved: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # last simulation's resolution misses
     min_workers: np.ndarray = field(init=False)
     min_street: np.ndarray = field(init=False)
@@ -142,6 +143,7 @@ class _Loop:
             self.unresolved, _ = share_misses(
                 per_c, self.scenario.community_ids, "resolution_share", t.resolution_share_min
             )
+            self.unresolved[sorted(self.no_fund_lifts)] = False
         if self.scenario.spec.duties is None:
             return late, np.zeros_like(late), np.zeros(len(self.scenario.street_ids), bool), share
         cov_c, _ = unit_misses(per_c, self.scenario.community_ids, "duty_coverage", t.duty_coverage_min)
@@ -183,6 +185,18 @@ class _Loop:
         )
         return replace(self.curves, outcomes=fitted)
 
+    def all_fixes_paid(self) -> np.ndarray:
+        """The fund that pays all but 0.1% of a community's fixes where no fund lifts it to the resolution
+        target, 0 elsewhere (whole yuan: a bound with decimals comes back from CBC's solution file below it)."""
+        out = np.zeros(self.scenario.n_communities)
+        oc = self.curves.outcomes
+        if oc is not None and self.no_fund_lifts:
+            idx = sorted(self.no_fund_lifts)
+            out[idx] = np.ceil(oc.min_fund_yuan(np.full(len(out), 0.999))[idx])
+        if self.opts.min_service_fund_yuan is not None:
+            out = np.maximum(out, np.asarray(self.opts.min_service_fund_yuan, float))
+        return out
+
     def correct(self, sims: Replications, late, cov_c, cov_s, share) -> str | None:
         """Refit the curves, cut where coverage misses, allocate again; the stop reason if a budget binds."""
         a = self.res.allocation
@@ -192,8 +206,15 @@ class _Loop:
         self.curves = self.curves.refit(a.workers, share, reliable & ~np.isin(np.arange(len(share)), list(self.stuck)))
         self.curves = self._refit_outcomes(sims)
         # a corrected curve that no staffing lifts to the target: its late cases come from elsewhere
-        target = self.scenario.spec.targets.on_time_share_min
-        self.stuck |= {int(c) for c in np.flatnonzero(self.curves.share.max(axis=1) < target - 1e-12)}
+        t = self.scenario.spec.targets
+        self.stuck |= {int(c) for c in np.flatnonzero(self.curves.share.max(axis=1) < t.on_time_share_min - 1e-12)}
+        # a refitted outcome curve that no fund lifts to the resolution (or satisfaction) target: the community
+        # gets the fund that pays all its fixes (the most money does there) and is named, not the whole plan
+        # stopped
+        oc = self.curves.outcomes
+        if oc is not None and (t.resolution_share_min is not None or t.satisfaction_share_min is not None):
+            need = oc.min_funded(t.resolution_share_min, t.satisfaction_share_min)
+            self.no_fund_lifts |= {int(c) for c in np.flatnonzero(need > 1)}
         self.min_workers = np.where(cov_c, np.maximum(self.min_workers, a.workers + 1), self.min_workers)
         self.min_street = np.where(cov_s, np.maximum(self.min_street, a.street_office_staff + 1), self.min_street)
         opts = replace(
@@ -201,6 +222,10 @@ class _Loop:
             min_workers=tuple(self.min_workers),
             min_street_staff=tuple(self.min_street),
             target_exempt=tuple(sorted(self.stuck)),
+            outcome_exempt=tuple(sorted(self.no_fund_lifts)),
+            min_service_fund_yuan=tuple(self.all_fixes_paid())
+            if self.no_fund_lifts
+            else self.opts.min_service_fund_yuan,
         )
         try:
             self.res = allocate(self.scenario, opts, curves=self.curves, solver=self.solver)
@@ -301,6 +326,13 @@ def optimize(
     if vmiss_ids and not budget_binds:
         shown = ", ".join(vmiss_ids[:5]) + (", ..." if len(vmiss_ids) > 5 else "")
         stop += f"; on fresh replications {len(vmiss_ids)} unit(s) still miss a target ({shown})"
+    if loop.no_fund_lifts:
+        ids = [scenario.community_ids[c] for c in sorted(loop.no_fund_lifts)]
+        stop += (
+            f"; no fund lifts the resolution of {len(ids)} communit{'y' if len(ids) == 1 else 'ies'} to the target "
+            f"({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}: their unresolved cases are closures no fix "
+            f"changes); they get the fund that pays all their fixes"
+        )
     return OptimizationResult(
         loop.res,
         pd.DataFrame(loop.rows),
