@@ -185,6 +185,17 @@ class _Loop:
         )
         return replace(self.curves, outcomes=fitted)
 
+    def no_fund_words(self) -> str:
+        """The stop reason's note on the communities no fund lifts to the resolution target ("" if none)."""
+        if not self.no_fund_lifts:
+            return ""
+        ids = [self.scenario.community_ids[c] for c in sorted(self.no_fund_lifts)]
+        return (
+            f"; no fund lifts the resolution of {len(ids)} communit{'y' if len(ids) == 1 else 'ies'} to the target "
+            f"({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}: their unresolved cases are closures no fix "
+            f"changes); they get the fund that pays all their fixes"
+        )
+
     def all_fixes_paid(self) -> np.ndarray:
         """The fund that pays all but 0.1% of a community's fixes where no fund lifts it to the resolution
         target, 0 elsewhere (whole yuan: a bound with decimals comes back from CBC's solution file below it)."""
@@ -326,13 +337,7 @@ def optimize(
     if vmiss_ids and not budget_binds:
         shown = ", ".join(vmiss_ids[:5]) + (", ..." if len(vmiss_ids) > 5 else "")
         stop += f"; on fresh replications {len(vmiss_ids)} unit(s) still miss a target ({shown})"
-    if loop.no_fund_lifts:
-        ids = [scenario.community_ids[c] for c in sorted(loop.no_fund_lifts)]
-        stop += (
-            f"; no fund lifts the resolution of {len(ids)} communit{'y' if len(ids) == 1 else 'ies'} to the target "
-            f"({', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''}: their unresolved cases are closures no fix "
-            f"changes); they get the fund that pays all their fixes"
-        )
+    stop += loop.no_fund_words()
     return OptimizationResult(
         loop.res,
         pd.DataFrame(loop.rows),
