@@ -257,10 +257,15 @@ def run(
 
         with result_folder(Path(out), scenario) as folder:
             write_run(folder, result)
-            call = f"gridplan.run({str(scenario.path)!r}, objective={objective!r}, reps={reps}, days={days}, "
-            call += f"seed={seed})"
-            write_report(folder, result, call)
+            write_report(folder, result, _run_call(scenario, objective, reps, days, seed))
     return result
+
+
+def _run_call(scenario: Scenario, objective: str, reps: int, days: int | None, seed: int | None) -> str:
+    """The call a report records: the days and seed the run used, the scenario's where none was given."""
+    days = scenario.spec.calendar.days if days is None else days
+    seed = scenario.spec.seed if seed is None else seed
+    return f"gridplan.run({str(scenario.path)!r}, objective={objective!r}, reps={reps}, days={days}, seed={seed})"
 
 
 def plan(

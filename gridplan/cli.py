@@ -354,9 +354,10 @@ def _add_next_million(sub) -> None:
 
 
 def _probability(text: str) -> float:
-    v = _number(text, low=0, low_open=True, high=1)
-    if v >= 1:
-        raise argparse.ArgumentTypeError(f"must be < 1 (a share of simulated years), found {text}")
+    """A share of simulated years, strictly between 0 and 1 (the API's rule)."""
+    v = _number(text, low=-math.inf)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1 (a share of simulated years), found {text}")
     return v
 
 

@@ -496,7 +496,7 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
         decided_words=words,
         decided_counts=counts,
         by_street=by_street,
-        calibration=html_table(cal, table_id="calibration"),
+        calibration=html_table(cal, table_id="calibration") if len(cal) else "",
         prediction_words=prediction_words,
         prediction=html_table(
             worst,

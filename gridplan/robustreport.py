@@ -165,7 +165,11 @@ def write_robust_report(folder: Path, result, command_line: str) -> Path:
         iterations=[
             {
                 "note": f"{'the mean' if x.probability is None else f'{x.probability:.0%}'}: stopped because "
-                f"{x.stop_reason}; {x.replications} simulated years in all.",
+                f"{x.stop_reason}; {x.replications} simulated years in all: "
+                f"{int(x.iterations.replications.sum())} in these rounds, "
+                f"{x.replications - int(x.iterations.replications.sum())} in the fresh check. A round is followed "
+                f"by another while units fall below their level or the round changed a unit's lower bound "
+                f"(bounds_changed; the first round may lower bounds, later rounds only raise them).",
                 "table": html_table(x.iterations, {"cost_total_yuan": money, "service_fund_yuan": money}),
             }
             for x in result.levels

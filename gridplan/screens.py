@@ -556,6 +556,6 @@ def next_million_screen(result) -> str:
     for r in result.agreement.itertuples():
         lines.append(
             f"  {r.use}: signs agree in {r.signs_agreeing} of {r.communities_checked}; Spearman's rank correlation "
-            f"{r.spearman_rank_correlation:+.2f}"
+            f"{r.spearman_rank_correlation:+.2f}" + (f" ({r.note})" if r.note else "")
         )
     return "\n".join(lines)

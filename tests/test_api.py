@@ -60,6 +60,16 @@ def test_run_is_the_command_lines_main_job(tmp_path, capsys):
     assert list(city.allocation.unique()) == job.comparison.labels
 
 
+def test_a_run_report_records_the_days_and_seed_used():
+    from gridplan.api import _run_call
+    from scenario.load import load_scenario
+
+    s = load_scenario(ROOT / "scenarios" / "tiny")
+    call = _run_call(s, "min-cost", 3, None, None)
+    assert f"days={s.spec.calendar.days}, seed={s.spec.seed})" in call and "None" not in call
+    assert _run_call(s, "min-cost", 3, 40, 5).endswith("reps=3, days=40, seed=5)")
+
+
 def test_api_is_lazy_and_complete():
     import gridplan
 

@@ -543,7 +543,15 @@ CASES: dict[str, Case] = {
             ("hold variants not a list", "hold_variants: surge.yaml", ("targets.hold_variants",)),
         )
     },
-    "robust --probability one": ARG("robust", "{S}", "--probability", "1", "--out", "{OUT}", words=("--probability",)),
+    **{
+        f"robust --probability {v}": ARG(
+            "robust", "{S}", "--probability", v, "--out", "{OUT}", words=("--probability", "strictly between 0 and 1")
+        )
+        for v in ("1", "1.5", "0", "-0.5")
+    },
+    "robust --levels above one": ARG(
+        "robust", "{S}", "--levels", "mean,2", "--out", "{OUT}", words=("--levels", "strictly between 0 and 1")
+    ),
     "robust --probability nan": ARG(
         "robust", "{S}", "--probability", "nan", "--out", "{OUT}", words=("--probability",)
     ),

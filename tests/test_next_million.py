@@ -45,4 +45,6 @@ def test_next_million_command_checks_the_ranking(tmp_path, capsys):
     assert row.predicted_outcomes_per_year > 1 and row.simulated_outcomes_per_year > 0 and row.sign_agrees
     agreement = pd.read_csv(out / "next_million_agreement.csv")
     assert list(agreement.use) == ["fund", "staff"] and (agreement.communities_checked == 2).all()
+    # two points always rank alike or opposite: the table and the screen say the correlation means nothing
+    assert agreement.note.str.contains("by construction").all() and "+1 or -1 by construction" in text
     assert main([*argv[:2], "--check", "0", "--out", str(tmp_path / "x")]) == 2

@@ -286,3 +286,15 @@ def test_weihai_three_year_path():
             s.street_district, weights=p.allocations[t - 1].street_office_staff
         )
         assert (joined <= 0.15 * before + 1e-6).all()
+
+
+def test_default_workforce_figures_read_as_words():
+    """A scenario without a recruitment limit or per-post rates says so in words, not 'None' or '{}'."""
+    from scenario.load import load_scenario
+    from workflows.plan import _assumptions
+
+    s = load_scenario(SCENARIOS / "tiny")
+    shown = _assumptions(s, solve_path(s, 2, 2)).set_index("field").value
+    assert shown["workforce.recruits_max_share_per_year"] == "no limit"
+    assert shown["workforce.attrition_share_per_year_by_post"] == "the same for every post"
+    assert not shown.isin(["None", "{}"]).any()

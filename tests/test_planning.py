@@ -153,6 +153,8 @@ def test_run_writes_report_and_browser_renders_it(tmp_path, capsys):
     ):
         assert words in html_text
     assert 'src="http' not in html_text  # self-contained: nothing fetched
+    # tiny names no source figures: the section says so rather than showing an empty table
+    assert 'id="calibration"' not in html_text and "nothing is compared with a source" in html_text
     text = html_text.split("<img")[0]
     assert not re.search(r"\bnan\b", text, re.IGNORECASE), "a nan in the report"
     # 60 days less the 7-day warm-up: the count is not a year's

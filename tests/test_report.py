@@ -262,6 +262,7 @@ def test_calibration_duty_hours_iterations_shadow_prices_and_changes_equal_their
     text = ["figure", "source", "verdict", "scenario", "note"]
     calibration[text] = calibration[text].fillna("")  # an empty note is empty text in both
     _table_equals_csv(tables["calibration"], calibration)
+    assert "nothing is compared with a source" not in (out / "report.html").read_text(encoding="utf-8")
     assert list(calibration.verdict) == [
         "input (by construction)",
         "matches (by construction: inputs chosen to give it)",

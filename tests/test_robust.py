@@ -5,6 +5,7 @@ its CSV."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -132,6 +133,15 @@ def test_the_mean_plan_holds_on_the_mean(levels, surge_city):
     assert plan.probability is None and plan.variants == ()
     assert levels.plan.probability == 0.9 and levels.plan.variants == ("surge.yaml",)
     assert "every unit holds in the sample" in plan.stop_reason
+    # the loop stops only on a round that neither missed nor moved a bound; each round says what it moved
+    last = plan.iterations.iloc[-1]
+    assert last.bounds_changed == 0 and (last.filter(like="missing_") == 0).all()
+    assert (
+        plan.iterations.bounds_changed.iloc[:-1] + plan.iterations.filter(like="missing_").iloc[:-1].sum(axis=1) > 0
+    ).all()
+    # the years in the rounds and in the fresh check add up to the total the report states
+    fresh = int(plan.holds.unit_years.iloc[0] / surge_city.n_communities)
+    assert plan.replications == plan.iterations.replications.sum() + fresh
 
 
 def test_a_plan_at_90_percent_costs_more_and_holds_on_fresh_years(levels):
@@ -184,6 +194,13 @@ def test_robust_command_writes_the_table_and_report(surge_city, tmp_path, capsys
     ):
         assert (out / name).is_file(), name
     table = pd.read_csv(out / "cost_of_robustness.csv")
+    html_text = (out / "report.html").read_text(encoding="utf-8")
+    for n in table.replications[
+        ~table.plan.str.startswith("fixed")
+    ]:  # each level's total, split into its rounds and its fresh check
+        assert re.search(
+            rf"{n:,} simulated years in all: \d[\d,]* in these rounds, \d[\d,]* in the fresh check", html_text
+        )
     parser = _Tables()
     parser.feed((out / "report.html").read_text(encoding="utf-8"))
     page = parser.tables["robustness"]

@@ -67,7 +67,7 @@ class NextMillionResult:
     seed: int
     table: pd.DataFrame  # per community: gains of a million as fund and as staff (solvers.marginal), ranked
     check: pd.DataFrame  # per checked community and use: predicted and simulated gains
-    agreement: pd.DataFrame  # per use: communities checked, signs agreeing, Spearman's rank correlation
+    agreement: pd.DataFrame  # per use: communities checked, signs agreeing, Spearman's rank correlation, a note
 
 
 def refitted_curves(scenario: Scenario, alloc: Allocation, runs: Replications) -> Curves:
@@ -160,6 +160,15 @@ def _paired(
     return pd.DataFrame(rows)
 
 
+def _rank_note(n: int) -> str:
+    """What a rank correlation over ``n`` communities can say: with 2 it is +1 or -1 whatever the numbers."""
+    if n <= 2:
+        return f"{n} communities: the rank correlation is +1 or -1 by construction; it says nothing"
+    if n < 6:
+        return f"only {n} communities: a rank correlation of so few is weak evidence (check more with --check)"
+    return ""
+
+
 def _agreement(check: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for use, g in check.groupby("use", sort=False):
@@ -170,6 +179,7 @@ def _agreement(check: pd.DataFrame) -> pd.DataFrame:
                 "communities_checked": len(g),
                 "signs_agreeing": int(g.sign_agrees.sum()),
                 "spearman_rank_correlation": float(rho),
+                "note": _rank_note(len(g)),
             }
         )
     return pd.DataFrame(rows)

@@ -330,6 +330,10 @@ def _assumptions(scenario: Scenario, path: PathSolution) -> pd.DataFrame:
         value = getattr(wf, name)
         if name == "headcount_table":
             value = value or "generated: the baseline's workers spread over posts and levels by the pay table's shares"
+        elif name == "recruits_max_share_per_year" and value is None:
+            value = "no limit"
+        elif name.endswith("_by_post") and not value:
+            value = "the same for every post"
         rows.append(
             {
                 "field": f"workforce.{name}",

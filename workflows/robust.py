@@ -400,7 +400,9 @@ def _run_level(
         state.last = (res, runs)
         before = (state.lb_c.copy(), state.lb_s.copy())
         level.refit(state, res, nu, may_lower=it == 1)
-        settled = np.array_equal(before[0], state.lb_c) and np.array_equal(before[1], state.lb_s)
+        moved = int((before[0] != state.lb_c).sum() + (before[1] != state.lb_s).sum())
+        rows[-1]["bounds_changed"] = moved  # why a round with no unit below its level is followed by another
+        settled = moved == 0
         if not any(m.any() for m in miss.values()) and settled:
             stop = "every unit holds in the sample" + (f" at {probability:.0%}" if probability else " on the mean")
             break
