@@ -164,15 +164,7 @@ def allocate(
         solver = "scipy" if opts.objective in SERVICE_OBJECTIVES else "cbc"
     if opts.objective == "rebalance":
         return _rebalance(scenario, opts, curves, solver, method)
-    if method == "auto":
-        method = "milp" if scenario.n_communities <= LARGE_CITY else "lp-round"
-    if method not in ("milp", "lp-round"):
-        raise ValueError(f"method must be auto, milp or lp-round: {method!r}")
-    if city_budget_short(scenario):
-        raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver, method))
-    m = build_model(scenario, curves, opts)
-    solver = "scipy" if method == "lp-round" else solver
-    first = _solve_checked(scenario, m, curves, opts, solver, method)
+    m, first, solver, method = _first_solve(scenario, opts, curves, solver, method)
     sol = first
     if opts.objective in SERVICE_OBJECTIVES:
         sol = _cheapest_near_best(scenario, m, first, curves, opts, solver, method)
@@ -202,6 +194,24 @@ def allocate(
         expected_duty_coverage=predicted_coverage(scenario, alloc)[2],
         **_expected_outcomes(scenario, curves, alloc),
     )
+
+
+def _first_solve(
+    scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str, method: str, explain: bool = True
+) -> tuple[LpModel, LpSolution, str, str]:
+    """``allocate``'s model and its (first-phase) solve, checked: (model, solution, solver, method) as used.
+
+    ``explain=False``: an infeasible model raises InfeasibleError without naming the colliding constraints (a
+    search that only asks whether a model is feasible, such as rebalance's, need not pay for the re-solves)."""
+    if method == "auto":
+        method = "milp" if scenario.n_communities <= LARGE_CITY else "lp-round"
+    if method not in ("milp", "lp-round"):
+        raise ValueError(f"method must be auto, milp or lp-round: {method!r}")
+    if city_budget_short(scenario):
+        raise InfeasibleError(explain_infeasible(scenario, curves, opts, solver, method))
+    m = build_model(scenario, curves, opts)
+    solver = "scipy" if method == "lp-round" else solver
+    return m, _solve_checked(scenario, m, curves, opts, solver, method, explain=explain), solver, method
 
 
 def _expected_outcomes(scenario: Scenario, curves: Curves, alloc: Allocation) -> dict[str, float]:
@@ -294,6 +304,7 @@ def _solve_checked(
     solver: str,
     method: str,
     check: LpModel | None = None,
+    explain: bool = True,
 ) -> LpSolution:
     """Solve (exactly, or the LP relaxation in whole people), name any failure, and re-check every row ourselves.
 
@@ -309,9 +320,8 @@ def _solve_checked(
     else:
         sol = solve(m, solver)
     if sol.status is Status.infeasible:
-        raise InfeasibleError(
-            "no allocation meets every constraint: " + explain_infeasible(scenario, curves, opts, solver, method)
-        )
+        why = explain_infeasible(scenario, curves, opts, solver, method) if explain else "(not explained)"
+        raise InfeasibleError("no allocation meets every constraint: " + why)
     if sol.status is Status.unbounded:
         raise _unbounded(opts)
     if sol.status is not Status.optimal:
@@ -428,22 +438,31 @@ def _rebalance(
         else funder_costs(scenario, scenario.baseline).total_yuan
     )
 
-    def at(t: float) -> AllocationResult:
-        return _at_margin(scenario, replace(opts, total_budget_yuan=budget), curves, solver, method, t)
+    o = replace(opts, total_budget_yuan=budget)
 
-    best = at(0.0)  # raises InfeasibleError (explained) when even the rules do not fit the budget
+    def feasible(t: float, explain: bool = False) -> bool:
+        """Whether margin t fits: the min-cost model's solve alone (the full result only for the answer)."""
+        try:
+            _first_solve(scenario, _margin_options(scenario, o, t), curves, solver, method, explain=explain)
+        except InfeasibleError:
+            if explain:
+                raise
+            return False
+        return True
+
+    feasible(0.0, explain=True)  # raises InfeasibleError (explained) when even the rules do not fit the budget
     lo, hi = 0.0, 2.0 / 0.05
     for _ in range(40):
         if hi - lo < 1e-4:
             break
         mid = (lo + hi) / 2
-        try:
-            best, lo = at(mid), mid
-        except InfeasibleError:
+        if feasible(mid):
+            lo = mid
+        else:
             hi = mid
     if lo == 0.0:  # not even the smallest margin: some unit with planned work would have nobody
         raise InfeasibleError(_no_margin(scenario, opts, curves, solver, method, budget))
-    o = replace(opts, total_budget_yuan=budget)
+    best = _at_margin(scenario, o, curves, solver, method, lo)
     dc, ds = deciding_constraints(scenario, best.allocation, curves, o)
     # objective value: minus the capacity margin reached (available / planned hours of the busiest unit)
     # the budget defines rebalance: its LP dual (from the last min-cost solve) says nothing about what more
@@ -473,6 +492,11 @@ def _at_margin(
 ) -> AllocationResult:
     """The cheapest allocation with available hours >= t x planned hours in every unit (within ``opts``'
     budgets, rules and targets): rebalance's step."""
+    return allocate(scenario, _margin_options(scenario, opts, t), curves=curves, solver=solver, method=method)
+
+
+def _margin_options(scenario: Scenario, opts: AllocationOptions, t: float) -> AllocationOptions:
+    """Min-cost options whose lower bounds give every unit available hours >= t x its planned hours."""
     st = staff_time(scenario)
     hc, hs = st.available_per_person("community"), st.available_per_person("street")
     base_c = np.asarray(opts.min_workers if opts.min_workers is not None else np.zeros(scenario.n_communities))
@@ -481,14 +505,13 @@ def _at_margin(
     )
     need_c = np.ceil(np.round(t * st.planned_community / hc, 9))
     need_s = np.ceil(np.round(t * st.planned_street / hs, 9))
-    o = replace(
+    return replace(
         opts,
         objective="min-cost",
         enforce_workload=False,
         min_workers=tuple(np.maximum(base_c, need_c)),
         min_street_staff=tuple(np.maximum(base_s, need_s)),
     )
-    return allocate(scenario, o, curves=curves, solver=solver, method=method)
 
 
 def _no_margin(

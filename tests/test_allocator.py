@@ -389,6 +389,35 @@ def test_rebalance_says_what_its_budget_does(tiny):
     assert "spends the total budget on capacity margin" in total and "does not limit" not in total
 
 
+def test_rebalance_searches_by_solves_alone_and_builds_one_result(tiny, monkeypatch):
+    """Rebalance's bisection asks only whether each margin fits: no explanation of an infeasible step (each
+    costs several re-solves) and one full result (tables, duals, deciding constraints) for the margin found,
+    the same allocation and margin as a full allocate at every step would give."""
+    from solvers import allocator
+
+    calls = {"explain": 0, "tables": 0, "solves": 0}
+    explain, table, first = allocator.explain_infeasible, allocator._constraint_table, allocator._first_solve
+
+    def counted(name, f):
+        def g(*a, **k):
+            calls[name] += 1
+            return f(*a, **k)
+
+        return g
+
+    monkeypatch.setattr(allocator, "explain_infeasible", counted("explain", explain))
+    monkeypatch.setattr(allocator, "_constraint_table", counted("tables", table))
+    monkeypatch.setattr(allocator, "_first_solve", counted("solves", first))
+    r = allocate(tiny, AllocationOptions(objective="rebalance"))
+    assert calls["explain"] == 0 and calls["tables"] == 1 and calls["solves"] > 10  # a bisection's steps
+    # the margin found: its allocation is the min-cost one at that margin, and a little more does not fit
+    t = -r.objective_value
+    at = allocator._at_margin(tiny, r.options, r.curves, "cbc", "milp", t)
+    assert np.array_equal(at.allocation.workers, r.allocation.workers)
+    with pytest.raises(InfeasibleError):
+        allocator._at_margin(tiny, r.options, r.curves, "cbc", "milp", t + 2e-4)
+
+
 def test_constraint_table_shows_rows_as_written(tiny):
     """constraints.csv: a minimum reads 'workers >= 9', not '-workers <= -9' (rows the model stores negated are
     shown as written, with their sense); slack is how far from binding, positive when met."""
