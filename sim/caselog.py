@@ -157,4 +157,4 @@ def case_log(scenario: Scenario, result: SimResult, cal: WorkCalendar) -> pd.Dat
             "paid_yuan": result.paid_yuan[keep],
         }
     )
-    return pd.DataFrame(data)
+    return pd.DataFrame(data, copy=False)  # the columns as made: no second copy into consolidated blocks
