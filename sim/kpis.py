@@ -342,23 +342,27 @@ def _is(column: pd.Series, value: str) -> np.ndarray:
 
 def _group_percentiles(g: np.ndarray, x: np.ndarray, k: int, qs: tuple[float, ...]) -> list[np.ndarray]:
     """Per group, each q-quantile of ``x`` with numpy's default (linear) interpolation; NaN for an empty group.
-    One sort for all quantiles."""
-    # the values by group (numpy sorts small ints by radix), then each group's values sorted: a quantile reads
-    # values only, so any order of equal values gives the same numbers
+    One partition per group for all quantiles."""
+    # the values by group (numpy sorts small ints by radix), then in each group the values at the ranks the
+    # quantiles read put in place (np.partition: the same values a full sort puts there, in linear time); a
+    # quantile reads values only, so any order of equal values gives the same numbers
     order = np.argsort(g.astype(np.int16 if k < 2**15 else np.int64), kind="stable")
     g, x = g[order], x[order]
     start = np.searchsorted(g, np.arange(k), side="left")
     size = np.searchsorted(g, np.arange(k), side="right") - start
-    for a, b in zip(start[size > 1].tolist(), (start + size)[size > 1].tolist()):
-        x[a:b].sort()
     has = size > 0
-    outs = []
+    ranks = []  # per quantile, (lower rank, upper rank, weight of the upper) in each group that has values
     for q in qs:
-        out = np.full(k, np.nan)
         pos = q * (size[has] - 1)
         lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, size[has] - 1)
-        t = pos - lo
+        ranks.append((lo, np.minimum(lo + 1, size[has] - 1), pos - lo))
+    kth = np.stack([r for lo, hi, _ in ranks for r in (lo, hi)], axis=1)  # (groups with values, 2 x quantiles)
+    for a, b, ks in zip(start[has].tolist(), (start + size)[has].tolist(), kth.tolist()):
+        if b - a > 1:
+            x[a:b].partition(sorted(set(ks)))
+    outs = []
+    for lo, hi, t in ranks:
+        out = np.full(k, np.nan)
         a, b = x[start[has] + lo], x[start[has] + hi]
         out[has] = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)  # numpy's lerp, both halves
         outs.append(out)

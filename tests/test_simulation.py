@@ -726,6 +726,22 @@ def test_group_kpis_equal_case_kpis_of_each_group(weihai):
                 )
 
 
+def test_group_percentiles_are_numpys_to_the_bit():
+    """Each group's quantiles (values put in place by a partition, not a sort) equal np.quantile of the
+    group's values exactly: ties, one value, empty groups, q of 0 and 1."""
+    from sim.kpis import _group_percentiles
+
+    rng = np.random.default_rng(0)
+    qs = (0.5, 0.9, 0.0, 1.0, 0.25)
+    for _ in range(200):
+        k, n = int(rng.integers(1, 30)), int(rng.integers(0, 400))
+        g, x = rng.integers(0, k, n), np.round(rng.exponential(5, n), int(rng.integers(0, 3)))  # rounding: ties
+        got = _group_percentiles(g.copy(), x.copy(), k, qs)
+        for j, q in enumerate(qs):
+            want = [np.quantile(x[g == i], q) if (g == i).any() else np.nan for i in range(k)]
+            np.testing.assert_array_equal(got[j], want)
+
+
 def test_share_intervals_stay_in_range_and_near_the_data():
     """Shares: inside [0, 1], and a replication at exactly 100% does not blow the interval up to [0%, 100%]
     (a logit of a share clipped just below 1 would)."""
