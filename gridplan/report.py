@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -209,18 +210,19 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
     ):
         h.static(name, (col,), lambda v: f"{v:,}")
     h.static("Work fund / service fund (yuan)", ("work_fund_yuan", "service_fund_yuan"), money)
-    # what residents see
-    h.kpi("Resolution rate (solved, not only closed) [95% CI]", "resolution_share", share)
+    # what residents see: two decimals, as the paired differences (a few hundredths of a point) need
+    share2 = partial(share, digits=2)
+    h.kpi("Resolution rate (solved, not only closed) [95% CI]", "resolution_share", share2)
     if t.resolution_share_min is not None:
         h.add(*_below_target_row(cmp, "community", "resolution_share", "communities below the resolution target"))
-    h.kpi("Satisfaction at the feedback call", "satisfaction_share", share)
-    h.kpi("Response: first contact within the limit", "response_share", share)
+    h.kpi("Satisfaction at the feedback call", "satisfaction_share", share2)
+    h.kpi("Response: first contact within the limit", "response_share", share2)
     h.kpi("Repeat complaints (reopened cases)", "repeat_complaints", _count)
-    h.kpi("Cases found late (a duty left undone)", "found_late_share", share)
-    h.kpi("Fixes the service fund could not pay", "unfunded_share", share)
+    h.kpi("Cases found late (a duty left undone)", "found_late_share", share2)
+    h.kpi("Fixes the service fund could not pay", "unfunded_share", share2)
     h.kpi("· service fund spent, of what was released", "fund_spent_share", share)
     h.kpi("· communities whose service fund ran out", "fund_exhausted_communities", _count)
-    h.kpi("On-time share [95% CI]", "on_time_share", share)
+    h.kpi("On-time share [95% CI]", "on_time_share", share2)
     h.add(*_below_target_row(cmp, "community", "on_time_share", "communities below the on-time target"))
     measured = cmp.runs[0].days - measured_from(scenario, cmp.runs[0].days)
     h.kpi(f"Overdue cases in the {measured} measured days (after the warm-up)", "overdue_cases", _count)
@@ -457,6 +459,19 @@ def _million_words(result: RunResult) -> str:
     )
 
 
+def _shadow_note(plan: Plan) -> str:
+    """Why a budget can read 'does not limit' beside a stop on that budget: the prices are the returned
+    allocation's, and the correction that did not fit was never made."""
+    reason = plan.opt.stop_reason
+    if not reason.startswith("the corrected model is infeasible"):
+        return ""
+    return (
+        f"These prices are of the allocation {plan.label} returns, the last one its budgets allowed. The loop "
+        f"stopped because the correction the simulation asked for next did not fit ({reason}); that allocation "
+        f"was never made, so a budget it would have exceeded can read here as not limiting."
+    )
+
+
 def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
     """Write report.html and the plots of the main job's ``result`` into ``folder``; return the report's path.
 
@@ -488,10 +503,13 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
             f"({cmp.runs[0].reps} replications of {cmp.runs[0].days} days, the same complaints for every "
             f"allocation); intervals are 95% over replications (shares on the logit scale, or clipped to "
             f"[0, 100%] when a replication is at 0% or 100%; counts on the log scale, so they stay in range). "
-            f"A community or street office is below a target when its mean over the replications is (the rule "
-            f"simulation-optimisation cuts by); 'whole interval below' counts those whose 95% interval lies "
-            f"wholly below it. Counts, not the lowest unit's estimate: the lowest of hundreds of noisy estimates "
-            f"is biased low. Costs and headcounts are exact."
+            f"A community or street office is below a target when its mean over the replications is; "
+            f"'whole interval below' counts those whose 95% interval lies wholly below it. Simulation-optimisation "
+            f"cuts by the mean for on-time and duty coverage, but for resolution (which a plan's fund is set to "
+            f"reach exactly) only when the mean is more than two binomial standard errors of the community's "
+            f"simulated cases below the target: a community within that allowance counts here as below and "
+            f"is not corrected. Counts, not the lowest unit's estimate: the lowest of hundreds of noisy "
+            f"estimates is biased low. Costs and headcounts are exact."
         ),
         decided_words=words,
         decided_counts=counts,
@@ -501,13 +519,9 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
         prediction=html_table(
             worst,
             {
-                c: share
-                for c in (
-                    "on_time_predicted",
-                    "on_time_simulated",
-                    "duty_coverage_predicted",
-                    "duty_coverage_simulated",
-                )
+                f"{k}_{side}": share
+                for k in ("on_time", "duty_coverage", "found_late", "resolution", "satisfaction")
+                for side in ("predicted", "simulated")
             }
             | {"gap_coverage": lambda v: f"{100 * v:.2f} pt"},
             table_id="prediction",
@@ -538,6 +552,7 @@ def write_report(folder: Path, result: RunResult, command_line: str) -> Path:
             for p in plans
         ],
         shadow=html_table(res.shadow_prices[["kind", "name", "explanation"]], table_id="shadow-prices"),
+        shadow_note=_shadow_note(plans[0]),
         changes_district=html_table(res.changes(scenario, "district"), money_cols, table_id="changes-district"),
         changes_street=html_table(res.changes(scenario, "street"), money_cols, table_id="changes-street"),
         movers=html_table(_movers(scenario, res), table_id="movers"),

@@ -336,7 +336,7 @@ class RunConsole:
                 say(f"Simulating {event.label}:")
                 self._open(event.total, "simulating", "rep")
             elif event.step == "faster":
-                say("The cost of a faster path:")
+                say("Looking for faster paths (targets met from earlier years):")
             elif event.step in ("robust", "reference"):
                 say(f"Planning for {event.label}:" if event.step == "robust" else f"Checking {event.label}:")
                 self._open(None, f"{event.label}", "replications")
@@ -544,8 +544,15 @@ def next_million_screen(result) -> str:
         table(next_million_view(t)),
         f"Best use: fund in {counts.get('fund', 0)} communities, staff in {counts.get('staff', 0)}, nothing "
         f"measurable (under 0.1 outcome a year) in {counts.get('none', 0)}.",
-        "Checked by re-simulation (the same seeds; paired differences, 95% interval):",
+        "Checked by re-simulation (the same seeds; paired differences, 95% interval; a sign agrees when a "
+        "predicted gain of 1 outcome a year or more simulates above zero, or a smaller one simulates within its "
+        "interval or 1 of zero):",
     ]
+    if result.checked_per_end < result.options.check:
+        lines.append(
+            f"  (--check {result.options.check}: {result.scenario.n_communities} communities allow "
+            f"{result.checked_per_end} at each end of a ranking)"
+        )
     c = result.check
     for r in c.itertuples():
         lines.append(

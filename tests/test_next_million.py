@@ -33,10 +33,12 @@ def test_gains_are_the_curves_differences():
 
 def test_next_million_command_checks_the_ranking(tmp_path, capsys):
     out = tmp_path / "nm"
-    argv = ["next-million", str(SCENARIOS / "tiny"), "--check", "1", "--reps", "3", "--processes", "1"]
+    # --check 5 on three communities: one at each end of each ranking, and the screen says so
+    argv = ["next-million", str(SCENARIOS / "tiny"), "--check", "5", "--reps", "3", "--processes", "1"]
     assert main([*argv, "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Where the next million yuan goes" in text and "Spearman" in text
+    assert "(--check 5: 3 communities allow 1 at each end of a ranking)" in text
     check = pd.read_csv(out / "next_million_check.csv")
     table = pd.read_csv(out / "next_million.csv")
     assert set(check.use) == {"fund", "staff"} and len(check) == 4

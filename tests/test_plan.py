@@ -223,6 +223,7 @@ def test_plan_command_writes_its_folder_and_screen(growing, tmp_path, capsys):
     assert main([*argv, "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "targets, workload and rules met from year 2" in text and "The cost of a faster path" in text
+    assert text.count("The cost of a faster path") == 1  # the progress line does not repeat the section's title
     assert "workforce.attrition_share_per_year = 0.1 (scenario)" in text
     for name in (
         "plan_by_year.csv",

@@ -297,6 +297,8 @@ def test_prediction_and_movers_equal_their_csv(run):
     pred["gap_coverage"] = (pred.duty_coverage_predicted - pred.duty_coverage_simulated).abs()
     shown = tables["prediction"]
     _table_equals_csv(shown, pred[shown["head"]], keys=["community"])
+    shares = [c for c in shown["head"] if c.endswith(("_predicted", "_simulated"))]
+    assert len(shares) == 10 and all(r[c].endswith("%") for r in rows_of(shown) for c in shares)  # one way
     worst = pred.nlargest(len(shown["rows"]), "gap_coverage").community
     assert sorted(r["community"] for r in rows_of(shown)) == sorted(worst)
     base = pd.read_csv(out / "allocation_baseline.csv").query("level == 'community'").set_index("id")
@@ -353,3 +355,17 @@ def test_next_million_equals_its_csv(run):
             ("staff: outcomes a year", "staff_outcomes_per_year"),
         ):
             assert cell_agrees(row[col], want[name]), (col, row[col], want[name])
+
+
+def test_shadow_prices_say_why_a_budget_the_loop_stopped_on_reads_as_not_limiting():
+    """min-cost stops when the correction it asks for next exceeds a budget: the prices shown are the returned
+    allocation's, where that budget has slack; the section says so (and says nothing on other stops)."""
+    from types import SimpleNamespace
+
+    from gridplan.report import _shadow_note
+
+    stop = "the corrected model is infeasible: no allocation meets every constraint: district d1 budget 9 < 10"
+    note = _shadow_note(SimpleNamespace(label="min-cost", opt=SimpleNamespace(stop_reason=stop)))
+    assert "the last one its budgets allowed" in note and "district d1 budget 9 < 10" in note
+    other = SimpleNamespace(label="min-cost", opt=SimpleNamespace(stop_reason="every community meets ..."))
+    assert _shadow_note(other) == ""

@@ -157,6 +157,7 @@ def test_a_plan_at_90_percent_costs_more_and_holds_on_fresh_years(levels):
     assert list(t.index) == ["the mean", "90%", "fixed planning margin 85%"]
     assert t.loc["90%", "cost_total_yuan"] == pytest.approx(p90.result.costs.total_yuan)
     assert t.loc["the mean", "replications"] + t.loc["90%", "replications"] > 0
+    assert t.loc["fixed planning margin 85%", "replications"] == 4 * 2  # its fresh check: 4 years x 2 variants
 
 
 def test_the_margin_each_unit_needs_is_an_output(levels, surge_city):

@@ -68,6 +68,7 @@ class NextMillionResult:
     table: pd.DataFrame  # per community: gains of a million as fund and as staff (solvers.marginal), ranked
     check: pd.DataFrame  # per checked community and use: predicted and simulated gains
     agreement: pd.DataFrame  # per use: communities checked, signs agreeing, Spearman's rank correlation, a note
+    checked_per_end: int  # communities checked at each end of a ranking: options.check, or fewer in a small city
 
 
 def refitted_curves(scenario: Scenario, alloc: Allocation, runs: Replications) -> Curves:
@@ -127,7 +128,7 @@ def check_next_million(
     }
     report(StepFinished("simulate", value=runs))
     check = pd.concat([_paired(scenario, table, base, runs[u], chosen[u], u) for u in ("fund", "staff")])
-    return NextMillionResult(scenario, o, seed, table, check.reset_index(drop=True), _agreement(check))
+    return NextMillionResult(scenario, o, seed, table, check.reset_index(drop=True), _agreement(check), k)
 
 
 def _paired(

@@ -266,7 +266,12 @@ def _tune(
         if not (late.any() or loop.unresolved.any() or cov_c.any() or cov_s.any()):
             stop = (
                 f"every community meets the {percent(t.on_time_share_min)} on-time target"
-                + (f", the {percent(t.resolution_share_min)} resolution target" if t.resolution_share_min else "")
+                + (
+                    f", the {percent(t.resolution_share_min)} resolution target (within two binomial standard "
+                    f"errors of its simulated cases)"
+                    if t.resolution_share_min
+                    else ""
+                )
                 + (
                     f" and every unit the {percent(t.duty_coverage_min)} duty-coverage target"
                     if scenario.spec.duties is not None

@@ -106,7 +106,8 @@ class RobustResult:
     plan: RobustPlan
     levels: list[RobustPlan]
     table: pd.DataFrame
-    reference: tuple[AllocationResult, pd.DataFrame] | None  # the fixed planning margin's plan and its check
+    # the fixed planning margin's plan, its check on the fresh years and how many years that check simulated
+    reference: tuple[AllocationResult, pd.DataFrame, int] | None
 
 
 def load_variants(scenario: Scenario, names: tuple[str, ...]) -> list[Scenario]:
@@ -587,25 +588,26 @@ def robust(
         fresh = level.simulate(
             ref.allocation, level.checked, level.seed + VALIDATION_SEED_OFFSET, lambda n: report(Ticked(n))
         )
-        reference = (ref, _holds(level, level.samples(fresh)))
+        reference = (ref, _holds(level, level.samples(fresh)), sum(r.reps for r in fresh))
         report(StepFinished("reference", value=reference))
     chosen = next(x for x in plans if x.probability == p)
     return RobustResult(scenario, o, level.seed, chosen, plans, _table(scenario, plans, reference), reference)
 
 
 def _table(
-    scenario: Scenario, plans: list[RobustPlan], reference: tuple[AllocationResult, pd.DataFrame] | None
+    scenario: Scenario, plans: list[RobustPlan], reference: tuple[AllocationResult, pd.DataFrame, int] | None
 ) -> pd.DataFrame:
     """The cost of robustness: per probability (and the fixed planning margin), the cost, the people and the
     fund, the communities' planning margins and the fresh share of unit-years meeting each target."""
     rows = []
     margin = scenario.spec.duties.max_planned_utilisation if scenario.spec.duties is not None else np.nan
-    entries: list[tuple[str, AllocationResult, pd.DataFrame, RobustPlan | None]] = [
-        ("the mean" if x.probability is None else f"{x.probability:.0%}", x.result, x.holds, x) for x in plans
+    entries: list[tuple[str, AllocationResult, pd.DataFrame, RobustPlan | None, int]] = [
+        ("the mean" if x.probability is None else f"{x.probability:.0%}", x.result, x.holds, x, x.replications)
+        for x in plans
     ]
-    if reference:
-        entries.append((f"fixed planning margin {margin:.0%}", reference[0], reference[1], None))
-    for label, res, holds, x in entries:
+    if reference:  # no rounds: its years are those of its fresh check
+        entries.append((f"fixed planning margin {margin:.0%}", reference[0], reference[1], None, reference[2]))
+    for label, res, holds, x, years in entries:
         a = res.allocation
         row = {
             "plan": label,
@@ -628,7 +630,7 @@ def _table(
             row[f"{key}_met_share"] = h.share
             row[f"{key}_met_ci95_low"] = h.ci95_low
             row[f"{key}_met_ci95_high"] = h.ci95_high
-        row["replications"] = x.replications if x is not None else 0
+        row["replications"] = years
         row["communities_no_fund_lifts"] = len(x.no_fund_lifts) if x is not None else 0
         row["units_coverage_stuck"] = len(x.coverage_stuck) if x is not None else 0
         rows.append(row)
