@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["percent"]
+__all__ = ["percent", "count_of"]
 
 
 def percent(share: float) -> str:
@@ -13,3 +13,8 @@ def percent(share: float) -> str:
         if abs(float(text.rstrip("%")) / 100 - share) < 1e-12:
             return text
     return f"{share:.3%}"
+
+
+def count_of(n: int, singular: str, plural: str) -> str:
+    """``n`` and its noun in the right number: 1 community, 2 communities, 0 street offices."""
+    return f"{n:,} {singular if n == 1 else plural}"

@@ -388,3 +388,11 @@ def test_a_community_no_fund_lifts_is_named_and_paid_all_its_fixes(tiny_copy, mo
         np.ceil(oc.min_fund_yuan(np.full(3, 0.999))[0]), abs=1.0
     )
     assert res.result.allocation.service_fund_yuan[0] > s.baseline.service_fund_yuan[0]
+
+
+def test_counts_in_messages_take_the_right_number():
+    from scenario.text import count_of
+
+    assert count_of(1, "community", "communities") == "1 community"
+    assert count_of(0, "street office", "street offices") == "0 street offices"
+    assert count_of(1200, "community", "communities") == "1,200 communities"

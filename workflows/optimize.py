@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from scenario.load import Scenario
-from scenario.text import percent
+from scenario.text import count_of, percent
 from sim.replications import Replications, run_replications
 from solvers.allocator import AllocationResult, allocate
 from solvers.curves import Curves, service_curves
@@ -261,7 +261,8 @@ def _tune(
             f"iteration {it}: cost {loop.res.costs.total_yuan / 1e6:,.2f} M yuan, workers "
             f"{loop.res.allocation.total_workers:,}; missing on-time {int(late.sum())}, "
             f"resolution {int(loop.unresolved.sum())}, "
-            f"missing duty coverage {int(cov_c.sum())} communities + {int(cov_s.sum())} street offices"
+            f"missing duty coverage {count_of(int(cov_c.sum()), 'community', 'communities')} + "
+            f"{count_of(int(cov_s.sum()), 'street office', 'street offices')}"
         )
         if not (late.any() or loop.unresolved.any() or cov_c.any() or cov_s.any()):
             stop = (
