@@ -46,7 +46,7 @@ from solvers.lpmodel import (
     build_model,
     cost_part,
 )
-from solvers.lpsolve import LpSolution, Status, residuals, solve, solve_fixed, whole_people
+from solvers.lpsolve import LpSolution, Status, residuals, reused_models, solve, solve_fixed, whole_people
 from solvers.policy import minimum_step, rule_checks
 
 __all__ = [
@@ -452,14 +452,15 @@ def _rebalance(
 
     feasible(0.0, explain=True)  # raises InfeasibleError (explained) when even the rules do not fit the budget
     lo, hi = 0.0, 2.0 / 0.05
-    for _ in range(40):
-        if hi - lo < 1e-4:
-            break
-        mid = (lo + hi) / 2
-        if feasible(mid):
-            lo = mid
-        else:
-            hi = mid
+    with reused_models():  # the steps differ only in lower bounds: one PuLP problem, re-solved
+        for _ in range(40):
+            if hi - lo < 1e-4:
+                break
+            mid = (lo + hi) / 2
+            if feasible(mid):
+                lo = mid
+            else:
+                hi = mid
     if lo == 0.0:  # not even the smallest margin: some unit with planned work would have nobody
         raise InfeasibleError(_no_margin(scenario, opts, curves, solver, method, budget))
     best = _at_margin(scenario, o, curves, solver, method, lo)

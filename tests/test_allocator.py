@@ -418,6 +418,26 @@ def test_rebalance_searches_by_solves_alone_and_builds_one_result(tiny, monkeypa
         allocator._at_margin(tiny, r.options, r.curves, "cbc", "milp", t + 2e-4)
 
 
+def test_a_reused_problem_solves_as_a_fresh_one(tiny, monkeypatch):
+    """Within reused_models(), models differing only in bounds re-solve one PuLP problem (built once) and give
+    exactly a fresh build's answers, infeasible steps included; nothing is kept after the block."""
+    from solvers.allocator import _margin_options
+
+    curves = service_curves(tiny)
+    opts = AllocationOptions(objective="rebalance", total_budget_yuan=2_728_000)
+    models = [build_model(tiny, curves, _margin_options(tiny, opts, t)) for t in (1.0, 2.0, 9.0, 1.5)]
+    fresh = [lpsolve.solve(m, "cbc") for m in models]
+    assert fresh[2].status is lpsolve.Status.infeasible and fresh[0].status is lpsolve.Status.optimal
+    builds = []
+    build = lpsolve._build_pulp
+    monkeypatch.setattr(lpsolve, "_build_pulp", lambda *a: builds.append(1) or build(*a))
+    with lpsolve.reused_models():
+        again = [lpsolve.solve(m, "cbc") for m in models]
+    assert len(builds) == 1 and lpsolve._REUSED is None
+    for f, a in zip(fresh, again):
+        assert f.status is a.status and (f.x is None or np.array_equal(f.x, a.x))
+
+
 def test_constraint_table_shows_rows_as_written(tiny):
     """constraints.csv: a minimum reads 'workers >= 9', not '-workers <= -9' (rows the model stores negated are
     shown as written, with their sense); slack is how far from binding, positive when met."""
