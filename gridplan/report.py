@@ -210,7 +210,7 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
     ):
         h.static(name, (col,), lambda v: f"{v:,}")
     h.static("Work fund / service fund (yuan)", ("work_fund_yuan", "service_fund_yuan"), money)
-    # what residents see: two decimals, as the paired differences (a few hundredths of a point) need
+    # what residents see and what the fund does: two decimals, as the paired differences (hundredths of a point) need
     share2 = partial(share, digits=2)
     h.kpi("Resolution rate (solved, not only closed) [95% CI]", "resolution_share", share2)
     if t.resolution_share_min is not None:
@@ -220,7 +220,7 @@ def _headline(scenario: Scenario, cmp: Comparison) -> list[dict]:
     h.kpi("Repeat complaints (reopened cases)", "repeat_complaints", _count)
     h.kpi("Cases found late (a duty left undone)", "found_late_share", share2)
     h.kpi("Fixes the service fund could not pay", "unfunded_share", share2)
-    h.kpi("· service fund spent, of what was released", "fund_spent_share", share)
+    h.kpi("· service fund spent, of what was released", "fund_spent_share", share2)
     h.kpi("· communities whose service fund ran out", "fund_exhausted_communities", _count)
     h.kpi("On-time share [95% CI]", "on_time_share", share2)
     h.add(*_below_target_row(cmp, "community", "on_time_share", "communities below the on-time target"))

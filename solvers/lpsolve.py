@@ -7,18 +7,26 @@ The solver's status is mapped explicitly and its answer is never trusted alone:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import enum
+import hashlib
 import logging
 import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solvers.errors import SolverError
 from solvers.lpmodel import LpModel
 from solvers.names import SOLVERS
+
+if TYPE_CHECKING:
+    import pulp
+
+    _PulpProblem = tuple[pulp.LpProblem, list[pulp.LpVariable], list[pulp.LpConstraint]]
 
 __all__ = [
     "Status",
@@ -93,8 +101,9 @@ def _native_stdout_silenced(active: bool) -> Iterator[None]:
 
 
 # Within ``reused_models()``: the last PuLP problem built, by its structure (rows, costs, integrality, solver),
-# re-solved with new bounds rather than built again (None outside the block).
-_REUSED: dict[bytes, tuple] | None = None
+# re-solved with new bounds rather than built again (None outside the block). A context variable, not a global:
+# the desk allocates in several threads at once, and each thread (and each block) has its own.
+_REUSED: contextvars.ContextVar[dict[bytes, _PulpProblem] | None] = contextvars.ContextVar("reused", default=None)
 
 
 @contextlib.contextmanager
@@ -103,18 +112,15 @@ def reused_models() -> Iterator[None]:
     as rebalance's bisection) without building the PuLP problem each time: building it is about half a
     solve's time on Weihai. The problem CBC reads is the same as a fresh build's (same names, rows, order),
     so the answers are too. Kept only within the block, so a large city's problem is not held after it."""
-    global _REUSED
-    outer, _REUSED = _REUSED, {}
+    token = _REUSED.set({})
     try:
         yield
     finally:
-        _REUSED = outer
+        _REUSED.reset(token)
 
 
 def _structure(m: LpModel, solver: str, relax: bool) -> bytes:
     """A digest of everything a PuLP problem holds except the variables' bounds."""
-    import hashlib
-
     A = m.A.tocsr()
     h = hashlib.blake2b(digest_size=20)
     h.update(f"{solver}|{relax}|{A.shape}".encode())
@@ -128,23 +134,24 @@ def _bound(v: float) -> float | None:
     return None if np.isinf(v) else float(v)
 
 
-def _pulp_problem(m: LpModel, solver: str, relax: bool) -> tuple:
+def _pulp_problem(m: LpModel, solver: str, relax: bool) -> _PulpProblem:
     """The PuLP problem of ``m``: (problem, variables, rows), built, or within ``reused_models()`` the last one
     of the same structure with ``m``'s bounds set."""
-    key = _structure(m, solver, relax) if _REUSED is not None else b""
-    if _REUSED is not None and key in _REUSED:
-        prob, xs, cons = _REUSED[key]
+    reused = _REUSED.get()
+    key = _structure(m, solver, relax) if reused is not None else b""
+    if reused is not None and key in reused:
+        prob, xs, cons = reused[key]
         for i, v in enumerate(xs):
             v.lowBound, v.upBound = _bound(m.lb[i]), _bound(m.ub[i])
         return prob, xs, cons
     built = _build_pulp(m, relax)
-    if _REUSED is not None:
-        _REUSED.clear()  # one problem at a time: the last structure is the one a search repeats
-        _REUSED[key] = built
+    if reused is not None:
+        reused.clear()  # one problem at a time: the last structure is the one a search repeats
+        reused[key] = built
     return built
 
 
-def _build_pulp(m: LpModel, relax: bool) -> tuple:
+def _build_pulp(m: LpModel, relax: bool) -> _PulpProblem:
     import pulp
 
     prob = pulp.LpProblem("gridplan_allocation", pulp.LpMinimize)

@@ -410,12 +410,28 @@ def test_rebalance_searches_by_solves_alone_and_builds_one_result(tiny, monkeypa
     monkeypatch.setattr(allocator, "_first_solve", counted("solves", first))
     r = allocate(tiny, AllocationOptions(objective="rebalance"))
     assert calls["explain"] == 0 and calls["tables"] == 1 and calls["solves"] > 10  # a bisection's steps
-    # the margin found: its allocation is the min-cost one at that margin, and a little more does not fit
-    t = -r.objective_value
-    at = allocator._at_margin(tiny, r.options, r.curves, "cbc", "milp", t)
-    assert np.array_equal(at.allocation.workers, r.allocation.workers)
-    with pytest.raises(InfeasibleError):
-        allocator._at_margin(tiny, r.options, r.curves, "cbc", "milp", t + 2e-4)
+    # the same margin and allocation as the search that built a full allocate at every step
+    lo, hi, best = 0.0, 40.0, None
+    while hi - lo >= 1e-4:
+        mid = (lo + hi) / 2
+        try:
+            best, lo = allocator._at_margin(tiny, r.options, r.curves, "cbc", "milp", mid), mid
+        except InfeasibleError:
+            hi = mid
+    assert best is not None and -r.objective_value == lo
+    assert np.array_equal(best.allocation.workers, r.allocation.workers)
+    assert np.array_equal(best.allocation.service_fund_yuan, r.allocation.service_fund_yuan)
+
+
+def test_reused_models_are_per_thread(tiny):
+    """The desk allocates in two threads at once: each rebalance's search keeps its own PuLP problem (a shared
+    one had each thread's bounds overwrite the other's: wrong margins, or re-check failures)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    want = allocate(tiny, AllocationOptions(objective="rebalance")).objective_value
+    with ThreadPoolExecutor(2) as ex:
+        got = list(ex.map(lambda _: allocate(tiny, AllocationOptions(objective="rebalance")).objective_value, range(6)))
+    assert got == [want] * 6 and lpsolve._REUSED.get() is None
 
 
 def test_a_reused_problem_solves_as_a_fresh_one(tiny, monkeypatch):
@@ -433,7 +449,7 @@ def test_a_reused_problem_solves_as_a_fresh_one(tiny, monkeypatch):
     monkeypatch.setattr(lpsolve, "_build_pulp", lambda *a: builds.append(1) or build(*a))
     with lpsolve.reused_models():
         again = [lpsolve.solve(m, "cbc") for m in models]
-    assert len(builds) == 1 and lpsolve._REUSED is None
+    assert len(builds) == 1 and lpsolve._REUSED.get() is None
     for f, a in zip(fresh, again):
         assert f.status is a.status and (f.x is None or np.array_equal(f.x, a.x))
 

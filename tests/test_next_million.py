@@ -50,3 +50,11 @@ def test_next_million_command_checks_the_ranking(tmp_path, capsys):
     # two points always rank alike or opposite: the table and the screen say the correlation means nothing
     assert agreement.note.str.contains("by construction").all() and "+1 or -1 by construction" in text
     assert main([*argv[:2], "--check", "0", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_the_rank_note_suggests_more_checks_only_when_the_city_has_more():
+    from workflows.nextmillion import _rank_note
+
+    assert "by construction" in _rank_note(2, True) and "--check" not in _rank_note(2, True)
+    assert "--check" in _rank_note(4, True) and "--check" not in _rank_note(4, False)
+    assert _rank_note(10, True) == ""

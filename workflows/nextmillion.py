@@ -128,7 +128,7 @@ def check_next_million(
     }
     report(StepFinished("simulate", value=runs))
     check = pd.concat([_paired(scenario, table, base, runs[u], chosen[u], u) for u in ("fund", "staff")])
-    return NextMillionResult(scenario, o, seed, table, check.reset_index(drop=True), _agreement(check), k)
+    return NextMillionResult(scenario, o, seed, table, check.reset_index(drop=True), _agreement(check, k < n // 2), k)
 
 
 def _paired(
@@ -161,16 +161,17 @@ def _paired(
     return pd.DataFrame(rows)
 
 
-def _rank_note(n: int) -> str:
+def _rank_note(n: int, more_possible: bool) -> str:
     """What a rank correlation over ``n`` communities can say: with 2 it is +1 or -1 whatever the numbers."""
     if n <= 2:
         return f"{n} communities: the rank correlation is +1 or -1 by construction; it says nothing"
     if n < 6:
-        return f"only {n} communities: a rank correlation of so few is weak evidence (check more with --check)"
+        more = " (check more with --check)" if more_possible else ""
+        return f"only {n} communities: a rank correlation of so few is weak evidence{more}"
     return ""
 
 
-def _agreement(check: pd.DataFrame) -> pd.DataFrame:
+def _agreement(check: pd.DataFrame, more_possible: bool) -> pd.DataFrame:
     rows = []
     for use, g in check.groupby("use", sort=False):
         rho = stats.spearmanr(g.predicted_outcomes_per_year, g.simulated_outcomes_per_year).statistic
@@ -180,7 +181,7 @@ def _agreement(check: pd.DataFrame) -> pd.DataFrame:
                 "communities_checked": len(g),
                 "signs_agreeing": int(g.sign_agrees.sum()),
                 "spearman_rank_correlation": float(rho),
-                "note": _rank_note(len(g)),
+                "note": _rank_note(len(g), more_possible),
             }
         )
     return pd.DataFrame(rows)
