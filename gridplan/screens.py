@@ -261,6 +261,7 @@ def compare_screen(cmp) -> str:
             )
         )
         lines.append(f"{r.kpi:<{kw}}{r.allocation:<{aw}}{f(r['mean']):>12}   {diff}")
+    lines.append("(what each KPI means: the description column of compare_city.csv in the result folder)")
     lines.append("")
     lines.append(table(cmp.static))
     return "\n".join(lines)

@@ -68,7 +68,11 @@ VALIDATION_SEEDS = "seed + k x 1,000,003 in validation round k = 1, 2, ... (iter
 def write_comparison(folder: Path, cmp) -> None:
     """A comparison's tables: city KPIs with paired differences, the exact figures, units below each target,
     and KPIs by district and street."""
-    cmp.city.to_csv(folder / "compare_city.csv", index=False)
+    from sim.kpis import KPI_DESCRIPTIONS
+
+    cmp.city.assign(description=cmp.city.kpi.map(lambda k: KPI_DESCRIPTIONS.get(k, ""))).to_csv(
+        folder / "compare_city.csv", index=False
+    )
     cmp.static.to_csv(folder / "compare_static.csv", index=False)
     cmp.units.to_csv(folder / "compare_units.csv", index=False)
     for g, df in cmp.groups.items():

@@ -92,6 +92,8 @@ def test_compare_paired_differences_and_partial_allocation(tiny, tmp_path, capsy
     city = pd.read_csv(out / "compare_city.csv")
     r = city[(city.kpi == "resolution_mean_hours") & (city.allocation == "lean")].iloc[0]
     assert r.diff_vs_first > 0 and r.diff_ci95_low > 0 and r.significant
+    # every KPI says what it means, beside its numbers, and the screen says where
+    assert city.description.str.len().gt(10).all() and "description column of compare_city.csv" in text
     static = pd.read_csv(out / "compare_static.csv")
     assert static.set_index("allocation").loc["lean", "policy_violations"] == 1  # A below its floor of 9
     assert {"district", "kpi", "allocation", "diff_vs_first"} <= set(pd.read_csv(out / "compare_district.csv").columns)
