@@ -627,6 +627,29 @@ def test_replication_by_district_gives_the_same_numbers_and_log(weihai, tmp_path
             assert a[col].astype(str).tolist() == b[col].astype(str).tolist(), col
 
 
+def test_district_tasks_read_the_parents_cases_or_carry_their_own(weihai, monkeypatch):
+    """District tasks in this process or in forked workers read their cases from the parent's memory; where
+    they cannot (Dask's workers) each carries its own copy. Both give the whole replication's numbers, and
+    nothing is left registered after the run."""
+    import sim.split
+    from sim.replications import run_replication
+
+    def run(**kw):  # a new SeedSequence each time: spawning children changes one
+        return run_replication(weihai, weihai.baseline, 30, np.random.SeedSequence(3), 0, **kw)
+
+    whole = run()
+    taken: list[int] = []
+    take = sim.split.take_cases
+    monkeypatch.setattr(sim.split, "take_cases", lambda c, ids: taken.append(len(ids)) or take(c, ids))
+    inline = run(split_processes=1)
+    assert len(taken) == len(weihai.district_ids)  # each task took its district from the parent's cases
+    monkeypatch.setattr(sim.split, "_tasks_inherit", lambda: False)
+    carried = run(split_processes=2)
+    assert whole.kpis == inline.kpis == carried.kpis and sim.split._INHERITED == {}
+    for g in whole.groups:
+        pd.testing.assert_frame_equal(whole.groups[g], carried.groups[g], check_exact=True)
+
+
 def test_large_cities_run_district_by_district_by_default(weihai, monkeypatch):
     """Above SPLIT_ABOVE_CASES expected cases a replication runs district by district unless told
     otherwise (the megacity does; Weihai does not), with the same numbers."""
