@@ -267,17 +267,26 @@ def compare_screen(cmp) -> str:
     return "\n".join(lines)
 
 
-def calibration_screen(calib: pd.DataFrame) -> str:
-    """The calibration table: each figure of the source, the model's value [95% CI] and the verdict."""
+def calibration_screen(calib: pd.DataFrame, width: int = 110) -> str:
+    """The calibration table: each figure of the source, the model's value [95% CI] and the verdict, a short
+    block per figure wrapped to ``width`` (the sources are sentences: as table columns they ran 250 wide)."""
+    import textwrap
+
     from workflows.calibration import shown
 
-    view = calib.assign(
-        model=[
-            f"{shown(m)} [{shown(lo)}, {shown(hi)}]" if not np.isnan(lo) else shown(m)
-            for m, lo, hi in zip(calib.model, calib.ci95_low, calib.ci95_high)
-        ]
-    )
-    return table(view[["figure", "source", "model", "verdict"]])
+    if calib.empty:
+        return "  (the scenario names no figures of a source)"
+    lines = []
+    for r in calib.itertuples():
+        model = (
+            f"{shown(r.model)} [{shown(r.ci95_low)}, {shown(r.ci95_high)}]"
+            if not np.isnan(r.ci95_low)
+            else shown(r.model)
+        )
+        lines.append(f"  {r.figure}")
+        text = f"source: {r.source}  |  model: {model}  |  {r.verdict}"
+        lines += textwrap.wrap(text, width, initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 def scorecard_screen(cards: pd.DataFrame, level: str, threshold: float, show: int = 8) -> str:

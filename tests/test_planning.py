@@ -398,3 +398,26 @@ def test_counts_in_messages_take_the_right_number():
     assert count_of(1, "community", "communities") == "1 community"
     assert count_of(0, "street office", "street offices") == "0 street offices"
     assert count_of(1200, "community", "communities") == "1,200 communities"
+
+
+def test_the_calibration_screen_fits_a_terminal():
+    """Each figure a short block wrapped to the width (the sources are sentences), its verdict kept; a scenario
+    with no figures of a source says so."""
+    from gridplan.screens import calibration_screen
+
+    long = "no figure here; Beijing 12345 53% (2019) -> 97% (2024), Panjin 96.8% (2023), " * 3
+    calib = pd.DataFrame(
+        {
+            "figure": ["resolution rate", "communities"],
+            "source": [long, "340"],
+            "model": [0.9504, 340.0],
+            "ci95_low": [0.9501, np.nan],
+            "ci95_high": [0.9508, np.nan],
+            "verdict": ["matches (by construction: inputs chosen to give it)", "input (by construction)"],
+        }
+    )
+    text = calibration_screen(calib, width=100)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "model: 95.0% [95.0%, 95.1%]" in text and "model: 340" in text
+    assert " ".join(text.split()).count("by construction") == 2
+    assert "names no figures" in calibration_screen(calib.iloc[:0])
