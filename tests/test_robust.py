@@ -207,11 +207,20 @@ def test_robust_command_writes_the_table_and_report(surge_city, tmp_path, capsys
     page = parser.tables["robustness"]
     shown = pd.DataFrame([cells for _, cells in page["rows"]], columns=page["head"])
     assert list(shown.plan) == list(table.plan)
-    assert [int(x.replace(",", "")) for x in shown.cost_total_yuan] == [round(x) for x in table.cost_total_yuan]
-    assert [int(x) for x in shown.workers] == list(table.workers)
-    assert [float(x.rstrip("%")) for x in shown.all_targets_met_share] == pytest.approx(
-        list(100 * table.all_targets_met_share), abs=0.05
-    )
+    cost = shown["cost (yuan a year)"]
+    assert [int(x.replace(",", "")) for x in cost] == [round(x) for x in table.cost_total_yuan]
+    assert [int(x.replace(",", "")) for x in shown.workers] == list(table.workers)
+    assert [int(x) for x in shown["simulated years"]] == list(table.replications)
+    # each target: its share of unit-years met and the interval, in one cell, in words (no raw column names)
+    met = [
+        re.fullmatch(r"([\d.]+)% \[([\d.]+)%, ([\d.]+)%\]", x)
+        for x in shown["all of a community's targets: met in [95% CI]"]
+    ]
+    for m, row in zip(met, table.itertuples()):
+        got = [float(g) / 100 for g in m.groups()]
+        want = [row.all_targets_met_share, row.all_targets_met_ci95_low, row.all_targets_met_ci95_high]
+        assert got == pytest.approx(want, abs=0.0005)
+    assert not any("_" in c for c in page["head"])
 
 
 def test_robust_refuses_what_it_cannot_use(surge_city, tmp_path, capsys):
