@@ -269,7 +269,7 @@ def compare_screen(cmp) -> str:
 
 def calibration_screen(calib: pd.DataFrame, width: int = 110) -> str:
     """The calibration table: each figure of the source, the model's value [95% CI] and the verdict, a short
-    block per figure wrapped to ``width`` (the sources are sentences: as table columns they ran 250 wide)."""
+    block per figure wrapped to ``width`` (the sources are sentences, too wide for table columns)."""
     import textwrap
 
     from workflows.calibration import shown

@@ -424,8 +424,8 @@ def test_rebalance_searches_by_solves_alone_and_builds_one_result(tiny, monkeypa
 
 
 def test_reused_models_are_per_thread(tiny):
-    """The desk allocates in two threads at once: each rebalance's search keeps its own PuLP problem (a shared
-    one had each thread's bounds overwrite the other's: wrong margins, or re-check failures)."""
+    """The desk allocates in two threads at once: each rebalance's search keeps its own PuLP problem (one
+    shared problem would take each thread's bounds in turn), so every answer is the single-thread one."""
     from concurrent.futures import ThreadPoolExecutor
 
     want = allocate(tiny, AllocationOptions(objective="rebalance")).objective_value
