@@ -95,13 +95,11 @@ def check(args: argparse.Namespace) -> int:
     s = load_scenario(args.scenario)
     if args.out:
         check_out_file(args.out, CHECK_HEADER, s)
-    alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
+    alloc = read_table(s, args.allocation, args.partial) if args.allocation else s.baseline
     from solvers.policy import check_policy
 
     rep = check_policy(s, alloc)
     print(f"Policy check of {alloc.source if args.allocation else 'the baseline allocation'} against scenario {s.name}")
-    if alloc.filled_from_baseline:
-        print(f"  {len(alloc.filled_from_baseline)} row(s) missing from the table were taken from the baseline")
     print(table(rep.summary()))
     failing = rep.rows[~rep.rows["passed"]]
     if len(failing):
@@ -138,6 +136,19 @@ def check(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ simulate
+def read_table(s: Scenario, path: Path, partial: bool, label: str = "") -> object:
+    """Read an allocation table and say what a partial one took from the baseline (rows, columns)."""
+    alloc = s.read_allocation(path, partial=partial)
+    taken = []
+    if alloc.filled_from_baseline:
+        taken.append(f"{len(alloc.filled_from_baseline)} row(s) missing from the table")
+    if alloc.columns_from_baseline:
+        taken.append(f"the column(s) it leaves out ({', '.join(alloc.columns_from_baseline)})")
+    if taken:
+        print(f"{label or path.name}: {' and '.join(taken)} were taken from the baseline")
+    return alloc
+
+
 def sim_days(args: argparse.Namespace, scenario: Scenario) -> int:
     """The simulated days: ``--days`` or the scenario's, refused unless longer than the warm-up.
 
@@ -179,7 +190,7 @@ def simulate(args: argparse.Namespace) -> int:
     from gridplan.results import check_out, default_out, metadata, result_folder, write_json
 
     s = load_scenario(args.scenario)
-    alloc = s.read_allocation(args.allocation, partial=args.partial) if args.allocation else s.baseline
+    alloc = read_table(s, args.allocation, args.partial) if args.allocation else s.baseline
     days = sim_days(args, s)
     seed = s.spec.seed if args.seed is None else args.seed
     out = check_out(args.out or default_out(s, "simulate"), s)
@@ -298,7 +309,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
     sim_days(args, s)
     allocs = [("baseline", s.baseline)] if args.with_baseline else []
     for p, label in zip(args.allocation, _allocation_labels(args.allocation, taken=[x for x, _ in allocs])):
-        allocs.append((label, s.read_allocation(p, partial=True)))
+        allocs.append((label, read_table(s, p, True, label)))
     if len(allocs) < 2:
         from scenario.errors import GridplanError
 
@@ -324,9 +335,6 @@ def compare_cmd(args: argparse.Namespace) -> int:
                 replications=args.reps,
             ),
         )
-    for label, a in allocs:
-        if a.filled_from_baseline:
-            print(f"{label}: {len(a.filled_from_baseline)} row(s) missing from the table were taken from the baseline")
     print(compare_screen(cmp))
     print(f"wrote {out}")
     return 0
@@ -532,7 +540,7 @@ def scorecard_cmd(args: argparse.Namespace) -> int:
             f"{s.path}: no 'evaluation' section; add its indicators to compute scorecards "
             f"(see docs/scenario-reference.md, EvaluationSpec)"
         )
-    alloc = s.read_allocation(args.allocation, partial=True) if args.allocation else s.baseline
+    alloc = read_table(s, args.allocation, True) if args.allocation else s.baseline
     days = sim_days(args, s)
     seed = s.spec.seed if args.seed is None else args.seed
     out = check_out(args.out or default_out(s, "scorecard"), s)
@@ -669,7 +677,7 @@ def next_million_cmd(args: argparse.Namespace) -> int:
 
     s = load_scenario(args.scenario)
     sim_days(args, s)
-    alloc = s.read_allocation(args.allocation, partial=True) if args.allocation else s.baseline
+    alloc = read_table(s, args.allocation, True) if args.allocation else s.baseline
     out = check_out(args.out or default_out(s, "next-million"), s)
     opts = NextMillionOptions(alloc, args.check, args.reps, args.days, args.seed, args.processes)
     with RunConsole() as console:

@@ -79,6 +79,7 @@ class Allocation:
     mobile_grid_workers: np.ndarray
     source: str = "in memory"
     filled_from_baseline: tuple[str, ...] = field(default=())
+    columns_from_baseline: tuple[str, ...] = field(default=())  # a partial table's absent columns
 
     def __post_init__(self) -> None:
         """Freeze the arrays; refuse what the allocation table reader refuses.
@@ -238,9 +239,11 @@ def read_allocation(
 ) -> Allocation:
     """Read an allocation table for the given structure.
 
-    With ``baseline``, rows missing from the file are taken from it (a partial
-    allocation); their ids are listed in ``filled_from_baseline``. Without it,
-    every community and street must be present.
+    With ``baseline``, rows and columns missing from the file are taken from it (a partial
+    allocation); their ids are listed in ``filled_from_baseline``, the columns in
+    ``columns_from_baseline``. Without it, every community, street and column must be
+    present. A blank cell is refused either way: a value the planner left out by
+    accident is never replaced by the baseline's without a word.
 
     Raises:
         AllocationError: a missing file or column, a non-numeric or negative cell,
@@ -248,6 +251,12 @@ def read_allocation(
     """
     table = read_csv_table(path, AllocationError, text=text)
     table.require_columns(["level", "id"], COMMUNITY_COLUMNS + STREET_COLUMNS)
+    absent = [c for c in COMMUNITY_COLUMNS + STREET_COLUMNS if not table.has(c)]
+    if absent and baseline is None:
+        raise AllocationError(
+            f"{path}: missing column(s) {', '.join(absent)}; a full table has every column "
+            "(a partial table, checked with --partial, takes missing columns and rows from the baseline)"
+        )
     levels = table.text("level")
     ids = table.text("id")
     cindex = {c: i for i, c in enumerate(community_ids)}
@@ -276,8 +285,11 @@ def read_allocation(
         for c in cols:
             v = parsed[c][r]
             if np.isnan(v):
-                if baseline is None:
-                    raise table.fail(r, c, f"empty cell; expected a number for a {level} row")
+                if table.has(c):
+                    raise table.fail(
+                        r, c, f"empty cell; expected a number for a {level} row"
+                        + (" (to keep the baseline's value, leave the column or the row out)" if baseline else "")
+                    )
                 continue
             vals[c][k] = v
     filled = [c for c in community_ids if c not in seen_c] + [x for x in street_ids if x not in seen_s]
@@ -293,4 +305,5 @@ def read_allocation(
         **{c: svals[c] for c in STREET_COLUMNS},
         source=str(path),
         filled_from_baseline=tuple(filled) if baseline is not None else (),
+        columns_from_baseline=tuple(absent),
     )

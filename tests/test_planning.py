@@ -88,7 +88,7 @@ def test_compare_paired_differences_and_partial_allocation(tiny, tmp_path, capsy
         == 0
     )
     text = capsys.readouterr().out
-    assert "3 row(s) missing from the table were taken from the baseline" in text
+    assert "lean: 3 row(s) missing from the table and the column(s) it leaves out (secretary_assistants" in text
     city = pd.read_csv(out / "compare_city.csv")
     r = city[(city.kpi == "resolution_mean_hours") & (city.allocation == "lean")].iloc[0]
     assert r.diff_vs_first > 0 and r.diff_ci95_low > 0 and r.significant

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from gridplan.cli import main
+from scenario.errors import AllocationError
 from scenario.load import load_scenario
 from solvers.policy import check_policy
 from tests.conftest import SCENARIOS, edit
@@ -157,6 +158,27 @@ def test_partial_allocation_falls_back_to_baseline(tiny, tmp_path):
     assert list(a.workers) == [12, 6, 4]
     assert a.filled_from_baseline == ("B", "C", "S1")
     assert np.array_equal(a.work_fund_yuan, tiny.baseline.work_fund_yuan)
+    assert a.columns_from_baseline == (
+        "secretary_assistants", "work_fund_yuan", "service_fund_yuan", "street_office_staff", "mobile_grid_workers"
+    )
+
+
+def test_blank_cell_is_refused_even_in_a_partial_table(tiny, tmp_path):
+    """A blank cell in a column the table has is a value left out, not "keep the baseline's"."""
+    part = tmp_path / "part.csv"
+    part.write_text("level,id,workers,service_fund_yuan\ncommunity,A,12,\n")
+    with pytest.raises(AllocationError, match=r"line 2, column service_fund_yuan: empty cell.*leave the column or"):
+        tiny.read_allocation(part, partial=True)
+
+
+def test_full_table_missing_a_column_names_it_and_partial(tiny, tmp_path, capsys):
+    part = tmp_path / "part.csv"
+    part.write_text("level,id,workers\ncommunity,A,12\n")
+    with pytest.raises(AllocationError, match=r"missing column\(s\) secretary_assistants, .*--partial"):
+        tiny.read_allocation(part)
+    assert main(["check", str(SCENARIOS / "tiny"), "--allocation", str(part), "--partial"]) == 0
+    out = capsys.readouterr().out
+    assert "3 row(s) missing from the table and the column(s) it leaves out (secretary_assistants" in out
 
 
 def test_over_budget_fails(tiny_copy):
