@@ -124,7 +124,15 @@ class Scenario:
 
     @property
     def mean_worker_cost_yuan(self) -> float:
-        return self.spec.pay.mean_worker_cost_yuan_per_year
+        """A community worker's cost a year today: the average pay of the people in
+        ``workforce.headcount_table`` when the scenario has one (who is in post today), else the pay table
+        over its post and level shares. The one figure every command costs today's workers at."""
+        h = self.headcount_by_post_level
+        pay = self.spec.pay
+        if h is None or h.sum() <= 0:
+            return pay.mean_worker_cost_yuan_per_year
+        table = np.array([p.pay_yuan_per_year_by_level for p in pay.posts.values()], float)
+        return float((h * table).sum() / h.sum())
 
     def read_allocation(self, path: Path, partial: bool = False, text: str | None = None) -> Allocation:
         """Read an allocation table for this scenario (``partial``: missing rows from the baseline; ``text``:

@@ -35,6 +35,7 @@ __all__ = [
     "project",
     "steady_state",
     "average_pay",
+    "worker_costs",
     "year_scenario",
     "growth_factor",
 ]
@@ -164,6 +165,19 @@ def average_pay(stock: np.ndarray, rates: WorkforceRates, year: int) -> float:
     return float((stock * rates.pay_yuan).sum() / people) * growth_factor(rates.pay_rise, year)
 
 
+def worker_costs(scenario: Scenario, stock0: np.ndarray, stocks: list[np.ndarray], rates: WorkforceRates) -> np.ndarray:
+    """A worker's average cost in year 0 (today) and each later year: year 0 is ``Scenario.mean_worker_cost_yuan``,
+    the figure every other command costs today's workers at (so a plan's year 0 costs what ``gridplan check``
+    says; a generated headcount, whole people spread by the pay table's shares, would differ from it by a few
+    yuan); each later year moves from it as the stock's average pay does (its level mix after promotions,
+    leavers and joiners, and the pay rise)."""
+    today = scenario.mean_worker_cost_yuan
+    pays = np.array([average_pay(stock0, rates, 0)] + [average_pay(x, rates, t + 1) for t, x in enumerate(stocks)])
+    if pays[0] <= 0:  # no pay at all today: nothing to move from
+        return pays
+    return today * (pays / pays[0])
+
+
 def growth_factor(share_per_year: float, year: int) -> float:
     """``(1 + share) ** year``: a yearly growth compounded from today (year 0)."""
     return float((1.0 + share_per_year) ** year)
@@ -175,8 +189,9 @@ def year_scenario(scenario: Scenario, year: int, worker_cost_yuan: float) -> Sce
     every budget by the budget growth and every channel's rate by the demand growth (in memory)."""
     spec = scenario.spec
     wf, pay = spec.workforce, spec.pay
-    if year == 0 and abs(worker_cost_yuan - pay.mean_worker_cost_yuan_per_year) < 1e-6:
+    if year == 0 and abs(worker_cost_yuan - scenario.mean_worker_cost_yuan) < 1e-6:
         return scenario
+    # a later year's scenario has no headcount table (today's people): its workers cost the scaled pay table
     f = worker_cost_yuan / pay.mean_worker_cost_yuan_per_year
     rise = growth_factor(wf.pay_rise_share_per_year, year)
     budget = growth_factor(wf.budget_growth_share_per_year, year)
@@ -214,4 +229,4 @@ def year_scenario(scenario: Scenario, year: int, worker_cost_yuan: float) -> Sce
             "demand": spec.demand.model_copy(update={"channels": channels}),
         }
     )
-    return replace(scenario, spec=new_spec)
+    return replace(scenario, spec=new_spec, headcount_by_post_level=None)

@@ -2,7 +2,8 @@
 
 Assumptions (stated in the README and reports): every community worker costs the
 mean of the "3 posts, 18 levels" pay table weighted by the scenario's post and
-level mix; the city pays ``city_paid_workers_per_community`` posts in every
+level mix (or, when the scenario has a ``workforce.headcount_table``, the average
+pay of the people in it: ``Scenario.mean_worker_cost_yuan``); the city pays ``city_paid_workers_per_community`` posts in every
 community (or all its workers if it has fewer); the district of the community
 pays the remaining workers, the work fund and the service fund; the district of
 the street pays its party-office staff and mobile grid workers' allowances.
@@ -36,7 +37,7 @@ def cost_per_unit(scenario: Scenario) -> dict[str, float]:
     """Yuan a year per unit of each allocation field: the one home of the cost formula's coefficients."""
     pay = scenario.spec.pay
     return {
-        "workers": pay.mean_worker_cost_yuan_per_year,
+        "workers": scenario.mean_worker_cost_yuan,
         "work_fund_yuan": 1.0,
         "service_fund_yuan": 1.0,
         "street_office_staff": pay.street_staff_cost_yuan_per_year,

@@ -42,10 +42,10 @@ from scenario.load import Scenario
 from scenario.workforce import (
     WorkforceRates,
     YearFlows,
-    average_pay,
     growth_factor,
     initial_stock,
     project,
+    worker_costs,
     workforce_rates,
     year_scenario,
 )
@@ -453,9 +453,7 @@ def solve_path(
     solves = 0
     while True:
         flows = project(stock0, heads, rates)
-        worker_cost = np.array(
-            [average_pay(stock0, rates, 0)] + [average_pay(f.stock, rates, t + 1) for t, f in enumerate(flows)]
-        )
+        worker_cost = worker_costs(base, stock0, [f.stock for f in flows], rates)
         ym = _year_models(base, years, target_year, opts, worker_cost, curves)
         try:
             builder, m, x, obj = _solve_once(base, ym, rates, opts, solver)

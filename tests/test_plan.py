@@ -14,6 +14,7 @@ from gridplan.cli import main
 from scenario.load import load_scenario
 from scenario.workforce import average_pay, initial_stock, project, spread, steady_state, workforce_rates
 from solvers.allocator import allocate
+from solvers.costs import cost_per_unit, funder_costs
 from solvers.errors import InfeasibleError
 from solvers.lpmodel import AllocationOptions
 from solvers.pathmodel import lead_delay, solve_path
@@ -215,6 +216,9 @@ def test_a_headcount_table_is_read_and_used(tmp_path):
     assert (folder / "heads.csv") in s.files
     p = solve_path(s, 2, 2)
     assert p.worker_cost_yuan[0] == pytest.approx((5 * 80000 + 10 * 55000 + 5 * 60000) / 20)
+    # the people in post are what every command costs today's workers at, not the pay table's shares
+    assert cost_per_unit(s)["workers"] == pytest.approx(62_500) == s.mean_worker_cost_yuan
+    assert p.scenarios[0] is s and p.scenarios[1].headcount_by_post_level is None
 
 
 def test_plan_command_writes_its_folder_and_screen(growing, tmp_path, capsys):
@@ -275,6 +279,13 @@ def test_weihai_three_year_path():
     assert (r.reach.reaches_need_in_year >= 0).all()
     assert (p.allocations[3].workers >= p.needs[3][0]).all()
     assert r.by_year.cost_total_yuan.is_monotonic_increasing
+    # year 0 is today's allocation at today's prices: the figures `gridplan check` gives, funder by funder
+    today = funder_costs(s, s.baseline)
+    y0 = r.costs[r.costs.year == 0].set_index("funder").cost_yuan
+    assert y0["city"] == pytest.approx(today.city_yuan, abs=1e-3)
+    for d in s.district_ids:
+        assert y0[d] == pytest.approx(today.district_yuan[d], abs=1e-3)
+    assert r.by_year.worker_cost_yuan[0] == pytest.approx(s.spec.pay.mean_worker_cost_yuan_per_year, abs=1e-6)
     f = r.faster.set_index("target_year")
     assert not f.loc[1, "feasible"] and f.loc[2, "cost_total_yuan"] > f.loc[3, "cost_total_yuan"]
     for t in (1, 2, 3):  # the recruitment limit: 15% of a district's headcount a year; a new post's holder
