@@ -14,6 +14,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from gridplan.report import html_table, money, plot_png, share
+from scenario.text import level_label
 
 __all__ = ["write_robust_report", "robustness_columns"]
 
@@ -114,9 +115,10 @@ def _margin_words(s, plan) -> tuple[str, pd.DataFrame]:
 
 def _words(s, plan, p: float) -> dict[str, object]:
     """The report's sentences: the headline, the verdict on fresh years, what the table holds."""
+    at = level_label(p)
     return {
         "headline": (
-            f"The cheapest allocation whose targets hold in {p:.0%} of simulated years (the scenario and "
+            f"The cheapest allocation whose targets hold in {at} of simulated years (the scenario and "
             f"{', '.join(plan.variants) or 'no variant'}, equal weights) costs {plan.result.costs.total_yuan:,.0f} "
             f"yuan a year: {plan.result.allocation.total_workers:,} community workers, "
             f"{int(plan.result.allocation.street_office_staff.sum()):,} street staff, a service fund of "
@@ -124,9 +126,9 @@ def _words(s, plan, p: float) -> dict[str, object]:
         ),
         "verdict": plan.holds_probability,
         "verdict_words": (
-            f"On fresh years every target's share of unit-years meeting it reaches {p:.0%} within its 95% interval."
+            f"On fresh years every target's share of unit-years meeting it reaches {at} within its 95% interval."
             if plan.holds_probability
-            else f"On fresh years some target's share of unit-years meeting it stays below {p:.0%} (its whole 95% "
+            else f"On fresh years some target's share of unit-years meeting it stays below {at} (its whole 95% "
             "interval): see the check below."
         ),
         "table_words": (
@@ -163,7 +165,7 @@ def write_robust_report(folder: Path, result, command_line: str) -> Path:
         **_words(s, plan, p),
         table=html_table(robustness_columns(table), {}, table_id="robustness"),
         plots=plots,
-        probability=f"{p:.0%}",
+        probability=level_label(p),
         check_words=f"{plan.holds.unit_years.iloc[0]:,} community-years ({result.options.validation_reps} "
         f"replications of each of {1 + len(plan.variants)} variants x {s.n_communities} communities).",
         check=html_table(
@@ -179,7 +181,7 @@ def write_robust_report(folder: Path, result, command_line: str) -> Path:
         ),
         iterations=[
             {
-                "note": f"{'the mean' if x.probability is None else f'{x.probability:.0%}'}: stopped because "
+                "note": f"{level_label(x.probability)}: stopped because "
                 f"{x.stop_reason}; {x.replications} simulated years in all: "
                 f"{int(x.iterations.replications.sum())} in these rounds, "
                 f"{x.replications - int(x.iterations.replications.sum())} in the fresh check. A round is followed "

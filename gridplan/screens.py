@@ -13,7 +13,7 @@ import numpy as np
 from gridplan.fmt import difference, number, table, yuan
 from gridplan.progress import progress, say
 from scenario.load import Scenario
-from scenario.text import percent
+from scenario.text import level_label, percent
 
 if TYPE_CHECKING:  # tables come as DataFrames; validate prints none and does not import pandas
     import pandas as pd
@@ -465,7 +465,7 @@ def robust_screen(result) -> str:
     p = plan.probability
     names = ", ".join(plan.variants) or "no variant"
     lines = [
-        f"Plan for {result.scenario.name}: the targets hold in {p:.0%} of simulated years (the scenario and "
+        f"Plan for {result.scenario.name}: the targets hold in {level_label(p)} of simulated years (the scenario and "
         f"{names}, equal weights), seed {result.seed}; stopped: {plan.stop_reason}",
         "The cost of robustness (each plan checked on the same fresh years; met: the share of unit-years "
         "meeting the target [95% interval]):",
@@ -473,7 +473,7 @@ def robust_screen(result) -> str:
         f"Fresh check of the {p:.0%} plan ({plan.holds.unit_years.iloc[0]:,} community-years):",
     ]
     for h in plan.holds.itertuples():
-        verdict = "" if h.target.startswith("all") else ("  holds" if h.ci95_high >= p else f"  BELOW {p:.0%}")
+        verdict = "" if h.target.startswith("all") else ("  holds" if h.ci95_high >= p else f"  BELOW {level_label(p)}")
         lines.append(f"  {h.target}: {h.share:.2%} [{h.ci95_low:.2%}, {h.ci95_high:.2%}] of {h.unit_years:,}{verdict}")
     m = plan.margins[plan.margins.unit == "community"]
     est = m[m.margin_is_estimate]

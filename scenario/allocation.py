@@ -230,6 +230,28 @@ def _refuse_other_level(table, r: int, level: str, parsed: dict[str, np.ndarray]
             raise table.fail(r, c, f"a {level} row has no {c}; leave the cell empty, found {parsed[c][r]:g}")
 
 
+def _absent_columns(table, path: Path, partial: bool) -> list[str]:
+    """The value columns the table leaves out: taken from the baseline in a partial table, refused in a full one."""
+    absent = [c for c in COMMUNITY_COLUMNS + STREET_COLUMNS if not table.has(c)]
+    if absent and not partial:
+        raise AllocationError(
+            f"{path}: missing column(s) {', '.join(absent)}; a full table has every column "
+            "(a partial table, checked with --partial, takes missing columns and rows from the baseline)"
+        )
+    return absent
+
+
+def _take_cells(table, r: int, level: str, cols, parsed: dict, vals: dict, k: int, partial: bool) -> None:
+    """Row ``r``'s values into position ``k``; a blank cell of a column the table has is refused."""
+    for c in cols:
+        v = parsed[c][r]
+        if not np.isnan(v):
+            vals[c][k] = v
+        elif table.has(c):
+            keep = " (to keep the baseline's value, leave the column or the row out)" if partial else ""
+            raise table.fail(r, c, f"empty cell; expected a number for a {level} row{keep}")
+
+
 def read_allocation(
     path: Path,
     community_ids: tuple[str, ...],
@@ -251,12 +273,7 @@ def read_allocation(
     """
     table = read_csv_table(path, AllocationError, text=text)
     table.require_columns(["level", "id"], COMMUNITY_COLUMNS + STREET_COLUMNS)
-    absent = [c for c in COMMUNITY_COLUMNS + STREET_COLUMNS if not table.has(c)]
-    if absent and baseline is None:
-        raise AllocationError(
-            f"{path}: missing column(s) {', '.join(absent)}; a full table has every column "
-            "(a partial table, checked with --partial, takes missing columns and rows from the baseline)"
-        )
+    absent = _absent_columns(table, path, partial=baseline is not None)
     levels = table.text("level")
     ids = table.text("id")
     cindex = {c: i for i, c in enumerate(community_ids)}
@@ -282,16 +299,7 @@ def read_allocation(
         else:
             raise table.fail(r, "level", f"expected 'community' or 'street', found {level!r}")
         _refuse_other_level(table, r, level, parsed)
-        for c in cols:
-            v = parsed[c][r]
-            if np.isnan(v):
-                if table.has(c):
-                    raise table.fail(
-                        r, c, f"empty cell; expected a number for a {level} row"
-                        + (" (to keep the baseline's value, leave the column or the row out)" if baseline else "")
-                    )
-                continue
-            vals[c][k] = v
+        _take_cells(table, r, level, cols, parsed, vals, k, partial=baseline is not None)
     filled = [c for c in community_ids if c not in seen_c] + [x for x in street_ids if x not in seen_s]
     if baseline is None and filled:
         raise AllocationError(

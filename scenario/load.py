@@ -20,7 +20,7 @@ from scenario.tables import read_csv_table
 from scenario.textrules import id_problem, text_problem
 from scenario.yamlio import display_path, lists_as_tuples, read_scenario_tree
 
-__all__ = ["Scenario", "load_scenario", "resolve_scenario_path"]
+__all__ = ["Scenario", "load_scenario", "resolve_scenario_path", "folder_file"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,11 @@ def _table_path(path: Path, field: str, name: str) -> Path:
             f"(symbolic links included), found {name!r}"
         )
     return path.parent / name
+
+
+def folder_file(path: Path, field: str, name: str) -> Path:
+    """The file ``name`` of the scenario ``path``'s folder (``_table_path``), for a name a command line gives."""
+    return _table_path(path, field, name)
 
 
 def _check_demand(path: Path, spec: ScenarioSpec, residents: np.ndarray) -> None:

@@ -8,6 +8,7 @@ file override one entry through ``extends``.
 from __future__ import annotations
 
 import math
+import re
 from enum import Enum
 from typing import Annotated, Literal
 
@@ -65,7 +66,11 @@ __all__ = [
     "EvaluationSpec",
     "ScenarioSpec",
     "WorkforceSpec",
+    "VARIANT_NAME",
 ]
+
+# a variant file of the scenario's folder: a plain file name, no folders
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*\.ya?ml$")
 
 
 class DistributionSpec(Frozen):
@@ -616,7 +621,7 @@ class TargetSpec(Frozen):
     # how often the targets must hold (gridplan robust): in this share of simulated years of the scenario and
     # of each variant file listed (None: on the mean, as gridplan optimize plans)
     hold_probability: Annotated[float, Field(gt=0, lt=1)] | None = None
-    hold_variants: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*\.ya?ml$")], ...] = ()
+    hold_variants: tuple[Annotated[str, Field(pattern=VARIANT_NAME.pattern)], ...] = ()
 
 
 class CalibrationSpec(Frozen):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["percent", "count_of"]
+__all__ = ["percent", "count_of", "level_label"]
 
 
 def percent(share: float) -> str:
@@ -18,3 +18,9 @@ def percent(share: float) -> str:
 def count_of(n: int, singular: str, plural: str) -> str:
     """``n`` and its noun in the right number: 1 community, 2 communities, 0 street offices."""
     return f"{n:,} {singular if n == 1 else plural}"
+
+
+def level_label(probability: float | None) -> str:
+    """A hold probability as reports write it ("90%", "97.5%"; None: "the mean"). Levels are stated to a
+    hundredth of a point (``workflows.robust.check_level``), so two levels never share a label."""
+    return "the mean" if probability is None else percent(probability)

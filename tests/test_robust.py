@@ -238,3 +238,40 @@ def test_robust_refuses_what_it_cannot_use(surge_city, tmp_path, capsys):
     plain = load_scenario(SCENARIOS / "tiny")
     assert main(["robust", str(plain.path), "--out", str(tmp_path / "y")]) == 2
     assert "no targets.hold_probability" in capsys.readouterr().err
+
+
+def test_robust_refuses_variants_it_would_count_wrongly(surge_city, tmp_path, capsys):
+    """A variant outside the scenario's folder (by path or by symbolic link), the scenario itself, a variant
+    named twice, a variant whose warm-up swallows --days, levels that would share a label or read as 100%:
+    each one line, exit 2, before any simulation."""
+    folder = surge_city.path.parent
+    outside = tmp_path / "outside.yaml"
+    outside.write_text((folder / "surge.yaml").read_text())
+    link = folder / "link.yaml"
+    link.symlink_to(outside)
+    (folder / "warm.yaml").write_text("extends: scenario.yaml\ncalendar: {warmup_days: 60, days: 91}\n")
+    base = ["robust", str(surge_city.path), "--reps", "2", "--validation-reps", "2", "--out", str(tmp_path / "x")]
+    try:
+        for extra, words in (
+            (["--variant", str(outside)], "expected the name of a .yaml file"),
+            (["--variant", "../outside.yaml"], "expected the name of a .yaml file"),
+            (["--variant", "link.yaml"], "inside the scenario's folder"),
+            (["--variant", surge_city.path.name], "is the scenario itself"),
+            (["--variant", "surge.yaml", "--variant", "surge.yaml"], "named twice"),
+            (["--variant", "warm.yaml", "--days", "30"], "warmup_days (60)"),
+            (["--levels", "0.8000001"], "a hundredth of a point"),
+            (["--levels", "0.9999999999"], "a hundredth of a point"),
+        ):
+            assert main([*base, *extra]) == 2, extra
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and words in err[0], (extra, err)
+        assert not (tmp_path / "x").exists()
+    finally:
+        for f in (link, folder / "warm.yaml"):
+            f.unlink()
+
+
+def test_level_labels_are_distinct_percentages():
+    from scenario.text import level_label
+
+    assert [level_label(x) for x in (None, 0.8, 0.801, 0.975, 0.9999)] == ["the mean", "80%", "80.1%", "97.5%", "99.99%"]

@@ -29,13 +29,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scenario.errors import ScenarioError
-from scenario.load import Scenario, load_scenario
+from scenario.load import Scenario, folder_file, load_scenario
+from scenario.spec import VARIANT_NAME
 from scenario.staffing import staff_time
+from scenario.text import level_label
 from sim.replications import Replications, run_replications
 from solvers.allocator import AllocationResult, allocate
 from solvers.curves import Curves, service_curves
@@ -45,7 +48,15 @@ from workflows.holding import UnitSamples, hold_frequency, p_level, unit_samples
 from workflows.optimize import VALIDATION_SEED_OFFSET
 from workflows.run import Message, RunEvent, StepFinished, StepStarted, Ticked
 
-__all__ = ["RobustOptions", "RobustPlan", "RobustResult", "robust", "load_variants", "PLAN_TOLERANCE"]
+__all__ = [
+    "RobustOptions",
+    "RobustPlan",
+    "RobustResult",
+    "robust",
+    "load_variants",
+    "check_level",
+    "PLAN_TOLERANCE",
+]
 
 PLAN_TOLERANCE = 0.001  # shares are planned this far above their p-level target, and missed only this far below
 
@@ -110,15 +121,50 @@ class RobustResult:
     reference: tuple[AllocationResult, pd.DataFrame, int] | None
 
 
-def load_variants(scenario: Scenario, names: tuple[str, ...]) -> list[Scenario]:
-    """The variant files named (in the scenario's folder), each with the scenario's communities and streets.
+def check_level(x: float) -> None:
+    """A hold probability strictly between 0 and 1, stated to a hundredth of a point (0.9, 0.975, 0.9999): two
+    levels never share a label or a file name, and none reads as 100%.
 
     Raises:
-        ScenarioError: a variant is missing, invalid, or has other communities or streets.
+        ValueError: a probability outside (0, 1) or with more decimals than 4.
+    """
+    if not 0 < x < 1:
+        raise ValueError(f"a hold probability must lie strictly between 0 and 1, found {x:g}")
+    if abs(round(x, 4) - x) > 1e-12:
+        raise ValueError(
+            f"a hold probability is stated to a hundredth of a point at most (e.g. 0.9, 0.975, 0.9999), found {x!r}"
+        )
+
+
+def load_variants(scenario: Scenario, names: tuple[str, ...]) -> list[Scenario]:
+    """The variant files named (in the scenario's folder, symbolic links included), each with the scenario's
+    communities and streets; the scenario itself and a variant named twice are refused (their years would
+    count twice).
+
+    Raises:
+        ScenarioError: a variant is missing, outside the folder, the scenario itself, named twice, invalid, or
+            has other communities or streets.
     """
     out = []
+    seen: dict[Path, str] = {}
+    own = scenario.path.resolve()
     for name in names:
-        v = load_scenario(scenario.path.parent / name)
+        where = f"{scenario.path}: variant {name!r}"
+        if not VARIANT_NAME.fullmatch(name):
+            raise ScenarioError(
+                f"{where}: expected the name of a .yaml file in the scenario's folder (letters, digits, '_', '.', "
+                "'-'; no folders)"
+            )
+        path = folder_file(scenario.path, "variant", name)
+        if not path.is_file():
+            raise ScenarioError(f"{where}: no such file in the scenario's folder")
+        key = path.resolve()
+        if key == own:
+            raise ScenarioError(f"{where}: is the scenario itself, whose years count already")
+        if key in seen:
+            raise ScenarioError(f"{where}: named twice (as {seen[key]!r} before); each variant's years count once")
+        seen[key] = name
+        v = load_scenario(path)
         if v.community_ids != scenario.community_ids or v.street_ids != scenario.street_ids:
             raise ScenarioError(
                 f"{v.path}: field 'targets.hold_variants': the variant must have the scenario's communities and "
@@ -405,7 +451,8 @@ def _run_level(
         rows[-1]["bounds_changed"] = moved  # why a round with no unit below its level is followed by another
         settled = moved == 0
         if not any(m.any() for m in miss.values()) and settled:
-            stop = "every unit holds in the sample" + (f" at {probability:.0%}" if probability else " on the mean")
+            where = f"at {level_label(probability)}" if probability else "on the mean"
+            stop = f"every unit holds in the sample {where}"
             break
         try:
             res = level.allocate(state)
@@ -434,7 +481,7 @@ def _run_level(
 
 
 def _news(probability: float | None, it: int, res: AllocationResult, miss: dict[str, np.ndarray]) -> str:
-    label = "the mean" if probability is None else f"{probability:.0%}"
+    label = level_label(probability)
     parts = ", ".join(f"{k} {int(m.sum())}" for k, m in miss.items())
     return (
         f"{label}, iteration {it}: cost {res.costs.total_yuan / 1e6:,.2f} M yuan, workers "
@@ -566,20 +613,26 @@ def robust(
         raise ValueError("no probability: give one (--probability) or state targets.hold_probability")
     names = tuple(t.hold_variants if o.variants is None else o.variants)
     for x in (p, *(y for y in o.levels if y is not None)):
-        if not 0 < x < 1:
-            raise ValueError(f"a hold probability must lie strictly between 0 and 1, found {x:g}")
+        check_level(x)
     if o.reps < 2 or o.validation_reps < 2:
         raise ValueError(
             f"reps and validation_reps must be >= 2 (a spread needs two years), found {o.reps}, {o.validation_reps}"
         )
-    level = _Level(scenario, load_variants(scenario, names), names, o)
+    variants = load_variants(scenario, names)
+    for v in variants:  # the scenario's own warm-up is checked where the days are read (as for simulate)
+        if o.days is not None and o.days <= v.spec.calendar.warmup_days:
+            raise ScenarioError(
+                f"{v.path}: days ({o.days}) must be > the variant's calendar.warmup_days "
+                f"({v.spec.calendar.warmup_days}): its years would count almost no cases"
+            )
+    level = _Level(scenario, variants, names, o)
     order: list[float | None] = sorted(set(o.levels) | {p}, key=lambda x: -1.0 if x is None else x)
     state = _start(level)
     plans: list[RobustPlan] = []
     for q in order:
-        report(StepStarted("robust", "the mean" if q is None else f"{q:.0%}"))
+        report(StepStarted("robust", level_label(q)))
         plan = _run_level(level, state, q, report)
-        report(StepFinished("robust", "the mean" if q is None else f"{q:.0%}", plan))
+        report(StepFinished("robust", level_label(q), plan))
         plans.append(plan)
     reference = None
     if o.reference and scenario.spec.duties is not None:
@@ -602,8 +655,7 @@ def _table(
     rows = []
     margin = scenario.spec.duties.max_planned_utilisation if scenario.spec.duties is not None else np.nan
     entries: list[tuple[str, AllocationResult, pd.DataFrame, RobustPlan | None, int]] = [
-        ("the mean" if x.probability is None else f"{x.probability:.0%}", x.result, x.holds, x, x.replications)
-        for x in plans
+        (level_label(x.probability), x.result, x.holds, x, x.replications) for x in plans
     ]
     if reference:  # no rounds: its years are those of its fresh check
         entries.append((f"fixed planning margin {margin:.0%}", reference[0], reference[1], None, reference[2]))
