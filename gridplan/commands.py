@@ -10,7 +10,7 @@ import argparse
 import io
 from pathlib import Path
 
-from gridplan.fmt import table, yuan
+from gridplan.fmt import interval_note, table, yuan
 from gridplan.progress import say
 from gridplan.screens import (
     RunConsole,
@@ -556,6 +556,8 @@ def scorecard_cmd(args: argparse.Namespace) -> int:
     thr = s.spec.evaluation.threshold_points
     for lv, df in cards.items():
         print(scorecard_screen(df, lv, thr))
+    if note := interval_note(args.reps):
+        print(f"Note: {note}")
     print(f"wrote {out}")
     return 0
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gridplan.deskjobs import Job
-from gridplan.fmt import difference
+from gridplan.fmt import difference, interval_note
 from scenario.errors import GridplanError
 from scenario.load import Scenario
 from sim.replications import Replications, RepOutput
@@ -46,7 +46,6 @@ __all__ = [
 RATES = ["resolution_share", "satisfaction_share", "response_share"]  # what residents see, as the report leads
 KPIS = [*RATES, *(k for k in CITY_KPIS if k not in RATES)]  # then as ``gridplan compare`` gives the city
 COMPARISON_HEADER = ("KPI", "baseline", "edited", "difference [95% CI]")
-MIN_INFORMATIVE_REPS = 5
 
 
 def job_runs(job: Job) -> list[Replications]:
@@ -102,20 +101,6 @@ def comparison_rows(table: pd.DataFrame) -> list[tuple[str, str, str, str]]:
         )
         for r in table.itertuples()
     ]
-
-
-def interval_note(reps: int) -> str:
-    """What intervals over ``reps`` replications can say: with few, almost nothing (empty from 5 up)."""
-    if reps >= MIN_INFORMATIVE_REPS:
-        return ""
-    from scipy import stats
-
-    t = float(stats.t.ppf(0.975, reps - 1))
-    return (
-        f"With {reps} replications each 95% interval is {t:.1f} standard errors wide on either side (Student t "
-        f"with {reps - 1} degree{'s' if reps > 2 else ''} of freedom): a difference is rarely significant and "
-        f"the intervals say little. Run {MIN_INFORMATIVE_REPS} or more replications to read them."
-    )
 
 
 def proposal_text(objective: str, r: AllocationResult) -> str:

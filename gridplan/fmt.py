@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pandas only where a table is printed: validate does not import it
     import pandas as pd
 
-__all__ = ["yuan", "number", "table", "formatted", "difference", "missing"]
+__all__ = ["yuan", "number", "table", "formatted", "difference", "missing", "interval_note", "MIN_INFORMATIVE_REPS"]
+
+MIN_INFORMATIVE_REPS = 5  # fewer replications: a 95% interval is too wide to read (Student t)
 
 
 def yuan(x: float) -> str:
@@ -72,3 +74,17 @@ def formatted(df: pd.DataFrame) -> pd.DataFrame:
                 {True: "pass", False: "FAIL"} if col == "passed" else {True: "yes", False: "no"}
             )
     return shown
+
+
+def interval_note(reps: int) -> str:
+    """What intervals over ``reps`` replications can say: with few, almost nothing (empty from 5 up)."""
+    if reps >= MIN_INFORMATIVE_REPS:
+        return ""
+    from scipy import stats
+
+    t = float(stats.t.ppf(0.975, reps - 1))
+    return (
+        f"With {reps} replications each 95% interval is {t:.1f} standard errors wide on either side (Student t "
+        f"with {reps - 1} degree{'s' if reps > 2 else ''} of freedom): a difference is rarely significant and "
+        f"the intervals say little. Run {MIN_INFORMATIVE_REPS} or more replications to read them."
+    )

@@ -97,6 +97,8 @@ def test_wilson_interval_known_values():
     assert (lo, hi) == pytest.approx((0.5958, 0.9821), abs=1e-4)
     lo, hi = wilson(0, 20)
     assert lo == pytest.approx(0, abs=1e-12) and hi == pytest.approx(0.1611, abs=1e-4)
+    # never outside [0, 1], where the raw formula rounds a hair above 1 (16 of 16: 1.0000000000000002)
+    assert all(0.0 <= x <= 1.0 for n in range(1, 400) for h in (0, n) for x in wilson(h, n))
 
 
 def test_coverage_bound_by_hand():

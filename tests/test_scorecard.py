@@ -54,6 +54,7 @@ def test_scorecard_command_and_missing_section(tiny_copy, tmp_path, capsys):
     assert "Community scorecards (3)" in printed
     assert "likely below 80 points (below it in both replications): " in printed  # the rule, stated
     assert "mean score below it: " in printed
+    assert "Note: With 2 replications each 95% interval is 12.7 standard errors wide" in printed  # as the desk says
     cards = pd.read_csv(out / "scorecard_community.csv")
     assert set(cards.community) == {"A", "B", "C"} and {"rank_best", "rank_worst", "points_on_time"} <= set(cards)
     assert (out / "scorecard_street.csv").is_file()

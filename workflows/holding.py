@@ -118,14 +118,15 @@ def p_level(s: UnitSamples, target: float, probability: float | None) -> tuple[n
 
 
 def wilson(hits: float, n: float, level: float = 0.95) -> tuple[float, float]:
-    """The Wilson score interval of a frequency ``hits / n``."""
+    """The Wilson score interval of a frequency ``hits / n``, within [0, 1] (its ends are exactly 0 or 1 at
+    ``hits`` 0 or ``n``; rounding would put them a hair outside)."""
     if n <= 0:
         return float("nan"), float("nan")
     z = float(stats.norm.ppf(0.5 + level / 2))
     f = hits / n
     centre = (f + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(f * (1 - f) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def hold_frequency(s: UnitSamples, target: float) -> tuple[float, int, int]:
