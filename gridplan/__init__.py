@@ -15,7 +15,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0+unknown"
 
 API = ("load_scenario", "check", "allocate", "simulate", "compare", "optimize", "sweep", "run", "plan", "robust")
-__all__ = ["__version__", *API, "ScenarioError"]
+__all__ = ["__version__", *API, "Allocation", "ScenarioError"]
 
 
 def __getattr__(name: str):  # PEP 562: import the API lazily
@@ -23,6 +23,10 @@ def __getattr__(name: str):  # PEP 562: import the API lazily
         from gridplan import api
 
         return getattr(api, name)
+    if name == "Allocation":  # an allocation built in a notebook (``s.baseline.replace(workers=...)``)
+        from scenario.allocation import Allocation
+
+        return Allocation
     if name == "ScenarioError":  # what a bad scenario or table raises (one line: file, field, value)
         from scenario.errors import ScenarioError
 

@@ -228,3 +228,11 @@ def test_api_compare_names_the_type_it_needs():
         gridplan.compare(s, [s.baseline, s.baseline], reps=2, days=20)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="allocation must be an Allocation, a path .* found int"):
         gridplan.check(s, 5)  # type: ignore[arg-type]
+
+
+def test_allocation_is_part_of_the_api():
+    """A notebook builds allocations from the package it imports, not from an internal module."""
+    import gridplan
+
+    s = gridplan.load_scenario(SCENARIOS / "tiny")
+    assert gridplan.Allocation is type(s.baseline) and "Allocation" in gridplan.__all__
