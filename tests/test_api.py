@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SCENARIOS
 
 
 def test_readme_api_example_runs(capsys):
