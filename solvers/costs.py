@@ -3,10 +3,11 @@
 Assumptions (stated in the README and reports): every community worker costs the
 mean of the "3 posts, 18 levels" pay table weighted by the scenario's post and
 level mix (or, when the scenario has a ``workforce.headcount_table``, the average
-pay of the people in it: ``Scenario.mean_worker_cost_yuan``); the city pays ``city_paid_workers_per_community`` posts in every
-community (or all its workers if it has fewer); the district of the community
-pays the remaining workers, the work fund and the service fund; the district of
-the street pays its party-office staff and mobile grid workers' allowances.
+pay of the people in it: ``Scenario.mean_worker_cost_yuan``); the city pays
+``city_paid_workers_per_community`` posts in every community (or all its workers
+if it has fewer); the district of the community pays the remaining workers, the
+work fund and the service fund; the district of the street pays its party-office
+staff and mobile grid workers' allowances.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scenario.allocation import MAXIMUM
 from scenario.load import Scenario
 from scenario.staffing import StaffTime, annual_cases, split_desk, staff_time, volunteer_share
 from sim.distributions import from_uniforms
@@ -207,6 +208,21 @@ def _tail_table(paths: list[np.ndarray], deadline: np.ndarray, thetas: np.ndarra
     return out
 
 
+def _curve_top(scenario: Scenario, st: StaffTime, load: np.ndarray, taking: float) -> int:
+    """The most workers a curve goes to: three times the baseline's largest community (at least 60), or, where
+    a community's case load needs more, enough for twice its load in servers taking cases (so that a target
+    the curve cannot reach is one no staffing reaches, not one beyond the curve's range), at most the
+    allocation table's bound."""
+    top = int(max(60, scenario.baseline.workers.max() * 3))
+    cap = int(MAXIMUM["workers"][0])
+    while top < cap and taking > 0:
+        _, grid = split_desk(st, np.full(len(load), top))
+        if (grid * taking > 2 * load).all():
+            break
+        top = min(cap, top * 2)
+    return top
+
+
 def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves:
     """The default curves for every community (see the module docstring)."""
     spec = scenario.spec
@@ -230,11 +246,11 @@ def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves
     rate = cases * (1 - vol_share) * (1 + p_reopen) / st.working_hours_per_person  # per working hour
     a = rate * s_mean
 
-    top = max_workers or int(max(60, scenario.baseline.workers.max() * 3))
-    ws = np.arange(top + 1)
     avail = 1.0 - st.unavailable_share["community"]
     duties = spec.duties
     protected = duties.protected_share if duties is not None and duties.rule == "protected_share" else 0.0
+    top = max_workers or _curve_top(scenario, st, a, avail * (1 - protected))
+    ws = np.arange(top + 1)
     n = scenario.n_communities
     thetas = np.geomspace(1e-4, 1e3, 400)
     table = _tail_table(paths, deadline, thetas)  # (categories, thetas)

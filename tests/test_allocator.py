@@ -588,3 +588,17 @@ def test_a_variable_the_solver_leaves_out_is_at_its_lower_bound():
     s = load_scenario(SCENARIOS / "erlang_c")
     a = allocate(s, AllocationOptions()).allocation
     assert a.street_office_staff.tolist() == [0] and a.mobile_grid_workers.tolist() == [0]
+
+
+def test_curves_reach_as_far_as_the_load_needs(tiny_copy):
+    """A city 200 times busier than tiny needs far more than 3 x its baseline's largest community: the curves
+    go as far as twice the case load in servers, so min-cost finds the staffing instead of calling the
+    target unreachable (at most 0.0% with 60 workers)."""
+    edit(tiny_copy / "scenario.yaml", "rate_per_10k_per_day: 5.0,", "rate_per_10k_per_day: 1000,")
+    edit(tiny_copy / "scenario.yaml", "budget_yuan: 2400000}", "budget_yuan: 900000000}")
+    edit(tiny_copy / "scenario.yaml", "city_budget_yuan: 450000", "city_budget_yuan: 90000000")
+    s = load_scenario(tiny_copy)
+    curves = service_curves(s)
+    assert curves.workers.max() > 60
+    res = allocate(s, AllocationOptions(objective="min-cost"), curves=curves)
+    assert res.allocation.workers.max() > 60 and (curves.evaluate(res.allocation.workers) >= 0.9 - 1e-9).all()
