@@ -89,6 +89,14 @@ def test_a_resumed_study_table_equals_a_fresh_one(tiny_copy, tmp_path):
     pd.testing.assert_frame_equal(resumed.drop(columns="resumed"), fresh.drop(columns="resumed"))
 
 
+def test_a_point_without_an_allocation_and_no_budget_axis_is_reported(tiny_copy, capsys):
+    """Without a budget axis a point has the scenario's own budget: its note is printed, not a traceback."""
+    path = tiny_copy / "floor.yaml"
+    path.write_text("name: floor\ncommand: allocate\ngrid: {workers_per_10k_minimum: [18, 5000]}\n")
+    assert main(["--quiet", "study", str(path), "--processes", "1", "--out", str(tiny_copy.parent / "o")]) == 0
+    assert "point 2 (scenario.yaml, the scenario's budget): no allocation; " in capsys.readouterr().out
+
+
 def test_demand_cap_of_a_derived_scenario(tiny):
     """``check_demand_cap`` refuses demand scaled in memory past the cap that loading checks."""
     from scenario.load import MAX_CASES_PER_YEAR, cases_per_year, check_demand_cap
