@@ -462,6 +462,8 @@ def sweep_cmd(args: argparse.Namespace) -> int:
 
 def study_cmd(args: argparse.Namespace) -> int:
     """``gridplan study STUDY.yaml``: every point of a grid of scenario variants, resumable, in one table."""
+    import pandas as pd
+
     from gridplan.progress import progress
     from gridplan.results import check_out, metadata, result_folder, write_json
     from scenario.errors import GridplanError
@@ -499,7 +501,9 @@ def study_cmd(args: argparse.Namespace) -> int:
     print(table(df.drop(columns=["note", "resumed"], errors="ignore").head(40)))
     if "feasible" in df:  # why a point has no allocation (the table's 'feasible' column says only 'no')
         for i, r in df[~df.feasible.astype(bool)].iterrows():
-            print(f"point {i + 1} ({r.scenario}, budget {r.budget_yuan:,.0f} yuan): no allocation; {r.note}")
+            # a point of a study without a budget axis has the scenario's own budget (no number in the row)
+            budget = "the scenario's budget" if pd.isna(r.budget_yuan) else f"budget {r.budget_yuan:,.0f} yuan"
+            print(f"point {i + 1} ({r.scenario}, {budget}): no allocation; {r.note}")
     print(f"wrote {out}")
     return 0
 

@@ -20,7 +20,15 @@ from scenario.tables import read_csv_table
 from scenario.textrules import id_problem, text_problem
 from scenario.yamlio import display_path, lists_as_tuples, read_scenario_tree
 
-__all__ = ["Scenario", "load_scenario", "resolve_scenario_path", "folder_file"]
+__all__ = [
+    "MAX_CASES_PER_YEAR",
+    "Scenario",
+    "cases_per_year",
+    "check_demand_cap",
+    "load_scenario",
+    "path_in_folder",
+    "resolve_scenario_path",
+]
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +52,16 @@ TABLE_MAXIMUM: dict[str, tuple[float, str]] = {
 MAX_CASES_PER_YEAR = 50_000_000
 
 
-def _table_path(path: Path, field: str, name: str) -> Path:
-    """The table ``name`` relative to the scenario's folder, refused if it leads outside that folder.
+def path_in_folder(path: Path, field: str, name: str) -> Path:
+    """The file ``name`` that ``path``'s field ``field`` names, relative to ``path``'s folder (the
+    scenario's), refused if it leads outside that folder.
 
     Absolute paths, ``..`` escapes and symbolic links pointing elsewhere are refused,
-    so that a scenario file cannot make gridplan read (and copy into its results)
+    so that a scenario or study file cannot make gridplan read (and copy into its results)
     files that are not part of the scenario.
+
+    Raises:
+        ScenarioError: one line naming ``path``, ``field`` and ``name``.
     """
     folder = path.parent.resolve()
     if Path(name).is_absolute() or name.startswith("~"):
@@ -66,20 +78,38 @@ def _table_path(path: Path, field: str, name: str) -> Path:
     return path.parent / name
 
 
-def folder_file(path: Path, field: str, name: str) -> Path:
-    """The file ``name`` of the scenario ``path``'s folder (``_table_path``), for a name a command line gives."""
-    return _table_path(path, field, name)
+def cases_per_year(spec: ScenarioSpec, residents: np.ndarray) -> float:
+    """The cases a year that the demand's channel rates give ``residents``, at the highest surge multiplier."""
+    per_day = sum(c.rate_per_10k_per_day for c in spec.demand.channels.values()) * float(residents.sum()) / 10_000
+    peak = max([1.0, *(s.multiplier for s in spec.demand.surges)])
+    return per_day * 365 * peak
 
 
 def _check_demand(path: Path, spec: ScenarioSpec, residents: np.ndarray) -> None:
     """Refuse a demand so large that one simulated year would not fit in memory."""
-    per_day = sum(c.rate_per_10k_per_day for c in spec.demand.channels.values()) * float(residents.sum()) / 10_000
-    peak = max([1.0, *(s.multiplier for s in spec.demand.surges)])
-    if per_day * 365 * peak > MAX_CASES_PER_YEAR:
+    cases = cases_per_year(spec, residents)
+    if cases > MAX_CASES_PER_YEAR:
         raise ScenarioError(
             f"{path}: field 'demand.channels': the rates and residents give "
-            f"{per_day * 365 * peak:,.0f} cases a year (surges included); more than the plausible "
+            f"{cases:,.0f} cases a year (surges included); more than the plausible "
             f"{MAX_CASES_PER_YEAR:,} cases a year"
+        )
+
+
+def check_demand_cap(scenario: Scenario, where: str) -> None:
+    """Refuse a scenario derived in memory (demand scaled by a study's growth, a plan's year) whose cases a
+    year pass ``MAX_CASES_PER_YEAR``: loading checked only the files as written, and ``model_copy`` does
+    not validate again.
+
+    Raises:
+        ScenarioError: one line, ``where`` (the file, field and value that scaled the demand) followed by
+            the cases a year and the cap.
+    """
+    cases = cases_per_year(scenario.spec, scenario.urban_residents)
+    if cases > MAX_CASES_PER_YEAR:
+        raise ScenarioError(
+            f"{where}: the demand comes to {cases:,.0f} cases a year (surges included); more than the "
+            f"plausible {MAX_CASES_PER_YEAR:,} cases a year"
         )
 
 
@@ -202,19 +232,19 @@ def load_scenario(path: str | Path) -> Scenario:
     district_ids, street_ids, street_district = _places(path, spec)
     c = _read_communities(path, spec, street_ids)
     _check_demand(path, spec, c.residents)
-    alloc_path = _table_path(path, "baseline_allocation_table", spec.baseline_allocation_table)
+    alloc_path = path_in_folder(path, "baseline_allocation_table", spec.baseline_allocation_table)
     try:
         baseline = read_allocation(alloc_path, c.ids, street_ids)
     except AllocationError as exc:
         raise ScenarioError(str(exc)) from None
     all_files = (*files, c.path, alloc_path)
     for i, name in enumerate(spec.targets.hold_variants):
-        variant = _table_path(path, f"targets.hold_variants.{i}", name)
+        variant = path_in_folder(path, f"targets.hold_variants.{i}", name)
         if not variant.is_file():
             raise ScenarioError(f"{path}: field 'targets.hold_variants.{i}': no file {name!r} in the scenario's folder")
     headcount = None
     if spec.workforce.headcount_table is not None:
-        head_path = _table_path(path, "workforce.headcount_table", spec.workforce.headcount_table)
+        head_path = path_in_folder(path, "workforce.headcount_table", spec.workforce.headcount_table)
         headcount = _read_headcount(head_path, spec, int(baseline.workers.sum()))
         all_files = (*all_files, head_path)
     log.info(
@@ -313,7 +343,7 @@ class _Communities:
 
 def _read_communities(path: Path, spec: ScenarioSpec, street_ids: tuple[str, ...]) -> _Communities:
     """Read and check the communities table: known streets, residents >= households, grids, optional columns."""
-    table_path = _table_path(path, "communities_table", spec.communities_table)
+    table_path = path_in_folder(path, "communities_table", spec.communities_table)
     table = read_csv_table(table_path)
     grid_cols = [f"grids_{g}" for g in spec.grid_classes]
     table.require_columns(COMMUNITY_REQUIRED + grid_cols, ["name", *COMMUNITY_OPTIONAL])

@@ -149,6 +149,32 @@ def _symlink_out(folder: Path) -> None:
     (folder / "link.csv").symlink_to("/etc/passwd")
 
 
+STUDY = "grid.yaml"
+STUDY_ARGV = ("study", "{S}/" + STUDY, "--processes", "1", "--out", "{OUT}")
+FLOOR_RULE = "workers_per_10k_residents, minimum: 18, scope: community"
+
+
+def _study(body: str, *steps: Callable[[Path], None]) -> Callable[[Path], None]:
+    """A study file ``grid.yaml`` (``{S}`` in ``body``: the scenario's folder) after ``steps``."""
+
+    def setup(folder: Path) -> None:
+        for s in steps:
+            s(folder)
+        (folder / STUDY).write_text("name: hostile\n" + body.replace("{S}", str(folder)), encoding="utf-8")
+
+    return setup
+
+
+def STUDY_CASE(body: str, *words: str, steps: tuple[Callable[[Path], None], ...] = ()) -> Case:
+    return Case(_study(body, *steps), (STUDY, *words), STUDY_ARGV)
+
+
+def _scenario_outside(folder: Path) -> None:
+    """``link.yaml``: a symbolic link to a complete scenario in a sibling folder."""
+    shutil.copytree(folder, folder.parent / "elsewhere")
+    (folder / "link.yaml").symlink_to(folder.parent / "elsewhere" / YAML)
+
+
 def _latin1(fname: str) -> Callable[[Path], None]:
     def setup(folder: Path) -> None:
         p = folder / fname
@@ -672,6 +698,49 @@ CASES: dict[str, Case] = {
         "simulate", "{S}", "--reps", "1", "--days", "20", "--out", "{S}", words=("--out", "holds the scenario")
     ),
     "check --out a folder": ARG("check", "{S}", "--out", "{S}/..", words=("--out", "is a folder")),
+    # --- study files: what the study's own fields and axes make of the scenario
+    "study days within the warm-up": STUDY_CASE("days: 3\n", "field 'days'", "warmup_days", "(7)", "found 3"),
+    "study days within a variant's warm-up": STUDY_CASE(
+        "days: 20\ngrid: {scenario: [scenario.yaml, long.yaml]}\n",
+        "field 'days'",
+        "long.yaml (30)",
+        steps=(_write("long.yaml", b"extends: scenario.yaml\ncalendar: {warmup_days: 30}\n"),),
+    ),
+    "study floor axis without the rule": STUDY_CASE(
+        "command: allocate\ngrid: {workers_per_10k_minimum: [18, 5000]}\n",
+        "field 'grid.workers_per_10k_minimum'",
+        "no active policy rule of kind workers_per_10k_residents",
+        steps=(_edit(YAML, f"    workers_per_10k:      {{kind: {FLOOR_RULE}}}\n", ""),),
+    ),
+    "study floor axis of an inactive rule": STUDY_CASE(
+        "command: allocate\ngrid: {workers_per_10k_minimum: [18, 5000]}\n",
+        "field 'grid.workers_per_10k_minimum'",
+        "no active policy rule",
+        steps=(_edit(YAML, FLOOR_RULE, FLOOR_RULE + ", active: false"),),
+    ),
+    "study scenario symlink outside": STUDY_CASE(
+        "command: allocate\ngrid: {scenario: [link.yaml]}\n",
+        "field 'grid.scenario.0'",
+        "symbolic links",
+        steps=(_scenario_outside,),
+    ),
+    "study scenario absolute": STUDY_CASE(
+        "command: allocate\ngrid: {scenario: [{S}/scenario.yaml]}\n",
+        "field 'grid.scenario'",
+        "must be a scenario file in",
+    ),
+    "study scenario escapes": STUDY_CASE(
+        "command: allocate\ngrid: {scenario: [../tiny/scenario.yaml]}\n",
+        "field 'grid.scenario'",
+        "must be a scenario file in",
+    ),
+    "study demand growth past the cap": STUDY_CASE(
+        "command: allocate\ngrid: {demand_growth: [1.0, 100]}\n",
+        "field 'grid.demand_growth': 100 on scenario.yaml",
+        "cases a year",
+        "50,000,000",
+        steps=(_edit(YAML, "rate_per_10k_per_day: 5.0,", "rate_per_10k_per_day: 5000.0,"),),
+    ),
 }
 
 

@@ -8,7 +8,17 @@ import pytest
 from gridplan.cli import main
 from scenario.errors import ScenarioError
 from tests.conftest import SCENARIOS
-from workflows.study import load_study, study_points, variant
+from workflows.study import COLUMNS, load_study, run_study, study_points, variant
+
+# four points, one without an allocation (a floor of 20 per 10,000 costs more than 2.7 M yuan)
+FOUR_POINTS = """name: four
+command: compare
+reps: 2
+days: 20
+grid:
+  budget_yuan: [2700000, 2900000]
+  workers_per_10k_minimum: [18, 20]
+"""
 
 
 def test_bundled_example_study(tmp_path, capsys):
@@ -60,3 +70,39 @@ def test_study_file_errors_are_one_line(tiny_copy):
     (tiny_copy / "study.yaml").write_text("name: x\nreps: 0\n")
     with pytest.raises(ScenarioError, match="field 'reps'"):
         load_study(tiny_copy / "study.yaml")
+
+
+def test_a_resumed_study_table_equals_a_fresh_one(tiny_copy, tmp_path):
+    """Kept points are JSON with sorted keys; the resumed table still has the fresh table's columns in the
+    fresh table's order, and the same values."""
+    path = tiny_copy / "four.yaml"
+    path.write_text(FOUR_POINTS)
+    argv = ["--quiet", "study", str(path), "--processes", "1", "--out"]
+    assert main([*argv, str(tmp_path / "fresh")]) == 0
+    run_study(path, load_study(path), tmp_path / ".resumed.points", processes=1)  # a run stopped before its table
+    assert main([*argv, str(tmp_path / "resumed"), "--resume"]) == 0
+    fresh = pd.read_csv(tmp_path / "fresh" / "study.csv")
+    resumed = pd.read_csv(tmp_path / "resumed" / "study.csv")
+    assert list(fresh.columns) == [*COLUMNS[:6], *[c for c in COLUMNS[6:] if c in fresh], "resumed"]
+    assert list(resumed.columns) == list(fresh.columns)
+    assert resumed.resumed.all() and not fresh.resumed.any() and (~fresh.feasible).sum() == 1
+    pd.testing.assert_frame_equal(resumed.drop(columns="resumed"), fresh.drop(columns="resumed"))
+
+
+def test_a_point_without_an_allocation_and_no_budget_axis_is_reported(tiny_copy, capsys):
+    """Without a budget axis a point has the scenario's own budget: its note is printed, not a traceback."""
+    path = tiny_copy / "floor.yaml"
+    path.write_text("name: floor\ncommand: allocate\ngrid: {workers_per_10k_minimum: [18, 5000]}\n")
+    assert main(["--quiet", "study", str(path), "--processes", "1", "--out", str(tiny_copy.parent / "o")]) == 0
+    assert "point 2 (scenario.yaml, the scenario's budget): no allocation; " in capsys.readouterr().out
+
+
+def test_demand_cap_of_a_derived_scenario(tiny):
+    """``check_demand_cap`` refuses demand scaled in memory past the cap that loading checks."""
+    from scenario.load import MAX_CASES_PER_YEAR, cases_per_year, check_demand_cap
+
+    check_demand_cap(tiny, "here")
+    factor = 2 * MAX_CASES_PER_YEAR / cases_per_year(tiny.spec, tiny.urban_residents)
+    grown = variant(tiny, {"demand_growth": factor, "workers_per_10k_minimum": None})
+    with pytest.raises(ScenarioError, match=r"^here: the demand comes to 100,000,000 cases a year .* 50,000,000"):
+        check_demand_cap(grown, "here")

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from scenario.errors import ScenarioError
-from scenario.load import Scenario, folder_file, load_scenario
+from scenario.load import Scenario, load_scenario, path_in_folder
 from scenario.spec import VARIANT_NAME
 from scenario.staffing import staff_time
 from scenario.text import level_label
@@ -155,7 +155,7 @@ def load_variants(scenario: Scenario, names: tuple[str, ...]) -> list[Scenario]:
                 f"{where}: expected the name of a .yaml file in the scenario's folder (letters, digits, '_', '.', "
                 "'-'; no folders)"
             )
-        path = folder_file(scenario.path, "variant", name)
+        path = path_in_folder(scenario.path, "variant", name)
         if not path.is_file():
             raise ScenarioError(f"{where}: no such file in the scenario's folder")
         key = path.resolve()

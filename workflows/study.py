@@ -34,7 +34,7 @@ import pydantic
 from pydantic import Field
 
 from scenario.errors import ScenarioError
-from scenario.load import Scenario, load_scenario
+from scenario.load import Scenario, check_demand_cap, load_scenario, path_in_folder
 from scenario.spec import Frozen
 from scenario.yamlio import lists_as_tuples, read_yaml
 from sim.replications import Replications, confidence_interval, kpi_range, map_tasks, run_replications
@@ -43,9 +43,10 @@ from solvers.errors import InfeasibleError
 from solvers.lpmodel import AllocationOptions
 from workflows.points import open_points, point_path, read_point, write_point
 
-__all__ = ["StudySpec", "load_study", "study_points", "run_study", "MAX_POINTS"]
+__all__ = ["StudySpec", "load_study", "check_points", "study_points", "run_study", "MAX_POINTS", "COLUMNS"]
 
 MAX_POINTS = 500
+FLOOR_KIND = "workers_per_10k_residents"  # the rule kind the grid's workers_per_10k_minimum sets
 
 
 class GridSpec(Frozen):
@@ -55,6 +56,21 @@ class GridSpec(Frozen):
     budget_yuan: tuple[Annotated[float, Field(ge=0, le=1e13)] | None, ...] = (None,)
     demand_growth: tuple[Annotated[float, Field(gt=0, le=100)], ...] = (1.0,)
     workers_per_10k_minimum: tuple[Annotated[float, Field(ge=0, le=10_000)] | None, ...] = (None,)
+
+
+_KPIS = ("on_time_share", "duty_coverage", "overdue_cases", "utilisation_grid")
+# A row's columns, in this order whether the point ran now or was kept by an interrupted run
+COLUMNS = (
+    *GridSpec.model_fields,
+    "feasible",
+    "note",
+    "cost_total_yuan",
+    "workers",
+    "street_office_staff",
+    "on_time_share_predicted",
+    "duty_coverage_predicted",
+    *(f"{k}{end}" for k in _KPIS for end in ("", "_ci95_low", "_ci95_high")),
+)
 
 
 class StudySpec(Frozen):
@@ -78,13 +94,43 @@ def load_study(path: Path) -> StudySpec:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
         raise ScenarioError(f"{path}: field '{loc}': {err['msg']}; found {err.get('input')!r}") from None
-    for name in spec.grid.scenario:
+    for i, name in enumerate(spec.grid.scenario):
         if Path(name).name != name or not (path.parent / name).is_file():
             raise ScenarioError(f"{path}: field 'grid.scenario': {name!r} must be a scenario file in {path.parent}")
+        path_in_folder(path, f"grid.scenario.{i}", name)  # a symbolic link out of the folder
     n = len(study_points(spec))
     if n > MAX_POINTS:
         raise ScenarioError(f"{path}: field 'grid': {n:,} points; at most {MAX_POINTS} in one study")
     return spec
+
+
+def check_points(path: Path, study: StudySpec, scenarios: dict[str, Scenario]) -> None:
+    """Refuse, before any point runs, a study whose points cannot mean what the file says: simulated days
+    within a scenario's warm-up (nothing counted), a floor axis for a scenario without an active
+    workers-per-10k rule (the axis would change nothing), demand grown past the plausible cases a year.
+
+    Raises:
+        ScenarioError: one line naming the study file, the field and the scenario file concerned.
+    """
+    for name, s in scenarios.items():
+        warmup = s.spec.calendar.warmup_days
+        if study.days is not None and study.days <= warmup:
+            raise ScenarioError(
+                f"{path}: field 'days' must be > the calendar.warmup_days of {name} ({warmup}) so that some "
+                f"cases are counted, found {study.days}"
+            )
+        floors = [x for x in study.grid.workers_per_10k_minimum if x is not None]
+        if floors and not any(r.active and r.kind.value == FLOOR_KIND for r in s.spec.policy.rules.values()):
+            raise ScenarioError(
+                f"{path}: field 'grid.workers_per_10k_minimum': {name} has no active policy rule of kind "
+                f"{FLOOR_KIND} for the axis to change; add one or remove the axis, found {floors}"
+            )
+    for p in study_points(study):
+        if p["demand_growth"] != 1.0:
+            check_demand_cap(
+                variant(scenarios[p["scenario"]], p),
+                f"{path}: field 'grid.demand_growth': {p['demand_growth']:g} on {p['scenario']}",
+            )
 
 
 def study_points(spec: StudySpec) -> list[dict]:
@@ -110,11 +156,7 @@ def variant(base: Scenario, point: dict) -> Scenario:
         spec = spec.model_copy(update={"demand": spec.demand.model_copy(update={"channels": channels})})
     if point["workers_per_10k_minimum"] is not None:
         rules = {
-            k: (
-                r.model_copy(update={"minimum": point["workers_per_10k_minimum"]})
-                if r.kind.value == "workers_per_10k_residents"
-                else r
-            )
+            k: (r.model_copy(update={"minimum": point["workers_per_10k_minimum"]}) if r.kind.value == FLOOR_KIND else r)
             for k, r in spec.policy.rules.items()
         }
         spec = spec.model_copy(update={"policy": spec.policy.model_copy(update={"rules": rules})})
@@ -159,7 +201,7 @@ def _run_point(args: tuple) -> dict:
             duty_coverage_predicted=res.expected_duty_coverage,
         )
     if runs is not None:
-        for k in ("on_time_share", "duty_coverage", "overdue_cases", "utilisation_grid"):
+        for k in _KPIS:
             m, lo, hi = confidence_interval(runs.per_rep[k].to_numpy(), bounds=kpi_range(k))
             row.update({k: m, f"{k}_ci95_low": lo, f"{k}_ci95_high": hi})
     if path is not None:
@@ -176,6 +218,7 @@ def run_study(
 ) -> pd.DataFrame:
     """Run every point not already kept in ``points_dir``; return one row per point (``resumed`` marks reuse)."""
     scenarios = {name: load_scenario(study_path.parent / name) for name in study.grid.scenario}
+    check_points(study_path, study, scenarios)
     points = study_points(study)
     open_points(points_dir)
     paths = [point_path(points_dir, _key(study, p, scenarios[p["scenario"]].sha256)) for p in points]
@@ -186,4 +229,6 @@ def run_study(
     todo = [i for i in range(len(points)) if i not in done]
     tasks = [(study, points[i], scenarios[points[i]["scenario"]], paths[i]) for i in todo]
     fresh = dict(zip(todo, map_tasks(_run_point, tasks, processes, progress)))
-    return pd.DataFrame([{**(done.get(i) or fresh[i]), "resumed": i in done} for i in range(len(points))])
+    df = pd.DataFrame([{**(done.get(i) or fresh[i]), "resumed": i in done} for i in range(len(points))])
+    # a kept point's JSON has its keys sorted: the table takes its column order from COLUMNS instead
+    return df[[c for c in COLUMNS if c in df] + [c for c in df if c not in COLUMNS]]
