@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scenario.load import Scenario
+from scenario.errors import ScenarioError
+from scenario.load import Scenario, check_demand_cap
 
 __all__ = [
     "WorkforceRates",
@@ -36,6 +37,8 @@ __all__ = [
     "steady_state",
     "average_pay",
     "worker_costs",
+    "check_growth",
+    "MAX_GROWTH_FACTOR",
     "year_scenario",
     "growth_factor",
 ]
@@ -176,6 +179,37 @@ def worker_costs(scenario: Scenario, stock0: np.ndarray, stocks: list[np.ndarray
     if pays[0] <= 0:  # no pay at all today: nothing to move from
         return pays
     return today * (pays / pays[0])
+
+
+# a plan's growth may compound to at most this factor of today's figure, or down to its inverse: beyond it a
+# year's pay, budget or demand is no longer a projection of the city the scenario describes
+MAX_GROWTH_FACTOR = 100.0
+
+
+def check_growth(scenario: Scenario, years: int) -> None:
+    """Refuse workforce growth rates that compound, over ``years``, past ``MAX_GROWTH_FACTOR`` (either way) or
+    take the last year's demand past the cases a year a simulation can hold.
+
+    Raises:
+        ScenarioError: one line naming the scenario file, the field, its value and the year it goes wrong.
+    """
+    wf = scenario.spec.workforce
+    for name in ("pay_rise_share_per_year", "budget_growth_share_per_year", "demand_growth_share_per_year"):
+        g = getattr(wf, name)
+        f = growth_factor(g, years)
+        if not 1 / MAX_GROWTH_FACTOR <= f <= MAX_GROWTH_FACTOR:
+            raise ScenarioError(
+                f"{scenario.path}: field 'workforce.{name}' ({g:g}) compounds to {f:.3g} x today's figure by year "
+                f"{years}; a plan's growth must stay within {1 / MAX_GROWTH_FACTOR:g} to {MAX_GROWTH_FACTOR:g} x "
+                "today's (fewer years or a smaller rate)"
+            )
+    if wf.demand_growth_share_per_year > 0:
+        last = year_scenario(scenario, years, scenario.mean_worker_cost_yuan)
+        check_demand_cap(
+            last,
+            f"{scenario.path}: field 'workforce.demand_growth_share_per_year' ({wf.demand_growth_share_per_year:g}) "
+            f"in year {years}",
+        )
 
 
 def growth_factor(share_per_year: float, year: int) -> float:

@@ -42,6 +42,7 @@ from scenario.load import Scenario
 from scenario.workforce import (
     WorkforceRates,
     YearFlows,
+    check_growth,
     growth_factor,
     initial_stock,
     project,
@@ -442,9 +443,11 @@ def solve_path(
     Raises:
         InfeasibleError: no path meets the constraints (the message says which limit stops it).
         SolverError: the solver failed or its answer violates a row on our re-check.
+        ScenarioError: growth rates that compound past what a plan can project (``check_growth``).
     """
     if not 1 <= target_year <= years:
         raise ValueError(f"target_year must be 1 to years ({years}), found {target_year}")
+    check_growth(base, years)
     opts = opts or AllocationOptions()
     curves = {} if curves is None else curves
     rates = workforce_rates(base)

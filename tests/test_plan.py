@@ -310,3 +310,27 @@ def test_default_workforce_figures_read_as_words():
     assert shown["workforce.recruits_max_share_per_year"] == "no limit"
     assert shown["workforce.attrition_share_per_year_by_post"] == "the same for every post"
     assert not shown.isin(["None", "{}"]).any()
+
+
+def test_growth_that_compounds_past_a_projection_is_refused(tmp_path, capsys):
+    """Growth rates are bounded a year, not over the plan: 100% a year for 30 years is a billion-fold pay;
+    demand growing past what a year's simulation holds is refused before any solve (one line, exit 2)."""
+
+    def city(name: str, **workforce: str):
+        folder = tmp_path / name
+        shutil.copytree(SCENARIOS / "tiny", folder)
+        growing_city(folder, **workforce)
+        return folder
+
+    out = ["--reps", "0", "--no-faster", "--out", str(tmp_path / "p")]
+    assert main(["plan", str(city("pay", pay_rise_share_per_year="1.0")), "--years", "30", *out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "workforce.pay_rise_share_per_year' (1) compounds to 1.07e+09 x" in err[0], err
+    assert main(["plan", str(city("fall", demand_growth_share_per_year="-0.5")), "--years", "10", *out]) == 2
+    assert "workforce.demand_growth_share_per_year' (-0.5) compounds to 0.000977" in capsys.readouterr().err
+    busy = city("busy", demand_growth_share_per_year="1.0")
+    edit(busy / "scenario.yaml", "rate_per_10k_per_day: 5.0,", "rate_per_10k_per_day: 10000,")
+    assert main(["plan", str(busy), "--years", "4", *out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "demand_growth_share_per_year' (1) in year 4: the demand comes to" in err[0], err
+    assert not (tmp_path / "p").exists()
