@@ -276,4 +276,5 @@ def test_robust_refuses_variants_it_would_count_wrongly(surge_city, tmp_path, ca
 def test_level_labels_are_distinct_percentages():
     from scenario.text import level_label
 
-    assert [level_label(x) for x in (None, 0.8, 0.801, 0.975, 0.9999)] == ["the mean", "80%", "80.1%", "97.5%", "99.99%"]
+    labels = [level_label(x) for x in (None, 0.8, 0.801, 0.975, 0.9999)]
+    assert labels == ["the mean", "80%", "80.1%", "97.5%", "99.99%"]
