@@ -366,9 +366,13 @@ _probability.__name__ = "number"
 
 def _levels(text: str) -> tuple[float | None, ...]:
     """P,P,... probabilities (each strictly between 0 and 1), 'mean' for the mean rule; at most 10."""
+    from workflows.robust import MAX_LEVELS
+
     parts = [x.strip() for x in text.split(",")]
-    if not 1 <= len(parts) <= 10 or any(not x for x in parts):
-        raise argparse.ArgumentTypeError(f"expected 1 to 10 comma-separated probabilities or 'mean', found {text!r}")
+    if not 1 <= len(parts) <= MAX_LEVELS or any(not x for x in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {MAX_LEVELS} comma-separated probabilities or 'mean', found {text!r}"
+        )
     return tuple(None if x == "mean" else _probability(x) for x in parts)
 
 

@@ -228,3 +228,42 @@ def test_api_compare_names_the_type_it_needs():
         gridplan.compare(s, [s.baseline, s.baseline], reps=2, days=20)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="allocation must be an Allocation, a path .* found int"):
         gridplan.check(s, 5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kw,error,words",
+    [
+        ({"probability": "0.8"}, ValueError, "probability must be a number strictly between 0 and 1"),
+        ({"probability": float("nan")}, ValueError, "probability must be a number strictly between 0 and 1"),
+        ({"levels": None}, TypeError, "levels must be a list or tuple of probabilities or 'mean'"),
+        ({"levels": 0.5}, TypeError, "levels must be a list or tuple of probabilities or 'mean'"),
+        ({"levels": "mean,0.9"}, TypeError, "levels must be a list or tuple"),
+        ({"levels": [0.5] * 11}, ValueError, "levels must hold at most 10 probabilities, found 11"),
+        ({"levels": ["mean", 2]}, ValueError, "levels[1] must be a number strictly between 0 and 1"),
+        ({"levels": ["average"]}, ValueError, "levels[0] must be a number strictly between 0 and 1"),
+        ({"variants": "grow.yaml"}, TypeError, "variants must be a list or tuple of file names"),
+        ({"variants": [5]}, TypeError, "variants[0] must be a file name of the scenario's folder, found 5"),
+        ({"variants": [" "]}, ValueError, "variants[0] must be a file name"),
+    ],
+)
+def test_api_robust_refuses_what_the_command_line_refuses(kw, error, words, tmp_path):
+    """probability, levels and variants as ``gridplan robust`` parses them: one error naming the argument,
+    before anything is simulated or written (they failed deep inside, or a file name was read letter by
+    letter)."""
+    import gridplan
+
+    s = gridplan.load_scenario(ROOT / "scenarios" / "tiny")
+    kw = {"probability": 0.8} | kw
+    with pytest.raises(error, match=re.escape(words)):
+        gridplan.robust(s, processes=1, out=tmp_path / "robust", **kw)
+    assert not (tmp_path / "robust").exists()
+
+
+def test_robust_options_take_mean_as_the_command_line_does():
+    """The word mean is the mean rule (None), as in ``--levels mean,0.9``; a list becomes the stored tuple."""
+    from gridplan.cli import _levels
+    from workflows.robust import RobustOptions
+
+    o = RobustOptions(probability=0.9, variants=["surge.yaml"], levels=["mean", 0.9])
+    assert o.levels == _levels("mean,0.9") == (None, 0.9)
+    assert o.variants == ("surge.yaml",) and o.probability == 0.9
