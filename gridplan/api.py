@@ -74,7 +74,7 @@ def _run_args(
     if days is not None:
         days = check_whole("days", days, 1, MAX_DAYS, " days")
         warmup = scenario.spec.calendar.warmup_days
-        if days <= warmup:
+        if reps and days <= warmup:  # no replication (plan's reps=0) counts no case: no warm-up to outlast
             raise ValueError(f"days must be > the scenario's calendar.warmup_days ({warmup}), found {days}")
     if seed is not None:
         seed = check_whole("seed", seed, 0, MAX_SEED)
@@ -301,8 +301,7 @@ def plan(
     years = check_whole("years", years, 1, MAX_PLAN_YEARS, " years")
     if target_year is not None:
         target_year = check_whole("target_year", target_year, 1, years, " (the plan's years)")
-    if reps != 0:
-        reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes, min_reps=0)
     if out is not None:
         from gridplan.results import check_out, result_folder
 

@@ -267,3 +267,20 @@ def test_robust_options_take_mean_as_the_command_line_does():
     o = RobustOptions(probability=0.9, variants=["surge.yaml"], levels=["mean", 0.9])
     assert o.levels == _levels("mean,0.9") == (None, 0.9)
     assert o.variants == ("surge.yaml",) and o.probability == 0.9
+
+
+def test_api_plan_bounds_run_values_without_replications(tmp_path):
+    """reps=0 (no simulation) skips none of the bounds ``gridplan plan --reps 0`` applies: a seed of -5 or
+    10**9 days is refused before anything is planned or written."""
+    import gridplan
+
+    s = gridplan.load_scenario(ROOT / "scenarios" / "tiny")
+    for kw, words in (
+        ({"reps": 0, "seed": -5}, "seed must be >= 0"),
+        ({"reps": 0, "days": 10**9}, "days must be <= 3,660"),
+        ({"reps": 0, "processes": "x"}, "processes must be a whole number"),
+        ({"reps": -1}, "reps must be >= 0"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            gridplan.plan(s, out=tmp_path / "plan", **kw)  # type: ignore[arg-type]
+        assert not (tmp_path / "plan").exists()
