@@ -25,7 +25,7 @@ from gridplan.limits import (
     MAX_SEED,
     MAX_SWEEP_POINTS,
 )
-from solvers.names import OBJECTIVES, SOLVER_CHOICES, SOLVER_HELP
+from solvers.names import MAX_CHANGE_WORKERS, MAX_SPREAD_PER_10K, OBJECTIVES, SOLVER_CHOICES, SOLVER_HELP
 
 __all__ = ["main", "entry", "build_parser"]
 
@@ -112,8 +112,8 @@ _reps_paired.__name__ = "number"
 _processes = _bounded(whole=True, low=1, high=MAX_PROCESSES, unit=" processes")
 _years = _bounded(whole=True, low=1, high=MAX_PLAN_YEARS, unit=" years")
 _budget = _bounded(high=MAX_BUDGET_YUAN, unit=" yuan")
-_max_change = _bounded(whole=True, high=100_000, unit=" workers")
-_spread = _bounded(high=10_000, unit=" workers per 10,000 residents")
+_max_change = _bounded(whole=True, high=MAX_CHANGE_WORKERS, unit=" workers")
+_spread = _bounded(high=MAX_SPREAD_PER_10K, unit=" workers per 10,000 residents")
 
 
 def _budget_range(text: str) -> list[float]:
