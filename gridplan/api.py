@@ -74,7 +74,7 @@ def _run_args(
     if days is not None:
         days = check_whole("days", days, 1, MAX_DAYS, " days")
         warmup = scenario.spec.calendar.warmup_days
-        if days <= warmup:
+        if reps and days <= warmup:  # no replication (plan's reps=0) counts no case: no warm-up to outlast
             raise ValueError(f"days must be > the scenario's calendar.warmup_days ({warmup}), found {days}")
     if seed is not None:
         seed = check_whole("seed", seed, 0, MAX_SEED)
@@ -301,8 +301,7 @@ def plan(
     years = check_whole("years", years, 1, MAX_PLAN_YEARS, " years")
     if target_year is not None:
         target_year = check_whole("target_year", target_year, 1, years, " (the plan's years)")
-    if reps != 0:
-        reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes)
+    reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes, min_reps=0)
     if out is not None:
         from gridplan.results import check_out, result_folder
 
@@ -320,8 +319,8 @@ def plan(
 def robust(
     scenario: Scenario | str | Path,
     probability: float | None = None,
-    variants: list[str] | tuple[str, ...] | None = None,
-    levels: list[float | None] | tuple[float | None, ...] = (None,),
+    variants: list[str | Path] | tuple[str | Path, ...] | None = None,
+    levels: list[float | str | None] | tuple[float | str | None, ...] = (None,),
     reps: int = 3,
     validation_reps: int = 4,
     days: int | None = None,
@@ -335,15 +334,17 @@ def robust(
 ) -> RobustResult:
     """The cheapest plan whose targets hold in ``probability`` of simulated years (default: the scenario's
     ``targets.hold_probability``) of the scenario and the ``variants`` files (default: its
-    ``targets.hold_variants``), checked on fresh years, as ``gridplan robust``; ``levels`` adds plans at other
-    probabilities for the cost of robustness (None: the mean rule).
+    ``targets.hold_variants``; ``()``: none), checked on fresh years, as ``gridplan robust``; ``levels`` adds
+    plans at up to 10 other probabilities for the cost of robustness (None or "mean": the mean rule).
 
     The result holds ``plan`` (its ``result``, ``margins`` per unit, ``holds``: the fresh check,
     ``iterations``), ``levels`` and ``table`` (the cost of robustness). With ``out`` the folder of
     ``gridplan robust`` (its tables and report.html) is written there.
 
     Raises:
-        ValueError: a probability outside (0, 1), none stated, or run values outside the command line's bounds.
+        ValueError: a probability outside (0, 1), none stated, more than 10 levels, or run values outside the
+            command line's bounds.
+        TypeError: ``variants`` or ``levels`` is not a list or tuple, or a variant is not a file name.
         ScenarioError: a variant file is missing or invalid.
     """
     from gridplan.limits import MAX_REPS
@@ -352,14 +353,10 @@ def robust(
     reps, days, seed, processes = _run_args(scenario, reps, days, seed, processes, min_reps=PAIRED_REPS)
     validation_reps = check_whole("validation_reps", validation_reps, PAIRED_REPS, MAX_REPS, " replications")
     max_iterations = check_whole("max_iterations", max_iterations, 1, 50)
-    if out is not None:
-        from gridplan.results import check_out, result_folder
-
-        out = check_out(Path(out), scenario)
     options = RobustOptions(
         probability=probability,
-        variants=None if variants is None else tuple(variants),
-        levels=tuple(levels),
+        variants=variants,  # type: ignore[arg-type]  # RobustOptions checks and converts it to a tuple
+        levels=levels,  # type: ignore[arg-type]
         reps=reps,
         validation_reps=validation_reps,
         days=days,
@@ -369,6 +366,10 @@ def robust(
         max_iterations=max_iterations,
         reference=reference,
     )
+    if out is not None:
+        from gridplan.results import check_out, result_folder
+
+        out = check_out(Path(out), scenario)
     result = _robust(scenario, options, progress)
     if out is not None:
         from gridplan.robustreport import write_robust_report

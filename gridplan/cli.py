@@ -25,7 +25,7 @@ from gridplan.limits import (
     MAX_SEED,
     MAX_SWEEP_POINTS,
 )
-from solvers.names import OBJECTIVES, SOLVER_CHOICES, SOLVER_HELP
+from solvers.names import MAX_CHANGE_WORKERS, MAX_SPREAD_PER_10K, OBJECTIVES, SOLVER_CHOICES, SOLVER_HELP
 
 __all__ = ["main", "entry", "build_parser"]
 
@@ -112,8 +112,8 @@ _reps_paired.__name__ = "number"
 _processes = _bounded(whole=True, low=1, high=MAX_PROCESSES, unit=" processes")
 _years = _bounded(whole=True, low=1, high=MAX_PLAN_YEARS, unit=" years")
 _budget = _bounded(high=MAX_BUDGET_YUAN, unit=" yuan")
-_max_change = _bounded(whole=True, high=100_000, unit=" workers")
-_spread = _bounded(high=10_000, unit=" workers per 10,000 residents")
+_max_change = _bounded(whole=True, high=MAX_CHANGE_WORKERS, unit=" workers")
+_spread = _bounded(high=MAX_SPREAD_PER_10K, unit=" workers per 10,000 residents")
 
 
 def _budget_range(text: str) -> list[float]:
@@ -366,9 +366,13 @@ _probability.__name__ = "number"
 
 def _levels(text: str) -> tuple[float | None, ...]:
     """P,P,... probabilities (each strictly between 0 and 1), 'mean' for the mean rule; at most 10."""
+    from workflows.robust import MAX_LEVELS
+
     parts = [x.strip() for x in text.split(",")]
-    if not 1 <= len(parts) <= 10 or any(not x for x in parts):
-        raise argparse.ArgumentTypeError(f"expected 1 to 10 comma-separated probabilities or 'mean', found {text!r}")
+    if not 1 <= len(parts) <= MAX_LEVELS or any(not x for x in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {MAX_LEVELS} comma-separated probabilities or 'mean', found {text!r}"
+        )
     return tuple(None if x == "mean" else _probability(x) for x in parts)
 
 

@@ -29,7 +29,7 @@ from gridplan.writers import (
     write_comparison,
     write_simulation,
 )
-from scenario.allocation import atomic_write_text
+from scenario.allocation import Allocation, atomic_write_text
 from scenario.load import Scenario, load_scenario
 
 __all__ = [
@@ -136,7 +136,7 @@ def check(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ simulate
-def read_table(s: Scenario, path: Path, partial: bool, label: str = "") -> object:
+def read_table(s: Scenario, path: Path, partial: bool, label: str = "") -> Allocation:
     """Read an allocation table and say what a partial one took from the baseline (rows, columns)."""
     alloc = s.read_allocation(path, partial=partial)
     taken = []

@@ -10,7 +10,9 @@ Rows are ``A x <= b``, each with a name a report can cite.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +23,7 @@ from scenario.staffing import staff_time
 from scenario.text import percent
 from solvers.costs import cost_per_unit
 from solvers.curves import Curves
-from solvers.names import OBJECTIVES  # one list for the model and the command line
+from solvers.names import MAX_CHANGE_WORKERS, MAX_SPREAD_PER_10K, OBJECTIVES  # shared with the command line
 from solvers.policy import ALLOCATION_FIELD, base_quantity, rule_requirements
 
 __all__ = [
@@ -64,6 +66,76 @@ class AllocationOptions:
     enforce_targets: bool = True  # on-time targets as constraints (min-cost, equity)
     enforce_workload: bool = True  # planned hours <= available x max utilisation (min-cost, equity)
     integer: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse what the command line refuses, naming the field, before a solver sees it (a solver answers a
+        negative or fractional limit with its own error, and a truthy string flag would quietly mean True).
+
+        Raises:
+            ValueError: a field outside its bounds, of the wrong kind, or an unknown objective.
+        """
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, found {self.objective!r}")
+        for name in ("district_budgets", "free_mobile", "enforce_targets", "enforce_workload", "integer"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, found {getattr(self, name)!r}")
+        if self.total_budget_yuan is not None:
+            _set(self, "total_budget_yuan", _number("total_budget_yuan", self.total_budget_yuan, high=math.inf))
+        if self.max_change_workers is not None:
+            v = _number("max_change_workers", self.max_change_workers, high=MAX_CHANGE_WORKERS, whole=True)
+            _set(self, "max_change_workers", int(v))
+        if self.equity_spread_per_10k is not None:
+            _set(
+                self,
+                "equity_spread_per_10k",
+                _number("equity_spread_per_10k", self.equity_spread_per_10k, high=MAX_SPREAD_PER_10K),
+            )
+        for name in ("min_workers", "min_street_staff", "min_service_fund_yuan"):
+            if getattr(self, name) is not None:
+                _set(self, name, _bounds(name, getattr(self, name)))
+        for name in ("target_exempt", "outcome_exempt"):
+            for i, x in enumerate(_sequence(name, getattr(self, name))):
+                if isinstance(x, (bool, np.bool_)) or not isinstance(x, Integral) or x < 0:
+                    raise ValueError(f"{name}[{i}] must be a community's index (a whole number >= 0), found {x!r}")
+            _set(self, name, tuple(int(x) for x in getattr(self, name)))
+
+
+def _set(opts: AllocationOptions, name: str, value: object) -> None:
+    """A checked value in a frozen dataclass (as a plain int, float or tuple)."""
+    object.__setattr__(opts, name, value)
+
+
+def _sequence(name: str, value: object) -> list | tuple | np.ndarray:
+    """A list, tuple or array; a string, a number or a mapping is refused."""
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        raise ValueError(f"{name} must be a list or tuple, found {type(value).__name__} {value!r}")
+    return value
+
+
+def _bounds(name: str, value: object) -> tuple[float, ...]:
+    """Lower bounds per unit: finite numbers (checked at once; one by one only to name the first bad one)."""
+    items = _sequence(name, value)
+    arr = np.asarray(items)
+    if arr.ndim == 1 and arr.dtype.kind in "iuf" and np.isfinite(arr).all():
+        return tuple(arr.astype(float).tolist())
+    for i, x in enumerate(items):
+        _number(f"{name}[{i}]", x, low=-math.inf, high=math.inf)
+    raise ValueError(f"{name} must be a list of finite numbers, found {value!r}")
+
+
+def _number(name: str, value: object, low: float = 0, high: float = math.inf, whole: bool = False) -> float:
+    """A finite number in [low, high] (a whole one if ``whole``)."""
+    kind = "a whole number" if whole else "a finite number"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be {kind}, found {value!r}")
+    v = float(value)
+    if whole and v != math.floor(v):
+        raise ValueError(f"{name} must be {kind}, found {value!r}")
+    if v < low:
+        raise ValueError(f"{name} must be >= {low:g}, found {value!r}")
+    if v > high:
+        raise ValueError(f"{name} must be <= {high:,} (a plausible upper bound), found {value!r}")
+    return v
 
 
 @dataclass
@@ -484,6 +556,23 @@ def cost_part(m: LpModel) -> np.ndarray:
     return c / EPS_COST
 
 
+def _check_sizes(scenario: Scenario, opts: AllocationOptions) -> None:
+    """Per-unit options against the scenario: one bound per community or street office, indices in range."""
+    n, ns = scenario.n_communities, len(scenario.street_ids)
+    for name, size, unit in (
+        ("min_workers", n, "community"),
+        ("min_service_fund_yuan", n, "community"),
+        ("min_street_staff", ns, "street office"),
+    ):
+        value = getattr(opts, name)
+        if value is not None and len(value) != size:
+            raise ValueError(f"{name} must hold one value per {unit} ({size} in the scenario), found {len(value)}")
+    for name in ("target_exempt", "outcome_exempt"):
+        bad = [i for i in getattr(opts, name) if i >= n]
+        if bad:
+            raise ValueError(f"{name} must hold community indices 0 to {n - 1}, found {bad[0]}")
+
+
 def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> LpModel:
     """Build the matrix of the allocation model for ``opts.objective``, one constraint family at a time."""
     if opts.objective not in OBJECTIVES or opts.objective == "rebalance":
@@ -491,6 +580,7 @@ def build_model(scenario: Scenario, curves: Curves, opts: AllocationOptions) -> 
             f"objective must be one of {', '.join(OBJECTIVES)} (rebalance is solved by "
             f"solvers.allocator.allocate, by bisection): {opts.objective!r}"
         )
+    _check_sizes(scenario, opts)
     b = _Builder(scenario, curves, opts)
     b.bounds()
     b.policy_rules()

@@ -236,3 +236,104 @@ def test_allocation_is_part_of_the_api():
 
     s = gridplan.load_scenario(SCENARIOS / "tiny")
     assert gridplan.Allocation is type(s.baseline) and "Allocation" in gridplan.__all__
+
+
+@pytest.mark.parametrize(
+    "kw,error,words",
+    [
+        ({"probability": "0.8"}, ValueError, "probability must be a number strictly between 0 and 1"),
+        ({"probability": float("nan")}, ValueError, "probability must be a number strictly between 0 and 1"),
+        ({"levels": None}, TypeError, "levels must be a list or tuple of probabilities or 'mean'"),
+        ({"levels": 0.5}, TypeError, "levels must be a list or tuple of probabilities or 'mean'"),
+        ({"levels": "mean,0.9"}, TypeError, "levels must be a list or tuple"),
+        ({"levels": [0.5] * 11}, ValueError, "levels must hold at most 10 probabilities, found 11"),
+        ({"levels": ["mean", 2]}, ValueError, "levels[1] must be a number strictly between 0 and 1"),
+        ({"levels": ["average"]}, ValueError, "levels[0] must be a number strictly between 0 and 1"),
+        ({"variants": "grow.yaml"}, TypeError, "variants must be a list or tuple of file names"),
+        ({"variants": [5]}, TypeError, "variants[0] must be a file name of the scenario's folder, found 5"),
+        ({"variants": [" "]}, ValueError, "variants[0] must be a file name"),
+    ],
+)
+def test_api_robust_refuses_what_the_command_line_refuses(kw, error, words, tmp_path):
+    """probability, levels and variants as ``gridplan robust`` parses them: one error naming the argument,
+    before anything is simulated or written (they failed deep inside, or a file name was read letter by
+    letter)."""
+    import gridplan
+
+    s = gridplan.load_scenario(ROOT / "scenarios" / "tiny")
+    kw = {"probability": 0.8} | kw
+    with pytest.raises(error, match=re.escape(words)):
+        gridplan.robust(s, processes=1, out=tmp_path / "robust", **kw)
+    assert not (tmp_path / "robust").exists()
+
+
+def test_robust_options_take_mean_as_the_command_line_does():
+    """The word mean is the mean rule (None), as in ``--levels mean,0.9``; a list becomes the stored tuple."""
+    from gridplan.cli import _levels
+    from workflows.robust import RobustOptions
+
+    o = RobustOptions(probability=0.9, variants=["surge.yaml"], levels=["mean", 0.9])
+    assert o.levels == _levels("mean,0.9") == (None, 0.9)
+    assert o.variants == ("surge.yaml",) and o.probability == 0.9
+
+
+def test_api_plan_bounds_run_values_without_replications(tmp_path):
+    """reps=0 (no simulation) skips none of the bounds ``gridplan plan --reps 0`` applies: a seed of -5 or
+    10**9 days is refused before anything is planned or written."""
+    import gridplan
+
+    s = gridplan.load_scenario(ROOT / "scenarios" / "tiny")
+    for kw, words in (
+        ({"reps": 0, "seed": -5}, "seed must be >= 0"),
+        ({"reps": 0, "days": 10**9}, "days must be <= 3,660"),
+        ({"reps": 0, "processes": "x"}, "processes must be a whole number"),
+        ({"reps": -1}, "reps must be >= 0"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            gridplan.plan(s, out=tmp_path / "plan", **kw)  # type: ignore[arg-type]
+        assert not (tmp_path / "plan").exists()
+
+
+@pytest.mark.parametrize(
+    "kw,words",
+    [
+        ({"max_change_workers": -1}, "max_change_workers must be >= 0, found -1"),
+        ({"max_change_workers": 2.5}, "max_change_workers must be a whole number, found 2.5"),
+        ({"max_change_workers": float("nan")}, "max_change_workers must be a whole number, found nan"),
+        ({"max_change_workers": "3"}, "max_change_workers must be a whole number, found '3'"),
+        ({"max_change_workers": 10**6}, "max_change_workers must be <= 100,000"),
+        ({"objective": "equity", "equity_spread_per_10k": float("inf")}, "equity_spread_per_10k must be a finite"),
+        ({"objective": "equity", "equity_spread_per_10k": float("nan")}, "equity_spread_per_10k must be a finite"),
+        ({"objective": "equity", "equity_spread_per_10k": -1}, "equity_spread_per_10k must be >= 0"),
+        ({"target_exempt": (99,)}, "target_exempt must hold community indices 0 to 2, found 99"),
+        ({"target_exempt": (-1,)}, "target_exempt[0] must be a community's index"),
+        ({"outcome_exempt": 1}, "outcome_exempt must be a list or tuple"),
+        ({"min_workers": (1, 2)}, "min_workers must hold one value per community (3 in the scenario), found 2"),
+        ({"min_workers": (1, 2, float("nan"))}, "min_workers[2] must be a finite number, found nan"),
+        ({"free_mobile": "no"}, "free_mobile must be True or False, found 'no'"),
+        ({"objective": "cheapest"}, "objective must be one of min-cost, max-service, rebalance, equity"),
+    ],
+)
+def test_api_refuses_allocation_options_the_command_line_refuses(kw, words):
+    """--max-change and --equity-spread-per-10k's bounds, and the internal per-community options, hold for
+    every caller of AllocationOptions: one ValueError naming the option (the solver, numpy or an index failed
+    deep inside, or -1 exempted the last community)."""
+    import gridplan
+
+    s = gridplan.load_scenario(ROOT / "scenarios" / "tiny")
+    calls = [
+        lambda: gridplan.allocate(s, **kw),
+        lambda: gridplan.optimize(s, reps=2, days=20, processes=1, **kw),
+        lambda: gridplan.run(s, reps=2, days=20, processes=1, **kw),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=re.escape(words)):
+            call()
+
+
+def test_allocation_options_keep_what_the_command_line_accepts():
+    from solvers.lpmodel import AllocationOptions
+
+    o = AllocationOptions(max_change_workers=2.0, equity_spread_per_10k=3, target_exempt=[2], min_workers=[1, 2, 3])
+    assert o.max_change_workers == 2 and isinstance(o.max_change_workers, int)
+    assert o.equity_spread_per_10k == 3.0 and o.target_exempt == (2,) and o.min_workers == (1.0, 2.0, 3.0)

@@ -159,7 +159,11 @@ def test_partial_allocation_falls_back_to_baseline(tiny, tmp_path):
     assert a.filled_from_baseline == ("B", "C", "S1")
     assert np.array_equal(a.work_fund_yuan, tiny.baseline.work_fund_yuan)
     assert a.columns_from_baseline == (
-        "secretary_assistants", "work_fund_yuan", "service_fund_yuan", "street_office_staff", "mobile_grid_workers"
+        "secretary_assistants",
+        "work_fund_yuan",
+        "service_fund_yuan",
+        "street_office_staff",
+        "mobile_grid_workers",
     )
 
 

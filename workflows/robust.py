@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from numbers import Real
+from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
@@ -55,9 +56,11 @@ __all__ = [
     "robust",
     "load_variants",
     "check_level",
+    "MAX_LEVELS",
     "PLAN_TOLERANCE",
 ]
 
+MAX_LEVELS = 10  # plans in the cost-of-robustness table (each is a full loop of simulations)
 PLAN_TOLERANCE = 0.001  # shares are planned this far above their p-level target, and missed only this far below
 
 
@@ -79,6 +82,50 @@ class RobustOptions:
     solver: str = "auto"
     max_iterations: int = 6
     reference: bool = True  # also check the scenario's fixed planning margin (min-cost) on the fresh years
+
+    def __post_init__(self) -> None:
+        """Refuse what ``gridplan robust`` refuses, naming the field, before anything is simulated.
+
+        Raises:
+            TypeError: ``variants`` or ``levels`` is not a list or tuple (a bare string would be read letter by
+                letter), or a variant is not a file name.
+            ValueError: a probability that is not a number strictly between 0 and 1, more than
+                ``MAX_LEVELS`` levels, or an empty variant name.
+        """
+        if self.probability is not None:
+            object.__setattr__(self, "probability", _probability("probability", self.probability))
+        if self.variants is not None:
+            names = _sequence("variants", self.variants, "file names of the scenario's folder, e.g. ['surge.yaml']")
+            for i, x in enumerate(names):
+                if not isinstance(x, (str, PurePath)):
+                    raise TypeError(f"variants[{i}] must be a file name of the scenario's folder, found {x!r}")
+                if not str(x).strip():
+                    raise ValueError(f"variants[{i}] must be a file name of the scenario's folder, found {x!r}")
+            object.__setattr__(self, "variants", names)
+        levels = _sequence("levels", self.levels, "probabilities or 'mean', e.g. ['mean', 0.9]")
+        if len(levels) > MAX_LEVELS:
+            raise ValueError(f"levels must hold at most {MAX_LEVELS} probabilities, found {len(levels)}")
+        # 'mean' is the command line's word for the mean rule (None)
+        levels = tuple(
+            None if x is None or x == "mean" else _probability(f"levels[{i}]", x) for i, x in enumerate(levels)
+        )
+        object.__setattr__(self, "levels", levels)
+
+
+def _sequence(name: str, value: object, expected: str) -> tuple:
+    """``value`` as a tuple; a list or tuple only (a string is iterable but is one value, not several)."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list or tuple of {expected}, found {type(value).__name__} {value!r}")
+    return tuple(value)
+
+
+def _probability(name: str, value: object) -> float:
+    """A share of simulated years: a number strictly between 0 and 1."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < float(value) < 1:
+        raise ValueError(
+            f"{name} must be a number strictly between 0 and 1 (a share of simulated years), found {value!r}"
+        )
+    return float(value)
 
 
 @dataclass
@@ -148,7 +195,7 @@ def load_variants(scenario: Scenario, names: tuple[str, ...]) -> list[Scenario]:
     out = []
     seen: dict[Path, str] = {}
     own = scenario.path.resolve()
-    for name in names:
+    for name in map(str, names):
         where = f"{scenario.path}: variant {name!r}"
         if not VARIANT_NAME.fullmatch(name):
             raise ScenarioError(
