@@ -198,10 +198,14 @@ def read_scenario_tree(path: Path, _seen: tuple[Path, ...] = ()) -> tuple[dict, 
     if not isinstance(parent, str):
         raise ScenarioError(f"{display_path(path)}: field 'extends' must be a file name, found {parent!r}")
     parent_path = path.parent / parent
-    if parent_path.parent.resolve() != path.parent:
+    try:  # where the name leads: a symbolic link to another folder is another folder's file
+        leads_to = parent_path.resolve().parent
+    except (OSError, ValueError, RuntimeError):  # a NUL byte, a symbolic-link loop
+        leads_to = None
+    if leads_to != path.parent:
         raise ScenarioError(
-            f"{display_path(path)}: field 'extends' must name a file in the same folder (tables resolve there), "
-            f"found {parent!r}"
+            f"{display_path(path)}: field 'extends' must name a file in the same folder (tables resolve there; "
+            f"symbolic links included), found {parent!r}"
         )
     base, base_files = read_scenario_tree(parent_path, _seen + (path,))
     return _deep_merge(base, data), base_files + files

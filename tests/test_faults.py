@@ -298,8 +298,6 @@ SWEEP = ["sweep", TINY, "--budget-yuan", "2600000:2700000:100000", "--reps", "2"
 STUDY_YAML = """name: two
 command: allocate
 objective: max-service
-reps: 2
-days: 20
 grid:
   scenario: [scenario.yaml]
   budget_yuan: [2700000, 2900000]

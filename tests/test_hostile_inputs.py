@@ -337,6 +337,10 @@ CASES: dict[str, Case] = {
     "yaml empty": Case(_write(YAML, b""), (YAML, "expected a mapping")),
     "yaml too large": Case(_write(YAML, b"# x\n" * 1_300_000), (YAML, "larger than 5,000,000 bytes")),
     "extends outside": Y("seed: 7", "seed: 7\nextends: ../other.yaml", "'extends' must name a file in the same folder"),
+    "extends symlink outside": Case(
+        _both(_scenario_outside, _edit(YAML, "seed: 7", "seed: 7\nextends: link.yaml")),
+        (YAML, "'extends' must name a file in the same folder", "symbolic links included"),
+    ),
     # --- table paths
     "table absolute": Y(
         "communities_table: communities.csv", "communities_table: /etc/passwd", "communities_table", "relative"
@@ -717,6 +721,11 @@ CASES: dict[str, Case] = {
         "field 'grid.workers_per_10k_minimum'",
         "no active policy rule",
         steps=(_edit(YAML, FLOOR_RULE, FLOOR_RULE + ", active: false"),),
+    ),
+    "study days with allocate": STUDY_CASE(
+        "command: allocate\ndays: 30\ngrid: {budget_yuan: [2400000]}\n",
+        "field 'days'",
+        "simulates nothing",
     ),
     "study scenario symlink outside": STUDY_CASE(
         "command: allocate\ngrid: {scenario: [link.yaml]}\n",

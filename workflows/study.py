@@ -94,6 +94,12 @@ def load_study(path: Path) -> StudySpec:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
         raise ScenarioError(f"{path}: field '{loc}': {err['msg']}; found {err.get('input')!r}") from None
+    unused = [f for f in ("reps", "days", "seed") if f in spec.model_fields_set]
+    if spec.command == "allocate" and unused:
+        raise ScenarioError(
+            f"{path}: field '{unused[0]}': command 'allocate' simulates nothing, so reps, days and seed would be "
+            "ignored; remove them, or use command: compare (allocate, then simulate)"
+        )
     for i, name in enumerate(spec.grid.scenario):
         if Path(name).name != name or not (path.parent / name).is_file():
             raise ScenarioError(f"{path}: field 'grid.scenario': {name!r} must be a scenario file in {path.parent}")
