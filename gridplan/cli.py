@@ -463,7 +463,10 @@ class _StopSignals:
     weakref callback, some library's bare ``except``), so a single raise can be
     lost and the command would run on; repeating it keeps every stop prompt.
     Once ``ending`` is set (the command is reporting its end) signals do nothing.
-    Outside the main thread (an embedding program) signals are left alone.
+    Outside the main thread (an embedding program) signals are left alone. A stop
+    dropped that way is not reported as "Exception ignored" with a traceback (numba's
+    compiler calls back into Python through ctypes, where a stop lands during a first
+    compile): the repeat raises it again where it can end the command.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -475,7 +478,15 @@ class _StopSignals:
         self.pid = os.getpid()
         active = threading.current_thread() is threading.main_thread()
         self.previous = {s: signal.signal(s, self._raise) for s in self.SIGNALS} if active else {}
+        self.previous_hook = sys.unraisablehook
+        if active:
+            sys.unraisablehook = self._unraisable
         return self
+
+    def _unraisable(self, u: object) -> None:
+        if isinstance(getattr(u, "exc_value", None), (Interrupted, Terminated)):
+            return  # a stop dropped where it cannot propagate: the repeat raises it again
+        self.previous_hook(u)  # type: ignore[arg-type]
 
     def _raise(self, signum: int, frame: object) -> None:
         if os.getpid() != self.pid:  # a worker forked before it set its own handlers: it just ends
@@ -505,6 +516,8 @@ class _StopSignals:
             self.ending = True
         for s, handler in self.previous.items():
             signal.signal(s, handler)
+        if self.previous:
+            sys.unraisablehook = self.previous_hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -447,3 +447,27 @@ def test_fault_runs_replay_and_the_bound_follows_the_load(monkeypatch):
     assert prompt_s() == PROMPT_S
     monkeypatch.setattr(os, "getloadavg", lambda: (4.0 * (os.cpu_count() or 1), 0.0, 0.0))
     assert prompt_s() == pytest.approx(4 * PROMPT_S)
+
+
+def test_a_stop_dropped_where_it_cannot_propagate_is_not_reported(monkeypatch):
+    """A stop raised inside a callback Python cannot propagate from (numba's compiler calls back through
+    ctypes during a first compile) is dropped silently, since the repeat raises it again; every other
+    exception Python drops is still reported."""
+    from gridplan.cli import Terminated, _StopSignals
+
+    seen: list[BaseException] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(u.exc_value))
+
+    class Drops:
+        def __init__(self, exc: BaseException):
+            self.exc = exc
+
+        def __del__(self):
+            raise self.exc
+
+    with _StopSignals():
+        Drops(Terminated())
+        Drops(ValueError("a real problem"))
+    assert [type(e) for e in seen] == [ValueError]
+    Drops(Terminated())  # outside a command nothing is hidden
+    assert [type(e) for e in seen] == [ValueError, Terminated]
