@@ -191,7 +191,7 @@ def create_app(  # noqa: C901 - one callback per control
                     value="min-cost",
                     clearable=False,
                 ),
-                html.Label("total budget (M yuan a year; min-cost ignores it unless below the need)"),
+                html.Label("total budget (M yuan a year; min-cost spends only what the need costs; below it: none)"),
                 dcc.Slider(
                     id="budget",
                     min=b_lo,
@@ -378,7 +378,7 @@ def create_app(  # noqa: C901 - one callback per control
             return html.P(f"No allocation: {busy}", style={"color": "#b42318"}), None
         try:
             objective = given.objective(objective)
-            budget_yuan = None if objective == "min-cost" else given.budget_yuan(budget)
+            budget_yuan = given.budget_yuan(budget)  # min-cost too: a budget below the need is refused, as by the CLI
             r = allocate(s, AllocationOptions(objective=objective, total_budget_yuan=budget_yuan))  # type: ignore[arg-type]
         except GridplanError as exc:
             return html.P(f"No allocation: {exc}", style={"color": "#b42318"}), None

@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from gridplan.fmt import number
 from gridplan.spreadsheet import inert_cell
 from scenario.allocation import Allocation
 from scenario.errors import GridplanError
@@ -132,7 +133,9 @@ def _summary(s: Scenario, rep: PolicyReport | str, base: float | None) -> tuple[
     )
     if len(failing):
         head += "; failing: " + "; ".join(
-            f"{r.rule} at {r.unit} ({r.actual:g} vs {r.limit:g})" for r in failing.head(5).itertuples()
+            f"{r.rule} at {r.unit} ({number(r.actual)}{' yuan' if r.rule.startswith('budget') else ''} against "
+            f"{'at most' if r.bound == '<=' else 'at least'} {number(r.limit)})"
+            for r in failing.head(5).itertuples()
         )
     return rep.passed, head
 

@@ -71,6 +71,9 @@ def kpi_range(name: str) -> str | None:
                 "backlog",
                 "duty_backlog",
                 "wait_",
+                "repeat",
+                "fund_",
+                "unfunded",
             )
         )
         or "hours" in name

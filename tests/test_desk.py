@@ -91,6 +91,18 @@ def test_the_failing_cell_is_marked_and_the_selected_cell_is_not_red(tiny):
     assert failing_cells(tiny, table_csv(*_tables(tiny))) == (ACTIVE_CELL, ACTIVE_CELL)
 
 
+def test_the_check_line_writes_yuan_and_people_as_the_command_line_does(tiny):
+    """A failing budget reads in yuan with separators, not 4.078e+06; a floor says which way it binds."""
+    from gridplan.desktables import check_text
+
+    comm, streets = _tables(tiny)
+    comm[0]["workers"] = 40
+    ok, text = check_text(tiny, table_csv(comm, streets))
+    assert not ok and "budget_district at D1 (4,078,000 yuan against at most 2,400,000)" in text, text
+    comm[0]["workers"] = 2
+    assert "workers_per_10k at A (2 against at least 9)" in check_text(tiny, table_csv(comm, streets))[1]
+
+
 def test_a_street_rule_on_workers_marks_its_communities(tiny_copy):
     """A street-scope workers rule has no cell of its own (the street table has no workers): the workers of
     that street's communities are marked, and nothing in the street table."""
@@ -196,6 +208,9 @@ def test_the_proposal_states_predicted_resolution_and_satisfaction(desk, tiny):
 
     first = next_million(tiny, r.curves, r.allocation).iloc[0]
     assert f"the next million buys most in {first.community} (as {first.best}:" in text
+    # a budget below what min-cost needs is refused, as `gridplan allocate --budget-yuan` refuses it
+    low = str(_post(client, "allocate.n_clicks", _page_state(tiny, **{"budget.value": 2.18})).get_json())
+    assert "No allocation" in low and "total budget 2.18 M yuan" in low, low
 
 
 def _walk(component):

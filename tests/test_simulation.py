@@ -856,3 +856,14 @@ def test_service_times_of_all_categories_at_once_are_each_categorys():
     for j, d in enumerate(dists):
         want[group == j] = from_uniforms(d, u[group == j])
     assert np.array_equal(from_uniforms_by(dists, group, u), want)
+
+
+def test_every_kpi_interval_stays_in_its_range():
+    """Every KPI a run reports is a share or a non-negative count or amount: none falls through to an
+    unbounded Student-t interval (repeat complaints once read "8 [-11, 28]")."""
+    from sim.replications import kpi_range
+
+    s = load_scenario(SCENARIOS / "tiny")
+    summary = run_replications(s, s.baseline, 2, days=40, processes=1).summary()
+    assert [k for k in summary.index if kpi_range(k) is None] == []
+    assert (summary.ci95_low.dropna() >= 0).all(), summary[summary.ci95_low < 0]

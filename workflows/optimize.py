@@ -268,7 +268,8 @@ def _tune(
             stop = (
                 f"every community meets the {percent(t.on_time_share_min)} on-time target"
                 + (
-                    f", the {percent(t.resolution_share_min)} resolution target (within two binomial standard "
+                    (", every community a fund can lift" if loop.no_fund_lifts else ",")
+                    + f" the {percent(t.resolution_share_min)} resolution target (within two binomial standard "
                     f"errors of its simulated cases)"
                     if t.resolution_share_min
                     else ""
