@@ -344,7 +344,14 @@ def create_app(  # noqa: C901 - one callback per control
                 ]
             )
         done = f"done: {total} replications in {time.monotonic() - job.started:.0f} s (seed {job.seed})"
-        kept = {"table": table.to_json(orient="split"), "cards": cards_json, "reps": job.reps}
+        kept = {
+            "table": table.to_json(orient="split"),
+            "cards": cards_json,
+            "reps": job.reps,
+            "seed": job.seed,
+            "days": job.days,
+            "allocation": job.allocation_csv,
+        }
         return done, shown_table, cards_div, True, kept
 
     @app.callback(
@@ -362,7 +369,7 @@ def create_app(  # noqa: C901 - one callback per control
             cards = pd.read_json(io.StringIO(kept[1]), orient="split") if kept and kept[1] else None
         except (GridplanError, ValueError):  # a forged table or result: nothing to report
             return dash.no_update
-        report = report_html(s, text, table, cards, kept[2] if kept else None)
+        report = report_html(s, text, table, cards, kept[2] if kept else None, kept[3] if kept else None)
         return dict(content=report, filename=f"{s.name}_what_if.html")
 
     @app.callback(

@@ -79,9 +79,9 @@ def budget_yuan(value: object) -> float:
         raise GridplanError(str(exc)) from None
 
 
-def stored_result(value: object) -> tuple[str, str | None, int | None] | None:
+def stored_result(value: object) -> tuple[str, str | None, int | None, dict | None] | None:
     """The page's last simulation result as kept in its store: (KPI table JSON, scorecards JSON or None, its
-    replications or None)."""
+    replications or None, how it was made or None: its seed, days and allocation table)."""
     if value is None:
         return None
     bad = GridplanError("this page's simulation result is not valid; run the simulation again")
@@ -92,7 +92,14 @@ def stored_result(value: object) -> tuple[str, str | None, int | None] | None:
         raise bad
     if reps is not None and (isinstance(reps, bool) or not isinstance(reps, int) or not 2 <= reps <= MAX_REPS):
         raise bad
-    return value["table"], cards, reps
+    made = None
+    if "seed" in value:
+        seed, days, table = value.get("seed"), value.get("days"), value.get("allocation")
+        whole = all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (seed, days))
+        if not whole or not isinstance(table, str):
+            raise bad
+        made = {"seed": seed, "days": days, "allocation": table}
+    return value["table"], cards, reps, made
 
 
 def proposal(value: object) -> tuple[list, list] | None:

@@ -20,7 +20,9 @@ short-lived request thread here, not the desk).
 from __future__ import annotations
 
 import atexit
+import csv
 import gc
+import io
 import multiprocessing
 import os
 import threading
@@ -58,6 +60,7 @@ class Job:
     reps: int
     seed: int
     days: int
+    allocation_csv: str = ""  # the last allocation simulated (the edited one), as its table: the report shows it
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None  # when the last task ended or the job was cancelled
     cancelled: bool = False
@@ -142,7 +145,10 @@ class JobRegistry:
                 pool.submit(run_replication, s, a, days, seqs[r], r) for _, a in allocations for r in range(reps)
             ]
             job_id = uuid.uuid4().hex
-            self.jobs[job_id] = Job(session, futures, [label for label, _ in allocations], reps, seed, days)
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(allocations[-1][1].to_rows())
+            labels = [label for label, _ in allocations]
+            self.jobs[job_id] = Job(session, futures, labels, reps, seed, days, buf.getvalue())
         return job_id
 
     def get(self, session: str, job_id: str) -> Job | None:

@@ -141,11 +141,29 @@ def next_million_text(s: Scenario, r: AllocationResult, top: int = 3) -> str:
 
 
 def report_html(
-    s: Scenario, check: str, table: pd.DataFrame | None, cards: pd.DataFrame | None, reps: int | None = None
+    s: Scenario,
+    check: str,
+    table: pd.DataFrame | None,
+    cards: pd.DataFrame | None,
+    reps: int | None = None,
+    made: dict | None = None,
 ) -> str:
-    """A self-contained what-if report of the page's last results: the rows the page shows, and the note on
-    few replications (``reps``) under them."""
+    """A self-contained what-if report of the page's last results: the rows the page shows, the note on few
+    replications (``reps``) under them, and how they were made (``made``: seed, days and the allocation
+    simulated), so that ``gridplan compare`` can reproduce them."""
     parts = [f"<h1>gridplan what-if: {html_escape.escape(s.name)}</h1>", f"<p>{html_escape.escape(check)}</p>"]
+    if made is not None:
+        how = (
+            f"Scenario {s.path.name} (sha256 {s.sha256}); {reps} replications of {made['days']} simulated days, "
+            f"seed {made['seed']}, the baseline and the allocation below on the same complaints. To reproduce: "
+            f"save the table as edited.csv and run gridplan compare {s.path} --allocation edited.csv "
+            f"--reps {reps} --days {made['days']} --seed {made['seed']}."
+        )
+        parts.append(
+            "<h2>How these results were made</h2>"
+            + f"<p>{html_escape.escape(how)}</p>"
+            + f"<pre>{html_escape.escape(made['allocation'])}</pre>"
+        )
     if table is not None:
         shown_table = pd.DataFrame(comparison_rows(table), columns=list(COMPARISON_HEADER))
         note = interval_note(reps) if reps else ""
@@ -155,7 +173,8 @@ def report_html(
             + (f"<p>{html_escape.escape(note)}</p>" if note else "")
         )
     if cards is not None:
-        parts.append("<h2>Scorecards (communities)</h2>" + cards.to_html(index=False))
+        shown_cards = cards.round(2)
+        parts.append("<h2>Scorecards (communities)</h2>" + shown_cards.to_html(index=False))
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>gridplan what-if</title></head><body>"
         + "".join(parts)

@@ -436,6 +436,8 @@ def test_forged_stores_and_bodies_are_refused_cleanly(desk, tiny):
         ("download-report.n_clicks", {"result.data": {"table": "not json"}}),
         ("download-report.n_clicks", {"result.data": {"table": "{}", "reps": "two"}}),
         ("download-report.n_clicks", {"result.data": {"table": "{}", "reps": 10**9}}),
+        ("download-report.n_clicks", {"result.data": {"table": "{}", "seed": -1, "days": 20, "allocation": ""}}),
+        ("download-report.n_clicks", {"result.data": {"table": "{}", "seed": 1, "days": 20, "allocation": 5}}),
         ("download-csv.n_clicks", {"communities.data": 7}),
     ):
         r = _post(client, trigger, _page_state(tiny, **changes))
@@ -553,6 +555,14 @@ def test_a_finished_simulation_shows_the_rates_and_the_note_on_few_replications(
     assert shown.index("resolution_share") < shown.index("satisfaction_share") < shown.index("on_time_share")
     assert " pt [" in shown and "interval-note" in shown and "12.7 standard errors" in shown
     assert answer["result"]["data"]["reps"] == 2
+    # the downloaded report says how to make the same numbers again: the seed, the days, the allocation
+    kept = answer["result"]["data"]
+    assert kept["seed"] == tiny.spec.seed and kept["days"] == 20 and kept["allocation"].startswith("level,id,")
+    state = _page_state(tiny) | {"result.data": kept}
+    report = _post(client, "download-report.n_clicks", state).get_json()["response"]["report-file"]["data"]
+    text = report["content"]
+    assert f"seed {tiny.spec.seed}" in text and "20 simulated days" in text and "--reps 2 --days 20" in text
+    assert tiny.sha256 in text and "community,A," in text
 
 
 def test_request_size_is_limited(desk):
