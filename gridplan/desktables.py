@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +109,29 @@ def _cell(v: object) -> str:
     return str(v).strip()
 
 
+_LINE = re.compile(r"^edited allocation: line (\d+)(?:, column (\w+))?: ")
+
+
 def parse(s: Scenario, text: str) -> Allocation:
-    """An edited table, validated exactly as ``--allocation`` files are (one-line errors)."""
-    return s.read_allocation(Path("edited allocation"), text=text)
+    """An edited table, validated exactly as ``--allocation`` files are (one-line errors), the error naming
+    the row by what the page shows (its level and id) rather than the CSV line the page never shows."""
+    try:
+        return s.read_allocation(Path("edited allocation"), text=text)
+    except GridplanError as exc:
+        raise type(exc)(_as_on_screen(str(exc), text)) from None
+
+
+def _as_on_screen(message: str, text: str) -> str:
+    """``edited allocation: line 5, column X: ...`` as ``edited allocation, street S1, column X: ...``."""
+    m = _LINE.match(message)
+    rows = list(csv.reader(io.StringIO(text)))
+    k = int(m.group(1)) - 1 if m else 0
+    if not m or not 0 < k < len(rows) or len(rows[k]) < 2:
+        return message
+    level, rid = rows[k][0], rows[k][1]
+    column = level if m.group(2) == "id" and level in ("community", "street") else m.group(2)
+    where = f"{level} {rid!r}" + (f", column {column}" if column else "")
+    return f"edited allocation, {where}: {message[m.end() :]}"
 
 
 def _report(s: Scenario, text: str) -> PolicyReport | str:

@@ -91,6 +91,20 @@ def test_the_failing_cell_is_marked_and_the_selected_cell_is_not_red(tiny):
     assert failing_cells(tiny, table_csv(*_tables(tiny))) == (ACTIVE_CELL, ACTIVE_CELL)
 
 
+def test_an_edited_cell_error_names_the_row_the_page_shows(tiny):
+    """The desk has no CSV lines and no id column: an error names the row by its level and id."""
+    from gridplan.desktables import check_text
+
+    comm, streets = _tables(tiny)
+    streets[0]["mobile_grid_workers"] = -1
+    text = check_text(tiny, table_csv(comm, streets))[1]
+    assert "edited allocation, street 'S1', column mobile_grid_workers: must be >= 0, found -1" in text, text
+    comm, streets = _tables(tiny)
+    comm[0]["community"] = "ZZ"
+    text = check_text(tiny, table_csv(comm, streets))[1]
+    assert "community 'ZZ', column community: unknown community 'ZZ'" in text and "line" not in text, text
+
+
 def test_the_check_line_writes_yuan_and_people_as_the_command_line_does(tiny):
     """A failing budget reads in yuan with separators, not 4.078e+06; a floor says which way it binds."""
     from gridplan.desktables import check_text
