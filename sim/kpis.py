@@ -249,86 +249,85 @@ def groups_kpis(
     late_m = (late_level(log) if late is None else late)[keep]
     resp = col("responded_in_time")
     has_limit = ~np.isnan(resp)
-    w = {  # per measured case, the weights the groups' counts add up
-        "on_time": col("on_time").astype(float),
-        "unresolved": _open_at(log, horizon_hours)[keep].astype(float),
-        "satisfied": col("satisfied").astype(float),
-        "reopened": col("reopened").astype(float),
-        "reached_1": (reached >= 1).astype(float),
-        "reached_2": (reached >= 2).astype(float),
-        "reached_3": (reached >= 3).astype(float),
-        "volunteer": col("volunteer").astype(float),
-        "mobile": _is(log["channel"], "mobile_grid")[keep].astype(float),
-        "resolved": col("resolved").astype(float),
-        "found_late": col("found_late").astype(float),
-        "unfunded": (col("fund_status") >= 2).astype(float),
-        **{f"late_{i}": (late_m == i).astype(float) for i in range(len(LATE_LEVELS))},
+    flags = {  # per measured case, the 0/1 flags the groups' counts add up
+        "on_time": col("on_time"),
+        "unresolved": _open_at(log, horizon_hours)[keep],
+        "satisfied": col("satisfied"),
+        "reopened": col("reopened"),
+        "reached_1": reached >= 1,
+        "reached_2": reached >= 2,
+        "reached_3": reached >= 3,
+        "volunteer": col("volunteer"),
+        "mobile": _is(log["channel"], "mobile_grid")[keep],
+        "resolved": col("resolved"),
+        "found_late": col("found_late"),
+        "unfunded": col("fund_status") >= 2,
+        "late": late_m >= 0,
+        **{f"late_{i}": late_m == i for i in range(len(LATE_LEVELS))},
+        # the response flag where the category has a limit (0 elsewhere), and whether it has one
+        "responded": np.nan_to_num(resp, nan=0.0) == 1.0,
+        "has_limit": has_limit,
     }
+    if not np.array_equal(resp[has_limit], resp[has_limit].astype(bool)):  # pragma: no cover - a 0/1 flag
+        raise ValueError("responded_in_time must be 0, 1 or empty")
+    names = list(flags)
+    matrix = np.empty((int(np.count_nonzero(keep)), len(names)), np.uint8)
+    for j, name in enumerate(names):
+        matrix[:, j] = flags[name]
     out = {}
     for by in bys:
         units = log[by].cat.categories
         g = log[by].cat.codes.to_numpy()[keep].astype(np.int64)
-        out[by] = _group_frame(by, units, g, w, res, closed, late_m, resp, has_limit)
+        out[by] = _group_frame(by, units, g, names, matrix, res, closed)
     return out
 
 
 def _group_frame(
-    by: str,
-    units: pd.Index,
-    g: np.ndarray,
-    w: dict[str, np.ndarray],
-    res: np.ndarray,
-    closed: np.ndarray,
-    late: np.ndarray,
-    resp: np.ndarray,
-    has_limit: np.ndarray,
+    by: str, units: pd.Index, g: np.ndarray, names: list[str], flags: np.ndarray, res: np.ndarray, closed: np.ndarray
 ) -> pd.DataFrame:
-    """One grouping's KPIs (``groups_kpis``): ``g`` each measured case's group, ``w`` the weights."""
+    """One grouping's KPIs (``groups_kpis``): ``g`` each measured case's group, ``flags`` its 0/1 flags (a
+    column per name in ``names``), ``res`` its resolution hours where ``closed``. Compiled passes
+    (``sim.groupkernel``): the bits ``np.bincount`` gives."""
+    from sim.groupkernel import group_counts, group_quantiles, group_sums
+
     k = len(units)
+    counts = group_counts(g, k, flags).astype(float)
+    c = {name: counts[:, j] for j, name in enumerate(names)}
     n = np.bincount(g, minlength=k).astype(float)
-    n_closed = np.bincount(g[closed], minlength=k).astype(float)
-
-    def count(name: str) -> np.ndarray:
-        return np.bincount(g, weights=w[name], minlength=k)
-
-    p50, p90 = _group_percentiles(g[closed], res[closed], k, (0.5, 0.9))
-    n_late = np.bincount(g[late >= 0], minlength=k).astype(float)
-    n_resp = np.bincount(g[has_limit], minlength=k).astype(float)
+    n_closed, res_sum = group_sums(g, k, res, closed)
+    p50, p90 = group_quantiles(g, k, res, closed, np.array([0.5, 0.9]))
     with np.errstate(invalid="ignore", divide="ignore"):
-        on_time = count("on_time")
-        reopened = count("reopened")
         frame = pd.DataFrame(
             {
                 "cases": n,
-                "on_time_share": on_time / n,
-                "overdue_cases": n - on_time,
-                "unresolved_cases": count("unresolved"),
-                "resolution_mean_hours": np.bincount(g[closed], weights=res[closed], minlength=k) / n_closed,
+                "on_time_share": c["on_time"] / n,
+                "overdue_cases": n - c["on_time"],
+                "unresolved_cases": c["unresolved"],
+                "resolution_mean_hours": res_sum / n_closed,
                 "resolution_p50_hours": p50,
                 "resolution_p90_hours": p90,
-                "satisfaction_share": count("satisfied") / n,
-                "reopened_share": reopened / n,
-                "escalated_community": count("reached_1"),
-                "escalated_street": count("reached_2"),
-                "escalated_city": count("reached_3"),
-                "volunteer_share": count("volunteer") / n,
-                "mobile_share": count("mobile") / n,
-                "response_share": np.bincount(g[has_limit], weights=resp[has_limit], minlength=k) / n_resp,
-                "resolution_share": count("resolved") / n,
-                "repeat_complaints": reopened,
-                "found_late_share": count("found_late") / n,
-                "unfunded_share": count("unfunded") / n,
+                "satisfaction_share": c["satisfied"] / n,
+                "reopened_share": c["reopened"] / n,
+                "escalated_community": c["reached_1"],
+                "escalated_street": c["reached_2"],
+                "escalated_city": c["reached_3"],
+                "volunteer_share": c["volunteer"] / n,
+                "mobile_share": c["mobile"] / n,
+                "response_share": c["responded"] / c["has_limit"],
+                "resolution_share": c["resolved"] / n,
+                "repeat_complaints": c["reopened"],
+                "found_late_share": c["found_late"] / n,
+                "unfunded_share": c["unfunded"] / n,
                 **{
                     f"late_at_{lv}_share" if lv != "after_reopen" else "late_after_reopen_share": (
-                        count(f"late_{i}") / n_late
+                        c[f"late_{i}"] / c["late"]
                     )
                     for i, lv in enumerate(LATE_LEVELS)
                 },
             },
             index=pd.Index(list(units), name=by),
         )
-    empty = n == 0
-    frame.loc[empty, [c for c in CASE_KPIS if c != "cases"]] = np.nan
+    frame.loc[n == 0, [col for col in CASE_KPIS if col != "cases"]] = np.nan
     return frame
 
 
@@ -341,32 +340,12 @@ def _is(column: pd.Series, value: str) -> np.ndarray:
 
 
 def _group_percentiles(g: np.ndarray, x: np.ndarray, k: int, qs: tuple[float, ...]) -> list[np.ndarray]:
-    """Per group, each q-quantile of ``x`` with numpy's default (linear) interpolation; NaN for an empty group.
-    One partition per group for all quantiles."""
-    # the values by group (numpy sorts small ints by radix), then in each group the values at the ranks the
-    # quantiles read put in place (np.partition: the same values a full sort puts there, in linear time); a
-    # quantile reads values only, so any order of equal values gives the same numbers
-    order = np.argsort(g.astype(np.int16 if k < 2**15 else np.int64), kind="stable")
-    g, x = g[order], x[order]
-    start = np.searchsorted(g, np.arange(k), side="left")
-    size = np.searchsorted(g, np.arange(k), side="right") - start
-    has = size > 0
-    ranks = []  # per quantile, (lower rank, upper rank, weight of the upper) in each group that has values
-    for q in qs:
-        pos = q * (size[has] - 1)
-        lo = np.floor(pos).astype(np.int64)
-        ranks.append((lo, np.minimum(lo + 1, size[has] - 1), pos - lo))
-    kth = np.stack([r for lo, hi, _ in ranks for r in (lo, hi)], axis=1)  # (groups with values, 2 x quantiles)
-    for a, b, ks in zip(start[has].tolist(), (start + size)[has].tolist(), kth.tolist()):
-        if b - a > 1:
-            x[a:b].partition(sorted(set(ks)))
-    outs = []
-    for lo, hi, t in ranks:
-        out = np.full(k, np.nan)
-        a, b = x[start[has] + lo], x[start[has] + hi]
-        out[has] = np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)  # numpy's lerp, both halves
-        outs.append(out)
-    return outs
+    """Per group, each q-quantile of ``x`` with numpy's default (linear) interpolation; NaN for an empty group
+    (``sim.groupkernel.group_quantiles``, compiled)."""
+    from sim.groupkernel import group_quantiles
+
+    out = group_quantiles(g.astype(np.int64), k, np.asarray(x, float), np.ones(len(g), np.bool_), np.array(qs, float))
+    return list(out)
 
 
 def backlog(log: pd.DataFrame, horizon_hours: float, step_hours: float = 24.0) -> pd.DataFrame:

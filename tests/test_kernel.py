@@ -24,14 +24,23 @@ assert not HAVE_NUMBA
 s = load_scenario(sys.argv[1])
 lean = s.baseline.replace(workers=np.array([3, 2, 2]))
 r = simulate_cases(s, draw_cases(s, 91, np.random.SeedSequence(9)), lean)
-np.savez(sys.argv[2], **{f: getattr(r, f) for f in sys.argv[3:]}, events=r.events)
+from sim.calendar import WorkCalendar
+from sim.caselog import case_log
+from sim.kpis import groups_kpis
+groups = groups_kpis(case_log(s, r, WorkCalendar(s.spec.calendar, 91)), ("community", "category"), 24.0 * 7, 91 * 24.0)
+np.savez(
+    sys.argv[2],
+    **{f: getattr(r, f) for f in sys.argv[3:]},
+    events=r.events,
+    **{f"kpis_{by}": frame.to_numpy() for by, frame in groups.items()},
+)
 """
 
 
 def test_without_numba_the_same_records(tmp_path):
     """Tiny as bundled (duties, leave, reopening after 24 h, the fund, problems found late), lean enough to queue,
     in a process where ``import numba`` fails: the loops run in the interpreter, with one warning, and give the
-    compiled run's case records to the last bit."""
+    compiled run's case records and group KPIs (``sim.groupkernel``) to the last bit."""
     from scenario.load import load_scenario
     from sim.demand import draw_cases
     from sim.engine import simulate_cases
@@ -53,6 +62,13 @@ def test_without_numba_the_same_records(tmp_path):
     assert r.events > 500 and r.reopened.sum() > 10 and int(got["events"]) == r.events
     for f in ENGINE_FIELDS:
         assert np.array_equal(got[f], getattr(r, f), equal_nan=True), f
+    from sim.calendar import WorkCalendar
+    from sim.caselog import case_log
+    from sim.kpis import groups_kpis
+
+    log = case_log(s, r, WorkCalendar(s.spec.calendar, 91))
+    for by, frame in groups_kpis(log, ("community", "category"), 24.0 * 7, 91 * 24.0).items():
+        assert np.array_equal(got[f"kpis_{by}"], frame.to_numpy(), equal_nan=True), by
 
 
 @settings(max_examples=200, deadline=None)

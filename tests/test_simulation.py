@@ -765,6 +765,26 @@ def test_group_percentiles_are_numpys_to_the_bit():
             np.testing.assert_array_equal(got[j], want)
 
 
+def test_group_passes_are_bincounts_to_the_bit():
+    """The compiled group passes (sim.groupkernel) give np.bincount's numbers to the last bit: counts of 0/1
+    flags, and sums of hours added in case order (where a different order would change the last bits)."""
+    from sim.groupkernel import group_counts, group_sums
+
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        k, n = int(rng.integers(1, 40)), int(rng.integers(0, 3000))
+        g = rng.integers(0, k, n)
+        flags = rng.random((n, 5)) < 0.3
+        x = rng.lognormal(3, 2, n)  # hours of very different sizes: the order of the additions shows
+        keep = rng.random(n) < 0.8
+        counts = group_counts(g, k, flags.astype(np.uint8))
+        for j in range(5):
+            np.testing.assert_array_equal(counts[:, j], np.bincount(g, weights=flags[:, j], minlength=k))
+        cnt, total = group_sums(g, k, x, keep)
+        np.testing.assert_array_equal(cnt, np.bincount(g[keep], minlength=k))
+        assert np.array_equal(total.view(np.int64), np.bincount(g[keep], weights=x[keep], minlength=k).view(np.int64))
+
+
 def test_share_intervals_stay_in_range_and_near_the_data():
     """Shares: inside [0, 1], and a replication at exactly 100% does not blow the interval up to [0%, 100%]
     (a logit of a share clipped just below 1 would)."""
