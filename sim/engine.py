@@ -194,7 +194,12 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
     srv_n, last = np.zeros(len(capk), np.int64), np.full(len(capk), -_INF)
     qt, qc, qn = np.empty((3, 1024)), np.empty((3, 1024), np.int64), np.zeros(3, np.int64)
     closed = np.concatenate([vol, np.empty(1024, np.int64)]).astype(np.int64)
-    log_k, log_s, log_e = np.empty(1 << 16, np.int64), np.empty(1 << 16), np.empty(1 << 16)
+    log_k, log_s, log_e, log_p = (
+        np.empty(1 << 16, np.int64),
+        np.empty(1 << 16),
+        np.empty(1 << 16),
+        np.empty(1 << 16, np.int64),
+    )
     args = (
         np.ascontiguousarray(svc.ravel(), dtype=f),
         pool_of,
@@ -232,11 +237,11 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
     )
     next_key, decided = out.next_key, -_INF
     while True:
-        status, key, qt, qc, closed, log_k, log_s, log_e = kernel.run_windows(
-            *args, qt, qc, qn, closed, log_k, log_s, log_e, ivar, next_key, decided
+        status, key, qt, qc, closed, log_k, log_s, log_e, log_p = kernel.run_windows(
+            *args, qt, qc, qn, closed, log_k, log_s, log_e, log_p, ivar, next_key, decided
         )
         logged = int(ivar[kernel.I_LOGGED])
-        out.add_services(log_k[:logged], log_s[:logged], log_e[:logged])
+        out.add_services(log_k[:logged], log_s[:logged], log_e[:logged], log_p[:logged])
         ivar[kernel.I_LOGGED] = 0
         if status == kernel.DONE:
             break

@@ -285,6 +285,7 @@ def run_windows(
     log_k,
     log_s,
     log_e,
+    log_p,
     ivar,
     next_key,
     decided,
@@ -294,7 +295,8 @@ def run_windows(
     pool at the grid, the desk and the street office; queues ``qt``/``qc`` (3, capacity): reopened cases
     back at the grid, cases handed to desks, to street offices. ``decided``: the clock time before which the
     grid's new cases are decided (the cases there that are not ``active`` are skipped at once). Returns
-    (status, key, qt, qc, closed, log_k, log_s, log_e): buffers that may have grown.
+    (status, key, qt, qc, closed, log_k, log_s, log_e, log_p): buffers that may have grown. The log holds each
+    service started: number, clock start and end, pool.
 
     Long because it is the whole hot loop in one body, as the pure-Python recursion was (numba inlines the
     heap helpers, and a call per level or per pool kind would pass a dozen arrays each time)."""
@@ -427,10 +429,11 @@ def run_windows(
                     s, end = _start_and_end(t, svc[k], cal_start, cal_len, cal_cum, wd_cum, wd_start, wd_len, wd_from)
                     st[k] = s
                 if n_log == log_k.shape[0]:
-                    log_k, log_s, log_e = _grow(log_k), _grow(log_s), _grow(log_e)
+                    log_k, log_s, log_e, log_p = _grow(log_k), _grow(log_s), _grow(log_e), _grow(log_p)
                 log_k[n_log] = k
                 log_s[n_log] = st[k]
                 log_e[n_log] = end
+                log_p[n_log] = p
                 n_log += 1
                 if c > 0:  # the earliest free server is this one now
                     _f_sift_down(srv, off, c, 0, end)
@@ -475,4 +478,4 @@ def run_windows(
     ivar[I_NEXT_NEW] = next_new
     ivar[I_CLOSED] = n_closed
     ivar[I_LOGGED] = n_log
-    return status, out_key, qt, qc, closed, log_k, log_s, log_e
+    return status, out_key, qt, qc, closed, log_k, log_s, log_e, log_p

@@ -271,10 +271,11 @@ class Outcomes:
         pool = self._pool_of(k)
         self.hours.add(k, pool, x[:, 1], x[:, 2])
 
-    def add_services(self, k: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
-        """Services started, as arrays (the compiled engine's; ``log`` holds the other engines')."""
+    def add_services(self, k: np.ndarray, start: np.ndarray, end: np.ndarray, pool: np.ndarray) -> None:
+        """Services started, as arrays, with the pool serving each (the compiled engine's; ``log`` holds the
+        other engines')."""
         if len(k):
-            self.hours.add(k, self._pool_of(k), start, end)
+            self.hours.add(k, pool, start, end)
 
     def _close_days(self, upto: int) -> None:
         """Close working days before index ``upto`` and work them in the duty account."""

@@ -439,15 +439,25 @@ def _rebalance(
     )
 
     o = replace(opts, total_budget_yuan=budget)
+    known: dict[tuple, bool] = {}  # per model (its lower bounds), whether it is feasible
 
     def feasible(t: float, explain: bool = False) -> bool:
-        """Whether margin t fits: the min-cost model's solve alone (the full result only for the answer)."""
+        """Whether margin t fits: the min-cost model's solve alone (the full result only for the answer). A
+        margin's model is its lower bounds, whole people that change only at some margins: a margin whose
+        bounds were solved before has that answer, with no solve (once the search brackets one step of the
+        bounds, every later margin has the bounds of one end)."""
+        mo = _margin_options(scenario, o, t)
+        key = (mo.min_workers, mo.min_street_staff)
+        if key in known and not explain:
+            return known[key]
         try:
-            _first_solve(scenario, _margin_options(scenario, o, t), curves, solver, method, explain=explain)
+            _first_solve(scenario, mo, curves, solver, method, explain=explain)
         except InfeasibleError:
             if explain:
                 raise
+            known[key] = False
             return False
+        known[key] = True
         return True
 
     feasible(0.0, explain=True)  # raises InfeasibleError (explained) when even the rules do not fit the budget
