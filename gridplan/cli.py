@@ -537,8 +537,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
             )
             from sim.dask_engine import dask_engine
+            from sim.workers import shared_workers
 
-            with dask_engine(getattr(args, "scheduler", None), getattr(args, "dask_workers", None)):
+            # one pool of workers for the whole command, asked for by its --processes (all cores by default)
+            with (
+                dask_engine(getattr(args, "scheduler", None), getattr(args, "dask_workers", None)),
+                shared_workers(getattr(args, "processes", None)),
+            ):
                 code = int(args.func(args) or 0)
                 if stop.signum is not None:  # a library's loop (the desk's web server) swallowed the stop
                     raise Terminated() if stop.signum == signal.SIGTERM else Interrupted()

@@ -7,14 +7,9 @@ numbers) and the same numbers whatever the number of processes.
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import os
-import signal
-import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,15 +25,17 @@ from sim.duties import account_duties
 from sim.engine import simulate_cases
 from sim.kpis import FundUse, groups_kpis, late_level
 from sim.split import run_by_district, split_by_default
-from sim.stopping import critical
+from sim.workers import default_processes, map_tasks, shared_workers
 
 __all__ = [
     "map_tasks",
+    "shared_workers",
     "default_processes",
     "RepOutput",
     "Replications",
     "run_replication",
     "run_replications",
+    "run_allocations",
     "confidence_interval",
     "kpi_range",
     "window_kpis",
@@ -143,7 +140,7 @@ def run_replication(
     if split_processes is not None:
 
         def mapper(func: Callable, tasks: list) -> list:
-            return map_tasks(func, tasks, processes=split_processes, progress=progress)
+            return map_tasks(func, tasks, processes=split_processes, progress=progress, fresh=True)
 
         return run_by_district(scenario, allocation, days, seed_seq, replication, keep_log, log_dir, mapper)
     cal = WorkCalendar(scenario.spec.calendar, days)
@@ -236,79 +233,6 @@ class Replications:
         return self.outputs[0].log if self.outputs else None
 
 
-def map_tasks(
-    func: Callable, tasks: list, processes: int | None = None, progress: Callable[[int], None] | None = None
-) -> list:
-    """``[func(t) for t in tasks]`` on local processes (default: all cores), results in task order; on the
-    Dask cluster of an enclosing ``sim.dask_engine.dask_engine`` block when there is one.
-
-    On any exception in the parent (Ctrl-C, SIGTERM turned into an exception by the
-    command line, a failed task) the workers are terminated at once, not awaited.
-    Workers ignore Ctrl-C (the parent stops them) and die with the parent.
-    """
-    from sim.dask_engine import active_client, map_on_dask
-
-    client = active_client()
-    if client is not None:
-        return map_on_dask(client, func, tasks, progress)
-    processes = min(len(tasks), processes or default_processes())
-    if processes <= 1:
-        out = []
-        for t in tasks:
-            out.append(func(t))
-            if progress:
-                progress(1)
-        return out
-    ex = ProcessPoolExecutor(max_workers=processes, initializer=_worker_init, initargs=(os.getpid(),))
-    try:
-        with critical():  # submitting forks the workers: a stop must not land in an at-fork hook
-            results = ex.map(func, tasks)
-        out = []
-        for r in results:
-            out.append(r)
-            if progress:
-                progress(1)
-    except BaseException:
-        _stop(ex)
-        raise
-    ex.shutdown()
-    return out
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _worker_init(parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        try:  # the kernel kills this worker when its parent dies, even by SIGKILL
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
-            pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _stop(ex: ProcessPoolExecutor) -> None:
-    """Terminate the pool's workers now and release the pool without waiting for running tasks."""
-    with critical():  # a repeated stop must not leave a worker running (the interpreter's exit would wait for it)
-        workers = list((getattr(ex, "_processes", None) or {}).values())
-        for w in workers:
-            w.terminate()
-        ex.shutdown(wait=False, cancel_futures=True)
-        for w in workers:
-            w.join(timeout=1)
-            if w.is_alive():  # pragma: no cover - SIGTERM is not ignored by workers
-                w.kill()
-                w.join(timeout=1)
-
-
-def default_processes() -> int:
-    """The cores this process may use."""
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 def run_replications(
     scenario: Scenario,
     allocation: Allocation,
@@ -328,30 +252,55 @@ def run_replications(
     one process's memory); ``progress`` is then called after each district task. None (the default):
     split when the city is large (``sim.split.split_by_default``).
     """
+    (runs,) = run_allocations(
+        scenario, [allocation], reps, days, seed, processes, keep_first_log, log_dir, progress, split_districts
+    )
+    return runs
+
+
+def run_allocations(
+    scenario: Scenario,
+    allocations: list[Allocation],
+    reps: int,
+    days: int | None = None,
+    seed: int | None = None,
+    processes: int | None = None,
+    keep_first_log: bool = False,
+    log_dir: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    split_districts: bool | None = None,
+) -> list[Replications]:
+    """``[run_replications(scenario, a, reps, ...) for a in allocations]`` (the same replications for each:
+    common random numbers), the replications of all allocations handed to the processes as one batch: two
+    allocations of five replications on two processes take five replications' time, not six. ``log_dir``:
+    one allocation only (each writes its own parts)."""
     if reps < 1:
         raise ValueError(f"reps must be >= 1: {reps}")
+    if log_dir is not None and len(allocations) != 1:
+        raise ValueError("a case-log folder is for the replications of one allocation")
     days = days or scenario.spec.calendar.days
     seed = scenario.spec.seed if seed is None else seed
     if split_districts is None:
         split_districts = split_by_default(scenario, days)
     logger.info(
-        "%d replication(s) of %d days, seed %d, %s",
+        "%d replication(s) of %d days of %d allocation(s), seed %d, %s",
         reps,
         days,
+        len(allocations),
         seed,
         "each split by district" if split_districts else f"on up to {processes or default_processes()} process(es)",
     )
-    seqs = replication_seeds(seed, reps)
-    tasks = [
-        (scenario, allocation, days, seqs[r], r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))
-        for r in range(reps)
+    tasks = [  # each allocation its own seed sequences: spawning children changes a sequence
+        (scenario, a, days, seq, r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))
+        for a in allocations
+        for r, seq in enumerate(replication_seeds(seed, reps))
     ]
-    if not split_districts and min(reps, processes or default_processes()) > 1:
-        _load_compiled_code(scenario, allocation)
+    if not split_districts and min(len(tasks), processes or default_processes()) > 1:
+        _load_compiled_code(scenario, allocations[0])
     if split_districts:  # progress: one tick per district task
         outputs = [
             run_replication(*t, split_processes=processes or default_processes(), progress=progress) for t in tasks
         ]
     else:
         outputs = map_tasks(_task, tasks, processes, progress)
-    return Replications(outputs, seed, days)
+    return [Replications(outputs[i * reps : (i + 1) * reps], seed, days) for i in range(len(allocations))]

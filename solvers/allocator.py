@@ -23,6 +23,7 @@ Objectives (formulas in the README):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -428,24 +429,16 @@ def next_step_costs(scenario: Scenario, res: AllocationResult, solver: str = "au
     return replace(res, shadow_prices=table)
 
 
-def _rebalance(
-    scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str, method: str
-) -> AllocationResult:
-    """The largest capacity margin t the budget (default: the baseline's total cost) buys; see the module doc."""
-    budget = (
-        opts.total_budget_yuan
-        if opts.total_budget_yuan is not None
-        else funder_costs(scenario, scenario.baseline).total_yuan
-    )
-
-    o = replace(opts, total_budget_yuan=budget)
+def _margin_test(
+    scenario: Scenario, o: AllocationOptions, curves: Curves, solver: str, method: str
+) -> Callable[..., bool]:
+    """``feasible(t, explain=False)``: whether margin t fits: the min-cost model's solve alone (the full result
+    only for the answer). A margin's model is its lower bounds, whole people that change only at some
+    margins: a margin whose bounds were solved before has that answer, with no solve (once the search
+    brackets one step of the bounds, every later margin has the bounds of one end)."""
     known: dict[tuple, bool] = {}  # per model (its lower bounds), whether it is feasible
 
     def feasible(t: float, explain: bool = False) -> bool:
-        """Whether margin t fits: the min-cost model's solve alone (the full result only for the answer). A
-        margin's model is its lower bounds, whole people that change only at some margins: a margin whose
-        bounds were solved before has that answer, with no solve (once the search brackets one step of the
-        bounds, every later margin has the bounds of one end)."""
         mo = _margin_options(scenario, o, t)
         key = (mo.min_workers, mo.min_street_staff)
         if key in known and not explain:
@@ -460,6 +453,21 @@ def _rebalance(
         known[key] = True
         return True
 
+    return feasible
+
+
+def _rebalance(
+    scenario: Scenario, opts: AllocationOptions, curves: Curves, solver: str, method: str
+) -> AllocationResult:
+    """The largest capacity margin t the budget (default: the baseline's total cost) buys; see the module doc."""
+    budget = (
+        opts.total_budget_yuan
+        if opts.total_budget_yuan is not None
+        else funder_costs(scenario, scenario.baseline).total_yuan
+    )
+
+    o = replace(opts, total_budget_yuan=budget)
+    feasible = _margin_test(scenario, o, curves, solver, method)
     feasible(0.0, explain=True)  # raises InfeasibleError (explained) when even the rules do not fit the budget
     lo, hi = 0.0, 2.0 / 0.05
     with reused_models():  # the steps differ only in lower bounds: one PuLP problem, re-solved

@@ -10,7 +10,7 @@ import pandas as pd
 
 from scenario.allocation import Allocation
 from scenario.load import Scenario
-from sim.replications import Replications, confidence_interval, kpi_range, run_replications
+from sim.replications import Replications, confidence_interval, kpi_range, run_allocations
 from solvers.policy import check_policy
 from workflows.units import below_target_counts
 
@@ -90,19 +90,16 @@ def compare_allocations(
 ) -> Comparison:
     """Simulate every allocation on the same replications (same seed: common random numbers)."""
     labels = [l for l, _ in allocations]
-    runs = [
-        run_replications(
-            scenario,
-            a,
-            reps,
-            days=days,
-            seed=seed,
-            processes=processes,
-            keep_first_log=keep_first_log,
-            progress=progress,
-        )
-        for _, a in allocations
-    ]
+    runs = run_allocations(  # one batch: the processes stay busy to the last replication
+        scenario,
+        [a for _, a in allocations],
+        reps,
+        days=days,
+        seed=seed,
+        processes=processes,
+        keep_first_log=keep_first_log,
+        progress=progress,
+    )
     city = _city_table(labels, runs)
     static = _static_table(scenario, allocations)
     groups = {g: _group_table(g, labels, runs) for g in ("district", "street")}

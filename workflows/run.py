@@ -32,6 +32,7 @@ from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.staffing import staff_time
 from sim.replications import measured_from
+from sim.workers import shared_workers
 from solvers.allocator import next_step_costs
 from solvers.lpmodel import AllocationOptions
 from solvers.marginal import next_million
@@ -280,9 +281,14 @@ def _scorecards(scenario: Scenario, cmp: Comparison) -> dict[tuple[str, str], pd
 def run(
     scenario: Scenario, options: RunOptions | None = None, progress: Callable[[RunEvent], None] | None = None
 ) -> RunResult:
-    """The main job (see the module docstring); ``progress`` receives every :data:`RunEvent` as it happens."""
+    """The main job (see the module docstring); ``progress`` receives every :data:`RunEvent` as it happens.
+    Its batches of replications share one pool of worker processes (``sim.workers.shared_workers``)."""
     options = options or RunOptions()
-    report = progress or _ignore
+    with shared_workers(options.processes):
+        return _run(scenario, options, progress or _ignore)
+
+
+def _run(scenario: Scenario, options: RunOptions, report: Callable[[RunEvent], None]) -> RunResult:
     seed = scenario.spec.seed if options.seed is None else options.seed
     report(StepStarted("check"))
     base = check_policy(scenario, scenario.baseline)

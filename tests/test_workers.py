@@ -1,0 +1,115 @@
+"""One pool of worker processes for a whole command (``sim.workers.shared_workers``): kept from one batch to
+the next, given up where it would not be right (another thread, another number of processes, a task that
+needs the parent's memory as it is now, a failed task), gone when the block ends; the same numbers."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from sim.replications import run_replications
+from sim.workers import map_tasks, shared_workers
+
+
+def _pid(_: object) -> int:
+    time.sleep(0.05)  # long enough for both workers to take tasks
+    return os.getpid()
+
+
+def _pid_or_fail(x: int) -> int:
+    if x == 1:
+        raise ValueError("task 1 fails")
+    return _pid(x)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _batch(processes: int = 2, fresh: bool = False) -> set[int]:
+    return set(map_tasks(_pid, list(range(6)), processes=processes, fresh=fresh))
+
+
+def test_without_a_block_each_call_forks_its_own_workers():
+    a, b = _batch(), _batch()
+    assert len(a) == 2 and not a & b and os.getpid() not in a
+
+
+def test_a_block_keeps_one_pool_and_ends_it():
+    with shared_workers(2):
+        a, b = _batch(), _batch()
+        with shared_workers(2):  # an inner block is the outer one
+            c = _batch()
+        assert all(_alive(p) for p in a)
+    assert a == b == c and len(a) == 2 and os.getpid() not in a
+    assert not any(_alive(p) for p in a), "the workers outlived their block"
+
+
+def test_a_failed_task_ends_the_pool_and_the_next_call_forks_anew():
+    with shared_workers(2):
+        a = _batch()
+        with pytest.raises(ValueError, match="task 1 fails"):
+            map_tasks(_pid_or_fail, [0, 1, 2, 3], processes=2)
+        b = _batch()
+    assert len(b) == 2 and not a & b
+    assert not any(_alive(p) for p in a | b)
+
+
+def test_an_exception_in_the_block_stops_its_workers():
+    with pytest.raises(KeyboardInterrupt), shared_workers(2):
+        a = _batch()
+        raise KeyboardInterrupt
+    assert not any(_alive(p) for p in a)
+
+
+def test_other_threads_other_sizes_and_fresh_tasks_get_pools_of_their_own():
+    seen: dict[str, set[int]] = {}
+    with shared_workers(2):
+        a = _batch()
+        thread = threading.Thread(target=lambda: seen.setdefault("thread", _batch()))
+        thread.start()
+        thread.join()
+        three = _batch(processes=3)
+        assert _batch() == a  # the block's pool is still there
+        fresh = _batch(fresh=True)  # forked from the parent as it is now: the block's pool ended first
+        after = _batch()
+    assert not seen["thread"] & a and not three & a and not fresh & a
+    assert not after & a and not after & fresh and len(after) == 2
+
+
+def test_the_numbers_are_those_of_fresh_pools(tiny):
+    alone = run_replications(tiny, tiny.baseline, 3, days=20, seed=5, processes=2).per_rep
+    with shared_workers(2):
+        first = run_replications(tiny, tiny.baseline, 3, days=20, seed=5, processes=2).per_rep
+        again = run_replications(tiny, tiny.baseline, 3, days=20, seed=5, processes=2).per_rep
+    for frame in (first, again):
+        assert frame.columns.equals(alone.columns)
+        assert np.array_equal(frame.to_numpy(), alone.to_numpy(), equal_nan=True)
+
+
+def test_allocations_in_one_batch_are_each_run_alone(tiny):
+    """``run_allocations`` hands every allocation's replications to the processes at once: each allocation
+    gets exactly the replications ``run_replications`` gives it alone, in order, with one tick each."""
+    from sim.replications import run_allocations
+
+    cut = tiny.baseline.replace(workers=np.maximum(tiny.baseline.workers * 6 // 10, 1))
+    allocations = [tiny.baseline, cut]
+    alone = [run_replications(tiny, a, 3, days=20, seed=9, processes=1).per_rep for a in allocations]
+    assert not alone[0].equals(alone[1])  # two allocations, not one twice
+    for processes in (1, 2):  # in this process too: the same seeds for each allocation
+        ticks: list[int] = []
+        together = run_allocations(
+            tiny, [*allocations, tiny.baseline], 3, days=20, seed=9, processes=processes, progress=ticks.append
+        )
+        assert len(together) == 3 and sum(ticks) == 3 * 3
+        for runs, expected in zip(together, [*alone, alone[0]]):
+            assert [o.replication for o in runs.outputs] == [0, 1, 2]
+            assert np.array_equal(runs.per_rep.to_numpy(), expected.to_numpy(), equal_nan=True), processes
