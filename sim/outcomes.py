@@ -84,11 +84,12 @@ def extend_rows(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInp
     finder = np.full(n, -1, np.int64)
     if cols and cases.u_discovery is not None and cases.surface_delay_hours is not None:
         grid_channel = list(spec.demand.channels).index(disc.grid_channel)  # type: ignore[union-attr]
-        cum = np.cumsum(shares, axis=1)[cases.category]  # (n, finding duties)
+        cum = np.cumsum(shares, axis=1)  # (categories, finding duties), nondecreasing along a row
         u = cases.u_discovery[:, 0].astype(float)
-        hit = u[:, None] < cum
-        cand = (cases.channel == grid_channel) & ~cases.volunteer & hit.any(axis=1)
-        finder = np.where(cand, np.argmax(hit, axis=1), -1)
+        # some duty finds it (u below one of its category's cumulative shares: below the last) ...
+        cand = np.flatnonzero((cases.channel == grid_channel) & ~cases.volunteer & (u < cum[:, -1][cases.category]))
+        # ... the first whose cumulative share is above u
+        finder[cand] = np.argmax(u[cand, None] < cum[cases.category[cand]], axis=1)
     twins = np.flatnonzero(finder >= 0)
     base = replace(cases, twin_of=np.full(n, -1, np.int64))
     if twins.size == 0:
