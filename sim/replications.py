@@ -20,7 +20,7 @@ from scenario.load import Scenario
 from sim.assembly import GROUPS, LOCAL_GROUPS, RepOutput, assemble, measured_from, surge_window, window_kpis
 from sim.calendar import WorkCalendar
 from sim.caselog import case_log, write_case_log
-from sim.demand import draw_cases
+from sim.demand import Cases, draw_cases
 from sim.duties import account_duties
 from sim.engine import simulate_cases
 from sim.kpis import FundUse, groups_kpis, late_level
@@ -143,9 +143,23 @@ def run_replication(
             return map_tasks(func, tasks, processes=split_processes, progress=progress, fresh=True)
 
         return run_by_district(scenario, allocation, days, seed_seq, replication, keep_log, log_dir, mapper)
-    cal = WorkCalendar(scenario.spec.calendar, days)
     t = time.perf_counter()
     cases = draw_cases(scenario, days, seed_seq)
+    return _replication_of(scenario, allocation, cases, replication, keep_log, log_dir, t)
+
+
+def _replication_of(
+    scenario: Scenario,
+    allocation: Allocation,
+    cases: Cases,
+    replication: int,
+    keep_log: bool,
+    log_dir: str | None,
+    t: float,
+) -> RepOutput:
+    """``run_replication`` of cases drawn (at ``t``, for the log)."""
+    days = cases.days
+    cal = WorkCalendar(scenario.spec.calendar, days)
     result = simulate_cases(scenario, cases, allocation, cal)
     logger.info(
         "replication %d: %d cases, %d completions, simulated in %.1f s",
@@ -167,8 +181,12 @@ def run_replication(
     return assemble(scenario, allocation, log, acct, window_acct, groups, fund, cal, days, replication, keep_log, late)
 
 
-def _task(args: tuple) -> RepOutput:
-    return run_replication(*args)
+def _task(args: tuple) -> list[RepOutput]:
+    """One replication of each allocation, on cases drawn once (they do not depend on the allocation)."""
+    scenario, allocations, days, seed_seq, replication, keep_log, log_dir = args
+    t = time.perf_counter()
+    cases = draw_cases(scenario, days, seed_seq)
+    return [_replication_of(scenario, a, cases, replication, keep_log, log_dir, t) for a in allocations]
 
 
 def _load_compiled_code(scenario: Scenario, allocation: Allocation) -> None:
@@ -271,9 +289,10 @@ def run_allocations(
     split_districts: bool | None = None,
 ) -> list[Replications]:
     """``[run_replications(scenario, a, reps, ...) for a in allocations]`` (the same replications for each:
-    common random numbers), the replications of all allocations handed to the processes as one batch: two
-    allocations of five replications on two processes take five replications' time, not six. ``log_dir``:
-    one allocation only (each writes its own parts)."""
+    common random numbers), in one batch of one task per replication: its cases, which do not depend on the
+    allocation, drawn once and simulated under each allocation (a fifth of a Weihai year saved per allocation
+    after the first, and no pool waiting for one allocation's last replication before the next starts).
+    ``progress``: one tick per replication of each allocation. ``log_dir``: one allocation only."""
     if reps < 1:
         raise ValueError(f"reps must be >= 1: {reps}")
     if log_dir is not None and len(allocations) != 1:
@@ -290,17 +309,24 @@ def run_allocations(
         seed,
         "each split by district" if split_districts else f"on up to {processes or default_processes()} process(es)",
     )
-    tasks = [  # each allocation its own seed sequences: spawning children changes a sequence
-        (scenario, a, days, seq, r, keep_first_log and r == 0, None if log_dir is None else str(log_dir))
-        for a in allocations
+    log = None if log_dir is None else str(log_dir)
+    if split_districts:  # progress: one tick per district task
+        split = processes or default_processes()
+        outputs = [
+            [
+                run_replication(scenario, a, days, seq, r, keep_first_log and r == 0, log, split, progress)
+                for r, seq in enumerate(replication_seeds(seed, reps))  # each its own: spawning changes a sequence
+            ]
+            for a in allocations
+        ]
+        return [Replications(out, seed, days) for out in outputs]
+    # a task per replication: its cases drawn once for every allocation
+    tasks = [
+        (scenario, allocations, days, seq, r, keep_first_log and r == 0, log)
         for r, seq in enumerate(replication_seeds(seed, reps))
     ]
-    if not split_districts and min(len(tasks), processes or default_processes()) > 1:
+    if min(len(tasks), processes or default_processes()) > 1:
         _load_compiled_code(scenario, allocations[0])
-    if split_districts:  # progress: one tick per district task
-        outputs = [
-            run_replication(*t, split_processes=processes or default_processes(), progress=progress) for t in tasks
-        ]
-    else:
-        outputs = map_tasks(_task, tasks, processes, progress)
-    return [Replications(outputs[i * reps : (i + 1) * reps], seed, days) for i in range(len(allocations))]
+    k = len(allocations)
+    per_rep = map_tasks(_task, tasks, processes, None if progress is None else lambda n: progress(n * k))
+    return [Replications([out[i] for out in per_rep], seed, days) for i in range(k)]

@@ -95,10 +95,16 @@ def test_the_numbers_are_those_of_fresh_pools(tiny):
         assert np.array_equal(frame.to_numpy(), alone.to_numpy(), equal_nan=True)
 
 
-def test_allocations_in_one_batch_are_each_run_alone(tiny):
-    """``run_allocations`` hands every allocation's replications to the processes at once: each allocation
-    gets exactly the replications ``run_replications`` gives it alone, in order, with one tick each."""
+def test_allocations_in_one_batch_are_each_run_alone(tiny, monkeypatch):
+    """``run_allocations`` hands every allocation's replications to the processes at once, each replication's
+    cases drawn once for all of them: each allocation gets exactly the replications ``run_replications``
+    gives it alone, in order, with one tick each."""
+    import sim.replications
     from sim.replications import run_allocations
+
+    draws: list[int] = []
+    draw = sim.replications.draw_cases
+    monkeypatch.setattr(sim.replications, "draw_cases", lambda *a: draws.append(1) or draw(*a))
 
     cut = tiny.baseline.replace(workers=np.maximum(tiny.baseline.workers * 6 // 10, 1))
     allocations = [tiny.baseline, cut]
@@ -106,10 +112,13 @@ def test_allocations_in_one_batch_are_each_run_alone(tiny):
     assert not alone[0].equals(alone[1])  # two allocations, not one twice
     for processes in (1, 2):  # in this process too: the same seeds for each allocation
         ticks: list[int] = []
+        draws.clear()
         together = run_allocations(
             tiny, [*allocations, tiny.baseline], 3, days=20, seed=9, processes=processes, progress=ticks.append
         )
         assert len(together) == 3 and sum(ticks) == 3 * 3
+        if processes == 1:  # here, where the draws can be counted
+            assert len(draws) == 3, "the cases of a replication are drawn once for all allocations"
         for runs, expected in zip(together, [*alone, alone[0]]):
             assert [o.replication for o in runs.outputs] == [0, 1, 2]
             assert np.array_equal(runs.per_rep.to_numpy(), expected.to_numpy(), equal_nan=True), processes
