@@ -36,7 +36,8 @@ def add_case_hours(bk, bp, bws, bwe, n, k, pool, start, end, day_start, day_len,
     if n + k.shape[0] > bk.shape[0]:
         size = max(2 * bk.shape[0], n + k.shape[0])
         nk, npl, nws, nwe = np.empty(size, np.int64), np.empty(size, np.int64), np.empty(size), np.empty(size)
-        nk[:n], npl[:n], nws[:n], nwe[:n] = bk[:n], bp[:n], bws[:n], bwe[:n]
+        for i in range(n):  # loops, not slice assignment: the same copy, seconds less to compile
+            nk[i], npl[i], nws[i], nwe[i] = bk[i], bp[i], bws[i], bwe[i]
         bk, bp, bws, bwe = nk, npl, nws, nwe
     for i in range(k.shape[0]):
         ws = _to_work(start[i], day_start, day_len, cum, always_on)

@@ -750,8 +750,9 @@ def test_group_kpis_equal_case_kpis_of_each_group(weihai):
 
 
 def test_group_percentiles_are_numpys_to_the_bit():
-    """Each group's quantiles (values put in place by a partition, not a sort) equal np.quantile of the
-    group's values exactly: ties, one value, empty groups, q of 0 and 1."""
+    """Each group's quantiles (the values at the ranks read selected one rank after another, not sorted) equal
+    np.quantile of the group's values exactly: ties, one value, empty groups, q of 0 and 1 in any order, a NaN
+    (numpy's quantiles of a group with one are NaN)."""
     from sim.kpis import _group_percentiles
 
     rng = np.random.default_rng(0)
@@ -759,6 +760,8 @@ def test_group_percentiles_are_numpys_to_the_bit():
     for _ in range(200):
         k, n = int(rng.integers(1, 30)), int(rng.integers(0, 400))
         g, x = rng.integers(0, k, n), np.round(rng.exponential(5, n), int(rng.integers(0, 3)))  # rounding: ties
+        if n and rng.random() < 0.2:
+            x[rng.integers(0, n)] = np.nan
         got = _group_percentiles(g.copy(), x.copy(), k, qs)
         for j, q in enumerate(qs):
             want = [np.quantile(x[g == i], q) if (g == i).any() else np.nan for i in range(k)]
