@@ -31,7 +31,15 @@ def _order(x):
         for i in range(n):
             out[i] = i
         return out
-    x0, x1 = x.min(), x.max()
+    x0, x1 = x[0], x[0]  # x.min() and x.max() (loops: quicker to compile)
+    for i in range(1, n):
+        v = x[i]
+        if v != v or x0 != x0:  # a NaN: theirs too
+            x0 = x1 = np.nan
+        elif v < x0:
+            x0 = v
+        elif v > x1:
+            x1 = v
     inv = n / (x1 - x0) if x1 > x0 else 0.0
     start = np.zeros(n + 1, np.int64)
     bucket = np.empty(n, np.int64)

@@ -52,17 +52,11 @@ def add_case_hours(bk, bp, bws, bwe, n, k, pool, start, end, day_start, day_len,
 
 
 @njit
-def close_case_hours(busy, k, pool, ws, we, n, lo, hi, closed, upto):
+def close_case_hours(busy, k, pool, ws, we, n, lo, hi, closed, upto, order):
     """Add to ``busy`` (pools x working days) the overlaps of the first ``n`` services (number ``k``, ``pool``,
     working-hour start ``ws`` and end ``we``) with working days ``closed <= i < upto`` (``lo``/``hi``: their
-    working-hour bounds); per (pool, day) in order of service number. Keeps, first in the buffers, the
-    services that still touch a later day; returns how many."""
-    in_order = True  # a single pool's services start in case order: no sort
-    for i in range(1, n):
-        if k[i] < k[i - 1]:
-            in_order = False
-            break
-    order = np.arange(n) if in_order else np.argsort(k[:n])
+    working-hour bounds); per (pool, day) in order of service number (``order``: the first ``n`` by number).
+    Keeps, first in the buffers, the services that still touch a later day; returns how many."""
     for i in order:
         first = np.searchsorted(hi, ws[i], side="right")
         if first < closed:

@@ -83,8 +83,10 @@ class CaseHours:
             return
         from sim.daykernel import close_case_hours
 
+        k = self._k[: self._n]  # service numbers, each once: any sort gives one order (here, not compiled)
+        order = np.arange(self._n) if (k[1:] >= k[:-1]).all() else np.argsort(k, kind="stable")
         self._n = close_case_hours(
-            self.busy, self._k, self._pool, self._ws, self._we, self._n, self.lo, self.hi, self.closed, upto
+            self.busy, self._k, self._pool, self._ws, self._we, self._n, self.lo, self.hi, self.closed, upto, order
         )
         self.closed = upto
 
