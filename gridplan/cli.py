@@ -183,7 +183,11 @@ def _sim_args(sp: argparse.ArgumentParser, reps: int, paired: bool = False, none
         "--days", type=_days, help="simulated days (default: the scenario's calendar.days; more than its warm-up)"
     )
     sp.add_argument("--seed", type=_seed, help="random seed, 0 to 2**32-1 (default: the scenario's seed)")
-    sp.add_argument("--processes", type=_processes, help="local processes (default: all cores)")
+    sp.add_argument(
+        "--processes",
+        type=_processes,
+        help="local processes (default: all cores, plus a few so that no core idles at the end of a batch)",
+    )
     sp.add_argument("--scheduler", help="run replications and points on this Dask cluster (tcp://HOST:PORT)")
     sp.add_argument(
         "--dask-workers",
@@ -227,7 +231,11 @@ def _add_study_and_schema(sub) -> None:
     )
     sp.set_defaults(func=_cmd("study_cmd"))
     sp.add_argument("study", type=Path, help="study YAML file (in a scenario's folder), or a folder with study.yaml")
-    sp.add_argument("--processes", type=_processes, help="local processes (default: all cores)")
+    sp.add_argument(
+        "--processes",
+        type=_processes,
+        help="local processes (default: all cores, plus a few so that no core idles at the end of a batch)",
+    )
     sp.add_argument("--scheduler", help="run the points on this Dask cluster (tcp://HOST:PORT)")
     sp.add_argument("--dask-workers", type=_processes, help="run the points on a local Dask cluster")
     sp.add_argument("--resume", action="store_true", help="reuse the points an interrupted run finished")

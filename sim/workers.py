@@ -13,12 +13,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 
 from sim.stopping import critical
 
-__all__ = ["map_tasks", "shared_workers", "default_processes"]
+__all__ = ["map_tasks", "shared_workers", "default_processes", "at_once"]
 
 
 class _Shared:
@@ -26,7 +26,8 @@ class _Shared:
     the first ``map_tasks`` that needs one)."""
 
     def __init__(self, processes: int | None) -> None:
-        self.size = processes or default_processes()
+        self.asked = processes
+        self.size = _pool_size(processes)
         self.thread = threading.get_ident()
         self.pool: ProcessPoolExecutor | None = None
 
@@ -67,6 +68,24 @@ def _new_pool(processes: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=processes, initializer=_worker_init, initargs=(os.getpid(),))
 
 
+def _pool_size(processes: int | None) -> int:
+    """Workers a pool needs for calls asking for ``processes`` (None: all cores, up to ``at_once`` tasks at a time)."""
+    cores = processes or default_processes()
+    return cores if processes is not None else 2 * cores - 1
+
+
+def at_once(n_tasks: int, processes: int | None) -> int:
+    """How many of ``n_tasks`` equal tasks run at once. Asked for a number of processes: that many. By default
+    (all ``P`` cores), ``P + n_tasks mod P``: five replications on two cores run three at once, then two, and
+    take 2.5 replications' time instead of three waves' (one core idle in the last); four run two at once.
+    The cores share the extra workers, so the numbers are the same; the memory is that of the replications
+    running at once (at most ``2P - 1``)."""
+    if processes is not None:
+        return min(n_tasks, processes)
+    cores = default_processes()
+    return min(n_tasks, cores + n_tasks % cores if n_tasks > cores else n_tasks)
+
+
 def map_tasks(
     func: Callable,
     tasks: list,
@@ -87,9 +106,8 @@ def map_tasks(
     client = active_client()
     if client is not None:
         return map_on_dask(client, func, tasks, progress)
-    asked = processes or default_processes()
-    processes = min(len(tasks), asked)
-    if processes <= 1:
+    window = at_once(len(tasks), processes)
+    if window <= 1:
         out = []
         for t in tasks:
             out.append(func(t))
@@ -100,18 +118,12 @@ def map_tasks(
     if shared is not None and fresh and shared.pool is not None:  # its workers hold the parent as it was
         pool, shared.pool = shared.pool, None
         pool.shutdown()
-    reuse = shared is not None and not fresh and shared.size == asked
+    reuse = shared is not None and not fresh and shared.asked == processes and shared.size >= window
     if reuse and shared is not None and shared.pool is None:
         shared.pool = _new_pool(shared.size)
-    ex = shared.pool if reuse and shared is not None and shared.pool is not None else _new_pool(processes)
+    ex = shared.pool if reuse and shared is not None and shared.pool is not None else _new_pool(window)
     try:
-        with critical():  # submitting forks the workers: a stop must not land in an at-fork hook
-            results = ex.map(func, tasks)
-        out = []
-        for r in results:
-            out.append(r)
-            if progress:
-                progress(1)
+        out = _run_window(ex, func, tasks, window, progress)
     except BaseException:
         if reuse and shared is not None:
             shared.pool = None  # the next call forks a new pool
@@ -120,6 +132,34 @@ def map_tasks(
     if not reuse:
         ex.shutdown()
     return out
+
+
+def _run_window(
+    ex: ProcessPoolExecutor, func: Callable, tasks: list, window: int, progress: Callable[[int], None] | None
+) -> list:
+    """``tasks`` on ``ex``, ``window`` at a time (the next submitted as one ends); results in task order."""
+    out: list = [None] * len(tasks)
+    index: dict[Future, int] = {}
+    running: set[Future] = set()
+    for i, t in enumerate(tasks):
+        if len(running) == window:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            _collect(done, index, out, progress)
+        with critical():  # the first submission forks the workers: a stop must not land in an at-fork hook
+            f = ex.submit(func, t)
+        index[f] = i
+        running.add(f)
+    while running:
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        _collect(done, index, out, progress)
+    return out
+
+
+def _collect(done: set[Future], index: dict[Future, int], out: list, progress: Callable[[int], None] | None) -> None:
+    for f in done:
+        out[index[f]] = f.result()  # a task's exception is raised here
+        if progress:
+            progress(1)
 
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h

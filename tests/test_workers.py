@@ -122,3 +122,35 @@ def test_allocations_in_one_batch_are_each_run_alone(tiny, monkeypatch):
         for runs, expected in zip(together, [*alone, alone[0]]):
             assert [o.replication for o in runs.outputs] == [0, 1, 2]
             assert np.array_equal(runs.per_rep.to_numpy(), expected.to_numpy(), equal_nan=True), processes
+
+
+def _span(_: object) -> tuple[float, float]:
+    start = time.time()
+    time.sleep(0.3)
+    return start, time.time()
+
+
+def test_by_default_the_cores_stay_busy_to_the_last_task(monkeypatch, tiny):
+    """All cores by default: ``P + n mod P`` tasks at once (five on two cores: three, then two, instead of a
+    last wave on one core); asked for a number of processes: that many. The same numbers either way."""
+    import sim.workers
+    from sim.workers import at_once
+
+    monkeypatch.setattr(sim.workers, "default_processes", lambda: 2)
+    assert [at_once(n, None) for n in (1, 2, 3, 4, 5, 6, 7)] == [1, 2, 3, 2, 3, 2, 3]
+    assert [at_once(n, 2) for n in (1, 2, 5)] == [1, 2, 2]
+    monkeypatch.setattr(sim.workers, "default_processes", lambda: 4)
+    assert [at_once(n, None) for n in (3, 5, 8, 10)] == [3, 5, 4, 6]
+    monkeypatch.setattr(sim.workers, "default_processes", lambda: 2)
+
+    def most_at_once(spans: list[tuple[float, float]]) -> int:
+        return max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+
+    assert most_at_once(map_tasks(_span, list(range(5)))) == 3
+    assert most_at_once(map_tasks(_span, list(range(5)), processes=2)) == 2
+    with shared_workers():  # the block's pool has room for three at once
+        assert most_at_once(map_tasks(_span, list(range(5)))) == 3
+        assert most_at_once(map_tasks(_span, list(range(4)))) == 2
+    alone = run_replications(tiny, tiny.baseline, 5, days=20, seed=3, processes=1).per_rep
+    spread = run_replications(tiny, tiny.baseline, 5, days=20, seed=3).per_rep
+    assert np.array_equal(spread.to_numpy(), alone.to_numpy(), equal_nan=True)
