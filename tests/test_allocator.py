@@ -426,6 +426,34 @@ def test_rebalance_searches_by_solves_alone_and_builds_one_result(tiny, monkeypa
     assert np.array_equal(best.allocation.service_fund_yuan, r.allocation.service_fund_yuan)
 
 
+def test_a_margin_hint_saves_solves_and_changes_nothing(weihai, monkeypatch):
+    """Rebalance with the margin found before as a hint (the main job's rounds pass it on): the same margin and
+    allocation whether the hint is right, close, far off on either side or absurd; fewer solves when close."""
+    from solvers import allocator
+
+    solves = {"n": 0}
+    first = allocator._first_solve
+
+    def counted(*a, **k):
+        solves["n"] += 1
+        return first(*a, **k)
+
+    monkeypatch.setattr(allocator, "_first_solve", counted)
+    curves = service_curves(weihai)
+    opts = AllocationOptions(objective="rebalance")
+    plain = allocate(weihai, opts, curves=curves)
+    plain_solves, solves["n"] = solves["n"], 0
+    t = -plain.objective_value
+    for hint in (t, t * 1.002, t * 0.997, t * 0.5, t * 1.8, 39.99, 1e-9, 1e6, None):
+        got = allocate(weihai, opts, curves=curves, margin_hint=hint)
+        assert got.objective_value == plain.objective_value, hint
+        for column in ("workers", "service_fund_yuan", "work_fund_yuan", "street_office_staff"):
+            assert np.array_equal(getattr(got.allocation, column), getattr(plain.allocation, column)), (hint, column)
+        if hint is not None and abs(hint / t - 1) < 0.005:
+            assert solves["n"] <= plain_solves - 5, (hint, solves["n"], plain_solves)
+        solves["n"] = 0
+
+
 def test_reused_models_are_per_thread(tiny):
     """The desk allocates in two threads at once: each rebalance's search keeps its own PuLP problem (one
     shared problem would take each thread's bounds in turn), so every answer is the single-thread one."""

@@ -238,8 +238,10 @@ class _Loop:
             if self.no_fund_lifts
             else self.opts.min_service_fund_yuan,
         )
+        # rebalance: the margin found last round, where the next one is searched first (the same answer)
+        hint = -self.res.objective_value if self.opts.objective == "rebalance" else None
         try:
-            self.res = allocate(self.scenario, opts, curves=self.curves, solver=self.solver)
+            self.res = allocate(self.scenario, opts, curves=self.curves, solver=self.solver, margin_hint=hint)
         except InfeasibleError as exc:
             return f"the corrected model is infeasible: {exc}"
         return None
