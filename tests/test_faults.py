@@ -52,6 +52,8 @@ LONG = {
         "2",
     ],
     "run": ["run", TINY, "--reps", "10", "--days", "2000", "--processes", "2"],
+    # all cores: a pool with room for more replications at once than cores (sim.workers.at_once)
+    "simulate-default": ["simulate", TINY, "--reps", "40", "--days", "3600"],
 }
 SHORT = {
     "simulate": ["simulate", TINY, "--reps", "2", "--days", "20", "--processes", "2"],
@@ -68,6 +70,7 @@ SHORT = {
         "2",
     ],
     "run": ["run", TINY, "--reps", "2", "--days", "20", "--processes", "1"],
+    "simulate-default": ["simulate", TINY, "--reps", "3", "--days", "20"],
 }
 # Seed of the stop times; printed on failure so that a failing stop can be replayed.
 FAULT_SEED = int(os.environ.get("GRIDPLAN_FAULT_SEED", "20240601"))
@@ -132,7 +135,7 @@ def assert_no_debris(out: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to follow the process tree")
-@pytest.mark.parametrize("command", ["simulate", "sweep", "run"])
+@pytest.mark.parametrize("command", ["simulate", "sweep", "run", "simulate-default"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_stop_at_a_random_point(command, sig, tmp_path):
     rng = random.Random(f"{FAULT_SEED}-{command}-{sig}")
