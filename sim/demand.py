@@ -9,6 +9,7 @@ discovery), so that two allocations of one scenario see the same complaints
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,10 +106,7 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     rates = np.array([c.rate_per_10k_per_day for c in dem.channels.values()])
     per_hour = scenario.urban_residents / 10_000 * rates.sum() / 24.0  # per community
     profile = hourly_profile(scenario, days)
-    lam = per_hour[:, None] * profile[None, :]  # (communities, hours)
-    counts = rng["arrivals"].poisson(lam)
-    comm, hour = np.nonzero(counts)
-    k = counts[comm, hour]
+    comm, hour, k = _hourly_counts(per_hour, profile, rng["arrivals"])
     community = np.repeat(comm, k)
     arrival = np.repeat(hour.astype(float), k) + rng["arrivals"].random(int(k.sum()))
     from sim.arrivalorder import arrival_order
@@ -123,17 +121,18 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     category = m.choice(len(cats), size=n, p=np.array([c.share for c in cats]))
     grid = (m.random(n) * scenario.grids[community]).astype(np.int64)
 
-    s = rng["service"]
-    u = s.random((n, 5))
-    travel = s.random(n) * spec.ladder.travel_minutes_max / 60.0  # uniform on [0, travel_hours_max]
-    service = np.empty((n, 5))
-    for col, field in enumerate(("grid_service", "community_service", "street_service", "city_delay", "grid_service")):
-        service[:, col] = from_uniforms_by([getattr(c, field) for c in cats], category, u[:, col])
-    service[:, 0] += travel
-    service[:, 4] += travel
-
-    volunteer = _volunteers(scenario, days, arrival, community, category, rng["volunteers"])
-    u_disc, delay, u_money, cost = _outcome_draws(scenario, category, rng["discovery"], rng["money"])
+    # The streams below are independent of one another: the service times are worked out here while a
+    # thread draws the rest (numpy lets go of the interpreter in bulk draws and array arithmetic), each
+    # stream by itself as before: the same numbers, sooner where a core is free.
+    pool = ThreadPoolExecutor(1)
+    try:
+        rest = pool.submit(_other_streams, scenario, days, arrival, community, category, rng)
+        service = _service_times(spec, cats, category, rng["service"])
+        volunteer, (u_disc, delay, u_money, cost), u_escalate, u_feedback, u_mobile, u_absence, u_resolve = (
+            rest.result()
+        )
+    finally:  # a stop (Ctrl-C) does not wait for the thread's draws: the command ends at once
+        pool.shutdown(wait=False, cancel_futures=True)
     return Cases(
         arrival=arrival,
         community=community,
@@ -141,20 +140,77 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
         category=category,
         grid=grid,
         service=service,
-        u_escalate=rng["escalation"].random((n, 3)),
-        u_feedback=rng["feedback"].random((n, 2)),
-        u_mobile=rng["mobile"].random(n),
+        u_escalate=u_escalate,
+        u_feedback=u_feedback,
+        u_mobile=u_mobile,
         volunteer=volunteer,
-        u_absence=rng["absence"].random(
-            (2 * scenario.n_communities + len(scenario.street_ids), days, 2), dtype=np.float32
-        ),
+        u_absence=u_absence,
         channel_ids=tuple(channels) + (MOBILE_CHANNEL,),
         days=days,
         u_discovery=u_disc,
         surface_delay_hours=delay,
-        u_resolve=rng["resolution"].random((n, 2), dtype=np.float32),
+        u_resolve=u_resolve,
         u_money=u_money,
         fix_cost_yuan=cost,
+    )
+
+
+# Hours of Poisson means drawn at a time: a megacity year's (7,000 communities x 8,760 hours) would be two
+# arrays of 490 MB; in slices of whole communities the stream gives the same counts in the same order.
+_POISSON_CHUNK = 1 << 21
+
+
+def _hourly_counts(
+    per_hour: np.ndarray, profile: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Poisson counts of (community, hour) with mean ``per_hour[c] * profile[h]``: the (community, hour) pairs
+    with any, in row-major order, and their counts (``np.nonzero`` of the whole matrix, drawn a slice of
+    communities at a time: numpy draws an array of means element by element in that order)."""
+    step = max(1, _POISSON_CHUNK // max(len(profile), 1))
+    comms, hours, ks = [], [], []
+    for a in range(0, len(per_hour), step):
+        counts = rng.poisson(per_hour[a : a + step, None] * profile[None, :])
+        c, h = np.nonzero(counts)
+        comms.append(c + a)
+        hours.append(h)
+        ks.append(counts[c, h])
+    if not comms:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(comms), np.concatenate(hours), np.concatenate(ks)
+
+
+def _service_times(spec, cats: list, category: np.ndarray, s: np.random.Generator) -> np.ndarray:
+    """(cases, 5) working hours: grid, community, street, city delay, the reopened grid visit (travel included
+    at the grid)."""
+    n = len(category)
+    u = s.random((n, 5))
+    travel = s.random(n) * spec.ladder.travel_minutes_max / 60.0  # uniform on [0, travel_hours_max]
+    service = np.empty((n, 5))
+    for col, field in enumerate(("grid_service", "community_service", "street_service", "city_delay", "grid_service")):
+        service[:, col] = from_uniforms_by([getattr(c, field) for c in cats], category, u[:, col])
+    service[:, 0] += travel
+    service[:, 4] += travel
+    return service
+
+
+def _other_streams(
+    scenario: Scenario,
+    days: int,
+    arrival: np.ndarray,
+    community: np.ndarray,
+    category: np.ndarray,
+    rng: dict[str, np.random.Generator],
+) -> tuple:
+    """Every stream after the marks but the service times, each from its own generator."""
+    n = len(arrival)
+    return (
+        _volunteers(scenario, days, arrival, community, category, rng["volunteers"]),
+        _outcome_draws(scenario, category, rng["discovery"], rng["money"]),
+        rng["escalation"].random((n, 3)),
+        rng["feedback"].random((n, 2)),
+        rng["mobile"].random(n),
+        rng["absence"].random((2 * scenario.n_communities + len(scenario.street_ids), days, 2), dtype=np.float32),
+        rng["resolution"].random((n, 2), dtype=np.float32),
     )
 
 

@@ -890,3 +890,19 @@ def test_every_kpi_interval_stays_in_its_range():
     summary = run_replications(s, s.baseline, 2, days=40, processes=1).summary()
     assert [k for k in summary.index if kpi_range(k) is None] == []
     assert (summary.ci95_low.dropna() >= 0).all(), summary[summary.ci95_low < 0]
+
+
+def test_hourly_counts_in_slices_are_the_whole_matrixs(monkeypatch):
+    """The arrivals' Poisson counts drawn a slice of communities at a time (a megacity year's means would be
+    490 MB at once) are the counts of the whole matrix, in the same row-major order, from the same stream."""
+    import sim.demand
+    from sim.demand import _hourly_counts
+
+    per_hour = np.random.default_rng(0).gamma(2.0, 0.5, 37)
+    profile = np.random.default_rng(1).uniform(0.0, 2.0, 50)
+    counts = np.random.default_rng(5).poisson(per_hour[:, None] * profile[None, :])
+    comm, hour = np.nonzero(counts)
+    for chunk in (1, 49, 50, 51, 333, 10**6):
+        monkeypatch.setattr(sim.demand, "_POISSON_CHUNK", chunk)
+        c, h, k = _hourly_counts(per_hour, profile, np.random.default_rng(5))
+        assert np.array_equal(c, comm) and np.array_equal(h, hour) and np.array_equal(k, counts[comm, hour]), chunk
