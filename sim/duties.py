@@ -139,6 +139,18 @@ def duty_plan(scenario: Scenario) -> DutyPlan:
     return DutyPlan(g, window, carry, order, int(first.sum()), n)
 
 
+def restricted(plan: DutyPlan, only: tuple[np.ndarray, np.ndarray] | None) -> tuple[DutyPlan, np.ndarray]:
+    """The plan of some communities' and streets' pools (``only``: their indices, ascending), in the plan's
+    layout (those communities' grid pools, their desks, those street offices), and the rows of those pools
+    among all (None: the whole plan, every row). A pool's account depends on its own hours and, for a grid
+    pool, its community's desk: the restricted plan gives those pools the numbers the whole one does."""
+    if only is None:
+        return plan, np.arange(plan.g.shape[0])
+    comm, streets = only
+    rows = np.concatenate([comm, plan.n + comm, 2 * plan.n + streets]).astype(np.int64)
+    return DutyPlan(plan.g[rows], plan.window, plan.carry, plan.order, plan.n_first, len(comm)), rows
+
+
 def spare_hours(present: np.ndarray, day_len: np.ndarray, busy: np.ndarray) -> np.ndarray:
     """Hours the people present have left after case handling (pools x working days), never below 0."""
     return np.clip(present * day_len[None, :] - busy, 0.0, None)
@@ -150,11 +162,13 @@ def account_duties(
     cal: WorkCalendar,
     warmup_days: int,
     until_day: int | None = None,
+    only: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> DutyAccount:
     """Run the daily duty account of one replication (see the module docstring) on the engine's case hours
     (``SimResult.busy``), with the arithmetic the engine used while it ran.
 
-    Hours are measured on days ``warmup_days <= day < until_day`` (default: to the end).
+    Hours are measured on days ``warmup_days <= day < until_day`` (default: to the end). ``only``: the duties
+    of these communities' and streets' pools alone (``restricted``; a district's task), the others' 0.
     """
     st: StaffTime = staff_time(scenario)
     days = result.present.shape[1]
@@ -164,20 +178,35 @@ def account_duties(
     busy = result.busy
     avail = spare_hours(present, day_len, busy)
     measured = (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
-    plan = duty_plan(scenario)
+    whole = duty_plan(scenario)
+    plan, rows = restricted(whole, only)
     stepper = plan.stepper()
     pools, k = plan.g.shape
     due = np.zeros((pools, k))
     done_m = np.zeros((pools, k))
     over = np.zeros((pools, k))
     helped = np.zeros(plan.n)
-    for i in range(avail.shape[1]):
-        done, new_over, due_now, help_ = stepper.step(avail[:, i])
+    mine = avail[rows]
+    for i in range(mine.shape[1]):
+        done, new_over, due_now, help_ = stepper.step(mine[:, i])
         if measured[i]:
             done_m += done
             over += new_over
             due += plan.g * due_now[None, :]
             helped += help_
+    if only is not None:  # back in every pool's place, 0 for the pools left out
+        due, done_m, over, undone, helped = (
+            _placed(x, at, n)
+            for x, at, n in (
+                (due, rows, whole.g.shape[0]),
+                (done_m, rows, whole.g.shape[0]),
+                (over, rows, whole.g.shape[0]),
+                (stepper.H, rows, whole.g.shape[0]),
+                (helped, only[0], whole.n),
+            )
+        )
+    else:
+        undone = stepper.H.copy()
     case_h = (busy * measured[None, :]).sum(axis=1)
     present_hours = present * day_len[None, :]
     present_h = (present_hours * measured[None, :]).sum(axis=1)
@@ -189,7 +218,7 @@ def account_duties(
         due,
         done_m,
         over,
-        stepper.H.copy(),
+        undone,
         case_h,
         present_h,
         fixed_h,
@@ -199,6 +228,13 @@ def account_duties(
         st.working_days_per_year / max(float(measured.sum()), 1.0),
         overtime_h,
     )
+
+
+def _placed(x: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:
+    """Rows ``x`` placed at rows ``at`` of ``n`` rows of zeros."""
+    out = np.zeros((n, *x.shape[1:]))
+    out[at] = x
+    return out
 
 
 def _away_hours(

@@ -126,7 +126,14 @@ class SimResult:
     events: int
 
 
-def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInputs, out: Outcomes) -> CaseRecord:
+def _recursion(
+    scenario: Scenario,
+    cases: Cases,
+    cal: WorkCalendar,
+    run: RunInputs,
+    out: Outcomes,
+    only: tuple[np.ndarray, np.ndarray] | None = None,
+) -> CaseRecord:
     """The exact recursion: every pool first come, first served, each case taking the earliest moment a
     server is free (a release, or a day with more people), level by level in windows of the feedback delay.
 
@@ -165,7 +172,14 @@ def _recursion(scenario: Scenario, cases: Cases, cal: WorkCalendar, run: RunInpu
         np.stack([cases.community, nc + cases.community, 2 * nc + scenario.community_street[cases.community]]),
         dtype=np.int64,
     )
-    capk = capacity_by_key_array(run.case_servers, run.people, cal.day_len[: cases.days] > 0, len(cal.day_len))
+    working = cal.day_len[: cases.days] > 0
+    if only is None:
+        capk = capacity_by_key_array(run.case_servers, run.people, working, len(cal.day_len))
+    else:  # a district's task: the servers by day of its pools alone (no case reaches another; they keep one)
+        mine = np.concatenate([only[0], nc + only[0], 2 * nc + only[1]])
+        sub = capacity_by_key_array(run.case_servers[mine], run.people[mine], working, len(cal.day_len))
+        capk = np.ones((len(run.people), sub.shape[1]), np.int64)
+        capk[mine] = sub
     const = np.where(capk.min(axis=1) == capk.max(axis=1), capk[:, 0], -1).astype(np.int64)
     up = kernel.next_greater_all(capk, const)
     size = np.maximum(np.where(const >= 0, const, capk.max(axis=1)), 1)
@@ -274,13 +288,20 @@ MODES = ("auto", "recursion", "events")
 
 
 def simulate_cases(
-    scenario: Scenario, cases: Cases, allocation: Allocation, cal: WorkCalendar | None = None, mode: str = "auto"
+    scenario: Scenario,
+    cases: Cases,
+    allocation: Allocation,
+    cal: WorkCalendar | None = None,
+    mode: str = "auto",
+    only: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SimResult:
     """Run one replication's cases under an allocation.
 
     ``mode``: "recursion" (``_recursion``, compiled by numba), "events" (SimPy's event loop, ``sim.eventloop``)
     or "auto": the recursion, unless reopened cases come back with no delay (``_recursion_can_run``). Both
-    give the same case records (tested).
+    give the same case records (tested). ``only``: the communities and streets (indices, ascending) every
+    case belongs to (a district's task, ``sim.split``): the duty account that decides which problems are found
+    late is kept for their pools alone.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}: {mode!r}")
@@ -299,10 +320,10 @@ def simulate_cases(
     limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
     deadline = cal.add_v(arrival, limits[cases.category])
     rows, run = extend_rows(scenario, cases, cal, RunInputs(arrival, channel, grid_service, deadline, *capacity))
-    out = Outcomes(scenario, rows, run, cal, allocation.service_fund_yuan)
+    out = Outcomes(scenario, rows, run, cal, allocation.service_fund_yuan, only)
     with collector_paused():
         if mode == "recursion":
-            rec = _recursion(scenario, rows, cal, run, out)
+            rec = _recursion(scenario, rows, cal, run, out, only)
         else:
             from sim.eventloop import EventLoop
 

@@ -38,7 +38,7 @@ from scenario.spec import ServiceFundSpec
 from sim.calendar import WorkCalendar
 from sim.dayledger import CaseHours, working_days
 from sim.demand import PER_CASE, Cases
-from sim.duties import duty_plan, spare_hours
+from sim.duties import duty_plan, restricted, spare_hours
 from sim.pools import RunInputs, day_key_shift
 from sim.routing import CLOSE, Stage, routing
 
@@ -146,10 +146,17 @@ class Outcomes:
     """
 
     def __init__(
-        self, scenario: Scenario, rows: Cases, run: RunInputs, cal: WorkCalendar, service_fund_yuan: np.ndarray
+        self,
+        scenario: Scenario,
+        rows: Cases,
+        run: RunInputs,
+        cal: WorkCalendar,
+        service_fund_yuan: np.ndarray,
+        only: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         spec = scenario.spec
         self.scenario, self.rows, self.run, self.cal = scenario, rows, run, cal
+        self._only = only  # the cases' communities and streets (a district's task): the duties of their pools
         n_rows = len(rows)
         twin_of = rows.twin_of if rows.twin_of is not None else np.full(n_rows, -1, np.int64)
         self.twin_of = twin_of
@@ -241,8 +248,11 @@ class Outcomes:
         if self.incremental:
             assert disc is not None
             self._plan = duty_plan(scenario)
-            self._stepper = self._plan.stepper()
-            self._present = run.present[:, self._wdays].astype(float)
+            plan, self._pools = restricted(self._plan, self._only)
+            self._mine = plan.n  # communities stepped: the first rows of the stepper's pools
+            self._comm = self._pools[: plan.n]
+            self._stepper = plan.stepper()
+            self._present = run.present[self._pools][:, self._wdays].astype(float)
             self._day_len = cal.day_len[self._wdays]
             look = disc.lookback_working_days
             self._recent = np.zeros((look, nc, len(cols)))
@@ -284,13 +294,13 @@ class Outcomes:
         self.hours.close(upto)
         if not self.incremental:
             return
-        nc = self.scenario.n_communities
         look = self._recent.shape[0]
         while self._stepped < self.hours.closed:
             i = self._stepped
-            avail = spare_hours(self._present[:, i : i + 1], self._day_len[i : i + 1], self.hours.busy[:, i : i + 1])
+            busy = self.hours.busy[self._pools, i : i + 1]
+            avail = spare_hours(self._present[:, i : i + 1], self._day_len[i : i + 1], busy)
             done, _, _, _ = self._stepper.step(avail[:, 0])
-            self._recent[i % look] = done[:nc][:, self._cols]
+            self._recent[i % look][self._comm] = done[: self._mine][:, self._cols]  # others' stay 0: no cases
             self._recent_days = min(self._recent_days + 1, look)
             self._stepped += 1
 

@@ -199,18 +199,19 @@ def _district_part(args: tuple) -> DistrictPart:
             raise RuntimeError("a district task that shares its parent's memory found no cases there")
         cases = take_cases(_INHERITED[cases], ids)
     cal = WorkCalendar(scenario.spec.calendar, days)
-    result = simulate_cases(scenario, cases, allocation, cal)
+    communities = scenario.community_district == district
+    streets = scenario.street_district == district
+    only = (np.flatnonzero(communities), np.flatnonzero(streets))  # the duties of this district's pools alone
+    result = simulate_cases(scenario, cases, allocation, cal, only=only)
     log = case_log(scenario, result, cal)
     local = log["case_id"].to_numpy()  # a district's own numbering: its drawn cases, then len(ids) + drawn case
     log["case_id"] = np.where(
         local < len(ids), ids[np.minimum(local, len(ids) - 1)], ids_total + ids[np.maximum(local - len(ids), 0)]
     )
     warm_days = measured_from(scenario, days)
-    acct = account_duties(scenario, result, cal, warm_days)
+    acct = account_duties(scenario, result, cal, warm_days, only=only)
     window = surge_window(scenario, days)
-    window_acct = None if window is None else account_duties(scenario, result, cal, *window)
-    communities = scenario.community_district == district
-    streets = scenario.street_district == district
+    window_acct = None if window is None else account_duties(scenario, result, cal, *window, only=only)
     keep = {"community": communities, "street": streets, "district": np.arange(len(scenario.district_ids)) == district}
     late = late_level(log)
     every = groups_kpis(log, LOCAL_GROUPS, warm_days * 24.0, days * 24.0, late)
