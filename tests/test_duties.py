@@ -275,3 +275,44 @@ def test_units_over_the_planning_margin_are_those_the_workload_rule_raises(weiha
     assert load.loc["community", "busiest_planned_load"] == pytest.approx(ratio.max())
     assert load.loc["community", "busiest_unit"] == weihai.community_ids[int(np.argmax(ratio))]
     assert load.loc["community", "planning_margin"] == 0.85
+
+
+def test_a_districts_duty_account_is_the_citys_for_its_pools(weihai):
+    """A district's task keeps the duty account of its own pools alone (``only``): for those pools it is the
+    whole city's account to the bit (a pool's duties depend on its own hours and its community's desk), the
+    other pools' rows are 0; and the simulation that decides which problems are found late from it gives
+    the same case records for the district's cases."""
+    from dataclasses import fields
+
+    from sim.calendar import WorkCalendar
+    from sim.demand import draw_cases
+    from sim.duties import DutyAccount, account_duties
+    from sim.engine import simulate_cases
+    from sim.split import take_cases
+
+    days, d = 60, 2
+    cal = WorkCalendar(weihai.spec.calendar, days)
+    cases = draw_cases(weihai, days, np.random.SeedSequence(4))
+    ids = np.flatnonzero(weihai.community_district[cases.community] == d)
+    mine = take_cases(cases, ids)
+    only = (np.flatnonzero(weihai.community_district == d), np.flatnonzero(weihai.street_district == d))
+    n = weihai.n_communities
+    pools = np.concatenate([only[0], n + only[0], 2 * n + only[1]])
+    others = np.setdiff1d(np.arange(2 * n + len(weihai.street_ids)), pools)
+    whole = simulate_cases(weihai, mine, weihai.baseline, cal)
+    part = simulate_cases(weihai, mine, weihai.baseline, cal, only=only)
+    for f in ("start", "end", "first_close", "final_close", "satisfied", "reopened", "resolved", "busy"):
+        assert np.array_equal(getattr(whole, f), getattr(part, f), equal_nan=True), f
+    full, kept = account_duties(weihai, whole, cal, 7), account_duties(weihai, part, cal, 7, only=only)
+    for f in fields(DutyAccount):
+        a, b = getattr(full, f.name), getattr(kept, f.name)
+        if not isinstance(a, np.ndarray):
+            assert a == b, f.name
+        elif f.name == "desk_help_hours":  # per community
+            assert np.array_equal(a[only[0]], b[only[0]]), f.name
+        else:
+            assert np.array_equal(a[pools], b[pools]), f.name
+            if f.name in ("due_hours", "done_hours", "overdue_hours", "backlog_hours"):
+                assert not b[others].any(), f.name  # left out
+            if f.name in ("due_hours", "done_hours"):
+                assert a[others].any(), f.name  # not for want of work
