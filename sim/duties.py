@@ -178,35 +178,7 @@ def account_duties(
     busy = result.busy
     avail = spare_hours(present, day_len, busy)
     measured = (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
-    whole = duty_plan(scenario)
-    plan, rows = restricted(whole, only)
-    stepper = plan.stepper()
-    pools, k = plan.g.shape
-    due = np.zeros((pools, k))
-    done_m = np.zeros((pools, k))
-    over = np.zeros((pools, k))
-    helped = np.zeros(plan.n)
-    mine = avail[rows]
-    for i in range(mine.shape[1]):
-        done, new_over, due_now, help_ = stepper.step(mine[:, i])
-        if measured[i]:
-            done_m += done
-            over += new_over
-            due += plan.g * due_now[None, :]
-            helped += help_
-    if only is not None:  # back in every pool's place, 0 for the pools left out
-        due, done_m, over, undone, helped = (
-            _placed(x, at, n)
-            for x, at, n in (
-                (due, rows, whole.g.shape[0]),
-                (done_m, rows, whole.g.shape[0]),
-                (over, rows, whole.g.shape[0]),
-                (stepper.H, rows, whole.g.shape[0]),
-                (helped, only[0], whole.n),
-            )
-        )
-    else:
-        undone = stepper.H.copy()
+    due, done_m, over, undone, helped = _stepped(duty_plan(scenario), only, avail, measured)
     case_h = (busy * measured[None, :]).sum(axis=1)
     present_hours = present * day_len[None, :]
     present_h = (present_hours * measured[None, :]).sum(axis=1)
@@ -228,6 +200,31 @@ def account_duties(
         st.working_days_per_year / max(float(measured.sum()), 1.0),
         overtime_h,
     )
+
+
+def _stepped(
+    whole: DutyPlan, only: tuple[np.ndarray, np.ndarray] | None, avail: np.ndarray, measured: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """The duty account stepped through the working days (``avail``: spare hours, pools x days) on the pools
+    of ``only`` (``restricted``): hours due, done and overdue on the ``measured`` days, hours undone at the
+    end (pools x duties, 0 for the pools left out) and grid duty hours desk people did (communities)."""
+    plan, rows = restricted(whole, only)
+    stepper = plan.stepper()
+    pools, k = plan.g.shape
+    due, done_m, over, helped = np.zeros((pools, k)), np.zeros((pools, k)), np.zeros((pools, k)), np.zeros(plan.n)
+    mine = avail[rows]
+    for i in range(mine.shape[1]):
+        done, new_over, due_now, help_ = stepper.step(mine[:, i])
+        if measured[i]:
+            done_m += done
+            over += new_over
+            due += plan.g * due_now[None, :]
+            helped += help_
+    if only is None:
+        return due, done_m, over, stepper.H.copy(), helped
+    n_pools = whole.g.shape[0]  # back in every pool's place, 0 for the pools left out
+    placed = (_placed(x, rows, n_pools) for x in (due, done_m, over, stepper.H))
+    return (*placed, _placed(helped, only[0], whole.n))
 
 
 def _placed(x: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:

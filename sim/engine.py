@@ -301,7 +301,8 @@ def simulate_cases(
     or "auto": the recursion, unless reopened cases come back with no delay (``_recursion_can_run``). Both
     give the same case records (tested). ``only``: the communities and streets (indices, ascending) every
     case belongs to (a district's task, ``sim.split``): the duty account that decides which problems are found
-    late is kept for their pools alone.
+    late, and the servers by day, are kept for their pools alone. Long because it hands the record over field
+    by field.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}: {mode!r}")

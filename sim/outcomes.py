@@ -154,9 +154,12 @@ class Outcomes:
         service_fund_yuan: np.ndarray,
         only: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
+        """The rows' routing, resolution and fund arrays, the day ledger (``_init_ledger``); ``only``: the cases'
+        communities and streets (a district's task), whose pools' duties alone are kept. Long because it lays
+        out every per-row array the engines read."""
         spec = scenario.spec
         self.scenario, self.rows, self.run, self.cal = scenario, rows, run, cal
-        self._only = only  # the cases' communities and streets (a district's task): the duties of their pools
+        self._only = only
         n_rows = len(rows)
         twin_of = rows.twin_of if rows.twin_of is not None else np.full(n_rows, -1, np.int64)
         self.twin_of = twin_of
