@@ -166,6 +166,8 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _worker_init(parent: int) -> None:
+    global _SHARED
+    _SHARED = None  # the parent's block is not this worker's: its pool copy has no manager thread here
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
