@@ -168,7 +168,9 @@ def allocate(
         # measured on Weihai: CBC solves min-cost in 0.1 s but max-service not in 120 s; HiGHS (scipy) in 1-2 s
         solver = "scipy" if opts.objective in SERVICE_OBJECTIVES else "cbc"
     if opts.objective == "rebalance":
-        return _rebalance(scenario, opts, curves, solver, method, margin_hint)
+        rounded = method == "lp-round" or (method == "auto" and scenario.n_communities > LARGE_CITY)
+        # a hint rests on feasibility growing harder with the margin: exact for the MILP, not for LP + rounding
+        return _rebalance(scenario, opts, curves, solver, method, None if rounded else margin_hint)
     m, first, solver, method = _first_solve(scenario, opts, curves, solver, method)
     sol = first
     if opts.objective in SERVICE_OBJECTIVES:
