@@ -25,7 +25,7 @@ from sim.duties import account_duties
 from sim.engine import simulate_cases
 from sim.kpis import FundUse, groups_kpis, late_level
 from sim.split import run_by_district, split_by_default
-from sim.workers import default_processes, map_tasks, shared_workers
+from sim.workers import at_once, default_processes, map_tasks, shared_workers
 
 __all__ = [
     "map_tasks",
@@ -186,7 +186,11 @@ def _task(args: tuple) -> list[RepOutput]:
     scenario, allocations, days, seed_seq, replication, keep_log, log_dir = args
     t = time.perf_counter()
     cases = draw_cases(scenario, days, seed_seq)
-    return [_replication_of(scenario, a, cases, replication, keep_log, log_dir, t) for a in allocations]
+    out = []
+    for a in allocations:  # the first's time includes the draws; each later one's is its own
+        out.append(_replication_of(scenario, a, cases, replication, keep_log, log_dir, t))
+        t = time.perf_counter()
+    return out
 
 
 def _load_compiled_code(scenario: Scenario, allocation: Allocation) -> None:
@@ -307,7 +311,9 @@ def run_allocations(
         days,
         len(allocations),
         seed,
-        "each split by district" if split_districts else f"on up to {processes or default_processes()} process(es)",
+        "each split by district"
+        if split_districts
+        else f"up to {at_once(reps, processes)} at a time on {processes or default_processes()} core(s)",
     )
     log = None if log_dir is None else str(log_dir)
     if split_districts:  # progress: one tick per district task

@@ -130,9 +130,13 @@ def _span(_: object) -> tuple[float, float]:
     return start, time.time()
 
 
-def test_by_default_the_cores_stay_busy_to_the_last_task(monkeypatch, tiny):
+def test_by_default_the_cores_stay_busy_to_the_last_task(monkeypatch, tiny, caplog):
     """All cores by default: ``P + n mod P`` tasks at once (five on two cores: three, then two, instead of a
-    last wave on one core); asked for a number of processes: that many. The same numbers either way."""
+    last wave on one core); asked for a number of processes: that many. The same numbers either way, and the
+    log says how many ran at once."""
+    import logging
+
+    import sim.replications
     import sim.workers
     from sim.workers import at_once
 
@@ -142,6 +146,7 @@ def test_by_default_the_cores_stay_busy_to_the_last_task(monkeypatch, tiny):
     monkeypatch.setattr(sim.workers, "default_processes", lambda: 4)
     assert [at_once(n, None) for n in (3, 5, 8, 10)] == [3, 5, 4, 6]
     monkeypatch.setattr(sim.workers, "default_processes", lambda: 2)
+    monkeypatch.setattr(sim.replications, "default_processes", lambda: 2)
 
     def most_at_once(spans: list[tuple[float, float]]) -> int:
         return max(sum(s <= t < e for s, e in spans) for t, _ in spans)
@@ -151,6 +156,9 @@ def test_by_default_the_cores_stay_busy_to_the_last_task(monkeypatch, tiny):
     with shared_workers():  # the block's pool has room for three at once
         assert most_at_once(map_tasks(_span, list(range(5)))) == 3
         assert most_at_once(map_tasks(_span, list(range(4)))) == 2
-    alone = run_replications(tiny, tiny.baseline, 5, days=20, seed=3, processes=1).per_rep
-    spread = run_replications(tiny, tiny.baseline, 5, days=20, seed=3).per_rep
+    with caplog.at_level(logging.INFO, logger="sim.replications"):
+        alone = run_replications(tiny, tiny.baseline, 5, days=20, seed=3, processes=1).per_rep
+        spread = run_replications(tiny, tiny.baseline, 5, days=20, seed=3).per_rep
     assert np.array_equal(spread.to_numpy(), alone.to_numpy(), equal_nan=True)
+    said = [r.getMessage() for r in caplog.records if "replication(s) of" in r.getMessage()]
+    assert said[0].endswith("up to 1 at a time on 1 core(s)") and said[1].endswith("up to 3 at a time on 2 core(s)")
