@@ -11,6 +11,7 @@ printed as "Exception ignored" and lost). Code runs those inside
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 __all__ = ["critical", "stop_now"]
@@ -31,8 +32,13 @@ def stop_now(exc: BaseException) -> None:
 
 @contextlib.contextmanager
 def critical() -> Iterator[None]:
-    """Defer stops raised through :func:`stop_now` until the block is done."""
+    """Defer stops raised through :func:`stop_now` until the block is done. Stops are raised in the main thread
+    only (signal handlers run there): in another thread (a workflow run beside the main one) the block defers
+    nothing, and must not hold back, or raise there, the main thread's stop."""
     global _depth
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _depth += 1
     try:
         yield

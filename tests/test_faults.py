@@ -474,3 +474,37 @@ def test_a_stop_dropped_where_it_cannot_propagate_is_not_reported(monkeypatch):
     assert [type(e) for e in seen] == [ValueError]
     Drops(Terminated())  # outside a command nothing is hidden
     assert [type(e) for e in seen] == [ValueError, Terminated]
+
+
+def test_a_critical_section_in_another_thread_holds_no_stop_back():
+    """Stops are raised in the main thread (signal handlers run there): a critical section of another thread
+    (the desk's request stopping a job's worker) neither defers the main thread's stop nor raises it there."""
+    import threading
+
+    from sim.stopping import critical, stop_now
+
+    inside, release, raised = threading.Event(), threading.Event(), []
+
+    def other():
+        try:
+            with critical():
+                inside.set()
+                release.wait(5)
+        except BaseException as exc:  # pragma: no cover - the defect this test guards against
+            raised.append(exc)
+
+    t = threading.Thread(target=other)
+    t.start()
+    assert inside.wait(5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            stop_now(KeyboardInterrupt())  # raised at once in the main thread
+    finally:
+        release.set()
+        t.join(5)
+    assert raised == []
+    with pytest.raises(KeyboardInterrupt):  # in the main thread a critical section still defers it to its end
+        with critical():
+            stop_now(KeyboardInterrupt())
+            deferred = True
+    assert deferred
