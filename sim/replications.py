@@ -305,15 +305,16 @@ def run_allocations(
     seed = scenario.spec.seed if seed is None else seed
     if split_districts is None:
         split_districts = split_by_default(scenario, days)
+    from sim.dask_engine import active_client
+
+    if split_districts:
+        where = "each split by district"
+    elif active_client() is not None:
+        where = "on the Dask cluster"
+    else:
+        where = f"up to {at_once(reps, processes)} at a time on {processes or default_processes()} core(s)"
     logger.info(
-        "%d replication(s) of %d days of %d allocation(s), seed %d, %s",
-        reps,
-        days,
-        len(allocations),
-        seed,
-        "each split by district"
-        if split_districts
-        else f"up to {at_once(reps, processes)} at a time on {processes or default_processes()} core(s)",
+        "%d replication(s) of %d days of %d allocation(s), seed %d, %s", reps, days, len(allocations), seed, where
     )
     log = None if log_dir is None else str(log_dir)
     if split_districts:  # progress: one tick per district task

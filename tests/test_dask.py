@@ -13,13 +13,16 @@ from tests.conftest import SCENARIOS
 pytest.importorskip("distributed")
 
 
-def test_replications_on_a_local_cluster_equal_serial(tiny):
+def test_replications_on_a_local_cluster_equal_serial(tiny, caplog):
+    import logging
+
     serial = run_replications(tiny, tiny.baseline, reps=3, days=60, processes=1)
     two = run_replications(tiny, tiny.baseline, reps=3, days=60, processes=2)
-    with dask_engine(workers=2) as client:
+    with dask_engine(workers=2) as client, caplog.at_level(logging.INFO, logger="sim.replications"):
         assert active_client() is client
         on_dask = run_replications(tiny, tiny.baseline, reps=3, days=60)
     assert active_client() is None
+    assert any(r.getMessage().endswith("on the Dask cluster") for r in caplog.records)  # not "on N core(s)"
     pd.testing.assert_frame_equal(serial.per_rep, on_dask.per_rep)
     pd.testing.assert_frame_equal(two.per_rep, on_dask.per_rep)
     pd.testing.assert_frame_equal(serial.group("community"), on_dask.group("community"))
