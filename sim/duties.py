@@ -174,15 +174,18 @@ def account_duties(
     days = result.present.shape[1]
     wdays = working_days(cal, days)
     day_len = cal.day_len[wdays]
-    present = result.present[:, wdays].astype(float)
-    busy = result.busy
+    whole = duty_plan(scenario)
+    rows = restricted(whole, only)[1]  # every pool's day by day, or only those of ``only``
+    present = result.present[rows][:, wdays].astype(float)
+    busy = result.busy[rows]
     avail = spare_hours(present, day_len, busy)
     measured = (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
-    due, done_m, over, undone, helped = _stepped(duty_plan(scenario), only, avail, measured)
-    case_h = (busy * measured[None, :]).sum(axis=1)
+    due, done_m, over, undone, helped = _stepped(whole, only, avail, measured)
+    n_pools = whole.g.shape[0]
+    case_h = _placed((busy * measured[None, :]).sum(axis=1), rows, n_pools)
     present_hours = present * day_len[None, :]
-    present_h = (present_hours * measured[None, :]).sum(axis=1)
-    overtime_h = (np.clip(busy - present_hours, 0.0, None) * measured[None, :]).sum(axis=1)
+    present_h = _placed((present_hours * measured[None, :]).sum(axis=1), rows, n_pools)
+    overtime_h = _placed((np.clip(busy - present_hours, 0.0, None) * measured[None, :]).sum(axis=1), rows, n_pools)
     fixed_h, leave_h = _away_hours(scenario, st, result.people, present_h, float((day_len * measured).sum()))
     return DutyAccount(
         st.duty_ids,
@@ -205,14 +208,15 @@ def account_duties(
 def _stepped(
     whole: DutyPlan, only: tuple[np.ndarray, np.ndarray] | None, avail: np.ndarray, measured: np.ndarray
 ) -> tuple[np.ndarray, ...]:
-    """The duty account stepped through the working days (``avail``: spare hours, pools x days) on the pools
-    of ``only`` (``restricted``): hours due, done and overdue on the ``measured`` days, hours undone at the
-    end (pools x duties, 0 for the pools left out) and grid duty hours desk people did (communities)."""
+    """The duty account stepped through the working days (``avail``: spare hours of the pools of ``only``,
+    ``restricted``'s rows x days) on those pools: hours due, done and overdue on the ``measured`` days, hours
+    undone at the end (every pool x duties, 0 for the pools left out) and grid duty hours desk people did
+    (communities)."""
     plan, rows = restricted(whole, only)
     stepper = plan.stepper()
     pools, k = plan.g.shape
     due, done_m, over, helped = np.zeros((pools, k)), np.zeros((pools, k)), np.zeros((pools, k)), np.zeros(plan.n)
-    mine = avail[rows]
+    mine = avail
     for i in range(mine.shape[1]):
         done, new_over, due_now, help_ = stepper.step(mine[:, i])
         if measured[i]:
@@ -228,7 +232,9 @@ def _stepped(
 
 
 def _placed(x: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:
-    """Rows ``x`` placed at rows ``at`` of ``n`` rows of zeros."""
+    """Rows ``x`` placed at rows ``at`` of ``n`` rows of zeros (``x`` itself where ``at`` is every row)."""
+    if len(at) == n:  # every row, in order (``restricted`` without ``only``)
+        return x
     out = np.zeros((n, *x.shape[1:]))
     out[at] = x
     return out

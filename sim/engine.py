@@ -78,11 +78,17 @@ def pool_sizes(scenario: Scenario, allocation: Allocation) -> tuple[np.ndarray, 
 
 
 def pool_capacity(
-    scenario: Scenario, allocation: Allocation, cases: Cases, cal: WorkCalendar
+    scenario: Scenario,
+    allocation: Allocation,
+    cases: Cases,
+    cal: WorkCalendar,
+    only: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """People per pool and, per pool and calendar day, people present and people taking cases.
 
-    Pools are ordered grid pools (one per community), desks, street offices.
+    Pools are ordered grid pools (one per community), desks, street offices. ``only``: the days of these
+    communities' and streets' pools alone (a district's task), 0 for the others; each pool's days are its own
+    (its people and absence draws, and its community's desk), so those pools get the whole city's numbers.
     """
     st = staff_time(scenario)
     grid, desk, street = pool_sizes(scenario, allocation)
@@ -90,10 +96,20 @@ def pool_capacity(
     people = np.concatenate([grid, desk, street])
     level = np.array(["community"] * (2 * n) + ["street"] * len(street))
     days = cases.days
-    u = cases.u_absence if cases.u_absence is not None else np.full((len(people), days, 2), 0.5)
     working = cal.day_len[:days] > 0
-    present, case = daily_capacity(st, people, level, u, working)
-    cover_desk(desk, (present[:n], case[:n]), (present[n : 2 * n], case[n : 2 * n]), working)
+    comm = np.arange(n) if only is None else only[0]
+    pools = np.arange(len(people)) if only is None else np.concatenate([only[0], n + only[0], 2 * n + only[1]])
+    if cases.u_absence is None:
+        u = np.full((len(pools), days, 2), 0.5)
+    else:
+        u = cases.u_absence if only is None else cases.u_absence[pools]
+    mine = daily_capacity(st, people[pools], level[pools], u, working)
+    m = len(comm)  # the pools' first rows are the communities' grid pools, then their desks
+    cover_desk(desk[comm], (mine[0][:m], mine[1][:m]), (mine[0][m : 2 * m], mine[1][m : 2 * m]), working)
+    if only is None:
+        return people, *mine
+    present, case = np.zeros((len(people), days), np.int64), np.zeros((len(people), days), np.int64)
+    present[pools], case[pools] = mine
     return people, present, case
 
 
@@ -117,8 +133,8 @@ class SimResult:
     funded: np.ndarray  # int8: sim.outcomes.NO_MONEY, FUNDED, UNFUNDED_TO_CITY, UNFUNDED_CLOSED
     paid_yuan: np.ndarray  # from the community's people-service fund
     people: np.ndarray  # per pool: grid pools, desks, street offices
-    present: np.ndarray  # (pools, days) people present each calendar day
-    case_servers: np.ndarray  # (pools, days) people taking cases each calendar day
+    present: np.ndarray  # (pools, days) people present each calendar day (with ``only``: its pools', others 0)
+    case_servers: np.ndarray  # (pools, days) people taking cases each calendar day (the same)
     busy: np.ndarray  # (pools, working days of the run) case handling hours
     fund_spent_yuan: np.ndarray  # per community
     fund_exhausted_day: np.ndarray  # per community: the first day a fix found the fund spent (NaN: never)
@@ -316,7 +332,7 @@ def simulate_cases(
         )
     if mode == "auto":
         mode = "recursion" if can_recurse else "events"
-    capacity = pool_capacity(scenario, allocation, cases, cal)
+    capacity = pool_capacity(scenario, allocation, cases, cal, only)
     arrival, channel, grid_service = apply_allocation(scenario, cases, allocation)
     limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
     deadline = cal.add_v(arrival, limits[cases.category])

@@ -258,9 +258,11 @@ class Outcomes:
             self._present = run.present[self._pools][:, self._wdays].astype(float)
             self._day_len = cal.day_len[self._wdays]
             look = disc.lookback_working_days
-            self._recent = np.zeros((look, nc, len(cols)))
+            # the finding duties' recent hours of the communities stepped (the city's, or a district's)
+            self._recent = np.zeros((look, len(self._comm), len(cols)))
             self._recent_days = 0
-            self._due_per_day = self._plan.g[:nc][:, self._cols]
+            self._due_per_day = self._plan.g[self._comm][:, self._cols]
+            self._act = np.ones((nc, len(cols)))  # ``activity``: 1 where nothing is stepped (no cases there)
             self._stepped = 0
 
     def _pool_of(self, k: np.ndarray) -> np.ndarray:
@@ -303,18 +305,22 @@ class Outcomes:
             busy = self.hours.busy[self._pools, i : i + 1]
             avail = spare_hours(self._present[:, i : i + 1], self._day_len[i : i + 1], busy)
             done, _, _, _ = self._stepper.step(avail[:, 0])
-            self._recent[i % look][self._comm] = done[: self._mine][:, self._cols]  # others' stay 0: no cases
+            self._recent[i % look] = done[: self._mine][:, self._cols]
             self._recent_days = min(self._recent_days + 1, look)
             self._stepped += 1
 
     def activity(self) -> np.ndarray:
         """(communities, finding duties): share of each finding duty's hours done over the lookback (1 before
-        any day is worked, and where the duty asks nothing)."""
+        any day is worked, where the duty asks nothing, and in the communities not stepped: a district's task
+        has no cases elsewhere)."""
         if self._recent_days == 0:
-            return np.ones(self._due_per_day.shape)
+            return self._act
         due = self._due_per_day * self._recent_days
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(due > 0, np.minimum(1.0, self._recent.sum(axis=0) / np.where(due > 0, due, 1.0)), 1.0)
+            self._act[self._comm] = np.where(
+                due > 0, np.minimum(1.0, self._recent.sum(axis=0) / np.where(due > 0, due, 1.0)), 1.0
+            )
+        return self._act
 
     def close_through(self, k: int) -> None:
         """Everything up to day key ``k``: close the working days before it, decide its cases."""

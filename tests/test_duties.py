@@ -303,6 +303,11 @@ def test_a_districts_duty_account_is_the_citys_for_its_pools(weihai):
     part = simulate_cases(weihai, mine, weihai.baseline, cal, only=only)
     for f in ("start", "end", "first_close", "final_close", "satisfied", "reopened", "resolved", "busy"):
         assert np.array_equal(getattr(whole, f), getattr(part, f), equal_nan=True), f
+    for f in ("present", "case_servers"):  # people by day: the district's pools alone, the city's numbers
+        assert np.array_equal(getattr(whole, f)[pools], getattr(part, f)[pools]), f
+        assert not getattr(part, f)[others].any() and getattr(whole, f)[others].any(), f
+    twins = part.rows.twin_of >= 0  # the duty account decided both ways: problems found early and late
+    assert part.active[twins].any() and not part.active[twins].all()
     full, kept = account_duties(weihai, whole, cal, 7), account_duties(weihai, part, cal, 7, only=only)
     for f in fields(DutyAccount):
         a, b = getattr(full, f.name), getattr(kept, f.name)
