@@ -16,7 +16,7 @@ from sim.jit import njit
 __all__ = ["arrival_order"]
 
 
-@njit
+@njit(nogil=True)  # a thread may draw another stream meanwhile (sim.demand)
 def _order(x):
     n = x.shape[0]
     out = np.empty(n, np.int64)

@@ -107,25 +107,23 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
     per_hour = scenario.urban_residents / 10_000 * rates.sum() / 24.0  # per community
     profile = hourly_profile(scenario, days)
     comm, hour, k = _hourly_counts(per_hour, profile, rng["arrivals"])
-    community = np.repeat(comm, k)
-    arrival = np.repeat(hour.astype(float), k) + rng["arrivals"].random(int(k.sum()))
-    from sim.arrivalorder import arrival_order
-
-    order = arrival_order(arrival)  # np.argsort(arrival, kind="stable"), in linear time
-    arrival, community = arrival[order], community[order]
-    n = len(arrival)
-
-    m = rng["marks"]
-    channel = m.choice(len(channels), size=n, p=rates / rates.sum()) if rates.sum() > 0 else np.zeros(n, int)
+    n = int(k.sum())
     cats = list(dem.categories.values())
-    category = m.choice(len(cats), size=n, p=np.array([c.share for c in cats]))
-    grid = (m.random(n) * scenario.grids[community]).astype(np.int64)
-
-    # The streams below are independent of one another: the service times are worked out here while a
-    # thread draws the rest (numpy lets go of the interpreter in bulk draws and array arithmetic), each
+    # The streams are independent of one another: a thread draws the marks (they need the number of cases
+    # alone) while the arrivals are put in order here, and then every stream but the service times while
+    # those are worked out here (numpy and the compiled sort let go of the interpreter in bulk work), each
     # stream by itself as before: the same numbers, sooner where a core is free.
     pool = ThreadPoolExecutor(1)
     try:
+        marks = pool.submit(_marks, rng["marks"], n, rates, cats)
+        community = np.repeat(comm, k)
+        arrival = np.repeat(hour.astype(float), k) + rng["arrivals"].random(n)
+        from sim.arrivalorder import arrival_order
+
+        order = arrival_order(arrival)  # np.argsort(arrival, kind="stable"), in linear time
+        arrival, community = arrival[order], community[order]
+        channel, category, u_grid = marks.result()
+        grid = (u_grid * scenario.grids[community]).astype(np.int64)
         rest = pool.submit(_other_streams, scenario, days, arrival, community, category, rng)
         service = _service_times(spec, cats, category, rng["service"])
         volunteer, (u_disc, delay, u_money, cost), u_escalate, u_feedback, u_mobile, u_absence, u_resolve = (
@@ -153,6 +151,13 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
         u_money=u_money,
         fix_cost_yuan=cost,
     )
+
+
+def _marks(m: np.random.Generator, n: int, rates: np.ndarray, cats: list) -> tuple[np.ndarray, ...]:
+    """The marks stream: each case's channel, category and the uniform that picks its grid, in that order."""
+    channel = m.choice(len(rates), size=n, p=rates / rates.sum()) if rates.sum() > 0 else np.zeros(n, int)
+    category = m.choice(len(cats), size=n, p=np.array([c.share for c in cats]))
+    return channel, category, m.random(n)
 
 
 # Hours of Poisson means drawn at a time: a megacity year's (7,000 communities x 8,760 hours) would be two
