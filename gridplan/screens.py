@@ -264,6 +264,11 @@ def compare_screen(cmp) -> str:
     lines.append("(what each KPI means: the description column of compare_city.csv in the result folder)")
     lines.append("")
     lines.append(table(cmp.static))
+    for r in cmp.static[cmp.static.policy_violations > 0].itertuples():  # simulated all the same: say so
+        lines.append(
+            f"note: {r.allocation} fails {r.policy_violations:,} policy check(s) (its policy_violations above); "
+            f"`gridplan check` with its table names them"
+        )
     return "\n".join(lines)
 
 

@@ -129,8 +129,10 @@ def draw_cases(scenario: Scenario, days: int, seed_seq: np.random.SeedSequence) 
         volunteer, (u_disc, delay, u_money, cost), u_escalate, u_feedback, u_mobile, u_absence, u_resolve = (
             rest.result()
         )
-    finally:  # a stop (Ctrl-C) does not wait for the thread's draws: the command ends at once
-        pool.shutdown(wait=False, cancel_futures=True)
+    except BaseException:  # a stop (Ctrl-C) is not held here until the thread's draws end (the command line
+        pool.shutdown(wait=False, cancel_futures=True)  # then ends at once; an interpreter's exit waits for them)
+        raise
+    pool.shutdown()  # its thread gone before a caller forks workers (a district split forks right after)
     return Cases(
         arrival=arrival,
         community=community,

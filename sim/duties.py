@@ -186,7 +186,8 @@ def account_duties(
     present_hours = present * day_len[None, :]
     present_h = _placed((present_hours * measured[None, :]).sum(axis=1), rows, n_pools)
     overtime_h = _placed((np.clip(busy - present_hours, 0.0, None) * measured[None, :]).sum(axis=1), rows, n_pools)
-    fixed_h, leave_h = _away_hours(scenario, st, result.people, present_h, float((day_len * measured).sum()))
+    away = _away_hours(scenario, st, result.people, present_h, float((day_len * measured).sum()))
+    fixed_h, leave_h = (_placed(x[rows], rows, n_pools) for x in away)  # 0 for the pools left out, as the rest
     return DutyAccount(
         st.duty_ids,
         st.duty_level,
@@ -232,8 +233,8 @@ def _stepped(
 
 
 def _placed(x: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:
-    """Rows ``x`` placed at rows ``at`` of ``n`` rows of zeros (``x`` itself where ``at`` is every row)."""
-    if len(at) == n:  # every row, in order (``restricted`` without ``only``)
+    """Rows ``x`` placed at rows ``at`` of ``n`` rows of zeros (``x`` itself where ``at`` is every row in order)."""
+    if len(at) == n and np.array_equal(at, np.arange(n)):  # ``restricted`` without ``only``
         return x
     out = np.zeros((n, *x.shape[1:]))
     out[at] = x

@@ -312,7 +312,8 @@ class Outcomes:
     def activity(self) -> np.ndarray:
         """(communities, finding duties): share of each finding duty's hours done over the lookback (1 before
         any day is worked, where the duty asks nothing, and in the communities not stepped: a district's task
-        has no cases elsewhere)."""
+        has no cases elsewhere). The array is this object's own buffer, updated in place by the next call: read
+        it before then (``found_late`` does), do not keep it."""
         if self._recent_days == 0:
             return self._act
         due = self._due_per_day * self._recent_days

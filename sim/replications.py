@@ -312,7 +312,9 @@ def run_allocations(
     elif active_client() is not None:
         where = "on the Dask cluster"
     else:
-        where = f"up to {at_once(reps, processes)} at a time on {processes or default_processes()} core(s)"
+        where = f"up to {at_once(reps, processes)} at a time " + (
+            f"on {default_processes()} core(s)" if processes is None else f"({processes} process(es) asked)"
+        )
     logger.info(
         "%d replication(s) of %d days of %d allocation(s), seed %d, %s", reps, days, len(allocations), seed, where
     )

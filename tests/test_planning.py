@@ -96,6 +96,7 @@ def test_compare_paired_differences_and_partial_allocation(tiny, tmp_path, capsy
     assert city.description.str.len().gt(10).all() and "description column of compare_city.csv" in text
     static = pd.read_csv(out / "compare_static.csv")
     assert static.set_index("allocation").loc["lean", "policy_violations"] == 1  # A below its floor of 9
+    assert "note: lean fails 1 policy check(s)" in text and "note: baseline" not in text  # said, not only counted
     assert {"district", "kpi", "allocation", "diff_vs_first"} <= set(pd.read_csv(out / "compare_district.csv").columns)
 
 

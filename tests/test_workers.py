@@ -161,4 +161,5 @@ def test_by_default_the_cores_stay_busy_to_the_last_task(monkeypatch, tiny, capl
         spread = run_replications(tiny, tiny.baseline, 5, days=20, seed=3).per_rep
     assert np.array_equal(spread.to_numpy(), alone.to_numpy(), equal_nan=True)
     said = [r.getMessage() for r in caplog.records if "replication(s) of" in r.getMessage()]
-    assert said[0].endswith("up to 1 at a time on 1 core(s)") and said[1].endswith("up to 3 at a time on 2 core(s)")
+    assert said[0].endswith("up to 1 at a time (1 process(es) asked)")
+    assert said[1].endswith("up to 3 at a time on 2 core(s)")

@@ -282,7 +282,7 @@ def _tune(
                     else ""
                 )
             )
-            stop += " in simulation"
+            stop += f" on the replications it was tuned on (seed {tune_seed})"
             if loop.stuck:
                 stop += (
                     f"; no staffing lifts the on-time share of "
