@@ -7,6 +7,7 @@ is in the workflows (``workflows.run`` is the main job).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 from pathlib import Path
 
@@ -470,8 +471,9 @@ def study_cmd(args: argparse.Namespace) -> int:
     from workflows.study import load_study, run_study, study_points
 
     path = Path(args.study)
-    if path.is_dir():
-        path = path / "study.yaml"
+    with contextlib.suppress(OSError):  # a name the system cannot look up: read_yaml says it does not exist
+        if path.is_dir():
+            path = path / "study.yaml"
     study = load_study(path)
     base = load_scenario(path.parent / study.grid.scenario[0])
     out = check_out(args.out or Path("results") / base.name / f"study-{study.name}", base)

@@ -18,7 +18,7 @@ from scenario.errors import AllocationError, ScenarioError
 from scenario.spec import ScenarioSpec
 from scenario.tables import read_csv_table
 from scenario.textrules import id_problem, text_problem
-from scenario.yamlio import display_path, lists_as_tuples, read_scenario_tree
+from scenario.yamlio import display_path, is_file, lists_as_tuples, read_scenario_tree
 
 __all__ = [
     "MAX_CASES_PER_YEAR",
@@ -180,11 +180,28 @@ class Scenario:
 def resolve_scenario_path(path: str | Path) -> Path:
     """A scenario is a YAML file, or a folder holding ``scenario.yaml``."""
     p = Path(path)
-    if p.is_dir():
-        p = p / "scenario.yaml"
-    if not p.is_file():
-        raise ScenarioError(f"{p}: scenario file does not exist")
+    try:
+        if p.is_dir():
+            p = p / "scenario.yaml"
+        found = p.is_file()
+    except OSError as exc:  # a name too long for the system, a loop of links: not a path to read
+        raise ScenarioError(f"{p}: not a scenario path that can be read ({exc.strerror or exc})") from None
+    if not found:
+        raise ScenarioError(f"{p}: scenario file does not exist{_did_you_mean(p)}")
     return p
+
+
+def _did_you_mean(p: Path) -> str:
+    """``" (did you mean NAME?)"`` for a missing path whose name is close to one beside it (a typo), else ""."""
+    import difflib
+
+    try:
+        asked = p.parent if p.name == "scenario.yaml" and not p.parent.exists() else p
+        names = [q.name for q in asked.parent.iterdir()] if asked.parent.is_dir() else []
+    except OSError:  # a name too long, a folder not readable: no suggestion
+        return ""
+    close = difflib.get_close_matches(asked.name, names, n=1, cutoff=0.75)
+    return f" (did you mean {asked.parent / close[0]}?)" if close else ""
 
 
 def _format_pydantic(path: Path, exc: pydantic.ValidationError) -> str:
@@ -240,7 +257,7 @@ def load_scenario(path: str | Path) -> Scenario:
     all_files = (*files, c.path, alloc_path)
     for i, name in enumerate(spec.targets.hold_variants):
         variant = path_in_folder(path, f"targets.hold_variants.{i}", name)
-        if not variant.is_file():
+        if not is_file(variant):
             raise ScenarioError(f"{path}: field 'targets.hold_variants.{i}': no file {name!r} in the scenario's folder")
     headcount = None
     if spec.workforce.headcount_table is not None:

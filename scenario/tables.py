@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from scenario.errors import ScenarioError
-from scenario.yamlio import read_text
+from scenario.yamlio import is_file, read_text
 
 __all__ = ["CsvTable", "read_csv_table"]
 
@@ -122,7 +122,7 @@ def read_csv_table(path: Path, error: type[Exception] = ScenarioError, text: str
             not CSV (one line naming the file and the line).
     """
     if text is None:
-        if not path.is_file():
+        if not is_file(path):
             raise error(f"{path}: table file does not exist")
         text = read_text(path, error, max_bytes=MAX_TABLE_BYTES)
     elif len(text.encode("utf-8")) > MAX_TABLE_BYTES:

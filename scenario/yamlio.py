@@ -12,7 +12,15 @@ import yaml
 from scenario.errors import ScenarioError
 from scenario.textrules import printable, text_problem
 
-__all__ = ["read_yaml", "read_text", "read_scenario_tree", "lists_as_tuples", "display_path", "MAX_YAML_BYTES"]
+__all__ = [
+    "read_yaml",
+    "read_text",
+    "read_scenario_tree",
+    "lists_as_tuples",
+    "display_path",
+    "is_file",
+    "MAX_YAML_BYTES",
+]
 
 
 MAX_YAML_BYTES = 5_000_000  # a scenario file is a page or two; anything larger is not a scenario
@@ -118,9 +126,17 @@ def read_text(path: Path, error: type[Exception] = ScenarioError, max_bytes: int
         ) from None
 
 
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the system cannot even look (a name too long, a loop of links)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file; raise ScenarioError naming the file and line on any problem."""
-    if not path.is_file():
+    if not is_file(path):
         raise ScenarioError(f"{display_path(path)}: file does not exist")
     text = read_text(path, max_bytes=MAX_YAML_BYTES)
     try:

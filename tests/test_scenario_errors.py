@@ -7,7 +7,7 @@ import pytest
 from gridplan.cli import main
 from scenario.errors import ScenarioError
 from scenario.load import load_scenario
-from tests.conftest import edit
+from tests.conftest import SCENARIOS, edit
 
 YAML = "scenario.yaml"
 CSV = "communities.csv"
@@ -163,7 +163,18 @@ def test_bad_input_is_one_clear_line(case, tiny_copy, capsys):
 
 def test_missing_scenario_file(tmp_path, capsys):
     assert main(["check", str(tmp_path / "absent.yaml")]) == 2
-    assert "absent.yaml: scenario file does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "absent.yaml: scenario file does not exist" in err and "did you mean" not in err
+    (tmp_path / "weihai").mkdir()
+    (tmp_path / "weihai" / "scenario.yaml").write_text("name: x\n")
+    assert main(["check", str(tmp_path / "wiehai")]) == 2  # a typo of a folder beside it
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"(did you mean {tmp_path / 'weihai'}?)" in err
+    assert main(["check", str(tmp_path / "weihai" / "scenaro.yaml")]) == 2
+    assert f"(did you mean {tmp_path / 'weihai' / 'scenario.yaml'}?)" in capsys.readouterr().err
+    assert main(["check", str(tmp_path / ("a" * 300) / "x")]) == 2  # a name too long for the system
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a scenario path that can be read (File name too long)" in err
 
 
 def test_extends_cycle(tmp_path):
@@ -224,3 +235,23 @@ def test_messages_show_one_path_style(tmp_path, monkeypatch, capsys):
     assert all(
         e.startswith(("gridplan: error: t/scenario.yaml: ", "gridplan: error: t/nowhere.yaml: ")) for e in errors
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "{long}/x"],
+        ["check", "{weihai}", "--allocation", "{long}.csv"],
+        ["compare", "{weihai}", "--allocation", "{weihai}/{name}.csv", "--reps", "2", "--days", "20"],
+        ["study", "{long}"],
+        ["study", "{long}.yaml"],
+    ],
+)
+def test_a_name_too_long_for_the_system_is_one_line(argv, tmp_path, capsys):
+    """A path with a name longer than the system allows (255 bytes) is refused like a missing file: one line,
+    exit 2, no traceback (the system's "File name too long" is not a crash)."""
+    name = "a" * 300
+    values = {"long": str(tmp_path / name), "name": name, "weihai": str(SCENARIOS / "weihai")}
+    assert main([a.format(**values) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and err.startswith("gridplan: error: ")
