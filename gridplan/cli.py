@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_study_and_schema(sub)
     _add_scenario_commands(sub)
     _add_planning_commands(sub)
+    for sp in sub.choices.values():  # after the command too (gridplan simulate ... -q), as planners type them
+        sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 

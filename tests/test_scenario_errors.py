@@ -255,3 +255,16 @@ def test_a_name_too_long_for_the_system_is_one_line(argv, tmp_path, capsys):
     assert main([a.format(**values) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and err.startswith("gridplan: error: ")
+
+
+def test_quiet_and_verbose_after_the_command_too():
+    """``gridplan simulate ... -q`` as well as ``gridplan -q simulate ...``; neither given: both off."""
+    from gridplan.cli import build_parser
+
+    parse = build_parser().parse_args
+    for argv in (["-q", "validate", "x"], ["validate", "x", "-q"], ["validate", "x", "--quiet"]):
+        a = parse(argv)
+        assert a.quiet is True and a.verbose is False, argv
+    assert parse(["simulate", "x", "-v"]).verbose is True and parse(["-v", "simulate", "x"]).verbose is True
+    a = parse(["validate", "x"])
+    assert a.quiet is False and a.verbose is False
