@@ -30,6 +30,7 @@ The allocator takes curves as an input (``Curves``) and never computes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -224,7 +225,28 @@ def _curve_top(scenario: Scenario, st: StaffTime, load: np.ndarray, taking: floa
 
 
 def service_curves(scenario: Scenario, max_workers: int | None = None) -> Curves:
-    """The default curves for every community (see the module docstring)."""
+    """The default curves for every community (see the module docstring). Kept per scenario (the last four):
+    the main job's two optimisations and a sweep's budget points ask for the same curves, 0.6 s each on
+    Weihai. Their arrays are read-only, so that no caller can change what the next one gets (a refit copies)."""
+    return _service_curves(scenario, max_workers)
+
+
+def _read_only(*arrays: np.ndarray) -> None:
+    for a in arrays:
+        a.setflags(write=False)
+
+
+@lru_cache(maxsize=4)
+def _service_curves(scenario: Scenario, max_workers: int | None) -> Curves:
+    curves = _make_service_curves(scenario, max_workers)
+    _read_only(curves.workers, curves.share, curves.cases_per_year)
+    oc = curves.outcomes
+    if oc is not None:
+        _read_only(*(v for v in vars(oc).values() if isinstance(v, np.ndarray)))
+    return curves
+
+
+def _make_service_curves(scenario: Scenario, max_workers: int | None) -> Curves:
     spec = scenario.spec
     st: StaffTime = staff_time(scenario)
     cats = list(spec.demand.categories.values())

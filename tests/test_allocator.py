@@ -633,3 +633,20 @@ def test_curves_reach_as_far_as_the_load_needs(tiny_copy):
     assert curves.workers.max() > 60
     res = allocate(s, AllocationOptions(objective="min-cost"), curves=curves)
     assert res.allocation.workers.max() > 60 and (curves.evaluate(res.allocation.workers) >= 0.9 - 1e-9).all()
+
+
+def test_service_curves_are_kept_per_scenario_and_cannot_be_changed(tiny):
+    """The curves of a scenario are worked out once (the main job's two optimisations, a sweep's points ask
+    for the same) and handed out read-only: a caller that changed them in place would change the next
+    caller's; a refit makes its own copy."""
+    from solvers.curves import service_curves
+
+    a, b = service_curves(tiny), service_curves(tiny)
+    assert a is b and service_curves(tiny, 5) is not a
+    with pytest.raises(ValueError, match="read-only"):
+        a.share[0, 0] = 0.5
+    assert a.outcomes is not None
+    with pytest.raises(ValueError, match="read-only"):
+        a.outcomes.res_base[0] = 0.0
+    fitted = a.refit(tiny.baseline.workers, np.full(tiny.n_communities, 0.5), np.ones(tiny.n_communities, bool))
+    assert fitted.share.flags.writeable and not np.array_equal(fitted.share, a.share)
