@@ -330,6 +330,23 @@ def test_a_unit_misses_its_target_when_its_mean_is_below():
     }
 
 
+def test_unit_means_are_the_estimates_means_to_the_bit():
+    """``unit_means`` (the loop's fast path) gives exactly ``unit_estimates``' means: NaN values left out, units
+    with no value or only NaN at NaN, any number of replications."""
+    from workflows.units import unit_estimates, unit_means
+
+    rng = np.random.default_rng(3)
+    ids = tuple(f"U{i}" for i in range(40))
+    for reps in (1, 2, 5, 9, 13):
+        index = [u for u in ids[:-3] for _ in range(reps)]  # the last three units have no rows
+        x = rng.random(len(index)) * 10.0 ** rng.integers(-3, 4, len(index))
+        x[rng.random(len(index)) < 0.15] = np.nan
+        per = pd.DataFrame({"on_time_share": x}, index=index)
+        fast, slow = unit_means(per, ids, "on_time_share"), unit_estimates(per, ids, "on_time_share")["mean"]
+        assert np.array_equal(fast, slow.to_numpy(), equal_nan=True) and np.isnan(fast[-3:]).all(), reps
+    assert np.isnan(unit_means(per, ids, "absent")).all()
+
+
 def test_a_paired_difference_of_shares_stays_within_100_points():
     """Two replications of a share differing by -90 and -20 points: the Student t interval (t = 12.7) would
     reach far below -100 points; a difference of shares cannot, so the interval is clipped to [-1, 1]."""
