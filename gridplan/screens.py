@@ -193,6 +193,8 @@ def duty_screen(reps) -> str:
         cov = ("–" if r.kind == "scheduled" else "") if np.isnan(r.coverage) else f"{r.coverage:.1%}"
         bl = "" if np.isnan(r.backlog_end_hours) else f"{r.backlog_end_hours:,.0f}"
         lines.append(f"{r.level:<8}{r.work:<24}{r.kind:<11}{r.hours_done_per_year:>14,.0f}{cov:>10}{bl:>11}")
+    if ((d.kind == "scheduled") & d.coverage.isna()).any():
+        lines.append("(coverage –: none of that duty fell due in the measured days; a longer run shows it)")
     return "\n".join(lines)
 
 

@@ -451,3 +451,30 @@ def test_the_stop_reason_does_not_claim_communities_no_fund_lifts():
     assert "no fund lifts the resolution of" in o.stop_reason
     assert "every community a fund can lift the 94% resolution target" in o.stop_reason
     assert "on-time target, the 94% resolution target" not in o.stop_reason
+
+
+def test_the_duty_screen_says_what_a_coverage_dash_means():
+    """A scheduled duty none of which fell due in the measured days has no coverage ("–"): the screen says
+    why, once, and says nothing where every scheduled duty has a coverage."""
+    from gridplan.screens import duty_screen
+
+    class Reps:
+        def __init__(self, coverage: float):
+            self.frame = pd.DataFrame(
+                {
+                    "level": ["grid", "grid"],
+                    "work": ["cases", "visits_ordinary"],
+                    "kind": ["cases", "scheduled"],
+                    "hours_done_per_year": [100.0, 50.0],
+                    "coverage": [np.nan, coverage],
+                    "backlog_end_hours": [np.nan, 0.0],
+                }
+            )
+
+        def duty_hours_mean(self) -> pd.DataFrame:
+            return self.frame
+
+    short = duty_screen(Reps(np.nan))
+    assert "–" in short and short.count("none of that duty fell due in the measured days") == 1
+    year = duty_screen(Reps(0.97))
+    assert "97.0%" in year and "fell due" not in year
