@@ -308,6 +308,7 @@ def compare_cmd(args: argparse.Namespace) -> int:
 
     s = load_scenario(args.scenario)
     sim_days(args, s)
+    out = check_out(args.out or default_out(s, "compare"), s)  # before the tables' notes: a refusal comes alone
     allocs = [("baseline", s.baseline)] if args.with_baseline else []
     for p, label in zip(args.allocation, _allocation_labels(args.allocation, taken=[x for x, _ in allocs])):
         allocs.append((label, read_table(s, p, True, label)))
@@ -318,7 +319,6 @@ def compare_cmd(args: argparse.Namespace) -> int:
             "compare needs at least two allocations (give --allocation twice, or once with the "
             "baseline, which is included unless --no-baseline)"
         )
-    out = check_out(args.out or default_out(s, "compare"), s)
     with progress(len(allocs) * args.reps, "simulating") as tick:
         cmp = compare_allocations(
             s, allocs, args.reps, days=args.days, seed=args.seed, processes=args.processes, progress=tick
