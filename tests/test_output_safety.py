@@ -31,6 +31,20 @@ def test_out_refuses_a_folder_with_the_users_files(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temporary folder left
 
 
+def test_compare_refuses_the_out_folder_before_reading_the_tables(tiny_copy, tmp_path, capsys):
+    """A refused --out is the only thing compare says: not after a partial table's note on its missing rows."""
+    (tiny_copy / "part.csv").write_text("level,id,workers\ncommunity,A,5\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("do not lose me")
+    argv = ["compare", str(tiny_copy), "--allocation", str(tiny_copy / "part.csv"), "--reps", "2", "--days", "20"]
+    assert main([*argv, "--out", str(mine)]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.count("\n") == 1 and "notes.txt" in out.err
+    assert main([*argv, "--out", str(tmp_path / "fresh"), "--processes", "1"]) == 0  # the table itself is fine
+    assert "row(s) missing" in capsys.readouterr().out
+
+
 def test_out_refuses_the_scenario_folder_and_its_parents(tiny_copy, capsys):
     before = sorted(p.name for p in tiny_copy.iterdir())
     for out in (tiny_copy, tiny_copy.parent):
