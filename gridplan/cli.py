@@ -133,6 +133,13 @@ def _budget_range(text: str) -> list[float]:
     return [a + i * step for i in range(n)]
 
 
+def _path(text: str) -> Path:
+    """A path argument; an empty one is refused (it would read as the current folder, ".")."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, found {text!r}")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command (options are checked here, before any computing)."""
     from gridplan import __version__
@@ -160,12 +167,12 @@ def _add(sub, name: str, func: Callable[[argparse.Namespace], int], help_: str) 
     """A command that takes a scenario."""
     sp = sub.add_parser(name, help=help_, description=help_)
     sp.set_defaults(func=func)
-    sp.add_argument("scenario", type=Path, help="scenario YAML file, or a folder holding scenario.yaml")
+    sp.add_argument("scenario", type=_path, help="scenario YAML file, or a folder holding scenario.yaml")
     return sp
 
 
 def _out_arg(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("--out", type=Path, help="result folder (default results/SCENARIO/RUN-ID)")
+    sp.add_argument("--out", type=_path, help="result folder (default results/SCENARIO/RUN-ID)")
 
 
 def _sim_args(sp: argparse.ArgumentParser, reps: int, paired: bool = False, none: str = "") -> None:
@@ -233,7 +240,7 @@ def _add_study_and_schema(sub) -> None:
         description="run a study file (a grid of scenario variants), resumable, into one table",
     )
     sp.set_defaults(func=_cmd("study_cmd"))
-    sp.add_argument("study", type=Path, help="study YAML file (in a scenario's folder), or a folder with study.yaml")
+    sp.add_argument("study", type=_path, help="study YAML file (in a scenario's folder), or a folder with study.yaml")
     sp.add_argument(
         "--processes",
         type=_processes,
@@ -249,7 +256,7 @@ def _add_study_and_schema(sub) -> None:
         description="write the scenario format's JSON Schema (for editors that validate YAML)",
     )
     sp.set_defaults(func=_cmd("schema"))
-    sp.add_argument("--out", type=Path, help="write here instead of printing")
+    sp.add_argument("--out", type=_path, help="write here instead of printing")
 
 
 def _add_scenario_commands(sub) -> None:
@@ -258,13 +265,13 @@ def _add_scenario_commands(sub) -> None:
     sp = _add(
         sub, "check", _cmd("check"), "check an allocation against every policy rule and budget (exit 1 if any fails)"
     )
-    sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
+    sp.add_argument("--allocation", type=_path, help="allocation table CSV (default: the scenario's baseline)")
     sp.add_argument(
         "--partial", action="store_true", help="allow an allocation with missing rows; they are taken from the baseline"
     )
-    sp.add_argument("--out", type=Path, help="write the per-unit check table as CSV here")
+    sp.add_argument("--out", type=_path, help="write the per-unit check table as CSV here")
     sp = _add(sub, "simulate", _cmd("simulate"), "simulate a year of case handling under an allocation")
-    sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
+    sp.add_argument("--allocation", type=_path, help="allocation table CSV (default: the scenario's baseline)")
     sp.add_argument("--partial", action="store_true", help="missing rows of the allocation come from the baseline")
     sp.add_argument(
         "--split-districts",
@@ -291,7 +298,7 @@ def _add_planning_commands(sub) -> None:
     sp = _add(sub, "compare", _cmd("compare_cmd"), "simulate allocations on the same complaints and compare them")
     sp.add_argument(
         "--allocation",
-        type=Path,
+        type=_path,
         action="append",
         required=True,
         help="allocation table (repeat); missing rows come from the baseline",
@@ -330,14 +337,14 @@ def _add_planning_commands(sub) -> None:
         help="access token every request must carry (at least 8 characters); required for a non-local --host. "
         "Prefer the GRIDPLAN_TOKEN environment variable or --token-file: other users see a command line",
     )
-    sp.add_argument("--token-file", type=Path, help="read the access token from this file (its first line)")
+    sp.add_argument("--token-file", type=_path, help="read the access token from this file (its first line)")
     sp = _add(
         sub,
         "scorecard",
         _cmd("scorecard_cmd"),
         "annual appraisal scores of every street and community from simulated KPIs, with intervals",
     )
-    sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
+    sp.add_argument("--allocation", type=_path, help="allocation table CSV (default: the scenario's baseline)")
     _sim_args(sp, 5, paired=True)
     sp = _add(sub, "run", _cmd("run_cmd"), "the main job: validate, check, optimise, compare, report")
     _opt_args(sp)
@@ -354,7 +361,7 @@ def _add_next_million(sub) -> None:
         _cmd("next_million_cmd"),
         "where the next million yuan goes: per community, what it buys as fund and as staff, checked by simulation",
     )
-    sp.add_argument("--allocation", type=Path, help="allocation table CSV (default: the scenario's baseline)")
+    sp.add_argument("--allocation", type=_path, help="allocation table CSV (default: the scenario's baseline)")
     sp.add_argument(
         "--check",
         type=_bounded(whole=True, low=1, high=100),

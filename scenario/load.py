@@ -184,15 +184,26 @@ def resolve_scenario_path(path: str | Path) -> Path:
         if p.is_dir():
             p = p / "scenario.yaml"
         found = p.is_file()
-    except OSError as exc:  # a name too long for the system, a loop of links: not a path to read
+        there = found or p.exists()
+    except OSError as exc:  # a name too long for the system: not a path to read
         raise ScenarioError(f"{p}: not a scenario path that can be read ({exc.strerror or exc})") from None
+    if there and not found:  # a pipe, a device
+        raise ScenarioError(f"{p}: not a regular file; a scenario is a YAML file, or a folder holding scenario.yaml")
     if not found:
         raise ScenarioError(f"{p}: scenario file does not exist{_did_you_mean(p)}")
     return p
 
 
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
+
+
 def _did_you_mean(p: Path) -> str:
-    """``" (did you mean NAME?)"`` for a missing path whose name is close to one beside it (a typo), else ""."""
+    """``" (did you mean NAME?)"`` for a missing path whose name is close to another beside it (a typo), else
+    "". A name with characters a line cannot show (a line break, a tab) is quoted with them escaped."""
     import difflib
 
     try:
@@ -200,8 +211,12 @@ def _did_you_mean(p: Path) -> str:
         names = [q.name for q in asked.parent.iterdir()] if asked.parent.is_dir() else []
     except OSError:  # a name too long, a folder not readable: no suggestion
         return ""
-    close = difflib.get_close_matches(asked.name, names, n=1, cutoff=0.75)
-    return f" (did you mean {asked.parent / close[0]}?)" if close else ""
+    close = difflib.get_close_matches(asked.name, [x for x in names if x != asked.name], n=3, cutoff=0.75)
+    readable = [x for x in close if is_file(asked.parent / x) or _is_dir(asked.parent / x)]  # not a broken link
+    if not readable:
+        return ""
+    shown = str(asked.parent / readable[0])
+    return f" (did you mean {shown if shown.isprintable() else ascii(shown)}?)"
 
 
 def _format_pydantic(path: Path, exc: pydantic.ValidationError) -> str:

@@ -108,6 +108,13 @@ class CsvTable:
         return ids
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 MAX_TABLE_BYTES = 500_000_000  # ~5 million communities; beyond that a file is not a planning table
 
 
@@ -123,7 +130,8 @@ def read_csv_table(path: Path, error: type[Exception] = ScenarioError, text: str
     """
     if text is None:
         if not is_file(path):
-            raise error(f"{path}: table file does not exist")
+            what = "not a regular file (a folder or a pipe); expected a CSV table" if _exists(path) else None
+            raise error(f"{path}: {what or 'table file does not exist'}")
         text = read_text(path, error, max_bytes=MAX_TABLE_BYTES)
     elif len(text.encode("utf-8")) > MAX_TABLE_BYTES:
         raise error(f"{path}: table too large (more than {MAX_TABLE_BYTES:,} bytes)")

@@ -100,6 +100,18 @@ def test_compare_paired_differences_and_partial_allocation(tiny, tmp_path, capsy
     assert {"district", "kpi", "allocation", "diff_vs_first"} <= set(pd.read_csv(out / "compare_district.csv").columns)
 
 
+def test_compare_a_district_nobody_staffs(tiny):
+    """An allocation with no worker in a whole district (no case handled there: its waiting and resolution
+    times have no value in any replication) compares without error: the district keeps its rows, NaN where
+    there is nothing to measure, and the shares it lost are significant."""
+    nobody = tiny.baseline.replace(workers=np.zeros_like(tiny.baseline.workers))
+    c = compare_allocations(tiny, [("base", tiny.baseline), ("nobody", nobody)], reps=2, days=20, processes=1)
+    d = c.groups["district"]
+    lost = d[(d.kpi == "on_time_share") & (d.allocation == "nobody")]
+    assert len(lost) == len(tiny.district_ids) and lost.significant.all() and (lost.diff_vs_first < -0.5).all()
+    assert d[(d.kpi == "resolution_p90_hours") & (d.allocation == "nobody")]["mean"].isna().all()
+
+
 def test_compare_same_allocation_has_zero_difference(tiny):
     c = compare_allocations(tiny, [("a", tiny.baseline), ("b", tiny.baseline)], reps=3, processes=1)
     assert (c.city.diff_vs_first == 0).all() and not c.city.significant.any()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from gridplan.cli import main
@@ -268,3 +270,35 @@ def test_quiet_and_verbose_after_the_command_too():
     assert parse(["simulate", "x", "-v"]).verbose is True and parse(["-v", "simulate", "x"]).verbose is True
     a = parse(["validate", "x"])
     assert a.quiet is False and a.verbose is False
+
+
+def test_paths_that_are_not_files_are_named_as_such(tmp_path, capsys):
+    """An empty path is refused (it would read as the current folder); a pipe is not a regular file, not a
+    missing one; a suggestion is never the path typed nor a broken link; a name with a line break in it is
+    shown escaped, not as a look-alike."""
+    import os
+
+    from tests.conftest import SCENARIOS
+
+    for argv in (["validate", ""], ["study", " "], ["simulate", str(SCENARIOS / "tiny"), "--out", ""]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "expected a path, found" in err, argv
+    os.mkfifo(tmp_path / "pipe")
+    assert main(["validate", str(tmp_path / "pipe")]) == 2
+    assert "pipe: not a regular file" in capsys.readouterr().err
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    assert main(["validate", str(tmp_path / "loop1")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "did you mean" not in err
+    (tmp_path / "abc\ndef").mkdir()
+    assert main(["validate", str(tmp_path / "abc def")]) == 2
+    shown = ascii(str(tmp_path / "abc\ndef"))  # quoted, the line break escaped
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"(did you mean {shown}?)" in err
+    table_dir = tmp_path / "t"
+    shutil.copytree(SCENARIOS / "tiny", table_dir)
+    (table_dir / "folder.csv").mkdir()
+    assert main(["check", str(table_dir), "--allocation", str(table_dir / "folder.csv")]) == 2
+    assert "folder.csv: not a regular file (a folder or a pipe); expected a CSV table" in capsys.readouterr().err

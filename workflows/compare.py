@@ -189,6 +189,10 @@ def _group_table(g: str, labels: list[str], runs: list[Replications]) -> pd.Data
         for k in GROUP_KPIS:
             a_ = ref_g.pivot_table(index=ref_g.index, columns="replication", values=k, observed=False)
             b_ = cur.pivot_table(index=cur.index, columns="replication", values=k, observed=False)
+            # a unit with no value in every replication (no case handled: nobody to handle it) drops out of a
+            # pivot table: NaN in its place, its difference NaN, not a missing row
+            units, reps = a_.index.union(b_.index), a_.columns.union(b_.columns)
+            a_, b_ = a_.reindex(index=units, columns=reps), b_.reindex(index=units, columns=reps)
             for unit in a_.index:
                 m = float(np.nanmean(b_.loc[unit].to_numpy()))
                 d, dlo, dhi, sig = paired(a_.loc[unit].to_numpy(), b_.loc[unit].to_numpy(), k)
