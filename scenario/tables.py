@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -77,6 +78,9 @@ class CsvTable:
                     out[r] = np.nan
                     continue
                 raise self.fail(r, column, "empty cell; expected a number")
+            if not _NUMBER.fullmatch(cell) and cell.lower().lstrip("+-") not in ("inf", "infinity", "nan"):
+                # float() would also take 1_0 and full-width or other scripts' digits: not what a table means
+                raise self.fail(r, column, f"expected a number written with the digits 0-9, found {cell!r}")
             try:
                 value = float(cell)
             except ValueError:
@@ -106,6 +110,9 @@ class CsvTable:
                 raise self.fail(r, column, f"duplicate id {value!r} (first on line {seen[value] + 2})")
             seen[value] = r
         return ids
+
+
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)  # what float() reads, 0-9 only
 
 
 def _exists(path: Path) -> bool:
