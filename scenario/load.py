@@ -18,7 +18,7 @@ from scenario.errors import AllocationError, ScenarioError
 from scenario.spec import ScenarioSpec
 from scenario.tables import read_csv_table
 from scenario.textrules import id_problem, text_problem
-from scenario.yamlio import display_path, is_file, lists_as_tuples, read_scenario_tree
+from scenario.yamlio import display_path, is_dir, is_file, lists_as_tuples, read_scenario_tree
 
 __all__ = [
     "MAX_CASES_PER_YEAR",
@@ -194,13 +194,6 @@ def resolve_scenario_path(path: str | Path) -> Path:
     return p
 
 
-def _is_dir(p: Path) -> bool:
-    try:
-        return p.is_dir()
-    except OSError:
-        return False
-
-
 def _did_you_mean(p: Path) -> str:
     """``" (did you mean NAME?)"`` for a missing path whose name is close to another beside it (a typo), else
     "". A name with characters a line cannot show (a line break, a tab) is quoted with them escaped."""
@@ -212,7 +205,7 @@ def _did_you_mean(p: Path) -> str:
     except OSError:  # a name too long, a folder not readable: no suggestion
         return ""
     close = difflib.get_close_matches(asked.name, [x for x in names if x != asked.name], n=3, cutoff=0.75)
-    readable = [x for x in close if is_file(asked.parent / x) or _is_dir(asked.parent / x)]  # not a broken link
+    readable = [x for x in close if is_file(asked.parent / x) or is_dir(asked.parent / x)]  # not a broken link
     if not readable:
         return ""
     shown = str(asked.parent / readable[0])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from scenario.errors import ScenarioError
-from scenario.yamlio import is_file, read_text
+from scenario.yamlio import exists, is_file, read_text
 
 __all__ = ["CsvTable", "read_csv_table"]
 
@@ -115,13 +115,6 @@ class CsvTable:
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)  # what float() reads, 0-9 only
 
 
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:
-        return False
-
-
 MAX_TABLE_BYTES = 500_000_000  # ~5 million communities; beyond that a file is not a planning table
 
 
@@ -137,7 +130,7 @@ def read_csv_table(path: Path, error: type[Exception] = ScenarioError, text: str
     """
     if text is None:
         if not is_file(path):
-            what = "not a regular file (a folder or a pipe); expected a CSV table" if _exists(path) else None
+            what = "not a regular file (a folder or a pipe); expected a CSV table" if exists(path) else None
             raise error(f"{path}: {what or 'table file does not exist'}")
         text = read_text(path, error, max_bytes=MAX_TABLE_BYTES)
     elif len(text.encode("utf-8")) > MAX_TABLE_BYTES:

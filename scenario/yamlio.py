@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ __all__ = [
     "lists_as_tuples",
     "display_path",
     "is_file",
+    "is_dir",
+    "exists",
     "MAX_YAML_BYTES",
 ]
 
@@ -126,12 +128,27 @@ def read_text(path: Path, error: type[Exception] = ScenarioError, max_bytes: int
         ) from None
 
 
-def is_file(path: Path) -> bool:
-    """``path.is_file()``, False where the system cannot even look (a name too long, a loop of links)."""
+def _looks(check: Callable[[Path], bool], path: Path) -> bool:
+    """``check(path)``, False where the system cannot even look (a name too long, a loop of links)."""
     try:
-        return path.is_file()
+        return check(path)
     except OSError:
         return False
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the system cannot look (``_looks``)."""
+    return _looks(Path.is_file, path)
+
+
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False where the system cannot look (``_looks``)."""
+    return _looks(Path.is_dir, path)
+
+
+def exists(path: Path) -> bool:
+    """``path.exists()``, False where the system cannot look (``_looks``)."""
+    return _looks(Path.exists, path)
 
 
 def read_yaml(path: Path) -> Any:

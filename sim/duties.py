@@ -176,8 +176,9 @@ def account_duties(
     day_len = cal.day_len[wdays]
     whole = duty_plan(scenario)
     rows = restricted(whole, only)[1]  # every pool's day by day, or only those of ``only``
-    present = result.present[rows][:, wdays].astype(float)
-    busy = result.busy[rows]
+    mine = slice(None) if only is None else rows  # every pool: no copy
+    present = result.present[mine][:, wdays].astype(float)
+    busy = result.busy[mine]
     avail = spare_hours(present, day_len, busy)
     measured = (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
     due, done_m, over, undone, helped = _stepped(whole, only, avail, measured)
@@ -187,7 +188,7 @@ def account_duties(
     present_h = _placed((present_hours * measured[None, :]).sum(axis=1), rows, n_pools)
     overtime_h = _placed((np.clip(busy - present_hours, 0.0, None) * measured[None, :]).sum(axis=1), rows, n_pools)
     away = _away_hours(scenario, st, result.people, present_h, float((day_len * measured).sum()))
-    fixed_h, leave_h = (_placed(x[rows], rows, n_pools) for x in away)  # 0 for the pools left out, as the rest
+    fixed_h, leave_h = (_placed(x[mine], rows, n_pools) for x in away)  # 0 for the pools left out, as the rest
     return DutyAccount(
         st.duty_ids,
         st.duty_level,
