@@ -119,6 +119,10 @@ def reused_models() -> Iterator[None]:
         _REUSED.reset(token)
 
 
+# True: CBC through PuLP's problem objects, as before ``solvers.cbc`` (the tests compare the two)
+_VIA_PULP: contextvars.ContextVar[bool] = contextvars.ContextVar("via_pulp", default=False)
+
+
 def _structure(m: LpModel, solver: str, relax: bool) -> bytes:
     """A digest of everything a PuLP problem holds except the variables' bounds."""
     A = m.A.tocsr()
@@ -176,6 +180,22 @@ def _build_pulp(m: LpModel, relax: bool) -> _PulpProblem:
         prob += con
         cons.append(con)
     return prob, xs, cons
+
+
+def _solve_cbc(m: LpModel, relax: bool) -> LpSolution:
+    """CBC on ``m`` as PuLP runs it, without PuLP's problem objects (``solvers.cbc``): the same answers."""
+    from solvers.cbc import solve_cbc
+
+    ans = solve_cbc(m, relax)
+    status = {1: Status.optimal, -1: Status.infeasible, -2: Status.unbounded}.get(ans.status, Status.not_solved)
+    if status is Status.optimal and not ans.proven:  # stopped with a solution it has not proven optimal
+        status = Status.not_solved
+    if status is not Status.optimal:
+        return LpSolution(status, None, None, None, ans.message, "cbc")
+    # a variable in no row and free of cost is left out of the problem CBC sees (no value): at its lower bound
+    lower = np.where(np.isfinite(m.lb), m.lb, 0.0)
+    x = np.array([v if v is not None else lower[i] for i, v in enumerate(ans.values)], dtype=float)
+    return LpSolution(status, x, float(m.c @ x), ans.duals if relax else None, "optimal", "cbc")
 
 
 def _solve_pulp(m: LpModel, solver: str, relax: bool) -> LpSolution:
@@ -238,7 +258,12 @@ def solve(m: LpModel, solver: str = "cbc", relax: bool = False) -> LpSolution:
     import time
 
     t = time.perf_counter()
-    sol = _solve_scipy(m, relax) if solver == "scipy" else _solve_pulp(m, solver, relax)
+    if solver == "scipy":
+        sol = _solve_scipy(m, relax)
+    elif solver == "cbc" and not _VIA_PULP.get():
+        sol = _solve_cbc(m, relax)
+    else:
+        sol = _solve_pulp(m, solver, relax)
     log.info(
         "%s %s: %d rows, %d variables: %s, objective %s, %.2f s",
         sol.solver,

@@ -456,20 +456,26 @@ def test_a_margin_hint_saves_solves_and_changes_nothing(weihai, monkeypatch):
 
 def test_reused_models_are_per_thread(tiny):
     """The desk allocates in two threads at once: each rebalance's search keeps its own PuLP problem (one
-    shared problem would take each thread's bounds in turn), so every answer is the single-thread one."""
+    shared problem would take each thread's bounds in turn), so every answer is the single-thread one. (HiGHS
+    through PuLP: CBC is called without PuLP's problem objects, ``solvers.cbc``.)"""
     from concurrent.futures import ThreadPoolExecutor
 
-    want = allocate(tiny, AllocationOptions(objective="rebalance")).objective_value
+    def rebalance(_: object = None) -> float | None:
+        return allocate(tiny, AllocationOptions(objective="rebalance"), solver="highs").objective_value
+
+    want = rebalance()
     with ThreadPoolExecutor(2) as ex:
-        got = list(ex.map(lambda _: allocate(tiny, AllocationOptions(objective="rebalance")).objective_value, range(6)))
+        got = list(ex.map(rebalance, range(6)))
     assert got == [want] * 6 and lpsolve._REUSED.get() is None
 
 
 def test_a_reused_problem_solves_as_a_fresh_one(tiny, monkeypatch):
     """Within reused_models(), models differing only in bounds re-solve one PuLP problem (built once) and give
-    exactly a fresh build's answers, infeasible steps included; nothing is kept after the block."""
+    exactly a fresh build's answers, infeasible steps included; nothing is kept after the block. (CBC through
+    PuLP's problem objects, as HiGHS is solved: ``solvers.cbc`` calls CBC without them.)"""
     from solvers.allocator import _margin_options
 
+    monkeypatch.setattr(lpsolve, "_VIA_PULP", lpsolve.contextvars.ContextVar("via_pulp", default=True))
     curves = service_curves(tiny)
     opts = AllocationOptions(objective="rebalance", total_budget_yuan=2_728_000)
     models = [build_model(tiny, curves, _margin_options(tiny, opts, t)) for t in (1.0, 2.0, 9.0, 1.5)]
