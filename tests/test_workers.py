@@ -163,3 +163,23 @@ def test_by_default_the_cores_stay_busy_to_the_last_task(monkeypatch, tiny, capl
     said = [r.getMessage() for r in caplog.records if "replication(s) of" in r.getMessage()]
     assert said[0].endswith("up to 1 at a time (1 process(es) asked)")
     assert said[1].endswith("up to 3 at a time on 2 core(s)")
+
+
+def test_the_compiled_loops_are_loaded_once_per_scenario_before_forking(tiny, monkeypatch):
+    """Each batch on more than one process loads the compiled loops in the parent first (workers inherit them),
+    by a two-day run: once per scenario object, not once per batch (the main job runs thirteen)."""
+    import dataclasses
+
+    import sim.replications
+
+    warm: list[int] = []
+    simulate = sim.replications.simulate_cases
+    monkeypatch.setattr(sim.replications, "_LOADED_FOR", sim.replications.weakref.WeakSet())
+    monkeypatch.setattr(
+        sim.replications, "simulate_cases", lambda sc, cases, *a: warm.append(cases.days) or simulate(sc, cases, *a)
+    )
+    other = dataclasses.replace(tiny)  # the same scenario, another object: warmed by itself
+    with shared_workers(2):
+        for scenario in (tiny, tiny, other, tiny):
+            run_replications(scenario, scenario.baseline, 2, days=10, seed=1, processes=2)
+    assert warm == [2, 2], "a two-day warm-up per scenario object, in the parent"
