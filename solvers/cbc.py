@@ -13,6 +13,7 @@ PuLP's own in the tests).
 from __future__ import annotations
 
 import functools
+import math
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ def cbc_path() -> str:
 
 
 def _bound(v: float) -> float | None:
-    return None if np.isinf(v) else float(v)
+    return None if math.isinf(v) else v
 
 
 def mps_text(m: LpModel, relax: bool) -> tuple[str, list[int]]:
@@ -77,7 +78,10 @@ def mps_text(m: LpModel, relax: bool) -> tuple[str, list[int]]:
     used = np.flatnonzero(stored | (c != 0))
     order = sorted(used.tolist(), key=lambda i: f"x{i}")
     dummy = not np.any(c != 0)  # PuLP's fixObjective: an objective of no term gets a fixed variable
-    integer = np.asarray(m.integer, bool) & (not relax)
+    integer = (np.asarray(m.integer, bool) & (not relax)).tolist()
+    # Python lists, not numpy scalars: a column's few lines are formatted in Python
+    indptr, rows_of, data = C.indptr.tolist(), C.indices.tolist(), C.data.tolist()
+    cost, lbs, ubs = c.tolist(), np.asarray(m.lb, float).tolist(), np.asarray(m.ub, float).tolist()
     cols: list[str] = []
     bounds: list[str] = []
     line = "    %-8s  %-8s  % .12e\n"
@@ -86,15 +90,15 @@ def mps_text(m: LpModel, relax: bool) -> tuple[str, list[int]]:
         cols.append(line % (names[0], "OBJ", 1))
         bounds.append(" FX BND       %-8s  % .12e\n" % (names[0], 0.0))
     for name, j in zip(names[dummy:], order):
-        lo, hi = C.indptr[j], C.indptr[j + 1]
+        lo, hi = indptr[j], indptr[j + 1]
         if integer[j]:
             cols.append("    MARK      'MARKER'                 'INTORG'\n")
-        cols.extend(line % (name, f"C{r:07d}", v) for r, v in zip(C.indices[lo:hi].tolist(), C.data[lo:hi].tolist()))
-        if c[j] != 0:
-            cols.append(line % (name, "OBJ", float(c[j])))
+        cols.extend(line % (name, f"C{r:07d}", v) for r, v in zip(rows_of[lo:hi], data[lo:hi]))
+        if cost[j] != 0:
+            cols.append(line % (name, "OBJ", cost[j]))
         if integer[j]:
             cols.append("    MARK      'MARKER'                 'INTEND'\n")
-        bounds.extend(_bound_lines(name, _bound(m.lb[j]), _bound(m.ub[j]), bool(integer[j])))
+        bounds.extend(_bound_lines(name, _bound(lbs[j]), _bound(ubs[j]), integer[j]))
     rows = [f" L  C{r:07d}\n" for r in range(n_rows)]
     rhs = ["    RHS       %-8s  % .12e\n" % (f"C{r:07d}", b if b != 0 else 0) for r, b in enumerate(m.b.tolist())]
     text = "".join(
