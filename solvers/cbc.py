@@ -12,8 +12,9 @@ PuLP's own in the tests).
 
 from __future__ import annotations
 
-import functools
+import io
 import math
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -44,16 +45,12 @@ class CbcAnswer:
     message: str
 
 
-@functools.lru_cache(1)
 def cbc_path() -> str:
-    """The CBC binary bundled with PuLP (the one ``pulp.PULP_CBC_CMD`` runs)."""
-    import warnings
-
+    """The CBC binary bundled with PuLP (the one ``pulp.PULP_CBC_CMD`` runs; a class attribute: no solver object,
+    no deprecation warning to silence, safe in several threads at once)."""
     import pulp
 
-    with warnings.catch_warnings():  # PuLP 3.3 warns that the bundled CBC leaves in 4.0; we pin <4
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return str(pulp.PULP_CBC_CMD(msg=False).path)
+    return str(pulp.PULP_CBC_CMD.pulp_cbc_path)
 
 
 def _bound(v: float) -> float | None:
@@ -139,48 +136,101 @@ def _bound_lines(name: str, low: float | None, up: float | None, integer: bool) 
     return out
 
 
+def _check_finite(m: LpModel) -> None:
+    """CBC rejects a file with a number that is not one (it writes no solution): one line naming where it is."""
+    for what, a, names in (("cost", m.c, m.var_names), ("right-hand side", m.b, m.row_names)):
+        bad = np.flatnonzero(~np.isfinite(np.asarray(a, float)))
+        if bad.size:
+            raise SolverError(f"the model's {what} of {names[int(bad[0])]} is {a[int(bad[0])]}, not a finite number")
+    A = m.A.tocoo()
+    bad = np.flatnonzero(~np.isfinite(A.data))
+    if bad.size:
+        r, j = int(A.row[bad[0]]), int(A.col[bad[0]])
+        raise SolverError(f"the model's coefficient of {m.var_names[j]} in {m.row_names[r]} is {A.data[bad[0]]}")
+    bad = np.flatnonzero(np.isnan(np.asarray(m.lb, float)) | np.isnan(np.asarray(m.ub, float)))
+    if bad.size:
+        raise SolverError(f"the model's bounds of {m.var_names[int(bad[0])]} are not numbers")
+
+
 def solve_cbc(m: LpModel, relax: bool) -> CbcAnswer:
     """Solve ``m`` (``relax``: every variable continuous) with the bundled CBC as ``pulp.PULP_CBC_CMD`` does:
-    the same file, the same arguments, the solution file read the same way."""
+    the same file, the same arguments, the solution file read the same way. A variable whose lower bound is
+    above its upper one makes the model infeasible here (CBC would reject the file); a number that is not one
+    is a ``SolverError`` naming it; so is a CBC that cannot start, fails or writes no solution (quoting it)."""
+    _check_finite(m)
+    if np.any(np.asarray(m.lb, float) > np.asarray(m.ub, float)):
+        return CbcAnswer(-1, False, [None] * m.n, np.full(m.A.shape[0], np.nan), _STATUS_NAME[-1])
     text, order = mps_text(m, relax)
-    with tempfile.TemporaryDirectory(prefix="gridplan-cbc-") as tmp:
-        mps, sol = Path(tmp) / "model.mps", Path(tmp) / "model.sol"
-        mps.write_text(text)
-        args = [cbc_path(), str(mps), "-timeMode", "elapsed", "-solve", "-printingOptions", "all"]
-        args += ["-solution", str(sol)]
+    try:
+        with tempfile.TemporaryDirectory(prefix="gridplan-cbc-") as tmp:
+            mps, sol = Path(tmp) / "model.mps", Path(tmp) / "model.sol"
+            mps.write_text(text)
+            args = [cbc_path(), str(mps), "-timeMode", "elapsed", "-solve", "-printingOptions", "all"]
+            args += ["-solution", str(sol)]
+            try:
+                done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+            except OSError as exc:
+                raise SolverError(f"cannot start CBC ({args[0]}): {exc.strerror or exc}") from None
+            if done.returncode != 0 or not sol.exists():
+                raise SolverError(
+                    f"CBC {_failure(done.returncode)} on a model of {m.A.shape[0]:,} row(s): {_said(done)}"
+                )
+            answer = sol.read_text(errors="replace")
+    except OSError as exc:  # the temporary folder: no space, no such folder
+        raise SolverError(f"cannot write CBC's files in the temporary folder: {exc.strerror or exc}") from None
+    return _read_solution(answer, m, order)
+
+
+def _failure(code: int) -> str:
+    """How CBC ended, in words."""
+    if code < 0:
         try:
-            done = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError as exc:
-            raise SolverError(f"cannot start CBC ({args[0]}): {exc.strerror or exc}") from None
-        if done.returncode != 0 or not sol.exists():
-            raise SolverError(f"CBC failed (exit code {done.returncode}) on a model of {m.A.shape[0]:,} rows")
-        return _read_solution(sol.read_text(), m, order)
+            return f"was stopped by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was stopped by signal {-code}"
+    return f"failed (exit code {code})" if code else "wrote no solution"
+
+
+def _said(done: subprocess.CompletedProcess) -> str:
+    """CBC's first line that says what went wrong (its output otherwise goes nowhere), or its last line."""
+    lines = [" ".join(x.split()) for x in (done.stdout + "\n" + done.stderr).splitlines() if x.strip()]
+    for x in lines:
+        if any(w in x.lower() for w in ("error", "bad", "not valid", "unable", "fail")):
+            return x[:300]
+    return lines[-1][:300] if lines else "no output"
 
 
 def _read_solution(text: str, m: LpModel, order: list[int]) -> CbcAnswer:
-    """PuLP's ``readsol_MPS`` and ``get_status`` on CBC's solution file."""
-    lines = text.splitlines(keepends=True)  # the first, CBC's verdict, is read as a value line too (as PuLP does)
+    """PuLP's ``readsol_MPS`` and ``get_status`` on CBC's solution file: CBC's verdict on the first line, then
+    a line per row and variable (index, name, value, reduced cost or dual), up to a line of two characters or
+    fewer. Lines split at line feeds only, as a file is read; a line that is not four words (a file cut off)
+    is a ``SolverError`` naming it, where PuLP would fail with an IndexError."""
+    lines = list(io.StringIO(text, newline=""))
     words = lines[0].split() if lines else []
-    status = _STATUS.get(words[0], -3) if words else -3
-    proven = bool(words) and words[0] == "Optimal"
+    if not words:
+        raise SolverError("CBC's solution file is empty")
+    status = _STATUS.get(words[0], -3)
+    proven = words[0] == "Optimal"
     if status == 0 and len(words) >= 5 and words[4] == "objective":  # stopped with an integer solution
         status = 1
     by_var = {f"X{k:07d}": j for k, j in enumerate(order, start=int(not np.any(np.asarray(m.c) != 0)))}
     values: list[float | None] = [None] * m.n
     for j in order:
         values[j] = 0.0
-    duals = np.full(m.A.shape[0], np.nan)
-    for raw in lines:
+    n_rows = m.A.shape[0]
+    duals = np.full(n_rows, np.nan)
+    for number, raw in enumerate(lines[1:], start=2):
         if len(raw) <= 2:
             break
         w = raw.split()
-        if w[0] == "**":
+        if w and w[0] == "**":  # CBC marks a row or variable that breaks a bound
             w = w[1:]
-        if len(w) < 4:
-            continue
-        name, val, dj = w[1], w[2], w[3]
+        try:
+            name, val, dj = w[1], float(w[2]), float(w[3])
+        except (IndexError, ValueError):
+            raise SolverError(f"CBC's solution file, line {number}: {raw.strip()[:80]!r} is not a value line") from None
         if name in by_var:
-            values[by_var[name]] = float(val)
-        elif name.startswith("C") and len(name) == 8 and name[1:].isdigit():
-            duals[int(name[1:])] = float(dj)
+            values[by_var[name]] = val
+        elif name[:1] == "C" and name[1:].isdigit() and int(name[1:]) < n_rows:
+            duals[int(name[1:])] = dj
     return CbcAnswer(status, proven, values, duals, _STATUS_NAME.get(status, "?"))

@@ -109,9 +109,11 @@ _REUSED: contextvars.ContextVar[dict[bytes, _PulpProblem] | None] = contextvars.
 @contextlib.contextmanager
 def reused_models() -> Iterator[None]:
     """Solve a series of models that differ only in their variables' bounds (a search over lower bounds, such
-    as rebalance's bisection) without building the PuLP problem each time: building it is about half a
-    solve's time on Weihai. The problem CBC reads is the same as a fresh build's (same names, rows, order),
-    so the answers are too. Kept only within the block, so a large city's problem is not held after it."""
+    as rebalance's bisection) without building the PuLP problem each time: building it was about half a
+    solve's time on Weihai. PuLP's problems are built for HiGHS alone now (CBC reads a file written from the
+    model's arrays, ``solvers.cbc``), so the block saves time only there. The problem the solver gets is the
+    same as a fresh build's (same names, rows, order), so the answers are too. Kept only within the block, so
+    a large city's problem is not held after it."""
     token = _REUSED.set({})
     try:
         yield

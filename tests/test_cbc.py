@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from solvers import lpsolve
 from solvers.cbc import mps_text
 from solvers.curves import service_curves
-from solvers.errors import SolverError
+from solvers.errors import InfeasibleError, SolverError
 from solvers.lpmodel import AllocationOptions, LpModel, build_model
 
 
@@ -75,6 +75,18 @@ def _odd_models() -> list[LpModel]:
     return [m, no_cost]
 
 
+def _negative_zeros() -> LpModel:
+    """-0.0 in a cost, a right-hand side, a bound and a stored coefficient."""
+    inf = np.inf
+    A = sp.csr_matrix(np.array([[1.0, -0.0, 2.0], [0.0, 1.0, 1.0]]))
+    A[1, 0] = -0.0
+    return _model(A, [-0.0, 3.0], [1.0, -0.0, -2.0], [-0.0, 0, -inf], [1.0, inf, -0.0], [True, False, True])
+
+
+def _no_rows() -> LpModel:
+    return _model(sp.csr_matrix((0, 2)), np.zeros(0), [1.0, -1.0], [0.0, 0.0], [3.0, 2.0], [True, False])
+
+
 def _same(a: lpsolve.LpSolution, b: lpsolve.LpSolution) -> bool:
     def eq(x, y):
         return (x is None and y is None) or (x is not None and y is not None and np.array_equal(x, y, equal_nan=True))
@@ -87,13 +99,17 @@ def test_the_file_is_pulps_to_the_byte(tiny, weihai, tmp_path, relax):
     models = [build_model(s, service_curves(s), AllocationOptions()) for s in (tiny, weihai)]
     budget = AllocationOptions(objective="max-service", total_budget_yuan=2_728_000)
     models += [build_model(tiny, service_curves(tiny), budget)]
-    for m in models + _odd_models():
+    for m in models + _odd_models() + [_negative_zeros(), _no_rows()]:
         mine, order = mps_text(m, relax)
         assert mine == _pulp_mps(m, relax, tmp_path)
-        assert len(order) < m.n or m.n == len(order)
+        assert order == sorted(order, key=lambda i: f"x{i}")
     odd = _odd_models()[0]
-    assert "BV BND" in mps_text(odd, False)[0] and "MI BND" in mps_text(odd, False)[0]
-    assert "__dummy" not in mps_text(_odd_models()[1], relax)[0]  # renamed X0000000, as PuLP does
+    assert 8 in mps_text(odd, relax)[1] and 9 in mps_text(odd, relax)[1]  # x8: in no row, but it costs something
+    lines = mps_text(odd, False)[0]
+    assert "BV BND" in lines and "MI BND" in lines and "FR BND" in lines and "'INTORG'" in lines
+    assert ("'INTORG'" in mps_text(odd, True)[0]) is False  # relaxed: every variable continuous
+    no_cost = mps_text(_odd_models()[1], relax)[0]
+    assert "    X0000000  OBJ        1.000000000000e+00\n" in no_cost  # PuLP's __dummy, renamed
 
 
 @pytest.mark.parametrize("relax", [False, True])
@@ -125,6 +141,44 @@ def test_a_row_holding_a_column_twice_means_their_sum(tmp_path):
     assert sol.status is lpsolve.Status.optimal and sol.x is not None and sol.x[0] == pytest.approx(2.0)
 
 
+def test_crossed_bounds_are_infeasible_and_non_numbers_are_named(tiny):
+    """CBC rejects a file with a lower bound above an upper one, or a number that is not one, and writes no
+    solution: a crossed bound is an infeasible model (the allocator then says why), a NaN or infinity one line
+    naming the variable or row."""
+    from solvers.allocator import allocate
+
+    crossed = _model([[1.0, 1.0]], [5.0], [1.0, 1.0], [0.0, 3.0], [4.0, 2.0], [False, False])
+    assert lpsolve.solve(crossed, "cbc").status is lpsolve.Status.infeasible
+    opts = AllocationOptions(max_change_workers=1, min_workers=tuple(float(w) + 3 for w in tiny.baseline.workers))
+    with pytest.raises(InfeasibleError, match="collides with the minimums"):
+        allocate(tiny, opts, solver="cbc")
+    base = dict(A=[[1.0, 1.0]], b=[5.0], c=[1.0, 1.0], lb=[0.0, 0.0], ub=[4.0, 4.0], integer=[False, False])
+    for field, value, named in (("b", [np.nan], "row0"), ("c", [1.0, np.inf], "var1"), ("A", [[1.0, np.nan]], "var1")):
+        with pytest.raises(SolverError, match=named):
+            lpsolve.solve(_model(**{**base, field: value}), "cbc")
+    with pytest.raises(SolverError, match="bounds of var0"):
+        lpsolve.solve(_model(**{**base, "lb": [np.nan, 0.0]}), "cbc")
+
+
+def test_the_solution_file_is_read_as_pulp_reads_it_or_refused(tiny):
+    """Row names past C9999999 have their duals; a line that is not a value line (a file cut off) or an empty
+    file is one SolverError, not values read as 0; lines split at line feeds only."""
+    from solvers.cbc import _read_solution
+
+    m = _model(sp.csr_matrix((3, 1)), np.zeros(3), [1.0], [0.0], [1.0], [False])
+    ok = "Optimal - objective value 0\n      0 C0000000 1 -7\n** 1 C0000002 0 2.5\f\n      0 X0000000 0.5 0\n"
+    got = _read_solution(ok, m, [0])
+    assert got.status == 1 and got.proven and got.values == [0.5]
+    assert got.duals[0] == -7 and np.isnan(got.duals[1]) and got.duals[2] == 2.5
+    big = _model(sp.csr_matrix((10_000_001, 1)), np.zeros(10_000_001), [1.0], [0.0], [1.0], [False])
+    assert _read_solution("Optimal - objective value 0\n 1 C10000000 0 -3\n", big, [0]).duals[10_000_000] == -3
+    for bad in ("", "\n", "Optimal - objective value 0\n      0 C0000000 1\n", "Optimal\n  0 X0000000 x 0\n"):
+        with pytest.raises(SolverError, match="solution file"):
+            _read_solution(bad, m, [0])
+    stopped = _read_solution("Stopped on time - objective value 3\n      0 X0000000 1 0\n", m, [0])
+    assert stopped.status == 1 and not stopped.proven  # lpsolve: not solved (no proof of optimality)
+
+
 def test_cbc_that_cannot_start_or_fails_is_one_clear_error(tiny, monkeypatch, tmp_path):
     import solvers.cbc
 
@@ -137,4 +191,20 @@ def test_cbc_that_cannot_start_or_fails_is_one_clear_error(tiny, monkeypatch, tm
     failing.chmod(0o755)
     monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(failing))
     with pytest.raises(SolverError, match="exit code 3"):
+        lpsolve.solve(m, "cbc")
+    silent = tmp_path / "silent-cbc"
+    silent.write_text("#!/bin/sh\necho 'Bad image at line 15 < UP BND x nan >'\necho 'Current model not valid'\n")
+    silent.chmod(0o755)
+    monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(silent))
+    with pytest.raises(SolverError, match="wrote no solution.*Bad image at line 15"):
+        lpsolve.solve(m, "cbc")
+    killed = tmp_path / "killed-cbc"
+    killed.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    killed.chmod(0o755)
+    monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(killed))
+    with pytest.raises(SolverError, match="stopped by SIGSEGV"):
+        lpsolve.solve(m, "cbc")
+    monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(failing))
+    monkeypatch.setattr(solvers.cbc.tempfile, "tempdir", str(tmp_path / "no-such-folder"))
+    with pytest.raises(SolverError, match="temporary folder"):
         lpsolve.solve(m, "cbc")
