@@ -186,25 +186,19 @@ def test_cbc_that_cannot_start_or_fails_is_one_clear_error(tiny, monkeypatch, tm
     monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(tmp_path / "no-cbc"))
     with pytest.raises(SolverError, match="cannot start CBC"):
         lpsolve.solve(m, "cbc")
-    failing = tmp_path / "failing-cbc"
-    failing.write_text("#!/bin/sh\nexit 3\n")
-    failing.chmod(0o755)
-    monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(failing))
-    with pytest.raises(SolverError, match="exit code 3"):
-        lpsolve.solve(m, "cbc")
-    silent = tmp_path / "silent-cbc"
-    silent.write_text("#!/bin/sh\necho 'Bad image at line 15 < UP BND x nan >'\necho 'Current model not valid'\n")
-    silent.chmod(0o755)
-    monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(silent))
-    with pytest.raises(SolverError, match="wrote no solution.*Bad image at line 15"):
-        lpsolve.solve(m, "cbc")
-    killed = tmp_path / "killed-cbc"
-    killed.write_text("#!/bin/sh\nkill -SEGV $$\n")
-    killed.chmod(0o755)
-    monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(killed))
-    with pytest.raises(SolverError, match="stopped by SIGSEGV"):
-        lpsolve.solve(m, "cbc")
-    monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(failing))
+    scripts = {  # a stand-in CBC: what it does, and the error that names it
+        "exit 3": "exit code 3",
+        "echo 'Bad image at line 15 < UP BND x nan >'; echo 'Current model not valid'": "wrote no solution.*line 15",
+        "kill -SEGV $$": "stopped by SIGSEGV",
+    }
+    for k, (body, error) in enumerate(scripts.items()):
+        fake = tmp_path / f"cbc{k}"
+        fake.write_text(f"#!/bin/sh\n{body}\n")
+        fake.chmod(0o755)
+        monkeypatch.setattr(solvers.cbc, "cbc_path", lambda fake=fake: str(fake))
+        with pytest.raises(SolverError, match=error):
+            lpsolve.solve(m, "cbc")
+    monkeypatch.setattr(solvers.cbc, "cbc_path", lambda: str(tmp_path / "cbc0"))
     monkeypatch.setattr(solvers.cbc.tempfile, "tempdir", str(tmp_path / "no-such-folder"))
     with pytest.raises(SolverError, match="temporary folder"):
         lpsolve.solve(m, "cbc")
