@@ -25,7 +25,7 @@ import numpy as np
 from solvers.errors import SolverError
 from solvers.lpmodel import LpModel
 
-__all__ = ["mps_text", "solve_cbc", "CbcAnswer", "cbc_path"]
+__all__ = ["mps_text", "solve_cbc", "CbcAnswer", "cbc_path", "pulp_bound"]
 
 # PuLP's words for CBC's first word of the solution file, and its status names (``pulp.LpStatus``)
 _STATUS = {"Optimal": 1, "Infeasible": -1, "Integer": -1, "Unbounded": -2, "Stopped": 0}
@@ -53,8 +53,9 @@ def cbc_path() -> str:
     return str(pulp.PULP_CBC_CMD.pulp_cbc_path)
 
 
-def _bound(v: float) -> float | None:
-    return None if math.isinf(v) else v
+def pulp_bound(v: float) -> float | None:
+    """A variable's bound as PuLP takes it: None for an infinite one (no bound)."""
+    return None if math.isinf(v) else float(v)
 
 
 def mps_text(m: LpModel, relax: bool) -> tuple[str, list[int]]:
@@ -95,7 +96,7 @@ def mps_text(m: LpModel, relax: bool) -> tuple[str, list[int]]:
             cols.append(line % (name, "OBJ", cost[j]))
         if integer[j]:
             cols.append("    MARK      'MARKER'                 'INTEND'\n")
-        bounds.extend(_bound_lines(name, _bound(lbs[j]), _bound(ubs[j]), integer[j]))
+        bounds.extend(_bound_lines(name, pulp_bound(lbs[j]), pulp_bound(ubs[j]), integer[j]))
     rows = [f" L  C{r:07d}\n" for r in range(n_rows)]
     rhs = ["    RHS       %-8s  % .12e\n" % (f"C{r:07d}", b if b != 0 else 0) for r, b in enumerate(m.b.tolist())]
     text = "".join(

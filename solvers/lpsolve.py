@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from solvers.cbc import pulp_bound
 from solvers.errors import SolverError
 from solvers.lpmodel import LpModel
 from solvers.names import SOLVERS
@@ -135,11 +136,6 @@ def _structure(m: LpModel, solver: str, relax: bool) -> bytes:
     return h.digest()
 
 
-def _bound(v: float) -> float | None:
-    """A variable's bound for PuLP: None for an infinite one (no bound)."""
-    return None if np.isinf(v) else float(v)
-
-
 def _pulp_problem(m: LpModel, solver: str, relax: bool) -> _PulpProblem:
     """The PuLP problem of ``m``: (problem, variables, rows), built, or within ``reused_models()`` the last one
     of the same structure with ``m``'s bounds set."""
@@ -148,7 +144,7 @@ def _pulp_problem(m: LpModel, solver: str, relax: bool) -> _PulpProblem:
     if reused is not None and key in reused:
         prob, xs, cons = reused[key]
         for i, v in enumerate(xs):
-            v.lowBound, v.upBound = _bound(m.lb[i]), _bound(m.ub[i])
+            v.lowBound, v.upBound = pulp_bound(m.lb[i]), pulp_bound(m.ub[i])
         return prob, xs, cons
     built = _build_pulp(m, relax)
     if reused is not None:
@@ -165,8 +161,8 @@ def _build_pulp(m: LpModel, relax: bool) -> _PulpProblem:
     xs = [
         prob.add_variable(
             f"x{i}",
-            lowBound=_bound(m.lb[i]),
-            upBound=_bound(m.ub[i]),
+            lowBound=pulp_bound(m.lb[i]),
+            upBound=pulp_bound(m.ub[i]),
             cat=pulp.LpInteger if (m.integer[i] and not relax) else pulp.LpContinuous,
         )
         for i in range(m.n)
