@@ -1,4 +1,5 @@
-"""Cases in order of arrival: ``np.argsort(hours, kind="stable")`` in linear time, compiled (``sim.jit``).
+"""Cases in order of arrival: ``np.argsort(hours, kind="stable")`` in linear time, compiled (``sim.jit``); and
+the (community, hour) cells a year's arrivals are drawn in (``nonzero_counts``).
 
 A year's cases are drawn hour by hour, so their clock times are spread evenly: a bucket per case (the bucket
 index grows with the time: a constant subtracted and a positive one multiplied, each rounding monotone),
@@ -13,7 +14,7 @@ import numpy as np
 
 from sim.jit import njit
 
-__all__ = ["arrival_order"]
+__all__ = ["arrival_order", "nonzero_counts"]
 
 
 @njit(nogil=True)  # a thread may draw another stream meanwhile (sim.demand)
@@ -70,3 +71,30 @@ def _order(x):
 def arrival_order(hours: np.ndarray) -> np.ndarray:
     """Indices that sort ``hours`` (finite), equal times in index order: ``np.argsort(hours, kind="stable")``."""
     return _order(np.ascontiguousarray(hours, dtype=np.float64))
+
+
+@njit(nogil=True)
+def _nonzero_counts(counts, row0):
+    n = 0
+    rows, cols = counts.shape
+    for i in range(rows):
+        for j in range(cols):
+            if counts[i, j] != 0:
+                n += 1
+    r = np.empty(n, np.int64)
+    c = np.empty(n, np.int64)
+    k = np.empty(n, np.int64)
+    m = 0
+    for i in range(rows):
+        for j in range(cols):
+            x = counts[i, j]
+            if x != 0:
+                r[m], c[m], k[m] = i + row0, j, x
+                m += 1
+    return r, c, k
+
+
+def nonzero_counts(counts: np.ndarray, row0: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cells of a (rows, columns) matrix of counts that are not 0, in row-major order: their row (plus
+    ``row0``), column and count (``np.nonzero`` and the counts there, in one pass instead of three)."""
+    return _nonzero_counts(np.ascontiguousarray(counts, dtype=np.int64), row0)

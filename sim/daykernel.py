@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from sim.jit import njit
+from sim.jit import day_of, njit
 
-__all__ = ["close_case_hours", "duty_step"]
+__all__ = ["close_case_hours", "duty_step", "activity_into"]
 
 
 @njit(inline="always")
@@ -22,7 +22,7 @@ def _to_work(t, day_start, day_len, cum, always_on):
     """``WorkCalendar.to_work_v`` of one time: working hours from time 0 to clock time ``t``."""
     if always_on:
         return t
-    day = int(t // 24.0)
+    day = day_of(t)
     x = t - day_start[day]
     ln = day_len[day]
     return cum[day] + (0.0 if x <= 0 else (ln if x >= ln else x))
@@ -152,6 +152,26 @@ def _climb(row, city, ag, ac, a_s):
         ac[row] = 2
     if city and a_s[row] == -1:
         a_s[row] = 3
+
+
+@njit
+def activity_into(act, comm, recent, due_per_day, recent_days):
+    """``Outcomes.activity``'s arithmetic, written into ``act`` (communities x finding duties) at the rows
+    ``comm``: the hours done over the lookback (``recent``, slots x stepped communities x duties, summed slot
+    after slot onto 0, as numpy sums axis 0) over the hours due then (``due_per_day x recent_days``), at
+    most 1; 1 where nothing is due."""
+    look, m, k = recent.shape
+    for i in range(m):
+        for j in range(k):
+            due = due_per_day[i, j] * recent_days
+            if due > 0:
+                s = 0.0  # numpy's sum starts from its identity (a sum of -0.0s is 0.0)
+                for d in range(look):
+                    s += recent[d, i, j]
+                x = s / due
+                act[comm[i], j] = x if x < 1.0 else 1.0
+            else:
+                act[comm[i], j] = 1.0
 
 
 @njit

@@ -173,14 +173,15 @@ def _hourly_counts(
     """Poisson counts of (community, hour) with mean ``per_hour[c] * profile[h]``: the (community, hour) pairs
     with any, in row-major order, and their counts (``np.nonzero`` of the whole matrix, drawn a slice of
     communities at a time: numpy draws an array of means element by element in that order)."""
+    from sim.arrivalorder import nonzero_counts
+
     step = max(1, _POISSON_CHUNK // max(len(profile), 1))
     comms, hours, ks = [], [], []
     for a in range(0, len(per_hour), step):
-        counts = rng.poisson(per_hour[a : a + step, None] * profile[None, :])
-        c, h = np.nonzero(counts)
-        comms.append(c + a)
+        c, h, k = nonzero_counts(rng.poisson(per_hour[a : a + step, None] * profile[None, :]), a)
+        comms.append(c)
         hours.append(h)
-        ks.append(counts[c, h])
+        ks.append(k)
     if not comms:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(comms), np.concatenate(hours), np.concatenate(ks)

@@ -51,7 +51,6 @@ from sim.pools import (
     capacity_by_key_array,
     collector_paused,
     day_key_shift,
-    staff_cases_in_order,
 )
 from sim.routing import N_STAGES, STAGES, Stage, reopening_possible, routing
 
@@ -200,7 +199,7 @@ def _recursion(
     up = kernel.next_greater_all(capk, const)
     size = np.maximum(np.where(const >= 0, const, capk.max(axis=1)), 1)
     srv_off = np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)
-    order = staff_cases_in_order(cases.volunteer, run.arrival)
+    order = out.staff_order  # staff_cases_in_order(cases.volunteer, run.arrival), sorted once
     wd = cal.wd_index
     f = np.float64
     fpar = np.array(

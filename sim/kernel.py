@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from sim.jit import njit
+from sim.jit import day_of, njit
 
 __all__ = ["run_windows", "next_greater_all", "DONE", "CLOSE_DAY"]
 
@@ -85,7 +85,7 @@ def _count_le(a, x, lo):
 def _start_and_end(t, hours, start_l, len_l, cum_l, wd_cum, wd_start, wd_len, wd_from):
     """``WorkCalendar.start_and_end``, operation for operation; ``wd_from[day]`` = ``bisect_right(wd_cum,
     cum_l[day])`` starts the searches (the same counts as ``bisect_right``, found in a step or two)."""
-    day = int(t // 24.0)
+    day = day_of(t)
     x = t - start_l[day]
     ln = len_l[day]
     w = cum_l[day] + (0.0 if x <= 0 else (ln if x >= ln else x))
@@ -341,7 +341,7 @@ def run_windows(
         if start >= until:
             break
         if incremental:  # a window never crosses into the next day key
-            key = int((start + shift) // 24.0)
+            key = day_of(start + shift)
             if key >= next_key:
                 status, out_key = CLOSE_DAY, key
                 break
@@ -392,17 +392,17 @@ def run_windows(
                     while nb > 0 and srv[off] <= t:
                         _f_pop(srv, off, nb)
                         nb -= 1
-                    key = int((t + shift) // 24.0)
+                    key = day_of(t + shift)
                     cap = capk[p, key]
                     if nb >= cap:  # nobody free now
-                        if nb == cap and nb > 0 and int((srv[off] + shift) // 24.0) == key:
+                        if nb == cap and nb > 0 and day_of(srv[off] + shift) == key:
                             t = _f_pop(srv, off, nb)  # the first release is the same day: it frees one
                             nb -= 1
                         else:  # sim.engine._wait_for_server
                             while True:
                                 if t >= until:
                                     break
-                                kk = int((t + shift) // 24.0)
+                                kk = day_of(t + shift)
                                 if nb < capk[p, kk]:
                                     break
                                 release = srv[off] if nb > 0 else _INF

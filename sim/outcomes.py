@@ -316,11 +316,9 @@ class Outcomes:
         it before then (``found_late`` does), do not keep it."""
         if self._recent_days == 0:
             return self._act
-        due = self._due_per_day * self._recent_days
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self._act[self._comm] = np.where(
-                due > 0, np.minimum(1.0, self._recent.sum(axis=0) / np.where(due > 0, due, 1.0)), 1.0
-            )
+        from sim.daykernel import activity_into
+
+        activity_into(self._act, self._comm, self._recent, self._due_per_day, float(self._recent_days))
         return self._act
 
     def close_through(self, k: int) -> None:
@@ -456,6 +454,13 @@ class Outcomes:
         return np.where(self._as != CLOSE, 3, np.where(self._ac != CLOSE, 2, np.where(self._ag != CLOSE, 1, 0))).astype(
             np.int8
         )
+
+    @property
+    def staff_order(self) -> np.ndarray:
+        """The rows staff handle (volunteers' excluded) in order of arrival, a tie in row order: the order
+        decisions are made in, and ``sim.pools.staff_cases_in_order`` of the rows (the same stable sort of the
+        same times, sorted once for both). Read it, do not change it."""
+        return self._order
 
     @property
     def is_active(self) -> np.ndarray:

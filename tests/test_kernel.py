@@ -82,3 +82,87 @@ def test_arrival_order_is_a_stable_argsort(hours):
 
     x = np.array(hours, dtype=float)
     assert np.array_equal(arrival_order(x), np.argsort(x, kind="stable"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(0, 6),
+    st.integers(0, 9),
+    st.integers(0, 1000),
+    st.lists(st.integers(0, 3), min_size=54, max_size=54),
+)
+def test_nonzero_counts_is_numpys_nonzero(rows, cols, row0, cells):
+    """The (community, hour) cells with arrivals in one pass (``sim.arrivalorder.nonzero_counts``) are
+    ``np.nonzero``'s, in its row-major order, with their counts; an empty matrix gives none."""
+    from sim.arrivalorder import nonzero_counts
+
+    m = np.array(cells[: rows * cols], dtype=np.int64).reshape(rows, cols)
+    r, c, k = nonzero_counts(m, row0)
+    nr, nc = np.nonzero(m)
+    assert np.array_equal(r, nr + row0) and np.array_equal(c, nc) and np.array_equal(k, m[nr, nc])
+    assert r.dtype == c.dtype == k.dtype == np.int64
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_activity_is_numpys_arithmetic(look, recent_days, seed):
+    """``Outcomes.activity`` compiled (``sim.daykernel.activity_into``) gives the bits of the numpy expression it
+    replaced: slots summed along axis 0, divided by the hours due, at most 1, 1 where nothing is due; only the
+    stepped communities' rows written."""
+    from sim.daykernel import activity_into
+
+    rng = np.random.default_rng(seed)
+    recent_days = min(recent_days, look)
+    recent = rng.choice([0.0, -0.0, 0.1, 1 / 3, 2.5, 7.0], size=(look, 4, 3)) * rng.random((look, 4, 3))
+    due_per_day = rng.choice([0.0, 0.3, 1.7, 1 / 7], size=(4, 3))
+    comm = np.array([5, 1, 2, 0], np.int64)
+    act = np.full((6, 3), 9.0)
+    activity_into(act, comm, recent, due_per_day, float(recent_days))
+    due = due_per_day * recent_days
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.where(due > 0, np.minimum(1.0, recent.sum(axis=0) / np.where(due > 0, due, 1.0)), 1.0)
+    assert np.array_equal(act[comm], want) and np.array_equal(act[[3, 4]], np.full((2, 3), 9.0))
+    assert np.array_equal(np.signbit(act[comm]), np.signbit(want))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.floats(-1e9, 1e9, allow_nan=False),
+        st.integers(-40_000, 400_000).map(lambda k: k * 24.0),
+        st.integers(-40_000, 400_000).map(lambda k: float(np.nextafter(k * 24.0, -np.inf))),
+        st.integers(-40_000, 400_000).map(lambda k: float(np.nextafter(k * 24.0, np.inf))),
+        st.sampled_from([0.0, -0.0, 5e-324, -5e-324, 23.999999999999996, 24.0, 1e15]),
+    )
+)
+def test_day_of_is_pythons_floor_division(hours):
+    """The compiled loops' day of a clock time (``sim.jit.day_of``) is ``int(hours // 24.0)`` to the bit, also
+    a ulp either side of a day's start, compiled and in the interpreter."""
+    from sim.jit import HAVE_NUMBA, day_of
+
+    want = int(hours // 24.0)
+    assert day_of.py_func(hours) == want if HAVE_NUMBA else day_of(hours) == want
+    if HAVE_NUMBA:
+        assert _days_compiled(np.array([hours]))[0] == want
+
+
+def _days_compiled(hours: np.ndarray) -> np.ndarray:
+    """``day_of`` of each time, inlined in a compiled loop as the kernels inline it (compiled once)."""
+    global _DAYS
+    if _DAYS is None:
+        from numba import njit
+
+        from sim.jit import day_of
+
+        @njit
+        def days(x):
+            out = np.empty(x.shape[0], np.int64)
+            for i in range(x.shape[0]):
+                out[i] = day_of(x[i])
+            return out
+
+        _DAYS = days
+    return _DAYS(hours)
+
+
+_DAYS = None

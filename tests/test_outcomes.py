@@ -200,3 +200,31 @@ def test_the_allocators_resolution_is_within_half_a_point_of_a_simulated_year(we
     assert r.expected_resolution_share == pytest.approx(out.kpis["resolution_share"], abs=0.005)
     assert r.expected_satisfaction_share == pytest.approx(out.kpis["satisfaction_share"], abs=0.005)
     assert r.allocation.service_fund_yuan.sum() > weihai.baseline.service_fund_yuan.sum()
+
+
+def test_the_order_decisions_take_is_the_engines_order_of_arrival(weihai):
+    """The engine takes its rows in the order ``Outcomes`` decides them (``staff_order``, sorted once): the
+    stable order of arrival of the rows staff handle, ties by row, as ``sim.pools.staff_cases_in_order`` sorts
+    them, with volunteers, mobile grid workers' earlier arrivals and problems found late among the rows."""
+    from sim.calendar import WorkCalendar
+    from sim.demand import apply_allocation
+    from sim.engine import pool_capacity
+    from sim.outcomes import Outcomes, extend_rows
+    from sim.pools import RunInputs, staff_cases_in_order
+
+    cal = WorkCalendar(weihai.spec.calendar, 30)
+    cases = draw_cases(weihai, 30, np.random.SeedSequence(4))
+    a = weihai.baseline
+    arrival, channel, grid_service = apply_allocation(weihai, cases, a)
+    limits = np.array([c.deadline_working_hours for c in weihai.spec.demand.categories.values()])
+    run = RunInputs(
+        arrival,
+        channel,
+        grid_service,
+        cal.add_v(arrival, limits[cases.category]),
+        *pool_capacity(weihai, a, cases, cal),
+    )
+    rows, run = extend_rows(weihai, cases, cal, run)
+    assert rows.volunteer.any() and (rows.twin_of >= 0).any() and (run.arrival[: len(cases)] < cases.arrival).any()
+    out = Outcomes(weihai, rows, run, cal, a.service_fund_yuan)
+    assert np.array_equal(out.staff_order, staff_cases_in_order(rows.volunteer, run.arrival))
