@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import special, stats
+from scipy import special  # not scipy.stats: its import is most of a second of every planning command
 
 from scenario.load import Scenario
 from scenario.spec import CostSpec
@@ -62,9 +62,11 @@ def share_above(cost: CostSpec, limit: float | None) -> float:
         return float(np.exp(-limit / m))
     if cost.kind == "lognormal":
         s2 = np.log1p(cost.cv**2)
-        return float(stats.norm.sf((np.log(limit) - (np.log(m) - s2 / 2)) / np.sqrt(s2)))
+        return float(_norm_sf((np.log(limit) - (np.log(m) - s2 / 2)) / np.sqrt(s2)))
     shape = 1.0 / cost.cv**2
-    return float(stats.gamma.sf(limit, shape, scale=m / shape))
+    if limit <= 0:  # all of a gamma's mass is above 0 (scipy.stats.gamma.sf's support)
+        return 1.0
+    return float(special.gammaincc(shape, limit / (m / shape)))  # scipy.stats.gamma.sf's own function
 
 
 def _second_moment(cost: CostSpec) -> float:

@@ -124,3 +124,28 @@ def test_validate_imports_no_heavy_library():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_allocate_imports_neither_scipy_stats_nor_numba(tmp_path):
+    """``gridplan allocate`` builds the curves and solves: the special functions it evaluates come from
+    scipy.special (``solvers.outcomecurves``: a fix's cost above the approval limit), not scipy.stats, whose
+    import was most of a second of every planning command (the main job's too); it simulates nothing, so no
+    numba either."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SCENARIOS
+
+    code = (
+        "import sys; from gridplan.cli import main; "
+        "assert main(['allocate', sys.argv[1], '--out', sys.argv[2]]) == 0; "
+        "print(sorted(m for m in ('scipy.stats', 'numba') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(SCENARIOS / "weihai"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
