@@ -12,11 +12,14 @@ PuLP's own in the tests).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import signal
 import subprocess
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,12 +61,49 @@ def pulp_bound(v: float) -> float | None:
     return None if math.isinf(v) else float(v)
 
 
+@dataclass
+class _Sections:
+    """One model's MPS text but its bounds and right-hand sides, kept for the next solve of a model that differs
+    only there (a search's steps differ in lower bounds): the columns' order, their names, the ROWS and COLUMNS
+    text; and the last bound lines and right-hand sides written, with the bits they were written from."""
+
+    order: list[int]
+    names: list[str]
+    integer: list[bool]
+    head: str  # from *SENSE to the COLUMNS section's end
+    lb_bits: np.ndarray | None = None  # the bounds (in ``order``) the bound lines were written from
+    ub_bits: np.ndarray | None = None
+    bound_lines: list[str] | None = None
+    b_bits: np.ndarray | None = None
+    rhs: str = ""
+
+
+_SECTIONS: OrderedDict[bytes, _Sections] = OrderedDict()  # by the model's fingerprint, the last few
+_SECTIONS_LOCK = threading.Lock()  # the desk solves in threads
+_SECTIONS_KEPT = 4
+_SECTIONS_MAX_CHARS = 8_000_000  # a national model's text is not kept
+
+
+def _fingerprint(C, c: np.ndarray, integer: np.ndarray, n_rows: int, relax: bool) -> bytes:
+    """What the ROWS and COLUMNS sections are written from, as a digest: the matrix (columns), costs, which
+    variables are integer (none when ``relax``) and the number of rows."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(np.array([n_rows, C.shape[1], int(relax)], np.int64).tobytes())
+    for a in (C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data, c, integer):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.digest()
+
+
 def mps_text(m: LpModel, relax: bool) -> tuple[str, list[int]]:
     """The MPS text of PuLP's ``LpProblem.writeMPS(rename=1)`` for the problem ``lpsolve`` builds of ``m``
     (variables ``x{i}``, rows ``r{r}``: ``A x <= b``, the cost as objective), and the model's variables in the
     file's column order. As PuLP: a variable is in the file when it is in a row (a stored zero too) or costs
     something; columns in the order of the names ``x{i}`` as text; names ``X%07d``/``C%07d``; an objective of
-    no term gets PuLP's fixed variable ``__dummy``."""
+    no term gets PuLP's fixed variable ``__dummy``.
+
+    The rows and columns of the last few models are kept (``_Sections``): the next solve of a model that
+    differs only in bounds or right-hand sides writes only the lines that changed (a search's steps; the same
+    text, tested against PuLP's file)."""
     A = m.A.tocsr()
     if not A.has_canonical_format:  # a sum over a row's entries of one column is what the row means
         A = A.copy()
@@ -72,50 +112,95 @@ def mps_text(m: LpModel, relax: bool) -> tuple[str, list[int]]:
     C.sort_indices()
     n_rows = A.shape[0]
     c = np.asarray(m.c, dtype=float)
+    integer_a = np.asarray(m.integer, bool) & (not relax)
+    key = _fingerprint(C, c, integer_a, n_rows, relax)
+    with _SECTIONS_LOCK:
+        sec = _SECTIONS.get(key)
+        if sec is not None:
+            _SECTIONS.move_to_end(key)
+    if sec is None:
+        sec = _sections(C, c, integer_a, n_rows)
+        if len(sec.head) <= _SECTIONS_MAX_CHARS:
+            with _SECTIONS_LOCK:
+                _SECTIONS[key] = sec
+                while len(_SECTIONS) > _SECTIONS_KEPT:
+                    _SECTIONS.popitem(last=False)
+    dummy = len(sec.names) > len(sec.order)
+    with _SECTIONS_LOCK:  # one writer of a model's kept lines at a time
+        bounds = _bounds_text(sec, np.asarray(m.lb, float), np.asarray(m.ub, float), dummy)
+        rhs = _rhs_text(sec, np.asarray(m.b, float))
+    return "".join([sec.head, "RHS\n", rhs, "BOUNDS\n", bounds, "ENDATA\n"]), list(sec.order)
+
+
+_LINE = "    %-8s  %-8s  % .12e\n"
+
+
+def _sections(C, c: np.ndarray, integer_a: np.ndarray, n_rows: int) -> _Sections:
+    """The column order and names, and the text from *SENSE to the end of COLUMNS."""
     stored = np.diff(C.indptr) > 0
     used = np.flatnonzero(stored | (c != 0))
     order = sorted(used.tolist(), key=lambda i: f"x{i}")
     dummy = not np.any(c != 0)  # PuLP's fixObjective: an objective of no term gets a fixed variable
-    integer = (np.asarray(m.integer, bool) & (not relax)).tolist()
+    integer = integer_a.tolist()
     # Python lists, not numpy scalars: a column's few lines are formatted in Python
     indptr, rows_of, data = C.indptr.tolist(), C.indices.tolist(), C.data.tolist()
-    cost, lbs, ubs = c.tolist(), np.asarray(m.lb, float).tolist(), np.asarray(m.ub, float).tolist()
+    cost = c.tolist()
     cols: list[str] = []
-    bounds: list[str] = []
-    line = "    %-8s  %-8s  % .12e\n"
     names = [f"X{k:07d}" for k in range(len(order) + dummy)]
     if dummy:
-        cols.append(line % (names[0], "OBJ", 1))
-        bounds.append(" FX BND       %-8s  % .12e\n" % (names[0], 0.0))
+        cols.append(_LINE % (names[0], "OBJ", 1))
     for name, j in zip(names[dummy:], order):
         lo, hi = indptr[j], indptr[j + 1]
         if integer[j]:
             cols.append("    MARK      'MARKER'                 'INTORG'\n")
-        cols.extend(line % (name, f"C{r:07d}", v) for r, v in zip(rows_of[lo:hi], data[lo:hi]))
+        cols.extend(_LINE % (name, f"C{r:07d}", v) for r, v in zip(rows_of[lo:hi], data[lo:hi]))
         if cost[j] != 0:
-            cols.append(line % (name, "OBJ", cost[j]))
+            cols.append(_LINE % (name, "OBJ", cost[j]))
         if integer[j]:
             cols.append("    MARK      'MARKER'                 'INTEND'\n")
-        bounds.extend(_bound_lines(name, pulp_bound(lbs[j]), pulp_bound(ubs[j]), integer[j]))
-    rows = [f" L  C{r:07d}\n" for r in range(n_rows)]
-    rhs = ["    RHS       %-8s  % .12e\n" % (f"C{r:07d}", b if b != 0 else 0) for r, b in enumerate(m.b.tolist())]
-    text = "".join(
+    head = "".join(
         [
             "*SENSE:Minimize\n",
             "NAME          MODEL\n",
             "ROWS\n",
             " N  OBJ\n",
-            *rows,
+            *[f" L  C{r:07d}\n" for r in range(n_rows)],
             "COLUMNS\n",
             *cols,
-            "RHS\n",
-            *rhs,
-            "BOUNDS\n",
-            *bounds,
-            "ENDATA\n",
         ]
     )
-    return text, order
+    return _Sections(order, names, integer, head)
+
+
+def _bounds_text(sec: _Sections, lb: np.ndarray, ub: np.ndarray, dummy: bool) -> str:
+    """The BOUNDS section: each column's lines, rewritten where its bounds' bits changed since the last text."""
+    idx = np.array(sec.order, np.int64)
+    lb_bits, ub_bits = lb[idx].view(np.int64), ub[idx].view(np.int64)
+    redo: list[int] | range
+    if sec.bound_lines is None or sec.lb_bits is None or sec.ub_bits is None:
+        redo = range(len(sec.order))
+        lines = [""] * len(sec.order)
+    else:
+        redo = np.flatnonzero((lb_bits != sec.lb_bits) | (ub_bits != sec.ub_bits)).tolist()
+        lines = sec.bound_lines
+    los, his = lb[idx].tolist(), ub[idx].tolist()
+    for k in redo:
+        j = sec.order[k]
+        lines[k] = "".join(_bound_lines(sec.names[k + dummy], pulp_bound(los[k]), pulp_bound(his[k]), sec.integer[j]))
+    sec.lb_bits, sec.ub_bits, sec.bound_lines = lb_bits, ub_bits, lines
+    fixed = " FX BND       %-8s  % .12e\n" % (sec.names[0], 0.0) if dummy else ""
+    return fixed + "".join(lines)
+
+
+def _rhs_text(sec: _Sections, b: np.ndarray) -> str:
+    """The RHS section, written again only when a right-hand side's bits changed."""
+    bits = b.view(np.int64)
+    if sec.b_bits is None or not np.array_equal(bits, sec.b_bits):
+        sec.rhs = "".join(
+            "    RHS       %-8s  % .12e\n" % (f"C{r:07d}", v if v != 0 else 0) for r, v in enumerate(b.tolist())
+        )
+        sec.b_bits = bits.copy()
+    return sec.rhs
 
 
 def _bound_lines(name: str, low: float | None, up: float | None, integer: bool) -> list[str]:

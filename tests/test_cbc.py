@@ -202,3 +202,40 @@ def test_cbc_that_cannot_start_or_fails_is_one_clear_error(tiny, monkeypatch, tm
     monkeypatch.setattr(solvers.cbc.tempfile, "tempdir", str(tmp_path / "no-such-folder"))
     with pytest.raises(SolverError, match="temporary folder"):
         lpsolve.solve(m, "cbc")
+
+
+def test_a_search_writes_pulps_file_from_the_kept_sections(weihai, tmp_path):
+    """Solves of one model that differ in bounds and right-hand sides (a search's steps) write only the lines that
+    changed from the sections kept for it (``solvers.cbc._Sections``: the same object each time) and still write
+    PuLP's file to the byte: a lower bound raised, one set to -0.0 and back to 0.0 (the same number, other
+    bits), a bound made infinite, a right-hand side changed, relaxed and not; a new matrix gets new sections."""
+    from dataclasses import replace
+
+    from solvers import cbc
+
+    base = build_model(weihai, service_curves(weihai), AllocationOptions())
+    lb, ub, b = base.lb.copy(), base.ub.copy(), base.b.copy()
+    steps = []
+    for k in range(5):
+        lb = lb.copy()
+        ub = ub.copy()
+        lb[k * 7 : k * 7 + 30] += 1.0
+        if k == 1:
+            lb[3] = -0.0
+        if k == 2:
+            lb[3] = 0.0
+            ub[5] = np.inf
+        if k == 3:
+            b = b.copy()
+            b[10] -= 2.5
+        steps.append(replace(base, lb=lb, ub=ub, b=b))
+    cbc._SECTIONS.clear()
+    for relax in (False, True):
+        heads = set()
+        for m in [base, *steps, base]:
+            assert mps_text(m, relax)[0] == _pulp_mps(m, relax, tmp_path)
+            heads.add(id(next(reversed(cbc._SECTIONS.values())).head))
+        assert len(heads) == 1  # the rows and columns written once, kept for every step
+    other = replace(base, A=base.A * 2.0)
+    assert mps_text(other, False)[0] == _pulp_mps(other, False, tmp_path)
+    assert len(cbc._SECTIONS) == 3
