@@ -81,44 +81,56 @@ def case_log_schema() -> pd.DataFrame:
 
 
 def _response(
-    scenario: Scenario, cal: WorkCalendar, arrival: np.ndarray, first: np.ndarray, category: np.ndarray
+    scenario: Scenario,
+    cal: WorkCalendar,
+    arrival: np.ndarray,
+    grid_start: np.ndarray,
+    volunteer: np.ndarray,
+    category: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Working hours from arrival to first contact, and 1/0 for within the category's limit (NaN: no limit)."""
-    reached_w = cal.to_work_v(np.nan_to_num(first, nan=0.0))
-    response = np.where(np.isnan(first), np.nan, np.maximum(reached_w - cal.to_work_v(arrival), 0.0))
+    """Working hours from arrival to first contact (the grid's start, a volunteer's at arrival), and 1/0 for
+    within the category's limit (NaN: no limit); compiled (``sim.logkernel.response_hours``)."""
+    from sim.logkernel import response_hours
+
     limit = np.array(
         [
             np.nan if c.response_working_hours is None else c.response_working_hours
             for c in scenario.spec.demand.categories.values()
-        ]
-    )[category]
-    return response, np.where(np.isnan(limit), np.nan, (response <= limit).astype(float))  # never: NaN <= x False
+        ],
+        dtype=np.float64,
+    )
+    f = np.float64
+    return response_hours(
+        np.ascontiguousarray(arrival, dtype=f),
+        np.ascontiguousarray(grid_start, dtype=f),
+        np.ascontiguousarray(volunteer, dtype=np.bool_),
+        np.ascontiguousarray(category, dtype=np.int64),
+        limit,
+        np.ascontiguousarray(cal.day_start, dtype=f),
+        np.ascontiguousarray(cal.day_len, dtype=f),
+        np.ascontiguousarray(cal.cum, dtype=f),
+        cal.always_on,
+    )
 
 
 def case_log(scenario: Scenario, result: SimResult, cal: WorkCalendar) -> pd.DataFrame:
     """One row per case that reached someone (``SimResult.active``): ids, channel, category, places, arrival,
     each stage's start and end, deadline, closure, resolution time, response, flags. Times are clock hours
     from the start of day 0."""
+    from sim.logkernel import stage_columns
+
     keep = np.flatnonzero(result.active)
     rows = result.rows
     cats = list(scenario.spec.demand.categories)
     community = rows.community[keep]
     street = scenario.community_street[community]
-    start, end = result.start[keep], result.end[keep]
-    reached = np.where(
-        ~np.isnan(start[:, Stage.CITY]) | ~np.isnan(end[:, Stage.CITY]),
-        Stage.CITY,
-        np.where(
-            ~np.isnan(start[:, Stage.STREET]),
-            Stage.STREET,
-            np.where(~np.isnan(start[:, Stage.COMMUNITY]), Stage.COMMUNITY, Stage.GRID),
-        ),
+    # each stage's starts, then its ends, a contiguous column each; the highest level reached
+    edges, reached = stage_columns(
+        np.ascontiguousarray(result.start, dtype=np.float64), np.ascontiguousarray(result.end, dtype=np.float64), keep
     )
     arrival = result.arrival[keep]
     volunteer = rows.volunteer[keep]
-    response, in_time = _response(
-        scenario, cal, arrival, np.where(volunteer, arrival, start[:, Stage.GRID]), rows.category[keep]
-    )
+    response, in_time = _response(scenario, cal, arrival, edges[Stage.GRID], volunteer, rows.category[keep])
     twin_of = rows.twin_of if rows.twin_of is not None else np.full(len(rows), -1)
     n_drawn = int((twin_of < 0).sum())
     data = {
@@ -133,8 +145,8 @@ def case_log(scenario: Scenario, result: SimResult, cal: WorkCalendar) -> pd.Dat
         "arrival_hours": arrival,
     }
     for j, stage in enumerate(STAGES):
-        data[f"{stage}_start_hours"] = start[:, j]
-        data[f"{stage}_end_hours"] = end[:, j]
+        data[f"{stage}_start_hours"] = edges[j]
+        data[f"{stage}_end_hours"] = edges[len(STAGES) + j]
     closed = result.final_close[keep]
     deadline = result.deadline[keep]
     data.update(

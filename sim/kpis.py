@@ -367,15 +367,17 @@ def waiting_kpis(log: pd.DataFrame, cal, threshold_hours: float, warmup_hours: f
     arrival (grid) or the end of the level below (desk, street) to the start of service.
     Volunteer-handled cases are left out.
     """
+    from sim.logkernel import waits
+
     m = _measured(log, warmup_hours) & ~log["volunteer"].to_numpy()
     ready = {"grid": "arrival_hours", "community": "grid_end_hours", "street": "community_end_hours"}
+    f = np.float64
+    days = tuple(np.ascontiguousarray(x, dtype=f) for x in (cal.day_start, cal.day_len, cal.cum))
     out = {}
     for level, name in (("grid", "grid"), ("community", "desk"), ("street", "street")):
-        start = log[f"{level}_start_hours"].to_numpy()[m]
-        r = log[ready[level]].to_numpy()[m]
-        ok = ~np.isnan(start) & ~np.isnan(r)
-        w = cal.to_work_v(start[ok]) - cal.to_work_v(r[ok])
-        w = np.maximum(w, 0.0)
+        start = np.ascontiguousarray(log[f"{level}_start_hours"].to_numpy(), dtype=f)
+        r = np.ascontiguousarray(log[ready[level]].to_numpy(), dtype=f)
+        w = waits(start, r, m, *days, cal.always_on)  # max(work(start) - work(ready), 0) where both are known
         out[f"wait_mean_hours_{name}"] = float(w.mean()) if w.size else np.nan
         out[f"wait_probability_{name}"] = float((w > 1e-9).mean()) if w.size else np.nan
         out[f"served_within_threshold_share_{name}"] = float((w <= threshold_hours).mean()) if w.size else np.nan

@@ -166,3 +166,53 @@ def _days_compiled(hours: np.ndarray) -> np.ndarray:
 
 
 _DAYS = None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.booleans())
+def test_the_case_logs_passes_are_numpys_expressions(seed, always_on):
+    """The case log's compiled passes (``sim.logkernel``) give the bits of the numpy expressions they replaced:
+    the kept rows' stage columns and level reached, the response and whether it was in time, the waits; times
+    on a working-hours calendar (nights, weekends) and on an always-on one, NaN where a stage was not reached."""
+    from scenario.load import load_scenario
+    from sim.calendar import WorkCalendar
+    from sim.logkernel import response_hours, stage_columns, waits
+
+    spec = load_scenario(SCENARIOS / "tiny").spec.calendar
+    cal = WorkCalendar(spec, 30, always_on=always_on)
+    rng = np.random.default_rng(seed)
+    n = 200
+    start = np.where(rng.random((n, 5)) < 0.4, np.nan, rng.uniform(0, 24 * 30, (n, 5)))
+    end = np.where(np.isnan(start) & (rng.random((n, 5)) < 0.7), np.nan, start + rng.exponential(5, (n, 5)))
+    keep = np.flatnonzero(rng.random(n) < 0.8)
+    edges, reached = stage_columns(start, end, keep)
+    s, e = start[keep], end[keep]
+    assert np.array_equal(edges, np.concatenate([s.T, e.T]), equal_nan=True)
+    assert all(edges[j].flags.c_contiguous for j in range(10))
+    want = np.where(
+        ~np.isnan(s[:, 3]) | ~np.isnan(e[:, 3]),
+        3,
+        np.where(~np.isnan(s[:, 2]), 2, np.where(~np.isnan(s[:, 1]), 1, 0)),
+    )
+    assert np.array_equal(reached, want)
+    days = tuple(np.ascontiguousarray(x, dtype=float) for x in (cal.day_start, cal.day_len, cal.cum))
+    arrival = np.where(np.isnan(start[:, 0]), rng.uniform(0, 24 * 30, n), start[:, 0] - rng.exponential(3, n))
+    arrival = np.maximum(arrival, 0.0)
+    volunteer = rng.random(n) < 0.2
+    category = rng.integers(0, 3, n)
+    limit = np.array([4.0, np.nan, 0.5])
+    got, in_time = response_hours(arrival, start[:, 0], volunteer, category, limit, *days, cal.always_on)
+    first = np.where(volunteer, arrival, start[:, 0])
+    resp = np.where(
+        np.isnan(first), np.nan, np.maximum(cal.to_work_v(np.nan_to_num(first)) - cal.to_work_v(arrival), 0)
+    )
+    lim = limit[category]
+    assert np.array_equal(got, resp, equal_nan=True)
+    assert np.array_equal(in_time, np.where(np.isnan(lim), np.nan, (resp <= lim).astype(float)), equal_nan=True)
+    measured = rng.random(n) < 0.7
+    for level in range(1, 3):
+        st_, ready = start[:, level], end[:, level - 1]
+        s_m, r_m = st_[measured], ready[measured]
+        ok = ~np.isnan(s_m) & ~np.isnan(r_m)
+        want_w = np.maximum(cal.to_work_v(s_m[ok]) - cal.to_work_v(r_m[ok]), 0.0)
+        assert np.array_equal(waits(st_, ready, measured, *days, cal.always_on), want_w)

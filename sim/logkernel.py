@@ -1,0 +1,90 @@
+"""The case log's passes compiled (``sim.caselog``): each stage's start and end of the cases kept, and their
+response, in one pass each instead of a fancy index of a (cases, stages) array and a dozen numpy passes.
+
+The same bits as the numpy expressions they replace: values are copied, not computed; the working hours are
+``WorkCalendar.to_work_v``'s arithmetic (``sim.daykernel``); ``np.maximum(x, 0.0)`` keeps ``x`` where
+``x >= 0.0`` (or is NaN), as numpy's does. Imported when a log is first made, so that commands that make none
+do not import numba (``sim.jit``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.daykernel import _to_work
+from sim.jit import njit
+
+__all__ = ["stage_columns", "response_hours", "waits"]
+
+_GRID, _COMMUNITY, _STREET, _CITY = 0, 1, 2, 3
+
+
+@njit
+def stage_columns(start, end, keep):
+    """Of the rows ``keep`` of ``start`` and ``end`` (rows x stages): a (2 x stages, kept) array, each stage's
+    starts then each stage's ends, every column contiguous; and each kept row's highest level reached (a city
+    stage started or ended: 3; else the first of street office, desk with a start; else the grid)."""
+    m, k = keep.shape[0], start.shape[1]
+    out = np.empty((2 * k, m))
+    reached = np.empty(m, np.int8)
+    for i in range(m):
+        r = keep[i]
+        for j in range(k):
+            out[j, i] = start[r, j]
+            out[k + j, i] = end[r, j]
+        if not (math.isnan(start[r, _CITY]) and math.isnan(end[r, _CITY])):
+            reached[i] = _CITY
+        elif not math.isnan(start[r, _STREET]):
+            reached[i] = _STREET
+        elif not math.isnan(start[r, _COMMUNITY]):
+            reached[i] = _COMMUNITY
+        else:
+            reached[i] = _GRID
+    return out, reached
+
+
+@njit
+def response_hours(arrival, grid_start, volunteer, category, limit_by_category, day_start, day_len, cum, always_on):
+    """Per case: working hours from arrival to first contact (the grid's start; a volunteer's at arrival; NaN
+    where the grid never started), at least 0; and 1.0 where that is within its category's limit, 0.0 where
+    not (never reached: not), NaN where the category has no limit (``limit_by_category`` NaN)."""
+    n = arrival.shape[0]
+    response = np.empty(n)
+    in_time = np.empty(n)
+    for i in range(n):
+        first = arrival[i] if volunteer[i] else grid_start[i]
+        if math.isnan(first):
+            d = math.nan
+        else:
+            d = _to_work(first, day_start, day_len, cum, always_on) - _to_work(
+                arrival[i], day_start, day_len, cum, always_on
+            )
+            if not (d >= 0.0 or math.isnan(d)):
+                d = 0.0
+        response[i] = d
+        lim = limit_by_category[category[i]]
+        in_time[i] = math.nan if math.isnan(lim) else (1.0 if d <= lim else 0.0)
+    return response, in_time
+
+
+@njit
+def waits(start, ready, measured, day_start, day_len, cum, always_on):
+    """The working hours each measured case waited at a level (``sim.kpis.waiting_kpis``): from ``ready`` to
+    ``start`` where both are known, at least 0, in case order (the array numpy's passes made: its mean is
+    theirs)."""
+    n = 0
+    for i in range(start.shape[0]):
+        if measured[i] and not math.isnan(start[i]) and not math.isnan(ready[i]):
+            n += 1
+    out = np.empty(n)
+    m = 0
+    for i in range(start.shape[0]):
+        if measured[i] and not math.isnan(start[i]) and not math.isnan(ready[i]):
+            w = _to_work(start[i], day_start, day_len, cum, always_on) - _to_work(
+                ready[i], day_start, day_len, cum, always_on
+            )
+            out[m] = w if (w >= 0.0 or math.isnan(w)) else 0.0
+            m += 1
+    return out
