@@ -47,7 +47,7 @@ class _Run(Protocol):
     def busy(self) -> np.ndarray: ...  # (pools, working days) case hours
 
 
-__all__ = ["DutyAccount", "DutyPlan", "account_duties", "duty_plan", "spare_hours"]
+__all__ = ["DutyAccount", "DutyPlan", "DutySums", "account_duties", "duty_plan", "spare_hours", "measured_days"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,46 @@ class DutyPlan:
         return DutyStepper(self.g, self.window, self.carry, self.order, self.n_first, self.n)
 
 
+@dataclass
+class DutySums:
+    """The duty account's sums over some measured working days, added up day by day as the days are stepped
+    (``add_day``): by ``account_duties`` replaying the run, or by the run itself (``sim.outcomes``: the days it
+    stepped to decide which problems are found late are the days the account replays, with the same spare
+    hours, so their sums are the same bits and the replay is skipped). ``rows``: the pools stepped;
+    ``measured``: which working days count; ``undone``: hours undone after the last day (set at the end)."""
+
+    rows: np.ndarray
+    measured: np.ndarray
+    due: np.ndarray  # (rows, duties)
+    done: np.ndarray
+    over: np.ndarray
+    helped: np.ndarray  # (communities stepped,)
+    undone: np.ndarray | None = None
+
+    @classmethod
+    def empty(cls, plan: DutyPlan, rows: np.ndarray, measured: np.ndarray) -> DutySums:
+        pools, k = plan.g.shape
+        zeros = np.zeros((pools, k))
+        return cls(rows, measured, zeros, zeros.copy(), zeros.copy(), np.zeros(plan.n))
+
+    def add_day(
+        self, plan: DutyPlan, i: int, done: np.ndarray, over: np.ndarray, due_now: np.ndarray, helped: np.ndarray
+    ) -> None:
+        """Working day ``i``'s step (``DutyStepper.step``'s four arrays), added if the day is measured."""
+        if self.measured[i]:
+            self.done += done
+            self.over += over
+            self.due += plan.g * due_now[None, :]
+            self.helped += helped
+
+
+def measured_days(cal: WorkCalendar, days: int, warmup_days: int, until_day: int | None) -> np.ndarray:
+    """Per working day of a run of ``days`` days: whether the duty account measures it (``warmup_days <= day <
+    until_day``, default: to the end)."""
+    wdays = working_days(cal, days)
+    return (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
+
+
 def duty_plan(scenario: Scenario) -> DutyPlan:
     """The duties of ``scenario`` as the daily account works them (see the module docstring)."""
     st: StaffTime = staff_time(scenario)
@@ -179,9 +219,13 @@ def account_duties(
     mine = slice(None) if only is None else rows  # every pool: no copy
     present = result.present[mine][:, wdays].astype(float)
     busy = result.busy[mine]
-    avail = spare_hours(present, day_len, busy)
-    measured = (wdays >= warmup_days) & (wdays < (until_day if until_day is not None else days))
-    due, done_m, over, undone, helped = _stepped(whole, only, avail, measured)
+    measured = measured_days(cal, days, warmup_days, until_day)
+    sums = (getattr(result, "duty_sums", None) or {}).get((warmup_days, until_day))
+    if sums is not None and sums.undone is not None and _same(sums, rows, measured):  # the run stepped them
+        due, done_m, over, undone, helped = (x.copy() for x in _placed_sums(whole, only, sums))
+    else:
+        avail = spare_hours(present, day_len, busy)
+        due, done_m, over, undone, helped = _stepped(whole, only, avail, measured)
     n_pools = whole.g.shape[0]
     case_h = _placed((busy * measured[None, :]).sum(axis=1), rows, n_pools)
     present_hours = present * day_len[None, :]
@@ -216,21 +260,26 @@ def _stepped(
     (communities)."""
     plan, rows = restricted(whole, only)
     stepper = plan.stepper()
-    pools, k = plan.g.shape
-    due, done_m, over, helped = np.zeros((pools, k)), np.zeros((pools, k)), np.zeros((pools, k)), np.zeros(plan.n)
-    mine = avail
-    for i in range(mine.shape[1]):
-        done, new_over, due_now, help_ = stepper.step(mine[:, i])
-        if measured[i]:
-            done_m += done
-            over += new_over
-            due += plan.g * due_now[None, :]
-            helped += help_
+    sums = DutySums.empty(plan, rows, measured)
+    for i in range(avail.shape[1]):
+        sums.add_day(plan, i, *stepper.step(avail[:, i]))
+    sums.undone = stepper.H.copy()
+    return _placed_sums(whole, only, sums)
+
+
+def _same(sums: DutySums, rows: np.ndarray, measured: np.ndarray) -> bool:
+    """Whether ``sums`` were added up over these pools and measured days."""
+    return np.array_equal(sums.rows, rows) and np.array_equal(sums.measured, measured)
+
+
+def _placed_sums(whole: DutyPlan, only: tuple[np.ndarray, np.ndarray] | None, sums: DutySums) -> tuple[np.ndarray, ...]:
+    """``sums`` (due, done, overdue, undone, desk help) in every pool's place, 0 for the pools left out."""
+    assert sums.undone is not None
     if only is None:
-        return due, done_m, over, stepper.H.copy(), helped
-    n_pools = whole.g.shape[0]  # back in every pool's place, 0 for the pools left out
-    placed = (_placed(x, rows, n_pools) for x in (due, done_m, over, stepper.H))
-    return (*placed, _placed(helped, only[0], whole.n))
+        return sums.due, sums.done, sums.over, sums.undone, sums.helped
+    n_pools = whole.g.shape[0]
+    placed = (_placed(x, sums.rows, n_pools) for x in (sums.due, sums.done, sums.over, sums.undone))
+    return (*placed, _placed(sums.helped, only[0], whole.n))
 
 
 def _placed(x: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:

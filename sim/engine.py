@@ -44,6 +44,7 @@ from scenario.load import Scenario
 from scenario.staffing import cover_desk, daily_capacity, split_desk, staff_time
 from sim.calendar import WorkCalendar
 from sim.demand import Cases, apply_allocation
+from sim.duties import DutySums
 from sim.outcomes import Outcomes, extend_rows
 from sim.pools import (
     CaseRecord,
@@ -139,6 +140,8 @@ class SimResult:
     fund_exhausted_day: np.ndarray  # per community: the first day a fix found the fund spent (NaN: never)
     unfunded_cases: np.ndarray  # per community
     events: int
+    # the duty account's sums over each window asked for (``duty_windows``), as the run stepped its days
+    duty_sums: dict[tuple[int, int | None], DutySums] | None = None
 
 
 def _recursion(
@@ -309,6 +312,7 @@ def simulate_cases(
     cal: WorkCalendar | None = None,
     mode: str = "auto",
     only: tuple[np.ndarray, np.ndarray] | None = None,
+    duty_windows: tuple[tuple[int, int | None], ...] = (),
 ) -> SimResult:
     """Run one replication's cases under an allocation.
 
@@ -316,8 +320,9 @@ def simulate_cases(
     or "auto": the recursion, unless reopened cases come back with no delay (``_recursion_can_run``). Both
     give the same case records (tested). ``only``: the communities and streets (indices, ascending) every
     case belongs to (a district's task, ``sim.split``): the duty account that decides which problems are found
-    late, and the servers by day, are kept for their pools alone. Long because it hands the record over field
-    by field.
+    late, and the servers by day, are kept for their pools alone. ``duty_windows``: the (first, end) days
+    whose duty account ``sim.duties.account_duties`` will ask for (end None: to the end), summed as the run steps
+    the days (``SimResult.duty_sums``). Long because it hands the record over field by field.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}: {mode!r}")
@@ -336,7 +341,7 @@ def simulate_cases(
     limits = np.array([c.deadline_working_hours for c in spec.demand.categories.values()])
     deadline = cal.add_v(arrival, limits[cases.category])
     rows, run = extend_rows(scenario, cases, cal, RunInputs(arrival, channel, grid_service, deadline, *capacity))
-    out = Outcomes(scenario, rows, run, cal, allocation.service_fund_yuan, only)
+    out = Outcomes(scenario, rows, run, cal, allocation.service_fund_yuan, only, duty_windows)
     with collector_paused():
         if mode == "recursion":
             rec = _recursion(scenario, rows, cal, run, out, only)
@@ -369,4 +374,5 @@ def simulate_cases(
         fund_exhausted_day=out.exhausted_day,
         unfunded_cases=out.unfunded,
         events=rec.events,
+        duty_sums=out.duty_sums(),
     )

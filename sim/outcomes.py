@@ -38,7 +38,7 @@ from scenario.spec import ServiceFundSpec
 from sim.calendar import WorkCalendar
 from sim.dayledger import CaseHours, working_days
 from sim.demand import PER_CASE, Cases
-from sim.duties import duty_plan, restricted, spare_hours
+from sim.duties import DutySums, duty_plan, measured_days, restricted, spare_hours
 from sim.pools import RunInputs, day_key_shift
 from sim.routing import CLOSE, Stage, routing
 
@@ -153,6 +153,7 @@ class Outcomes:
         cal: WorkCalendar,
         service_fund_yuan: np.ndarray,
         only: tuple[np.ndarray, np.ndarray] | None = None,
+        duty_windows: tuple[tuple[int, int | None], ...] = (),
     ) -> None:
         """The rows' routing, resolution and fund arrays, the day ledger (``_init_ledger``); ``only``: the cases'
         communities and streets (a district's task), whose pools' duties alone are kept. Long because it lays
@@ -212,6 +213,7 @@ class Outcomes:
         self.exhausted_day = np.full(nc, np.nan)  # first day key a fix found the fund empty
         self.unfunded = np.zeros(nc, np.int64)
         self.fund_yuan = np.asarray(service_fund_yuan, float)  # a year, per community
+        self._duty_windows = duty_windows
         self._init_ledger(scenario, rows, run, cal)
         self._decide_volunteers()
         if not self.incremental:
@@ -252,6 +254,7 @@ class Outcomes:
             assert disc is not None
             self._plan = duty_plan(scenario)
             plan, self._pools = restricted(self._plan, self._only)
+            self._plan_stepped = plan
             self._mine = plan.n  # communities stepped: the first rows of the stepper's pools
             self._comm = self._pools[: plan.n]
             self._stepper = plan.stepper()
@@ -264,6 +267,10 @@ class Outcomes:
             self._due_per_day = self._plan.g[self._comm][:, self._cols]
             self._act = np.ones((nc, len(cols)))  # ``activity``: 1 where nothing is stepped (no cases there)
             self._stepped = 0
+            # the duty account's sums over the measured days asked for, as the days are stepped here
+            self._sums = {
+                w: DutySums.empty(plan, self._pools, measured_days(cal, self.days, *w)) for w in self._duty_windows
+            }
 
     def _pool_of(self, k: np.ndarray) -> np.ndarray:
         """The pool that serves each service ``k`` (flat: row * stages + stage; the city's has none, nor a log)."""
@@ -304,7 +311,9 @@ class Outcomes:
             i = self._stepped
             busy = self.hours.busy[self._pools, i : i + 1]
             avail = spare_hours(self._present[:, i : i + 1], self._day_len[i : i + 1], busy)
-            done, _, _, _ = self._stepper.step(avail[:, 0])
+            done, over, due_now, helped = self._stepper.step(avail[:, 0])
+            for sums in self._sums.values():
+                sums.add_day(self._plan_stepped, i, done, over, due_now, helped)
             self._recent[i % look] = done[: self._mine][:, self._cols]
             self._recent_days = min(self._recent_days + 1, look)
             self._stepped += 1
@@ -332,6 +341,16 @@ class Outcomes:
         """Close every working day of the run; returns case hours per pool and working day."""
         self._close_days(self.hours.n_days)
         return self.hours.busy
+
+    def duty_sums(self) -> dict[tuple[int, int | None], DutySums] | None:
+        """After ``finish``: the duty account's sums over each of ``duty_windows`` (measured from, to), as the
+        run stepped its days (``sim.duties.account_duties`` takes them instead of stepping the days again);
+        None when the run steps no days (no duty finds problems)."""
+        if not self.incremental:
+            return None
+        for sums in self._sums.values():
+            sums.undone = self._stepper.H.copy()
+        return self._sums
 
     # ------------------------------------------------------------------ decisions
     def _decide_volunteers(self) -> None:

@@ -161,7 +161,10 @@ def _replication_of(
     """``run_replication`` of cases drawn (at ``t``, for the log)."""
     days = cases.days
     cal = WorkCalendar(scenario.spec.calendar, days)
-    result = simulate_cases(scenario, cases, allocation, cal)
+    warm_days = measured_from(scenario, days)
+    window = surge_window(scenario, days)
+    windows = ((warm_days, None),) + (() if window is None else (window,))
+    result = simulate_cases(scenario, cases, allocation, cal, duty_windows=windows)
     logger.info(
         "replication %d: %d cases, %d completions, simulated in %.1f s",
         replication,
@@ -170,9 +173,7 @@ def _replication_of(
         time.perf_counter() - t,
     )
     log = case_log(scenario, result, cal)
-    warm_days = measured_from(scenario, days)
     acct = account_duties(scenario, result, cal, warm_days)
-    window = surge_window(scenario, days)
     window_acct = None if window is None else account_duties(scenario, result, cal, *window)
     late = late_level(log)
     groups = groups_kpis(log, (*LOCAL_GROUPS, "category"), warm_days * 24.0, days * 24.0, late)

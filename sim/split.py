@@ -112,6 +112,8 @@ def simulate_by_district(
             merged[f.name] = value  # per pool, the same in every part
         elif f.name in ("busy", "fund_spent_yuan", "unfunded_cases"):
             merged[f.name] = sum(getattr(p, f.name) for _, p in parts)  # each pool and community in one part
+        elif f.name == "duty_sums":  # each part's, of its own pools: the merged account is replayed
+            merged[f.name] = None
         elif f.name == "fund_exhausted_day":
             merged[f.name] = np.fmin.reduce([p.fund_exhausted_day for _, p in parts])
         elif f.name == "rows":
@@ -202,15 +204,16 @@ def _district_part(args: tuple) -> DistrictPart:
     communities = scenario.community_district == district
     streets = scenario.street_district == district
     only = (np.flatnonzero(communities), np.flatnonzero(streets))  # the duties of this district's pools alone
-    result = simulate_cases(scenario, cases, allocation, cal, only=only)
+    warm_days = measured_from(scenario, days)
+    window = surge_window(scenario, days)
+    windows = ((warm_days, None),) + (() if window is None else (window,))
+    result = simulate_cases(scenario, cases, allocation, cal, only=only, duty_windows=windows)
     log = case_log(scenario, result, cal)
     local = log["case_id"].to_numpy()  # a district's own numbering: its drawn cases, then len(ids) + drawn case
     log["case_id"] = np.where(
         local < len(ids), ids[np.minimum(local, len(ids) - 1)], ids_total + ids[np.maximum(local - len(ids), 0)]
     )
-    warm_days = measured_from(scenario, days)
     acct = account_duties(scenario, result, cal, warm_days, only=only)
-    window = surge_window(scenario, days)
     window_acct = None if window is None else account_duties(scenario, result, cal, *window, only=only)
     keep = {"community": communities, "street": streets, "district": np.arange(len(scenario.district_ids)) == district}
     late = late_level(log)

@@ -320,3 +320,38 @@ def test_a_districts_duty_account_is_the_citys_for_its_pools(weihai):
             assert not b[others].any(), f.name  # left out
             if f.name in ("due_hours", "done_hours"):
                 assert a[others].any(), f.name  # not for want of work
+
+
+def test_the_runs_duty_sums_are_the_replays(weihai, monkeypatch):
+    """The run steps the duty account day by day to decide which problems are found late; the sums it keeps for
+    the windows asked for (``duty_windows``) are the account ``account_duties`` gets by replaying the days, to
+    the bit, whole city and one district's pools, a window to the end and a window inside the run; they are
+    taken instead of the replay (a window not asked for is still replayed)."""
+    from dataclasses import fields, replace
+
+    import sim.duties
+    from sim.calendar import WorkCalendar
+    from sim.demand import draw_cases
+    from sim.duties import DutyAccount, account_duties
+    from sim.engine import simulate_cases
+
+    days = 50
+    cal = WorkCalendar(weihai.spec.calendar, days)
+    cases = draw_cases(weihai, days, np.random.SeedSequence(6))
+    d = 3
+    only = (np.flatnonzero(weihai.community_district == d), np.flatnonzero(weihai.street_district == d))
+    windows = ((7, None), (20, 35))
+    for o in (None, only):
+        run = simulate_cases(weihai, cases, weihai.baseline, cal, only=o, duty_windows=windows)
+        assert run.duty_sums is not None and set(run.duty_sums) == set(windows)
+        replayed = [account_duties(weihai, replace(run, duty_sums=None), cal, *w, only=o) for w in windows]
+        with monkeypatch.context() as m:
+            m.setattr(sim.duties, "_stepped", lambda *a: pytest.fail("replayed a window the run summed"))
+            kept = [account_duties(weihai, run, cal, *w, only=o) for w in windows]
+        for a, b in zip(replayed, kept):
+            for f in fields(DutyAccount):
+                x, y = getattr(a, f.name), getattr(b, f.name)
+                assert np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y, f.name
+        assert kept[0].done_hours.sum() > kept[1].done_hours.sum() > 0
+        other = account_duties(weihai, run, cal, 10, None, only=o)  # not asked for: replayed
+        assert other.due_hours.sum() < kept[0].due_hours.sum()

@@ -176,7 +176,9 @@ def test_the_compiled_loops_are_loaded_once_per_scenario_before_forking(tiny, mo
     simulate = sim.replications.simulate_cases
     monkeypatch.setattr(sim.replications, "_LOADED_FOR", sim.replications.weakref.WeakSet())
     monkeypatch.setattr(
-        sim.replications, "simulate_cases", lambda sc, cases, *a: warm.append(cases.days) or simulate(sc, cases, *a)
+        sim.replications,
+        "simulate_cases",
+        lambda sc, cases, *a, **k: warm.append(cases.days) or simulate(sc, cases, *a, **k),
     )
     other = dataclasses.replace(tiny)  # the same scenario, another object: warmed by itself
     with shared_workers(2):
