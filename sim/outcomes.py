@@ -27,7 +27,6 @@ only. Without discovery nothing depends on the run, and everything is decided be
 
 from __future__ import annotations
 
-import array
 import math
 from dataclasses import replace
 
@@ -129,12 +128,6 @@ def released_years(fund: ServiceFundSpec | None, key: int) -> float:
     return year + (math.floor(day * per / 365.0) + 1) / per
 
 
-def _c_ints(a: np.ndarray) -> array.array:
-    out = array.array("q")
-    out.frombytes(np.ascontiguousarray(a, dtype=np.int64).data.cast("B"))
-    return out
-
-
 class Outcomes:
     """The per-row decisions of one replication, made day by day (see the module docstring).
 
@@ -173,12 +166,13 @@ class Outcomes:
         esc_c, esc_s, esc_city = routing(scenario, rows, factor)
         self._active = np.frombuffer(bytearray((~is_twin).astype(np.uint8).tobytes()), dtype=np.uint8)
         self.active = self._active.data  # a memoryview the engines index
-        self.after_grid = _c_ints(np.where(esc_c, int(Stage.COMMUNITY), CLOSE))
-        self.after_comm = _c_ints(np.where(esc_s, int(Stage.STREET), CLOSE))
-        self.after_street = _c_ints(np.where(esc_city, int(Stage.CITY), CLOSE))
+        # the stage after each level: numpy arrays the compiled loops change (the fund sends a case up), and
+        # memoryviews of the same memory the event loop indexes (Python ints, as fast as a list's)
         self._ag, self._ac, self._as = (
-            np.frombuffer(a, dtype=np.int64) for a in (self.after_grid, self.after_comm, self.after_street)
+            np.where(esc, int(stage), CLOSE).astype(np.int64)
+            for esc, stage in ((esc_c, Stage.COMMUNITY), (esc_s, Stage.STREET), (esc_city, Stage.CITY))
         )
+        self.after_grid, self.after_comm, self.after_street = self._ag.data, self._ac.data, self._as.data
         self.unsat_extra = np.zeros(n_rows)
         self.reopen_extra = np.zeros(n_rows)
         self.resolved_first = np.zeros(n_rows, bool)
