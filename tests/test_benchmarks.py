@@ -27,15 +27,17 @@ MMC_RATIO = 0.8
 # The same queue with people present changing by day (leave): the branch a city's pools take. Measured 0.45-0.62
 # here (1.2-1.6 before); target 0.25, not met.
 MMC_DAILY_RATIO = 0.8
-# Weihai year (KPIs included, the case log made but not written) / heapq reference: measured 1.1-1.8 here, 5.5
-# on main in the same minutes (the pure-Python recursion with the day ledger); issue 21's target of 0.5 is not
-# met (see the README's table for where the time goes).
+# Weihai year (KPIs included, the case log made but not written) / heapq reference: measured 1.05 on 2026-12-06,
+# 1.1-1.8 in earlier runs, 5.5 on main in the same minutes (the pure-Python recursion with the day ledger); issue
+# 21's target of 0.5 is not met (see the README's table for where the time goes).
 WEIHAI_YEAR_RATIO = 2.5
 # gridplan simulate scenarios/weihai --reps 1 --processes 1, the whole command in a new process (imports,
-# numba's cached machine code, the year, the result folder) / heapq reference: measured 3.3-4.6 here (main: about
-# 6); issue 21's target of 1.2 is not met (imports and loading the machine code alone are about 1.5).
+# numba's cached machine code, the year, the result folder) / heapq reference: measured 2.6-2.7 on 2026-12-05 and
+# 06, 3.3-4.6 in earlier runs (main: about 6); issue 21's target of 1.2 is not met (imports and loading the machine
+# code alone are about 1.5).
 SIMULATE_COMMAND_RATIO = 5.5
-# Weihai allocate / heapq reference: 0.12-0.28 measured here; 0.75 is about 1 s on this machine.
+# Weihai allocate / heapq reference: 0.07-0.11 measured on 2026-12-06 (0.12-0.28 through PuLP); 0.75 is about 1 s
+# on this machine.
 ALLOCATE_RATIO = 0.75
 # The SimPy event loop (the recursion's test oracle, and the engine of a network whose reopened cases come back
 # with no delay) on M/M/10: 4.2-6.8 measured here (the reference is a short 200,000-customer loop), about 6.3 on
