@@ -158,7 +158,8 @@ def _climb(row, city, ag, ac, a_s):
 def activity_into(act, comm, recent, due_per_day, recent_days):
     """``Outcomes.activity``'s arithmetic, written into ``act`` (communities x finding duties) at the rows
     ``comm``: the hours done over the lookback (``recent``, slots x stepped communities x duties, summed slot
-    after slot onto 0, as numpy sums axis 0) over the hours due then (``due_per_day x recent_days``), at
+    after slot onto 0, as numpy sums axis 0 of more than one cell: the caller keeps numpy for a single cell, which
+    numpy sums pairwise) over the hours due then (``due_per_day x recent_days``), at
     most 1; 1 where nothing is due."""
     look, m, k = recent.shape
     for i in range(m):
@@ -169,7 +170,7 @@ def activity_into(act, comm, recent, due_per_day, recent_days):
                 for d in range(look):
                     s += recent[d, i, j]
                 x = s / due
-                act[comm[i], j] = x if x < 1.0 else 1.0
+                act[comm[i], j] = 1.0 if x >= 1.0 else x  # np.minimum(1.0, x): NaN stays NaN
             else:
                 act[comm[i], j] = 1.0
 

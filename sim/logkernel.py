@@ -55,7 +55,7 @@ def response_hours(arrival, grid_start, volunteer, category, limit_by_category, 
     in_time = np.empty(n)
     for i in range(n):
         first = arrival[i] if volunteer[i] else grid_start[i]
-        if math.isnan(first):
+        if math.isnan(first) or math.isnan(arrival[i]):  # numpy's difference: NaN
             d = math.nan
         else:
             d = _to_work(first, day_start, day_len, cum, always_on) - _to_work(

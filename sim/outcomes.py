@@ -319,6 +319,13 @@ class Outcomes:
         it before then (``found_late`` does), do not keep it."""
         if self._recent_days == 0:
             return self._act
+        if self._recent.shape[1] * self._recent.shape[2] == 1:  # numpy sums one cell's slots pairwise: its own sum
+            due = self._due_per_day * self._recent_days
+            with np.errstate(invalid="ignore", divide="ignore"):
+                self._act[self._comm] = np.where(
+                    due > 0, np.minimum(1.0, self._recent.sum(axis=0) / np.where(due > 0, due, 1.0)), 1.0
+                )
+            return self._act
         from sim.daykernel import activity_into
 
         activity_into(self._act, self._comm, self._recent, self._due_per_day, float(self._recent_days))

@@ -89,6 +89,7 @@ def _fingerprint(C, c: np.ndarray, integer: np.ndarray, n_rows: int, relax: bool
     variables are integer (none when ``relax``) and the number of rows."""
     h = hashlib.blake2b(digest_size=20)
     h.update(np.array([n_rows, C.shape[1], int(relax)], np.int64).tobytes())
+    h.update(C.data.dtype.str.encode())
     for a in (C.indptr.astype(np.int64), C.indices.astype(np.int64), C.data, c, integer):
         h.update(np.ascontiguousarray(a).tobytes())
     return h.digest()
