@@ -123,25 +123,22 @@ def late_level(log: pd.DataFrame) -> np.ndarray:
     """Per case, where it was when its deadline passed: 0 grid, 1 desk, 2 street office, 3 city departments,
     4 reopened after closing in time; -1 for a case on time. A case never closed is placed by the stage it
     had reached."""
-    deadline = log["deadline_hours"].to_numpy()
-    on_time = log["on_time"].to_numpy()
+    from sim.logkernel import late_levels
 
-    def col(name: str) -> np.ndarray:
-        return np.nan_to_num(log[name].to_numpy(), nan=np.inf)  # not ended (or not reached): still there
+    def col(name: str, dtype=np.float64) -> np.ndarray:
+        return np.ascontiguousarray(log[name].to_numpy(), dtype=dtype)
 
-    grid_end, desk_end, street_end = col("grid_end_hours"), col("community_end_hours"), col("street_end_hours")
-    first = col("first_close_hours")
-    level = np.where(
-        deadline < grid_end,
-        0,
-        np.where(deadline < desk_end, 1, np.where(deadline < street_end, 2, np.where(deadline < first, 3, 4))),
+    # an end not there (NaN: not ended, or not reached) is never; a stage not reached has no end: the case
+    # closed before it, so the deadline passed later on (compiled: ``sim.logkernel.late_levels``)
+    return late_levels(
+        col("deadline_hours"),
+        col("on_time", np.bool_),
+        col("grid_end_hours"),
+        col("community_end_hours"),
+        col("street_end_hours"),
+        col("first_close_hours"),
+        col("level_reached", np.int64),
     )
-    # a stage not reached has no end (inf above): the case closed before it, so the deadline passed later on
-    reached = log["level_reached"].to_numpy()
-    level = np.where((level == 1) & (reached < 1), 4, level)
-    level = np.where((level == 2) & (reached < 2), 4, level)
-    level = np.where((level == 3) & (reached < 3), 4, level)
-    return np.where(on_time, -1, level)
 
 
 def _measured(log: pd.DataFrame, warmup_hours: float) -> np.ndarray:

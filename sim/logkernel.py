@@ -16,7 +16,7 @@ import numpy as np
 from sim.daykernel import _to_work
 from sim.jit import njit
 
-__all__ = ["stage_columns", "response_hours", "waits"]
+__all__ = ["stage_columns", "response_hours", "waits", "late_levels"]
 
 _GRID, _COMMUNITY, _STREET, _CITY = 0, 1, 2, 3
 
@@ -87,4 +87,47 @@ def waits(start, ready, measured, day_start, day_len, cum, always_on):
             )
             out[m] = w if (w >= 0.0 or math.isnan(w)) else 0.0
             m += 1
+    return out
+
+
+_BIG = 1.7976931348623157e308  # np.nan_to_num's stand-in for an infinity
+
+
+@njit(inline="always")
+def _still_there(x):
+    """``np.nan_to_num(x, nan=np.inf)``: not ended (NaN) is never; an infinity becomes the largest float."""
+    if math.isnan(x):
+        return math.inf
+    if x == math.inf:
+        return _BIG
+    if x == -math.inf:
+        return -_BIG
+    return x
+
+
+@njit
+def late_levels(deadline, on_time, grid_end, desk_end, street_end, first_close, reached):
+    """``sim.kpis.late_level``'s passes in one: per case where it was when its deadline passed (0 grid, 1 desk,
+    2 street office, 3 city, 4 reopened after closing in time; a stage not reached counts as passed), -1 if on
+    time."""
+    n = deadline.shape[0]
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        if on_time[i]:
+            out[i] = -1
+            continue
+        d = deadline[i]
+        if d < _still_there(grid_end[i]):
+            level = 0
+        elif d < _still_there(desk_end[i]):
+            level = 1
+        elif d < _still_there(street_end[i]):
+            level = 2
+        elif d < _still_there(first_close[i]):
+            level = 3
+        else:
+            level = 4
+        if level >= 1 and level <= 3 and reached[i] < level:
+            level = 4
+        out[i] = level
     return out

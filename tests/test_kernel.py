@@ -232,3 +232,38 @@ def test_one_cells_activity_is_numpys_pairwise_sum():
     act = out.activity()
     assert act[0, 0] == np.minimum(1.0, np.full((10, 1, 1), 0.1).sum(axis=0) / 10.0)[0, 0] == 0.1
     assert act[1, 0] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_late_levels_are_numpys_passes(seed):
+    """Where each case was when its deadline passed (``sim.logkernel.late_levels``, one pass) is the numpy passes'
+    answer it replaced: NaN ends (not reached, not ended) never, an infinite end numpy's largest float, stages not
+    reached counted as passed, cases on time -1."""
+    from sim.logkernel import late_levels
+
+    rng = np.random.default_rng(seed)
+    n = 300
+
+    def times():
+        x = rng.uniform(0, 100, n)
+        return np.where(rng.random(n) < 0.2, np.nan, np.where(rng.random(n) < 0.03, np.inf, x))
+
+    deadline, grid, desk, street, first = (times() for _ in range(5))
+    on_time = rng.random(n) < 0.3
+    reached = rng.integers(0, 4, n)
+    got = late_levels(deadline, on_time, grid, desk, street, first, reached)
+
+    def still(x):
+        return np.nan_to_num(x, nan=np.inf)
+
+    level = np.where(
+        deadline < still(grid),
+        0,
+        np.where(
+            deadline < still(desk), 1, np.where(deadline < still(street), 2, np.where(deadline < still(first), 3, 4))
+        ),
+    )
+    for lv in (1, 2, 3):
+        level = np.where((level == lv) & (reached < lv), 4, level)
+    assert np.array_equal(got, np.where(on_time, -1, level))
