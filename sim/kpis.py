@@ -125,19 +125,19 @@ def late_level(log: pd.DataFrame) -> np.ndarray:
     had reached."""
     from sim.logkernel import late_levels
 
-    def col(name: str, dtype=np.float64) -> np.ndarray:
-        return np.ascontiguousarray(log[name].to_numpy(), dtype=dtype)
+    def c(x: pd.Series, dtype=np.float64) -> np.ndarray:
+        return np.ascontiguousarray(x.to_numpy(), dtype=dtype)
 
     # an end not there (NaN: not ended, or not reached) is never; a stage not reached has no end: the case
     # closed before it, so the deadline passed later on (compiled: ``sim.logkernel.late_levels``)
     return late_levels(
-        col("deadline_hours"),
-        col("on_time", np.bool_),
-        col("grid_end_hours"),
-        col("community_end_hours"),
-        col("street_end_hours"),
-        col("first_close_hours"),
-        col("level_reached", np.int64),
+        c(log["deadline_hours"]),
+        c(log["on_time"], np.bool_),
+        c(log["grid_end_hours"]),
+        c(log["community_end_hours"]),
+        c(log["street_end_hours"]),
+        c(log["first_close_hours"]),
+        c(log["level_reached"], np.int64),
     )
 
 
