@@ -240,43 +240,71 @@ def groups_kpis(
     def col(name: str) -> np.ndarray:
         return log[name].to_numpy()[keep]
 
+    from sim.logkernel import flag_matrix
+
     res = col("resolution_hours")
     closed = ~np.isnan(res)
-    reached = col("level_reached")
-    late_m = (late_level(log) if late is None else late)[keep]
-    resp = col("responded_in_time")
-    has_limit = ~np.isnan(resp)
-    flags = {  # per measured case, the 0/1 flags the groups' counts add up
-        "on_time": col("on_time"),
-        "unresolved": _open_at(log, horizon_hours)[keep],
-        "satisfied": col("satisfied"),
-        "reopened": col("reopened"),
-        "reached_1": reached >= 1,
-        "reached_2": reached >= 2,
-        "reached_3": reached >= 3,
-        "volunteer": col("volunteer"),
-        "mobile": _is(log["channel"], "mobile_grid")[keep],
-        "resolved": col("resolved"),
-        "found_late": col("found_late"),
-        "unfunded": col("fund_status") >= 2,
-        "late": late_m >= 0,
-        **{f"late_{i}": late_m == i for i in range(len(LATE_LEVELS))},
-        # the response flag where the category has a limit (0 elsewhere), and whether it has one
-        "responded": np.nan_to_num(resp, nan=0.0) == 1.0,
-        "has_limit": has_limit,
-    }
-    if not np.array_equal(resp[has_limit], resp[has_limit].astype(bool)):  # pragma: no cover - a 0/1 flag
+    late_all = late_level(log) if late is None else late
+    channel = log["channel"]
+    cats = channel.cat.categories if isinstance(channel.dtype, pd.CategoricalDtype) else None
+    mobile = (cats.get_loc("mobile_grid") if "mobile_grid" in cats else -2) if cats is not None else -2
+    codes = channel.cat.codes.to_numpy() if cats is not None else np.where(_is(channel, "mobile_grid"), mobile, -1)
+
+    def whole(name: str, dtype) -> np.ndarray:
+        return np.ascontiguousarray(log[name].to_numpy(), dtype=dtype)
+
+    b, i8, f8 = np.bool_, np.int64, np.float64
+    # per measured case, the 0/1 flags the groups' counts add up, a row each (``sim.logkernel.flag_matrix``)
+    matrix, not_flag = flag_matrix(
+        np.ascontiguousarray(keep, dtype=b),
+        whole("on_time", b),
+        whole("closed_hours", f8),
+        float(horizon_hours),
+        whole("satisfied", b),
+        whole("reopened", b),
+        whole("level_reached", i8),
+        whole("volunteer", b),
+        np.ascontiguousarray(codes, dtype=i8),
+        int(mobile),
+        whole("resolved", b),
+        whole("found_late", b),
+        whole("fund_status", i8),
+        np.ascontiguousarray(late_all, dtype=i8),
+        whole("responded_in_time", f8),
+        len(LATE_LEVELS),
+    )
+    if not_flag:  # pragma: no cover - a 0/1 flag
         raise ValueError("responded_in_time must be 0, 1 or empty")
-    names = list(flags)
-    matrix = np.empty((int(np.count_nonzero(keep)), len(names)), np.uint8)
-    for j, name in enumerate(names):
-        matrix[:, j] = flags[name]
+    names = FLAG_NAMES
     out = {}
     for by in bys:
         units = log[by].cat.categories
         g = log[by].cat.codes.to_numpy()[keep].astype(np.int64)
         out[by] = _group_frame(by, units, g, names, matrix, res, closed)
     return out
+
+
+# The flags ``groups_kpis`` counts per group, in ``sim.logkernel.flag_matrix``'s column order: on time, open at the
+# horizon, satisfied, reopened, reached the desk / street office / city, volunteers', mobile grid workers', resolved,
+# found late, unfunded, late, late at each level, responded in time where the category has a limit, has a limit.
+FLAG_NAMES = [
+    "on_time",
+    "unresolved",
+    "satisfied",
+    "reopened",
+    "reached_1",
+    "reached_2",
+    "reached_3",
+    "volunteer",
+    "mobile",
+    "resolved",
+    "found_late",
+    "unfunded",
+    "late",
+    *[f"late_{i}" for i in range(len(LATE_LEVELS))],
+    "responded",
+    "has_limit",
+]
 
 
 def _group_frame(

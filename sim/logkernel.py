@@ -16,7 +16,7 @@ import numpy as np
 from sim.daykernel import _to_work
 from sim.jit import njit
 
-__all__ = ["stage_columns", "response_hours", "waits", "late_levels"]
+__all__ = ["stage_columns", "response_hours", "waits", "late_levels", "flag_matrix"]
 
 _GRID, _COMMUNITY, _STREET, _CITY = 0, 1, 2, 3
 
@@ -131,3 +131,63 @@ def late_levels(deadline, on_time, grid_end, desk_end, street_end, first_close, 
             level = 4
         out[i] = level
     return out
+
+
+@njit
+def flag_matrix(
+    keep,
+    on_time,
+    closed_hours,
+    horizon,
+    satisfied,
+    reopened,
+    reached,
+    volunteer,
+    channel,
+    mobile,
+    resolved,
+    found_late,
+    fund_status,
+    late,
+    responded,
+    n_levels,
+):
+    """(kept cases, flags) of 0/1, a row per kept case, the columns of ``sim.kpis.FLAG_NAMES`` (the flags
+    ``groups_kpis`` worked out with numpy: open at the horizon is NaN or after it, reached the desk is
+    ``reached >= 1``, unfunded is ``fund_status >= 2``, late at level ``L`` is ``late == L``, responded is a
+    response flag of 1 (NaN: 0), has a limit is a flag that is not NaN); and how many response flags are neither
+    0, 1 nor NaN."""
+    m = 0
+    for i in range(keep.shape[0]):
+        if keep[i]:
+            m += 1
+    out = np.zeros((m, 13 + n_levels + 2), np.uint8)
+    bad = 0
+    r = 0
+    for i in range(keep.shape[0]):
+        if not keep[i]:
+            continue
+        c = closed_hours[i]
+        lt = late[i]
+        x = responded[i]
+        out[r, 0] = on_time[i]
+        out[r, 1] = math.isnan(c) or c > horizon
+        out[r, 2] = satisfied[i]
+        out[r, 3] = reopened[i]
+        out[r, 4] = reached[i] >= 1
+        out[r, 5] = reached[i] >= 2
+        out[r, 6] = reached[i] >= 3
+        out[r, 7] = volunteer[i]
+        out[r, 8] = channel[i] == mobile
+        out[r, 9] = resolved[i]
+        out[r, 10] = found_late[i]
+        out[r, 11] = fund_status[i] >= 2
+        out[r, 12] = lt >= 0
+        if 0 <= lt < n_levels:
+            out[r, 13 + lt] = 1
+        out[r, 13 + n_levels] = (0.0 if math.isnan(x) else x) == 1.0
+        out[r, 14 + n_levels] = not math.isnan(x)
+        if not math.isnan(x) and x != 0.0 and x != 1.0:
+            bad += 1
+        r += 1
+    return out, bad

@@ -267,3 +267,50 @@ def test_late_levels_are_numpys_passes(seed):
     for lv in (1, 2, 3):
         level = np.where((level == lv) & (reached < lv), 4, level)
     assert np.array_equal(got, np.where(on_time, -1, level))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_the_group_flags_are_numpys(seed):
+    """The flags the group KPIs count (``sim.logkernel.flag_matrix``, a row per measured case in one pass) are
+    the numpy expressions they replaced, column by column in ``sim.kpis.FLAG_NAMES``' order; a response flag that
+    is not 0, 1 or empty is counted."""
+    from sim.kpis import FLAG_NAMES, LATE_LEVELS
+    from sim.logkernel import flag_matrix
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    keep = rng.random(n) < 0.8
+    on_time, satisfied, reopened, volunteer, resolved, found_late = rng.random((6, n)) < 0.5
+    closed = np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 120, n))
+    reached, fund, channel = rng.integers(0, 4, n), rng.integers(0, 4, n), rng.integers(-1, 4, n)
+    late = rng.integers(-1, 5, n)
+    resp = rng.choice([np.nan, 0.0, 1.0, -0.0], n)
+    got, bad = flag_matrix(
+        keep, on_time, closed, 100.0, satisfied, reopened, reached, volunteer, channel, 2, resolved, found_late, fund,
+        late, resp, len(LATE_LEVELS),
+    )  # fmt: skip
+    k = keep
+    want = {
+        "on_time": on_time[k],
+        "unresolved": (np.isnan(closed) | (closed > 100.0))[k],
+        "satisfied": satisfied[k],
+        "reopened": reopened[k],
+        "reached_1": reached[k] >= 1,
+        "reached_2": reached[k] >= 2,
+        "reached_3": reached[k] >= 3,
+        "volunteer": volunteer[k],
+        "mobile": channel[k] == 2,
+        "resolved": resolved[k],
+        "found_late": found_late[k],
+        "unfunded": fund[k] >= 2,
+        "late": late[k] >= 0,
+        **{f"late_{i}": late[k] == i for i in range(len(LATE_LEVELS))},
+        "responded": np.nan_to_num(resp[k], nan=0.0) == 1.0,
+        "has_limit": ~np.isnan(resp[k]),
+    }
+    assert list(want) == FLAG_NAMES and got.shape == (k.sum(), len(FLAG_NAMES)) and bad == 0
+    for j, name in enumerate(FLAG_NAMES):
+        assert np.array_equal(got[:, j], want[name].astype(np.uint8)), name
+    assert flag_matrix(keep, on_time, closed, 100.0, satisfied, reopened, reached, volunteer, channel, 2, resolved,
+                       found_late, fund, late, np.where(keep, 0.5, resp), 5)[1] == k.sum()  # fmt: skip
