@@ -376,9 +376,15 @@ def _group_percentiles(g: np.ndarray, x: np.ndarray, k: int, qs: tuple[float, ..
 def backlog(log: pd.DataFrame, horizon_hours: float, step_hours: float = 24.0) -> pd.DataFrame:
     """Open cases (arrived, not finally closed) at the end of each step."""
     t = np.arange(step_hours, horizon_hours + 1e-9, step_hours)
+    days = step_hours == 24.0 and np.array_equal(t, 24.0 * np.arange(1, len(t) + 1))
 
     def at_or_before(x: np.ndarray) -> np.ndarray:  # per step, how many of x are <= its time (x NaN: never)
-        first = np.searchsorted(t, x, side="left")  # the first step at or after x (NaN sorts last)
+        if days:  # steps of whole days: the first step at or after x by arithmetic (``sim.logkernel``)
+            from sim.logkernel import first_day_at_or_after
+
+            first = first_day_at_or_after(np.ascontiguousarray(x, dtype=np.float64), len(t))
+        else:
+            first = np.searchsorted(t, x, side="left")  # the first step at or after x (NaN sorts last)
         return np.cumsum(np.bincount(first, minlength=len(t) + 1)[: len(t)])
 
     open_ = at_or_before(log["arrival_hours"].to_numpy()) - at_or_before(log["closed_hours"].to_numpy())

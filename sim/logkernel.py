@@ -14,9 +14,9 @@ import math
 import numpy as np
 
 from sim.daykernel import _to_work
-from sim.jit import njit
+from sim.jit import day_of, njit
 
-__all__ = ["stage_columns", "response_hours", "waits", "late_levels", "flag_matrix"]
+__all__ = ["stage_columns", "response_hours", "waits", "late_levels", "flag_matrix", "first_day_at_or_after"]
 
 _GRID, _COMMUNITY, _STREET, _CITY = 0, 1, 2, 3
 
@@ -191,3 +191,21 @@ def flag_matrix(
             bad += 1
         r += 1
     return out, bad
+
+
+@njit
+def first_day_at_or_after(x, n):
+    """``np.searchsorted(24.0 * np.arange(1, n + 1), x, side="left")``: per time, the first of the ``n`` day ends
+    at or after it (how many end before it), ``n`` for a NaN or a time after the last; by arithmetic, not a
+    search."""
+    out = np.empty(x.shape[0], np.int64)
+    for i in range(x.shape[0]):
+        v = x[i]
+        if math.isnan(v) or v > 24.0 * n:
+            out[i] = n
+        elif v <= 24.0:
+            out[i] = 0
+        else:
+            q = day_of(v)
+            out[i] = q - 1 if q * 24.0 == v else q
+    return out

@@ -314,3 +314,27 @@ def test_the_group_flags_are_numpys(seed):
         assert np.array_equal(got[:, j], want[name].astype(np.uint8)), name
     assert flag_matrix(keep, on_time, closed, 100.0, satisfied, reopened, reached, volunteer, channel, 2, resolved,
                        found_late, fund, late, np.where(keep, 0.5, resp), 5)[1] == k.sum()  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(0, 400),
+    st.lists(
+        st.one_of(
+            st.floats(-100, 10_000),
+            st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0]),
+            st.integers(-2, 402).map(lambda k: k * 24.0),
+            st.integers(-2, 402).map(lambda k: float(np.nextafter(k * 24.0, np.inf))),
+            st.integers(-2, 402).map(lambda k: float(np.nextafter(k * 24.0, -np.inf))),
+        ),
+        max_size=50,
+    ),
+)
+def test_the_backlogs_day_ends_are_a_search(n, x):
+    """The backlog's first day end at or after each time (``sim.logkernel.first_day_at_or_after``, arithmetic) is
+    numpy's search of the day ends, NaN and infinities included, a ulp either side of a day's end."""
+    from sim.logkernel import first_day_at_or_after
+
+    a = np.array(x, dtype=float)
+    want = np.searchsorted(24.0 * np.arange(1, n + 1), a, side="left")
+    assert np.array_equal(first_day_at_or_after(a, n), want)
