@@ -14,7 +14,7 @@ import numpy as np
 
 from sim.jit import njit
 
-__all__ = ["arrival_order", "nonzero_counts"]
+__all__ = ["arrival_order", "nonzero_counts", "order_of_runs"]
 
 
 @njit(nogil=True)  # a thread may draw another stream meanwhile (sim.demand)
@@ -98,3 +98,53 @@ def nonzero_counts(counts: np.ndarray, row0: int = 0) -> tuple[np.ndarray, np.nd
     """The cells of a (rows, columns) matrix of counts that are not 0, in row-major order: their row (plus
     ``row0``), column and count (``np.nonzero`` and the counts there, in one pass instead of three)."""
     return _nonzero_counts(np.ascontiguousarray(counts, dtype=np.int64), row0)
+
+
+@njit
+def _sorted_within(x, cls, c):
+    """Whether the times of class ``c`` are in order (nondecreasing, none NaN), in index order."""
+    last = -np.inf
+    for i in range(x.shape[0]):
+        if cls[i] == c:
+            v = x[i]
+            if not (v >= last):
+                return False
+            last = v
+    return True
+
+
+@njit
+def _merge(x, a, b, c):
+    """The indices ``a``, ``b``, ``c`` (each in order of (time, index)) merged in order of (time, index)."""
+    out = np.empty(a.shape[0] + b.shape[0] + c.shape[0], np.int64)
+    i = j = k = 0
+    for r in range(out.shape[0]):
+        best = -1
+        if i < a.shape[0]:
+            best = a[i]
+        if j < b.shape[0] and (best < 0 or x[b[j]] < x[best] or (x[b[j]] == x[best] and b[j] < best)):
+            best = b[j]
+        if k < c.shape[0] and (best < 0 or x[c[k]] < x[best] or (x[c[k]] == x[best] and c[k] < best)):
+            best = c[k]
+        if i < a.shape[0] and best == a[i]:
+            i += 1
+        elif j < b.shape[0] and best == b[j]:
+            j += 1
+        else:
+            k += 1
+        out[r] = best
+    return out
+
+
+def order_of_runs(hours: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """``arrival_order(hours)`` (``np.argsort(hours, kind="stable")``) of times that are mostly in order already:
+    those of class 0 and of class 1 (``cls``) each in order by index (the drawn cases, and those a mobile grid
+    worker found earlier by the same lead), those of class 2 in no order (problems found late): class 2 sorted,
+    the three merged in one pass. Falls back to ``arrival_order`` where classes 0 or 1 are not in order."""
+    x = np.ascontiguousarray(hours, dtype=np.float64)
+    c = np.ascontiguousarray(cls, dtype=np.int8)
+    if not (_sorted_within(x, c, 0) and _sorted_within(x, c, 1)):
+        return arrival_order(x)
+    a, b, rest = (np.flatnonzero(c == k) for k in (0, 1, 2))
+    rest = rest[arrival_order(x[rest])]
+    return _merge(x, a, b, rest)

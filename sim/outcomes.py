@@ -224,9 +224,15 @@ class Outcomes:
         key = np.floor((run.arrival + self.shift) / 24.0).astype(np.int64)
         todo = np.flatnonzero(~rows.volunteer)
         # by key, readiness, row: the key grows with the time, so a stable sort by time alone gives that order
-        from sim.arrivalorder import arrival_order
+        from sim.arrivalorder import order_of_runs
 
-        todo = todo[arrival_order(run.arrival[todo])]
+        # the drawn cases come in order of arrival, those a mobile grid worker found earlier too (by one lead), the
+        # problems found late last: sorted as three runs merged (the same order as a stable sort)
+        n_drawn = int((rows.twin_of < 0).sum()) if rows.twin_of is not None else len(rows)
+        shifted = np.zeros(len(rows), bool)
+        shifted[:n_drawn] = run.arrival[:n_drawn] != rows.arrival[:n_drawn]
+        cls = np.where(np.arange(len(rows)) >= n_drawn, 2, shifted.astype(np.int8))
+        todo = todo[order_of_runs(run.arrival[todo], cls[todo])]
         self._order = todo
         self._order_key = key[todo]
         self._ptr = 0

@@ -338,3 +338,23 @@ def test_the_backlogs_day_ends_are_a_search(n, x):
     a = np.array(x, dtype=float)
     want = np.searchsorted(24.0 * np.arange(1, n + 1), a, side="left")
     assert np.array_equal(first_day_at_or_after(a, n), want)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 300), st.booleans())
+def test_runs_merged_are_a_stable_argsort(seed, n, disorder):
+    """The order decisions take (``sim.arrivalorder.order_of_runs``): two runs already in order (the drawn cases,
+    those found earlier by a mobile grid worker) and the rest in no order, merged, is numpy's stable argsort, ties
+    included (times on a coarse grid); where a run is not in order after all it falls back to the full sort."""
+    from sim.arrivalorder import order_of_runs
+
+    rng = np.random.default_rng(seed)
+    cls = rng.choice(np.array([0, 1, 2], np.int8), size=n, p=[0.6, 0.25, 0.15])
+    x = np.empty(n)
+    for c in (0, 1):
+        m = int((cls == c).sum())
+        x[cls == c] = np.sort(np.round(rng.uniform(0, 50, m) * 2) / 2)  # in order, with ties
+    x[cls == 2] = np.round(rng.uniform(0, 60, int((cls == 2).sum())) * 2) / 2
+    if disorder and (cls == 0).sum() >= 2:
+        x[np.flatnonzero(cls == 0)[:2]] = [40.0, 1.0]  # class 0 out of order: the fallback
+    assert np.array_equal(order_of_runs(x, cls), np.argsort(x, kind="stable"))
