@@ -174,8 +174,6 @@ def _recursion(
     reopening = reopening_possible(scenario)
     n = len(cases)
     shift, day_end = day_key_shift(cal.always_on, spec.calendar.day_end_hour)
-    svc = cases.service.copy()
-    svc[:, _GRID] = run.grid_service
     st = np.full(n * N_STAGES, np.nan)
     en = np.full(n * N_STAGES, np.nan)
     first_close = np.full(n, np.nan)
@@ -233,7 +231,8 @@ def _recursion(
         np.empty(1 << 16, np.int64),
     )
     args = (
-        np.ascontiguousarray(svc.ravel(), dtype=f),
+        np.ascontiguousarray(cases.service, dtype=f).ravel(),  # the grid's column is the allocation's: next
+        np.ascontiguousarray(run.grid_service, dtype=f),
         pool_of,
         out._ag,
         out._ac,

@@ -249,6 +249,7 @@ def _feedback(
 @njit
 def run_windows(
     svc,
+    grid_svc,
     pool_of,
     after_grid,
     after_comm,
@@ -294,7 +295,9 @@ def run_windows(
     decided,
 ):
     """Windows of the recursion (``sim.engine._recursion``) until the run ends (``DONE``) or a window would
-    start in day key ``next_key`` or later (``CLOSE_DAY``, and that key). ``pool_of`` (3, rows): each row's
+    start in day key ``next_key`` or later (``CLOSE_DAY``, and that key). ``svc``: each service's working hours
+    (flat, rows x stages, as drawn), ``grid_svc``: each row's at the grid under the allocation (mobile grid
+    workers' finds take less). ``pool_of`` (3, rows): each row's
     pool at the grid, the desk and the street office; queues ``qt``/``qc`` (3, capacity): reopened cases
     back at the grid, cases handed to desks, to street offices. ``decided``: the clock time before which the
     grid's new cases are decided (the cases there that are not ``active`` are skipped at once). Returns
@@ -425,11 +428,12 @@ def run_windows(
                     last[p] = t
                 else:  # nobody, ever
                     continue
+                need = grid_svc[case] if stage == _GRID else svc[k]  # the grid's: under the allocation
                 if always_on:
                     st[k] = t
-                    end = t + svc[k]
+                    end = t + need
                 else:
-                    s, end = _start_and_end(t, svc[k], cal_start, cal_len, cal_cum, wd_cum, wd_start, wd_len, wd_from)
+                    s, end = _start_and_end(t, need, cal_start, cal_len, cal_cum, wd_cum, wd_start, wd_len, wd_from)
                     st[k] = s
                 if n_log == log_k.shape[0]:
                     log_k, log_s, log_e, log_p = _grow(log_k), _grow(log_s), _grow(log_e), _grow(log_p)
