@@ -114,25 +114,31 @@ def _sorted_within(x, cls, c):
 
 
 @njit
-def _merge(x, a, b, c):
-    """The indices ``a``, ``b``, ``c`` (each in order of (time, index)) merged in order of (time, index)."""
-    out = np.empty(a.shape[0] + b.shape[0] + c.shape[0], np.int64)
+def _merge(a, xa, b, xb, c, xc):
+    """The indices ``a``, ``b``, ``c`` (each in order of (time, index); ``xa``, ``xb``, ``xc`` their times) merged
+    in order of (time, index)."""
+    na, nb, nc = a.shape[0], b.shape[0], c.shape[0]
+    out = np.empty(na + nb + nc, np.int64)
     i = j = k = 0
     for r in range(out.shape[0]):
-        best = -1
-        if i < a.shape[0]:
-            best = a[i]
-        if j < b.shape[0] and (best < 0 or x[b[j]] < x[best] or (x[b[j]] == x[best] and b[j] < best)):
-            best = b[j]
-        if k < c.shape[0] and (best < 0 or x[c[k]] < x[best] or (x[c[k]] == x[best] and c[k] < best)):
-            best = c[k]
-        if i < a.shape[0] and best == a[i]:
+        # the smallest (time, index) of the three heads; an exhausted run's head is never taken
+        take = 0
+        if i < na:
+            t, idx = xa[i], a[i]
+        else:
+            take = -1
+            t, idx = np.inf, -1
+        if j < nb and (take < 0 or xb[j] < t or (xb[j] == t and b[j] < idx)):
+            take, t, idx = 1, xb[j], b[j]
+        if k < nc and (take < 0 or xc[k] < t or (xc[k] == t and c[k] < idx)):
+            take, t, idx = 2, xc[k], c[k]
+        out[r] = idx
+        if take == 0:
             i += 1
-        elif j < b.shape[0] and best == b[j]:
+        elif take == 1:
             j += 1
         else:
             k += 1
-        out[r] = best
     return out
 
 
@@ -147,4 +153,4 @@ def order_of_runs(hours: np.ndarray, cls: np.ndarray) -> np.ndarray:
         return arrival_order(x)
     a, b, rest = (np.flatnonzero(c == k) for k in (0, 1, 2))
     rest = rest[arrival_order(x[rest])]
-    return _merge(x, a, b, rest)
+    return _merge(a, x[a], b, x[b], rest, x[rest])
