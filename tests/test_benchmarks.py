@@ -20,12 +20,14 @@ pytestmark = pytest.mark.benchmark
 
 CUSTOMERS = 1_000_000
 # The engine every scenario runs (the recursion compiled: ``sim.kernel``) on M/M/10 against the bare heapq loop,
-# the cases drawn as every run draws them. Measured 0.44-0.63 here (1.0-1.55 with the pure-Python recursion);
+# the cases drawn as every run draws them. Measured 0.38-0.48 in fresh-clone CI runs on 2026-12-06, 0.44-0.63
+# before (1.0-1.55 with the pure-Python recursion);
 # issue 21's target of 0.15 is not met: drawing the million cases' random numbers, stream by stream as every
 # scenario draws them, is about 0.2 alone, and the kernel itself about 0.1.
 MMC_RATIO = 0.8
-# The same queue with people present changing by day (leave): the branch a city's pools take. Measured 0.45-0.62
-# here (1.2-1.6 before); target 0.25, not met.
+# The same queue with people present changing by day (leave): the branch a city's pools take. Measured 0.40-0.41
+# in fresh-clone CI runs on 2026-12-06, 0.45-0.62 before (1.2-1.6 with the pure-Python recursion); target 0.25,
+# not met.
 MMC_DAILY_RATIO = 0.8
 # Weihai year (KPIs included, the case log made but not written) / heapq reference: measured 1.05 on 2026-12-06,
 # 1.1-1.8 in earlier runs, 5.5 on main in the same minutes (the pure-Python recursion with the day ledger); issue
