@@ -51,6 +51,7 @@ class WorkCalendar:
         self._wd_len = length[wd].tolist()
         self.horizon_hours = days * 24.0
         self._arrays: tuple[np.ndarray, ...] | None = None  # day_start, day_len, cum for the compiled loops
+        self._uniform: bool | None = None  # ``_uniform_day``, once known
 
     # scalar versions (used inside the event loop) ------------------------------------
     def to_work(self, t: float) -> float:
@@ -132,9 +133,24 @@ class WorkCalendar:
         if self.always_on:
             return np.asarray(w, dtype=float)
         wd_cum = np.asarray(self._wd_cum)
-        k = np.maximum(np.searchsorted(wd_cum, w, side="left") - 1, 0)
         # side="left" picks the earlier day when w sits exactly on a boundary (end of that day)
-        return np.asarray(self._wd_start)[k] + (w - wd_cum[k])
+        a = np.asarray(w, dtype=np.float64)
+        if self._uniform_day() and a.ndim == 1:  # working days all alike: the day by arithmetic, the same day
+            from sim.daykernel import working_day_before
+
+            k = working_day_before(np.ascontiguousarray(a), wd_cum[1] if len(wd_cum) > 1 else 1.0, len(wd_cum))
+        else:
+            k = np.maximum(np.searchsorted(wd_cum, a, side="left") - 1, 0)
+        return np.asarray(self._wd_start)[k] + (a - wd_cum[k])
+
+    def _uniform_day(self) -> bool:
+        """Whether the working days' cumulative hours are ``L * j`` as computed (every working day ``L`` hours long,
+        their sums exact): the day of a working-hour time is then found by arithmetic (``from_work_v``)."""
+        if self._uniform is None:
+            wd_cum = np.asarray(self._wd_cum)
+            ok = len(wd_cum) > 1 and wd_cum[1] > 0
+            self._uniform = bool(ok and np.array_equal(wd_cum, wd_cum[1] * np.arange(len(wd_cum))))
+        return self._uniform
 
     def add_v(self, t: np.ndarray, hours: np.ndarray) -> np.ndarray:
         return self.from_work_v(self.to_work_v(t) + hours)

@@ -14,7 +14,7 @@ import numpy as np
 
 from sim.jit import day_of, njit
 
-__all__ = ["close_case_hours", "duty_step", "activity_into"]
+__all__ = ["close_case_hours", "duty_step", "activity_into", "working_day_before"]
 
 
 @njit(inline="always")
@@ -230,4 +230,27 @@ def to_work_many(t, day_start, day_len, cum):
     out = np.empty(t.shape[0])
     for i in range(t.shape[0]):
         out[i] = t[i] if math.isnan(t[i]) else _to_work(t[i], day_start, day_len, cum, False)
+    return out
+
+
+@njit
+def working_day_before(w, day_hours, n):
+    """``max(np.searchsorted(day_hours * np.arange(n), w, side="left") - 1, 0)``: per working-hour time, the working
+    day it falls in (a day's end belongs to that day), for ``n`` working days of ``day_hours`` each whose sums
+    are exact (``WorkCalendar._uniform_day``); NaN and times past the last day: the last."""
+    out = np.empty(w.shape[0], np.int64)
+    for i in range(w.shape[0]):
+        v = w[i]
+        if math.isnan(v) or v > day_hours * (n - 1):
+            c = n  # every day starts before it
+        elif v <= 0.0:
+            c = 0
+        else:
+            q = math.floor(v / day_hours)
+            if q * day_hours > v:
+                q -= 1
+            elif (q + 1) * day_hours <= v:
+                q += 1
+            c = q if q * day_hours == v else q + 1  # the days starting before v: 0 .. ceil(v / day_hours) - 1
+        out[i] = c - 1 if c > 0 else 0
     return out

@@ -358,3 +358,47 @@ def test_runs_merged_are_a_stable_argsort(seed, n, disorder):
     if disorder and (cls == 0).sum() >= 2:
         x[np.flatnonzero(cls == 0)[:2]] = [40.0, 1.0]  # class 0 out of order: the fallback
     assert np.array_equal(order_of_runs(x, cls), np.argsort(x, kind="stable"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([9.0, 8.5, 7.75, 24.0, 1.0]),
+    st.integers(1, 400),
+    st.lists(
+        st.one_of(
+            st.floats(-50, 5_000),
+            st.integers(-2, 402).map(lambda j: j * 9.0),
+            st.integers(-2, 402).map(lambda j: float(np.nextafter(j * 8.5, np.inf))),
+            st.integers(-2, 402).map(lambda j: float(np.nextafter(j * 8.5, -np.inf))),
+            st.sampled_from([np.nan, np.inf, -np.inf, 0.0, -0.0]),
+        ),
+        max_size=60,
+    ),
+)
+def test_the_working_day_of_a_time_is_the_search(day_hours, n, w):
+    """The working day a working-hour time falls in (``sim.daykernel.working_day_before``, arithmetic when every
+    working day is as long) is ``WorkCalendar.from_work_v``'s search of the days' cumulative hours, a day's end in
+    that day, NaN and infinities included."""
+    from sim.daykernel import working_day_before
+
+    a = np.array(w, dtype=float)
+    cum = day_hours * np.arange(n)
+    want = np.maximum(np.searchsorted(cum, a, side="left") - 1, 0)
+    assert np.array_equal(working_day_before(a, day_hours, n), want)
+
+
+def test_a_calendars_times_from_working_hours_are_the_searchs():
+    """``WorkCalendar.from_work_v`` by arithmetic (working days all alike) gives the clock times the search gave,
+    on the bundled calendars and a ulp around every day's end."""
+    from scenario.load import load_scenario
+    from sim.calendar import WorkCalendar
+
+    for name in ("tiny", "weihai"):
+        cal = WorkCalendar(load_scenario(SCENARIOS / name).spec.calendar, 120)
+        assert cal._uniform_day()
+        wd_cum = np.asarray(cal._wd_cum)
+        ends = wd_cum[:90]
+        w = np.concatenate([ends, np.nextafter(ends, np.inf), np.nextafter(ends, -np.inf), ends + 0.37, [np.nan]])
+        k = np.maximum(np.searchsorted(wd_cum, w, side="left") - 1, 0)
+        want = np.asarray(cal._wd_start)[k] + (w - wd_cum[k])
+        assert np.array_equal(cal.from_work_v(w), want, equal_nan=True)
