@@ -50,7 +50,7 @@ class WorkCalendar:
         self._wd_start = self.day_start[wd].tolist()
         self._wd_len = length[wd].tolist()
         self.horizon_hours = days * 24.0
-        self._arrays: tuple[np.ndarray, ...] | None = None  # day_start, day_len, cum for the compiled loops
+        self._arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # ``day_arrays``, once made
         self._uniform: bool | None = None  # ``_uniform_day``, once known
 
     # scalar versions (used inside the event loop) ------------------------------------
@@ -123,11 +123,18 @@ class WorkCalendar:
         from sim.daykernel import to_work_many
 
         a = np.asarray(t, dtype=np.float64)
+        return to_work_many(np.ascontiguousarray(a.ravel()), *self.day_arrays()).reshape(a.shape)
+
+    def day_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``day_start``, ``day_len`` and ``cum`` as the compiled loops take them (contiguous float64), made once."""
         if self._arrays is None:
-            self._arrays = tuple(
-                np.ascontiguousarray(x, dtype=np.float64) for x in (self.day_start, self.day_len, self.cum)
+            f = np.float64
+            self._arrays = (
+                np.ascontiguousarray(self.day_start, dtype=f),
+                np.ascontiguousarray(self.day_len, dtype=f),
+                np.ascontiguousarray(self.cum, dtype=f),
             )
-        return to_work_many(np.ascontiguousarray(a.ravel()), *self._arrays).reshape(a.shape)
+        return self._arrays
 
     def from_work_v(self, w: np.ndarray) -> np.ndarray:
         if self.always_on:

@@ -106,9 +106,7 @@ def _response(
         np.ascontiguousarray(volunteer, dtype=np.bool_),
         np.ascontiguousarray(category, dtype=np.int64),
         limit,
-        np.ascontiguousarray(cal.day_start, dtype=f),
-        np.ascontiguousarray(cal.day_len, dtype=f),
-        np.ascontiguousarray(cal.cum, dtype=f),
+        *cal.day_arrays(),
         cal.always_on,
     )
 

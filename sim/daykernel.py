@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from sim.jit import day_of, njit
+from sim.jit import day_of, floor_steps, njit
 
 __all__ = ["close_case_hours", "duty_step", "activity_into", "working_day_before"]
 
@@ -237,7 +237,8 @@ def to_work_many(t, day_start, day_len, cum):
 def working_day_before(w, day_hours, n):
     """``max(np.searchsorted(day_hours * np.arange(n), w, side="left") - 1, 0)``: per working-hour time, the working
     day it falls in (a day's end belongs to that day), for ``n`` working days of ``day_hours`` each whose sums
-    are exact (``WorkCalendar._uniform_day``); NaN and times past the last day: the last."""
+    are exact (``WorkCalendar._uniform_day``); NaN and times past the last day: the last. With 24-hour steps and
+    ``n + 1`` of them, the backlog's first day end at or after each time (``sim.kpis.backlog``)."""
     out = np.empty(w.shape[0], np.int64)
     for i in range(w.shape[0]):
         v = w[i]
@@ -246,11 +247,7 @@ def working_day_before(w, day_hours, n):
         elif v <= 0.0:
             c = 0
         else:
-            q = math.floor(v / day_hours)
-            if q * day_hours > v:
-                q -= 1
-            elif (q + 1) * day_hours <= v:
-                q += 1
+            q = int(floor_steps(v, day_hours))
             c = q if q * day_hours == v else q + 1  # the days starting before v: 0 .. ceil(v / day_hours) - 1
         out[i] = c - 1 if c > 0 else 0
     return out

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["njit", "HAVE_NUMBA", "day_of"]
+__all__ = ["njit", "HAVE_NUMBA", "day_of", "floor_steps"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +42,24 @@ def njit(func: Callable | None = None, **options: Any) -> Any:
 
 
 @njit(inline="always")
+def floor_steps(x: float, step: float) -> float:
+    """``x // step`` as a float (Python's floor division) without the remainder numba's ``//`` works out first
+    (``fmod``: about 6 ns a call): the quotient's floor, moved by one where its rounding crossed a whole step
+    (for steps whose multiples are exact: 24 hours, a working day of 9 or 8.5 hours). For a finite ``x``. Inlined
+    in loops cached by their own files, as ``day_of``: a change here needs their caches cleared."""
+    q = np.floor(x / step)  # a float, compiled or not (math.floor gives an int)
+    if q * step > x:
+        q -= 1.0
+    elif (q + 1.0) * step <= x:
+        q += 1.0
+    return q
+
+
+@njit(inline="always")
 def day_of(hours: float) -> int:
     """``int(hours // 24.0)`` (the day a clock time falls in, Python's floor division to the bit) without the
     remainder numba's ``//`` works out first (``fmod``: about 6 ns a call, most of a per-case step): the quotient's
     floor, moved by one where the rounding of ``hours / 24`` crossed a whole day (``q * 24`` is exact for any day
     count a run has). For a finite ``hours``; the loops call it on times before the horizon. The compiled loops
     that inline it are cached by their own file: a change here needs their caches cleared."""
-    q = np.floor(hours / 24.0)  # a float, compiled or not (math.floor gives an int)
-    if q * 24.0 > hours:
-        q -= 1.0
-    elif (q + 1.0) * 24.0 <= hours:
-        q += 1.0
-    return int(q)
+    return int(floor_steps(hours, 24.0))

@@ -245,10 +245,6 @@ def groups_kpis(
     res = col("resolution_hours")
     closed = ~np.isnan(res)
     late_all = late_level(log) if late is None else late
-    channel = log["channel"]
-    cats = channel.cat.categories if isinstance(channel.dtype, pd.CategoricalDtype) else None
-    mobile = (cats.get_loc("mobile_grid") if "mobile_grid" in cats else -2) if cats is not None else -2
-    codes = channel.cat.codes.to_numpy() if cats is not None else np.where(_is(channel, "mobile_grid"), mobile, -1)
 
     def whole(name: str, dtype) -> np.ndarray:
         return np.ascontiguousarray(log[name].to_numpy(), dtype=dtype)
@@ -264,8 +260,7 @@ def groups_kpis(
         whole("reopened", b),
         whole("level_reached", i8),
         whole("volunteer", b),
-        np.ascontiguousarray(codes, dtype=i8),
-        int(mobile),
+        np.ascontiguousarray(_is(log["channel"], "mobile_grid"), dtype=b),
         whole("resolved", b),
         whole("found_late", b),
         whole("fund_status", i8),
@@ -379,10 +374,10 @@ def backlog(log: pd.DataFrame, horizon_hours: float, step_hours: float = 24.0) -
     days = step_hours == 24.0 and np.array_equal(t, 24.0 * np.arange(1, len(t) + 1))
 
     def at_or_before(x: np.ndarray) -> np.ndarray:  # per step, how many of x are <= its time (x NaN: never)
-        if days:  # steps of whole days: the first step at or after x by arithmetic (``sim.logkernel``)
-            from sim.logkernel import first_day_at_or_after
+        if days:  # steps of whole days: the first step at or after x by arithmetic (``sim.daykernel``)
+            from sim.daykernel import working_day_before
 
-            first = first_day_at_or_after(np.ascontiguousarray(x, dtype=np.float64), len(t))
+            first = working_day_before(np.ascontiguousarray(x, dtype=np.float64), 24.0, len(t) + 1)
         else:
             first = np.searchsorted(t, x, side="left")  # the first step at or after x (NaN sorts last)
         return np.cumsum(np.bincount(first, minlength=len(t) + 1)[: len(t)])
@@ -403,7 +398,7 @@ def waiting_kpis(log: pd.DataFrame, cal, threshold_hours: float, warmup_hours: f
     m = _measured(log, warmup_hours) & ~log["volunteer"].to_numpy()
     ready = {"grid": "arrival_hours", "community": "grid_end_hours", "street": "community_end_hours"}
     f = np.float64
-    days = tuple(np.ascontiguousarray(x, dtype=f) for x in (cal.day_start, cal.day_len, cal.cum))
+    days = cal.day_arrays()
     out = {}
     for level, name in (("grid", "grid"), ("community", "desk"), ("street", "street")):
         start = np.ascontiguousarray(log[f"{level}_start_hours"].to_numpy(), dtype=f)

@@ -14,9 +14,9 @@ import math
 import numpy as np
 
 from sim.daykernel import _to_work
-from sim.jit import day_of, njit
+from sim.jit import njit
 
-__all__ = ["stage_columns", "response_hours", "waits", "late_levels", "flag_matrix", "first_day_at_or_after"]
+__all__ = ["stage_columns", "response_hours", "waits", "late_levels", "flag_matrix"]
 
 _GRID, _COMMUNITY, _STREET, _CITY = 0, 1, 2, 3
 
@@ -143,7 +143,6 @@ def flag_matrix(
     reopened,
     reached,
     volunteer,
-    channel,
     mobile,
     resolved,
     found_late,
@@ -178,7 +177,7 @@ def flag_matrix(
         out[r, 5] = reached[i] >= 2
         out[r, 6] = reached[i] >= 3
         out[r, 7] = volunteer[i]
-        out[r, 8] = channel[i] == mobile
+        out[r, 8] = mobile[i]
         out[r, 9] = resolved[i]
         out[r, 10] = found_late[i]
         out[r, 11] = fund_status[i] >= 2
@@ -191,21 +190,3 @@ def flag_matrix(
             bad += 1
         r += 1
     return out, bad
-
-
-@njit
-def first_day_at_or_after(x, n):
-    """``np.searchsorted(24.0 * np.arange(1, n + 1), x, side="left")``: per time, the first of the ``n`` day ends
-    at or after it (how many end before it), ``n`` for a NaN or a time after the last; by arithmetic, not a
-    search."""
-    out = np.empty(x.shape[0], np.int64)
-    for i in range(x.shape[0]):
-        v = x[i]
-        if math.isnan(v) or v > 24.0 * n:
-            out[i] = n
-        elif v <= 24.0:
-            out[i] = 0
-        else:
-            q = day_of(v)
-            out[i] = q - 1 if q * 24.0 == v else q
-    return out

@@ -287,7 +287,7 @@ def test_the_group_flags_are_numpys(seed):
     late = rng.integers(-1, 5, n)
     resp = rng.choice([np.nan, 0.0, 1.0, -0.0], n)
     got, bad = flag_matrix(
-        keep, on_time, closed, 100.0, satisfied, reopened, reached, volunteer, channel, 2, resolved, found_late, fund,
+        keep, on_time, closed, 100.0, satisfied, reopened, reached, volunteer, channel == 2, resolved, found_late, fund,
         late, resp, len(LATE_LEVELS),
     )  # fmt: skip
     k = keep
@@ -312,7 +312,7 @@ def test_the_group_flags_are_numpys(seed):
     assert list(want) == FLAG_NAMES and got.shape == (k.sum(), len(FLAG_NAMES)) and bad == 0
     for j, name in enumerate(FLAG_NAMES):
         assert np.array_equal(got[:, j], want[name].astype(np.uint8)), name
-    assert flag_matrix(keep, on_time, closed, 100.0, satisfied, reopened, reached, volunteer, channel, 2, resolved,
+    assert flag_matrix(keep, on_time, closed, 100.0, satisfied, reopened, reached, volunteer, channel == 2, resolved,
                        found_late, fund, late, np.where(keep, 0.5, resp), 5)[1] == k.sum()  # fmt: skip
 
 
@@ -331,13 +331,14 @@ def test_the_group_flags_are_numpys(seed):
     ),
 )
 def test_the_backlogs_day_ends_are_a_search(n, x):
-    """The backlog's first day end at or after each time (``sim.logkernel.first_day_at_or_after``, arithmetic) is
+    """The backlog's first day end at or after each time (``sim.daykernel.working_day_before`` with n + 1 days of 24
+    hours, arithmetic) is
     numpy's search of the day ends, NaN and infinities included, a ulp either side of a day's end."""
-    from sim.logkernel import first_day_at_or_after
+    from sim.daykernel import working_day_before
 
     a = np.array(x, dtype=float)
     want = np.searchsorted(24.0 * np.arange(1, n + 1), a, side="left")
-    assert np.array_equal(first_day_at_or_after(a, n), want)
+    assert np.array_equal(working_day_before(a, 24.0, n + 1), want)
 
 
 @settings(max_examples=200, deadline=None)
