@@ -555,7 +555,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
             )
             from sim.dask_engine import dask_engine
-            from sim.workers import shared_workers
+            from sim.workers import retain_freed_memory, shared_workers
+
+            if args.command != "serve":  # the process ends with the command: freed memory is for its next arrays
+                retain_freed_memory()
 
             # one pool of workers for the whole command, asked for by its --processes (all cores by default)
             with (

@@ -185,3 +185,41 @@ def test_the_compiled_loops_are_loaded_once_per_scenario_before_forking(tiny, mo
         for scenario in (tiny, tiny, other, tiny):
             run_replications(scenario, scenario.baseline, 2, days=10, seed=1, processes=2)
     assert warm == [2, 2], "a two-day warm-up per scenario object, in the parent"
+
+
+_BIG = 256 << 20  # above glibc's largest threshold for a mapping of its own (32 MB) and 128 huge pages
+
+
+def _faults_of_a_second_array(_: object = None) -> int:
+    """Page faults while a large array is filled after an array as large was freed."""
+    import resource
+
+    a = np.ones(_BIG // 8)
+    del a
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    b = np.ones(_BIG // 8)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    del b
+    return faults
+
+
+@pytest.mark.skipif(not os.uname().sysname == "Linux", reason="glibc's mallopt")
+def test_workers_reuse_the_memory_a_replication_freed():
+    """A worker's next arrays land on the pages its last ones touched (``retain_freed_memory``), not on new
+    mappings faulted in page by page: without it, this second 256 MB array takes at least 128 faults (2 MB
+    pages; 640 here)."""
+    faults = map_tasks(_faults_of_a_second_array, [0, 1], processes=2)
+    assert max(faults) < 64, faults
+
+
+def test_the_command_line_keeps_freed_memory_except_for_the_desk(monkeypatch, tmp_path):
+    import sim.workers
+    from gridplan.cli import main
+
+    calls: list[int] = []
+    monkeypatch.setattr(sim.workers, "retain_freed_memory", lambda: calls.append(1) or True)
+    assert main(["validate", "scenarios/erlang_c/scenario.yaml"]) == 0
+    assert calls == [1]
+    monkeypatch.setattr("gridplan.commands.serve_cmd", lambda args: 0)
+    assert main(["serve", "scenarios/erlang_c/scenario.yaml"]) == 0
+    assert calls == [1]  # the desk's server lives on: it gives freed memory back
