@@ -68,6 +68,16 @@ def _best_of(f, rounds: int = 3) -> float:
     return best
 
 
+@pytest.fixture(scope="module", autouse=True)
+def memory_as_commands_keep_it() -> None:
+    """Freed memory reused for the next arrays, as in every command and worker process
+    (``sim.workers.retain_freed_memory``): the path real runs take. For this benchmark session's process only
+    (``pytest -m benchmark`` runs in its own); the bare heapq loop's lists are not affected."""
+    from sim.workers import retain_freed_memory
+
+    retain_freed_memory()
+
+
 @pytest.fixture(scope="module")
 def heapq_reference() -> float:
     """Seconds of the bare heapq M/M/10 loop (1 M customers), best of 3, timed in this run."""
