@@ -14,7 +14,14 @@ import numpy as np
 
 from sim.jit import day_of, floor_steps, njit
 
-__all__ = ["close_case_hours", "duty_step", "activity_into", "working_day_before"]
+__all__ = [
+    "close_case_hours",
+    "duty_step",
+    "step_duty_days",
+    "decide_rows",
+    "activity_into",
+    "working_day_before",
+]
 
 
 @njit(inline="always")
@@ -118,6 +125,61 @@ def duty_step(avail, g, H, O, window, carry, order, n_first, n, done_d, over_d, 
 
 
 @njit
+def step_duty_days(
+    first,
+    upto,
+    busy,
+    pools,
+    present,
+    day_len,
+    g,
+    H,
+    O,
+    window,
+    carry,
+    order,
+    n_first,
+    n,
+    measured,
+    sums,
+    helped,
+    recent,
+    mine,
+    cols,
+):
+    """Working days ``first <= i < upto`` of the duty account as ``sim.outcomes.Outcomes`` steps them, each day as
+    numpy did it: the spare hours of the pools stepped (``pools``: their rows of ``busy``; ``duties.spare_hours``:
+    ``np.maximum(present x day_len - busy, 0.0)``, whose NaN stays and whose -0.0 becomes 0.0), one
+    ``duty_step``, the day added to each window's sums where ``measured[w, i]`` (``DutySums.add_day``: ``sums[w]``
+    holds due, done and over, ``helped[w]`` the desk's help; due adds ``g x (1.0 or 0.0)``, a duty's tasks due
+    once ``i - window + 1 >= 0``), and the finding duties' hours done by the ``mine`` communities stepped into
+    the lookback's slot ``i % slots`` of ``recent``."""
+    npools, k = H.shape
+    avail = np.empty(npools)
+    done_d, over_d, desk = np.zeros((npools, k)), np.zeros((npools, k)), np.zeros(n)
+    look = recent.shape[0]
+    for i in range(first, upto):
+        for p in range(npools):
+            x = present[p, i] * day_len[i] - busy[pools[p], i]
+            avail[p] = 0.0 if x <= 0.0 else x
+        duty_step(avail, g, H, O, window, carry, order, n_first, n, done_d, over_d, desk)
+        for w in range(measured.shape[0]):
+            if not measured[w, i]:
+                continue
+            for p in range(npools):
+                for j in range(k):
+                    sums[w, 1, p, j] += done_d[p, j]
+                    sums[w, 2, p, j] += over_d[p, j]
+                    sums[w, 0, p, j] += g[p, j] * (1.0 if i - window[j] + 1 >= 0 else 0.0)
+            for c in range(n):
+                helped[w, c] += desk[c]
+        slot = i % look
+        for c in range(mine):
+            for jj in range(cols.shape[0]):
+                recent[slot, c, jj] = done_d[c, cols[jj]]
+
+
+@njit
 def pay_fixes(
     rows, comm, cost, to_city, spent, budget, released, limit, paid, funded, unfunded, exhausted, key, ag, ac, a_s
 ):
@@ -141,6 +203,44 @@ def pay_fixes(
             _climb(row, True, ag, ac, a_s)
         else:
             funded[row] = 3  # UNFUNDED_CLOSED
+
+
+@njit
+def decide_rows(rows_k, find, discovery, act, active, pay, fund, released, key, resolve, res):
+    """One day key's decisions on its rows (``sim.outcomes.Outcomes._decide``), each step as it was: when ``find``,
+    which drawn problems surface late (``found_late``: ``discovery`` holds its arrays after ``rows``, ``act`` is the
+    activity); of the rows then active, those that need money paid in order when ``pay`` (``pay_fixes``:
+    ``fund`` holds, per row, whether it needs money, its community, its fix's cost and whether an unpaid fix goes
+    to the city, then ``pay_fixes``' arrays after ``to_city``); their resolution and feedback extras when
+    ``resolve`` (``resolve_rows``: ``res`` holds its arguments after ``live``)."""
+    twin_of, twin, community, category, cum_finds, u_find, u_done = discovery
+    needs_money, comm, cost, to_city, spent, budget, limit, paid, funded, unfunded, exhausted, ag, ac, a_s = fund
+    if find:
+        found_late(rows_k, twin_of, twin, community, category, cum_finds, u_find, u_done, act, active)
+    live = np.empty(rows_k.shape[0], np.int64)
+    m = 0
+    for i in range(rows_k.shape[0]):
+        if active[rows_k[i]] == 1:
+            live[m] = rows_k[i]
+            m += 1
+    if m == 0:
+        return
+    live = live[:m]
+    if pay:
+        rows_m = np.empty(m, np.int64)
+        n_pay = 0
+        for i in range(m):
+            if needs_money[live[i]]:
+                rows_m[n_pay] = live[i]
+                n_pay += 1
+        if n_pay:
+            rows_m = rows_m[:n_pay]
+            pay_fixes(
+                rows_m, comm[rows_m], cost[rows_m], to_city[rows_m], spent, budget, released, limit, paid, funded,
+                unfunded, exhausted, key, ag, ac, a_s,
+            )  # fmt: skip
+    if resolve:
+        resolve_rows(live, *res)
 
 
 @njit(inline="always")

@@ -37,7 +37,7 @@ from scenario.spec import ServiceFundSpec
 from sim.calendar import WorkCalendar
 from sim.dayledger import CaseHours, working_days
 from sim.demand import PER_CASE, Cases
-from sim.duties import DutySums, duty_plan, measured_days, restricted, spare_hours
+from sim.duties import DutySums, duty_plan, measured_days, restricted
 from sim.pools import RunInputs, day_key_shift
 from sim.routing import CLOSE, Stage, routing
 
@@ -55,6 +55,7 @@ __all__ = [
 # ``Outcomes.funded`` per row
 NO_MONEY, FUNDED, UNFUNDED_TO_CITY, UNFUNDED_CLOSED = 0, 1, 2, 3
 LEVELS = ("grid", "community", "street", "city")  # the level that closes a case, by highest stage reached
+_NO_ACTIVITY = np.ones((0, 0))  # ``decide_rows``' activity where no duty finds problems (not read)
 
 
 def _finding_duties(scenario: Scenario) -> tuple[list[int], np.ndarray, np.ndarray]:
@@ -198,8 +199,8 @@ class Outcomes:
         self._fb = fb
         self._u_res = rows.u_resolve if rows.u_resolve is not None else np.zeros((n_rows, 2), np.float32)
         self._u_res0 = np.ascontiguousarray(self._u_res[:, 0])
-        self._u_find: np.ndarray | None = None  # the discovery uniforms' columns, when first needed
-        self._u_done: np.ndarray | None = None
+        self._decide_args: tuple[tuple, tuple] | None = None  # ``decide_rows``' arrays, when first needed
+        self._res_args: tuple | None = None
         # the fund: per community, tranches released by day key
         nc = scenario.n_communities
         self.fund = spec.service_fund
@@ -268,9 +269,17 @@ class Outcomes:
             self._act = np.ones((nc, len(cols)))  # ``activity``: 1 where nothing is stepped (no cases there)
             self._stepped = 0
             # the duty account's sums over the measured days asked for, as the days are stepped here
-            self._sums = {
-                w: DutySums.empty(plan, self._pools, measured_days(cal, self.days, *w)) for w in self._duty_windows
-            }
+            windows = list(dict.fromkeys(self._duty_windows))
+            pools, k = plan.g.shape
+            self._measured = np.zeros((len(windows), len(self._wdays)), np.bool_)
+            for w, window in enumerate(windows):
+                self._measured[w] = measured_days(cal, self.days, *window)
+            self._sum_arrays = np.zeros((len(windows), 3, pools, k))  # due, done, over: views in DutySums
+            self._helped = np.zeros((len(windows), plan.n))
+            self._sums = {}
+            for w, window in enumerate(windows):
+                due, done, over = self._sum_arrays[w]
+                self._sums[window] = DutySums(self._pools, self._measured[w], due, done, over, self._helped[w])
 
     def _pool_of(self, k: np.ndarray) -> np.ndarray:
         """The pool that serves each service ``k`` (flat: row * stages + stage; the city's has none, nor a log)."""
@@ -306,17 +315,37 @@ class Outcomes:
         self.hours.close(upto)
         if not self.incremental:
             return
-        look = self._recent.shape[0]
-        while self._stepped < self.hours.closed:
-            i = self._stepped
-            busy = self.hours.busy[self._pools, i : i + 1]
-            avail = spare_hours(self._present[:, i : i + 1], self._day_len[i : i + 1], busy)
-            done, over, due_now, helped = self._stepper.step(avail[:, 0])
-            for sums in self._sums.values():
-                sums.add_day(self._plan_stepped, i, done, over, due_now, helped)
-            self._recent[i % look] = done[: self._mine][:, self._cols]
-            self._recent_days = min(self._recent_days + 1, look)
-            self._stepped += 1
+        first, upto = self._stepped, self.hours.closed
+        if upto <= first:
+            return
+        from sim.daykernel import step_duty_days
+
+        st = self._stepper
+        step_duty_days(
+            first,
+            upto,
+            self.hours.busy,
+            self._pools,
+            self._present,
+            self._day_len,
+            st.g,
+            st.H,
+            st.O,
+            st.window,
+            st.carry,
+            st.order,
+            st.n_first,
+            st.n,
+            self._measured,
+            self._sum_arrays,
+            self._helped,
+            self._recent,
+            self._mine,
+            self._cols,
+        )
+        st.day += upto - first
+        self._recent_days = min(self._recent_days + upto - first, self._recent.shape[0])
+        self._stepped = upto
 
     def activity(self) -> np.ndarray:
         """(communities, finding duties): share of each finding duty's hours done over the lookback (1 before
@@ -383,77 +412,85 @@ class Outcomes:
         self.next_key = max(self.next_key, upto + 1)
 
     def _decide(self, rows_k: np.ndarray, key: int, resolve: bool = True) -> None:
-        from sim.daykernel import found_late
+        """A day key's rows (``sim.daykernel.decide_rows``): found early when its duty was done lately, else its twin
+        surfaces (``incremental``); the fixes of the day's cases paid in order, an approval above the limit going
+        up to the street (a fund); resolution and feedback extras (``resolve``)."""
+        from sim.daykernel import decide_rows
 
+        if self._decide_args is None:
+            self._decide_args = self._decision_arrays()
+        discovery, fund = self._decide_args
+        act = np.ascontiguousarray(self.activity()) if self.incremental else _NO_ACTIVITY
+        released = float(self._released(key)) if self.fund is not None else 0.0
+        decide_rows(
+            rows_k,
+            self.incremental,
+            discovery,
+            act,
+            self._active,
+            self.fund is not None,
+            fund,
+            released,
+            float(key),
+            resolve,
+            self._resolve_args(),
+        )
+
+    def _decision_arrays(self) -> tuple[tuple, tuple]:
+        """``decide_rows``' arrays for finding problems and for the fund (placeholders where there is none)."""
         r = self.rows
-        if self.incremental:  # found early when its duty was done lately, else its twin surfaces
+        if self.incremental:
             u = r.u_discovery
             assert u is not None
-            if self._u_find is None:
-                self._u_find, self._u_done = np.ascontiguousarray(u[:, 0]), np.ascontiguousarray(u[:, 1])
-                self._cum_finds = np.ascontiguousarray(np.cumsum(self._finds, axis=1))
-            act = np.ascontiguousarray(self.activity())
-            found_late(
-                rows_k,
-                self.twin_of,
-                self.twin,
-                r.community,
-                r.category,
-                self._cum_finds,
-                self._u_find,
-                self._u_done,
-                act,
-                self._active,
-            )
-        live = rows_k[self._active[rows_k] == 1]
-        if live.size == 0:
-            return
-        if self.fund is not None:
-            self._pay(live[self.needs_money[live]], key)
-        if resolve:
-            self._resolve(live)
-
-    def _released(self, key: int) -> float:
-        assert self.fund is not None
-        return released_years(self.fund, key)
-
-    def _pay(self, rows_m: np.ndarray, key: int) -> None:
-        """Pay the fixes of the day's cases in order; an approval above the limit goes up to the street."""
+            u_find, u_done = np.ascontiguousarray(u[:, 0]), np.ascontiguousarray(u[:, 1])
+            cum_finds = np.ascontiguousarray(np.cumsum(self._finds, axis=1))
+        else:
+            u_find = u_done = np.zeros(0, np.float32)
+            cum_finds = np.zeros((0, 0))
+        community = np.ascontiguousarray(r.community, dtype=np.int64)
+        category = np.ascontiguousarray(r.category, dtype=np.int64)
+        discovery = (self.twin_of, self.twin, community, category, cum_finds, u_find, u_done)
         fund = self.fund
-        assert fund is not None
-        if rows_m.size == 0:
-            return
-        from sim.daykernel import pay_fixes
-
-        limit = math.inf if fund.approval_limit_yuan is None else float(fund.approval_limit_yuan)
-        to_city = self._u_money[rows_m, 1] < fund.unfunded_to_city_share
-        pay_fixes(
-            rows_m.astype(np.int64),
-            self.rows.community[rows_m].astype(np.int64),
-            self.rows.fix_cost_yuan[rows_m].astype(np.float64),  # type: ignore[index]
+        limit = math.inf if fund is None or fund.approval_limit_yuan is None else float(fund.approval_limit_yuan)
+        # numpy's comparison of the float32 uniforms with the share (a Python float: compared in float32)
+        share = 0.0 if fund is None else fund.unfunded_to_city_share
+        to_city = np.ascontiguousarray(self._u_money[:, 1] < share)
+        cost = np.ascontiguousarray(np.zeros(len(r)) if r.fix_cost_yuan is None else r.fix_cost_yuan, dtype=np.float64)
+        money = (
+            self.needs_money,
+            community,
+            cost,
             to_city,
             self.spent_yuan,
             self.fund_yuan,
-            float(self._released(key)),
             limit,
             self.paid_yuan,
             self.funded,
             self.unfunded,
             self.exhausted_day,
-            float(key),
             self._ag,
             self._ac,
             self._as,
         )
+        return discovery, money
+
+    def _released(self, key: int) -> float:
+        assert self.fund is not None
+        return released_years(self.fund, key)
 
     def _resolve(self, live: np.ndarray) -> None:
         """Whether each case will be resolved at its closure, and its feedback extras (``sim.daykernel``)."""
         from sim.daykernel import resolve_rows
 
+        resolve_rows(live, *self._resolve_args())
+
+    def _resolve_args(self) -> tuple:
+        """``resolve_rows``' arguments after the rows (made once)."""
+        if self._res_args is not None:
+            return self._res_args
         fb, disc = self._fb, self.scenario.spec.discovery
         late_extra = 0.0 if disc is None else disc.unsatisfied_extra
-        resolve_rows(
-            live,
+        self._res_args = (
             self._as,
             self._ac,
             self._ag,
@@ -469,6 +506,7 @@ class Outcomes:
             self.unsat_extra,
             self.reopen_extra,
         )
+        return self._res_args
 
     def resolved_final(self, reopened: np.ndarray, revisited: np.ndarray) -> np.ndarray:
         """Resolved at closure, or at the reopened visit (``revisited``: the visit ended within the run)."""
