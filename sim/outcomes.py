@@ -37,7 +37,7 @@ from scenario.spec import ServiceFundSpec
 from sim.calendar import WorkCalendar
 from sim.dayledger import CaseHours, working_days
 from sim.demand import PER_CASE, Cases
-from sim.duties import DutySums, duty_plan, measured_days, restricted
+from sim.duties import DutyPlan, DutySums, duty_plan, measured_days, restricted
 from sim.pools import RunInputs, day_key_shift
 from sim.routing import CLOSE, Stage, routing
 
@@ -268,18 +268,23 @@ class Outcomes:
             self._due_per_day = self._plan.g[self._comm][:, self._cols]
             self._act = np.ones((nc, len(cols)))  # ``activity``: 1 where nothing is stepped (no cases there)
             self._stepped = 0
-            # the duty account's sums over the measured days asked for, as the days are stepped here
-            windows = list(dict.fromkeys(self._duty_windows))
-            pools, k = plan.g.shape
-            self._measured = np.zeros((len(windows), len(self._wdays)), np.bool_)
-            for w, window in enumerate(windows):
-                self._measured[w] = measured_days(cal, self.days, *window)
-            self._sum_arrays = np.zeros((len(windows), 3, pools, k))  # due, done, over: views in DutySums
-            self._helped = np.zeros((len(windows), plan.n))
-            self._sums = {}
-            for w, window in enumerate(windows):
-                due, done, over = self._sum_arrays[w]
-                self._sums[window] = DutySums(self._pools, self._measured[w], due, done, over, self._helped[w])
+            self._init_duty_sums(cal, plan)
+
+    def _init_duty_sums(self, cal: WorkCalendar, plan: DutyPlan) -> None:
+        """The duty account's sums over the measured days of each window asked for, as the days are stepped here:
+        one array for every window's due, done and over hours (``step_duty_days`` adds to it), viewed by a
+        ``DutySums`` per window."""
+        windows = list(dict.fromkeys(self._duty_windows))
+        pools, k = plan.g.shape
+        self._measured = np.zeros((len(windows), len(self._wdays)), np.bool_)
+        for w, window in enumerate(windows):
+            self._measured[w] = measured_days(cal, self.days, *window)
+        self._sum_arrays = np.zeros((len(windows), 3, pools, k))
+        self._helped = np.zeros((len(windows), plan.n))
+        self._sums = {}
+        for w, window in enumerate(windows):
+            due, done, over = self._sum_arrays[w]
+            self._sums[window] = DutySums(self._pools, self._measured[w], due, done, over, self._helped[w])
 
     def _pool_of(self, k: np.ndarray) -> np.ndarray:
         """The pool that serves each service ``k`` (flat: row * stages + stage; the city's has none, nor a log)."""

@@ -29,6 +29,7 @@ from sim.split import run_by_district, split_by_default
 from sim.workers import at_once, default_processes, map_tasks, shared_workers
 
 __all__ = [
+    "load_compiled_code",
     "map_tasks",
     "shared_workers",
     "default_processes",
@@ -195,11 +196,11 @@ def _task(args: tuple) -> list[RepOutput]:
     return out
 
 
-# Scenarios whose compiled loops this process has loaded (``_load_compiled_code``): once is enough
+# Scenarios whose compiled loops this process has loaded (``load_compiled_code``): once is enough
 _LOADED_FOR: weakref.WeakSet[Scenario] = weakref.WeakSet()
 
 
-def _load_compiled_code(scenario: Scenario, allocation: Allocation) -> None:
+def load_compiled_code(scenario: Scenario, allocation: Allocation) -> None:
     """Load the compiled loops (``sim.kernel``, from numba's cache) here, before the workers are forked, by
     simulating two days: each worker then inherits them instead of loading them again (about half a second a
     worker and a batch: the main job starts a batch per optimisation round). Once per scenario object and
@@ -344,7 +345,7 @@ def run_allocations(
         for r, seq in enumerate(replication_seeds(seed, reps))
     ]
     if min(len(tasks), processes or default_processes()) > 1:
-        _load_compiled_code(scenario, allocations[0])
+        load_compiled_code(scenario, allocations[0])
     k = len(allocations)
     per_rep = map_tasks(_task, tasks, processes, None if progress is None else lambda n: progress(n * k))
     return [Replications([out[i] for out in per_rep], seed, days) for i in range(k)]

@@ -7,32 +7,61 @@ Light on purpose (the standard library only): the command line opens the block f
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import os
+import queue
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from typing import Generic, TypeVar
 
 from sim.stopping import critical
 
-__all__ = ["map_tasks", "shared_workers", "default_processes", "at_once", "retain_freed_memory"]
+__all__ = [
+    "map_tasks",
+    "shared_workers",
+    "default_processes",
+    "at_once",
+    "retain_freed_memory",
+    "Beside",
+    "can_run_beside",
+    "WorkersGone",
+]
+
+T = TypeVar("T")
+
+
+class WorkersGone(RuntimeError):
+    """A thread run ``Beside`` the command's work asked for workers after its block ended (a stop, a failure)."""
 
 
 class _Shared:
-    """The worker pool of a ``shared_workers`` block: its size, the thread that opened it, the pool (made at
-    the first ``map_tasks`` that needs one)."""
+    """The worker pool of a ``shared_workers`` block: its size, the threads that use it (the one that opened
+    it and those started ``Beside`` it), the pool (made at the first ``map_tasks`` that needs one), and whether
+    the block has ended."""
 
     def __init__(self, processes: int | None) -> None:
         self.asked = processes
         self.size = _pool_size(processes)
-        self.thread = threading.get_ident()
+        self.threads = {threading.get_ident()}
         self.pool: ProcessPoolExecutor | None = None
+        self.ended = False
 
 
 _SHARED: _Shared | None = None
+_BESIDE = threading.local()  # in a thread started by ``Beside``: ``block``, the block whose pool it shares
+
+
+def _block_of_this_thread() -> _Shared | None:
+    """The ``shared_workers`` block whose pool this thread may use (None: none)."""
+    if _SHARED is not None and threading.get_ident() in _SHARED.threads:
+        return _SHARED
+    return None
 
 
 @contextmanager
@@ -55,13 +84,98 @@ def shared_workers(processes: int | None = None) -> Iterator[None]:
     try:
         yield
     except BaseException:
+        shared.ended = True
         _SHARED = None
         if shared.pool is not None:
             _stop(shared.pool)
         raise
+    shared.ended = True
     _SHARED = None
     if shared.pool is not None:
         shared.pool.shutdown()
+
+
+def can_run_beside(processes: int | None) -> bool:
+    """Whether this thread may start a ``Beside`` thread for ``map_tasks`` calls asking for ``processes``: it is in
+    a ``shared_workers`` block asking for as many, whose pool runs more than one task at once, and no Dask
+    cluster takes the tasks."""
+    from sim.dask_engine import active_client
+
+    block = _block_of_this_thread()
+    return block is not None and block.asked == processes and block.size > 1 and active_client() is None
+
+
+class Beside(Generic[T]):
+    """``fn(post)`` run in a thread beside this one, its tasks on the same pool of workers: two independent
+    workflows (the main job's two optimisations) keep the cores busy while either one works alone in the parent
+    (an allocation solved, curves refitted), and take no more memory than one (the pool runs as many tasks at
+    once as before). The numbers are those of one after the other: each task carries all it needs.
+
+    ``post(x)`` queues ``x`` (progress events) for ``relay``, which hands them on in this thread, in order, until
+    ``fn`` ends, and returns its result (raises its exception). Start it only where ``can_run_beside``. The pool
+    is started first, so that no worker is forked while the thread runs. ``cancel`` (this thread leaving by an
+    exception) ends it at its next ``post`` or ``map_tasks`` (``WorkersGone``), or as the block's pool stops under
+    its batch; the thread is a daemon, so that a stop never waits for it."""
+
+    def __init__(self, fn: Callable[[Callable[[object], None]], T]) -> None:
+        block = _block_of_this_thread()
+        if block is None:
+            raise RuntimeError("Beside needs a shared_workers block of this thread")
+        if block.pool is None:
+            block.pool = _new_pool(block.size)
+        with critical():  # the first task forks the workers, now, before the thread exists
+            block.pool.submit(int).result()
+        self._block = block
+        self._events: queue.Queue = queue.Queue()
+        self._cancelled = threading.Event()
+        self._done = threading.Event()
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        context = contextvars.copy_context()  # this thread's settings (a solver's test switch, say) go along
+        self._thread = threading.Thread(target=context.run, args=(self._main, fn), name="gridplan-beside", daemon=True)
+        self._thread.start()
+
+    def _main(self, fn: Callable[[Callable[[object], None]], T]) -> None:
+        _BESIDE.block = self._block
+        self._block.threads.add(threading.get_ident())
+        try:
+            self._result = fn(self._post)
+        except BaseException as exc:  # handed on by ``relay``
+            self._error = exc
+        finally:
+            self._block.threads.discard(threading.get_ident())
+            self._done.set()
+
+    def _post(self, event: object) -> None:
+        if self._cancelled.is_set() or self._block.ended:
+            raise WorkersGone("the command stopped: the work beside it ends too")
+        self._events.put(event)
+
+    def relay(self, report: Callable[[object], None]) -> T:
+        """Hand every event posted to ``report`` (here, in order) until ``fn`` ends; its result or exception."""
+        while True:
+            try:
+                event = self._events.get(timeout=0.05)
+            except queue.Empty:
+                if self._done.is_set() and self._events.empty():
+                    break
+                continue
+            report(event)
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
+
+    def cancel(self) -> None:
+        """End the thread at its next event or batch (this thread is leaving by an exception; the block's pool
+        stops as it does). Not awaited: the thread is a daemon and forks nothing once cancelled."""
+        self._cancelled.set()
+
+    def own_error(self, wait_s: float = 5.0) -> BaseException | None:
+        """After ``cancel``: the exception the thread ended by, if it ends within ``wait_s`` by one of its own (not
+        for want of workers). Its failed task stops the pool the two share, so it may be why this thread failed."""
+        self._thread.join(wait_s)
+        error = self._error
+        return None if isinstance(error, (WorkersGone, BrokenProcessPool)) else error
 
 
 def _new_pool(processes: int) -> ProcessPoolExecutor:
@@ -103,6 +217,9 @@ def map_tasks(
     """
     from sim.dask_engine import active_client, map_on_dask
 
+    beside = getattr(_BESIDE, "block", None)
+    if beside is not None and (beside.ended or beside.pool is None):  # never a fork beside the command's thread
+        raise WorkersGone("the command stopped: the work beside it ends too")
     client = active_client()
     if client is not None:
         return map_on_dask(client, func, tasks, progress)
@@ -114,7 +231,9 @@ def map_tasks(
             if progress:
                 progress(1)
         return out
-    shared = _SHARED if _SHARED is not None and _SHARED.thread == threading.get_ident() else None
+    shared = _block_of_this_thread()
+    if beside is not None and (shared is not beside or fresh or shared.asked != processes):
+        raise RuntimeError("a thread beside a command's work runs its tasks on the command's pool only")
     if shared is not None and fresh and shared.pool is not None:  # its workers hold the parent as it was
         pool, shared.pool = shared.pool, None
         pool.shutdown()

@@ -337,3 +337,41 @@ def test_allocation_options_keep_what_the_command_line_accepts():
     o = AllocationOptions(max_change_workers=2.0, equity_spread_per_10k=3, target_exempt=[2], min_workers=[1, 2, 3])
     assert o.max_change_workers == 2 and isinstance(o.max_change_workers, int)
     assert o.equity_spread_per_10k == 3.0 and o.target_exempt == (2,) and o.min_workers == (1.0, 2.0, 3.0)
+
+
+def test_the_main_jobs_optimisations_beside_each_other_are_those_one_after_the_other(tmp_path, monkeypatch):
+    """On a pool of workers the equal budget's optimisation runs beside the first (``sim.workers.Beside``): the
+    same events in the same order (each plan's together, the first plan's first) and the same tables, byte for
+    byte, as on one process, where they run one after the other."""
+    import gridplan
+    import sim.workers
+
+    started: list[object] = []
+    real = sim.workers.Beside
+
+    def counted(fn):
+        started.append(fn)
+        return real(fn)
+
+    monkeypatch.setattr("workflows.run.Beside", counted)
+    runs = {}
+    for processes in (1, 2):
+        events: list = []
+        gridplan.run(
+            ROOT / "scenarios" / "tiny",
+            progress=events.append,
+            out=tmp_path / str(processes),
+            reps=2,
+            days=40,
+            seed=5,
+            processes=processes,
+        )
+        runs[processes] = [
+            (type(e).__name__, getattr(e, "step", ""), getattr(e, "text", ""), getattr(e, "n", 0)) for e in events
+        ]
+        assert len(started) == processes - 1  # beside on two processes only
+    assert runs[1] == runs[2]
+    names = sorted(p.name for p in (tmp_path / "1").iterdir() if p.suffix == ".csv")
+    assert names and names == sorted(p.name for p in (tmp_path / "2").iterdir() if p.suffix == ".csv")
+    for name in names:
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name

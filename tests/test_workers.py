@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
@@ -223,3 +224,95 @@ def test_the_command_line_keeps_freed_memory_except_for_the_desk(monkeypatch, tm
     monkeypatch.setattr("gridplan.commands.serve_cmd", lambda args: 0)
     assert main(["serve", "scenarios/erlang_c/scenario.yaml"]) == 0
     assert calls == [1]  # the desk's server lives on: it gives freed memory back
+
+
+def _beside_work(post) -> set[int]:
+    """Two batches on the pool, an event after each; the workers' process ids."""
+    pids = set()
+    for i in range(2):
+        pids |= _batch()
+        post(f"batch {i}")
+    return pids
+
+
+def test_work_beside_shares_the_pool_and_relays_its_events_in_order():
+    """``Beside``: a workflow in a thread beside the command's, its tasks on the command's pool (no second pool,
+    no fork while it runs), its events handed on in order in the command's thread, its result returned."""
+    from sim.workers import Beside, can_run_beside
+
+    assert not can_run_beside(2)  # outside a block
+    with shared_workers(2):
+        assert can_run_beside(2) and not can_run_beside(3)
+        beside = Beside(_beside_work)
+        mine = _batch() | _batch()
+        seen: list[object] = []
+        theirs = beside.relay(seen.append)
+    assert seen == ["batch 0", "batch 1"]
+    assert mine == theirs and len(mine) == 2  # the one pool of two workers
+    assert not any(t.name == "gridplan-beside" for t in threading.enumerate())
+
+
+def _fails(post) -> None:
+    post("before")
+    raise ValueError("the work beside failed")
+
+
+def test_work_beside_hands_on_its_exception():
+    from sim.workers import Beside
+
+    with shared_workers(2):
+        beside = Beside(_fails)
+        seen: list[object] = []
+        with pytest.raises(ValueError, match="beside failed"):
+            beside.relay(seen.append)
+    assert seen == ["before"]
+
+
+def test_work_beside_ends_when_the_command_stops():
+    """The command's thread leaving by an exception (a stop) cancels the work beside it: it ends at its next
+    batch or event instead of forking a pool of its own, and no thread is left."""
+    from sim.workers import Beside, WorkersGone
+
+    started = threading.Event()
+
+    def long_work(post) -> None:
+        started.set()
+        while True:
+            _batch()
+            post("batch")
+
+    with pytest.raises(KeyboardInterrupt), shared_workers(2):
+        beside = Beside(long_work)
+        started.wait(10)
+        try:
+            raise KeyboardInterrupt
+        except BaseException:
+            beside.cancel()
+            raise
+    assert beside.own_error() is None  # it ended for want of workers, not by an error of its own
+    assert not any(t.name == "gridplan-beside" for t in threading.enumerate())
+    assert isinstance(beside._error, (WorkersGone, BrokenProcessPool)), beside._error
+
+
+def _slow_or_fail(x: int) -> int:
+    time.sleep(0.3)
+    if x == 99:
+        raise ValueError("a task beside failed")
+    return x
+
+
+def test_a_failed_task_beside_is_the_error_the_command_sees():
+    """A task that fails beside the command's thread stops the pool they share; the command's batch then fails
+    for want of workers, and ``cancel`` hands it the first error (what the main job raises)."""
+    from sim.workers import Beside
+
+    with shared_workers(2):
+        beside = Beside(lambda post: map_tasks(_slow_or_fail, [99, 1, 2], processes=2))
+        with pytest.raises(BrokenProcessPool):
+            try:
+                map_tasks(_slow_or_fail, list(range(8)), processes=2)
+            except BaseException:
+                beside.cancel()
+                theirs = beside.own_error()
+                raise
+    assert isinstance(theirs, ValueError) and "beside failed" in str(theirs)

@@ -23,6 +23,7 @@ to simulation; ``gridplan next-million`` checks such a ranking by re-simulation)
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -31,8 +32,8 @@ import pandas as pd
 from scenario.allocation import Allocation
 from scenario.load import Scenario
 from scenario.staffing import staff_time
-from sim.replications import measured_from
-from sim.workers import shared_workers
+from sim.replications import load_compiled_code, measured_from
+from sim.workers import Beside, can_run_beside, shared_workers
 from solvers.allocator import next_step_costs
 from solvers.lpmodel import AllocationOptions
 from solvers.marginal import next_million
@@ -217,17 +218,20 @@ def _unit(scenario: Scenario, options: RunOptions) -> str:
 
 
 def _optimise(scenario: Scenario, options: RunOptions, report: Callable[[RunEvent], None]) -> list[Plan]:
-    """Simulation-optimisation for the chosen objective and, unless that is rebalance, for the equal budget."""
+    """Simulation-optimisation for the chosen objective and, unless that is rebalance, for the equal budget.
+
+    The two are independent: where the replications run on a pool of worker processes, the equal budget's runs
+    beside the first (``sim.workers.Beside``), so that each keeps the workers busy while the other solves its
+    allocation in this process; its events are reported after the first plan's, in the order it made them, and
+    its numbers are those of one after the other (tested)."""
     first = options.allocation
-    plans = []
-    for label, o in (
-        (first.objective, first),
-        (EQUAL_BUDGET, replace(first, objective="rebalance", total_budget_yuan=None)),
-    ):
-        if label == EQUAL_BUDGET and first.objective == "rebalance":
-            continue
-        report(StepStarted("optimise", label, unit=_unit(scenario, options)))
-        opt = optimize(
+    jobs = [(first.objective, first)]
+    if first.objective != "rebalance":
+        jobs.append((EQUAL_BUDGET, replace(first, objective="rebalance", total_budget_yuan=None)))
+    unit = _unit(scenario, options)
+
+    def optimise(o: AllocationOptions, post: Callable[[RunEvent], None]) -> OptimizationResult:
+        return optimize(
             scenario,
             o,
             reps=options.reps,
@@ -235,12 +239,29 @@ def _optimise(scenario: Scenario, options: RunOptions, report: Callable[[RunEven
             seed=options.seed,
             processes=options.processes,
             solver=options.solver,
-            progress=lambda m: report(Message(m)),
-            tick=lambda n: report(Ticked(n)),
+            progress=lambda m: post(Message(m)),
+            tick=lambda n: post(Ticked(n)),
         )
-        plan = Plan(label, opt)
-        report(StepFinished("optimise", label, plan))
-        plans.append(plan)
+
+    second: Beside[OptimizationResult] | None = None
+    if len(jobs) == 2 and unit == "replications" and can_run_beside(options.processes):
+        load_compiled_code(scenario, scenario.baseline)  # before the workers are forked: they inherit it
+        second = Beside(lambda post: optimise(jobs[1][1], post))
+    plans = []
+    try:
+        for i, (label, o) in enumerate(jobs):
+            report(StepStarted("optimise", label, unit=unit))
+            opt = second.relay(report) if i == 1 and second is not None else optimise(o, report)  # type: ignore[arg-type]
+            plan = Plan(label, opt)
+            report(StepFinished("optimise", label, plan))
+            plans.append(plan)
+    except BaseException as exc:
+        if second is not None:
+            second.cancel()
+            theirs = second.own_error() if isinstance(exc, BrokenProcessPool) else None
+            if theirs is not None:  # its failed task stopped the pool the two share
+                raise theirs from None
+        raise
     return plans
 
 
