@@ -301,19 +301,20 @@ def _worker_init(parent: int) -> None:
 
 # glibc's malloc.h: mallopt's parameters
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_RETAIN_BYTES = 1 << 30
+_RETAIN_BYTES = 1 << 28
 
 
 def retain_freed_memory() -> bool:
-    """Let this process reuse the memory it frees for its next large arrays instead of handing it back to the
-    system. By default glibc gives each array above 32 MB a mapping of its own and unmaps it when freed, so every
-    replication's arrays land on pages the kernel must fault in one by one (a Weihai year: about 20,000 faults, a
-    twentieth of its time; a megacity year's system time went 14 -> 10 s). With no such mappings (below 1 GB) and
-    no trimming, the next replication's arrays reuse the last one's pages. Peak memory is about the same (the
-    same arrays, reused; a megacity district's worker 8% more), but the process keeps it until it ends: this is
-    for processes that end with the command (the workers of ``map_tasks`` and the command line), not for a
-    library's caller or the desk's server. The numbers do not change. False where the C library has no such
-    setting (not glibc)."""
+    """Let this process reuse the memory it frees for its next arrays instead of handing it back to the system.
+    By default glibc gives each array above 32 MB a mapping of its own and unmaps it when freed, so every
+    replication's arrays land on pages the kernel must fault in one by one (a Weihai year: about 20,000 faults,
+    a twentieth of its time). With no such mapping below 256 MB and no trimming, the next replication's arrays
+    reuse the last one's pages. Larger arrays (a megacity's) keep a mapping of their own: numpy asks for huge
+    pages there, which the reused heap would not give (with no limit, a megacity year took 5% longer for 10%
+    more memory; with this one 9% less time and 1-2% more memory). A process keeps what it freed until it ends:
+    this is for processes that end with the command (the workers of ``map_tasks`` and the command line), not
+    for a library's caller or the desk's server. The numbers do not change. False where the C library has no
+    such setting (not glibc)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # pragma: no cover - no mallopt in this C library
