@@ -20,23 +20,24 @@ pytestmark = pytest.mark.benchmark
 
 CUSTOMERS = 1_000_000
 # The engine every scenario runs (the recursion compiled: ``sim.kernel``) on M/M/10 against the bare heapq loop,
-# the cases drawn as every run draws them. Measured 0.38-0.48 in fresh-clone CI runs on 2026-12-06, 0.44-0.63
-# before (1.0-1.55 with the pure-Python recursion);
-# issue 21's target of 0.15 is not met: drawing the million cases' random numbers, stream by stream as every
-# scenario draws them, is about 0.2 alone, and the kernel itself about 0.1.
+# the cases drawn as every run draws them. Measured 0.49 in a fresh-clone CI run late on 2026-12-06 (0.32 by hand
+# with freed memory reused, 0.46 without), 0.38-0.48 in fresh-clone CI runs earlier that day, 0.44-0.63 before
+# (1.0-1.55 with the pure-Python recursion); issue 21's target of 0.15 is not met: drawing the million cases'
+# random numbers, stream by stream as every scenario draws them, is about 0.2 alone, and the kernel about 0.1.
 MMC_RATIO = 0.8
-# The same queue with people present changing by day (leave): the branch a city's pools take. Measured 0.40-0.41
-# in fresh-clone CI runs on 2026-12-06, 0.45-0.62 before (1.2-1.6 with the pure-Python recursion); target 0.25,
-# not met.
+# The same queue with people present changing by day (leave): the branch a city's pools take. Measured 0.36 in a
+# fresh-clone CI run late on 2026-12-06, 0.40-0.41 in fresh-clone CI runs earlier that day, 0.45-0.62 before
+# (1.2-1.6 with the pure-Python recursion); target 0.25, not met.
 MMC_DAILY_RATIO = 0.8
-# Weihai year (KPIs included, the case log made but not written) / heapq reference: measured 1.05 on 2026-12-06,
+# Weihai year (KPIs included, the case log made but not written) / heapq reference: measured 0.70 in a fresh-clone CI
+# run late on 2026-12-06 (freed memory reused, the day's duty account and decisions compiled), 1.05 earlier that day,
 # 1.1-1.8 in earlier runs, 5.5 on main in the same minutes (the pure-Python recursion with the day ledger); issue
 # 21's target of 0.5 is not met (see the README's table for where the time goes).
 WEIHAI_YEAR_RATIO = 2.5
 # gridplan simulate scenarios/weihai --reps 1 --processes 1, the whole command in a new process (imports,
-# numba's cached machine code, the year, the result folder) / heapq reference: measured 2.6-2.7 on 2026-12-05 and
-# 06, 3.3-4.6 in earlier runs (main: about 6); issue 21's target of 1.2 is not met (imports and loading the machine
-# code alone are about 1.5).
+# numba's cached machine code, the year, the result folder) / heapq reference: measured 2.43 in a fresh-clone CI run
+# late on 2026-12-06, 2.6-2.7 on 2026-12-05 and 06, 3.3-4.6 in earlier runs (main: about 6); issue 21's target of
+# 1.2 is not met (imports and loading the machine code alone are about 1.5).
 SIMULATE_COMMAND_RATIO = 5.5
 # Weihai allocate / heapq reference: 0.07-0.11 measured on 2026-12-06 (0.12-0.28 through PuLP); 0.75 is about 1 s
 # on this machine.
