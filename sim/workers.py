@@ -51,6 +51,8 @@ class _Shared:
         self.threads = {threading.get_ident()}
         self.pool: ProcessPoolExecutor | None = None
         self.ended = False
+        self.had_beside = False  # a ``Beside`` thread was started in the block
+        self.lost = False  # a failed batch stopped the pool while a thread beside may still run: no new pool
 
 
 _SHARED: _Shared | None = None
@@ -121,8 +123,11 @@ class Beside(Generic[T]):
         block = _block_of_this_thread()
         if block is None:
             raise RuntimeError("Beside needs a shared_workers block of this thread")
+        if block.lost:
+            raise BrokenProcessPool("the command's workers were stopped by a failed task")
         if block.pool is None:
             block.pool = _new_pool(block.size)
+        block.had_beside = True
         with critical():  # the first task forks the workers, now, before the thread exists
             block.pool.submit(int).result()
         self._block = block
@@ -218,7 +223,8 @@ def map_tasks(
     from sim.dask_engine import active_client, map_on_dask
 
     beside = getattr(_BESIDE, "block", None)
-    if beside is not None and (beside.ended or beside.pool is None):  # never a fork beside the command's thread
+    beside_pool = None if beside is None else beside.pool  # read once: the command's thread may drop it meanwhile
+    if beside is not None and (beside.ended or beside_pool is None):  # never a fork beside the command's thread
         raise WorkersGone("the command stopped: the work beside it ends too")
     client = active_client()
     if client is not None:
@@ -232,25 +238,41 @@ def map_tasks(
                 progress(1)
         return out
     shared = _block_of_this_thread()
-    if beside is not None and (shared is not beside or fresh or shared.asked != processes):
-        raise RuntimeError("a thread beside a command's work runs its tasks on the command's pool only")
+    if beside_pool is not None:
+        if shared is not beside or fresh or processes != beside.asked:  # type: ignore[union-attr]
+            raise RuntimeError("a thread beside a command's work runs its tasks on the command's pool only")
+        ex, reuse = beside_pool, True
+    else:
+        ex, reuse = _pool_for(shared, window, processes, fresh)
+    try:
+        out = _run_window(ex, func, tasks, window, progress)
+    except BaseException:
+        if reuse and shared is not None:
+            if shared.pool is ex:
+                shared.pool = None  # the next call forks a new pool ...
+            shared.lost = shared.lost or shared.had_beside  # ... unless a thread beside may still be running
+        _stop(ex)
+        raise
+    if not reuse:
+        ex.shutdown()
+    return out
+
+
+def _pool_for(
+    shared: _Shared | None, window: int, processes: int | None, fresh: bool
+) -> tuple[ProcessPoolExecutor, bool]:
+    """The pool a batch of the command's thread runs on, and whether it is the block's (kept after the batch)."""
+    if shared is not None and shared.lost:
+        raise BrokenProcessPool("a task failed beside this batch: the command's workers were stopped")
     if shared is not None and fresh and shared.pool is not None:  # its workers hold the parent as it was
         pool, shared.pool = shared.pool, None
         pool.shutdown()
     reuse = shared is not None and not fresh and shared.asked == processes and shared.size >= window
     if reuse and shared is not None and shared.pool is None:
         shared.pool = _new_pool(shared.size)
-    ex = shared.pool if reuse and shared is not None and shared.pool is not None else _new_pool(window)
-    try:
-        out = _run_window(ex, func, tasks, window, progress)
-    except BaseException:
-        if reuse and shared is not None:
-            shared.pool = None  # the next call forks a new pool
-        _stop(ex)
-        raise
-    if not reuse:
-        ex.shutdown()
-    return out
+    if reuse and shared is not None and shared.pool is not None:
+        return shared.pool, True
+    return _new_pool(window), False
 
 
 def _run_window(
@@ -265,7 +287,10 @@ def _run_window(
             done, running = wait(running, return_when=FIRST_COMPLETED)
             _collect(done, index, out, progress)
         with critical():  # the first submission forks the workers: a stop must not land in an at-fork hook
-            f = ex.submit(func, t)
+            try:
+                f = ex.submit(func, t)
+            except RuntimeError as exc:  # shut down under this batch: a failure beside it stopped the workers
+                raise BrokenProcessPool(f"the command's workers were stopped ({exc})") from None
         index[f] = i
         running.add(f)
     while running:
@@ -330,7 +355,7 @@ def _stop(ex: ProcessPoolExecutor) -> None:
         workers = list((getattr(ex, "_processes", None) or {}).values())
         for w in workers:
             w.terminate()
-        ex.shutdown(wait=False, cancel_futures=True)
+        ex.shutdown(wait=False)  # tasks not started fail as the pool breaks, which wakes any thread waiting on them
         for w in workers:
             w.join(timeout=1)
             if w.is_alive():  # pragma: no cover - SIGTERM is not ignored by workers

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -83,22 +84,38 @@ def _pulp_solver(name: str, msg: bool = False):
     raise SolverError(f"unknown solver {name!r}; use one of {', '.join(SOLVERS)}")
 
 
+# Threads solving with HiGHS at once (the desk's requests, the main job's two optimisations) share descriptor 1:
+# the first in points it at /dev/null, the last out points it back (a count, under a lock)
+_SILENCE_LOCK = threading.Lock()
+_silenced: list[int] = []  # [the saved descriptor, threads inside] while silenced
+
+
 @contextlib.contextmanager
 def _native_stdout_silenced(active: bool) -> Iterator[None]:
     """HiGHS prints its banner from C++ straight to file descriptor 1, whatever ``msg`` says: point the
-    descriptor at /dev/null while it solves, so that stdout carries only gridplan's results."""
+    descriptor at /dev/null while it solves, so that stdout carries only gridplan's results. The descriptor
+    belongs to the process: threads that solve at once silence it once, and the last one restores it."""
     if not active:
         yield
         return
-    sys.stdout.flush()
-    saved = os.dup(1)
+    with _SILENCE_LOCK:
+        if not _silenced:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.close(null)
+            _silenced[:] = [saved, 0]
+        _silenced[1] += 1
     try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            yield
+        yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        with _SILENCE_LOCK:
+            _silenced[1] -= 1
+            if _silenced[1] == 0:
+                os.dup2(_silenced[0], 1)
+                os.close(_silenced[0])
+                _silenced.clear()
 
 
 # Within ``reused_models()``: the last PuLP problem built, by its structure (rows, costs, integrality, solver),

@@ -656,3 +656,38 @@ def test_service_curves_are_kept_per_scenario_and_cannot_be_changed(tiny):
         a.outcomes.res_base[0] = 0.0
     fitted = a.refit(tiny.baseline.workers, np.full(tiny.n_communities, 0.5), np.ones(tiny.n_communities, bool))
     assert fitted.share.flags.writeable and not np.array_equal(fitted.share, a.share)
+
+
+def test_threads_solving_at_once_give_stdout_back(capfd):
+    """HiGHS's banner goes to descriptor 1, which the solve points at /dev/null: two threads solving at once
+    (the desk, the main job's two optimisations) silence it once, and stdout is back when the last is done, in
+    whichever order they end (here the first in leaves first)."""
+    import os
+    import threading
+
+    from solvers.lpsolve import _native_stdout_silenced
+
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a():
+        with _native_stdout_silenced(True):
+            a_in.set()
+            b_in.wait(5)
+            os.write(1, b"banner a\n")
+        a_out.set()
+
+    def b():
+        a_in.wait(5)
+        with _native_stdout_silenced(True):
+            b_in.set()
+            a_out.wait(5)
+            os.write(1, b"banner b\n")
+
+    threads = [threading.Thread(target=f) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    os.write(1, b"results\n")
+    out = capfd.readouterr().out
+    assert "results" in out and "banner" not in out

@@ -316,3 +316,16 @@ def test_a_failed_task_beside_is_the_error_the_command_sees():
                 theirs = beside.own_error()
                 raise
     assert isinstance(theirs, ValueError) and "beside failed" in str(theirs)
+
+
+def test_no_new_pool_after_a_failure_beside():
+    """A batch that failed where a thread beside may still run leaves the block without workers: the next batch
+    raises, it does not fork a pool beside that thread."""
+    from sim.workers import Beside
+
+    with shared_workers(2):
+        beside = Beside(lambda post: map_tasks(_slow_or_fail, [99, 1], processes=2))
+        with pytest.raises(ValueError, match="beside failed"):
+            beside.relay(lambda event: None)
+        with pytest.raises(BrokenProcessPool):
+            _batch()
