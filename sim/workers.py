@@ -68,16 +68,16 @@ def _block_of_this_thread() -> _Shared | None:
 
 @contextmanager
 def shared_workers(processes: int | None = None) -> Iterator[None]:
-    """Within this block, ``map_tasks`` calls of the thread that opened it, asking for ``processes`` processes
-    (default: all cores), hand their tasks to one pool of worker processes, kept from one call to the next,
-    instead of forking a pool per call. A workflow that simulates batch after batch (the main job's rounds,
-    compare's allocations) saves the fork and, more, the first replication of each new worker: its arrays
-    land on memory the process never touched (page faults), about 0.2 s of a Weihai year. Tasks carry all
-    they need, so the numbers are those of fresh pools (tested). A block inside another is the outer one;
-    other threads (the desk's requests) and calls asking for another number of processes get pools of their
-    own, as outside any block; a call that needs workers forked from the parent's memory as it is now
-    (``fresh``: a replication split by district) ends the block's pool first. The workers end with the block
-    (terminated at once when it ends by an exception)."""
+    """Within this block, ``map_tasks`` calls of the thread that opened it (and of threads started ``Beside`` it),
+    asking for ``processes`` processes (default: all cores), hand their tasks to one pool of worker processes, kept
+    from one call to the next, instead of forking a pool per call. A workflow that simulates batch after batch (the
+    main job's rounds, compare's allocations) saves the fork and, more, the first replication of each new worker:
+    its arrays land on memory the process never touched (page faults), about 0.2 s of a Weihai year. Tasks carry all
+    they need, so the numbers are those of fresh pools (tested). A block inside another is the outer one; other
+    threads (the desk's requests) and calls asking for another number of processes get pools of their own, as
+    outside any block; a call that needs workers forked from the parent's memory as it is now (``fresh``: a
+    replication split by district) ends the block's pool first. The workers end with the block (terminated at once
+    when it ends by an exception)."""
     global _SHARED
     if _SHARED is not None:
         yield
@@ -238,8 +238,8 @@ def map_tasks(
                 progress(1)
         return out
     shared = _block_of_this_thread()
-    if beside_pool is not None:
-        if shared is not beside or fresh or processes != beside.asked:  # type: ignore[union-attr]
+    if beside is not None and beside_pool is not None:
+        if shared is None or shared is not beside or fresh or processes != shared.asked:
             raise RuntimeError("a thread beside a command's work runs its tasks on the command's pool only")
         ex, reuse = beside_pool, True
     else:
